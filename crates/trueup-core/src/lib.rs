@@ -1,1 +1,25 @@
+//! trueup's engine: the rule model and its JSON Schema, project files, sources, the
+//! detection engine and its findings.
+//!
+//! The core never prints and never reads argv: it hands typed values (diagnostics, events,
+//! findings) to the caller, and the CLI decides how to render them.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod compile;
+pub mod diagnostic;
+pub mod dialect;
+pub mod duration;
+pub mod engine;
+pub mod error;
+pub mod finding;
+pub mod load;
+pub mod project;
+pub mod rule;
+pub mod schema;
+pub mod source;
+pub mod sql_text;
+pub mod template;
+pub mod validate;
+pub mod value;
+
+pub use error::{Error, Result};

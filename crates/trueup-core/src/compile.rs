@@ -1,0 +1,272 @@
+//! Compiling detectors to one SQL query each, per dialect. Identifiers are quoted by the
+//! dialect and values are bound, never spliced; SQL fragments the rule author wrote
+//! (`where`, `expression`, a `sql` query) are used as written.
+
+use crate::dialect::Dialect;
+use crate::rule::{
+    AcceptedValue, AcceptedValuesDetector, Aggregate, AggregateMatchDetector, Detector,
+    ForeignKeyDetector, FreshnessDetector, MissingChildren, NotNullDetector, RowCountDetector,
+    SqlDetector, UniqueDetector,
+};
+use crate::template::Template;
+use crate::value::Value;
+
+/// A detector ready to run: SQL, its bound values, and how to read its rows.
+#[derive(Debug, Clone)]
+pub struct DetectorQuery {
+    pub sql: String,
+    pub binds: Vec<Value>,
+    /// Result columns that identify a finding.
+    pub key: Vec<String>,
+    /// How each finding is described.
+    pub message: Template,
+}
+
+/// Compiles `detector` for `dialect`. Fails only on a message template that does not parse,
+/// which validation reports first.
+pub fn compile(detector: &Detector, dialect: Dialect) -> Result<DetectorQuery, String> {
+    let sql = SqlWriter { dialect };
+    match detector {
+        Detector::Sql(d) => sql_query(d),
+        Detector::NotNull(d) => Ok(sql.not_null(d)),
+        Detector::Unique(d) => Ok(sql.unique(d)),
+        Detector::ForeignKey(d) => Ok(sql.foreign_key(d)),
+        Detector::AcceptedValues(d) => Ok(sql.accepted_values(d)),
+        Detector::AggregateMatch(d) => Ok(sql.aggregate_match(d)),
+        Detector::RowCount(d) => Ok(sql.row_count(d)),
+        Detector::Freshness(d) => Ok(sql.freshness(d)),
+    }
+}
+
+fn sql_query(d: &SqlDetector) -> Result<DetectorQuery, String> {
+    let default_message = format!("violation of {}", d.key.iter().map(|k| format!("{k}={{{k}}}")).collect::<Vec<_>>().join(", "));
+    let message = Template::parse(d.message.as_deref().unwrap_or(&default_message))?;
+    let sql = d.query.trim().trim_end_matches(';').trim_end().to_owned();
+    Ok(DetectorQuery { sql, binds: Vec::new(), key: d.key.clone(), message })
+}
+
+/// Escapes text that goes into a message template literally.
+fn literal(text: &str) -> String {
+    text.replace('{', "{{").replace('}', "}}")
+}
+
+fn template(text: &str) -> Template {
+    Template::parse(text).expect("built-in message templates are well formed")
+}
+
+/// `a, b` from names, keeping the first of repeated names.
+fn unique_names<'a>(names: impl IntoIterator<Item = &'a String>) -> Vec<&'a String> {
+    let mut out: Vec<&String> = Vec::new();
+    for name in names {
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    out
+}
+
+struct SqlWriter {
+    dialect: Dialect,
+}
+
+impl SqlWriter {
+    fn q(&self, ident: &str) -> String {
+        self.dialect.quote(ident)
+    }
+
+    /// `alias."a", alias."b"` (or unqualified without an alias).
+    fn list(&self, alias: Option<&str>, names: &[&String]) -> String {
+        names
+            .iter()
+            .map(|n| match alias {
+                Some(a) => format!("{a}.{}", self.q(n)),
+                None => self.q(n),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn and_filter(filter: Option<&str>) -> String {
+        filter.map(|f| format!(" AND ({f})")).unwrap_or_default()
+    }
+
+    fn not_null(&self, d: &NotNullDetector) -> DetectorQuery {
+        let select = unique_names(d.key.iter().chain(&d.columns));
+        let any_null =
+            d.columns.iter().map(|c| format!("{} IS NULL", self.q(c))).collect::<Vec<_>>().join(" OR ");
+        let sql = format!(
+            "SELECT {} FROM {} WHERE ({any_null}){}",
+            self.list(None, &select),
+            self.q(&d.table),
+            Self::and_filter(d.filter.as_deref())
+        );
+        let message = format!("NULL in {} of {}", literal(&d.columns.join(", ")), literal(&d.table));
+        DetectorQuery { sql, binds: Vec::new(), key: d.key.clone(), message: template(&message) }
+    }
+
+    fn unique(&self, d: &UniqueDetector) -> DetectorQuery {
+        let columns: Vec<&String> = d.columns.iter().collect();
+        let cols = self.list(None, &columns);
+        let not_null =
+            d.columns.iter().map(|c| format!("{} IS NOT NULL", self.q(c))).collect::<Vec<_>>().join(" AND ");
+        let sql = format!(
+            "SELECT {cols}, COUNT(*) AS {} FROM {} WHERE {not_null}{} GROUP BY {cols} HAVING COUNT(*) > 1",
+            self.q("duplicate_count"),
+            self.q(&d.table),
+            Self::and_filter(d.filter.as_deref())
+        );
+        let values = d.columns.iter().map(|c| format!("{}={{{c}}}", literal(c))).collect::<Vec<_>>().join(", ");
+        let message = format!("{{duplicate_count}} rows of {} share {values}", literal(&d.table));
+        DetectorQuery { sql, binds: Vec::new(), key: d.columns.clone(), message: template(&message) }
+    }
+
+    fn foreign_key(&self, d: &ForeignKeyDetector) -> DetectorQuery {
+        let select = unique_names(d.key.iter().chain(&d.columns));
+        let not_null = d
+            .columns
+            .iter()
+            .map(|c| format!("child.{} IS NOT NULL", self.q(c)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let matches = d
+            .columns
+            .iter()
+            .zip(&d.referenced_columns)
+            .map(|(c, r)| format!("parent.{} = child.{}", self.q(r), self.q(c)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let sql = format!(
+            "SELECT {} FROM {} AS child WHERE {not_null}{} AND NOT EXISTS (SELECT 1 FROM {} AS parent WHERE {matches})",
+            self.list(Some("child"), &select),
+            self.q(&d.table),
+            Self::and_filter(d.filter.as_deref()),
+            self.q(&d.references),
+        );
+        let values = d.columns.iter().map(|c| format!("{}={{{c}}}", literal(c))).collect::<Vec<_>>().join(", ");
+        let message = format!("{values} matches no row of {}", literal(&d.references));
+        DetectorQuery { sql, binds: Vec::new(), key: d.key.clone(), message: template(&message) }
+    }
+
+    fn accepted_values(&self, d: &AcceptedValuesDetector) -> DetectorQuery {
+        let select = unique_names(d.key.iter().chain(std::iter::once(&d.column)));
+        let column = self.q(&d.column);
+        let placeholders =
+            (1..=d.values.len()).map(|n| self.dialect.param(n)).collect::<Vec<_>>().join(", ");
+        let null_clause = if d.allow_null { String::new() } else { format!(" OR {column} IS NULL") };
+        let sql = format!(
+            "SELECT {} FROM {} WHERE ({column} NOT IN ({placeholders}){null_clause}){}",
+            self.list(None, &select),
+            self.q(&d.table),
+            Self::and_filter(d.filter.as_deref())
+        );
+        let binds = d
+            .values
+            .iter()
+            .map(|v| match v {
+                AcceptedValue::Text(s) => Value::Text(s.clone()),
+                AcceptedValue::Int(i) => Value::Int(*i),
+                AcceptedValue::Bool(b) => Value::Bool(*b),
+            })
+            .collect();
+        let c = literal(&d.column);
+        let message = format!("{c} = {{{}}} is not an accepted value", d.column);
+        DetectorQuery { sql, binds, key: d.key.clone(), message: template(&message) }
+    }
+
+    /// Aggregates the children once, grouped by their parent key, then joins the (much
+    /// smaller) aggregate to the parents: cheaper than grouping the joined rows.
+    fn aggregate_match(&self, d: &AggregateMatchDetector) -> DetectorQuery {
+        let function = match d.aggregate {
+            Aggregate::Sum => "SUM",
+            Aggregate::Count => "COUNT",
+            Aggregate::Min => "MIN",
+            Aggregate::Max => "MAX",
+        };
+        let child_keys = d
+            .child_key
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{} AS {}", self.q(c), self.q(&format!("k{i}"))))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let group_by = d.child_key.iter().map(|c| self.q(c)).collect::<Vec<_>>().join(", ");
+        let on = d
+            .key
+            .iter()
+            .enumerate()
+            .map(|(i, k)| format!("agg.{} = parent.{}", self.q(&format!("k{i}")), self.q(k)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let (join, expected, missing) = match d.missing_children {
+            MissingChildren::Zero => ("LEFT JOIN", "COALESCE(agg.\"expected\", 0)".to_owned(), ""),
+            MissingChildren::Skip => ("JOIN", "agg.\"expected\"".to_owned(), ""),
+            MissingChildren::Violation => ("LEFT JOIN", "agg.\"expected\"".to_owned(), "agg.\"k0\" IS NULL OR "),
+        };
+        let actual = format!("parent.{}", self.q(&d.column));
+        let tolerance = self.dialect.param(1);
+        let select_keys: Vec<&String> = d.key.iter().collect();
+        let sql = format!(
+            "SELECT {keys}, {actual} AS {column}, {expected} AS \"expected\" \
+             FROM {parent} AS parent {join} \
+             (SELECT {child_keys}, {function}({expression}) AS \"expected\" FROM {child} GROUP BY {group_by}) AS agg \
+             ON {on} \
+             WHERE {missing}(({actual} IS NULL) <> ({expected} IS NULL) OR ABS({actual} - {expected}) > {tolerance})",
+            keys = self.list(Some("parent"), &select_keys),
+            column = self.q(&d.column),
+            parent = self.q(&d.table),
+            child = self.q(&d.child_table),
+            expression = d.expression,
+        );
+        let message = format!(
+            "{c} is {{{}}} but {} of {} over {} is {{expected}}",
+            d.column,
+            function.to_ascii_lowercase(),
+            literal(&d.expression),
+            literal(&d.child_table),
+            c = literal(&d.column),
+        );
+        DetectorQuery { sql, binds: vec![Value::Float(d.tolerance)], key: d.key.clone(), message: template(&message) }
+    }
+
+    fn row_count(&self, d: &RowCountDetector) -> DetectorQuery {
+        let mut binds = vec![Value::Text(d.table.clone())];
+        let mut bounds = Vec::new();
+        for (op, bound) in [("<", d.min), (">", d.max)] {
+            if let Some(bound) = bound {
+                binds.push(Value::Int(bound));
+                bounds.push(format!("\"row_count\" {op} {}", self.dialect.param(binds.len())));
+            }
+        }
+        let filter = d.filter.as_ref().map(|f| format!(" WHERE {f}")).unwrap_or_default();
+        let sql = format!(
+            "SELECT CAST({} AS TEXT) AS \"table\", \"row_count\" FROM (SELECT COUNT(*) AS \"row_count\" FROM {}{filter}) AS counted WHERE {}",
+            self.dialect.param(1),
+            self.q(&d.table),
+            bounds.join(" OR "),
+        );
+        let range = match (d.min, d.max) {
+            (Some(min), Some(max)) => format!("between {min} and {max}"),
+            (Some(min), None) => format!("at least {min}"),
+            (None, Some(max)) => format!("at most {max}"),
+            (None, None) => "any number".to_owned(),
+        };
+        let message = format!("{{table}} has {{row_count}} rows, expected {range}");
+        DetectorQuery { sql, binds, key: vec!["table".to_owned()], message: template(&message) }
+    }
+
+    fn freshness(&self, d: &FreshnessDetector) -> DetectorQuery {
+        let filter = d.filter.as_ref().map(|f| format!(" WHERE {f}")).unwrap_or_default();
+        let latest = "newest.\"latest\"";
+        let sql = format!(
+            "SELECT CAST({} AS TEXT) AS \"table\", {} AS \"latest\" FROM (SELECT MAX({}) AS \"latest\" FROM {}{filter}) AS newest WHERE {latest} IS NULL OR {}",
+            self.dialect.param(1),
+            self.dialect.as_text(latest),
+            self.q(&d.column),
+            self.q(&d.table),
+            self.dialect.older_than(latest, &self.dialect.param(2)),
+        );
+        let binds = vec![Value::Text(d.table.clone()), Value::Float(d.max_age.0.as_secs_f64())];
+        let message = format!("newest {} is {{latest}}, older than {}", literal(&d.column), d.max_age);
+        DetectorQuery { sql, binds, key: vec!["table".to_owned()], message: template(&message) }
+    }
+}

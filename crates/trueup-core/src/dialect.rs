@@ -1,0 +1,74 @@
+//! What differs between SQL dialects when trueup generates SQL: quoting, placeholders and
+//! the few functions built-in checks need. Everything dialect-specific in generated SQL goes
+//! through here, so adding a source means adding a variant, not hunting for `if sqlite`.
+
+/// A SQL dialect trueup generates queries for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "SQLite",
+            Dialect::Postgres => "PostgreSQL",
+        }
+    }
+
+    /// Quotes an identifier. A dotted name (`sales.orders`) is a schema-qualified name and
+    /// each part is quoted on its own.
+    pub fn quote(self, ident: &str) -> String {
+        ident
+            .split('.')
+            .map(|part| format!("\"{}\"", part.replace('"', "\"\"")))
+            .collect::<Vec<_>>()
+            .join(".")
+    }
+
+    /// The placeholder of the `n`-th bound value, counting from 1.
+    pub fn param(self, n: usize) -> String {
+        match self {
+            Dialect::Sqlite => format!("?{n}"),
+            Dialect::Postgres => format!("${n}"),
+        }
+    }
+
+    /// A condition that holds when timestamp `expr` is older than `seconds` (a placeholder
+    /// bound to a float) before now. NULL is not older: callers test NULL on their own.
+    pub fn older_than(self, expr: &str, seconds: &str) -> String {
+        match self {
+            // julianday() reads ISO-8601 text with either separator, with or without zone.
+            Dialect::Sqlite => {
+                format!("julianday({expr}) < julianday('now') - ({seconds} / 86400.0)")
+            }
+            Dialect::Postgres => {
+                format!("{expr} < now() - make_interval(secs => {seconds})")
+            }
+        }
+    }
+
+    /// The text form of an expression, for detail columns whose type a source cannot decode.
+    pub fn as_text(self, expr: &str) -> String {
+        format!("CAST({expr} AS TEXT)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_each_part_and_doubles_embedded_quotes() {
+        assert_eq!(Dialect::Sqlite.quote("orders"), "\"orders\"");
+        assert_eq!(Dialect::Postgres.quote("sales.orders"), "\"sales\".\"orders\"");
+        assert_eq!(Dialect::Sqlite.quote("we\"ird"), "\"we\"\"ird\"");
+    }
+
+    #[test]
+    fn placeholders_per_dialect() {
+        assert_eq!(Dialect::Sqlite.param(2), "?2");
+        assert_eq!(Dialect::Postgres.param(2), "$2");
+    }
+}

@@ -1,0 +1,105 @@
+//! Durations written in rule and project files: `500ms`, `30s`, `5m`, `2h`, `7d`.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A duration written as a number and a unit: `ms`, `s`, `m`, `h` or `d`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl FromStr for HumanDuration {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .ok_or_else(|| format!("`{text}` has no unit; write e.g. `30s`, `5m`, `2h` or `7d`"))?;
+        let (number, unit) = text.split_at(split);
+        let number: u64 = number
+            .parse()
+            .map_err(|_| format!("`{text}` does not start with a whole number"))?;
+        let seconds = |factor: u64| Duration::from_secs(number.saturating_mul(factor));
+        let duration = match unit {
+            "ms" => Duration::from_millis(number),
+            "s" => seconds(1),
+            "m" => seconds(60),
+            "h" => seconds(3600),
+            "d" => seconds(86_400),
+            _ => return Err(format!("`{unit}` is not a unit; use ms, s, m, h or d")),
+        };
+        Ok(HumanDuration(duration))
+    }
+}
+
+impl fmt::Display for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let millis = self.0.as_millis();
+        match millis {
+            m if m % 86_400_000 == 0 && m > 0 => write!(f, "{}d", m / 86_400_000),
+            m if m % 3_600_000 == 0 && m > 0 => write!(f, "{}h", m / 3_600_000),
+            m if m % 60_000 == 0 && m > 0 => write!(f, "{}m", m / 60_000),
+            m if m % 1000 == 0 => write!(f, "{}s", m / 1000),
+            m => write!(f, "{m}ms"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for HumanDuration {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl JsonSchema for HumanDuration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^[0-9]+(ms|s|m|h|d)$",
+            "description": "A duration: a whole number and a unit (ms, s, m, h, d), e.g. `30s`.",
+            "examples": ["30s", "5m", "24h"]
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_unit() {
+        let parse = |s: &str| s.parse::<HumanDuration>().map(|d| d.0);
+        assert_eq!(parse("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse("7d"), Ok(Duration::from_secs(604_800)));
+    }
+
+    #[test]
+    fn rejects_missing_or_unknown_units() {
+        assert!("30".parse::<HumanDuration>().unwrap_err().contains("no unit"));
+        assert!("3w".parse::<HumanDuration>().unwrap_err().contains("not a unit"));
+        assert!("s".parse::<HumanDuration>().is_err());
+    }
+
+    #[test]
+    fn displays_in_the_largest_whole_unit() {
+        assert_eq!(HumanDuration(Duration::from_secs(7200)).to_string(), "2h");
+        assert_eq!(HumanDuration(Duration::from_millis(1500)).to_string(), "1500ms");
+    }
+}

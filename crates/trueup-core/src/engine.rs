@@ -1,0 +1,132 @@
+//! The detection engine: runs rules concurrently, each against its source with a timeout,
+//! and streams what happens as [`Event`]s through a bounded channel. A rule that fails
+//! (bad SQL, timeout, lost connection) ends as that rule's error; the others go on.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+use crate::compile::compile;
+use crate::finding::{Finding, RuleSpec, Shape};
+use crate::load::{LoadedRule, Project};
+use crate::source::{QueryError, RowSink, Source};
+use crate::value::Value;
+use crate::{Error, Result};
+
+/// What the engine reports while it runs.
+#[derive(Debug)]
+pub enum Event {
+    /// A rule's query was sent.
+    Started(Arc<RuleSpec>),
+    /// A violating row.
+    Finding(Finding),
+    /// A rule is done, with or without an error.
+    Finished(RuleOutcome),
+}
+
+/// How one rule's run ended.
+#[derive(Debug, Clone)]
+pub struct RuleOutcome {
+    pub rule: Arc<RuleSpec>,
+    pub findings: u64,
+    pub elapsed: Duration,
+    /// Why the rule could not finish; its findings so far were still reported.
+    pub error: Option<String>,
+}
+
+/// The open sources of a run, by name; a source that could not be opened keeps its error.
+pub type Sources = BTreeMap<String, Result<Source, String>>;
+
+/// Turns loaded rules into runnable ones, compiling each for its source's dialect.
+pub fn prepare(project: &Project, rules: &[&LoadedRule]) -> Result<Vec<Arc<RuleSpec>>> {
+    rules
+        .iter()
+        .map(|loaded| {
+            let rule = &loaded.rule;
+            let spec = &project.sources[&loaded.source];
+            let dialect = Source::dialect_of(spec)?;
+            let query = compile(&rule.detector, dialect).map_err(|e| Error::Other(format!("rule `{}`: {e}", rule.id)))?;
+            Ok(Arc::new(RuleSpec {
+                id: rule.id.clone(),
+                title: rule.title.clone(),
+                severity: rule.severity,
+                tags: rule.tags.clone(),
+                kind: rule.detector.kind(),
+                source: loaded.source.clone(),
+                timeout: rule.timeout.unwrap_or(project.defaults.timeout).0,
+                query,
+            }))
+        })
+        .collect()
+}
+
+/// Opens every source the rules use, at once; failures are kept per source.
+pub async fn open_sources(project: &Project, rules: &[&LoadedRule], max_connections: u32) -> Sources {
+    let mut names: Vec<&str> = rules.iter().map(|r| r.source.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let opened = futures_util::future::join_all(names.iter().map(|name| async move {
+        let spec = &project.sources[*name];
+        let pool_size = spec.max_connections.unwrap_or(max_connections);
+        let source = Source::connect(spec, &project.root, pool_size).await.map_err(|e| crate::error::chain(&e));
+        ((*name).to_owned(), source)
+    }))
+    .await;
+    opened.into_iter().collect()
+}
+
+/// Runs `rules`, at most `concurrency` at once, sending events to `events`. Returns when
+/// every rule has finished; findings were streamed on the way.
+pub async fn run(rules: &[Arc<RuleSpec>], sources: &Sources, concurrency: usize, events: &mpsc::Sender<Event>) {
+    futures_util::stream::iter(rules)
+        .for_each_concurrent(concurrency.max(1), |rule| async move {
+            let started = Instant::now();
+            let _ = events.send(Event::Started(rule.clone())).await;
+            let mut emitter = Emitter { rule: rule.clone(), shape: None, findings: 0, events };
+            let error = match sources.get(&rule.source) {
+                Some(Ok(source)) => match source.fetch(&rule.query, rule.timeout, &mut emitter).await {
+                    Ok(()) => None,
+                    Err(QueryError::Timeout(limit)) => Some(format!(
+                        "timed out after {}; the query was cancelled (raise `timeout` on the rule to allow more)",
+                        crate::duration::HumanDuration(limit)
+                    )),
+                    Err(QueryError::Failed(err)) => Some(crate::error::chain(&err)),
+                },
+                Some(Err(err)) => Some(format!("source `{}` is unavailable: {err}", rule.source)),
+                None => Some(format!("source `{}` was not opened", rule.source)),
+            };
+            let outcome =
+                RuleOutcome { rule: rule.clone(), findings: emitter.findings, elapsed: started.elapsed(), error };
+            let _ = events.send(Event::Finished(outcome)).await;
+        })
+        .await;
+}
+
+
+/// Turns a rule's result rows into findings on the event channel.
+struct Emitter<'a> {
+    rule: Arc<RuleSpec>,
+    shape: Option<Arc<Shape>>,
+    findings: u64,
+    events: &'a mpsc::Sender<Event>,
+}
+
+impl RowSink for Emitter<'_> {
+    fn columns(&mut self, names: Vec<String>) -> Result<()> {
+        self.shape = Some(Arc::new(Shape::new(names, &self.rule.query.key)?));
+        Ok(())
+    }
+
+    async fn row(&mut self, values: Vec<Value>) -> Result<()> {
+        let shape = self.shape.clone().ok_or_else(|| Error::Other("row before columns".to_owned()))?;
+        self.findings += 1;
+        let finding = Finding { rule: self.rule.clone(), shape, values };
+        self.events
+            .send(Event::Finding(finding))
+            .await
+            .map_err(|_| Error::Other("the output was closed".to_owned()))
+    }
+}

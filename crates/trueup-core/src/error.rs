@@ -1,0 +1,69 @@
+//! The error type of the core crate.
+//!
+//! Problems in rule and project files are not errors but [`Diagnostic`]s: a file can have
+//! many, and all of them are reported at once. An `Error` stops the operation it came from.
+
+use std::path::PathBuf;
+
+use crate::diagnostic::Diagnostic;
+
+/// Result with the core's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong in the core.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The project or its rules have problems; each diagnostic says where.
+    #[error("{} problem(s) in the project's files", .0.len())]
+    Invalid(Vec<Diagnostic>),
+
+    /// A file could not be read.
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A source could not be opened or reached.
+    #[error("cannot connect to source `{source_name}` ({url})")]
+    Connect {
+        source_name: String,
+        /// The URL with any password replaced.
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+
+    /// A SQLite database file that should exist does not.
+    #[error("source `{source_name}`: database file {} does not exist", path.display())]
+    MissingDatabase { source_name: String, path: PathBuf },
+
+    /// A URL whose scheme trueup does not know.
+    #[error("source `{source_name}`: unsupported URL `{url}`")]
+    UnsupportedUrl { source_name: String, url: String },
+
+    /// A statement failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+
+    /// Anything else in the core that is a bug or an environment failure.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// An error and its causes on one line, `a: b: c`, skipping causes the message already
+/// repeats.
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !message.contains(&cause_text) {
+            message.push_str(": ");
+            message.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    message
+}

@@ -1,0 +1,115 @@
+//! Findings: one violating row each, with the rule that found it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::ser::{SerializeMap, SerializeStruct};
+use serde::{Serialize, Serializer};
+
+use crate::compile::DetectorQuery;
+use crate::rule::Severity;
+use crate::value::Value;
+use crate::{Error, Result};
+
+/// A rule ready to run: what reports show about it and the query that detects it.
+#[derive(Debug)]
+pub struct RuleSpec {
+    pub id: String,
+    pub title: String,
+    pub severity: Severity,
+    pub tags: Vec<String>,
+    /// The detector kind, e.g. `aggregate-match`.
+    pub kind: &'static str,
+    pub source: String,
+    pub timeout: Duration,
+    pub query: DetectorQuery,
+}
+
+/// The layout of a rule's result rows: column names, and which of them are the key.
+#[derive(Debug)]
+pub struct Shape {
+    pub columns: Vec<String>,
+    pub key: Vec<usize>,
+    pub detail: Vec<usize>,
+}
+
+impl Shape {
+    /// The layout of a result with `columns`, whose key is `key`. Fails, naming what is
+    /// there, when the result lacks a key column.
+    pub fn new(columns: Vec<String>, key: &[String]) -> Result<Shape> {
+        let key_indices = key
+            .iter()
+            .map(|k| {
+                columns.iter().position(|c| c == k).ok_or_else(|| {
+                    Error::Other(format!(
+                        "the query returns no key column `{k}`; it returns: {}",
+                        columns.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let detail = (0..columns.len()).filter(|i| !key_indices.contains(i)).collect();
+        Ok(Shape { columns, key: key_indices, detail })
+    }
+}
+
+/// One violating row.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    pub rule: Arc<RuleSpec>,
+    pub shape: Arc<Shape>,
+    pub values: Vec<Value>,
+}
+
+impl Finding {
+    /// The key columns and their values.
+    pub fn key(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.pick(&self.shape.key)
+    }
+
+    /// The other columns and their values.
+    pub fn detail(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.pick(&self.shape.detail)
+    }
+
+    fn pick<'a>(&'a self, indices: &'a [usize]) -> impl Iterator<Item = (&'a str, &'a Value)> {
+        indices.iter().map(|&i| (self.shape.columns[i].as_str(), &self.values[i]))
+    }
+
+    /// The key as text: `id=42` or `order_id=7, line=2`.
+    pub fn key_text(&self) -> String {
+        self.key().map(|(name, value)| format!("{name}={value}")).collect::<Vec<_>>().join(", ")
+    }
+
+    /// The rule's message template filled with this row.
+    pub fn message(&self) -> String {
+        self.rule.query.message.render(|name| {
+            self.shape.columns.iter().position(|c| c == name).map(|i| &self.values[i])
+        })
+    }
+}
+
+/// `{"rule": …, "severity": …, "key": {…}, "detail": {…}, "message": …}`.
+impl Serialize for Finding {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("Finding", 5)?;
+        s.serialize_field("rule", &self.rule.id)?;
+        s.serialize_field("severity", &self.rule.severity)?;
+        s.serialize_field("key", &Columns(self, &self.shape.key))?;
+        s.serialize_field("detail", &Columns(self, &self.shape.detail))?;
+        s.serialize_field("message", &self.message())?;
+        s.end()
+    }
+}
+
+struct Columns<'a>(&'a Finding, &'a [usize]);
+
+impl Serialize for Columns<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.1.len()))?;
+        for (name, value) in self.0.pick(self.1) {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+}

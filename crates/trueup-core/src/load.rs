@@ -1,0 +1,257 @@
+//! Loading a project: `trueup.toml`, the environment variables its URLs name, and every rule
+//! file it points at. Every problem found is collected, so a user sees all of them at once.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::diagnostic::{Diagnostic, FieldPath, SourceFile};
+use crate::project::{Defaults, ProjectFile, interpolate};
+use crate::rule::{Rule, RuleFile};
+use crate::validate;
+use crate::{Error, Result};
+
+/// A project whose files parsed and passed the checks that need no database.
+#[derive(Debug)]
+pub struct Project {
+    pub file: Arc<SourceFile>,
+    /// The folder of `trueup.toml`; relative paths in it start here.
+    pub root: PathBuf,
+    pub sources: BTreeMap<String, SourceSpec>,
+    pub defaults: Defaults,
+    pub rules: Vec<LoadedRule>,
+}
+
+/// A source as configured, with its URL's variables replaced.
+#[derive(Debug, Clone)]
+pub struct SourceSpec {
+    pub name: String,
+    /// The URL with secrets in it: never print this, print [`crate::source::redact`] of it.
+    pub url: String,
+    pub max_connections: Option<u32>,
+    /// Where the URL is written in `trueup.toml`.
+    pub path: FieldPath,
+}
+
+/// A rule with where it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedRule {
+    pub rule: Rule,
+    pub file: Arc<SourceFile>,
+    /// Where the rule's table is in its file, e.g. `rule[1]`.
+    pub path: FieldPath,
+    /// The source the rule runs against, resolved.
+    pub source: String,
+}
+
+impl LoadedRule {
+    /// A diagnostic pointing at `field` of this rule (e.g. `["detector", "table"]`).
+    pub fn diagnostic(&self, field: &[&str], message: impl Into<String>) -> Diagnostic {
+        let path = field.iter().fold(self.path.clone(), |path, key| path.key(key));
+        self.file.at_path(&path, message)
+    }
+}
+
+impl Project {
+    /// Reads `trueup.toml` at `path` and every rule file it names.
+    pub fn load(path: &Path) -> Result<Project> {
+        Self::load_with_env(path, |name| std::env::var(name).ok())
+    }
+
+    /// [`Project::load`] with the environment given as a function, for tests.
+    pub fn load_with_env(path: &Path, env: impl Fn(&str) -> Option<String>) -> Result<Project> {
+        let file = Arc::new(read(path)?);
+        let parsed: ProjectFile = toml::from_str(&file.text)
+            .map_err(|err| Error::Invalid(vec![parse_diagnostic(&file, &err)]))?;
+        let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut problems = Vec::new();
+
+        let mut sources = BTreeMap::new();
+        for (name, config) in &parsed.sources {
+            let path = FieldPath::default().key("sources").key(name).key("url");
+            match interpolate(&config.url, &env) {
+                Ok(url) => {
+                    let spec = SourceSpec {
+                        name: name.clone(),
+                        url,
+                        max_connections: config.max_connections,
+                        path,
+                    };
+                    sources.insert(name.clone(), spec);
+                }
+                Err(var) => problems.push(
+                    file.at_path(&path, format!("environment variable `{var}` is not set"))
+                        .with_hint(format!("set it before running trueup: export {var}=...")),
+                ),
+            }
+        }
+
+        let rule_files = find_rule_files(&file, &root, &parsed.rules, &mut problems);
+        let mut rules = Vec::new();
+        for rule_file in rule_files {
+            match read(&rule_file) {
+                Ok(source_file) => parse_rules(Arc::new(source_file), &mut rules, &mut problems),
+                Err(err) => problems.push(Diagnostic::new(crate::error::chain(&err))),
+            }
+        }
+        resolve_sources(&mut rules, &parsed, &mut problems);
+        reject_duplicate_ids(&rules, &mut problems);
+        for rule in &rules {
+            problems.extend(validate::offline(rule));
+        }
+
+        if problems.is_empty() {
+            Ok(Project { file, root, sources, defaults: parsed.defaults, rules })
+        } else {
+            Err(Error::Invalid(problems))
+        }
+    }
+
+    /// A path written in the project file, made relative to the project's folder.
+    pub fn resolve_path(&self, written: &str) -> PathBuf {
+        self.root.join(written)
+    }
+}
+
+fn read(path: &Path) -> Result<SourceFile> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| Error::Read { path: path.to_owned(), source })?;
+    Ok(SourceFile { path: path.to_owned(), text })
+}
+
+
+/// Turns a `toml` parse or type error into a diagnostic at its span.
+pub fn parse_diagnostic(file: &SourceFile, err: &toml::de::Error) -> Diagnostic {
+    let message = err.message().trim_end().to_owned();
+    match err.span() {
+        Some(span) => file.at_span(span, message),
+        None => Diagnostic::in_file(&file.path, message),
+    }
+}
+
+/// Expands the project's `rules` entries into rule files, sorted and without repeats.
+fn find_rule_files(
+    project: &SourceFile,
+    root: &Path,
+    entries: &[String],
+    problems: &mut Vec<Diagnostic>,
+) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let problems_before = problems.len();
+    for (index, entry) in entries.iter().enumerate() {
+        let at = FieldPath::default().key("rules").index(index);
+        let full = root.join(entry);
+        if entry.contains(['*', '?', '[']) {
+            match glob::glob(&full.to_string_lossy()) {
+                Ok(paths) => files.extend(paths.filter_map(|p| p.ok()).filter(|p| p.is_file())),
+                Err(err) => problems.push(project.at_path(&at, format!("bad glob pattern: {err}"))),
+            }
+        } else if full.is_dir() {
+            collect_toml_files(&full, &mut files);
+        } else if full.is_file() {
+            files.push(full);
+        } else {
+            problems.push(project.at_path(&at, format!("`{entry}` does not exist")));
+        }
+    }
+    files.sort();
+    files.dedup();
+    if files.is_empty() && problems.len() == problems_before {
+        let at = FieldPath::default().key("rules");
+        problems.push(
+            project
+                .at_path(&at, "no rule files found: the project would check nothing")
+                .with_hint("add a rule file (see docs/guides/writing-rules.md) or fix `rules`"),
+        );
+    }
+    files
+}
+
+fn collect_toml_files(dir: &Path, files: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.filter_map(|e| e.ok()) {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_toml_files(&path, files);
+        } else if path.extension().is_some_and(|ext| ext == "toml") {
+            files.push(path);
+        }
+    }
+}
+
+fn parse_rules(file: Arc<SourceFile>, rules: &mut Vec<LoadedRule>, problems: &mut Vec<Diagnostic>) {
+    match toml::from_str::<RuleFile>(&file.text) {
+        Ok(parsed) if parsed.rules.is_empty() => {
+            problems.push(Diagnostic::in_file(&file.path, "the file defines no rules"));
+        }
+        Ok(parsed) => {
+            for (index, rule) in parsed.rules.into_iter().enumerate() {
+                let path = FieldPath::default().key("rule").index(index);
+                rules.push(LoadedRule { rule, file: file.clone(), path, source: String::new() });
+            }
+        }
+        Err(err) => problems.push(parse_diagnostic(&file, &err)),
+    }
+}
+
+/// Gives each rule its source: the one it names, or the project's only one.
+fn resolve_sources(rules: &mut [LoadedRule], project: &ProjectFile, problems: &mut Vec<Diagnostic>) {
+    let names: Vec<&String> = project.sources.keys().collect();
+    for loaded in rules.iter_mut() {
+        match (&loaded.rule.source, names.as_slice()) {
+            (Some(name), _) if project.sources.contains_key(name) => loaded.source = name.clone(),
+            (Some(name), _) => {
+                let mut problem = loaded.diagnostic(&["source"], format!("unknown source `{name}`"));
+                problem = match closest(name, names.iter().map(|n| n.as_str())) {
+                    Some(close) => problem.with_hint(format!("did you mean `{close}`?")),
+                    None => problem.with_hint("sources are declared in trueup.toml as [sources.NAME]"),
+                };
+                problems.push(problem);
+            }
+            (None, [only]) => loaded.source = (*only).clone(),
+            (None, []) => problems.push(
+                loaded
+                    .diagnostic(&[], "the rule has no source and trueup.toml declares none")
+                    .with_hint("declare one in trueup.toml: [sources.NAME] url = \"sqlite://shop.db\""),
+            ),
+            (None, many) => problems.push(
+                loaded
+                    .diagnostic(&[], format!("the rule has no `source` and the project has {}", many.len()))
+                    .with_hint(format!(
+                        "add `source = \"...\"`, one of: {}",
+                        many.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                    )),
+            ),
+        }
+    }
+}
+
+fn reject_duplicate_ids(rules: &[LoadedRule], problems: &mut Vec<Diagnostic>) {
+    let mut seen: HashMap<&str, &LoadedRule> = HashMap::new();
+    for loaded in rules {
+        if let Some(first) = seen.get(loaded.rule.id.as_str()) {
+            let first_at = first.diagnostic(&["id"], "");
+            let where_first = first_at
+                .location
+                .map(|l| format!("{}:{}:{}", l.file.display(), l.line, l.column))
+                .unwrap_or_default();
+            problems.push(
+                loaded
+                    .diagnostic(&["id"], format!("duplicate rule id `{}`", loaded.rule.id))
+                    .with_hint(format!("first defined at {where_first}")),
+            );
+        } else {
+            seen.insert(&loaded.rule.id, loaded);
+        }
+    }
+}
+
+/// The candidate closest to `word`, when it is close enough to be a likely typo.
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(word, c), c))
+        .filter(|(distance, c)| *distance <= (c.len() / 3).max(1))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, c)| c)
+}

@@ -1,0 +1,152 @@
+//! The project file, `trueup.toml`: named sources, where the rules are, and defaults.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::duration::HumanDuration;
+use crate::rule::Severity;
+
+/// The project file name looked for by every command.
+pub const PROJECT_FILE: &str = "trueup.toml";
+
+/// A trueup project: `trueup.toml`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[schemars(title = "trueup project file")]
+pub struct ProjectFile {
+    /// Named database connections rules run against, e.g. `[sources.shop]`.
+    #[serde(default)]
+    pub sources: BTreeMap<String, SourceConfig>,
+    /// Rule files: files, directories (every `*.toml` below them) or glob patterns, relative
+    /// to this file (default: `["rules"]`).
+    #[serde(default = "default_rule_paths")]
+    pub rules: Vec<String>,
+    /// Settings for every rule unless the rule or the command line says otherwise.
+    #[serde(default)]
+    pub defaults: Defaults,
+}
+
+fn default_rule_paths() -> Vec<String> {
+    vec!["rules".to_owned()]
+}
+
+/// One database connection.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SourceConfig {
+    /// Connection URL: `sqlite://path/to/shop.db` (relative to the project file) or
+    /// `postgres://user@host:5432/db?sslmode=require`. `${VAR}` is replaced by the environment
+    /// variable `VAR`: keep passwords out of the file. Passwords never appear in output.
+    pub url: String,
+    /// Most connections opened to this source at once (default: `defaults.concurrency`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u32>,
+}
+
+/// Defaults for every rule.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Defaults {
+    /// How long one detector may run (default: `5m`).
+    #[serde(default = "default_timeout")]
+    pub timeout: HumanDuration,
+    /// How many rules run at once (default: 4).
+    #[serde(default = "default_concurrency")]
+    #[schemars(range(min = 1, max = 256))]
+    pub concurrency: u32,
+    /// `check` exits with 1 when a finding is at least this severe (default: `low`, i.e. any).
+    #[serde(default = "default_fail_on")]
+    pub fail_on: Severity,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults {
+            timeout: default_timeout(),
+            concurrency: default_concurrency(),
+            fail_on: default_fail_on(),
+        }
+    }
+}
+
+fn default_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(300))
+}
+
+fn default_concurrency() -> u32 {
+    4
+}
+
+fn default_fail_on() -> Severity {
+    Severity::Low
+}
+
+/// Replaces each `${NAME}` in `text` by the environment variable `NAME`.
+///
+/// Returns the name of the first variable that is not set.
+pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[start..]);
+            return Ok(out);
+        };
+        let name = &after[..end];
+        out.push_str(&lookup(name).ok_or_else(|| name.to_owned())?);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// A commented starter `trueup.toml`, written by `trueup init`.
+pub const STARTER: &str = r#"# trueup project file. Reference: docs/reference/project.md
+# Editors validate it against schemas/project.schema.json.
+
+# Rule files: files, directories or globs, relative to this file.
+rules = ["rules"]
+
+# A source is a named database connection. Keep passwords out of this file:
+# `${VAR}` is replaced by the environment variable VAR.
+[sources.main]
+url = "sqlite://data.db"
+# url = "postgres://trueup@db.internal:5432/shop?sslmode=require&password=${SHOP_DB_PASSWORD}"
+
+[defaults]
+timeout = "5m"       # how long one detector may run
+concurrency = 4      # how many rules run at once
+fail-on = "low"      # `check` exits 1 on findings at least this severe
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        (name == "DB_PASS").then(|| "s3cret".to_owned())
+    }
+
+    #[test]
+    fn interpolates_set_variables() {
+        assert_eq!(interpolate("postgres://u:${DB_PASS}@h/db", env).unwrap(), "postgres://u:s3cret@h/db");
+        assert_eq!(interpolate("sqlite://shop.db", env).unwrap(), "sqlite://shop.db");
+    }
+
+    #[test]
+    fn names_the_unset_variable() {
+        assert_eq!(interpolate("${SHOP_DB_URL}", env).unwrap_err(), "SHOP_DB_URL");
+    }
+
+    #[test]
+    fn starter_project_parses() {
+        let project: ProjectFile = toml::from_str(STARTER).unwrap();
+        assert_eq!(project.rules, ["rules"]);
+        assert!(project.sources.contains_key("main"));
+    }
+}

@@ -1,0 +1,246 @@
+//! Detectors: what finds a rule's violating rows. Each built-in compiles to one SQL query
+//! (see `compile`); `sql` is a query written by hand.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::duration::HumanDuration;
+
+/// What finds the violating rows. `kind` picks the detector; the other fields depend on it.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Detector {
+    /// A hand-written read-only query: every row it returns is a finding.
+    Sql(SqlDetector),
+    /// Rows where any of the columns is NULL.
+    NotNull(NotNullDetector),
+    /// Values (or combinations of values) that appear in more than one row. One finding per
+    /// duplicated value; NULLs are never duplicates, as in SQL `UNIQUE`.
+    Unique(UniqueDetector),
+    /// Rows whose reference points at no row of the referenced table (orphans). Rows whose
+    /// referencing columns are NULL are not orphans, as in SQL `FOREIGN KEY`.
+    ForeignKey(ForeignKeyDetector),
+    /// Rows whose column holds a value outside an accepted list.
+    AcceptedValues(AcceptedValuesDetector),
+    /// Rows whose column differs from an aggregate over child rows, e.g. an order total
+    /// that is not the sum of its items.
+    AggregateMatch(AggregateMatchDetector),
+    /// A table whose row count is outside `min`..=`max`. At most one finding.
+    RowCount(RowCountDetector),
+    /// A table whose newest timestamp is older than `max-age` (or that has none). At most
+    /// one finding.
+    Freshness(FreshnessDetector),
+}
+
+impl Detector {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Detector::Sql(_) => "sql",
+            Detector::NotNull(_) => "not-null",
+            Detector::Unique(_) => "unique",
+            Detector::ForeignKey(_) => "foreign-key",
+            Detector::AcceptedValues(_) => "accepted-values",
+            Detector::AggregateMatch(_) => "aggregate-match",
+            Detector::RowCount(_) => "row-count",
+            Detector::Freshness(_) => "freshness",
+        }
+    }
+
+    /// The table whose rows the findings identify, when there is one.
+    pub fn table(&self) -> Option<&str> {
+        match self {
+            Detector::Sql(_) => None,
+            Detector::NotNull(d) => Some(&d.table),
+            Detector::Unique(d) => Some(&d.table),
+            Detector::ForeignKey(d) => Some(&d.table),
+            Detector::AcceptedValues(d) => Some(&d.table),
+            Detector::AggregateMatch(d) => Some(&d.table),
+            Detector::RowCount(d) => Some(&d.table),
+            Detector::Freshness(d) => Some(&d.table),
+        }
+    }
+}
+
+pub(super) fn default_key() -> Vec<String> {
+    vec!["id".to_owned()]
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// A hand-written query whose rows are violations.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SqlDetector {
+    /// A single read-only statement (`SELECT` or `WITH … SELECT`). It runs in a read-only
+    /// connection: a statement that writes fails.
+    pub query: String,
+    /// Columns of the result that identify a finding; they must be returned by the query.
+    /// The other columns are the finding's detail.
+    pub key: Vec<String>,
+    /// Message for each finding; `{column}` is replaced by that column's value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Rows where any of `columns` is NULL.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct NotNullDetector {
+    pub table: String,
+    /// Columns that must not be NULL.
+    pub columns: Vec<String>,
+    /// Columns that identify a row (default: `["id"]`).
+    #[serde(default = "default_key")]
+    pub key: Vec<String>,
+    /// Only rows matching this SQL condition are checked.
+    #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+}
+
+/// Values of `columns` that appear in more than one row.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct UniqueDetector {
+    pub table: String,
+    /// The column, or columns for a composite key, whose values must be unique together.
+    pub columns: Vec<String>,
+    /// Only rows matching this SQL condition are checked.
+    #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+}
+
+/// Rows whose `columns` reference no row of `references`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ForeignKeyDetector {
+    /// The referencing (child) table.
+    pub table: String,
+    /// The referencing columns.
+    pub columns: Vec<String>,
+    /// The referenced (parent) table.
+    pub references: String,
+    /// The referenced columns, in the order of `columns` (default: `["id"]`).
+    #[serde(default = "default_key")]
+    pub referenced_columns: Vec<String>,
+    /// Columns that identify a child row (default: `["id"]`).
+    #[serde(default = "default_key")]
+    pub key: Vec<String>,
+    /// Only child rows matching this SQL condition are checked.
+    #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+}
+
+/// Rows whose `column` holds a value not in `values`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AcceptedValuesDetector {
+    pub table: String,
+    pub column: String,
+    /// The accepted values; they are bound as parameters, never spliced into SQL.
+    pub values: Vec<AcceptedValue>,
+    /// Whether NULL is accepted (default: true).
+    #[serde(default = "default_true")]
+    pub allow_null: bool,
+    /// Columns that identify a row (default: `["id"]`).
+    #[serde(default = "default_key")]
+    pub key: Vec<String>,
+    /// Only rows matching this SQL condition are checked.
+    #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+}
+
+/// One accepted value: text, a whole number or a boolean.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum AcceptedValue {
+    Text(String),
+    Int(i64),
+    Bool(bool),
+}
+
+/// A parent column that must equal an aggregate over the parent's child rows.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AggregateMatchDetector {
+    /// The parent table, e.g. `orders`.
+    pub table: String,
+    /// Columns that identify a parent row (default: `["id"]`).
+    #[serde(default = "default_key")]
+    pub key: Vec<String>,
+    /// The parent column holding the stored value, e.g. `total_amount`.
+    pub column: String,
+    /// The child table, e.g. `order_items`.
+    pub child_table: String,
+    /// Child columns that reference the parent's `key`, in the same order, e.g. `["order_id"]`.
+    pub child_key: Vec<String>,
+    /// SQL expression over child columns that is aggregated, e.g. `quantity * unit_price`.
+    pub expression: String,
+    /// How child values are combined (default: `sum`).
+    #[serde(default)]
+    pub aggregate: Aggregate,
+    /// Largest difference still counted as equal (default 0). With money stored as
+    /// floating point (SQLite `REAL`), set half a cent, `0.005`: exact equality of float
+    /// sums reports rows that are equal to the cent.
+    #[serde(default)]
+    pub tolerance: f64,
+    /// What a parent without child rows is (default: `zero`).
+    #[serde(default)]
+    pub missing_children: MissingChildren,
+}
+
+/// How child values are combined.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Aggregate {
+    #[default]
+    Sum,
+    Count,
+    Min,
+    Max,
+}
+
+/// What a parent row without children is compared against.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum MissingChildren {
+    /// The aggregate of no children is 0 (stock with no inventory rows must be 0).
+    #[default]
+    Zero,
+    /// Parents without children are not checked (an order without items is another rule's
+    /// business).
+    Skip,
+    /// A parent without children is always a finding.
+    Violation,
+}
+
+/// A table whose row count is outside the bounds.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RowCountDetector {
+    pub table: String,
+    /// Fewest rows expected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<i64>,
+    /// Most rows expected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<i64>,
+    /// Only rows matching this SQL condition are counted.
+    #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+}
+
+/// A table whose newest `column` value is older than `max-age`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FreshnessDetector {
+    pub table: String,
+    /// A timestamp column (SQLite: ISO-8601 text; PostgreSQL: `timestamp`/`timestamptz`).
+    pub column: String,
+    /// Largest accepted age of the newest row, e.g. `24h`.
+    pub max_age: HumanDuration,
+    /// Only rows matching this SQL condition are considered.
+    #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+}

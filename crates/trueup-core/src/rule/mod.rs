@@ -1,0 +1,128 @@
+//! The rule model: what a rule file may say, as serde types whose doc comments become the
+//! JSON Schema's descriptions and the reference docs.
+
+mod detector;
+mod repair;
+
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use detector::*;
+pub use repair::*;
+
+use crate::duration::HumanDuration;
+
+/// A rule file: one or more `[[rule]]` tables.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[schemars(title = "trueup rule file")]
+pub struct RuleFile {
+    /// The rules of this file, each a `[[rule]]` table.
+    #[serde(rename = "rule")]
+    pub rules: Vec<Rule>,
+}
+
+/// One check: a detector that finds violating rows, and optionally what to do about them.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Rule {
+    /// Unique, stable identifier, e.g. `orders.total-matches-items`. Findings are keyed by
+    /// it across runs, so renaming a rule makes its findings new.
+    #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9._-]*$"))]
+    pub id: String,
+    /// One line saying what is wrong when the rule fires.
+    pub title: String,
+    /// Longer explanation: why it matters, what usually causes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// How bad a finding is; `check --fail-on` compares against it.
+    pub severity: Severity,
+    /// Free-form labels to select rules with `check --tag`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// Who to ask about this rule (a team or a person).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Link to the runbook section this rule automates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook: Option<String>,
+    /// Name of the source (from `trueup.toml`) the rule runs against. May be left out when
+    /// the project has exactly one source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// How long the detector may run before it is cancelled (default: the project's
+    /// `defaults.timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<HumanDuration>,
+    /// What finds the violating rows.
+    pub detector: Detector,
+    /// What to do about the findings. Planned and applied by later commands; validated now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repair: Option<Repair>,
+}
+
+/// How bad a finding is, from worst to mildest.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Severity {
+    /// Money or customers are affected now.
+    Critical,
+    /// Wrong data that users will see.
+    High,
+    /// Wrong data that is contained.
+    Medium,
+    /// Hygiene.
+    Low,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 4] =
+        [Severity::Critical, Severity::High, Severity::Medium, Severity::Low];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::High => "high",
+            Severity::Medium => "medium",
+            Severity::Low => "low",
+        }
+    }
+
+    /// Whether a finding of this severity is at or above `threshold`.
+    pub fn at_least(self, threshold: Severity) -> bool {
+        self <= threshold
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Severity {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Severity::ALL
+            .into_iter()
+            .find(|sev| sev.as_str() == s)
+            .ok_or_else(|| format!("`{s}` is not a severity; use critical, high, medium or low"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn severity_order_puts_critical_first() {
+        assert!(Severity::Critical.at_least(Severity::High));
+        assert!(Severity::High.at_least(Severity::High));
+        assert!(!Severity::Low.at_least(Severity::Medium));
+    }
+}

@@ -1,0 +1,149 @@
+//! Repair strategies: what to do about a rule's findings. They are parsed and validated
+//! with the rule; planning and applying them is a later command's job.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// What to do about a rule's findings. `strategy` picks it.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(tag = "strategy", rename_all = "kebab-case")]
+pub enum Repair {
+    /// Delete the violating rows (their before-image is journaled).
+    Delete(DeleteRepair),
+    /// Move the violating rows to a quarantine table.
+    Quarantine(QuarantineRepair),
+    /// Set columns of the violating rows from SQL expressions.
+    Update(UpdateRepair),
+    /// Set an `aggregate-match` rule's column to the aggregate it was compared with.
+    Recompute(RecomputeRepair),
+    /// Keep one row of each duplicate group, re-point referencing rows to it, remove the rest.
+    MergeDuplicates(MergeDuplicatesRepair),
+    /// Run custom statements once per finding, with the finding's key values bound.
+    Sql(SqlRepair),
+    /// No automatic repair: a person must look (e.g. payments).
+    Manual(ManualRepair),
+}
+
+impl Repair {
+    pub fn strategy(&self) -> &'static str {
+        match self {
+            Repair::Delete(_) => "delete",
+            Repair::Quarantine(_) => "quarantine",
+            Repair::Update(_) => "update",
+            Repair::Recompute(_) => "recompute",
+            Repair::MergeDuplicates(_) => "merge-duplicates",
+            Repair::Sql(_) => "sql",
+            Repair::Manual(_) => "manual",
+        }
+    }
+
+    /// The table whose rows the repair changes, when it names one itself.
+    pub fn table(&self) -> Option<&str> {
+        match self {
+            Repair::Delete(r) => r.table.as_deref(),
+            Repair::Quarantine(r) => r.table.as_deref(),
+            Repair::Update(r) => r.table.as_deref(),
+            Repair::Recompute(_) | Repair::MergeDuplicates(_) | Repair::Sql(_) | Repair::Manual(_) => {
+                None
+            }
+        }
+    }
+}
+
+/// Delete the violating rows.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DeleteRepair {
+    /// Table to delete from (default: the detector's table; required for `sql` detectors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// Refuse to apply when more rows would change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rows: Option<u64>,
+}
+
+/// Move the violating rows to a quarantine table.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct QuarantineRepair {
+    /// Table to move rows from (default: the detector's table; required for `sql` detectors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// Where the rows go (default: `<table>_quarantine`, created when missing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub into: Option<String>,
+    /// Refuse to apply when more rows would change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rows: Option<u64>,
+}
+
+/// Set columns from SQL expressions.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct UpdateRepair {
+    /// Table to update (default: the detector's table; required for `sql` detectors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// Column name to SQL expression, e.g. `{ status = "'CANCELLED'" }`.
+    pub set: BTreeMap<String, String>,
+    /// Refuse to apply when more rows would change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rows: Option<u64>,
+}
+
+/// Recompute an aggregate-match column.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RecomputeRepair {
+    /// Refuse to apply when more rows would change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rows: Option<u64>,
+}
+
+/// Merge duplicate rows into one survivor.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MergeDuplicatesRepair {
+    /// Columns that identify a row of the duplicated table (default: `["id"]`).
+    #[serde(default = "super::detector::default_key")]
+    pub key: Vec<String>,
+    /// SQL `ORDER BY` that puts the survivor first, e.g. `created_at ASC, id ASC` (keep the
+    /// oldest, as the runbook does).
+    pub keep: String,
+    /// Columns elsewhere that reference the duplicated rows and are re-pointed to the survivor.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<ColumnRef>,
+    /// Refuse to apply when more rows would change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rows: Option<u64>,
+}
+
+/// A column of a table, e.g. `{ table = "orders", column = "customer_id" }`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ColumnRef {
+    pub table: String,
+    pub column: String,
+}
+
+/// Custom statements run once per finding.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SqlRepair {
+    /// Statements run in order in one transaction; `:column` binds that key column's value.
+    pub statements: Vec<String>,
+    /// Refuse to apply when more rows would change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rows: Option<u64>,
+}
+
+/// A person must look.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ManualRepair {
+    /// What the person should do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<String>,
+}

@@ -1,0 +1,56 @@
+//! The query loop every backend shares: prepare, bind, stream rows into a [`RowSink`].
+
+use futures_util::TryStreamExt;
+use sqlx::{Column, Database, Executor, Row, Statement};
+
+use crate::compile::DetectorQuery;
+use crate::value::Value;
+use crate::{Error, Result};
+
+/// Receives a query's result: its column names once, then each row in turn. Rows are
+/// handed over one at a time so that nothing accumulates between database and output.
+pub trait RowSink: Send {
+    fn columns(&mut self, names: Vec<String>) -> Result<()>;
+    fn row(&mut self, values: Vec<Value>) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// What the shared loop needs to know about a backend.
+pub(super) trait Backend: Database {
+    /// Reads column `index` of `row` as a [`Value`].
+    fn value(row: &Self::Row, index: usize) -> Result<Value, sqlx::Error>;
+    /// Appends `value` to the query's bound arguments.
+    fn bind(arguments: &mut Self::Arguments, value: &Value) -> Result<(), sqlx::Error>;
+}
+
+/// Column names of `sql`'s result, without running it.
+pub(super) async fn result_columns<DB>(conn: &mut DB::Connection, sql: &str) -> Result<Vec<String>>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    let statement = conn.prepare(sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(sql.to_owned()))).await?;
+    Ok(statement.columns().iter().map(|c| c.name().to_owned()).collect())
+}
+
+/// Prepares `query` on `conn`, then streams its rows into `sink`.
+pub(super) async fn stream_rows<DB, S>(conn: &mut DB::Connection, query: &DetectorQuery, sink: &mut S) -> Result<()>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    S: RowSink,
+{
+    let statement =
+        (&mut *conn).prepare(sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(query.sql.clone()))).await?;
+    sink.columns(statement.columns().iter().map(|c| c.name().to_owned()).collect())?;
+    let mut arguments = DB::Arguments::default();
+    for value in &query.binds {
+        DB::bind(&mut arguments, value)?;
+    }
+    let mut rows = statement.query_with(arguments).fetch(&mut *conn);
+    while let Some(row) = rows.try_next().await.map_err(Error::Database)? {
+        let values = (0..row.len()).map(|i| DB::value(&row, i)).collect::<Result<Vec<_>, _>>()?;
+        sink.row(values).await?;
+    }
+    Ok(())
+}

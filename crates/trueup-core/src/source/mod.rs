@@ -1,0 +1,116 @@
+//! Sources: named database connections that detectors run against.
+//!
+//! [`Source`] hides which database is behind it. Each backend module knows how to connect
+//! read-only, how to read its values and how to list a table's columns; the query loop
+//! itself is shared ([`fetch`]).
+
+mod fetch;
+mod postgres;
+mod sqlite;
+mod url;
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::{PgPool, SqlitePool};
+
+pub use fetch::RowSink;
+pub use url::redact;
+
+use crate::compile::DetectorQuery;
+use crate::dialect::Dialect;
+use crate::load::SourceSpec;
+use crate::{Error, Result};
+
+/// An open, read-only connection pool to one database.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub name: String,
+    /// The URL with its password replaced, safe to print.
+    pub display_url: String,
+    backend: Backend,
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// How a query run ended when it did not return its rows.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The query ran past its deadline and was cancelled in the database.
+    #[error("timed out after {}", crate::duration::HumanDuration(*.0))]
+    Timeout(Duration),
+    /// The database or the row sink failed.
+    #[error(transparent)]
+    Failed(#[from] Error),
+}
+
+impl Source {
+    /// The dialect a URL speaks, known before connecting.
+    pub fn dialect_of(spec: &SourceSpec) -> Result<Dialect> {
+        match url::scheme(&spec.url) {
+            "sqlite" => Ok(Dialect::Sqlite),
+            "postgres" | "postgresql" => Ok(Dialect::Postgres),
+            _ => Err(Error::UnsupportedUrl { source_name: spec.name.clone(), url: redact(&spec.url) }),
+        }
+    }
+
+    /// Opens a read-only pool of at most `max_connections` to the source; relative SQLite
+    /// paths start at `root`.
+    pub async fn connect(spec: &SourceSpec, root: &Path, max_connections: u32) -> Result<Source> {
+        let backend = match Self::dialect_of(spec)? {
+            Dialect::Sqlite => Backend::Sqlite(sqlite::connect(spec, root, max_connections).await?),
+            Dialect::Postgres => Backend::Postgres(postgres::connect(spec, max_connections).await?),
+        };
+        Ok(Source { name: spec.name.clone(), display_url: redact(&spec.url), backend })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match self.backend {
+            Backend::Sqlite(_) => Dialect::Sqlite,
+            Backend::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// The columns of `table`, or `None` when there is no such table.
+    pub async fn columns(&self, table: &str) -> Result<Option<Vec<String>>> {
+        let names = match &self.backend {
+            Backend::Sqlite(pool) => sqlite::columns(pool, table).await?,
+            Backend::Postgres(pool) => postgres::columns(pool, table).await?,
+        };
+        Ok((!names.is_empty()).then_some(names))
+    }
+
+    /// The result columns `sql` would return, found by preparing it without running it.
+    pub async fn result_columns(&self, sql: &str) -> Result<Vec<String>> {
+        match &self.backend {
+            Backend::Sqlite(pool) => fetch::result_columns::<sqlx::Sqlite>(&mut *pool.acquire().await?, sql).await,
+            Backend::Postgres(pool) => fetch::result_columns::<sqlx::Postgres>(&mut *pool.acquire().await?, sql).await,
+        }
+    }
+
+    /// Runs `query`, handing its columns then each row to `sink`, and cancels it in the
+    /// database once `timeout` has passed.
+    pub async fn fetch<S: RowSink>(
+        &self,
+        query: &DetectorQuery,
+        timeout: Duration,
+        sink: &mut S,
+    ) -> Result<(), QueryError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => sqlite::fetch(pool, query, timeout, sink).await,
+            Backend::Postgres(pool) => postgres::fetch(pool, query, timeout, sink).await,
+        }
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite(pool) => pool.close().await,
+            Backend::Postgres(pool) => pool.close().await,
+        }
+    }
+}

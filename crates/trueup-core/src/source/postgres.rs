@@ -1,0 +1,125 @@
+//! PostgreSQL sources: sessions that are read-only by default, values read by column type,
+//! and timeouts enforced by the server's `statement_timeout`.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Arguments, Decode, PgPool, Postgres, Row, TypeInfo, ValueRef};
+
+use super::fetch::{Backend, RowSink, stream_rows};
+use super::{QueryError, redact};
+use crate::compile::DetectorQuery;
+use crate::load::SourceSpec;
+use crate::value::Value;
+use crate::{Error, Result};
+
+/// How long past its own timeout a statement may take to report the cancellation before
+/// trueup gives up on the connection.
+const CANCEL_GRACE: Duration = Duration::from_secs(5);
+
+pub(super) async fn connect(spec: &SourceSpec, max_connections: u32) -> Result<PgPool> {
+    let connect_error = |source| Error::Connect { source_name: spec.name.clone(), url: redact(&spec.url), source };
+    let options = PgConnectOptions::from_str(&spec.url)
+        .map_err(connect_error)?
+        .application_name("trueup")
+        .options([("default_transaction_read_only", "on")]);
+    PgPoolOptions::new()
+        .max_connections(max_connections.max(1))
+        .min_connections(0)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+        .map_err(connect_error)
+}
+
+pub(super) async fn columns(pool: &PgPool, table: &str) -> Result<Vec<String>> {
+    let (schema, name) = match table.rsplit_once('.') {
+        Some((schema, name)) => (Some(schema), name),
+        None => (None, table),
+    };
+    let rows = sqlx::query(
+        "SELECT column_name::text FROM information_schema.columns \
+         WHERE table_schema = COALESCE($1, current_schema()) AND table_name = $2 \
+         ORDER BY ordinal_position",
+    )
+    .bind(schema)
+    .bind(name)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(|row| row.try_get::<String, _>(0).map_err(Error::from)).collect()
+}
+
+pub(super) async fn fetch<S: RowSink>(
+    pool: &PgPool,
+    query: &DetectorQuery,
+    timeout: Duration,
+    sink: &mut S,
+) -> Result<(), QueryError> {
+    let mut conn = pool.acquire().await.map_err(Error::from)?;
+    sqlx::query("SELECT set_config('statement_timeout', $1, false)")
+        .bind(timeout.as_millis().to_string())
+        .execute(&mut *conn)
+        .await
+        .map_err(Error::from)?;
+    match tokio::time::timeout(timeout + CANCEL_GRACE, stream_rows::<Postgres, S>(&mut conn, query, sink)).await {
+        Ok(Err(Error::Database(err))) if is_cancelled(&err) => Err(QueryError::Timeout(timeout)),
+        Ok(other) => Ok(other?),
+        Err(_elapsed) => {
+            // The server did not honour statement_timeout in time: never reuse this session.
+            drop(conn.detach());
+            Err(QueryError::Timeout(timeout))
+        }
+    }
+}
+
+fn is_cancelled(err: &sqlx::Error) -> bool {
+    // 57014: query_canceled, raised by statement_timeout.
+    err.as_database_error().and_then(|e| e.code()).is_some_and(|code| code == "57014")
+}
+
+impl Backend for Postgres {
+    fn value(row: &Self::Row, index: usize) -> Result<Value, sqlx::Error> {
+        let raw = row.try_get_raw(index)?;
+        if raw.is_null() {
+            return Ok(Value::Null);
+        }
+        let type_name = raw.type_info().name().to_owned();
+        let decode_error = |source| sqlx::Error::ColumnDecode { index: index.to_string(), source };
+        let value = match type_name.as_str() {
+            "BOOL" => Value::Bool(<bool as Decode<Postgres>>::decode(raw).map_err(decode_error)?),
+            "INT2" => Value::Int(<i16 as Decode<Postgres>>::decode(raw).map_err(decode_error)?.into()),
+            "INT4" => Value::Int(<i32 as Decode<Postgres>>::decode(raw).map_err(decode_error)?.into()),
+            "INT8" => Value::Int(<i64 as Decode<Postgres>>::decode(raw).map_err(decode_error)?),
+            "FLOAT4" => Value::Float(<f32 as Decode<Postgres>>::decode(raw).map_err(decode_error)?.into()),
+            "FLOAT8" => Value::Float(<f64 as Decode<Postgres>>::decode(raw).map_err(decode_error)?),
+            "NUMERIC" => Value::Decimal(
+                <rust_decimal::Decimal as Decode<Postgres>>::decode(raw).map_err(decode_error)?.to_string(),
+            ),
+            "BYTEA" => Value::Bytes(<Vec<u8> as Decode<Postgres>>::decode(raw).map_err(decode_error)?),
+            "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" | "CITEXT" | "UNKNOWN" => {
+                Value::Text(<String as Decode<Postgres>>::decode(raw).map_err(decode_error)?)
+            }
+            other => {
+                return Err(sqlx::Error::ColumnDecode {
+                    index: index.to_string(),
+                    source: format!("trueup cannot read type {other}; cast the column to text in the query (::text)")
+                        .into(),
+                });
+            }
+        };
+        Ok(value)
+    }
+
+    fn bind(arguments: &mut Self::Arguments, value: &Value) -> Result<(), sqlx::Error> {
+        match value {
+            Value::Null => arguments.add(None::<String>),
+            Value::Bool(b) => arguments.add(*b),
+            Value::Int(i) => arguments.add(*i),
+            Value::Float(x) => arguments.add(*x),
+            Value::Decimal(s) | Value::Text(s) => arguments.add(s.clone()),
+            Value::Bytes(b) => arguments.add(b.clone()),
+        }
+        .map_err(sqlx::Error::Encode)
+    }
+}

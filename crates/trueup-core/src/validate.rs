@@ -1,0 +1,281 @@
+//! Checks on rules beyond what parsing catches, in two stages (as `vector validate` does):
+//! [`offline`] needs nothing but the rule; [`online`] asks the rule's source whether the
+//! tables and columns exist and whether hand-written queries prepare and return their keys.
+
+use crate::compile::compile;
+use crate::diagnostic::Diagnostic;
+use crate::engine::Sources;
+use crate::load::{LoadedRule, closest};
+use crate::rule::{Detector, Repair};
+use crate::source::Source;
+use crate::sql_text::detector_problem;
+use crate::template::Template;
+
+/// Problems in one rule that need no database.
+pub fn offline(loaded: &LoadedRule) -> Vec<Diagnostic> {
+    let rule = &loaded.rule;
+    let mut problems = Vec::new();
+    let mut problem = |field: &[&str], message: String| problems.push(loaded.diagnostic(field, message));
+
+    let id_ok = rule.id.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && rule.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
+    if !id_ok {
+        problem(&["id"], format!("rule id `{}` must be lower-case letters, digits, `.`, `_` and `-`", rule.id));
+    }
+    if rule.title.trim().is_empty() {
+        problem(&["title"], "the title is empty".to_owned());
+    }
+    if rule.timeout.is_some_and(|t| t.0.is_zero()) {
+        problem(&["timeout"], "a timeout of zero would cancel every query".to_owned());
+    }
+
+    let mut require = |field: &str, len: usize| {
+        if len == 0 {
+            problem(&["detector", field], format!("`{field}` must name at least one column"));
+        }
+    };
+    match &rule.detector {
+        Detector::Sql(d) => {
+            require("key", d.key.len());
+            if let Some(message) = detector_problem(&d.query) {
+                problem(&["detector", "query"], message);
+            }
+            if let Some(Err(message)) = d.message.as_deref().map(Template::parse) {
+                problem(&["detector", "message"], message);
+            }
+        }
+        Detector::NotNull(d) => {
+            require("columns", d.columns.len());
+            require("key", d.key.len());
+        }
+        Detector::Unique(d) => require("columns", d.columns.len()),
+        Detector::ForeignKey(d) => {
+            require("columns", d.columns.len());
+            require("key", d.key.len());
+            if d.columns.len() != d.referenced_columns.len() {
+                problem(
+                    &["detector", "referenced-columns"],
+                    format!(
+                        "`columns` has {} column(s) but `referenced-columns` has {}; they pair up in order",
+                        d.columns.len(),
+                        d.referenced_columns.len()
+                    ),
+                );
+            }
+        }
+        Detector::AcceptedValues(d) => {
+            require("key", d.key.len());
+            if d.values.is_empty() {
+                problem(&["detector", "values"], "`values` is empty: every row would be a finding".to_owned());
+            }
+        }
+        Detector::AggregateMatch(d) => {
+            require("key", d.key.len());
+            if d.child_key.len() != d.key.len() {
+                problem(
+                    &["detector", "child-key"],
+                    format!(
+                        "`child-key` has {} column(s) but `key` has {}; they pair up in order",
+                        d.child_key.len(),
+                        d.key.len()
+                    ),
+                );
+            }
+            if !(d.tolerance >= 0.0 && d.tolerance.is_finite()) {
+                problem(&["detector", "tolerance"], "`tolerance` must be a finite number ≥ 0".to_owned());
+            }
+            if d.expression.trim().is_empty() {
+                problem(&["detector", "expression"], "`expression` is empty".to_owned());
+            }
+        }
+        Detector::RowCount(d) => match (d.min, d.max) {
+            (None, None) => problem(&["detector"], "a row-count detector needs `min`, `max` or both".to_owned()),
+            (Some(min), Some(max)) if min > max => {
+                problem(&["detector", "max"], format!("`max` ({max}) is below `min` ({min})"));
+            }
+            _ => {}
+        },
+        Detector::Freshness(d) => {
+            if d.max_age.0.is_zero() {
+                problem(&["detector", "max-age"], "a `max-age` of zero makes every table stale".to_owned());
+            }
+        }
+    }
+
+    if let Some(repair) = &rule.repair {
+        if let Some(message) = repair_problem(&rule.detector, repair) {
+            problem(&["repair", "strategy"], message);
+        }
+        match repair {
+            Repair::Update(r) if r.set.is_empty() => problem(&["repair", "set"], "`set` names no column".to_owned()),
+            Repair::Sql(r) if r.statements.is_empty() => {
+                problem(&["repair", "statements"], "`statements` is empty".to_owned());
+            }
+            _ => {}
+        }
+    }
+    problems
+}
+
+/// Why `repair` cannot repair what `detector` finds, if it cannot.
+fn repair_problem(detector: &Detector, repair: &Repair) -> Option<String> {
+    let strategy = repair.strategy();
+    let kind = detector.kind();
+    match repair {
+        Repair::Delete(_) | Repair::Quarantine(_) | Repair::Update(_) => match detector {
+            Detector::Sql(_) if repair.table().is_none() => Some(format!(
+                "`{strategy}` after a `sql` detector must name the `table` its key identifies rows of"
+            )),
+            Detector::Unique(_) => Some(format!(
+                "`{strategy}` needs findings that are rows, but `unique` findings are groups of duplicates; use `merge-duplicates`"
+            )),
+            Detector::RowCount(_) | Detector::Freshness(_) => {
+                Some(format!("`{strategy}` needs findings that are rows, but `{kind}` findings are whole tables"))
+            }
+            _ => None,
+        },
+        Repair::Recompute(_) => (!matches!(detector, Detector::AggregateMatch(_)))
+            .then(|| format!("`recompute` repairs `aggregate-match` findings, not `{kind}` ones")),
+        Repair::MergeDuplicates(_) => (!matches!(detector, Detector::Unique(_)))
+            .then(|| format!("`merge-duplicates` repairs `unique` findings, not `{kind}` ones")),
+        Repair::Sql(_) | Repair::Manual(_) => None,
+    }
+}
+
+/// A table a detector reads, and the columns of it the detector names.
+struct TableUse<'a> {
+    table: &'a str,
+    table_field: &'static str,
+    columns: Vec<(&'a str, &'static str, Option<usize>)>,
+}
+
+fn table_uses(detector: &Detector) -> Vec<TableUse<'_>> {
+    fn list<'a>(names: &'a [String], field: &'static str) -> impl Iterator<Item = (&'a str, &'static str, Option<usize>)> {
+        names.iter().enumerate().map(move |(i, n)| (n.as_str(), field, Some(i)))
+    }
+    let one = |table: &'static str| move |t| TableUse { table: t, table_field: table, columns: Vec::new() };
+    match detector {
+        Detector::Sql(_) => Vec::new(),
+        Detector::NotNull(d) => vec![TableUse {
+            columns: list(&d.columns, "columns").chain(list(&d.key, "key")).collect(),
+            ..one("table")(&d.table)
+        }],
+        Detector::Unique(d) => vec![TableUse { columns: list(&d.columns, "columns").collect(), ..one("table")(&d.table) }],
+        Detector::ForeignKey(d) => vec![
+            TableUse { columns: list(&d.columns, "columns").chain(list(&d.key, "key")).collect(), ..one("table")(&d.table) },
+            TableUse {
+                columns: list(&d.referenced_columns, "referenced-columns").collect(),
+                ..one("references")(&d.references)
+            },
+        ],
+        Detector::AcceptedValues(d) => vec![TableUse {
+            columns: std::iter::once((d.column.as_str(), "column", None)).chain(list(&d.key, "key")).collect(),
+            ..one("table")(&d.table)
+        }],
+        Detector::AggregateMatch(d) => vec![
+            TableUse {
+                columns: std::iter::once((d.column.as_str(), "column", None)).chain(list(&d.key, "key")).collect(),
+                ..one("table")(&d.table)
+            },
+            TableUse { columns: list(&d.child_key, "child-key").collect(), ..one("child-table")(&d.child_table) },
+        ],
+        Detector::RowCount(d) => vec![one("table")(&d.table)],
+        Detector::Freshness(d) => vec![TableUse {
+            columns: vec![(d.column.as_str(), "column", None)],
+            ..one("table")(&d.table)
+        }],
+    }
+}
+
+/// Problems only the rule's source can reveal: missing tables and columns, queries that
+/// do not prepare or do not return their key columns. Sources that could not be opened are
+/// reported by the caller, once each.
+pub async fn online(loaded: &LoadedRule, sources: &Sources) -> Vec<Diagnostic> {
+    let Some(Ok(source)) = sources.get(&loaded.source) else { return Vec::new() };
+    let mut problems = Vec::new();
+    let detector = &loaded.rule.detector;
+
+    for used in table_uses(detector) {
+        match source.columns(used.table).await {
+            Ok(None) => problems.push(
+                loaded.diagnostic(&["detector", used.table_field], format!("source `{}` has no table `{}`", source.name, used.table)),
+            ),
+            Ok(Some(existing)) => {
+                for (column, field, index) in &used.columns {
+                    if existing.iter().any(|c| c == column) {
+                        continue;
+                    }
+                    let mut path = loaded.path.key("detector").key(field);
+                    if let Some(i) = index {
+                        path = path.index(*i);
+                    }
+                    let mut problem = loaded.file.at_path(&path, format!("table `{}` has no column `{column}`", used.table));
+                    problem = match closest(column, existing.iter().map(String::as_str)) {
+                        Some(close) => problem.with_hint(format!("did you mean `{close}`?")),
+                        None => problem.with_hint(format!("its columns are: {}", existing.join(", "))),
+                    };
+                    problems.push(problem);
+                }
+            }
+            Err(err) => problems.push(loaded.diagnostic(&["detector"], crate::error::chain(&err))),
+        }
+    }
+    if problems.is_empty() {
+        problems.extend(check_query(loaded, source).await);
+    }
+    problems
+}
+
+/// Prepares the rule's query (without running it) and checks its key and message columns.
+async fn check_query(loaded: &LoadedRule, source: &Source) -> Option<Diagnostic> {
+    let detector = &loaded.rule.detector;
+    let query = compile(detector, source.dialect()).ok()?;
+    let field = match detector {
+        Detector::Sql(_) => "query",
+        Detector::AggregateMatch(_) => "expression",
+        _ if detector_filter(detector).is_some() => "where",
+        _ => "kind",
+    };
+    let columns = match source.result_columns(&query.sql).await {
+        Ok(columns) => columns,
+        Err(err) => {
+            return Some(loaded.diagnostic(
+                &["detector", field],
+                format!("{} rejects the query: {}", source.dialect().name(), crate::error::chain(&err)),
+            ));
+        }
+    };
+    if let Detector::Sql(d) = detector {
+        for (i, key) in d.key.iter().enumerate() {
+            if !columns.contains(key) {
+                let path = loaded.path.key("detector").key("key").index(i);
+                return Some(
+                    loaded
+                        .file
+                        .at_path(&path, format!("the query returns no column `{key}`"))
+                        .with_hint(format!("it returns: {}", columns.join(", "))),
+                );
+            }
+        }
+        if let Some(missing) = query.message.columns().find(|c| !columns.iter().any(|col| col == c)) {
+            return Some(
+                loaded
+                    .diagnostic(&["detector", "message"], format!("the message uses `{{{missing}}}`, which the query does not return"))
+                    .with_hint(format!("it returns: {}", columns.join(", "))),
+            );
+        }
+    }
+    None
+}
+
+fn detector_filter(detector: &Detector) -> Option<&str> {
+    match detector {
+        Detector::NotNull(d) => d.filter.as_deref(),
+        Detector::Unique(d) => d.filter.as_deref(),
+        Detector::ForeignKey(d) => d.filter.as_deref(),
+        Detector::AcceptedValues(d) => d.filter.as_deref(),
+        Detector::RowCount(d) => d.filter.as_deref(),
+        Detector::Freshness(d) => d.filter.as_deref(),
+        Detector::Sql(_) | Detector::AggregateMatch(_) => None,
+    }
+}
