@@ -204,7 +204,7 @@ mod tests {
     #[test]
     fn renders_line_column_and_caret() {
         let f = file("id = \"x\"\nseverity = \"urgent\"\n");
-        let d = f.at_span(11..19, "unknown severity").with_hint("use critical, high, medium or low");
+        let d = f.at_span(20..28, "unknown severity").with_hint("use critical, high, medium or low");
         insta::assert_snapshot!(d.to_string(), @r#"
         rules/x.toml:2:12: unknown severity
           |

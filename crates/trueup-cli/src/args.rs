@@ -1,0 +1,149 @@
+//! The command line, as clap types.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use trueup_core::rule::Severity;
+
+/// trueup finds and repairs inconsistent data in production databases.
+///
+/// Rules (TOML) pair a detector with a repair strategy; `trueup check` runs them against
+/// the sources of `trueup.toml` without ever writing to them.
+#[derive(Debug, Parser)]
+#[command(name = "trueup", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The project file.
+    #[arg(long, short = 'p', global = true, env = "TRUEUP_PROJECT", default_value = "trueup.toml")]
+    pub project: PathBuf,
+    /// When to use colour.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// No progress bar or chatter on stderr; errors are still printed.
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when writing to a terminal and `NO_COLOR` is not set.
+    Auto,
+    Always,
+    Never,
+}
+
+/// Output formats. stdout carries the data only; progress and logs go to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people.
+    Human,
+    /// One JSON document, streamed as findings arrive.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a commented starter project (trueup.toml and an example rule).
+    Init(InitArgs),
+    /// Check the project and its rules without running any detector.
+    Validate(ValidateArgs),
+    /// Print the JSON Schema of rule files or of trueup.toml.
+    Schema(SchemaArgs),
+    /// Run the rules' detectors and report what they find. Never writes to a source.
+    Check(CheckArgs),
+    /// Create a demo shop (SQLite) with planted problems and check it.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Folder to create the project in.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Overwrite files that exist.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Only check the files; do not connect to sources to check tables, columns and queries.
+    #[arg(long)]
+    pub offline: bool,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaKind {
+    /// A rule file (rules/*.toml).
+    Rules,
+    /// The project file (trueup.toml).
+    Project,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    #[arg(value_enum, default_value_t = SchemaKind::Rules)]
+    pub kind: SchemaKind,
+}
+
+/// Which rules to run and how to report them.
+#[derive(Debug, Args, Clone)]
+pub struct CheckArgs {
+    /// Run only rules with this id; `prefix.*` selects ids starting with `prefix.`. Repeatable.
+    #[arg(long = "rule", short = 'r', value_name = "ID")]
+    pub rules: Vec<String>,
+    /// Run only rules with this tag. Repeatable.
+    #[arg(long = "tag", short = 't', value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Run only rules against this source. Repeatable.
+    #[arg(long = "source", short = 's', value_name = "NAME")]
+    pub sources: Vec<String>,
+    /// Exit 1 when a finding is at least this severe (default: the project's `fail-on`).
+    #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
+    pub fail_on: Option<Severity>,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// How many finding keys to show per rule in human output.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub show: usize,
+    /// How many rules run at once (default: the project's `concurrency`).
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<u32>,
+}
+
+fn parse_severity(text: &str) -> Result<Severity, String> {
+    text.parse()
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Folder of the demo project; created when missing, reused when present.
+    #[arg(long, default_value = "trueup-demo")]
+    pub dir: PathBuf,
+    /// Number of orders of a new shop (customers, products and items scale with it).
+    #[arg(long, default_value_t = 2000)]
+    pub orders: u64,
+    /// Share of rows given a planted problem, 0 to 1 (0: a handful of each kind).
+    #[arg(long, default_value_t = 0.0)]
+    pub problem_rate: f64,
+    /// Seed of the generator: the same seed makes the same shop.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Delete and recreate the shop database even if it exists.
+    #[arg(long)]
+    pub fresh: bool,
+    /// Only create the project and its database; do not run the check.
+    #[arg(long)]
+    pub no_check: bool,
+    #[command(flatten)]
+    pub check: CheckArgs,
+}

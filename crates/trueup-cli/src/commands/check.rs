@@ -1,0 +1,145 @@
+//! `trueup check`: run the selected rules and report their findings.
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::bail;
+use tokio::sync::mpsc;
+use trueup_core::engine::{self, Event};
+use trueup_core::finding::Finding;
+use trueup_core::load::{LoadedRule, Project, closest};
+
+use crate::ExitStatus;
+use crate::args::{CheckArgs, Format};
+use crate::printer::Printer;
+use crate::render::{HumanRenderer, JsonRenderer, Renderer, Summary};
+
+/// Events buffered between the engine and the output; bounds memory whatever the findings.
+const EVENT_BUFFER: usize = 1024;
+
+pub async fn run(args: &CheckArgs, project_path: &Path, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    let project = Project::load(project_path)?;
+    let summary = execute(&project, args, printer, &mut |_| {}).await?;
+    Ok(status(&summary))
+}
+
+/// What a finished run exits with.
+pub fn status(summary: &Summary) -> ExitStatus {
+    if summary.errored_rules > 0 {
+        ExitStatus::Error
+    } else if summary.failing_rules > 0 {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Success
+    }
+}
+
+/// Runs the rules `args` selects, rendering to stdout; `observe` sees every finding too.
+pub async fn execute(
+    project: &Project,
+    args: &CheckArgs,
+    printer: &Printer,
+    observe: &mut dyn FnMut(&Finding),
+) -> anyhow::Result<Summary> {
+    let selected = select(project, args)?;
+    let rules = engine::prepare(project, &selected)?;
+    let concurrency = args.concurrency.unwrap_or(project.defaults.concurrency).max(1);
+    let sources = engine::open_sources(project, &selected, concurrency).await;
+    for (name, source) in &sources {
+        if let Err(err) = source {
+            printer.error(&anyhow::anyhow!("source `{name}` cannot be opened; its rules fail: {err}"));
+        }
+    }
+
+    let stdout = std::io::stdout();
+    let mut renderer: Box<dyn Renderer> = match args.format {
+        Format::Human => Box::new(HumanRenderer::new(anstream::AutoStream::auto(BufWriter::new(stdout.lock())), args.show)),
+        Format::Json => Box::new(JsonRenderer::new(BufWriter::with_capacity(64 * 1024, stdout.lock()))),
+    };
+    let mut summary = Summary::new(args.fail_on.unwrap_or(project.defaults.fail_on));
+    let started = Instant::now();
+    renderer.start(&rules)?;
+    let bar = printer.progress(rules.len());
+
+    let (events, mut received) = mpsc::channel(EVENT_BUFFER);
+    let detect = {
+        let (rules, sources) = (&rules, &sources);
+        async move {
+            engine::run(rules, sources, usize::try_from(concurrency).unwrap_or(1), &events).await;
+        }
+    };
+    let report = async {
+        let mut running: Vec<String> = Vec::new();
+        let mut found = 0u64;
+        while let Some(event) = received.recv().await {
+            match event {
+                Event::Started(rule) => running.push(rule.id.clone()),
+                Event::Finding(finding) => {
+                    found += 1;
+                    observe(&finding);
+                    renderer.finding(&finding)?;
+                    if found % 4096 == 0 {
+                        bar.set_message(format!("· {found} findings · {}", running.join(", ")));
+                    }
+                    continue;
+                }
+                Event::Finished(outcome) => {
+                    running.retain(|id| *id != outcome.rule.id);
+                    summary.add(&outcome);
+                    bar.inc(1);
+                    bar.suspend(|| renderer.rule_finished(&outcome))?;
+                }
+            }
+            bar.set_message(format!("· {found} findings · {}", running.join(", ")));
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    let ((), reported) = tokio::join!(detect, report);
+    bar.finish_and_clear();
+    for source in sources.values().flatten() {
+        source.close().await;
+    }
+    reported?;
+    summary.elapsed = started.elapsed();
+    renderer.finish(&summary)?;
+    std::io::stdout().flush()?;
+    Ok(summary)
+}
+
+/// The rules `--rule`, `--tag` and `--source` select, in project order.
+fn select<'p>(project: &'p Project, args: &CheckArgs) -> anyhow::Result<Vec<&'p LoadedRule>> {
+    let ids = || project.rules.iter().map(|r| r.rule.id.as_str());
+    for pattern in &args.rules {
+        if !ids().any(|id| id_matches(pattern, id)) {
+            match closest(pattern, ids()) {
+                Some(close) => bail!("no rule matches `--rule {pattern}`; did you mean `{close}`?"),
+                None => bail!("no rule matches `--rule {pattern}`; `trueup validate` lists the rules"),
+            }
+        }
+    }
+    for name in &args.sources {
+        if !project.sources.contains_key(name) {
+            bail!("no source is named `{name}` in {}", project.file.path.display());
+        }
+    }
+    let selected: Vec<&LoadedRule> = project
+        .rules
+        .iter()
+        .filter(|r| args.rules.is_empty() || args.rules.iter().any(|p| id_matches(p, &r.rule.id)))
+        .filter(|r| args.tags.is_empty() || r.rule.tags.iter().any(|t| args.tags.contains(t)))
+        .filter(|r| args.sources.is_empty() || args.sources.contains(&r.source))
+        .collect();
+    if selected.is_empty() {
+        bail!("the filters select no rule");
+    }
+    Ok(selected)
+}
+
+/// `orders.total` matches itself; `orders.*` matches every id starting with `orders.`.
+fn id_matches(pattern: &str, id: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => id.starts_with(prefix),
+        None => pattern == id,
+    }
+}

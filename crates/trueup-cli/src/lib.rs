@@ -1,0 +1,67 @@
+//! The `trueup` command line: argument parsing, output, exit codes. Commands live in
+//! `commands/`, one file each; what a user reads is rendered in `render/`.
+
+mod args;
+mod commands;
+mod printer;
+mod render;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+pub use args::Cli;
+use printer::Printer;
+
+/// How `trueup` exits: what CI and cron act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Nothing at or above the failing severity.
+    Success,
+    /// Findings at or above the failing severity.
+    Failure,
+    /// Usage, configuration, connection or rule errors.
+    Error,
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(status: ExitStatus) -> Self {
+        ExitCode::from(match status {
+            ExitStatus::Success => 0,
+            ExitStatus::Failure => 1,
+            ExitStatus::Error => 2,
+        })
+    }
+}
+
+/// Parses argv, runs the command and prints any error as `error:` with its causes.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() { ExitStatus::Error.into() } else { ExitStatus::Success.into() };
+        }
+    };
+    let printer = Printer::new(&cli.global);
+    match run(cli, &printer) {
+        Ok(status) => status.into(),
+        Err(err) if is_broken_pipe(&err) => ExitStatus::Success.into(),
+        Err(err) => {
+            printer.error(&err);
+            ExitStatus::Error.into()
+        }
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(commands::run(cli, printer))
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain()
+        .filter_map(|cause| cause.downcast_ref::<std::io::Error>())
+        .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+}

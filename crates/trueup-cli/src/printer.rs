@@ -1,0 +1,103 @@
+//! Where and how the CLI writes: colour choice, `error:`/`hint:` lines on stderr, status
+//! chatter that `--quiet` silences, and the progress bar that hides when stderr is not a
+//! terminal.
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use anstream::{eprintln, stderr};
+use anstyle::{AnsiColor, Style};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use trueup_core::diagnostic::Diagnostic;
+
+use crate::args::{ColorChoice, GlobalArgs};
+
+pub const ERROR: Style = AnsiColor::Red.on_default().bold();
+pub const HINT: Style = AnsiColor::Cyan.on_default().bold();
+pub const BOLD: Style = Style::new().bold();
+pub const DIM: Style = Style::new().dimmed();
+pub const OK: Style = AnsiColor::Green.on_default().bold();
+
+/// Writes everything that is not a command's data.
+#[derive(Debug, Clone)]
+pub struct Printer {
+    quiet: bool,
+}
+
+impl Printer {
+    pub fn new(global: &GlobalArgs) -> Printer {
+        let choice = match global.color {
+            ColorChoice::Auto => anstream::ColorChoice::Auto,
+            ColorChoice::Always => anstream::ColorChoice::Always,
+            ColorChoice::Never => anstream::ColorChoice::Never,
+        };
+        choice.write_global();
+        Printer { quiet: global.quiet }
+    }
+
+    /// `error: message`, one `Cause:` line per source, then hints; problems in project files
+    /// are printed one by one with their file, line and column.
+    pub fn error(&self, err: &anyhow::Error) {
+        if let Some(trueup_core::Error::Invalid(problems)) = err.downcast_ref::<trueup_core::Error>() {
+            self.diagnostics(problems);
+        }
+        eprintln!("{ERROR}error{ERROR:#}: {err}");
+        for cause in err.chain().skip(1) {
+            eprintln!("  {BOLD}Cause:{BOLD:#} {cause}");
+        }
+        for hint in hints_for(err) {
+            eprintln!("  {HINT}hint{HINT:#}: {hint}");
+        }
+    }
+
+    pub fn diagnostics(&self, problems: &[Diagnostic]) {
+        let mut err = stderr().lock();
+        for problem in problems {
+            let text = problem.to_string().replace("= hint:", &format!("= {HINT}hint{HINT:#}:"));
+            let _ = writeln!(err, "{ERROR}error{ERROR:#}: {text}\n");
+        }
+    }
+
+    /// A line of status on stderr, unless `--quiet`.
+    pub fn status(&self, message: impl std::fmt::Display) {
+        if !self.quiet {
+            eprintln!("{DIM}{message}{DIM:#}");
+        }
+    }
+
+    /// A progress bar over `len` rules on stderr; hidden with `--quiet` or without a terminal.
+    pub fn progress(&self, len: usize) -> ProgressBar {
+        if self.quiet || !std::io::stderr().is_terminal() {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {elapsed:>4} [{bar:24}] {pos}/{len} rules {wide_msg}")
+                .expect("valid progress template")
+                .progress_chars("=> "),
+        );
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    }
+}
+
+/// What a user can do about common errors.
+fn hints_for(err: &anyhow::Error) -> Vec<String> {
+    let mut hints = Vec::new();
+    for cause in err.chain() {
+        match cause.downcast_ref::<trueup_core::Error>() {
+            Some(trueup_core::Error::Read { path, source })
+                if source.kind() == std::io::ErrorKind::NotFound
+                    && path.file_name().is_some_and(|n| n == trueup_core::project::PROJECT_FILE) =>
+            {
+                hints.push("run `trueup init` to start a project here, or `trueup demo` to try one".to_owned());
+                hints.push("or point at a project with `--project path/to/trueup.toml`".to_owned());
+            }
+            Some(trueup_core::Error::MissingDatabase { .. }) => {
+                hints.push("check the source's `url` in trueup.toml; paths are relative to that file".to_owned());
+            }
+            _ => {}
+        }
+    }
+    hints
+}

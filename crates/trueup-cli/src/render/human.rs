@@ -1,0 +1,133 @@
+//! Output for people: one block per rule in the order the rules were declared (each printed
+//! as soon as it and the rules before it are done), its first few findings, and a summary.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anstyle::{AnsiColor, Style};
+use trueup_core::engine::RuleOutcome;
+use trueup_core::finding::{Finding, RuleSpec};
+use trueup_core::rule::Severity;
+
+use super::{Renderer, Summary};
+use crate::printer::{BOLD, DIM, ERROR, OK};
+
+pub struct HumanRenderer<W: Write> {
+    out: W,
+    /// Findings shown per rule.
+    show: usize,
+    rules: Vec<Arc<RuleSpec>>,
+    /// The first `show` findings of each rule, as `(key, message)`, by rule position.
+    samples: Vec<Vec<(String, String)>>,
+    /// Finished rules not printed yet because an earlier rule is still running.
+    finished: BTreeMap<usize, RuleOutcome>,
+    next_to_print: usize,
+}
+
+impl<W: Write> HumanRenderer<W> {
+    pub fn new(out: W, show: usize) -> Self {
+        HumanRenderer { out, show, rules: Vec::new(), samples: Vec::new(), finished: BTreeMap::new(), next_to_print: 0 }
+    }
+
+    fn position(&self, rule: &Arc<RuleSpec>) -> usize {
+        self.rules.iter().position(|r| Arc::ptr_eq(r, rule)).unwrap_or_default()
+    }
+
+    fn print_rule(&mut self, position: usize, outcome: &RuleOutcome) -> std::io::Result<()> {
+        let rule = &outcome.rule;
+        let elapsed = format_duration(outcome.elapsed);
+        let count = match outcome.findings {
+            1 => "1 finding".to_owned(),
+            n => format!("{n} findings"),
+        };
+        let style = severity_style(rule.severity);
+        match (&outcome.error, outcome.findings) {
+            (Some(_), _) => writeln!(self.out, "{ERROR}!{ERROR:#} {ERROR}error{ERROR:#}    {BOLD}{}{BOLD:#} {DIM}· {count} before failing · {elapsed}{DIM:#}", rule.id)?,
+            (None, 0) => writeln!(self.out, "{OK}✓{OK:#} {OK}ok{OK:#}       {} {DIM}· no findings · {elapsed}{DIM:#}", rule.id)?,
+            (None, _) => writeln!(
+                self.out,
+                "{style}✗{style:#} {style}{:<8}{style:#} {BOLD}{}{BOLD:#} {DIM}· {count} · {elapsed}{DIM:#}",
+                rule.severity.as_str(),
+                rule.id
+            )?,
+        }
+        if outcome.findings > 0 || outcome.error.is_some() {
+            writeln!(self.out, "           {}", rule.title)?;
+        }
+        for (key, message) in &self.samples[position] {
+            writeln!(self.out, "             {key}  {DIM}{message}{DIM:#}")?;
+        }
+        let hidden = outcome.findings.saturating_sub(self.samples[position].len() as u64);
+        if hidden > 0 {
+            writeln!(self.out, "             {DIM}… and {hidden} more (--format json lists every finding){DIM:#}")?;
+        }
+        if let Some(error) = &outcome.error {
+            writeln!(self.out, "             {ERROR}{error}{ERROR:#}")?;
+        }
+        self.samples[position] = Vec::new();
+        Ok(())
+    }
+}
+
+impl<W: Write> Renderer for HumanRenderer<W> {
+    fn start(&mut self, rules: &[Arc<RuleSpec>]) -> std::io::Result<()> {
+        self.rules = rules.to_vec();
+        self.samples = vec![Vec::new(); rules.len()];
+        Ok(())
+    }
+
+    fn finding(&mut self, finding: &Finding) -> std::io::Result<()> {
+        let position = self.position(&finding.rule);
+        if self.samples[position].len() < self.show {
+            self.samples[position].push((finding.key_text(), finding.message()));
+        }
+        Ok(())
+    }
+
+    fn rule_finished(&mut self, outcome: &RuleOutcome) -> std::io::Result<()> {
+        let position = self.position(&outcome.rule);
+        self.finished.insert(position, outcome.clone());
+        while let Some(outcome) = self.finished.remove(&self.next_to_print) {
+            self.print_rule(self.next_to_print, &outcome)?;
+            self.next_to_print += 1;
+        }
+        self.out.flush()
+    }
+
+    fn finish(&mut self, summary: &Summary) -> std::io::Result<()> {
+        let passing = summary.rules - summary.errored_rules - summary.rules_with_findings;
+        let mut parts = vec![format!("{} rules", summary.rules)];
+        if summary.findings > 0 {
+            let severities: Vec<String> =
+                summary.by_severity.iter().map(|(severity, n)| format!("{n} {severity}")).collect();
+            parts.push(format!("{} findings ({})", summary.findings, severities.join(", ")));
+        } else {
+            parts.push("no findings".to_owned());
+        }
+        parts.push(format!("{passing} passed"));
+        if summary.errored_rules > 0 {
+            parts.push(format!("{ERROR}{} failed to run{ERROR:#}", summary.errored_rules));
+        }
+        parts.push(format_duration(summary.elapsed));
+        writeln!(self.out, "\n{}", parts.join(" · "))?;
+        self.out.flush()
+    }
+}
+
+fn severity_style(severity: Severity) -> Style {
+    match severity {
+        Severity::Critical => AnsiColor::Red.on_default().bold(),
+        Severity::High => AnsiColor::Red.on_default(),
+        Severity::Medium => AnsiColor::Yellow.on_default(),
+        Severity::Low => AnsiColor::Blue.on_default(),
+    }
+}
+
+fn format_duration(duration: Duration) -> String {
+    match duration.as_millis() {
+        ms if ms < 1000 => format!("{ms} ms"),
+        _ => format!("{:.2} s", duration.as_secs_f64()),
+    }
+}

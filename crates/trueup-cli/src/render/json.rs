@@ -1,0 +1,81 @@
+//! `--format json`: one JSON document, written as the run goes so that memory does not grow
+//! with the number of findings: `{"version": 1, "findings": [...], "rules": [...], "summary": {...}}`.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use serde::Serialize;
+use trueup_core::engine::RuleOutcome;
+use trueup_core::finding::{Finding, RuleSpec};
+use trueup_core::rule::Severity;
+
+use super::{Renderer, Summary, millis};
+
+pub struct JsonRenderer<W: Write> {
+    out: W,
+    written: u64,
+    rules: Vec<Arc<RuleSpec>>,
+    outcomes: Vec<RuleOutcome>,
+}
+
+impl<W: Write> JsonRenderer<W> {
+    pub fn new(out: W) -> Self {
+        JsonRenderer { out, written: 0, rules: Vec::new(), outcomes: Vec::new() }
+    }
+}
+
+#[derive(Serialize)]
+struct RuleRecord<'a> {
+    id: &'a str,
+    title: &'a str,
+    severity: Severity,
+    kind: &'a str,
+    source: &'a str,
+    findings: u64,
+    #[serde(serialize_with = "millis")]
+    duration_ms: std::time::Duration,
+    error: Option<&'a str>,
+}
+
+impl<W: Write> Renderer for JsonRenderer<W> {
+    fn start(&mut self, rules: &[Arc<RuleSpec>]) -> std::io::Result<()> {
+        self.rules = rules.to_vec();
+        self.out.write_all(b"{\"version\":1,\"findings\":[")
+    }
+
+    fn finding(&mut self, finding: &Finding) -> std::io::Result<()> {
+        self.out.write_all(if self.written == 0 { b"\n" } else { b",\n" })?;
+        self.written += 1;
+        serde_json::to_writer(&mut self.out, finding).map_err(std::io::Error::other)
+    }
+
+    fn rule_finished(&mut self, outcome: &RuleOutcome) -> std::io::Result<()> {
+        self.outcomes.push(outcome.clone());
+        Ok(())
+    }
+
+    fn finish(&mut self, summary: &Summary) -> std::io::Result<()> {
+        let position = |o: &RuleOutcome| self.rules.iter().position(|r| Arc::ptr_eq(r, &o.rule));
+        self.outcomes.sort_by_key(|o| position(o));
+        let rules: Vec<RuleRecord<'_>> = self
+            .outcomes
+            .iter()
+            .map(|o| RuleRecord {
+                id: &o.rule.id,
+                title: &o.rule.title,
+                severity: o.rule.severity,
+                kind: o.rule.kind,
+                source: &o.rule.source,
+                findings: o.findings,
+                duration_ms: o.elapsed,
+                error: o.error.as_deref(),
+            })
+            .collect();
+        self.out.write_all(b"\n],\"rules\":")?;
+        serde_json::to_writer_pretty(&mut self.out, &rules).map_err(std::io::Error::other)?;
+        self.out.write_all(b",\"summary\":")?;
+        serde_json::to_writer_pretty(&mut self.out, summary).map_err(std::io::Error::other)?;
+        self.out.write_all(b"}\n")?;
+        self.out.flush()
+    }
+}

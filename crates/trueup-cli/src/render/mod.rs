@@ -1,0 +1,69 @@
+//! Renderers of a check run, one per output format. The run hands each of them the same
+//! calls in the same order; they decide what a reader sees.
+
+mod human;
+mod json;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use human::HumanRenderer;
+pub use json::JsonRenderer;
+use trueup_core::engine::RuleOutcome;
+use trueup_core::finding::{Finding, RuleSpec};
+use trueup_core::rule::Severity;
+
+/// What a renderer is told about a run, in order: `start`, then findings and finished rules
+/// interleaved as they happen, then `finish`.
+pub trait Renderer {
+    fn start(&mut self, rules: &[Arc<RuleSpec>]) -> std::io::Result<()>;
+    fn finding(&mut self, finding: &Finding) -> std::io::Result<()>;
+    fn rule_finished(&mut self, outcome: &RuleOutcome) -> std::io::Result<()>;
+    fn finish(&mut self, summary: &Summary) -> std::io::Result<()>;
+}
+
+/// The totals of a run.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Summary {
+    pub rules: usize,
+    pub findings: u64,
+    /// Findings per severity, worst first.
+    pub by_severity: BTreeMap<Severity, u64>,
+    /// Rules that ran to the end and found something.
+    pub rules_with_findings: usize,
+    /// Rules with findings at or above `fail_on`.
+    pub failing_rules: usize,
+    /// Rules that could not run to the end.
+    pub errored_rules: usize,
+    pub fail_on: Option<Severity>,
+    #[serde(rename = "duration_ms", serialize_with = "millis")]
+    pub elapsed: Duration,
+}
+
+impl Summary {
+    pub fn new(fail_on: Severity) -> Summary {
+        Summary { fail_on: Some(fail_on), ..Summary::default() }
+    }
+
+    /// Counts a finished rule in.
+    pub fn add(&mut self, outcome: &RuleOutcome) {
+        self.rules += 1;
+        self.findings += outcome.findings;
+        if outcome.findings > 0 {
+            *self.by_severity.entry(outcome.rule.severity).or_default() += outcome.findings;
+            if self.fail_on.is_some_and(|threshold| outcome.rule.severity.at_least(threshold)) {
+                self.failing_rules += 1;
+            }
+        }
+        if outcome.error.is_some() {
+            self.errored_rules += 1;
+        } else if outcome.findings > 0 {
+            self.rules_with_findings += 1;
+        }
+    }
+}
+
+pub fn millis<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u64(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
+}

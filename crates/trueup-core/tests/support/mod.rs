@@ -1,0 +1,111 @@
+//! Helpers shared by the core's integration tests: fresh databases on every backend the
+//! machine offers, and running rules through the real engine.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use tokio::sync::mpsc;
+use trueup_core::engine::{self, Event, RuleOutcome};
+use trueup_core::load::Project;
+
+/// A database created for one test, on one backend.
+pub struct TestDb {
+    pub backend: &'static str,
+    /// A URL trueup can use as a source (read-only is trueup's business).
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    /// A fresh, empty SQLite file.
+    pub fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("test.db");
+        TestDb { backend: "sqlite", url: format!("sqlite://{}", path.display()), _dir: Some(dir) }
+    }
+
+    /// Runs a script of several statements with write access.
+    pub async fn execute(&self, script: &str) {
+        match self.backend {
+            "sqlite" => {
+                let path = self.url.trim_start_matches("sqlite://");
+                let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path).create_if_missing(true);
+                let pool = sqlx::SqlitePool::connect_with(options).await.expect("open sqlite");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(script.to_owned())).execute(&pool).await.expect("setup script");
+                pool.close().await;
+            }
+            other => panic!("unknown backend {other}"),
+        }
+    }
+}
+
+/// A project in a temp dir: `trueup.toml` with one source `db`, and the given rule files.
+pub struct TestProject {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestProject {
+    pub fn new(url: &str, rule_files: &[(&str, &str)]) -> TestProject {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let project = format!("rules = [\"rules\"]\n\n[sources.db]\nurl = \"{url}\"\n");
+        std::fs::write(dir.path().join("trueup.toml"), project).unwrap();
+        std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+        for (name, text) in rule_files {
+            std::fs::write(dir.path().join("rules").join(name), text).unwrap();
+        }
+        TestProject { dir }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("trueup.toml")
+    }
+}
+
+/// What a run reported: every finding as `(rule id, key text, message)`, and each rule's outcome.
+pub struct RunResult {
+    pub findings: Vec<(String, String, String)>,
+    pub outcomes: Vec<RuleOutcome>,
+}
+
+impl RunResult {
+    /// The sorted key texts of one rule's findings.
+    pub fn keys(&self, rule: &str) -> Vec<String> {
+        let mut keys: Vec<String> =
+            self.findings.iter().filter(|(r, _, _)| r == rule).map(|(_, key, _)| key.clone()).collect();
+        keys.sort();
+        keys
+    }
+
+    pub fn error(&self, rule: &str) -> Option<&str> {
+        self.outcomes.iter().find(|o| o.rule.id == rule).and_then(|o| o.error.as_deref())
+    }
+}
+
+/// Loads the project at `path` and runs all its rules through the engine.
+pub async fn run_project(path: &Path) -> RunResult {
+    let project = Project::load(path).unwrap_or_else(|err| match err {
+        trueup_core::Error::Invalid(problems) => {
+            panic!("{}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
+        }
+        other => panic!("{other}"),
+    });
+    let loaded: Vec<_> = project.rules.iter().collect();
+    let rules = engine::prepare(&project, &loaded).expect("prepare");
+    let sources = engine::open_sources(&project, &loaded, 2).await;
+    let (events, mut received) = mpsc::channel(64);
+    let collect = async {
+        let mut result = RunResult { findings: Vec::new(), outcomes: Vec::new() };
+        while let Some(event) = received.recv().await {
+            match event {
+                Event::Finding(f) => result.findings.push((f.rule.id.clone(), f.key_text(), f.message())),
+                Event::Finished(outcome) => result.outcomes.push(outcome),
+                Event::Started(_) => {}
+            }
+        }
+        result
+    };
+    let run = async move { engine::run(&rules, &sources, 2, &events).await };
+    let ((), result) = tokio::join!(run, collect);
+    result
+}
