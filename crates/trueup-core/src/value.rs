@@ -29,7 +29,7 @@ impl fmt::Display for Value {
             Value::Null => f.write_str("NULL"),
             Value::Bool(b) => write!(f, "{b}"),
             Value::Int(i) => write!(f, "{i}"),
-            Value::Float(x) => write!(f, "{x}"),
+            Value::Float(x) => write!(f, "{}", FloatText(*x)),
             Value::Decimal(d) => f.write_str(d),
             Value::Text(s) => f.write_str(s),
             Value::Bytes(b) => {
@@ -37,6 +37,22 @@ impl fmt::Display for Value {
                 b.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
             }
         }
+    }
+}
+
+/// A float for people: at most 10 decimals, so that `1920.5700000000002` (binary floating
+/// point noise) reads `1920.57`. JSON output keeps every digit.
+struct FloatText(f64);
+
+impl fmt::Display for FloatText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let x = self.0;
+        if !x.is_finite() || x.abs() >= 1e15 || (x != 0.0 && x.abs() < 1e-6) {
+            return write!(f, "{x}");
+        }
+        let text = format!("{x:.10}");
+        let text = text.trim_end_matches('0').trim_end_matches('.');
+        f.write_str(if text == "-0" { "0" } else { text })
     }
 }
 
@@ -52,6 +68,27 @@ impl Serialize for Value {
             Value::Decimal(d) | Value::Text(d) => serializer.serialize_str(d),
             Value::Bytes(_) => serializer.collect_str(self),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_read_without_binary_noise() {
+        assert_eq!(Value::Float(1920.5700000000002).to_string(), "1920.57");
+        assert_eq!(Value::Float(0.1 + 0.2).to_string(), "0.3");
+        assert_eq!(Value::Float(12.0).to_string(), "12");
+        assert_eq!(Value::Float(-0.0).to_string(), "0");
+        assert_eq!(Value::Float(1.5e-9).to_string(), "0.0000000015");
+        assert_eq!(Value::Float(f64::NAN).to_string(), "NaN");
+    }
+
+    #[test]
+    fn json_keeps_types_and_every_digit() {
+        let values = [Value::Null, Value::Int(3), Value::Float(0.1 + 0.2), Value::Decimal("10.50".into()), Value::Bytes(vec![1, 255])];
+        assert_eq!(serde_json::to_string(&values).unwrap(), r#"[null,3,0.30000000000000004,"10.50","\\x01ff"]"#);
     }
 }
 

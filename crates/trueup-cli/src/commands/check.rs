@@ -54,7 +54,7 @@ pub async fn execute(
 
     let stdout = std::io::stdout();
     let mut renderer: Box<dyn Renderer> = match args.format {
-        Format::Human => Box::new(HumanRenderer::new(anstream::AutoStream::auto(BufWriter::new(stdout.lock())), args.show)),
+        Format::Human => Box::new(HumanRenderer::new(BufWriter::new(anstream::AutoStream::auto(stdout.lock())), args.show)),
         Format::Json => Box::new(JsonRenderer::new(BufWriter::with_capacity(64 * 1024, stdout.lock()))),
     };
     let mut summary = Summary::new(args.fail_on.unwrap_or(project.defaults.fail_on));
