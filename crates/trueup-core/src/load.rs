@@ -124,9 +124,48 @@ fn read(path: &Path) -> Result<SourceFile> {
 pub fn parse_diagnostic(file: &SourceFile, err: &toml::de::Error) -> Diagnostic {
     let message = err.message().trim_end().to_owned();
     match err.span() {
-        Some(span) => file.at_span(span, message),
+        Some(span) => {
+            // Inside tagged tables (a detector, a repair) serde reports the table, not the
+            // field: point at the unknown key itself when it can be found.
+            let span = unknown_field(&message)
+                .and_then(|name| key_span_after(&file.text, name, span.start))
+                .unwrap_or(span);
+            file.at_span(span, message)
+        }
         None => Diagnostic::in_file(&file.path, message),
     }
+}
+
+/// The field name of an "unknown field `x`, expected ..." message.
+fn unknown_field(message: &str) -> Option<&str> {
+    message.strip_prefix("unknown field `")?.split('`').next()
+}
+
+/// The span of the first key called `name` that starts at or after `start`.
+fn key_span_after(text: &str, name: &str, start: usize) -> Option<std::ops::Range<usize>> {
+    fn walk(table: &toml::de::DeTable<'_>, name: &str, start: usize, best: &mut Option<std::ops::Range<usize>>) {
+        for (key, value) in table.iter() {
+            let span = key.span();
+            if key.get_ref() == name && span.start >= start && best.as_ref().is_none_or(|b| span.start < b.start) {
+                *best = Some(span);
+            }
+            match value.get_ref() {
+                toml::de::DeValue::Table(inner) => walk(inner, name, start, best),
+                toml::de::DeValue::Array(items) => {
+                    for item in items.iter() {
+                        if let toml::de::DeValue::Table(inner) = item.get_ref() {
+                            walk(inner, name, start, best);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let document = toml::de::DeTable::parse(text).ok()?;
+    let mut best = None;
+    walk(document.get_ref(), name, start, &mut best);
+    best
 }
 
 /// Expands the project's `rules` entries into rule files, sorted and without repeats.
