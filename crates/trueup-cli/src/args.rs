@@ -21,7 +21,13 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// The project file.
-    #[arg(long, short = 'p', global = true, env = "TRUEUP_PROJECT", default_value = "trueup.toml")]
+    #[arg(
+        long,
+        short = 'p',
+        global = true,
+        env = "TRUEUP_PROJECT",
+        default_value = "trueup.toml"
+    )]
     pub project: PathBuf,
     /// When to use colour.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]

@@ -32,13 +32,17 @@ impl Printer {
             ColorChoice::Never => anstream::ColorChoice::Never,
         };
         choice.write_global();
-        Printer { quiet: global.quiet }
+        Printer {
+            quiet: global.quiet,
+        }
     }
 
     /// `error: message`, one `Cause:` line per source, then hints; problems in project files
     /// are printed one by one with their file, line and column.
     pub fn error(&self, err: &anyhow::Error) {
-        if let Some(trueup_core::Error::Invalid(problems)) = err.downcast_ref::<trueup_core::Error>() {
+        if let Some(trueup_core::Error::Invalid(problems)) =
+            err.downcast_ref::<trueup_core::Error>()
+        {
             self.diagnostics(problems);
         }
         eprintln!("{ERROR}error{ERROR:#}: {err}");
@@ -53,7 +57,9 @@ impl Printer {
     pub fn diagnostics(&self, problems: &[Diagnostic]) {
         let mut err = stderr().lock();
         for problem in problems {
-            let text = problem.to_string().replace("= hint:", &format!("= {HINT}hint{HINT:#}:"));
+            let text = problem
+                .to_string()
+                .replace("= hint:", &format!("= {HINT}hint{HINT:#}:"));
             let _ = writeln!(err, "{ERROR}error{ERROR:#}: {text}\n");
         }
     }
@@ -72,9 +78,11 @@ impl Printer {
         }
         let bar = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr());
         bar.set_style(
-            ProgressStyle::with_template("{spinner} {elapsed:>4} [{bar:24}] {pos}/{len} rules {wide_msg}")
-                .expect("valid progress template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{spinner} {elapsed:>4} [{bar:24}] {pos}/{len} rules {wide_msg}",
+            )
+            .expect("valid progress template")
+            .progress_chars("=> "),
         );
         bar.enable_steady_tick(Duration::from_millis(120));
         bar
@@ -88,13 +96,21 @@ fn hints_for(err: &anyhow::Error) -> Vec<String> {
         match cause.downcast_ref::<trueup_core::Error>() {
             Some(trueup_core::Error::Read { path, source })
                 if source.kind() == std::io::ErrorKind::NotFound
-                    && path.file_name().is_some_and(|n| n == trueup_core::project::PROJECT_FILE) =>
+                    && path
+                        .file_name()
+                        .is_some_and(|n| n == trueup_core::project::PROJECT_FILE) =>
             {
-                hints.push("run `trueup init` to start a project here, or `trueup demo` to try one".to_owned());
+                hints.push(
+                    "run `trueup init` to start a project here, or `trueup demo` to try one"
+                        .to_owned(),
+                );
                 hints.push("or point at a project with `--project path/to/trueup.toml`".to_owned());
             }
             Some(trueup_core::Error::MissingDatabase { .. }) => {
-                hints.push("check the source's `url` in trueup.toml; paths are relative to that file".to_owned());
+                hints.push(
+                    "check the source's `url` in trueup.toml; paths are relative to that file"
+                        .to_owned(),
+                );
             }
             _ => {}
         }

@@ -39,10 +39,22 @@ pub fn compile(detector: &Detector, dialect: Dialect) -> Result<DetectorQuery, S
 }
 
 fn sql_query(d: &SqlDetector) -> Result<DetectorQuery, String> {
-    let default_message = format!("violation of {}", d.key.iter().map(|k| format!("{k}={{{k}}}")).collect::<Vec<_>>().join(", "));
+    let default_message = format!(
+        "violation of {}",
+        d.key
+            .iter()
+            .map(|k| format!("{k}={{{k}}}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let message = Template::parse(d.message.as_deref().unwrap_or(&default_message))?;
     let sql = d.query.trim().trim_end_matches(';').trim_end().to_owned();
-    Ok(DetectorQuery { sql, binds: Vec::new(), key: d.key.clone(), message })
+    Ok(DetectorQuery {
+        sql,
+        binds: Vec::new(),
+        key: d.key.clone(),
+        message,
+    })
 }
 
 /// Escapes text that goes into a message template literally.
@@ -92,32 +104,62 @@ impl SqlWriter {
 
     fn not_null(&self, d: &NotNullDetector) -> DetectorQuery {
         let select = unique_names(d.key.iter().chain(&d.columns));
-        let any_null =
-            d.columns.iter().map(|c| format!("{} IS NULL", self.q(c))).collect::<Vec<_>>().join(" OR ");
+        let any_null = d
+            .columns
+            .iter()
+            .map(|c| format!("{} IS NULL", self.q(c)))
+            .collect::<Vec<_>>()
+            .join(" OR ");
         let sql = format!(
             "SELECT {} FROM {} WHERE ({any_null}){}",
             self.list(None, &select),
             self.q(&d.table),
             Self::and_filter(d.filter.as_deref())
         );
-        let message = format!("NULL in {} of {}", literal(&d.columns.join(", ")), literal(&d.table));
-        DetectorQuery { sql, binds: Vec::new(), key: d.key.clone(), message: template(&message) }
+        let message = format!(
+            "NULL in {} of {}",
+            literal(&d.columns.join(", ")),
+            literal(&d.table)
+        );
+        DetectorQuery {
+            sql,
+            binds: Vec::new(),
+            key: d.key.clone(),
+            message: template(&message),
+        }
     }
 
     fn unique(&self, d: &UniqueDetector) -> DetectorQuery {
         let columns: Vec<&String> = d.columns.iter().collect();
         let cols = self.list(None, &columns);
-        let not_null =
-            d.columns.iter().map(|c| format!("{} IS NOT NULL", self.q(c))).collect::<Vec<_>>().join(" AND ");
+        let not_null = d
+            .columns
+            .iter()
+            .map(|c| format!("{} IS NOT NULL", self.q(c)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
         let sql = format!(
             "SELECT {cols}, COUNT(*) AS {} FROM {} WHERE {not_null}{} GROUP BY {cols} HAVING COUNT(*) > 1",
             self.q("duplicate_count"),
             self.q(&d.table),
             Self::and_filter(d.filter.as_deref())
         );
-        let values = d.columns.iter().map(|c| format!("{}={{{c}}}", literal(c))).collect::<Vec<_>>().join(", ");
-        let message = format!("{{duplicate_count}} rows of {} share {values}", literal(&d.table));
-        DetectorQuery { sql, binds: Vec::new(), key: d.columns.clone(), message: template(&message) }
+        let values = d
+            .columns
+            .iter()
+            .map(|c| format!("{}={{{c}}}", literal(c)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let message = format!(
+            "{{duplicate_count}} rows of {} share {values}",
+            literal(&d.table)
+        );
+        DetectorQuery {
+            sql,
+            binds: Vec::new(),
+            key: d.columns.clone(),
+            message: template(&message),
+        }
     }
 
     fn foreign_key(&self, d: &ForeignKeyDetector) -> DetectorQuery {
@@ -142,17 +184,33 @@ impl SqlWriter {
             Self::and_filter(d.filter.as_deref()),
             self.q(&d.references),
         );
-        let values = d.columns.iter().map(|c| format!("{}={{{c}}}", literal(c))).collect::<Vec<_>>().join(", ");
+        let values = d
+            .columns
+            .iter()
+            .map(|c| format!("{}={{{c}}}", literal(c)))
+            .collect::<Vec<_>>()
+            .join(", ");
         let message = format!("{values} matches no row of {}", literal(&d.references));
-        DetectorQuery { sql, binds: Vec::new(), key: d.key.clone(), message: template(&message) }
+        DetectorQuery {
+            sql,
+            binds: Vec::new(),
+            key: d.key.clone(),
+            message: template(&message),
+        }
     }
 
     fn accepted_values(&self, d: &AcceptedValuesDetector) -> DetectorQuery {
         let select = unique_names(d.key.iter().chain(std::iter::once(&d.column)));
         let column = self.q(&d.column);
-        let placeholders =
-            (1..=d.values.len()).map(|n| self.dialect.param(n)).collect::<Vec<_>>().join(", ");
-        let null_clause = if d.allow_null { String::new() } else { format!(" OR {column} IS NULL") };
+        let placeholders = (1..=d.values.len())
+            .map(|n| self.dialect.param(n))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let null_clause = if d.allow_null {
+            String::new()
+        } else {
+            format!(" OR {column} IS NULL")
+        };
         let sql = format!(
             "SELECT {} FROM {} WHERE ({column} NOT IN ({placeholders}){null_clause}){}",
             self.list(None, &select),
@@ -170,7 +228,12 @@ impl SqlWriter {
             .collect();
         let c = literal(&d.column);
         let message = format!("{c} = {{{}}} is not an accepted value", d.column);
-        DetectorQuery { sql, binds, key: d.key.clone(), message: template(&message) }
+        DetectorQuery {
+            sql,
+            binds,
+            key: d.key.clone(),
+            message: template(&message),
+        }
     }
 
     /// Aggregates the children once, grouped by their parent key, then joins the (much
@@ -189,7 +252,12 @@ impl SqlWriter {
             .map(|(i, c)| format!("{} AS {}", self.q(c), self.q(&format!("k{i}"))))
             .collect::<Vec<_>>()
             .join(", ");
-        let group_by = d.child_key.iter().map(|c| self.q(c)).collect::<Vec<_>>().join(", ");
+        let group_by = d
+            .child_key
+            .iter()
+            .map(|c| self.q(c))
+            .collect::<Vec<_>>()
+            .join(", ");
         let on = d
             .key
             .iter()
@@ -200,7 +268,11 @@ impl SqlWriter {
         let (join, expected, missing) = match d.missing_children {
             MissingChildren::Zero => ("LEFT JOIN", "COALESCE(agg.\"expected\", 0)".to_owned(), ""),
             MissingChildren::Skip => ("JOIN", "agg.\"expected\"".to_owned(), ""),
-            MissingChildren::Violation => ("LEFT JOIN", "agg.\"expected\"".to_owned(), "agg.\"k0\" IS NULL OR "),
+            MissingChildren::Violation => (
+                "LEFT JOIN",
+                "agg.\"expected\"".to_owned(),
+                "agg.\"k0\" IS NULL OR ",
+            ),
         };
         let actual = format!("parent.{}", self.q(&d.column));
         let tolerance = self.dialect.param(1);
@@ -225,7 +297,12 @@ impl SqlWriter {
             literal(&d.child_table),
             c = literal(&d.column),
         );
-        DetectorQuery { sql, binds: vec![Value::Float(d.tolerance)], key: d.key.clone(), message: template(&message) }
+        DetectorQuery {
+            sql,
+            binds: vec![Value::Float(d.tolerance)],
+            key: d.key.clone(),
+            message: template(&message),
+        }
     }
 
     fn row_count(&self, d: &RowCountDetector) -> DetectorQuery {
@@ -234,10 +311,17 @@ impl SqlWriter {
         for (op, bound) in [("<", d.min), (">", d.max)] {
             if let Some(bound) = bound {
                 binds.push(Value::Int(bound));
-                bounds.push(format!("\"row_count\" {op} {}", self.dialect.param(binds.len())));
+                bounds.push(format!(
+                    "\"row_count\" {op} {}",
+                    self.dialect.param(binds.len())
+                ));
             }
         }
-        let filter = d.filter.as_ref().map(|f| format!(" WHERE {f}")).unwrap_or_default();
+        let filter = d
+            .filter
+            .as_ref()
+            .map(|f| format!(" WHERE {f}"))
+            .unwrap_or_default();
         let sql = format!(
             "SELECT CAST({} AS TEXT) AS \"table\", \"row_count\" FROM (SELECT COUNT(*) AS \"row_count\" FROM {}{filter}) AS counted WHERE {}",
             self.dialect.param(1),
@@ -251,11 +335,20 @@ impl SqlWriter {
             (None, None) => "any number".to_owned(),
         };
         let message = format!("{{table}} has {{row_count}} rows, expected {range}");
-        DetectorQuery { sql, binds, key: vec!["table".to_owned()], message: template(&message) }
+        DetectorQuery {
+            sql,
+            binds,
+            key: vec!["table".to_owned()],
+            message: template(&message),
+        }
     }
 
     fn freshness(&self, d: &FreshnessDetector) -> DetectorQuery {
-        let filter = d.filter.as_ref().map(|f| format!(" WHERE {f}")).unwrap_or_default();
+        let filter = d
+            .filter
+            .as_ref()
+            .map(|f| format!(" WHERE {f}"))
+            .unwrap_or_default();
         let latest = "newest.\"latest\"";
         let sql = format!(
             "SELECT CAST({} AS TEXT) AS \"table\", {} AS \"latest\" FROM (SELECT MAX({}) AS \"latest\" FROM {}{filter}) AS newest WHERE {latest} IS NULL OR {}",
@@ -265,8 +358,20 @@ impl SqlWriter {
             self.q(&d.table),
             self.dialect.older_than(latest, &self.dialect.param(2)),
         );
-        let binds = vec![Value::Text(d.table.clone()), Value::Float(d.max_age.0.as_secs_f64())];
-        let message = format!("newest {} is {{latest}}, older than {}", literal(&d.column), d.max_age);
-        DetectorQuery { sql, binds, key: vec!["table".to_owned()], message: template(&message) }
+        let binds = vec![
+            Value::Text(d.table.clone()),
+            Value::Float(d.max_age.0.as_secs_f64()),
+        ];
+        let message = format!(
+            "newest {} is {{latest}}, older than {}",
+            literal(&d.column),
+            d.max_age
+        );
+        DetectorQuery {
+            sql,
+            binds,
+            key: vec!["table".to_owned()],
+            message: template(&message),
+        }
     }
 }

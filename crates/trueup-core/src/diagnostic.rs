@@ -40,14 +40,26 @@ pub struct Location {
 impl Diagnostic {
     /// A diagnostic about no particular place.
     pub fn new(message: impl Into<String>) -> Self {
-        Diagnostic { message: message.into(), location: None, hints: Vec::new() }
+        Diagnostic {
+            message: message.into(),
+            location: None,
+            hints: Vec::new(),
+        }
     }
 
     /// A diagnostic about a whole file.
     pub fn in_file(file: &Path, message: impl Into<String>) -> Self {
-        let location =
-            Location { file: file.to_owned(), line: 1, column: 1, snippet: String::new(), width: 0 };
-        Diagnostic { location: Some(location), ..Diagnostic::new(message) }
+        let location = Location {
+            file: file.to_owned(),
+            line: 1,
+            column: 1,
+            snippet: String::new(),
+            width: 0,
+        };
+        Diagnostic {
+            location: Some(location),
+            ..Diagnostic::new(message)
+        }
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
@@ -60,14 +72,25 @@ impl fmt::Display for Diagnostic {
     /// `file:line:col: message`, then the line with the span underlined, then `hint:` lines.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.location {
-            Some(loc) => write!(f, "{}:{}:{}: {}", loc.file.display(), loc.line, loc.column, self.message)?,
+            Some(loc) => write!(
+                f,
+                "{}:{}:{}: {}",
+                loc.file.display(),
+                loc.line,
+                loc.column,
+                self.message
+            )?,
             None => f.write_str(&self.message)?,
         }
         if let Some(loc) = self.location.as_ref().filter(|loc| !loc.snippet.is_empty()) {
             let gutter = " ".repeat(loc.line.to_string().len());
             let pad = " ".repeat(loc.column - 1);
             let marks = "^".repeat(loc.width.max(1));
-            write!(f, "\n{gutter} |\n{} | {}\n{gutter} | {pad}{marks}", loc.line, loc.snippet)?;
+            write!(
+                f,
+                "\n{gutter} |\n{} | {}\n{gutter} | {pad}{marks}",
+                loc.line, loc.snippet
+            )?;
         }
         for hint in &self.hints {
             write!(f, "\n  = hint: {hint}")?;
@@ -126,15 +149,25 @@ impl SourceFile {
     pub fn at_span(&self, span: Range<usize>, message: impl Into<String>) -> Diagnostic {
         let start = floor_char_boundary(&self.text, span.start.min(self.text.len()));
         let line_start = self.text[..start].rfind('\n').map_or(0, |i| i + 1);
-        let line_end = self.text[start..].find('\n').map_or(self.text.len(), |i| start + i);
+        let line_end = self.text[start..]
+            .find('\n')
+            .map_or(self.text.len(), |i| start + i);
         let line = self.text[..start].matches('\n').count() + 1;
         let snippet = self.text[line_start..line_end].trim_end_matches('\r');
         let column = self.text[line_start..start].chars().count() + 1;
         let end = floor_char_boundary(&self.text, span.end.clamp(start, line_end));
         let width = self.text[start..end].chars().count();
-        let location =
-            Location { file: self.path.clone(), line, column, snippet: snippet.to_owned(), width };
-        Diagnostic { location: Some(location), ..Diagnostic::new(message) }
+        let location = Location {
+            file: self.path.clone(),
+            line,
+            column,
+            snippet: snippet.to_owned(),
+            width,
+        };
+        Diagnostic {
+            location: Some(location),
+            ..Diagnostic::new(message)
+        }
     }
 
     /// A diagnostic pointing at the value at `path`, or at the nearest enclosing value that
@@ -189,13 +222,22 @@ mod tests {
     use super::*;
 
     fn file(text: &str) -> SourceFile {
-        SourceFile { path: "rules/x.toml".into(), text: text.to_owned() }
+        SourceFile {
+            path: "rules/x.toml".into(),
+            text: text.to_owned(),
+        }
     }
 
     #[test]
     fn locates_nested_values_in_arrays_of_tables() {
-        let f = file("[[rule]]\nid = \"a\"\n\n[[rule]]\nid = \"b\"\n[rule.detector]\ntable = \"orders\"\n");
-        let path = FieldPath::default().key("rule").index(1).key("detector").key("table");
+        let f = file(
+            "[[rule]]\nid = \"a\"\n\n[[rule]]\nid = \"b\"\n[rule.detector]\ntable = \"orders\"\n",
+        );
+        let path = FieldPath::default()
+            .key("rule")
+            .index(1)
+            .key("detector")
+            .key("table");
         let d = f.at_path(&path, "no such table");
         let loc = d.location.unwrap();
         assert_eq!((loc.line, loc.column, loc.width), (7, 9, 8));
@@ -204,7 +246,9 @@ mod tests {
     #[test]
     fn renders_line_column_and_caret() {
         let f = file("id = \"x\"\nseverity = \"urgent\"\n");
-        let d = f.at_span(20..28, "unknown severity").with_hint("use critical, high, medium or low");
+        let d = f
+            .at_span(20..28, "unknown severity")
+            .with_hint("use critical, high, medium or low");
         insta::assert_snapshot!(d.to_string(), @r#"
         rules/x.toml:2:12: unknown severity
           |

@@ -62,7 +62,10 @@ mod tests {
     #[test]
     fn quotes_each_part_and_doubles_embedded_quotes() {
         assert_eq!(Dialect::Sqlite.quote("orders"), "\"orders\"");
-        assert_eq!(Dialect::Postgres.quote("sales.orders"), "\"sales\".\"orders\"");
+        assert_eq!(
+            Dialect::Postgres.quote("sales.orders"),
+            "\"sales\".\"orders\""
+        );
         assert_eq!(Dialect::Sqlite.quote("we\"ird"), "\"we\"\"ird\"");
     }
 

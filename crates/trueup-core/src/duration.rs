@@ -92,14 +92,25 @@ mod tests {
 
     #[test]
     fn rejects_missing_or_unknown_units() {
-        assert!("30".parse::<HumanDuration>().unwrap_err().contains("no unit"));
-        assert!("3w".parse::<HumanDuration>().unwrap_err().contains("not a unit"));
+        assert!(
+            "30".parse::<HumanDuration>()
+                .unwrap_err()
+                .contains("no unit")
+        );
+        assert!(
+            "3w".parse::<HumanDuration>()
+                .unwrap_err()
+                .contains("not a unit")
+        );
         assert!("s".parse::<HumanDuration>().is_err());
     }
 
     #[test]
     fn displays_in_the_largest_whole_unit() {
         assert_eq!(HumanDuration(Duration::from_secs(7200)).to_string(), "2h");
-        assert_eq!(HumanDuration(Duration::from_millis(1500)).to_string(), "1500ms");
+        assert_eq!(
+            HumanDuration(Duration::from_millis(1500)).to_string(),
+            "1500ms"
+        );
     }
 }

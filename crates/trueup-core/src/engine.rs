@@ -48,7 +48,8 @@ pub fn prepare(project: &Project, rules: &[&LoadedRule]) -> Result<Vec<Arc<RuleS
             let rule = &loaded.rule;
             let spec = &project.sources[&loaded.source];
             let dialect = Source::dialect_of(spec)?;
-            let query = compile(&rule.detector, dialect).map_err(|e| Error::Other(format!("rule `{}`: {e}", rule.id)))?;
+            let query = compile(&rule.detector, dialect)
+                .map_err(|e| Error::Other(format!("rule `{}`: {e}", rule.id)))?;
             Ok(Arc::new(RuleSpec {
                 id: rule.id.clone(),
                 title: rule.title.clone(),
@@ -64,14 +65,20 @@ pub fn prepare(project: &Project, rules: &[&LoadedRule]) -> Result<Vec<Arc<RuleS
 }
 
 /// Opens every source the rules use, at once; failures are kept per source.
-pub async fn open_sources(project: &Project, rules: &[&LoadedRule], max_connections: u32) -> Sources {
+pub async fn open_sources(
+    project: &Project,
+    rules: &[&LoadedRule],
+    max_connections: u32,
+) -> Sources {
     let mut names: Vec<&str> = rules.iter().map(|r| r.source.as_str()).collect();
     names.sort_unstable();
     names.dedup();
     let opened = futures_util::future::join_all(names.iter().map(|name| async move {
         let spec = &project.sources[*name];
         let pool_size = spec.max_connections.unwrap_or(max_connections);
-        let source = Source::connect(spec, &project.root, pool_size).await.map_err(|e| crate::error::chain(&e));
+        let source = Source::connect(spec, &project.root, pool_size)
+            .await
+            .map_err(|e| crate::error::chain(&e));
         ((*name).to_owned(), source)
     }))
     .await;
@@ -80,7 +87,12 @@ pub async fn open_sources(project: &Project, rules: &[&LoadedRule], max_connecti
 
 /// Runs `rules`, at most `concurrency` at once, sending events to `events`. Returns when
 /// every rule has finished; findings were streamed on the way.
-pub async fn run(rules: &[Arc<RuleSpec>], sources: &Sources, concurrency: usize, events: &mpsc::Sender<Event>) {
+pub async fn run(
+    rules: &[Arc<RuleSpec>],
+    sources: &Sources,
+    concurrency: usize,
+    events: &mpsc::Sender<Event>,
+) {
     futures_util::stream::iter(rules)
         .for_each_concurrent(concurrency.max(1), |rule| async move {
             let started = Instant::now();
@@ -105,7 +117,6 @@ pub async fn run(rules: &[Arc<RuleSpec>], sources: &Sources, concurrency: usize,
         .await;
 }
 
-
 /// Turns a rule's result rows into findings on the event channel.
 struct Emitter<'a> {
     rule: Arc<RuleSpec>,
@@ -121,9 +132,16 @@ impl RowSink for Emitter<'_> {
     }
 
     async fn row(&mut self, values: Vec<Value>) -> Result<()> {
-        let shape = self.shape.clone().ok_or_else(|| Error::Other("row before columns".to_owned()))?;
+        let shape = self
+            .shape
+            .clone()
+            .ok_or_else(|| Error::Other("row before columns".to_owned()))?;
         self.findings += 1;
-        let finding = Finding { rule: self.rule.clone(), shape, values };
+        let finding = Finding {
+            rule: self.rule.clone(),
+            shape,
+            values,
+        };
         self.events
             .send(Event::Finding(finding))
             .await

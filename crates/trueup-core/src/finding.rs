@@ -43,13 +43,23 @@ impl Shape {
                 columns.iter().position(|c| c == k).ok_or_else(|| {
                     Error::Other(format!(
                         "the query returns no key column `{k}`; it returns: {}",
-                        columns.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+                        columns
+                            .iter()
+                            .map(|c| format!("`{c}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ))
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let detail = (0..columns.len()).filter(|i| !key_indices.contains(i)).collect();
-        Ok(Shape { columns, key: key_indices, detail })
+        let detail = (0..columns.len())
+            .filter(|i| !key_indices.contains(i))
+            .collect();
+        Ok(Shape {
+            columns,
+            key: key_indices,
+            detail,
+        })
     }
 }
 
@@ -73,18 +83,27 @@ impl Finding {
     }
 
     fn pick<'a>(&'a self, indices: &'a [usize]) -> impl Iterator<Item = (&'a str, &'a Value)> {
-        indices.iter().map(|&i| (self.shape.columns[i].as_str(), &self.values[i]))
+        indices
+            .iter()
+            .map(|&i| (self.shape.columns[i].as_str(), &self.values[i]))
     }
 
     /// The key as text: `id=42` or `order_id=7, line=2`.
     pub fn key_text(&self) -> String {
-        self.key().map(|(name, value)| format!("{name}={value}")).collect::<Vec<_>>().join(", ")
+        self.key()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// The rule's message template filled with this row.
     pub fn message(&self) -> String {
         self.rule.query.message.render(|name| {
-            self.shape.columns.iter().position(|c| c == name).map(|i| &self.values[i])
+            self.shape
+                .columns
+                .iter()
+                .position(|c| c == name)
+                .map(|i| &self.values[i])
         })
     }
 }

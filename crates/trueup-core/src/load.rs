@@ -47,7 +47,9 @@ pub struct LoadedRule {
 impl LoadedRule {
     /// A diagnostic pointing at `field` of this rule (e.g. `["detector", "table"]`).
     pub fn diagnostic(&self, field: &[&str], message: impl Into<String>) -> Diagnostic {
-        let path = field.iter().fold(self.path.clone(), |path, key| path.key(key));
+        let path = field
+            .iter()
+            .fold(self.path.clone(), |path, key| path.key(key));
         self.file.at_path(&path, message)
     }
 }
@@ -101,7 +103,13 @@ impl Project {
         }
 
         if problems.is_empty() {
-            Ok(Project { file, root, sources, defaults: parsed.defaults, rules })
+            Ok(Project {
+                file,
+                root,
+                sources,
+                defaults: parsed.defaults,
+                rules,
+            })
         } else {
             Err(Error::Invalid(problems))
         }
@@ -114,11 +122,15 @@ impl Project {
 }
 
 fn read(path: &Path) -> Result<SourceFile> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| Error::Read { path: path.to_owned(), source })?;
-    Ok(SourceFile { path: path.to_owned(), text })
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(SourceFile {
+        path: path.to_owned(),
+        text,
+    })
 }
-
 
 /// Turns a `toml` parse or type error into a diagnostic at its span.
 pub fn parse_diagnostic(file: &SourceFile, err: &toml::de::Error) -> Diagnostic {
@@ -143,10 +155,18 @@ fn unknown_field(message: &str) -> Option<&str> {
 
 /// The span of the first key called `name` that starts at or after `start`.
 fn key_span_after(text: &str, name: &str, start: usize) -> Option<std::ops::Range<usize>> {
-    fn walk(table: &toml::de::DeTable<'_>, name: &str, start: usize, best: &mut Option<std::ops::Range<usize>>) {
+    fn walk(
+        table: &toml::de::DeTable<'_>,
+        name: &str,
+        start: usize,
+        best: &mut Option<std::ops::Range<usize>>,
+    ) {
         for (key, value) in table.iter() {
             let span = key.span();
-            if key.get_ref() == name && span.start >= start && best.as_ref().is_none_or(|b| span.start < b.start) {
+            if key.get_ref() == name
+                && span.start >= start
+                && best.as_ref().is_none_or(|b| span.start < b.start)
+            {
                 *best = Some(span);
             }
             match value.get_ref() {
@@ -207,7 +227,9 @@ fn find_rule_files(
 }
 
 fn collect_toml_files(dir: &Path, files: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.filter_map(|e| e.ok()) {
         let path = entry.path();
         if path.is_dir() {
@@ -226,7 +248,12 @@ fn parse_rules(file: Arc<SourceFile>, rules: &mut Vec<LoadedRule>, problems: &mu
         Ok(parsed) => {
             for (index, rule) in parsed.rules.into_iter().enumerate() {
                 let path = FieldPath::default().key("rule").index(index);
-                rules.push(LoadedRule { rule, file: file.clone(), path, source: String::new() });
+                rules.push(LoadedRule {
+                    rule,
+                    file: file.clone(),
+                    path,
+                    source: String::new(),
+                });
             }
         }
         Err(err) => problems.push(parse_diagnostic(&file, &err)),
@@ -234,16 +261,23 @@ fn parse_rules(file: Arc<SourceFile>, rules: &mut Vec<LoadedRule>, problems: &mu
 }
 
 /// Gives each rule its source: the one it names, or the project's only one.
-fn resolve_sources(rules: &mut [LoadedRule], project: &ProjectFile, problems: &mut Vec<Diagnostic>) {
+fn resolve_sources(
+    rules: &mut [LoadedRule],
+    project: &ProjectFile,
+    problems: &mut Vec<Diagnostic>,
+) {
     let names: Vec<&String> = project.sources.keys().collect();
     for loaded in rules.iter_mut() {
         match (&loaded.rule.source, names.as_slice()) {
             (Some(name), _) if project.sources.contains_key(name) => loaded.source = name.clone(),
             (Some(name), _) => {
-                let mut problem = loaded.diagnostic(&["source"], format!("unknown source `{name}`"));
+                let mut problem =
+                    loaded.diagnostic(&["source"], format!("unknown source `{name}`"));
                 problem = match closest(name, names.iter().map(|n| n.as_str())) {
                     Some(close) => problem.with_hint(format!("did you mean `{close}`?")),
-                    None => problem.with_hint("sources are declared in trueup.toml as [sources.NAME]"),
+                    None => {
+                        problem.with_hint("sources are declared in trueup.toml as [sources.NAME]")
+                    }
                 };
                 problems.push(problem);
             }
@@ -251,14 +285,25 @@ fn resolve_sources(rules: &mut [LoadedRule], project: &ProjectFile, problems: &m
             (None, []) => problems.push(
                 loaded
                     .diagnostic(&[], "the rule has no source and trueup.toml declares none")
-                    .with_hint("declare one in trueup.toml: [sources.NAME] url = \"sqlite://shop.db\""),
+                    .with_hint(
+                        "declare one in trueup.toml: [sources.NAME] url = \"sqlite://shop.db\"",
+                    ),
             ),
             (None, many) => problems.push(
                 loaded
-                    .diagnostic(&[], format!("the rule has no `source` and the project has {}", many.len()))
+                    .diagnostic(
+                        &[],
+                        format!(
+                            "the rule has no `source` and the project has {}",
+                            many.len()
+                        ),
+                    )
                     .with_hint(format!(
                         "add `source = \"...\"`, one of: {}",
-                        many.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                        many.iter()
+                            .map(|n| format!("`{n}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )),
             ),
         }

@@ -134,13 +134,22 @@ mod tests {
 
     #[test]
     fn interpolates_set_variables() {
-        assert_eq!(interpolate("postgres://u:${DB_PASS}@h/db", env).unwrap(), "postgres://u:s3cret@h/db");
-        assert_eq!(interpolate("sqlite://shop.db", env).unwrap(), "sqlite://shop.db");
+        assert_eq!(
+            interpolate("postgres://u:${DB_PASS}@h/db", env).unwrap(),
+            "postgres://u:s3cret@h/db"
+        );
+        assert_eq!(
+            interpolate("sqlite://shop.db", env).unwrap(),
+            "sqlite://shop.db"
+        );
     }
 
     #[test]
     fn names_the_unset_variable() {
-        assert_eq!(interpolate("${SHOP_DB_URL}", env).unwrap_err(), "SHOP_DB_URL");
+        assert_eq!(
+            interpolate("${SHOP_DB_URL}", env).unwrap_err(),
+            "SHOP_DB_URL"
+        );
     }
 
     #[test]

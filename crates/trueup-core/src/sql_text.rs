@@ -43,7 +43,10 @@ pub fn statements(sql: &str) -> Vec<String> {
         }
     }
     out.push(current);
-    out.into_iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
+    out.into_iter()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 /// The first keyword of a statement, upper-cased, skipping opening parentheses.
@@ -70,7 +73,10 @@ pub fn detector_problem(sql: &str) -> Option<String> {
                 )
             })
         }
-        many => Some(format!("a detector is one query, but this has {} statements", many.len())),
+        many => Some(format!(
+            "a detector is one query, but this has {} statements",
+            many.len()
+        )),
     }
 }
 
@@ -86,10 +92,21 @@ mod tests {
 
     #[test]
     fn accepts_reads_and_rejects_writes_and_batches() {
-        assert_eq!(detector_problem("  -- find them\n with x as (select 1) select * from x"), None);
+        assert_eq!(
+            detector_problem("  -- find them\n with x as (select 1) select * from x"),
+            None
+        );
         assert_eq!(detector_problem("(SELECT 1)"), None);
-        assert!(detector_problem("DELETE FROM orders").unwrap().contains("`DELETE`"));
-        assert!(detector_problem("SELECT 1; DROP TABLE orders").unwrap().contains("2 statements"));
+        assert!(
+            detector_problem("DELETE FROM orders")
+                .unwrap()
+                .contains("`DELETE`")
+        );
+        assert!(
+            detector_problem("SELECT 1; DROP TABLE orders")
+                .unwrap()
+                .contains("2 statements")
+        );
         assert!(detector_problem(" ; ").unwrap().contains("empty"));
     }
 }

@@ -36,7 +36,9 @@ impl Template {
                 '{' => {
                     let name: String = chars.by_ref().take_while(|&c| c != '}').collect();
                     if name.is_empty() || name.contains('{') {
-                        return Err(format!("`{{{name}` is not a column placeholder; write {{column}}"));
+                        return Err(format!(
+                            "`{{{name}` is not a column placeholder; write {{column}}"
+                        ));
                     }
                     if !text.contains(&format!("{{{name}}}")) {
                         return Err(format!("`{{{name}` is not closed with `}}`"));

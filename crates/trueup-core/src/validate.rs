@@ -15,23 +15,43 @@ use crate::template::Template;
 pub fn offline(loaded: &LoadedRule) -> Vec<Diagnostic> {
     let rule = &loaded.rule;
     let mut problems = Vec::new();
-    let mut problem = |field: &[&str], message: String| problems.push(loaded.diagnostic(field, message));
+    let mut problem =
+        |field: &[&str], message: String| problems.push(loaded.diagnostic(field, message));
 
-    let id_ok = rule.id.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && rule.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
+    let id_ok = rule
+        .id
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && rule
+            .id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
     if !id_ok {
-        problem(&["id"], format!("rule id `{}` must be lower-case letters, digits, `.`, `_` and `-`", rule.id));
+        problem(
+            &["id"],
+            format!(
+                "rule id `{}` must be lower-case letters, digits, `.`, `_` and `-`",
+                rule.id
+            ),
+        );
     }
     if rule.title.trim().is_empty() {
         problem(&["title"], "the title is empty".to_owned());
     }
     if rule.timeout.is_some_and(|t| t.0.is_zero()) {
-        problem(&["timeout"], "a timeout of zero would cancel every query".to_owned());
+        problem(
+            &["timeout"],
+            "a timeout of zero would cancel every query".to_owned(),
+        );
     }
 
     let mut require = |field: &str, len: usize| {
         if len == 0 {
-            problem(&["detector", field], format!("`{field}` must name at least one column"));
+            problem(
+                &["detector", field],
+                format!("`{field}` must name at least one column"),
+            );
         }
     };
     match &rule.detector {
@@ -66,7 +86,10 @@ pub fn offline(loaded: &LoadedRule) -> Vec<Diagnostic> {
         Detector::AcceptedValues(d) => {
             require("key", d.key.len());
             if d.values.is_empty() {
-                problem(&["detector", "values"], "`values` is empty: every row would be a finding".to_owned());
+                problem(
+                    &["detector", "values"],
+                    "`values` is empty: every row would be a finding".to_owned(),
+                );
             }
         }
         Detector::AggregateMatch(d) => {
@@ -82,22 +105,37 @@ pub fn offline(loaded: &LoadedRule) -> Vec<Diagnostic> {
                 );
             }
             if !(d.tolerance >= 0.0 && d.tolerance.is_finite()) {
-                problem(&["detector", "tolerance"], "`tolerance` must be a finite number ≥ 0".to_owned());
+                problem(
+                    &["detector", "tolerance"],
+                    "`tolerance` must be a finite number ≥ 0".to_owned(),
+                );
             }
             if d.expression.trim().is_empty() {
-                problem(&["detector", "expression"], "`expression` is empty".to_owned());
+                problem(
+                    &["detector", "expression"],
+                    "`expression` is empty".to_owned(),
+                );
             }
         }
         Detector::RowCount(d) => match (d.min, d.max) {
-            (None, None) => problem(&["detector"], "a row-count detector needs `min`, `max` or both".to_owned()),
+            (None, None) => problem(
+                &["detector"],
+                "a row-count detector needs `min`, `max` or both".to_owned(),
+            ),
             (Some(min), Some(max)) if min > max => {
-                problem(&["detector", "max"], format!("`max` ({max}) is below `min` ({min})"));
+                problem(
+                    &["detector", "max"],
+                    format!("`max` ({max}) is below `min` ({min})"),
+                );
             }
             _ => {}
         },
         Detector::Freshness(d) => {
             if d.max_age.0.is_zero() {
-                problem(&["detector", "max-age"], "a `max-age` of zero makes every table stale".to_owned());
+                problem(
+                    &["detector", "max-age"],
+                    "a `max-age` of zero makes every table stale".to_owned(),
+                );
             }
         }
     }
@@ -107,9 +145,14 @@ pub fn offline(loaded: &LoadedRule) -> Vec<Diagnostic> {
             problem(&["repair", "strategy"], message);
         }
         match repair {
-            Repair::Update(r) if r.set.is_empty() => problem(&["repair", "set"], "`set` names no column".to_owned()),
+            Repair::Update(r) if r.set.is_empty() => {
+                problem(&["repair", "set"], "`set` names no column".to_owned())
+            }
             Repair::Sql(r) if r.statements.is_empty() => {
-                problem(&["repair", "statements"], "`statements` is empty".to_owned());
+                problem(
+                    &["repair", "statements"],
+                    "`statements` is empty".to_owned(),
+                );
             }
             _ => {}
         }
@@ -129,9 +172,9 @@ fn repair_problem(detector: &Detector, repair: &Repair) -> Option<String> {
             Detector::Unique(_) => Some(format!(
                 "`{strategy}` needs findings that are rows, but `unique` findings are groups of duplicates; use `merge-duplicates`"
             )),
-            Detector::RowCount(_) | Detector::Freshness(_) => {
-                Some(format!("`{strategy}` needs findings that are rows, but `{kind}` findings are whole tables"))
-            }
+            Detector::RowCount(_) | Detector::Freshness(_) => Some(format!(
+                "`{strategy}` needs findings that are rows, but `{kind}` findings are whole tables"
+            )),
             _ => None,
         },
         Repair::Recompute(_) => (!matches!(detector, Detector::AggregateMatch(_)))
@@ -150,34 +193,63 @@ struct TableUse<'a> {
 }
 
 fn table_uses(detector: &Detector) -> Vec<TableUse<'_>> {
-    fn list<'a>(names: &'a [String], field: &'static str) -> impl Iterator<Item = (&'a str, &'static str, Option<usize>)> {
-        names.iter().enumerate().map(move |(i, n)| (n.as_str(), field, Some(i)))
+    fn list<'a>(
+        names: &'a [String],
+        field: &'static str,
+    ) -> impl Iterator<Item = (&'a str, &'static str, Option<usize>)> {
+        names
+            .iter()
+            .enumerate()
+            .map(move |(i, n)| (n.as_str(), field, Some(i)))
     }
-    let one = |table: &'static str| move |t| TableUse { table: t, table_field: table, columns: Vec::new() };
+    let one = |table: &'static str| {
+        move |t| TableUse {
+            table: t,
+            table_field: table,
+            columns: Vec::new(),
+        }
+    };
     match detector {
         Detector::Sql(_) => Vec::new(),
         Detector::NotNull(d) => vec![TableUse {
-            columns: list(&d.columns, "columns").chain(list(&d.key, "key")).collect(),
+            columns: list(&d.columns, "columns")
+                .chain(list(&d.key, "key"))
+                .collect(),
             ..one("table")(&d.table)
         }],
-        Detector::Unique(d) => vec![TableUse { columns: list(&d.columns, "columns").collect(), ..one("table")(&d.table) }],
+        Detector::Unique(d) => vec![TableUse {
+            columns: list(&d.columns, "columns").collect(),
+            ..one("table")(&d.table)
+        }],
         Detector::ForeignKey(d) => vec![
-            TableUse { columns: list(&d.columns, "columns").chain(list(&d.key, "key")).collect(), ..one("table")(&d.table) },
+            TableUse {
+                columns: list(&d.columns, "columns")
+                    .chain(list(&d.key, "key"))
+                    .collect(),
+                ..one("table")(&d.table)
+            },
             TableUse {
                 columns: list(&d.referenced_columns, "referenced-columns").collect(),
                 ..one("references")(&d.references)
             },
         ],
         Detector::AcceptedValues(d) => vec![TableUse {
-            columns: std::iter::once((d.column.as_str(), "column", None)).chain(list(&d.key, "key")).collect(),
+            columns: std::iter::once((d.column.as_str(), "column", None))
+                .chain(list(&d.key, "key"))
+                .collect(),
             ..one("table")(&d.table)
         }],
         Detector::AggregateMatch(d) => vec![
             TableUse {
-                columns: std::iter::once((d.column.as_str(), "column", None)).chain(list(&d.key, "key")).collect(),
+                columns: std::iter::once((d.column.as_str(), "column", None))
+                    .chain(list(&d.key, "key"))
+                    .collect(),
                 ..one("table")(&d.table)
             },
-            TableUse { columns: list(&d.child_key, "child-key").collect(), ..one("child-table")(&d.child_table) },
+            TableUse {
+                columns: list(&d.child_key, "child-key").collect(),
+                ..one("child-table")(&d.child_table)
+            },
         ],
         Detector::RowCount(d) => vec![one("table")(&d.table)],
         Detector::Freshness(d) => vec![TableUse {
@@ -191,15 +263,18 @@ fn table_uses(detector: &Detector) -> Vec<TableUse<'_>> {
 /// do not prepare or do not return their key columns. Sources that could not be opened are
 /// reported by the caller, once each.
 pub async fn online(loaded: &LoadedRule, sources: &Sources) -> Vec<Diagnostic> {
-    let Some(Ok(source)) = sources.get(&loaded.source) else { return Vec::new() };
+    let Some(Ok(source)) = sources.get(&loaded.source) else {
+        return Vec::new();
+    };
     let mut problems = Vec::new();
     let detector = &loaded.rule.detector;
 
     for used in table_uses(detector) {
         match source.columns(used.table).await {
-            Ok(None) => problems.push(
-                loaded.diagnostic(&["detector", used.table_field], format!("source `{}` has no table `{}`", source.name, used.table)),
-            ),
+            Ok(None) => problems.push(loaded.diagnostic(
+                &["detector", used.table_field],
+                format!("source `{}` has no table `{}`", source.name, used.table),
+            )),
             Ok(Some(existing)) => {
                 for (column, field, index) in &used.columns {
                     if existing.iter().any(|c| c == column) {
@@ -209,10 +284,15 @@ pub async fn online(loaded: &LoadedRule, sources: &Sources) -> Vec<Diagnostic> {
                     if let Some(i) = index {
                         path = path.index(*i);
                     }
-                    let mut problem = loaded.file.at_path(&path, format!("table `{}` has no column `{column}`", used.table));
+                    let mut problem = loaded.file.at_path(
+                        &path,
+                        format!("table `{}` has no column `{column}`", used.table),
+                    );
                     problem = match closest(column, existing.iter().map(String::as_str)) {
                         Some(close) => problem.with_hint(format!("did you mean `{close}`?")),
-                        None => problem.with_hint(format!("its columns are: {}", existing.join(", "))),
+                        None => {
+                            problem.with_hint(format!("its columns are: {}", existing.join(", ")))
+                        }
                     };
                     problems.push(problem);
                 }
@@ -241,7 +321,11 @@ async fn check_query(loaded: &LoadedRule, source: &Source) -> Option<Diagnostic>
         Err(err) => {
             return Some(loaded.diagnostic(
                 &["detector", field],
-                format!("{} rejects the query: {}", source.dialect().name(), crate::error::chain(&err)),
+                format!(
+                    "{} rejects the query: {}",
+                    source.dialect().name(),
+                    crate::error::chain(&err)
+                ),
             ));
         }
     };
@@ -257,10 +341,19 @@ async fn check_query(loaded: &LoadedRule, source: &Source) -> Option<Diagnostic>
                 );
             }
         }
-        if let Some(missing) = query.message.columns().find(|c| !columns.iter().any(|col| col == c)) {
+        if let Some(missing) = query
+            .message
+            .columns()
+            .find(|c| !columns.iter().any(|col| col == c))
+        {
             return Some(
                 loaded
-                    .diagnostic(&["detector", "message"], format!("the message uses `{{{missing}}}`, which the query does not return"))
+                    .diagnostic(
+                        &["detector", "message"],
+                        format!(
+                            "the message uses `{{{missing}}}`, which the query does not return"
+                        ),
+                    )
                     .with_hint(format!("it returns: {}", columns.join(", "))),
             );
         }

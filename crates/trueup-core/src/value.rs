@@ -87,8 +87,17 @@ mod tests {
 
     #[test]
     fn json_keeps_types_and_every_digit() {
-        let values = [Value::Null, Value::Int(3), Value::Float(0.1 + 0.2), Value::Decimal("10.50".into()), Value::Bytes(vec![1, 255])];
-        assert_eq!(serde_json::to_string(&values).unwrap(), r#"[null,3,0.30000000000000004,"10.50","\\x01ff"]"#);
+        let values = [
+            Value::Null,
+            Value::Int(3),
+            Value::Float(0.1 + 0.2),
+            Value::Decimal("10.50".into()),
+            Value::Bytes(vec![1, 255]),
+        ];
+        assert_eq!(
+            serde_json::to_string(&values).unwrap(),
+            r#"[null,3,0.30000000000000004,"10.50","\\x01ff"]"#
+        );
     }
 }
 

@@ -71,7 +71,11 @@ async fn check_backend(db_for: impl Fn() -> TestDb) {
                 _ => &case.expect,
             };
             if let Some(error) = result.error(&id) {
-                failures.push(format!("{} / {}: error: {error}", file.display(), case.name));
+                failures.push(format!(
+                    "{} / {}: error: {error}",
+                    file.display(),
+                    case.name
+                ));
             } else if result.keys(&id) != *expected {
                 failures.push(format!(
                     "{} / {} [{}]: expected {expected:?}, found {:?}",
@@ -83,7 +87,12 @@ async fn check_backend(db_for: impl Fn() -> TestDb) {
             }
         }
     }
-    assert!(failures.is_empty(), "{} case(s) failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[tokio::test]

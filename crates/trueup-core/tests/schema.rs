@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 fn check(file: &str, current: String) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../schemas").join(file);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../schemas")
+        .join(file);
     if std::env::var_os("TRUEUP_BLESS").is_some() {
         std::fs::write(&path, &current).unwrap();
         return;
@@ -29,7 +31,19 @@ fn project_schema_is_committed() {
 #[test]
 fn schema_describes_every_detector_kind() {
     let schema = trueup_core::schema::rule_file();
-    for kind in ["sql", "not-null", "unique", "foreign-key", "accepted-values", "aggregate-match", "row-count", "freshness"] {
-        assert!(schema.contains(&format!("\"{kind}\"")), "detector kind {kind} missing from the schema");
+    for kind in [
+        "sql",
+        "not-null",
+        "unique",
+        "foreign-key",
+        "accepted-values",
+        "aggregate-match",
+        "row-count",
+        "freshness",
+    ] {
+        assert!(
+            schema.contains(&format!("\"{kind}\"")),
+            "detector kind {kind} missing from the schema"
+        );
     }
 }

@@ -18,7 +18,11 @@ use crate::render::{HumanRenderer, JsonRenderer, Renderer, Summary};
 /// Events buffered between the engine and the output; bounds memory whatever the findings.
 const EVENT_BUFFER: usize = 1024;
 
-pub async fn run(args: &CheckArgs, project_path: &Path, printer: &Printer) -> anyhow::Result<ExitStatus> {
+pub async fn run(
+    args: &CheckArgs,
+    project_path: &Path,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
     let project = Project::load(project_path)?;
     let summary = execute(&project, args, printer, &mut |_| {}).await?;
     Ok(status(&summary))
@@ -44,18 +48,29 @@ pub async fn execute(
 ) -> anyhow::Result<Summary> {
     let selected = select(project, args)?;
     let rules = engine::prepare(project, &selected)?;
-    let concurrency = args.concurrency.unwrap_or(project.defaults.concurrency).max(1);
+    let concurrency = args
+        .concurrency
+        .unwrap_or(project.defaults.concurrency)
+        .max(1);
     let sources = engine::open_sources(project, &selected, concurrency).await;
     for (name, source) in &sources {
         if let Err(err) = source {
-            printer.error(&anyhow::anyhow!("source `{name}` cannot be opened; its rules fail: {err}"));
+            printer.error(&anyhow::anyhow!(
+                "source `{name}` cannot be opened; its rules fail: {err}"
+            ));
         }
     }
 
     let stdout = std::io::stdout();
     let mut renderer: Box<dyn Renderer> = match args.format {
-        Format::Human => Box::new(HumanRenderer::new(BufWriter::new(anstream::AutoStream::auto(stdout.lock())), args.show)),
-        Format::Json => Box::new(JsonRenderer::new(BufWriter::with_capacity(64 * 1024, stdout.lock()))),
+        Format::Human => Box::new(HumanRenderer::new(
+            BufWriter::new(anstream::AutoStream::auto(stdout.lock())),
+            args.show,
+        )),
+        Format::Json => Box::new(JsonRenderer::new(BufWriter::with_capacity(
+            64 * 1024,
+            stdout.lock(),
+        ))),
     };
     let mut summary = Summary::new(args.fail_on.unwrap_or(project.defaults.fail_on));
     let started = Instant::now();
@@ -66,7 +81,13 @@ pub async fn execute(
     let detect = {
         let (rules, sources) = (&rules, &sources);
         async move {
-            engine::run(rules, sources, usize::try_from(concurrency).unwrap_or(1), &events).await;
+            engine::run(
+                rules,
+                sources,
+                usize::try_from(concurrency).unwrap_or(1),
+                &events,
+            )
+            .await;
         }
     };
     let report = async {
@@ -114,13 +135,18 @@ fn select<'p>(project: &'p Project, args: &CheckArgs) -> anyhow::Result<Vec<&'p 
         if !ids().any(|id| id_matches(pattern, id)) {
             match closest(pattern, ids()) {
                 Some(close) => bail!("no rule matches `--rule {pattern}`; did you mean `{close}`?"),
-                None => bail!("no rule matches `--rule {pattern}`; `trueup validate` lists the rules"),
+                None => {
+                    bail!("no rule matches `--rule {pattern}`; `trueup validate` lists the rules")
+                }
             }
         }
     }
     for name in &args.sources {
         if !project.sources.contains_key(name) {
-            bail!("no source is named `{name}` in {}", project.file.path.display());
+            bail!(
+                "no source is named `{name}` in {}",
+                project.file.path.display()
+            );
         }
     }
     let selected: Vec<&LoadedRule> = project

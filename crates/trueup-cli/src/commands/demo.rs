@@ -18,11 +18,26 @@ use crate::printer::{BOLD, DIM, ERROR, OK, Printer};
 
 /// The e-commerce rule pack, as bundled in `rules/ecommerce/`.
 const RULES: [(&str, &str); 5] = [
-    ("orphaned-orders.toml", include_str!("../../../../rules/ecommerce/orphaned-orders.toml")),
-    ("duplicate-customer-emails.toml", include_str!("../../../../rules/ecommerce/duplicate-customer-emails.toml")),
-    ("order-total-matches-items.toml", include_str!("../../../../rules/ecommerce/order-total-matches-items.toml")),
-    ("stock-matches-inventory.toml", include_str!("../../../../rules/ecommerce/stock-matches-inventory.toml")),
-    ("completed-orders-paid.toml", include_str!("../../../../rules/ecommerce/completed-orders-paid.toml")),
+    (
+        "orphaned-orders.toml",
+        include_str!("../../../../rules/ecommerce/orphaned-orders.toml"),
+    ),
+    (
+        "duplicate-customer-emails.toml",
+        include_str!("../../../../rules/ecommerce/duplicate-customer-emails.toml"),
+    ),
+    (
+        "order-total-matches-items.toml",
+        include_str!("../../../../rules/ecommerce/order-total-matches-items.toml"),
+    ),
+    (
+        "stock-matches-inventory.toml",
+        include_str!("../../../../rules/ecommerce/stock-matches-inventory.toml"),
+    ),
+    (
+        "completed-orders-paid.toml",
+        include_str!("../../../../rules/ecommerce/completed-orders-paid.toml"),
+    ),
 ];
 
 const PROJECT: &str = r#"# The trueup demo: a SQLite shop with planted problems, checked by the e-commerce pack.
@@ -42,26 +57,42 @@ const SPEC_FILE: &str = "shop.spec";
 
 pub async fn run(args: &DemoArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let dir = &args.dir;
-    std::fs::create_dir_all(dir.join("rules/ecommerce")).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::create_dir_all(dir.join("rules/ecommerce"))
+        .with_context(|| format!("cannot create {}", dir.display()))?;
     let spec = prepare_shop(args, printer).await?;
     write_if_missing(&dir.join(PROJECT_FILE), PROJECT)?;
     for (name, text) in RULES {
         write_if_missing(&dir.join("rules/ecommerce").join(name), text)?;
     }
     if args.no_check {
-        printer.status(format!("demo project ready in {}; run `trueup --project {} check`", dir.display(), dir.join(PROJECT_FILE).display()));
+        printer.status(format!(
+            "demo project ready in {}; run `trueup --project {} check`",
+            dir.display(),
+            dir.join(PROJECT_FILE).display()
+        ));
         return Ok(ExitStatus::Success);
     }
 
     let project = Project::load(&dir.join(PROJECT_FILE))?;
     let mut found: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let summary = check::execute(&project, &args.check, printer, &mut |finding| {
-        let key = finding.key().map(|(_, value)| value.to_string()).collect::<Vec<_>>().join(",");
-        found.entry(finding.rule.id.clone()).or_default().insert(key);
+        let key = finding
+            .key()
+            .map(|(_, value)| value.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        found
+            .entry(finding.rule.id.clone())
+            .or_default()
+            .insert(key);
     })
     .await?;
     let status = check::status(&summary);
-    if args.check.format == Format::Json || status == ExitStatus::Error || !args.check.rules.is_empty() || !args.check.tags.is_empty() {
+    if args.check.format == Format::Json
+        || status == ExitStatus::Error
+        || !args.check.rules.is_empty()
+        || !args.check.tags.is_empty()
+    {
         return Ok(status);
     }
     Ok(compare_with_planted(&Planted::for_spec(&spec), &found, dir))
@@ -71,27 +102,58 @@ pub async fn run(args: &DemoArgs, printer: &Printer) -> anyhow::Result<ExitStatu
 async fn prepare_shop(args: &DemoArgs, printer: &Printer) -> anyhow::Result<ShopSpec> {
     let database = args.dir.join("shop.db");
     let spec_file = args.dir.join(SPEC_FILE);
-    let wanted = ShopSpec { orders: args.orders, problem_rate: args.problem_rate, seed: args.seed };
+    let wanted = ShopSpec {
+        orders: args.orders,
+        problem_rate: args.problem_rate,
+        seed: args.seed,
+    };
     if database.exists() && !args.fresh {
-        if let Some(spec) = std::fs::read_to_string(&spec_file).ok().and_then(|text| parse_spec(&text)) {
-            printer.status(format!("reusing {} (--fresh recreates it)", database.display()));
+        if let Some(spec) = std::fs::read_to_string(&spec_file)
+            .ok()
+            .and_then(|text| parse_spec(&text))
+        {
+            printer.status(format!(
+                "reusing {} (--fresh recreates it)",
+                database.display()
+            ));
             return Ok(spec);
         }
     }
     for stale in [&database, &spec_file] {
         if stale.exists() {
-            std::fs::remove_file(stale).with_context(|| format!("cannot remove {}", stale.display()))?;
+            std::fs::remove_file(stale)
+                .with_context(|| format!("cannot remove {}", stale.display()))?;
         }
     }
-    printer.status(format!("creating demo shop {} ({} orders, seed {})", database.display(), wanted.orders, wanted.seed));
-    trueup_shop::create_sqlite(&database, &wanted).await.context("cannot create the demo shop")?;
-    std::fs::write(&spec_file, format!("orders={} problem-rate={} seed={}\n", wanted.orders, wanted.problem_rate, wanted.seed))?;
+    printer.status(format!(
+        "creating demo shop {} ({} orders, seed {})",
+        database.display(),
+        wanted.orders,
+        wanted.seed
+    ));
+    trueup_shop::create_sqlite(&database, &wanted)
+        .await
+        .context("cannot create the demo shop")?;
+    std::fs::write(
+        &spec_file,
+        format!(
+            "orders={} problem-rate={} seed={}\n",
+            wanted.orders, wanted.problem_rate, wanted.seed
+        ),
+    )?;
     Ok(wanted)
 }
 
 fn parse_spec(text: &str) -> Option<ShopSpec> {
-    let mut fields = text.split_whitespace().filter_map(|pair| pair.split_once('='));
-    let mut next = |name: &str| fields.next().filter(|(key, _)| *key == name).map(|(_, value)| value.to_owned());
+    let mut fields = text
+        .split_whitespace()
+        .filter_map(|pair| pair.split_once('='));
+    let mut next = |name: &str| {
+        fields
+            .next()
+            .filter(|(key, _)| *key == name)
+            .map(|(_, value)| value.to_owned())
+    };
     Some(ShopSpec {
         orders: next("orders")?.parse().ok()?,
         problem_rate: next("problem-rate")?.parse().ok()?,
@@ -107,14 +169,38 @@ fn write_if_missing(path: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 /// Prints, per kind of planted problem, whether the findings were exactly the planted rows.
-fn compare_with_planted(planted: &Planted, found: &BTreeMap<String, BTreeSet<String>>, dir: &Path) -> ExitStatus {
+fn compare_with_planted(
+    planted: &Planted,
+    found: &BTreeMap<String, BTreeSet<String>>,
+    dir: &Path,
+) -> ExitStatus {
     let ids = |ids: &[i64]| ids.iter().map(i64::to_string).collect::<BTreeSet<_>>();
     let expectations = [
-        ("ecommerce.orphaned-orders", "orphaned orders", ids(&planted.orphaned_orders)),
-        ("ecommerce.duplicate-customer-emails", "duplicated emails", planted.duplicate_emails.iter().cloned().collect()),
-        ("ecommerce.order-total-matches-items", "wrong order totals", ids(&planted.wrong_totals)),
-        ("ecommerce.stock-matches-inventory", "wrong stock counts", ids(&planted.wrong_stock)),
-        ("ecommerce.completed-orders-paid", "unpaid completed orders", ids(&planted.bad_payments)),
+        (
+            "ecommerce.orphaned-orders",
+            "orphaned orders",
+            ids(&planted.orphaned_orders),
+        ),
+        (
+            "ecommerce.duplicate-customer-emails",
+            "duplicated emails",
+            planted.duplicate_emails.iter().cloned().collect(),
+        ),
+        (
+            "ecommerce.order-total-matches-items",
+            "wrong order totals",
+            ids(&planted.wrong_totals),
+        ),
+        (
+            "ecommerce.stock-matches-inventory",
+            "wrong stock counts",
+            ids(&planted.wrong_stock),
+        ),
+        (
+            "ecommerce.completed-orders-paid",
+            "unpaid completed orders",
+            ids(&planted.bad_payments),
+        ),
     ];
     let empty = BTreeSet::new();
     let mut exact = true;
@@ -124,22 +210,43 @@ fn compare_with_planted(planted: &Planted, found: &BTreeMap<String, BTreeSet<Str
         let missed = expected.difference(got).count();
         let extra = got.difference(expected).count();
         if missed == 0 && extra == 0 {
-            println!("  {OK}✓{OK:#} {:>4} {what:<24} {DIM}all found, nothing else reported{DIM:#}", expected.len());
+            println!(
+                "  {OK}✓{OK:#} {:>4} {what:<24} {DIM}all found, nothing else reported{DIM:#}",
+                expected.len()
+            );
         } else {
             exact = false;
-            println!("  {ERROR}✗{ERROR:#} {:>4} {what:<24} {ERROR}{missed} missed, {extra} reported that were not planted{ERROR:#}", expected.len());
+            println!(
+                "  {ERROR}✗{ERROR:#} {:>4} {what:<24} {ERROR}{missed} missed, {extra} reported that were not planted{ERROR:#}",
+                expected.len()
+            );
         }
     }
     let project = dir.join(PROJECT_FILE);
     if exact {
         println!("\nTry next:");
-        println!("  trueup --project {} check --format json      every finding as JSON", project.display());
-        println!("  trueup --project {} check --rule 'ecommerce.order-*'", project.display());
-        println!("  trueup --project {} validate                 check rules against the schema", project.display());
-        println!("  sqlite3 {} \"UPDATE orders SET total_amount = total_amount + 1 WHERE id = 10\"", dir.join("shop.db").display());
+        println!(
+            "  trueup --project {} check --format json      every finding as JSON",
+            project.display()
+        );
+        println!(
+            "  trueup --project {} check --rule 'ecommerce.order-*'",
+            project.display()
+        );
+        println!(
+            "  trueup --project {} validate                 check rules against the schema",
+            project.display()
+        );
+        println!(
+            "  sqlite3 {} \"UPDATE orders SET total_amount = total_amount + 1 WHERE id = 10\"",
+            dir.join("shop.db").display()
+        );
         ExitStatus::Success
     } else {
-        println!("\nThe findings differ from what was planted: was {} changed? `trueup demo --fresh` recreates it.", dir.join("shop.db").display());
+        println!(
+            "\nThe findings differ from what was planted: was {} changed? `trueup demo --fresh` recreates it.",
+            dir.join("shop.db").display()
+        );
         ExitStatus::Failure
     }
 }

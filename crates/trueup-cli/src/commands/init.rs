@@ -11,19 +11,28 @@ use crate::printer::Printer;
 const EXAMPLE_RULE: &str = include_str!("example-rule.toml");
 
 pub fn run(args: &InitArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let files = [(args.dir.join(PROJECT_FILE), STARTER), (args.dir.join("rules").join("example.toml"), EXAMPLE_RULE)];
+    let files = [
+        (args.dir.join(PROJECT_FILE), STARTER),
+        (args.dir.join("rules").join("example.toml"), EXAMPLE_RULE),
+    ];
     if !args.force {
         if let Some((existing, _)) = files.iter().find(|(path, _)| path.exists()) {
-            bail!("{} already exists; use --force to overwrite it", existing.display());
+            bail!(
+                "{} already exists; use --force to overwrite it",
+                existing.display()
+            );
         }
     }
     for (path, text) in &files {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
         }
         std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
         printer.status(format!("created {}", path.display()));
     }
-    printer.status("next: set the source's url in trueup.toml, then run `trueup validate` and `trueup check`");
+    printer.status(
+        "next: set the source's url in trueup.toml, then run `trueup validate` and `trueup check`",
+    );
     Ok(ExitStatus::Success)
 }

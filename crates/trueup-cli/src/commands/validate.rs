@@ -27,12 +27,20 @@ struct Report {
     problems: Vec<Diagnostic>,
 }
 
-pub async fn run(args: &ValidateArgs, project_path: &Path, printer: &Printer) -> anyhow::Result<ExitStatus> {
+pub async fn run(
+    args: &ValidateArgs,
+    project_path: &Path,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
     let report = match Project::load(project_path) {
         Ok(project) => check_project(&project, args.offline, printer).await,
-        Err(Error::Invalid(problems)) => {
-            Report { valid: false, rules: 0, files: 0, sources_checked: Vec::new(), problems }
-        }
+        Err(Error::Invalid(problems)) => Report {
+            valid: false,
+            rules: 0,
+            files: 0,
+            sources_checked: Vec::new(),
+            problems,
+        },
         Err(err) => return Err(err.into()),
     };
     match args.format {
@@ -44,25 +52,47 @@ pub async fn run(args: &ValidateArgs, project_path: &Path, printer: &Printer) ->
         Format::Human if report.valid => {
             let checked = match report.sources_checked.as_slice() {
                 [] => " (offline: tables and queries not checked)".to_owned(),
-                names => format!(" against source {}", names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")),
+                names => format!(
+                    " against source {}",
+                    names
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             };
-            println!("{OK}✓{OK:#} {} rules in {} files are valid{checked}", report.rules, report.files);
+            println!(
+                "{OK}✓{OK:#} {} rules in {} files are valid{checked}",
+                report.rules, report.files
+            );
         }
         Format::Human => {
             printer.diagnostics(&report.problems);
-            anyhow::bail!("{} problem(s) found; nothing was run", report.problems.len());
+            anyhow::bail!(
+                "{} problem(s) found; nothing was run",
+                report.problems.len()
+            );
         }
     }
-    Ok(if report.valid { ExitStatus::Success } else { ExitStatus::Error })
+    Ok(if report.valid {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Error
+    })
 }
 
 async fn check_project(project: &Project, offline: bool, printer: &Printer) -> Report {
     let rules: Vec<_> = project.rules.iter().collect();
-    let files = rules.iter().map(|r| &r.file.path).collect::<BTreeSet<_>>().len();
+    let files = rules
+        .iter()
+        .map(|r| &r.file.path)
+        .collect::<BTreeSet<_>>()
+        .len();
     let mut problems = Vec::new();
     let mut sources_checked = Vec::new();
     if !offline {
-        printer.status("opening sources to check tables, columns and queries (--offline skips this)");
+        printer
+            .status("opening sources to check tables, columns and queries (--offline skips this)");
         let sources = engine::open_sources(project, &rules, 2).await;
         for (name, source) in &sources {
             match source {
@@ -72,17 +102,33 @@ async fn check_project(project: &Project, offline: bool, printer: &Printer) -> R
                     problems.push(
                         project
                             .file
-                            .at_path(&spec.path, format!("source `{name}` cannot be opened: {err}"))
+                            .at_path(
+                                &spec.path,
+                                format!("source `{name}` cannot be opened: {err}"),
+                            )
                             .with_hint("use --offline to validate the files alone"),
                     );
                 }
             }
         }
-        let checks = rules.iter().map(|rule| trueup_core::validate::online(rule, &sources));
-        problems.extend(futures_util::future::join_all(checks).await.into_iter().flatten());
+        let checks = rules
+            .iter()
+            .map(|rule| trueup_core::validate::online(rule, &sources));
+        problems.extend(
+            futures_util::future::join_all(checks)
+                .await
+                .into_iter()
+                .flatten(),
+        );
         for source in sources.values().flatten() {
             source.close().await;
         }
     }
-    Report { valid: problems.is_empty(), rules: rules.len(), files, sources_checked, problems }
+    Report {
+        valid: problems.is_empty(),
+        rules: rules.len(),
+        files,
+        sources_checked,
+        problems,
+    }
 }

@@ -28,11 +28,21 @@ pub struct HumanRenderer<W: Write> {
 
 impl<W: Write> HumanRenderer<W> {
     pub fn new(out: W, show: usize) -> Self {
-        HumanRenderer { out, show, rules: Vec::new(), samples: Vec::new(), finished: BTreeMap::new(), next_to_print: 0 }
+        HumanRenderer {
+            out,
+            show,
+            rules: Vec::new(),
+            samples: Vec::new(),
+            finished: BTreeMap::new(),
+            next_to_print: 0,
+        }
     }
 
     fn position(&self, rule: &Arc<RuleSpec>) -> usize {
-        self.rules.iter().position(|r| Arc::ptr_eq(r, rule)).unwrap_or_default()
+        self.rules
+            .iter()
+            .position(|r| Arc::ptr_eq(r, rule))
+            .unwrap_or_default()
     }
 
     fn print_rule(&mut self, position: usize, outcome: &RuleOutcome) -> std::io::Result<()> {
@@ -44,8 +54,16 @@ impl<W: Write> HumanRenderer<W> {
         };
         let style = severity_style(rule.severity);
         match (&outcome.error, outcome.findings) {
-            (Some(_), _) => writeln!(self.out, "{ERROR}!{ERROR:#} {ERROR}error{ERROR:#}    {BOLD}{}{BOLD:#} {DIM}· {count} before failing · {elapsed}{DIM:#}", rule.id)?,
-            (None, 0) => writeln!(self.out, "{OK}✓{OK:#} {OK}ok{OK:#}       {} {DIM}· no findings · {elapsed}{DIM:#}", rule.id)?,
+            (Some(_), _) => writeln!(
+                self.out,
+                "{ERROR}!{ERROR:#} {ERROR}error{ERROR:#}    {BOLD}{}{BOLD:#} {DIM}· {count} before failing · {elapsed}{DIM:#}",
+                rule.id
+            )?,
+            (None, 0) => writeln!(
+                self.out,
+                "{OK}✓{OK:#} {OK}ok{OK:#}       {} {DIM}· no findings · {elapsed}{DIM:#}",
+                rule.id
+            )?,
             (None, _) => writeln!(
                 self.out,
                 "{style}✗{style:#} {style}{:<8}{style:#} {BOLD}{}{BOLD:#} {DIM}· {count} · {elapsed}{DIM:#}",
@@ -59,9 +77,14 @@ impl<W: Write> HumanRenderer<W> {
         for (key, message) in &self.samples[position] {
             writeln!(self.out, "             {key}  {DIM}{message}{DIM:#}")?;
         }
-        let hidden = outcome.findings.saturating_sub(self.samples[position].len() as u64);
+        let hidden = outcome
+            .findings
+            .saturating_sub(self.samples[position].len() as u64);
         if hidden > 0 {
-            writeln!(self.out, "             {DIM}… and {hidden} more (--format json lists every finding){DIM:#}")?;
+            writeln!(
+                self.out,
+                "             {DIM}… and {hidden} more (--format json lists every finding){DIM:#}"
+            )?;
         }
         if let Some(error) = &outcome.error {
             writeln!(self.out, "             {ERROR}{error}{ERROR:#}")?;
@@ -100,15 +123,25 @@ impl<W: Write> Renderer for HumanRenderer<W> {
         let passing = summary.rules - summary.errored_rules - summary.rules_with_findings;
         let mut parts = vec![format!("{} rules", summary.rules)];
         if summary.findings > 0 {
-            let severities: Vec<String> =
-                summary.by_severity.iter().map(|(severity, n)| format!("{n} {severity}")).collect();
-            parts.push(format!("{} findings ({})", summary.findings, severities.join(", ")));
+            let severities: Vec<String> = summary
+                .by_severity
+                .iter()
+                .map(|(severity, n)| format!("{n} {severity}"))
+                .collect();
+            parts.push(format!(
+                "{} findings ({})",
+                summary.findings,
+                severities.join(", ")
+            ));
         } else {
             parts.push("no findings".to_owned());
         }
         parts.push(format!("{passing} passed"));
         if summary.errored_rules > 0 {
-            parts.push(format!("{ERROR}{} failed to run{ERROR:#}", summary.errored_rules));
+            parts.push(format!(
+                "{ERROR}{} failed to run{ERROR:#}",
+                summary.errored_rules
+            ));
         }
         parts.push(format_duration(summary.elapsed));
         writeln!(self.out, "\n{}", parts.join(" · "))?;

@@ -20,7 +20,12 @@ pub struct JsonRenderer<W: Write> {
 
 impl<W: Write> JsonRenderer<W> {
     pub fn new(out: W) -> Self {
-        JsonRenderer { out, written: 0, rules: Vec::new(), outcomes: Vec::new() }
+        JsonRenderer {
+            out,
+            written: 0,
+            rules: Vec::new(),
+            outcomes: Vec::new(),
+        }
     }
 }
 
@@ -44,7 +49,8 @@ impl<W: Write> Renderer for JsonRenderer<W> {
     }
 
     fn finding(&mut self, finding: &Finding) -> std::io::Result<()> {
-        self.out.write_all(if self.written == 0 { b"\n" } else { b",\n" })?;
+        self.out
+            .write_all(if self.written == 0 { b"\n" } else { b",\n" })?;
         self.written += 1;
         serde_json::to_writer(&mut self.out, finding).map_err(std::io::Error::other)
     }

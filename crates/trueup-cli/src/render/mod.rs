@@ -43,7 +43,10 @@ pub struct Summary {
 
 impl Summary {
     pub fn new(fail_on: Severity) -> Summary {
-        Summary { fail_on: Some(fail_on), ..Summary::default() }
+        Summary {
+            fail_on: Some(fail_on),
+            ..Summary::default()
+        }
     }
 
     /// Counts a finished rule in.
@@ -52,7 +55,10 @@ impl Summary {
         self.findings += outcome.findings;
         if outcome.findings > 0 {
             *self.by_severity.entry(outcome.rule.severity).or_default() += outcome.findings;
-            if self.fail_on.is_some_and(|threshold| outcome.rule.severity.at_least(threshold)) {
+            if self
+                .fail_on
+                .is_some_and(|threshold| outcome.rule.severity.at_least(threshold))
+            {
                 self.failing_rules += 1;
             }
         }

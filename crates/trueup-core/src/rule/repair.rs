@@ -45,9 +45,10 @@ impl Repair {
             Repair::Delete(r) => r.table.as_deref(),
             Repair::Quarantine(r) => r.table.as_deref(),
             Repair::Update(r) => r.table.as_deref(),
-            Repair::Recompute(_) | Repair::MergeDuplicates(_) | Repair::Sql(_) | Repair::Manual(_) => {
-                None
-            }
+            Repair::Recompute(_)
+            | Repair::MergeDuplicates(_)
+            | Repair::Sql(_)
+            | Repair::Manual(_) => None,
         }
     }
 }

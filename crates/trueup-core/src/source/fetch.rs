@@ -28,28 +28,51 @@ where
     DB: Backend,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
-    let statement = conn.prepare(sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(sql.to_owned()))).await?;
-    Ok(statement.columns().iter().map(|c| c.name().to_owned()).collect())
+    let statement = conn
+        .prepare(sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(
+            sql.to_owned(),
+        )))
+        .await?;
+    Ok(statement
+        .columns()
+        .iter()
+        .map(|c| c.name().to_owned())
+        .collect())
 }
 
 /// Prepares `query` on `conn`, then streams its rows into `sink`.
-pub(super) async fn stream_rows<DB, S>(conn: &mut DB::Connection, query: &DetectorQuery, sink: &mut S) -> Result<()>
+pub(super) async fn stream_rows<DB, S>(
+    conn: &mut DB::Connection,
+    query: &DetectorQuery,
+    sink: &mut S,
+) -> Result<()>
 where
     DB: Backend,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     DB::Arguments: sqlx::IntoArguments<DB>,
     S: RowSink,
 {
-    let statement =
-        (&mut *conn).prepare(sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(query.sql.clone()))).await?;
-    sink.columns(statement.columns().iter().map(|c| c.name().to_owned()).collect())?;
+    let statement = (&mut *conn)
+        .prepare(sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(
+            query.sql.clone(),
+        )))
+        .await?;
+    sink.columns(
+        statement
+            .columns()
+            .iter()
+            .map(|c| c.name().to_owned())
+            .collect(),
+    )?;
     let mut arguments = DB::Arguments::default();
     for value in &query.binds {
         DB::bind(&mut arguments, value)?;
     }
     let mut rows = statement.query_with(arguments).fetch(&mut *conn);
     while let Some(row) = rows.try_next().await.map_err(Error::Database)? {
-        let values = (0..row.len()).map(|i| DB::value(&row, i)).collect::<Result<Vec<_>, _>>()?;
+        let values = (0..row.len())
+            .map(|i| DB::value(&row, i))
+            .collect::<Result<Vec<_>, _>>()?;
         sink.row(values).await?;
     }
     Ok(())

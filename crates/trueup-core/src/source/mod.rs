@@ -54,7 +54,10 @@ impl Source {
         match url::scheme(&spec.url) {
             "sqlite" => Ok(Dialect::Sqlite),
             "postgres" | "postgresql" => Ok(Dialect::Postgres),
-            _ => Err(Error::UnsupportedUrl { source_name: spec.name.clone(), url: redact(&spec.url) }),
+            _ => Err(Error::UnsupportedUrl {
+                source_name: spec.name.clone(),
+                url: redact(&spec.url),
+            }),
         }
     }
 
@@ -65,7 +68,11 @@ impl Source {
             Dialect::Sqlite => Backend::Sqlite(sqlite::connect(spec, root, max_connections).await?),
             Dialect::Postgres => Backend::Postgres(postgres::connect(spec, max_connections).await?),
         };
-        Ok(Source { name: spec.name.clone(), display_url: redact(&spec.url), backend })
+        Ok(Source {
+            name: spec.name.clone(),
+            display_url: redact(&spec.url),
+            backend,
+        })
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -87,8 +94,12 @@ impl Source {
     /// The result columns `sql` would return, found by preparing it without running it.
     pub async fn result_columns(&self, sql: &str) -> Result<Vec<String>> {
         match &self.backend {
-            Backend::Sqlite(pool) => fetch::result_columns::<sqlx::Sqlite>(&mut *pool.acquire().await?, sql).await,
-            Backend::Postgres(pool) => fetch::result_columns::<sqlx::Postgres>(&mut *pool.acquire().await?, sql).await,
+            Backend::Sqlite(pool) => {
+                fetch::result_columns::<sqlx::Sqlite>(&mut *pool.acquire().await?, sql).await
+            }
+            Backend::Postgres(pool) => {
+                fetch::result_columns::<sqlx::Postgres>(&mut *pool.acquire().await?, sql).await
+            }
         }
     }
 

@@ -19,7 +19,11 @@ use crate::{Error, Result};
 const CANCEL_GRACE: Duration = Duration::from_secs(5);
 
 pub(super) async fn connect(spec: &SourceSpec, max_connections: u32) -> Result<PgPool> {
-    let connect_error = |source| Error::Connect { source_name: spec.name.clone(), url: redact(&spec.url), source };
+    let connect_error = |source| Error::Connect {
+        source_name: spec.name.clone(),
+        url: redact(&spec.url),
+        source,
+    };
     let options = PgConnectOptions::from_str(&spec.url)
         .map_err(connect_error)?
         .application_name("trueup")
@@ -47,7 +51,9 @@ pub(super) async fn columns(pool: &PgPool, table: &str) -> Result<Vec<String>> {
     .bind(name)
     .fetch_all(pool)
     .await?;
-    rows.iter().map(|row| row.try_get::<String, _>(0).map_err(Error::from)).collect()
+    rows.iter()
+        .map(|row| row.try_get::<String, _>(0).map_err(Error::from))
+        .collect()
 }
 
 pub(super) async fn fetch<S: RowSink>(
@@ -62,7 +68,12 @@ pub(super) async fn fetch<S: RowSink>(
         .execute(&mut *conn)
         .await
         .map_err(Error::from)?;
-    match tokio::time::timeout(timeout + CANCEL_GRACE, stream_rows::<Postgres, S>(&mut conn, query, sink)).await {
+    match tokio::time::timeout(
+        timeout + CANCEL_GRACE,
+        stream_rows::<Postgres, S>(&mut conn, query, sink),
+    )
+    .await
+    {
         Ok(Err(Error::Database(err))) if is_cancelled(&err) => Err(QueryError::Timeout(timeout)),
         Ok(other) => Ok(other?),
         Err(_elapsed) => {
@@ -75,7 +86,9 @@ pub(super) async fn fetch<S: RowSink>(
 
 fn is_cancelled(err: &sqlx::Error) -> bool {
     // 57014: query_canceled, raised by statement_timeout.
-    err.as_database_error().and_then(|e| e.code()).is_some_and(|code| code == "57014")
+    err.as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "57014")
 }
 
 impl Backend for Postgres {
@@ -85,18 +98,37 @@ impl Backend for Postgres {
             return Ok(Value::Null);
         }
         let type_name = raw.type_info().name().to_owned();
-        let decode_error = |source| sqlx::Error::ColumnDecode { index: index.to_string(), source };
+        let decode_error = |source| sqlx::Error::ColumnDecode {
+            index: index.to_string(),
+            source,
+        };
         let value = match type_name.as_str() {
             "BOOL" => Value::Bool(<bool as Decode<Postgres>>::decode(raw).map_err(decode_error)?),
-            "INT2" => Value::Int(<i16 as Decode<Postgres>>::decode(raw).map_err(decode_error)?.into()),
-            "INT4" => Value::Int(<i32 as Decode<Postgres>>::decode(raw).map_err(decode_error)?.into()),
+            "INT2" => Value::Int(
+                <i16 as Decode<Postgres>>::decode(raw)
+                    .map_err(decode_error)?
+                    .into(),
+            ),
+            "INT4" => Value::Int(
+                <i32 as Decode<Postgres>>::decode(raw)
+                    .map_err(decode_error)?
+                    .into(),
+            ),
             "INT8" => Value::Int(<i64 as Decode<Postgres>>::decode(raw).map_err(decode_error)?),
-            "FLOAT4" => Value::Float(<f32 as Decode<Postgres>>::decode(raw).map_err(decode_error)?.into()),
+            "FLOAT4" => Value::Float(
+                <f32 as Decode<Postgres>>::decode(raw)
+                    .map_err(decode_error)?
+                    .into(),
+            ),
             "FLOAT8" => Value::Float(<f64 as Decode<Postgres>>::decode(raw).map_err(decode_error)?),
             "NUMERIC" => Value::Decimal(
-                <rust_decimal::Decimal as Decode<Postgres>>::decode(raw).map_err(decode_error)?.to_string(),
+                <rust_decimal::Decimal as Decode<Postgres>>::decode(raw)
+                    .map_err(decode_error)?
+                    .to_string(),
             ),
-            "BYTEA" => Value::Bytes(<Vec<u8> as Decode<Postgres>>::decode(raw).map_err(decode_error)?),
+            "BYTEA" => {
+                Value::Bytes(<Vec<u8> as Decode<Postgres>>::decode(raw).map_err(decode_error)?)
+            }
             "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" | "CITEXT" | "UNKNOWN" => {
                 Value::Text(<String as Decode<Postgres>>::decode(raw).map_err(decode_error)?)
             }

@@ -20,15 +20,25 @@ const STEPS_PER_DEADLINE_CHECK: i32 = 100_000;
 
 /// The file a `sqlite:` URL names, relative paths starting at `root`.
 pub fn database_path(url: &str, root: &Path) -> PathBuf {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
     let path = rest.split('?').next().unwrap_or_default();
     root.join(path)
 }
 
-pub(super) async fn connect(spec: &SourceSpec, root: &Path, max_connections: u32) -> Result<SqlitePool> {
+pub(super) async fn connect(
+    spec: &SourceSpec,
+    root: &Path,
+    max_connections: u32,
+) -> Result<SqlitePool> {
     let path = database_path(&spec.url, root);
     if !path.is_file() {
-        return Err(Error::MissingDatabase { source_name: spec.name.clone(), path });
+        return Err(Error::MissingDatabase {
+            source_name: spec.name.clone(),
+            path,
+        });
     }
     let options = SqliteConnectOptions::new()
         .filename(&path)
@@ -40,7 +50,11 @@ pub(super) async fn connect(spec: &SourceSpec, root: &Path, max_connections: u32
         .min_connections(0)
         .connect_with(options)
         .await
-        .map_err(|source| Error::Connect { source_name: spec.name.clone(), url: redact(&spec.url), source })
+        .map_err(|source| Error::Connect {
+            source_name: spec.name.clone(),
+            url: redact(&spec.url),
+            source,
+        })
 }
 
 pub(super) async fn columns(pool: &SqlitePool, table: &str) -> Result<Vec<String>> {
@@ -50,7 +64,9 @@ pub(super) async fn columns(pool: &SqlitePool, table: &str) -> Result<Vec<String
         .bind(schema)
         .fetch_all(pool)
         .await?;
-    rows.iter().map(|row| row.try_get::<String, _>(0).map_err(Error::from)).collect()
+    rows.iter()
+        .map(|row| row.try_get::<String, _>(0).map_err(Error::from))
+        .collect()
 }
 
 pub(super) async fn fetch<S: RowSink>(
@@ -66,7 +82,10 @@ pub(super) async fn fetch<S: RowSink>(
         .map_err(Error::from)?
         .set_progress_handler(STEPS_PER_DEADLINE_CHECK, move || Instant::now() < deadline);
     let result = stream_rows::<Sqlite, S>(&mut conn, query, sink).await;
-    conn.lock_handle().await.map_err(Error::from)?.remove_progress_handler();
+    conn.lock_handle()
+        .await
+        .map_err(Error::from)?
+        .remove_progress_handler();
     match result {
         Err(Error::Database(err)) if is_interrupt(&err) => Err(QueryError::Timeout(timeout)),
         other => Ok(other?),
@@ -75,7 +94,9 @@ pub(super) async fn fetch<S: RowSink>(
 
 fn is_interrupt(err: &sqlx::Error) -> bool {
     // SQLITE_INTERRUPT is result code 9.
-    err.as_database_error().and_then(|e| e.code()).is_some_and(|code| code == "9")
+    err.as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "9")
 }
 
 impl Backend for Sqlite {
@@ -84,7 +105,10 @@ impl Backend for Sqlite {
         if raw.is_null() {
             return Ok(Value::Null);
         }
-        let decode_error = |source| sqlx::Error::ColumnDecode { index: index.to_string(), source };
+        let decode_error = |source| sqlx::Error::ColumnDecode {
+            index: index.to_string(),
+            source,
+        };
         // A value's own storage class, not the column's declared type: SQLite is dynamic.
         let value = match raw.type_info().name() {
             "INTEGER" => Value::Int(<i64 as Decode<Sqlite>>::decode(raw).map_err(decode_error)?),

@@ -26,7 +26,10 @@ pub fn redact(url: &str) -> String {
         let redacted: Vec<String> = query
             .split('&')
             .map(|pair| match pair.split_once('=') {
-                Some((key, _)) if key.eq_ignore_ascii_case("password") || key.eq_ignore_ascii_case("sslpassword") => {
+                Some((key, _))
+                    if key.eq_ignore_ascii_case("password")
+                        || key.eq_ignore_ascii_case("sslpassword") =>
+                {
                     format!("{key}=***")
                 }
                 _ => pair.to_owned(),
@@ -43,12 +46,18 @@ mod tests {
 
     #[test]
     fn hides_passwords_in_authority_and_query() {
-        assert_eq!(redact("postgres://app:hunter2@db:5432/shop"), "postgres://app:***@db:5432/shop");
+        assert_eq!(
+            redact("postgres://app:hunter2@db:5432/shop"),
+            "postgres://app:***@db:5432/shop"
+        );
         assert_eq!(
             redact("postgres://app@db/shop?sslmode=require&password=hunter2"),
             "postgres://app@db/shop?sslmode=require&password=***"
         );
-        assert_eq!(redact("postgres://p%40ss:x@y@db/shop"), "postgres://p%40ss:***@db/shop");
+        assert_eq!(
+            redact("postgres://p%40ss:x@y@db/shop"),
+            "postgres://p%40ss:***@db/shop"
+        );
     }
 
     #[test]

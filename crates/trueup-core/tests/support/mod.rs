@@ -22,7 +22,11 @@ impl TestDb {
     pub fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("test.db");
-        TestDb { backend: "sqlite", url: format!("sqlite://{}", path.display()), _dir: Some(dir) }
+        TestDb {
+            backend: "sqlite",
+            url: format!("sqlite://{}", path.display()),
+            _dir: Some(dir),
+        }
     }
 
     /// Runs a script of several statements with write access.
@@ -30,9 +34,16 @@ impl TestDb {
         match self.backend {
             "sqlite" => {
                 let path = self.url.trim_start_matches("sqlite://");
-                let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path).create_if_missing(true);
-                let pool = sqlx::SqlitePool::connect_with(options).await.expect("open sqlite");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(script.to_owned())).execute(&pool).await.expect("setup script");
+                let options = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true);
+                let pool = sqlx::SqlitePool::connect_with(options)
+                    .await
+                    .expect("open sqlite");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(script.to_owned()))
+                    .execute(&pool)
+                    .await
+                    .expect("setup script");
                 pool.close().await;
             }
             other => panic!("unknown backend {other}"),
@@ -71,14 +82,21 @@ pub struct RunResult {
 impl RunResult {
     /// The sorted key texts of one rule's findings.
     pub fn keys(&self, rule: &str) -> Vec<String> {
-        let mut keys: Vec<String> =
-            self.findings.iter().filter(|(r, _, _)| r == rule).map(|(_, key, _)| key.clone()).collect();
+        let mut keys: Vec<String> = self
+            .findings
+            .iter()
+            .filter(|(r, _, _)| r == rule)
+            .map(|(_, key, _)| key.clone())
+            .collect();
         keys.sort();
         keys
     }
 
     pub fn error(&self, rule: &str) -> Option<&str> {
-        self.outcomes.iter().find(|o| o.rule.id == rule).and_then(|o| o.error.as_deref())
+        self.outcomes
+            .iter()
+            .find(|o| o.rule.id == rule)
+            .and_then(|o| o.error.as_deref())
     }
 }
 
@@ -86,7 +104,14 @@ impl RunResult {
 pub async fn run_project(path: &Path) -> RunResult {
     let project = Project::load(path).unwrap_or_else(|err| match err {
         trueup_core::Error::Invalid(problems) => {
-            panic!("{}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
+            panic!(
+                "{}",
+                problems
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
         }
         other => panic!("{other}"),
     });
@@ -95,10 +120,17 @@ pub async fn run_project(path: &Path) -> RunResult {
     let sources = engine::open_sources(&project, &loaded, 2).await;
     let (events, mut received) = mpsc::channel(64);
     let collect = async {
-        let mut result = RunResult { findings: Vec::new(), outcomes: Vec::new() };
+        let mut result = RunResult {
+            findings: Vec::new(),
+            outcomes: Vec::new(),
+        };
         while let Some(event) = received.recv().await {
             match event {
-                Event::Finding(f) => result.findings.push((f.rule.id.clone(), f.key_text(), f.message())),
+                Event::Finding(f) => {
+                    result
+                        .findings
+                        .push((f.rule.id.clone(), f.key_text(), f.message()))
+                }
                 Event::Finished(outcome) => result.outcomes.push(outcome),
                 Event::Started(_) => {}
             }

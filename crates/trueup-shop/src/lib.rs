@@ -1,0 +1,29 @@
+//! A deterministic demo shop with planted data problems.
+//!
+//! [`ShopSpec`] says how big the shop is, how many problems to plant and from which seed.
+//! [`Planted`] is the truth a correct checker must report, computed without generating any
+//! row. [`Shop`] yields the rows table by table (for any loader), and [`create_sqlite`]
+//! writes them to a new SQLite file.
+//!
+//! Everything derives from the seed: the same spec gives the same rows and the same planted
+//! problems on every machine.
+
+mod error;
+mod generate;
+mod plan;
+mod planted;
+mod rng;
+mod rows;
+mod spec;
+mod sqlite;
+mod time;
+
+pub use error::{Error, Result};
+pub use generate::Shop;
+pub use planted::Planted;
+pub use rows::{
+    Cents, Customer, Inventory, Order, OrderItem, OrderStatus, Payment, PaymentStatus, Product,
+};
+pub use spec::ShopSpec;
+pub use sqlite::{SQLITE_SCHEMA, create_sqlite};
+pub use time::Timestamp;
