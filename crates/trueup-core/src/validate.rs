@@ -316,7 +316,7 @@ async fn check_query(loaded: &LoadedRule, source: &Source) -> Option<Diagnostic>
         _ if detector_filter(detector).is_some() => "where",
         _ => "kind",
     };
-    let columns = match source.result_columns(&query.sql).await {
+    let columns = match source.result_columns(&query).await {
         Ok(columns) => columns,
         Err(err) => {
             return Some(loaded.diagnostic(

@@ -20,59 +20,49 @@ pub(super) trait Backend: Database {
     fn value(row: &Self::Row, index: usize) -> Result<Value, sqlx::Error>;
     /// Appends `value` to the query's bound arguments.
     fn bind(arguments: &mut Self::Arguments, value: &Value) -> Result<(), sqlx::Error>;
+    /// The database type `value` is bound as, declared when the statement is prepared so
+    /// that the database does not guess another one from the context.
+    fn type_of(value: &Value) -> Self::TypeInfo;
 }
 
-/// Column names of `sql`'s result, without running it.
-pub(super) async fn result_columns<DB>(conn: &mut DB::Connection, sql: &str) -> Result<Vec<String>>
+/// Column names of the query's result, without running it.
+pub(super) async fn result_columns<DB>(conn: &mut DB::Connection, query: &DetectorQuery) -> Result<Vec<String>>
 where
     DB: Backend,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
-    let statement = conn
-        .prepare(sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(
-            sql.to_owned(),
-        )))
-        .await?;
-    Ok(statement
-        .columns()
-        .iter()
-        .map(|c| c.name().to_owned())
-        .collect())
+    let statement = prepare::<DB>(conn, query).await?;
+    Ok(statement.columns().iter().map(|c| c.name().to_owned()).collect())
+}
+
+/// Prepares `query`, declaring the types of its bound values.
+async fn prepare<DB>(conn: &mut DB::Connection, query: &DetectorQuery) -> Result<DB::Statement>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    let types: Vec<DB::TypeInfo> = query.binds.iter().map(DB::type_of).collect();
+    let sql = sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(query.sql.clone()));
+    Ok(conn.prepare_with(sql, &types).await?)
 }
 
 /// Prepares `query` on `conn`, then streams its rows into `sink`.
-pub(super) async fn stream_rows<DB, S>(
-    conn: &mut DB::Connection,
-    query: &DetectorQuery,
-    sink: &mut S,
-) -> Result<()>
+pub(super) async fn stream_rows<DB, S>(conn: &mut DB::Connection, query: &DetectorQuery, sink: &mut S) -> Result<()>
 where
     DB: Backend,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     DB::Arguments: sqlx::IntoArguments<DB>,
     S: RowSink,
 {
-    let statement = (&mut *conn)
-        .prepare(sqlx::SqlSafeStr::into_sql_str(sqlx::AssertSqlSafe(
-            query.sql.clone(),
-        )))
-        .await?;
-    sink.columns(
-        statement
-            .columns()
-            .iter()
-            .map(|c| c.name().to_owned())
-            .collect(),
-    )?;
+    let statement = prepare::<DB>(&mut *conn, query).await?;
+    sink.columns(statement.columns().iter().map(|c| c.name().to_owned()).collect())?;
     let mut arguments = DB::Arguments::default();
     for value in &query.binds {
         DB::bind(&mut arguments, value)?;
     }
     let mut rows = statement.query_with(arguments).fetch(&mut *conn);
     while let Some(row) = rows.try_next().await.map_err(Error::Database)? {
-        let values = (0..row.len())
-            .map(|i| DB::value(&row, i))
-            .collect::<Result<Vec<_>, _>>()?;
+        let values = (0..row.len()).map(|i| DB::value(&row, i)).collect::<Result<Vec<_>, _>>()?;
         sink.row(values).await?;
     }
     Ok(())

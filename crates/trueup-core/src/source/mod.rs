@@ -91,14 +91,14 @@ impl Source {
         Ok((!names.is_empty()).then_some(names))
     }
 
-    /// The result columns `sql` would return, found by preparing it without running it.
-    pub async fn result_columns(&self, sql: &str) -> Result<Vec<String>> {
+    /// The result columns `query` would return, found by preparing it without running it.
+    pub async fn result_columns(&self, query: &DetectorQuery) -> Result<Vec<String>> {
         match &self.backend {
             Backend::Sqlite(pool) => {
-                fetch::result_columns::<sqlx::Sqlite>(&mut *pool.acquire().await?, sql).await
+                fetch::result_columns::<sqlx::Sqlite>(&mut *pool.acquire().await?, query).await
             }
             Backend::Postgres(pool) => {
-                fetch::result_columns::<sqlx::Postgres>(&mut *pool.acquire().await?, sql).await
+                fetch::result_columns::<sqlx::Postgres>(&mut *pool.acquire().await?, query).await
             }
         }
     }

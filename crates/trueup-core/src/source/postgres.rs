@@ -5,7 +5,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Arguments, Decode, PgPool, Postgres, Row, TypeInfo, ValueRef};
+use sqlx::{Arguments, Decode, Type, PgPool, Postgres, Row, TypeInfo, ValueRef};
 
 use super::fetch::{Backend, RowSink, stream_rows};
 use super::{QueryError, redact};
@@ -153,5 +153,15 @@ impl Backend for Postgres {
             Value::Bytes(b) => arguments.add(b.clone()),
         }
         .map_err(sqlx::Error::Encode)
+    }
+
+    fn type_of(value: &Value) -> Self::TypeInfo {
+        match value {
+            Value::Null | Value::Decimal(_) | Value::Text(_) => <String as Type<Postgres>>::type_info(),
+            Value::Bool(_) => <bool as Type<Postgres>>::type_info(),
+            Value::Int(_) => <i64 as Type<Postgres>>::type_info(),
+            Value::Float(_) => <f64 as Type<Postgres>>::type_info(),
+            Value::Bytes(_) => <Vec<u8> as Type<Postgres>>::type_info(),
+        }
     }
 }

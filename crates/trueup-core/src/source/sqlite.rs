@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-use sqlx::{Arguments, Decode, Row, Sqlite, SqlitePool, TypeInfo, ValueRef};
+use sqlx::{Arguments, Decode, Type, Row, Sqlite, SqlitePool, TypeInfo, ValueRef};
 
 use super::fetch::{Backend, RowSink, stream_rows};
 use super::{QueryError, redact};
@@ -129,5 +129,15 @@ impl Backend for Sqlite {
             Value::Bytes(b) => arguments.add(b.clone()),
         }
         .map_err(sqlx::Error::Encode)
+    }
+
+    fn type_of(value: &Value) -> Self::TypeInfo {
+        match value {
+            Value::Null | Value::Decimal(_) | Value::Text(_) => <String as Type<Sqlite>>::type_info(),
+            Value::Bool(_) => <bool as Type<Sqlite>>::type_info(),
+            Value::Int(_) => <i64 as Type<Sqlite>>::type_info(),
+            Value::Float(_) => <f64 as Type<Sqlite>>::type_info(),
+            Value::Bytes(_) => <Vec<u8> as Type<Sqlite>>::type_info(),
+        }
     }
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use tokio::sync::mpsc;
 use trueup_core::engine::{self, Event, RuleOutcome};
@@ -29,6 +30,27 @@ impl TestDb {
         }
     }
 
+    /// A fresh, empty PostgreSQL database on the test server that `scripts/test` starts
+    /// (`TRUEUP_TEST_PG_URL`). Without a server the test is skipped with a note, unless
+    /// `TRUEUP_REQUIRE_PG` is set (as `scripts/test` does), when it fails.
+    pub async fn postgres() -> Option<TestDb> {
+        let Ok(admin) = std::env::var("TRUEUP_TEST_PG_URL") else {
+            assert!(
+                std::env::var_os("TRUEUP_REQUIRE_PG").is_none(),
+                "TRUEUP_REQUIRE_PG is set but TRUEUP_TEST_PG_URL is not: run the tests with scripts/test"
+            );
+            eprintln!("note: no PostgreSQL test server (TRUEUP_TEST_PG_URL): skipped; scripts/test starts one");
+            return None;
+        };
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let name = format!("trueup_test_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let pool = sqlx::PgPool::connect(&admin).await.expect("connect to the PostgreSQL test server");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&pool).await.expect("create database");
+        pool.close().await;
+        let (base, _) = admin.rsplit_once('/').expect("URL with a database");
+        Some(TestDb { backend: "postgres", url: format!("{base}/{name}"), _dir: None })
+    }
+
     /// Runs a script of several statements with write access.
     pub async fn execute(&self, script: &str) {
         match self.backend {
@@ -46,7 +68,11 @@ impl TestDb {
                     .expect("setup script");
                 pool.close().await;
             }
-            other => panic!("unknown backend {other}"),
+            _ => {
+                let pool = sqlx::PgPool::connect(&self.url).await.expect("connect to the test database");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(script.to_owned())).execute(&pool).await.expect("setup script");
+                pool.close().await;
+            }
         }
     }
 }
