@@ -37,7 +37,7 @@ measure() {
     /usr/bin/time -f '%e %M' -o "$work/time.txt" "$@" >/dev/null 2>"$work/stderr.txt" || {
       code=$?; [ "$code" -le 1 ] || { cat "$work/stderr.txt" >&2; exit "$code"; }
     }
-    read -r t m < "$work/time.txt"
+    read -r t m < <(tail -n 1 "$work/time.txt")
     times+=("$t"); rss+=("$m")
   done
   local mt mr

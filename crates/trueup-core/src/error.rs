@@ -53,17 +53,47 @@ pub enum Error {
 }
 
 /// An error and its causes on one line, `a: b: c`, skipping causes the message already
-/// repeats.
+/// repeats. A database's error ends the chain with its own message, detail and hint.
 pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !message.contains(&cause_text) {
-            message.push_str(": ");
-            message.push_str(&cause_text);
+    let mut message = String::new();
+    let mut next = Some(err);
+    while let Some(current) = next {
+        let (text, last) = match database_error(current) {
+            Some(db) => (describe_database_error(db), true),
+            None => (current.to_string(), false),
+        };
+        if !message.contains(&text) {
+            if !message.is_empty() {
+                message.push_str(": ");
+            }
+            message.push_str(&text);
         }
-        source = cause.source();
+        next = if last { None } else { current.source() };
     }
     message
+}
+
+fn database_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn sqlx::error::DatabaseError> {
+    match err.downcast_ref::<sqlx::Error>().or_else(|| match err.downcast_ref::<Error>() {
+        Some(Error::Database(inner)) => Some(inner),
+        _ => None,
+    }) {
+        Some(sqlx::Error::Database(db)) => Some(db.as_ref()),
+        _ => None,
+    }
+}
+
+/// The message with its detail and hint, without sqlx's "error returned from database"
+/// prefix and the server's source line.
+fn describe_database_error(db: &dyn sqlx::error::DatabaseError) -> String {
+    let mut text = db.message().to_owned();
+    if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        if let Some(detail) = pg.detail() {
+            text.push_str(&format!(" ({detail})"));
+        }
+        if let Some(hint) = pg.hint() {
+            text.push_str(&format!("; hint: {hint}"));
+        }
+    }
+    text
 }

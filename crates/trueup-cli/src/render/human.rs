@@ -48,15 +48,17 @@ impl<W: Write> HumanRenderer<W> {
     fn print_rule(&mut self, position: usize, outcome: &RuleOutcome) -> std::io::Result<()> {
         let rule = &outcome.rule;
         let elapsed = format_duration(outcome.elapsed);
-        let count = match outcome.findings {
-            1 => "1 finding".to_owned(),
-            n => format!("{n} findings"),
-        };
+        let count = plural(outcome.findings, "finding");
         let style = severity_style(rule.severity);
         match (&outcome.error, outcome.findings) {
+            (Some(_), 0) => writeln!(
+                self.out,
+                "{ERROR}!{ERROR:#} {ERROR}error{ERROR:#}    {BOLD}{}{BOLD:#} {DIM}· failed · {elapsed}{DIM:#}",
+                rule.id
+            )?,
             (Some(_), _) => writeln!(
                 self.out,
-                "{ERROR}!{ERROR:#} {ERROR}error{ERROR:#}    {BOLD}{}{BOLD:#} {DIM}· {count} before failing · {elapsed}{DIM:#}",
+                "{ERROR}!{ERROR:#} {ERROR}error{ERROR:#}    {BOLD}{}{BOLD:#} {DIM}· failed after {count} · {elapsed}{DIM:#}",
                 rule.id
             )?,
             (None, 0) => writeln!(
@@ -121,7 +123,7 @@ impl<W: Write> Renderer for HumanRenderer<W> {
 
     fn finish(&mut self, summary: &Summary) -> std::io::Result<()> {
         let passing = summary.rules - summary.errored_rules - summary.rules_with_findings;
-        let mut parts = vec![format!("{} rules", summary.rules)];
+        let mut parts = vec![plural(u64::try_from(summary.rules).unwrap_or(u64::MAX), "rule")];
         if summary.findings > 0 {
             let severities: Vec<String> = summary
                 .by_severity
@@ -146,6 +148,14 @@ impl<W: Write> Renderer for HumanRenderer<W> {
         parts.push(format_duration(summary.elapsed));
         writeln!(self.out, "\n{}", parts.join(" · "))?;
         self.out.flush()
+    }
+}
+
+/// `1 rule`, `2 rules`.
+fn plural(n: impl Into<u128>, word: &str) -> String {
+    match n.into() {
+        1 => format!("1 {word}"),
+        n => format!("{n} {word}s"),
     }
 }
 

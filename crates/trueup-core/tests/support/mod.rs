@@ -4,7 +4,9 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+
+#[path = "../../../../tests/support/pg.rs"]
+mod pg;
 
 use tokio::sync::mpsc;
 use trueup_core::engine::{self, Event, RuleOutcome};
@@ -30,25 +32,11 @@ impl TestDb {
         }
     }
 
-    /// A fresh, empty PostgreSQL database on the test server that `scripts/test` starts
-    /// (`TRUEUP_TEST_PG_URL`). Without a server the test is skipped with a note, unless
-    /// `TRUEUP_REQUIRE_PG` is set (as `scripts/test` does), when it fails.
+    /// A fresh, empty PostgreSQL database on the test server that `scripts/test` starts;
+    /// `None` when there is none (see `pg::admin_url`).
     pub async fn postgres() -> Option<TestDb> {
-        let Ok(admin) = std::env::var("TRUEUP_TEST_PG_URL") else {
-            assert!(
-                std::env::var_os("TRUEUP_REQUIRE_PG").is_none(),
-                "TRUEUP_REQUIRE_PG is set but TRUEUP_TEST_PG_URL is not: run the tests with scripts/test"
-            );
-            eprintln!("note: no PostgreSQL test server (TRUEUP_TEST_PG_URL): skipped; scripts/test starts one");
-            return None;
-        };
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let name = format!("trueup_test_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        let pool = sqlx::PgPool::connect(&admin).await.expect("connect to the PostgreSQL test server");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&pool).await.expect("create database");
-        pool.close().await;
-        let (base, _) = admin.rsplit_once('/').expect("URL with a database");
-        Some(TestDb { backend: "postgres", url: format!("{base}/{name}"), _dir: None })
+        let url = pg::fresh_database(&pg::admin_url()?).await;
+        Some(TestDb { backend: "postgres", url, _dir: None })
     }
 
     /// Runs a script of several statements with write access.
@@ -68,11 +56,7 @@ impl TestDb {
                     .expect("setup script");
                 pool.close().await;
             }
-            _ => {
-                let pool = sqlx::PgPool::connect(&self.url).await.expect("connect to the test database");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(script.to_owned())).execute(&pool).await.expect("setup script");
-                pool.close().await;
-            }
+            _ => pg::execute(&self.url, script).await,
         }
     }
 }

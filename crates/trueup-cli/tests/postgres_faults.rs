@@ -1,0 +1,171 @@
+//! Faults on a real PostgreSQL server, through the real binary: each must end as a clear
+//! error for the rules it touches (exit 2), never a panic, never a password in the output.
+
+#[path = "../../../tests/support/pg.rs"]
+mod pg;
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+const SETUP: &str = "
+CREATE TABLE orders (id INTEGER PRIMARY KEY, status TEXT, total NUMERIC(12,2));
+INSERT INTO orders VALUES (1, 'COMPLETED', 10.00), (2, 'LOST', 5.00), (3, 'PENDING', -1.00);
+";
+
+/// A rule that always finds order 2, to show that the run goes on around a failing rule.
+const GOOD_RULE: &str = r#"
+[[rule]]
+id = "orders.status"
+title = "Unknown order status"
+severity = "high"
+[rule.detector]
+kind = "accepted-values"
+table = "orders"
+column = "status"
+values = ["PENDING", "COMPLETED"]
+"#;
+
+fn project(url: &str, extra_rule: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("trueup.toml"), format!("rules = [\"rules\"]\n[sources.db]\nurl = \"{url}\"\n")).unwrap();
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    std::fs::write(dir.path().join("rules/good.toml"), GOOD_RULE).unwrap();
+    if !extra_rule.is_empty() {
+        std::fs::write(dir.path().join("rules/extra.toml"), extra_rule).unwrap();
+    }
+    dir
+}
+
+fn trueup(dir: &tempfile::TempDir, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trueup"))
+        .arg("--project")
+        .arg(dir.path().join("trueup.toml"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+fn assert_clean_failure(output: &Output, secret: &str) -> String {
+    let all = text(output);
+    assert_eq!(output.status.code(), Some(2), "{all}");
+    assert!(!all.contains("panicked"), "{all}");
+    assert!(!all.contains(secret), "the password leaked:\n{all}");
+    all
+}
+
+async fn database() -> Option<String> {
+    let url = pg::fresh_database(&pg::admin_url()?).await;
+    pg::execute(&url, SETUP).await;
+    Some(url)
+}
+
+#[tokio::test]
+async fn wrong_password_is_a_connection_error_without_the_password() {
+    let Some(url) = database().await else { return };
+    let wrong = url.replace(":trueup-test@", ":not-the-password@");
+    let output = trueup(&project(&wrong, ""), &["check"]);
+    let all = assert_clean_failure(&output, "not-the-password");
+    assert!(all.contains("password authentication failed"), "{all}");
+    assert!(all.contains(":***@"), "the URL is shown redacted: {all}");
+}
+
+#[tokio::test]
+async fn unreachable_host_is_a_connection_error() {
+    let output = trueup(&project("postgres://app:hunter2@127.0.0.1:1/shop", ""), &["check"]);
+    let all = assert_clean_failure(&output, "hunter2");
+    assert!(all.contains("source `db` cannot be opened"), "{all}");
+}
+
+#[tokio::test]
+async fn timed_out_rule_is_cancelled_on_the_server_and_the_rest_reports() {
+    let Some(url) = database().await else { return };
+    let slow = r#"
+[[rule]]
+id = "orders.slow"
+title = "A query slower than its timeout"
+severity = "low"
+timeout = "1s"
+[rule.detector]
+kind = "sql"
+key = ["id"]
+query = "SELECT id FROM orders, pg_sleep(30) AS trueup_fault_test_sleep"
+"#;
+    let dir = project(&url, slow);
+    let started = std::time::Instant::now();
+    let output = trueup(&dir, &["check", "--format", "json"]);
+    assert!(started.elapsed() < Duration::from_secs(20), "the timeout did not stop the rule");
+    assert_clean_failure(&output, "trueup-test");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let rules = report["rules"].as_array().unwrap();
+    let slow = rules.iter().find(|r| r["id"] == "orders.slow").unwrap();
+    assert!(slow["error"].as_str().unwrap().contains("timed out after 1s"), "{slow}");
+    let good = rules.iter().find(|r| r["id"] == "orders.status").unwrap();
+    assert_eq!(good["findings"], 1);
+    // The server no longer runs the query: it was cancelled there, not only abandoned.
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let still_running: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pg_stat_activity WHERE query LIKE '%trueup_fault_test_sleep%' AND state = 'active' AND pid <> pg_backend_pid()",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(still_running, 0);
+}
+
+#[tokio::test]
+async fn sql_valid_on_sqlite_but_not_postgres_fails_only_its_rule() {
+    let Some(url) = database().await else { return };
+    let sqlite_only = r#"
+[[rule]]
+id = "orders.sqlite-dialect"
+title = "Uses SQLite's IFNULL and double-quoted strings"
+severity = "low"
+[rule.detector]
+kind = "sql"
+key = ["id"]
+query = "SELECT id FROM orders WHERE IFNULL(status, \"none\") = \"LOST\""
+"#;
+    let output = trueup(&project(&url, sqlite_only), &["check"]);
+    let all = assert_clean_failure(&output, "trueup-test");
+    assert!(all.contains("orders.sqlite-dialect"), "{all}");
+    assert!(all.contains("does not exist"), "PostgreSQL's own message is shown: {all}");
+    assert!(all.contains("1 finding"), "the other rule still reports: {all}");
+}
+
+#[tokio::test]
+async fn database_dropped_mid_run_fails_the_running_rule() {
+    let Some(admin) = pg::admin_url() else { return };
+    let Some(url) = database().await else { return };
+    let slow = r#"
+[[rule]]
+id = "orders.slow"
+title = "Runs while the database is dropped"
+severity = "low"
+[rule.detector]
+kind = "sql"
+key = ["id"]
+query = "SELECT id FROM orders, pg_sleep(5)"
+"#;
+    let dir = project(&url, slow);
+    let name = url.rsplit('/').next().unwrap().to_owned();
+    let child = Command::new(env!("CARGO_BIN_EXE_trueup"))
+        .arg("--project")
+        .arg(dir.path().join("trueup.toml"))
+        .args(["check"])
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    pg::execute(&admin, &format!("DROP DATABASE \"{name}\" WITH (FORCE)")).await;
+    let output = child.wait_with_output().unwrap();
+    let all = assert_clean_failure(&output, "trueup-test");
+    assert!(all.contains("orders.slow"), "{all}");
+    assert!(all.contains("terminating connection") || all.contains("does not exist"), "{all}");
+}
