@@ -61,15 +61,20 @@ impl TestDb {
     }
 }
 
-/// A project in a temp dir: `trueup.toml` with one source `db`, and the given rule files.
+/// A project in a temp dir: `trueup.toml` with one source `db` (or the name given with
+/// [`TestProject::with_source`]), and the given rule files.
 pub struct TestProject {
     pub dir: tempfile::TempDir,
 }
 
 impl TestProject {
     pub fn new(url: &str, rule_files: &[(&str, &str)]) -> TestProject {
+        Self::with_source("db", url, rule_files)
+    }
+
+    pub fn with_source(name: &str, url: &str, rule_files: &[(&str, &str)]) -> TestProject {
         let dir = tempfile::tempdir().expect("temp dir");
-        let project = format!("rules = [\"rules\"]\n\n[sources.db]\nurl = \"{url}\"\n");
+        let project = format!("rules = [\"rules\"]\n\n[sources.{name}]\nurl = \"{url}\"\n");
         std::fs::write(dir.path().join("trueup.toml"), project).unwrap();
         std::fs::create_dir_all(dir.path().join("rules")).unwrap();
         for (name, text) in rule_files {
