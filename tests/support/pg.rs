@@ -15,7 +15,9 @@ pub fn admin_url() -> Option<String> {
                 std::env::var_os("TRUEUP_REQUIRE_PG").is_none(),
                 "TRUEUP_REQUIRE_PG is set but TRUEUP_TEST_PG_URL is not: run the tests with scripts/test"
             );
-            eprintln!("note: no PostgreSQL test server (TRUEUP_TEST_PG_URL): skipped; scripts/test starts one");
+            eprintln!(
+                "note: no PostgreSQL test server (TRUEUP_TEST_PG_URL): skipped; scripts/test starts one"
+            );
             None
         }
     }
@@ -24,9 +26,18 @@ pub fn admin_url() -> Option<String> {
 /// Creates an empty database and returns its URL.
 pub async fn fresh_database(admin: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let name = format!("trueup_test_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-    let pool = sqlx::PgPool::connect(admin).await.expect("connect to the PostgreSQL test server");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&pool).await.expect("create database");
+    let name = format!(
+        "trueup_test_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let pool = sqlx::PgPool::connect(admin)
+        .await
+        .expect("connect to the PostgreSQL test server");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&pool)
+        .await
+        .expect("create database");
     pool.close().await;
     with_database(admin, &name)
 }
@@ -39,7 +50,12 @@ pub fn with_database(url: &str, name: &str) -> String {
 
 /// Runs a script of several statements.
 pub async fn execute(url: &str, script: &str) {
-    let pool = sqlx::PgPool::connect(url).await.expect("connect to the test database");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(script.to_owned())).execute(&pool).await.expect("script");
+    let pool = sqlx::PgPool::connect(url)
+        .await
+        .expect("connect to the test database");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(script.to_owned()))
+        .execute(&pool)
+        .await
+        .expect("script");
     pool.close().await;
 }

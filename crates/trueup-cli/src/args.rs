@@ -50,7 +50,7 @@ pub enum ColorChoice {
 pub enum Format {
     /// For people.
     Human,
-    /// One JSON document, streamed as findings arrive.
+    /// JSON for programs (`check` streams one document as findings arrive).
     Json,
 }
 
@@ -64,6 +64,8 @@ pub enum Command {
     Schema(SchemaArgs),
     /// Run the rules' detectors and report what they find. Never writes to a source.
     Check(CheckArgs),
+    /// Print the SQL each rule runs, compiled for its source's dialect, without running it.
+    Compile(CompileArgs),
     /// Create a demo shop (SQLite) with planted problems and check it.
     Demo(DemoArgs),
 }
@@ -128,6 +130,15 @@ pub struct CheckArgs {
 
 fn parse_severity(text: &str) -> Result<Severity, String> {
     text.parse()
+}
+
+#[derive(Debug, Args)]
+pub struct CompileArgs {
+    /// Only rules with this id; `prefix.*` selects ids starting with `prefix.`. Repeatable.
+    #[arg(long = "rule", short = 'r', value_name = "ID")]
+    pub rules: Vec<String>,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]

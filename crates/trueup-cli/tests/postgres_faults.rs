@@ -27,7 +27,11 @@ values = ["PENDING", "COMPLETED"]
 
 fn project(url: &str, extra_rule: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("trueup.toml"), format!("rules = [\"rules\"]\n[sources.db]\nurl = \"{url}\"\n")).unwrap();
+    std::fs::write(
+        dir.path().join("trueup.toml"),
+        format!("rules = [\"rules\"]\n[sources.db]\nurl = \"{url}\"\n"),
+    )
+    .unwrap();
     std::fs::create_dir(dir.path().join("rules")).unwrap();
     std::fs::write(dir.path().join("rules/good.toml"), GOOD_RULE).unwrap();
     if !extra_rule.is_empty() {
@@ -47,7 +51,11 @@ fn trueup(dir: &tempfile::TempDir, args: &[&str]) -> Output {
 }
 
 fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 fn assert_clean_failure(output: &Output, secret: &str) -> String {
@@ -76,7 +84,10 @@ async fn wrong_password_is_a_connection_error_without_the_password() {
 
 #[tokio::test]
 async fn unreachable_host_is_a_connection_error() {
-    let output = trueup(&project("postgres://app:hunter2@127.0.0.1:1/shop", ""), &["check"]);
+    let output = trueup(
+        &project("postgres://app:hunter2@127.0.0.1:1/shop", ""),
+        &["check"],
+    );
     let all = assert_clean_failure(&output, "hunter2");
     assert!(all.contains("source `db` cannot be opened"), "{all}");
 }
@@ -98,12 +109,21 @@ query = "SELECT id FROM orders, pg_sleep(30) AS trueup_fault_test_sleep"
     let dir = project(&url, slow);
     let started = std::time::Instant::now();
     let output = trueup(&dir, &["check", "--format", "json"]);
-    assert!(started.elapsed() < Duration::from_secs(20), "the timeout did not stop the rule");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the timeout did not stop the rule"
+    );
     assert_clean_failure(&output, "trueup-test");
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let rules = report["rules"].as_array().unwrap();
     let slow = rules.iter().find(|r| r["id"] == "orders.slow").unwrap();
-    assert!(slow["error"].as_str().unwrap().contains("timed out after 1s"), "{slow}");
+    assert!(
+        slow["error"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 1s"),
+        "{slow}"
+    );
     let good = rules.iter().find(|r| r["id"] == "orders.status").unwrap();
     assert_eq!(good["findings"], 1);
     // The server no longer runs the query: it was cancelled there, not only abandoned.
@@ -133,8 +153,14 @@ query = "SELECT id FROM orders WHERE IFNULL(status, \"none\") = \"LOST\""
     let output = trueup(&project(&url, sqlite_only), &["check"]);
     let all = assert_clean_failure(&output, "trueup-test");
     assert!(all.contains("orders.sqlite-dialect"), "{all}");
-    assert!(all.contains("does not exist"), "PostgreSQL's own message is shown: {all}");
-    assert!(all.contains("1 finding"), "the other rule still reports: {all}");
+    assert!(
+        all.contains("does not exist"),
+        "PostgreSQL's own message is shown: {all}"
+    );
+    assert!(
+        all.contains("1 finding"),
+        "the other rule still reports: {all}"
+    );
 }
 
 #[tokio::test]
@@ -167,5 +193,8 @@ query = "SELECT id FROM orders, pg_sleep(5)"
     let output = child.wait_with_output().unwrap();
     let all = assert_clean_failure(&output, "trueup-test");
     assert!(all.contains("orders.slow"), "{all}");
-    assert!(all.contains("terminating connection") || all.contains("does not exist"), "{all}");
+    assert!(
+        all.contains("terminating connection") || all.contains("does not exist"),
+        "{all}"
+    );
 }

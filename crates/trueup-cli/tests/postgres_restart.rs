@@ -13,8 +13,20 @@ fn restart_server() {
     let data = std::env::var("TRUEUP_TEST_PG_DATA").expect("TRUEUP_TEST_PG_DATA");
     let run_as = std::env::var("TRUEUP_TEST_PG_RUN_AS").unwrap_or_default();
     let mut words: Vec<String> = run_as.split_whitespace().map(str::to_owned).collect();
-    words.extend([format!("{bin}/pg_ctl"), "-D".into(), data, "-m".into(), "fast".into(), "-w".into(), "restart".into()]);
-    let status = Command::new(&words[0]).args(&words[1..]).stdout(Stdio::null()).status().expect("pg_ctl");
+    words.extend([
+        format!("{bin}/pg_ctl"),
+        "-D".into(),
+        data,
+        "-m".into(),
+        "fast".into(),
+        "-w".into(),
+        "restart".into(),
+    ]);
+    let status = Command::new(&words[0])
+        .args(&words[1..])
+        .stdout(Stdio::null())
+        .status()
+        .expect("pg_ctl");
     assert!(status.success(), "pg_ctl restart failed");
 }
 
@@ -24,7 +36,11 @@ async fn server_restarted_mid_run_fails_the_running_rule_and_nothing_else_breaks
     let url = pg::fresh_database(&admin).await;
     pg::execute(&url, "CREATE TABLE orders (id INTEGER PRIMARY KEY, status TEXT); INSERT INTO orders VALUES (1, 'LOST');").await;
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("trueup.toml"), format!("rules = [\"rules\"]\n[sources.db]\nurl = \"{url}\"\n")).unwrap();
+    std::fs::write(
+        dir.path().join("trueup.toml"),
+        format!("rules = [\"rules\"]\n[sources.db]\nurl = \"{url}\"\n"),
+    )
+    .unwrap();
     std::fs::create_dir(dir.path().join("rules")).unwrap();
     std::fs::write(
         dir.path().join("rules/slow.toml"),
@@ -54,9 +70,15 @@ query = "SELECT id FROM orders, pg_sleep(5)"
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON output is complete");
-    let error = report["rules"][0]["error"].as_str().expect("the rule failed");
-    assert!(error.contains("terminating connection") || error.contains("connection"), "{error}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("JSON output is complete");
+    let error = report["rules"][0]["error"]
+        .as_str()
+        .expect("the rule failed");
+    assert!(
+        error.contains("terminating connection") || error.contains("connection"),
+        "{error}"
+    );
     assert!(!error.contains("trueup-test"), "password leaked: {error}");
 
     // The server is back, and a new run works.
@@ -66,5 +88,10 @@ query = "SELECT id FROM orders, pg_sleep(5)"
         .args(["validate"])
         .output()
         .unwrap();
-    assert_eq!(again.status.code(), Some(0), "{}", String::from_utf8_lossy(&again.stderr));
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
 }

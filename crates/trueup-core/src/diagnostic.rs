@@ -153,7 +153,9 @@ impl SourceFile {
             .find('\n')
             .map_or(self.text.len(), |i| start + i);
         let line = self.text[..start].matches('\n').count() + 1;
-        let snippet = self.text[line_start..line_end].trim_end_matches('\r');
+        // A line of configuration may hold a connection URL: never show its password.
+        let snippet =
+            crate::source::redact_urls_in(self.text[line_start..line_end].trim_end_matches('\r'));
         let column = self.text[line_start..start].chars().count() + 1;
         let end = floor_char_boundary(&self.text, span.end.clamp(start, line_end));
         let width = self.text[start..end].chars().count();
@@ -161,7 +163,7 @@ impl SourceFile {
             file: self.path.clone(),
             line,
             column,
-            snippet: snippet.to_owned(),
+            snippet,
             width,
         };
         Diagnostic {

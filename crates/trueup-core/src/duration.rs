@@ -29,7 +29,12 @@ impl FromStr for HumanDuration {
             "m" => seconds(60),
             "h" => seconds(3600),
             "d" => seconds(86_400),
-            _ => return Err(format!("`{unit}` is not a unit; use ms, s, m, h or d")),
+            _ => {
+                let unit = unit.trim();
+                return Err(format!(
+                    "`{unit}` is not a unit: write a number and ms, s, m, h or d, e.g. `{number}m`"
+                ));
+            }
         };
         Ok(HumanDuration(duration))
     }

@@ -58,6 +58,7 @@ pub fn prepare(project: &Project, rules: &[&LoadedRule]) -> Result<Vec<Arc<RuleS
                 kind: rule.detector.kind(),
                 source: loaded.source.clone(),
                 timeout: rule.timeout.unwrap_or(project.defaults.timeout).0,
+                columns_used: crate::validate::columns_used(&rule.detector),
                 query,
             }))
         })
@@ -95,11 +96,14 @@ pub async fn run(
 ) {
     futures_util::stream::iter(rules)
         .for_each_concurrent(concurrency.max(1), |rule| async move {
+            if events.is_closed() {
+                return; // nobody reads the results any more
+            }
             let started = Instant::now();
             let _ = events.send(Event::Started(rule.clone())).await;
             let mut emitter = Emitter { rule: rule.clone(), shape: None, findings: 0, events };
             let error = match sources.get(&rule.source) {
-                Some(Ok(source)) => match source.fetch(&rule.query, rule.timeout, &mut emitter).await {
+                Some(Ok(source)) => match run_rule(source, rule, &mut emitter).await {
                     Ok(()) => None,
                     Err(QueryError::Timeout(limit)) => Some(format!(
                         "timed out after {}; the query was cancelled (raise `timeout` on the rule to allow more)",
@@ -107,7 +111,7 @@ pub async fn run(
                     )),
                     Err(QueryError::Failed(err)) => Some(crate::error::chain(&err)),
                 },
-                Some(Err(err)) => Some(format!("source `{}` is unavailable: {err}", rule.source)),
+                Some(Err(err)) => Some(err.clone()),
                 None => Some(format!("source `{}` was not opened", rule.source)),
             };
             let outcome =
@@ -115,6 +119,30 @@ pub async fn run(
             let _ = events.send(Event::Finished(outcome)).await;
         })
         .await;
+}
+
+/// Checks that the columns a built-in names exist, then runs its query. On SQLite a
+/// misspelt column in double quotes would silently become a string literal, so this check is
+/// what keeps a typo from being a wrong answer.
+async fn run_rule(
+    source: &Source,
+    rule: &RuleSpec,
+    emitter: &mut Emitter<'_>,
+) -> Result<(), QueryError> {
+    for (table, columns) in &rule.columns_used {
+        let existing = source.columns(table).await?.ok_or_else(|| {
+            Error::Other(format!("source `{}` has no table `{table}`", source.name))
+        })?;
+        if let Some(missing) = columns.iter().find(|c| !existing.contains(c)) {
+            let hint = crate::load::closest(missing, existing.iter().map(String::as_str))
+                .map(|close| format!("; did you mean `{close}`?"))
+                .unwrap_or_default();
+            return Err(
+                Error::Other(format!("table `{table}` has no column `{missing}`{hint}")).into(),
+            );
+        }
+    }
+    source.fetch(&rule.query, rule.timeout, emitter).await
 }
 
 /// Turns a rule's result rows into findings on the event channel.
@@ -127,7 +155,7 @@ struct Emitter<'a> {
 
 impl RowSink for Emitter<'_> {
     fn columns(&mut self, names: Vec<String>) -> Result<()> {
-        self.shape = Some(Arc::new(Shape::new(names, &self.rule.query.key)?));
+        self.shape = Some(Arc::new(Shape::new(names, &self.rule.query)?));
         Ok(())
     }
 

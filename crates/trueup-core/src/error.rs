@@ -70,14 +70,19 @@ pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
         }
         next = if last { None } else { current.source() };
     }
-    message
+    // A driver may quote the URL it failed to parse: never let its password through.
+    crate::source::redact_urls_in(&message)
 }
 
-fn database_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn sqlx::error::DatabaseError> {
-    match err.downcast_ref::<sqlx::Error>().or_else(|| match err.downcast_ref::<Error>() {
-        Some(Error::Database(inner)) => Some(inner),
-        _ => None,
-    }) {
+fn database_error<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a dyn sqlx::error::DatabaseError> {
+    match err
+        .downcast_ref::<sqlx::Error>()
+        .or_else(|| match err.downcast_ref::<Error>() {
+            Some(Error::Database(inner)) => Some(inner),
+            _ => None,
+        }) {
         Some(sqlx::Error::Database(db)) => Some(db.as_ref()),
         _ => None,
     }

@@ -23,6 +23,8 @@ pub struct RuleSpec {
     pub source: String,
     pub timeout: Duration,
     pub query: DetectorQuery,
+    /// The tables a built-in reads and the columns it names in each, checked before it runs.
+    pub columns_used: Vec<(String, Vec<String>)>,
 }
 
 /// The layout of a rule's result rows: column names, and which of them are the key.
@@ -34,30 +36,42 @@ pub struct Shape {
 }
 
 impl Shape {
-    /// The layout of a result with `columns`, whose key is `key`. Fails, naming what is
-    /// there, when the result lacks a key column.
-    pub fn new(columns: Vec<String>, key: &[String]) -> Result<Shape> {
-        let key_indices = key
+    /// The layout of a result with `columns` for `query`. Fails, naming what the query does
+    /// return, when a key column or a column the message uses is missing.
+    pub fn new(columns: Vec<String>, query: &DetectorQuery) -> Result<Shape> {
+        let returned = || {
+            columns
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let key = query
+            .key
             .iter()
             .map(|k| {
                 columns.iter().position(|c| c == k).ok_or_else(|| {
                     Error::Other(format!(
                         "the query returns no key column `{k}`; it returns: {}",
-                        columns
-                            .iter()
-                            .map(|c| format!("`{c}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        returned()
                     ))
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let detail = (0..columns.len())
-            .filter(|i| !key_indices.contains(i))
-            .collect();
+        if let Some(missing) = query
+            .message
+            .columns()
+            .find(|name| !columns.iter().any(|c| c == name))
+        {
+            return Err(Error::Other(format!(
+                "the message uses `{{{missing}}}`, which the query does not return; it returns: {}",
+                returned()
+            )));
+        }
+        let detail = (0..columns.len()).filter(|i| !key.contains(i)).collect();
         Ok(Shape {
             columns,
-            key: key_indices,
+            key,
             detail,
         })
     }
@@ -86,6 +100,15 @@ impl Finding {
         indices
             .iter()
             .map(|&i| (self.shape.columns[i].as_str(), &self.values[i]))
+    }
+
+    /// Orders findings by their key values, column by column.
+    pub fn key_cmp(&self, other: &Finding) -> std::cmp::Ordering {
+        self.key()
+            .zip(other.key())
+            .map(|((_, a), (_, b))| a.sort_cmp(b))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
     }
 
     /// The key as text: `id=42` or `order_id=7, line=2`.

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::diagnostic::{Diagnostic, FieldPath, SourceFile};
-use crate::project::{Defaults, ProjectFile, interpolate};
+use crate::project::{Defaults, InterpolateError, ProjectFile, interpolate};
 use crate::rule::{Rule, RuleFile};
+use crate::source::Source;
 use crate::validate;
 use crate::{Error, Result};
 
@@ -71,21 +72,52 @@ impl Project {
         let mut sources = BTreeMap::new();
         for (name, config) in &parsed.sources {
             let path = FieldPath::default().key("sources").key(name).key("url");
-            match interpolate(&config.url, &env) {
-                Ok(url) => {
-                    let spec = SourceSpec {
-                        name: name.clone(),
-                        url,
-                        max_connections: config.max_connections,
-                        path,
-                    };
-                    sources.insert(name.clone(), spec);
+            let url = match interpolate(&config.url, &env) {
+                Ok(url) => url,
+                Err(InterpolateError::Unset(var)) => {
+                    problems.push(
+                        file.at_path(&path, format!("environment variable `{var}` is not set"))
+                            .with_hint(format!("set it before running trueup: export {var}=...")),
+                    );
+                    continue;
                 }
-                Err(var) => problems.push(
-                    file.at_path(&path, format!("environment variable `{var}` is not set"))
-                        .with_hint(format!("set it before running trueup: export {var}=...")),
-                ),
+                Err(InterpolateError::Unclosed) => {
+                    problems.push(
+                        file.at_path(&path, "`${` without its closing `}`")
+                            .with_hint("write ${NAME}"),
+                    );
+                    continue;
+                }
+            };
+            let spec = SourceSpec {
+                name: name.clone(),
+                url,
+                max_connections: config.max_connections,
+                path,
+            };
+            if Source::dialect_of(&spec).is_err() {
+                problems.push(
+                    file.at_path(
+                        &spec.path,
+                        format!("unsupported URL `{}`", crate::source::redact(&spec.url)),
+                    )
+                    .with_hint(
+                        "trueup reads sqlite://path/to/file.db and postgres://user@host/db sources",
+                    ),
+                );
             }
+            if config.max_connections == Some(0) {
+                let at = FieldPath::default()
+                    .key("sources")
+                    .key(name)
+                    .key("max-connections");
+                problems.push(file.at_path(&at, "`max-connections` must be at least 1"));
+            }
+            sources.insert(name.clone(), spec);
+        }
+        if parsed.defaults.concurrency == 0 {
+            let at = FieldPath::default().key("defaults").key("concurrency");
+            problems.push(file.at_path(&at, "`concurrency` must be at least 1"));
         }
 
         let rule_files = find_rule_files(&file, &root, &parsed.rules, &mut problems);

@@ -84,21 +84,28 @@ fn default_fail_on() -> Severity {
     Severity::Low
 }
 
+/// Why a URL's `${NAME}` references could not be replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InterpolateError {
+    /// The variable is not set.
+    Unset(String),
+    /// A `${` without its `}`.
+    Unclosed,
+}
+
 /// Replaces each `${NAME}` in `text` by the environment variable `NAME`.
-///
-/// Returns the name of the first variable that is not set.
-pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+pub fn interpolate(
+    text: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<String, InterpolateError> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else {
-            out.push_str(&rest[start..]);
-            return Ok(out);
-        };
+        let end = after.find('}').ok_or(InterpolateError::Unclosed)?;
         let name = &after[..end];
-        out.push_str(&lookup(name).ok_or_else(|| name.to_owned())?);
+        out.push_str(&lookup(name).ok_or_else(|| InterpolateError::Unset(name.to_owned()))?);
         rest = &after[end + 1..];
     }
     out.push_str(rest);
@@ -106,8 +113,8 @@ pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Resul
 }
 
 /// A commented starter `trueup.toml`, written by `trueup init`.
-pub const STARTER: &str = r#"# trueup project file. Reference: docs/reference/project.md
-# Editors validate it against schemas/project.schema.json.
+pub const STARTER: &str = r#"# trueup project file; every field is described in trueup's docs/reference/project.md.
+# `trueup schema project` prints its JSON Schema for editors.
 
 # Rule files: files, directories or globs, relative to this file.
 rules = ["rules"]
@@ -147,8 +154,12 @@ mod tests {
     #[test]
     fn names_the_unset_variable() {
         assert_eq!(
-            interpolate("${SHOP_DB_URL}", env).unwrap_err(),
-            "SHOP_DB_URL"
+            interpolate("${SHOP_DB_URL}", env),
+            Err(InterpolateError::Unset("SHOP_DB_URL".into()))
+        );
+        assert_eq!(
+            interpolate("postgres://${SHOP_DB", env),
+            Err(InterpolateError::Unclosed)
         );
     }
 

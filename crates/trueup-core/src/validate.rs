@@ -259,6 +259,22 @@ fn table_uses(detector: &Detector) -> Vec<TableUse<'_>> {
     }
 }
 
+/// The tables `detector` reads and the columns it names in each.
+pub fn columns_used(detector: &Detector) -> Vec<(String, Vec<String>)> {
+    table_uses(detector)
+        .into_iter()
+        .map(|used| {
+            (
+                used.table.to_owned(),
+                used.columns
+                    .iter()
+                    .map(|(c, _, _)| (*c).to_owned())
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
 /// Problems only the rule's source can reveal: missing tables and columns, queries that
 /// do not prepare or do not return their key columns. Sources that could not be opened are
 /// reported by the caller, once each.
@@ -271,10 +287,18 @@ pub async fn online(loaded: &LoadedRule, sources: &Sources) -> Vec<Diagnostic> {
 
     for used in table_uses(detector) {
         match source.columns(used.table).await {
-            Ok(None) => problems.push(loaded.diagnostic(
-                &["detector", used.table_field],
-                format!("source `{}` has no table `{}`", source.name, used.table),
-            )),
+            Ok(None) => {
+                let mut problem = loaded.diagnostic(
+                    &["detector", used.table_field],
+                    format!("source `{}` has no table `{}`", source.name, used.table),
+                );
+                if let Ok(tables) = source.tables().await
+                    && let Some(close) = closest(used.table, tables.iter().map(String::as_str))
+                {
+                    problem = problem.with_hint(format!("did you mean `{close}`?"));
+                }
+                problems.push(problem);
+            }
             Ok(Some(existing)) => {
                 for (column, field, index) in &used.columns {
                     if existing.iter().any(|c| c == column) {

@@ -21,6 +21,38 @@ impl Value {
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)
     }
+
+    /// An order over all values, for showing keys sorted: NULL first, then numbers by value,
+    /// then text, then bytes.
+    pub fn sort_cmp(&self, other: &Value) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        fn number(v: &Value) -> Option<f64> {
+            match v {
+                // Only to order mixed numbers; equal-looking huge integers compare as ints above.
+                #[allow(clippy::cast_precision_loss)]
+                Value::Int(i) => Some(*i as f64),
+                Value::Float(x) => Some(*x),
+                Value::Decimal(d) => d.parse().ok(),
+                Value::Bool(b) => Some(f64::from(u8::from(*b))),
+                _ => None,
+            }
+        }
+        let rank = |v: &Value| match v {
+            Value::Null => 0,
+            Value::Bool(_) | Value::Int(_) | Value::Float(_) | Value::Decimal(_) => 1,
+            Value::Text(_) => 2,
+            Value::Bytes(_) => 3,
+        };
+        match (self, other) {
+            (Value::Int(a), Value::Int(b)) => a.cmp(b),
+            (Value::Text(a), Value::Text(b)) => a.cmp(b),
+            (Value::Bytes(a), Value::Bytes(b)) => a.cmp(b),
+            _ => match (number(self), number(other)) {
+                (Some(a), Some(b)) => a.total_cmp(&b),
+                _ => rank(self).cmp(&rank(other)).then(Ordering::Equal),
+            },
+        }
+    }
 }
 
 impl fmt::Display for Value {
@@ -71,6 +103,24 @@ impl Serialize for Value {
     }
 }
 
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::Text(s.to_owned())
+    }
+}
+
+impl From<i64> for Value {
+    fn from(i: i64) -> Self {
+        Value::Int(i)
+    }
+}
+
+impl From<f64> for Value {
+    fn from(x: f64) -> Self {
+        Value::Float(x)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,23 +148,5 @@ mod tests {
             serde_json::to_string(&values).unwrap(),
             r#"[null,3,0.30000000000000004,"10.50","\\x01ff"]"#
         );
-    }
-}
-
-impl From<&str> for Value {
-    fn from(s: &str) -> Self {
-        Value::Text(s.to_owned())
-    }
-}
-
-impl From<i64> for Value {
-    fn from(i: i64) -> Self {
-        Value::Int(i)
-    }
-}
-
-impl From<f64> for Value {
-    fn from(x: f64) -> Self {
-        Value::Float(x)
     }
 }

@@ -14,7 +14,12 @@ fn pack() -> Vec<(String, String)> {
     let mut files: Vec<(String, String)> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read_to_string(&p).unwrap()))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read_to_string(&p).unwrap(),
+            )
+        })
         .collect();
     files.sort();
     assert_eq!(files.len(), 5, "the runbook's five checks");
@@ -23,19 +28,45 @@ fn pack() -> Vec<(String, String)> {
 
 /// The key values each rule must report, as `check` prints them.
 fn expected(planted: &Planted) -> Vec<(&'static str, BTreeSet<String>)> {
-    let keys = |name: &str, ids: &[i64]| ids.iter().map(|id| format!("{name}={id}")).collect::<BTreeSet<_>>();
+    let keys = |name: &str, ids: &[i64]| {
+        ids.iter()
+            .map(|id| format!("{name}={id}"))
+            .collect::<BTreeSet<_>>()
+    };
     vec![
-        ("ecommerce.orphaned-orders", keys("id", &planted.orphaned_orders)),
-        ("ecommerce.duplicate-customer-emails", planted.duplicate_emails.iter().map(|e| format!("email={e}")).collect()),
-        ("ecommerce.order-total-matches-items", keys("id", &planted.wrong_totals)),
-        ("ecommerce.stock-matches-inventory", keys("id", &planted.wrong_stock)),
-        ("ecommerce.completed-orders-paid", keys("order_id", &planted.bad_payments)),
+        (
+            "ecommerce.orphaned-orders",
+            keys("id", &planted.orphaned_orders),
+        ),
+        (
+            "ecommerce.duplicate-customer-emails",
+            planted
+                .duplicate_emails
+                .iter()
+                .map(|e| format!("email={e}"))
+                .collect(),
+        ),
+        (
+            "ecommerce.order-total-matches-items",
+            keys("id", &planted.wrong_totals),
+        ),
+        (
+            "ecommerce.stock-matches-inventory",
+            keys("id", &planted.wrong_stock),
+        ),
+        (
+            "ecommerce.completed-orders-paid",
+            keys("order_id", &planted.bad_payments),
+        ),
     ]
 }
 
 async fn check(url: &str, planted: &Planted) {
     let files = pack();
-    let borrowed: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    let borrowed: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
     let project = TestProject::with_source("shop", url, &borrowed);
     let result = run_project(&project.path()).await;
     for (rule, keys) in expected(planted) {
@@ -47,7 +78,11 @@ async fn check(url: &str, planted: &Planted) {
 
 /// A shop with many planted problems of every kind, not only the demo's handful.
 fn spec() -> ShopSpec {
-    ShopSpec { orders: 6000, problem_rate: 0.02, seed: 7 }
+    ShopSpec {
+        orders: 6000,
+        problem_rate: 0.02,
+        seed: 7,
+    }
 }
 
 #[tokio::test]
@@ -55,13 +90,20 @@ async fn ecommerce_pack_finds_exactly_the_planted_problems_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("shop.db");
     let planted = trueup_shop::create_sqlite(&path, &spec()).await.unwrap();
-    assert!(planted.wrong_totals.len() >= 100, "the spec plants many problems");
+    assert!(
+        planted.wrong_totals.len() >= 100,
+        "the spec plants many problems"
+    );
     check(&format!("sqlite://{}", path.display()), &planted).await;
 }
 
 #[tokio::test]
 async fn ecommerce_pack_finds_exactly_the_planted_problems_on_postgres() {
-    let Some(db) = TestDb::postgres().await else { return };
-    let planted = trueup_shop::create_postgres(&db.url, &spec()).await.unwrap();
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let planted = trueup_shop::create_postgres(&db.url, &spec())
+        .await
+        .unwrap();
     check(&db.url, &planted).await;
 }

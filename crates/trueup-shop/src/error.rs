@@ -27,4 +27,18 @@ pub enum Error {
         #[source]
         source: sqlx::Error,
     },
+
+    /// Tables of the shop already exist in the target PostgreSQL database: the shop is only
+    /// loaded into a database without them.
+    #[error("{url} already has the table(s) {}: load the shop into a database without them", tables.join(", "))]
+    TablesExist { url: String, tables: Vec<String> },
+
+    /// PostgreSQL refused the connection, the schema or the rows (the URL without its
+    /// password).
+    #[error("cannot load the demo shop into {url}")]
+    Postgres {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
 }

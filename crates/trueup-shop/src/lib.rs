@@ -2,8 +2,9 @@
 //!
 //! [`ShopSpec`] says how big the shop is, how many problems to plant and from which seed.
 //! [`Planted`] is the truth a correct checker must report, computed without generating any
-//! row. [`Shop`] yields the rows table by table (for any loader), and [`create_sqlite`]
-//! writes them to a new SQLite file.
+//! row. [`Shop`] yields the rows table by table (for any loader), [`create_sqlite`]
+//! writes them to a new SQLite file and [`create_postgres`] loads them into a PostgreSQL
+//! database with `COPY`.
 //!
 //! Everything derives from the seed: the same spec gives the same rows and the same planted
 //! problems on every machine.
@@ -12,6 +13,7 @@ mod error;
 mod generate;
 mod plan;
 mod planted;
+mod postgres;
 mod rng;
 mod rows;
 mod spec;
@@ -21,6 +23,7 @@ mod time;
 pub use error::{Error, Result};
 pub use generate::Shop;
 pub use planted::Planted;
+pub use postgres::{POSTGRES_INDEXES, POSTGRES_SCHEMA, create_postgres};
 pub use rows::{
     Cents, Customer, Inventory, Order, OrderItem, OrderStatus, Payment, PaymentStatus, Product,
 };

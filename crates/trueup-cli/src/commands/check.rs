@@ -93,28 +93,35 @@ pub async fn execute(
     let report = async {
         let mut running: Vec<String> = Vec::new();
         let mut found = 0u64;
-        while let Some(event) = received.recv().await {
-            match event {
-                Event::Started(rule) => running.push(rule.id.clone()),
-                Event::Finding(finding) => {
-                    found += 1;
-                    observe(&finding);
-                    renderer.finding(&finding)?;
-                    if found % 4096 == 0 {
-                        bar.set_message(format!("· {found} findings · {}", running.join(", ")));
+        let consumed = async {
+            while let Some(event) = received.recv().await {
+                match event {
+                    Event::Started(rule) => running.push(rule.id.clone()),
+                    Event::Finding(finding) => {
+                        found += 1;
+                        observe(&finding);
+                        renderer.finding(&finding)?;
+                        if found.is_multiple_of(4096) {
+                            bar.set_message(format!("· {found} findings · {}", running.join(", ")));
+                        }
+                        continue;
                     }
-                    continue;
+                    Event::Finished(outcome) => {
+                        running.retain(|id| *id != outcome.rule.id);
+                        summary.add(&outcome);
+                        bar.inc(1);
+                        bar.suspend(|| renderer.rule_finished(&outcome))?;
+                    }
                 }
-                Event::Finished(outcome) => {
-                    running.retain(|id| *id != outcome.rule.id);
-                    summary.add(&outcome);
-                    bar.inc(1);
-                    bar.suspend(|| renderer.rule_finished(&outcome))?;
-                }
+                bar.set_message(format!("· {found} findings · {}", running.join(", ")));
             }
-            bar.set_message(format!("· {found} findings · {}", running.join(", ")));
+            Ok::<_, std::io::Error>(())
         }
-        Ok::<_, std::io::Error>(())
+        .await;
+        // When the output fails (a closed pipe), stop the engine instead of letting it wait
+        // for a reader that is gone.
+        received.close();
+        consumed
     };
     let ((), reported) = tokio::join!(detect, report);
     bar.finish_and_clear();
@@ -125,34 +132,49 @@ pub async fn execute(
     summary.elapsed = started.elapsed();
     renderer.finish(&summary)?;
     std::io::stdout().flush()?;
+    if summary.errored_rules > 0 {
+        printer.error(&anyhow::anyhow!(
+            "{} of {} rules could not run; their errors are in the report",
+            summary.errored_rules,
+            summary.rules
+        ));
+    }
     Ok(summary)
 }
 
 /// The rules `--rule`, `--tag` and `--source` select, in project order.
 fn select<'p>(project: &'p Project, args: &CheckArgs) -> anyhow::Result<Vec<&'p LoadedRule>> {
-    let ids = || project.rules.iter().map(|r| r.rule.id.as_str());
-    for pattern in &args.rules {
-        if !ids().any(|id| id_matches(pattern, id)) {
-            match closest(pattern, ids()) {
-                Some(close) => bail!("no rule matches `--rule {pattern}`; did you mean `{close}`?"),
-                None => {
-                    bail!("no rule matches `--rule {pattern}`; `trueup validate` lists the rules")
-                }
-            }
-        }
-    }
+    check_rule_patterns(project, &args.rules)?;
     for name in &args.sources {
         if !project.sources.contains_key(name) {
+            let close = closest(name, project.sources.keys().map(String::as_str))
+                .map(|close| format!("; did you mean `{close}`?"))
+                .unwrap_or_default();
             bail!(
-                "no source is named `{name}` in {}",
+                "no source is named `{name}` in {}{close}",
                 project.file.path.display()
+            );
+        }
+    }
+    for tag in &args.tags {
+        if !project.rules.iter().any(|r| r.rule.tags.contains(tag)) {
+            let mut tags: Vec<&str> = project
+                .rules
+                .iter()
+                .flat_map(|r| r.rule.tags.iter().map(String::as_str))
+                .collect();
+            tags.sort_unstable();
+            tags.dedup();
+            bail!(
+                "no rule has the tag `{tag}`; the tags are: {}",
+                tags.join(", ")
             );
         }
     }
     let selected: Vec<&LoadedRule> = project
         .rules
         .iter()
-        .filter(|r| args.rules.is_empty() || args.rules.iter().any(|p| id_matches(p, &r.rule.id)))
+        .filter(|r| rule_selected(&args.rules, &r.rule.id))
         .filter(|r| args.tags.is_empty() || r.rule.tags.iter().any(|t| args.tags.contains(t)))
         .filter(|r| args.sources.is_empty() || args.sources.contains(&r.source))
         .collect();
@@ -160,6 +182,27 @@ fn select<'p>(project: &'p Project, args: &CheckArgs) -> anyhow::Result<Vec<&'p 
         bail!("the filters select no rule");
     }
     Ok(selected)
+}
+
+/// Fails on a `--rule` pattern that matches no rule, suggesting a close id.
+pub fn check_rule_patterns(project: &Project, patterns: &[String]) -> anyhow::Result<()> {
+    let ids = || project.rules.iter().map(|r| r.rule.id.as_str());
+    for pattern in patterns {
+        if !ids().any(|id| id_matches(pattern, id)) {
+            match closest(pattern, ids()) {
+                Some(close) => bail!("no rule matches `--rule {pattern}`; did you mean `{close}`?"),
+                None => {
+                    bail!("no rule matches `--rule {pattern}`; `trueup compile` lists every rule")
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `--rule` patterns (none: every rule) select rule `id`.
+pub fn rule_selected(patterns: &[String], id: &str) -> bool {
+    patterns.is_empty() || patterns.iter().any(|pattern| id_matches(pattern, id))
 }
 
 /// `orders.total` matches itself; `orders.*` matches every id starting with `orders.`.

@@ -88,14 +88,16 @@ pub async fn run(args: &DemoArgs, printer: &Printer) -> anyhow::Result<ExitStatu
     })
     .await?;
     let status = check::status(&summary);
-    if args.check.format == Format::Json
-        || status == ExitStatus::Error
-        || !args.check.rules.is_empty()
-        || !args.check.tags.is_empty()
-    {
+    if status == ExitStatus::Error || !args.check.rules.is_empty() || !args.check.tags.is_empty() {
         return Ok(status);
     }
-    Ok(compare_with_planted(&Planted::for_spec(&spec), &found, dir))
+    let print = args.check.format == Format::Human;
+    Ok(compare_with_planted(
+        &Planted::for_spec(&spec),
+        &found,
+        dir,
+        print,
+    ))
 }
 
 /// Creates the shop database unless a usable one is there; returns how it was generated.
@@ -107,17 +109,21 @@ async fn prepare_shop(args: &DemoArgs, printer: &Printer) -> anyhow::Result<Shop
         problem_rate: args.problem_rate,
         seed: args.seed,
     };
-    if database.exists() && !args.fresh {
-        if let Some(spec) = std::fs::read_to_string(&spec_file)
-            .ok()
-            .and_then(|text| parse_spec(&text))
-        {
+    let existing = std::fs::read_to_string(&spec_file)
+        .ok()
+        .and_then(|text| parse_spec(&text));
+    if let Some(spec) = existing.filter(|_| database.exists() && !args.fresh) {
+        printer.status(format!(
+            "reusing {} (--fresh recreates it)",
+            database.display()
+        ));
+        if spec != wanted {
             printer.status(format!(
-                "reusing {} (--fresh recreates it)",
-                database.display()
+                "note: it was made with --orders {} --problem-rate {} --seed {}; add --fresh to use the options given now",
+                spec.orders, spec.problem_rate, spec.seed
             ));
-            return Ok(spec);
         }
+        return Ok(spec);
     }
     for stale in [&database, &spec_file] {
         if stale.exists() {
@@ -173,6 +179,7 @@ fn compare_with_planted(
     planted: &Planted,
     found: &BTreeMap<String, BTreeSet<String>>,
     dir: &Path,
+    print: bool,
 ) -> ExitStatus {
     let ids = |ids: &[i64]| ids.iter().map(i64::to_string).collect::<BTreeSet<_>>();
     let expectations = [
@@ -204,49 +211,51 @@ fn compare_with_planted(
     ];
     let empty = BTreeSet::new();
     let mut exact = true;
-    println!("\n{BOLD}Planted in the demo shop, and what trueup found:{BOLD:#}");
+    let say = |line: String| {
+        if print {
+            println!("{line}");
+        }
+    };
+    say(format!(
+        "\n{BOLD}Planted in the demo shop, and what trueup found:{BOLD:#}"
+    ));
     for (rule, what, expected) in &expectations {
         let got = found.get(*rule).unwrap_or(&empty);
         let missed = expected.difference(got).count();
         let extra = got.difference(expected).count();
+        let n = expected.len();
         if missed == 0 && extra == 0 {
-            println!(
-                "  {OK}✓{OK:#} {:>4} {what:<24} {DIM}all found, nothing else reported{DIM:#}",
-                expected.len()
-            );
+            say(format!(
+                "  {OK}✓{OK:#} {n:>4} {what:<24} {DIM}all found, nothing else reported{DIM:#}"
+            ));
         } else {
             exact = false;
-            println!(
-                "  {ERROR}✗{ERROR:#} {:>4} {what:<24} {ERROR}{missed} missed, {extra} reported that were not planted{ERROR:#}",
-                expected.len()
-            );
+            say(format!(
+                "  {ERROR}✗{ERROR:#} {n:>4} {what:<24} {ERROR}{missed} missed, {extra} reported that were not planted{ERROR:#}"
+            ));
         }
     }
-    let project = dir.join(PROJECT_FILE);
+    let project = dir.join(PROJECT_FILE).display().to_string();
+    let database = dir.join("shop.db").display().to_string();
     if exact {
-        println!("\nTry next:");
-        println!(
-            "  trueup --project {} check --format json      every finding as JSON",
-            project.display()
-        );
-        println!(
-            "  trueup --project {} check --rule 'ecommerce.order-*'",
-            project.display()
-        );
-        println!(
-            "  trueup --project {} validate                 check rules against the schema",
-            project.display()
-        );
-        println!(
-            "  sqlite3 {} \"UPDATE orders SET total_amount = total_amount + 1 WHERE id = 10\"",
-            dir.join("shop.db").display()
-        );
+        say("\nTry next:".to_owned());
+        say(format!(
+            "  trueup --project {project} check --format json      every finding as JSON"
+        ));
+        say(format!(
+            "  trueup --project {project} check --rule 'ecommerce.order-*'"
+        ));
+        say(format!(
+            "  trueup --project {project} compile                  the SQL each rule runs"
+        ));
+        say(format!(
+            "  sqlite3 {database} \"UPDATE orders SET total_amount = total_amount + 1 WHERE id = 10\""
+        ));
         ExitStatus::Success
     } else {
-        println!(
-            "\nThe findings differ from what was planted: was {} changed? `trueup demo --fresh` recreates it.",
-            dir.join("shop.db").display()
-        );
+        say(format!(
+            "\nThe findings differ from what was planted: was {database} changed? `trueup demo --fresh` recreates it."
+        ));
         ExitStatus::Failure
     }
 }

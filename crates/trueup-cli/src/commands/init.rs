@@ -15,13 +15,11 @@ pub fn run(args: &InitArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
         (args.dir.join(PROJECT_FILE), STARTER),
         (args.dir.join("rules").join("example.toml"), EXAMPLE_RULE),
     ];
-    if !args.force {
-        if let Some((existing, _)) = files.iter().find(|(path, _)| path.exists()) {
-            bail!(
-                "{} already exists; use --force to overwrite it",
-                existing.display()
-            );
-        }
+    if let Some((existing, _)) = files.iter().find(|(path, _)| path.exists() && !args.force) {
+        bail!(
+            "{} already exists; use --force to overwrite it",
+            existing.display()
+        );
     }
     for (path, text) in &files {
         if let Some(parent) = path.parent() {

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 mod check;
+mod compile;
 mod demo;
 mod init;
 mod schema;
@@ -17,6 +18,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Validate(args) => validate::run(args, project, printer).await,
         Command::Schema(args) => schema::run(args),
         Command::Check(args) => check::run(args, project, printer).await,
+        Command::Compile(args) => compile::run(args, project),
         Command::Demo(args) => demo::run(args, printer).await,
     }
 }

@@ -16,6 +16,7 @@ use trueup_core::load::Project;
 use crate::ExitStatus;
 use crate::args::{Format, ValidateArgs};
 use crate::printer::{OK, Printer};
+use crate::render::plural;
 
 #[derive(Serialize)]
 struct Report {
@@ -61,10 +62,9 @@ pub async fn run(
                         .join(", ")
                 ),
             };
-            println!(
-                "{OK}✓{OK:#} {} rules in {} files are valid{checked}",
-                report.rules, report.files
-            );
+            let (rules, files) = (plural(report.rules, "rule"), plural(report.files, "file"));
+            let verb = if report.rules == 1 { "is" } else { "are" };
+            println!("{OK}✓{OK:#} {rules} in {files} {verb} valid{checked}");
         }
         Format::Human => {
             printer.diagnostics(&report.problems);

@@ -20,7 +20,7 @@ pub struct HumanRenderer<W: Write> {
     show: usize,
     rules: Vec<Arc<RuleSpec>>,
     /// The first `show` findings of each rule, as `(key, message)`, by rule position.
-    samples: Vec<Vec<(String, String)>>,
+    samples: Vec<Vec<Finding>>,
     /// Finished rules not printed yet because an earlier rule is still running.
     finished: BTreeMap<usize, RuleOutcome>,
     next_to_print: usize,
@@ -76,8 +76,13 @@ impl<W: Write> HumanRenderer<W> {
         if outcome.findings > 0 || outcome.error.is_some() {
             writeln!(self.out, "           {}", rule.title)?;
         }
-        for (key, message) in &self.samples[position] {
-            writeln!(self.out, "             {key}  {DIM}{message}{DIM:#}")?;
+        for finding in &self.samples[position] {
+            writeln!(
+                self.out,
+                "             {}  {DIM}{}{DIM:#}",
+                finding.key_text(),
+                finding.message()
+            )?;
         }
         let hidden = outcome
             .findings
@@ -105,8 +110,13 @@ impl<W: Write> Renderer for HumanRenderer<W> {
 
     fn finding(&mut self, finding: &Finding) -> std::io::Result<()> {
         let position = self.position(&finding.rule);
-        if self.samples[position].len() < self.show {
-            self.samples[position].push((finding.key_text(), finding.message()));
+        // Keep the `show` smallest keys, so that the sample does not depend on the order in
+        // which the database happened to return rows.
+        let samples = &mut self.samples[position];
+        let at = samples.partition_point(|kept| kept.key_cmp(finding).is_le());
+        if at < self.show {
+            samples.insert(at, finding.clone());
+            samples.truncate(self.show);
         }
         Ok(())
     }
@@ -123,7 +133,7 @@ impl<W: Write> Renderer for HumanRenderer<W> {
 
     fn finish(&mut self, summary: &Summary) -> std::io::Result<()> {
         let passing = summary.rules - summary.errored_rules - summary.rules_with_findings;
-        let mut parts = vec![plural(u64::try_from(summary.rules).unwrap_or(u64::MAX), "rule")];
+        let mut parts = vec![plural(summary.rules, "rule")];
         if summary.findings > 0 {
             let severities: Vec<String> = summary
                 .by_severity
@@ -152,8 +162,8 @@ impl<W: Write> Renderer for HumanRenderer<W> {
 }
 
 /// `1 rule`, `2 rules`.
-fn plural(n: impl Into<u128>, word: &str) -> String {
-    match n.into() {
+pub fn plural(n: impl TryInto<u128>, word: &str) -> String {
+    match n.try_into().unwrap_or(u128::MAX) {
         1 => format!("1 {word}"),
         n => format!("{n} {word}s"),
     }

@@ -52,7 +52,7 @@ impl<W: Write> Renderer for JsonRenderer<W> {
         self.out
             .write_all(if self.written == 0 { b"\n" } else { b",\n" })?;
         self.written += 1;
-        serde_json::to_writer(&mut self.out, finding).map_err(std::io::Error::other)
+        serde_json::to_writer(&mut self.out, finding).map_err(std::io::Error::from)
     }
 
     fn rule_finished(&mut self, outcome: &RuleOutcome) -> std::io::Result<()> {
@@ -78,9 +78,9 @@ impl<W: Write> Renderer for JsonRenderer<W> {
             })
             .collect();
         self.out.write_all(b"\n],\"rules\":")?;
-        serde_json::to_writer_pretty(&mut self.out, &rules).map_err(std::io::Error::other)?;
+        serde_json::to_writer_pretty(&mut self.out, &rules).map_err(std::io::Error::from)?;
         self.out.write_all(b",\"summary\":")?;
-        serde_json::to_writer_pretty(&mut self.out, summary).map_err(std::io::Error::other)?;
+        serde_json::to_writer_pretty(&mut self.out, summary).map_err(std::io::Error::from)?;
         self.out.write_all(b"}\n")?;
         self.out.flush()
     }

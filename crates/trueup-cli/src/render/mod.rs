@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use human::HumanRenderer;
+pub use human::{HumanRenderer, plural};
 pub use json::JsonRenderer;
 use trueup_core::engine::RuleOutcome;
 use trueup_core::finding::{Finding, RuleSpec};

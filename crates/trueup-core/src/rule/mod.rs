@@ -20,7 +20,7 @@ use crate::duration::HumanDuration;
 #[schemars(title = "trueup rule file")]
 pub struct RuleFile {
     /// The rules of this file, each a `[[rule]]` table.
-    #[serde(rename = "rule")]
+    #[serde(rename = "rule", default)]
     pub rules: Vec<Rule>,
 }
 
@@ -64,9 +64,7 @@ pub struct Rule {
 }
 
 /// How bad a finding is, from worst to mildest.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Severity {
     /// Money or customers are affected now.
@@ -99,6 +97,24 @@ impl Severity {
     /// Whether a finding of this severity is at or above `threshold`.
     pub fn at_least(self, threshold: Severity) -> bool {
         self <= threshold
+    }
+}
+
+/// Reads a severity name; any other value (a number, a misspelling) is an error that lists
+/// the severities.
+impl<'de> Deserialize<'de> for Severity {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Name;
+        impl serde::de::Visitor<'_> for Name {
+            type Value = Severity;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a severity: `critical`, `high`, `medium` or `low`")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Severity, E> {
+                text.parse().map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(Name)
     }
 }
 

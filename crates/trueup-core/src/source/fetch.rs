@@ -26,13 +26,20 @@ pub(super) trait Backend: Database {
 }
 
 /// Column names of the query's result, without running it.
-pub(super) async fn result_columns<DB>(conn: &mut DB::Connection, query: &DetectorQuery) -> Result<Vec<String>>
+pub(super) async fn result_columns<DB>(
+    conn: &mut DB::Connection,
+    query: &DetectorQuery,
+) -> Result<Vec<String>>
 where
     DB: Backend,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
     let statement = prepare::<DB>(conn, query).await?;
-    Ok(statement.columns().iter().map(|c| c.name().to_owned()).collect())
+    Ok(statement
+        .columns()
+        .iter()
+        .map(|c| c.name().to_owned())
+        .collect())
 }
 
 /// Prepares `query`, declaring the types of its bound values.
@@ -47,7 +54,11 @@ where
 }
 
 /// Prepares `query` on `conn`, then streams its rows into `sink`.
-pub(super) async fn stream_rows<DB, S>(conn: &mut DB::Connection, query: &DetectorQuery, sink: &mut S) -> Result<()>
+pub(super) async fn stream_rows<DB, S>(
+    conn: &mut DB::Connection,
+    query: &DetectorQuery,
+    sink: &mut S,
+) -> Result<()>
 where
     DB: Backend,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
@@ -55,14 +66,22 @@ where
     S: RowSink,
 {
     let statement = prepare::<DB>(&mut *conn, query).await?;
-    sink.columns(statement.columns().iter().map(|c| c.name().to_owned()).collect())?;
+    sink.columns(
+        statement
+            .columns()
+            .iter()
+            .map(|c| c.name().to_owned())
+            .collect(),
+    )?;
     let mut arguments = DB::Arguments::default();
     for value in &query.binds {
         DB::bind(&mut arguments, value)?;
     }
     let mut rows = statement.query_with(arguments).fetch(&mut *conn);
     while let Some(row) = rows.try_next().await.map_err(Error::Database)? {
-        let values = (0..row.len()).map(|i| DB::value(&row, i)).collect::<Result<Vec<_>, _>>()?;
+        let values = (0..row.len())
+            .map(|i| DB::value(&row, i))
+            .collect::<Result<Vec<_>, _>>()?;
         sink.row(values).await?;
     }
     Ok(())

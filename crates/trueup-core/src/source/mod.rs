@@ -15,7 +15,7 @@ use std::time::Duration;
 use sqlx::{PgPool, SqlitePool};
 
 pub use fetch::RowSink;
-pub use url::redact;
+pub use url::{redact, redact_urls_in};
 
 use crate::compile::DetectorQuery;
 use crate::dialect::Dialect;
@@ -89,6 +89,22 @@ impl Source {
             Backend::Postgres(pool) => postgres::columns(pool, table).await?,
         };
         Ok((!names.is_empty()).then_some(names))
+    }
+
+    /// The names of the tables and views a rule can read unqualified.
+    pub async fn tables(&self) -> Result<Vec<String>> {
+        let sql = match self.backend {
+            Backend::Sqlite(_) => {
+                "SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%'"
+            }
+            Backend::Postgres(_) => {
+                "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema()"
+            }
+        };
+        Ok(match &self.backend {
+            Backend::Sqlite(pool) => sqlx::query_scalar(sql).fetch_all(pool).await?,
+            Backend::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await?,
+        })
     }
 
     /// The result columns `query` would return, found by preparing it without running it.

@@ -4,8 +4,9 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Arguments, Decode, Type, PgPool, Postgres, Row, TypeInfo, ValueRef};
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
+use sqlx::{Arguments, Decode, PgPool, Postgres, Row, Type, TypeInfo, ValueRef};
 
 use super::fetch::{Backend, RowSink, stream_rows};
 use super::{QueryError, redact};
@@ -18,6 +19,9 @@ use crate::{Error, Result};
 /// trueup gives up on the connection.
 const CANCEL_GRACE: Duration = Duration::from_secs(5);
 
+/// How long connecting to the server may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 pub(super) async fn connect(spec: &SourceSpec, max_connections: u32) -> Result<PgPool> {
     let connect_error = |source| Error::Connect {
         source_name: spec.name.clone(),
@@ -28,13 +32,18 @@ pub(super) async fn connect(spec: &SourceSpec, max_connections: u32) -> Result<P
         .map_err(connect_error)?
         .application_name("trueup")
         .options([("default_transaction_read_only", "on")]);
-    PgPoolOptions::new()
+    // One direct connection first: a refused connection or a wrong password is reported at
+    // once with its cause, where a pool would retry until its timeout and say only that.
+    let probe = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+        .await
+        .map_err(|_| connect_error(sqlx::Error::PoolTimedOut))?
+        .map_err(connect_error)?;
+    probe.close().await.map_err(connect_error)?;
+    Ok(PgPoolOptions::new()
         .max_connections(max_connections.max(1))
         .min_connections(0)
-        .acquire_timeout(Duration::from_secs(10))
-        .connect_with(options)
-        .await
-        .map_err(connect_error)
+        .acquire_timeout(CONNECT_TIMEOUT)
+        .connect_lazy_with(options))
 }
 
 pub(super) async fn columns(pool: &PgPool, table: &str) -> Result<Vec<String>> {
@@ -157,7 +166,9 @@ impl Backend for Postgres {
 
     fn type_of(value: &Value) -> Self::TypeInfo {
         match value {
-            Value::Null | Value::Decimal(_) | Value::Text(_) => <String as Type<Postgres>>::type_info(),
+            Value::Null | Value::Decimal(_) | Value::Text(_) => {
+                <String as Type<Postgres>>::type_info()
+            }
             Value::Bool(_) => <bool as Type<Postgres>>::type_info(),
             Value::Int(_) => <i64 as Type<Postgres>>::type_info(),
             Value::Float(_) => <f64 as Type<Postgres>>::type_info(),

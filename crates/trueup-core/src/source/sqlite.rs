@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-use sqlx::{Arguments, Decode, Type, Row, Sqlite, SqlitePool, TypeInfo, ValueRef};
+use sqlx::{Arguments, Decode, Row, Sqlite, SqlitePool, Type, TypeInfo, ValueRef};
 
 use super::fetch::{Backend, RowSink, stream_rows};
 use super::{QueryError, redact};
@@ -133,7 +133,9 @@ impl Backend for Sqlite {
 
     fn type_of(value: &Value) -> Self::TypeInfo {
         match value {
-            Value::Null | Value::Decimal(_) | Value::Text(_) => <String as Type<Sqlite>>::type_info(),
+            Value::Null | Value::Decimal(_) | Value::Text(_) => {
+                <String as Type<Sqlite>>::type_info()
+            }
             Value::Bool(_) => <bool as Type<Sqlite>>::type_info(),
             Value::Int(_) => <i64 as Type<Sqlite>>::type_info(),
             Value::Float(_) => <f64 as Type<Sqlite>>::type_info(),

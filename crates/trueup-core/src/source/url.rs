@@ -9,17 +9,14 @@ pub fn scheme(url: &str) -> &str {
 /// `***`, safe for logs, errors and reports.
 pub fn redact(url: &str) -> String {
     let mut out = url.to_owned();
-    if let Some(authority_start) = out.find("://").map(|i| i + 3) {
-        let authority_end = out[authority_start..]
-            .find(['/', '?', '#'])
-            .map_or(out.len(), |i| authority_start + i);
-        if let Some(at) = out[authority_start..authority_end].rfind('@') {
-            let userinfo = &out[authority_start..authority_start + at];
-            if let Some(colon) = userinfo.find(':') {
-                let start = authority_start + colon + 1;
-                out.replace_range(start..authority_start + at, "***");
-            }
-        }
+    // The password runs from the first `:` after the scheme to the last `@`: a password may
+    // hold `/`, `#` or `?` that its author did not percent-encode, so over-redact rather
+    // than cut it short.
+    if let Some(rest_start) = out.find("://").map(|i| i + 3)
+        && let Some(at) = out[rest_start..].rfind('@').map(|i| rest_start + i)
+        && let Some(colon) = out[rest_start..at].find(':').map(|i| rest_start + i)
+    {
+        out.replace_range(colon + 1..at, "***");
     }
     if let Some(query_start) = out.find('?') {
         let (base, query) = out.split_at(query_start + 1);
@@ -40,6 +37,33 @@ pub fn redact(url: &str) -> String {
     out
 }
 
+/// `text` with every URL in it redacted, for lines of configuration shown in diagnostics.
+pub fn redact_urls_in(text: &str) -> String {
+    if !text.contains("://") {
+        return text.to_owned();
+    }
+    let is_boundary = |c: char| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                '"' | '\'' | '`' | ',' | '(' | ')' | '[' | ']' | '{' | '}'
+            )
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut token = String::new();
+    for c in text.chars() {
+        if is_boundary(c) {
+            out.push_str(&redact(&token));
+            token.clear();
+            out.push(c);
+        } else {
+            token.push(c);
+        }
+    }
+    out.push_str(&redact(&token));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,6 +81,23 @@ mod tests {
         assert_eq!(
             redact("postgres://p%40ss:x@y@db/shop"),
             "postgres://p%40ss:***@db/shop"
+        );
+    }
+
+    #[test]
+    fn hides_passwords_with_unencoded_special_characters() {
+        assert_eq!(
+            redact("postgres://trueup:a/b#c@127.0.0.1:5432/db"),
+            "postgres://trueup:***@127.0.0.1:5432/db"
+        );
+        assert_eq!(redact("postgres://u:p?q@h/db"), "postgres://u:***@h/db");
+    }
+
+    #[test]
+    fn redacts_urls_inside_lines_of_text() {
+        assert_eq!(
+            redact_urls_in(r#"url = "postgres://app:hunter2@db/shop" # main"#),
+            r#"url = "postgres://app:***@db/shop" # main"#
         );
     }
 

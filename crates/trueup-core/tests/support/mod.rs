@@ -36,7 +36,11 @@ impl TestDb {
     /// `None` when there is none (see `pg::admin_url`).
     pub async fn postgres() -> Option<TestDb> {
         let url = pg::fresh_database(&pg::admin_url()?).await;
-        Some(TestDb { backend: "postgres", url, _dir: None })
+        Some(TestDb {
+            backend: "postgres",
+            url,
+            _dir: None,
+        })
     }
 
     /// Runs a script of several statements with write access.

@@ -1,0 +1,68 @@
+//! `trueup compile`: the SQL each rule runs, compiled for its source's dialect, like
+//! `dbt compile`. Nothing connects to a source.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::Serialize;
+use trueup_core::engine;
+use trueup_core::load::Project;
+use trueup_core::value::Value;
+
+use crate::ExitStatus;
+use crate::args::{CompileArgs, Format};
+use crate::commands::check::{check_rule_patterns, rule_selected};
+use crate::printer::{BOLD, DIM};
+
+#[derive(Serialize)]
+struct Compiled<'a> {
+    id: &'a str,
+    source: &'a str,
+    sql: &'a str,
+    binds: &'a [Value],
+    key: &'a [String],
+}
+
+pub fn run(args: &CompileArgs, project_path: &Path) -> anyhow::Result<ExitStatus> {
+    let project = Project::load(project_path)?;
+    check_rule_patterns(&project, &args.rules)?;
+    let selected: Vec<_> = project
+        .rules
+        .iter()
+        .filter(|r| rule_selected(&args.rules, &r.rule.id))
+        .collect();
+    let rules = engine::prepare(&project, &selected)?;
+    let compiled: Vec<Compiled<'_>> = rules
+        .iter()
+        .map(|r| Compiled {
+            id: &r.id,
+            source: &r.source,
+            sql: &r.query.sql,
+            binds: &r.query.binds,
+            key: &r.query.key,
+        })
+        .collect();
+    let mut out = anstream::stdout().lock();
+    match args.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &compiled)?;
+            writeln!(out)?;
+        }
+        Format::Human => {
+            for rule in &compiled {
+                writeln!(
+                    out,
+                    "{DIM}-- {BOLD}{}{BOLD:#}{DIM} (source `{}`, key: {}){DIM:#}",
+                    rule.id,
+                    rule.source,
+                    rule.key.join(", ")
+                )?;
+                for (i, value) in rule.binds.iter().enumerate() {
+                    writeln!(out, "{DIM}-- parameter {}: {value}{DIM:#}", i + 1)?;
+                }
+                writeln!(out, "{};\n", rule.sql.trim_end())?;
+            }
+        }
+    }
+    Ok(ExitStatus::Success)
+}

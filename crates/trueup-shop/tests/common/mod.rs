@@ -1,0 +1,250 @@
+//! Shared by the SQLite and PostgreSQL tests: the runbook's integrity queries (as the rules
+//! of `rules/ecommerce` ask them), and what a loaded shop must show through them.
+//!
+//! Every query here runs unchanged on both databases.
+
+use std::future::Future;
+use std::sync::LazyLock;
+
+use sqlx::AssertSqlSafe;
+use sqlx::postgres::PgPool;
+use sqlx::sqlite::SqlitePool;
+use trueup_shop::{Planted, ShopSpec};
+
+pub const ORPHANED_ORDERS: &str = "
+SELECT o.id FROM orders o
+WHERE o.customer_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = o.customer_id)";
+
+pub const DUPLICATE_EMAILS: &str = "
+SELECT email FROM customers WHERE email IS NOT NULL GROUP BY email HAVING COUNT(*) > 1";
+
+pub const WRONG_TOTALS: &str = "
+SELECT o.id FROM orders o
+JOIN (SELECT order_id, SUM(quantity * unit_price) AS items_total FROM order_items GROUP BY order_id) i
+  ON i.order_id = o.id
+WHERE ABS(o.total_amount - i.items_total) > 0.005";
+
+pub const WRONG_STOCK: &str = "
+SELECT p.id FROM products p
+LEFT JOIN (SELECT product_id, SUM(quantity) AS counted FROM inventory GROUP BY product_id) i
+  ON i.product_id = p.id
+WHERE p.stock_quantity != COALESCE(i.counted, 0)";
+
+/// The query of `rules/ecommerce/completed-orders-paid.toml` (`rule[0].detector.query`), as
+/// the rule pack has it.
+pub static BAD_PAYMENTS: LazyLock<String> = LazyLock::new(|| {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../rules/ecommerce/completed-orders-paid.toml"
+    );
+    let text = std::fs::read_to_string(path).unwrap_or_else(|err| panic!("{path}: {err}"));
+    let pack: toml::Table = text.parse().unwrap_or_else(|err| panic!("{path}: {err}"));
+    pack["rule"][0]["detector"]["query"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{path}: no rule[0].detector.query"))
+        .to_owned()
+});
+
+/// A database holding a shop, queried with the SQL above.
+pub trait Db {
+    /// The first column of every row, as integers, sorted.
+    fn ids(&self, sql: &str) -> impl Future<Output = Vec<i64>>;
+    /// The first column of every row, as text, sorted.
+    fn strings(&self, sql: &str) -> impl Future<Output = Vec<String>>;
+    /// The first three columns of every row, as integers.
+    fn triples(&self, sql: &str) -> impl Future<Output = Vec<(i64, i64, i64)>>;
+    /// The one integer the query returns.
+    fn count(&self, sql: &str) -> impl Future<Output = i64>;
+}
+
+macro_rules! impl_db {
+    ($pool:ty) => {
+        impl Db for $pool {
+            async fn ids(&self, sql: &str) -> Vec<i64> {
+                let mut values: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(sql))
+                    .fetch_all(self)
+                    .await
+                    .unwrap_or_else(|err| panic!("{sql}: {err}"));
+                values.sort_unstable();
+                values
+            }
+
+            async fn strings(&self, sql: &str) -> Vec<String> {
+                let mut values: Vec<String> = sqlx::query_scalar(AssertSqlSafe(sql))
+                    .fetch_all(self)
+                    .await
+                    .unwrap_or_else(|err| panic!("{sql}: {err}"));
+                values.sort_unstable();
+                values
+            }
+
+            async fn triples(&self, sql: &str) -> Vec<(i64, i64, i64)> {
+                sqlx::query_as(AssertSqlSafe(sql))
+                    .fetch_all(self)
+                    .await
+                    .unwrap_or_else(|err| panic!("{sql}: {err}"))
+            }
+
+            async fn count(&self, sql: &str) -> i64 {
+                sqlx::query_scalar(AssertSqlSafe(sql))
+                    .fetch_one(self)
+                    .await
+                    .unwrap_or_else(|err| panic!("{sql}: {err}"))
+            }
+        }
+    };
+}
+
+impl_db!(SqlitePool);
+impl_db!(PgPool);
+
+/// What the integrity queries find in the database.
+pub async fn found(db: &impl Db) -> Planted {
+    Planted {
+        orphaned_orders: db.ids(ORPHANED_ORDERS).await,
+        duplicate_emails: db.strings(DUPLICATE_EMAILS).await,
+        wrong_totals: db.ids(WRONG_TOTALS).await,
+        wrong_stock: db.ids(WRONG_STOCK).await,
+        bad_payments: db.ids(&BAD_PAYMENTS).await,
+    }
+}
+
+/// The demo shop: exactly the planted problems, the minimum of each kind.
+pub async fn assert_demo_problems(db: &impl Db, planted: &Planted) {
+    assert_eq!(&found(db).await, planted);
+    assert_eq!(planted.orphaned_orders.len(), 3);
+    assert_eq!(planted.duplicate_emails.len(), 4);
+    assert_eq!(planted.wrong_totals.len(), 5);
+    assert_eq!(planted.wrong_stock.len(), 4);
+    assert_eq!(planted.bad_payments.len(), 6);
+}
+
+/// The demo shop has each variety of each problem.
+pub async fn assert_demo_varieties(db: &impl Db) {
+    let one_cent = "
+        SELECT COUNT(*) FROM orders o
+        JOIN (SELECT order_id, SUM(quantity * unit_price) AS s FROM order_items GROUP BY order_id) i
+          ON i.order_id = o.id
+        WHERE ABS(o.total_amount - i.s - 0.01) < 0.001";
+    assert!(db.count(one_cent).await >= 1, "a total one cent too high");
+    let large = "
+        SELECT COUNT(*) FROM orders o
+        JOIN (SELECT order_id, SUM(quantity * unit_price) AS s FROM order_items GROUP BY order_id) i
+          ON i.order_id = o.id
+        WHERE ABS(o.total_amount - i.s) >= 1.0";
+    assert!(db.count(large).await >= 1, "a total at least a dollar off");
+    let group_of_three = "SELECT COUNT(*) FROM (SELECT email FROM customers WHERE email IS NOT NULL GROUP BY email HAVING COUNT(*) = 3) AS g";
+    assert!(
+        db.count(group_of_three).await >= 1,
+        "an email shared by three customers"
+    );
+    let stock_without_inventory = "
+        SELECT COUNT(*) FROM products p
+        WHERE p.stock_quantity > 0 AND NOT EXISTS (SELECT 1 FROM inventory i WHERE i.product_id = p.id)";
+    assert!(
+        db.count(stock_without_inventory).await >= 1,
+        "stock without inventory"
+    );
+
+    let payments = format!(
+        "SELECT payments, unfinished_payments, wrong_amounts FROM ({}) AS bad",
+        *BAD_PAYMENTS
+    );
+    let rows = db.triples(&payments).await;
+    assert!(rows.contains(&(0, 0, 0)), "no payment: {rows:?}");
+    assert!(rows.contains(&(1, 1, 0)), "an unfinished payment: {rows:?}");
+    assert!(
+        rows.contains(&(1, 0, 1)),
+        "a payment of another amount: {rows:?}"
+    );
+    assert!(rows.contains(&(2, 1, 1)), "two bad payments: {rows:?}");
+    let statuses =
+        "SELECT COUNT(DISTINCT status) FROM payments WHERE status IN ('PENDING', 'FAILED')
+        AND order_id IN (SELECT id FROM orders WHERE status = 'COMPLETED')";
+    assert_eq!(
+        db.count(statuses).await,
+        2,
+        "PENDING and FAILED payments of completed orders"
+    );
+}
+
+/// The demo shop has the rows that look like problems but are not.
+pub async fn assert_demo_decoys(db: &impl Db) {
+    let pending = "
+        SELECT COUNT(*) FROM orders o JOIN payments p ON p.order_id = o.id
+        WHERE o.status = 'PENDING' AND p.status = 'PENDING' AND ABS(p.amount - o.total_amount) > 0.005";
+    assert!(
+        db.count(pending).await >= 1,
+        "a pending payment of another amount"
+    );
+    let empty_product = "
+        SELECT COUNT(*) FROM products p
+        WHERE p.stock_quantity = 0 AND NOT EXISTS (SELECT 1 FROM inventory i WHERE i.product_id = p.id)";
+    assert!(
+        db.count(empty_product).await >= 1,
+        "a product without inventory and stock 0"
+    );
+    let empty_order = "
+        SELECT COUNT(*) FROM orders o
+        WHERE o.status = 'CANCELLED' AND o.total_amount = 0
+          AND NOT EXISTS (SELECT 1 FROM order_items i WHERE i.order_id = o.id)";
+    assert!(
+        db.count(empty_order).await >= 1,
+        "a cancelled order without items"
+    );
+    assert!(
+        db.count("SELECT COUNT(*) FROM customers WHERE email IS NULL")
+            .await
+            >= 2,
+        "two NULL emails"
+    );
+}
+
+/// The tables have the sizes of `spec` and their moments fall in the shop's two years.
+pub async fn assert_shape(db: &impl Db, spec: &ShopSpec) {
+    let rows = |n: u64| i64::try_from(n).unwrap();
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM orders").await,
+        rows(spec.orders)
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM customers").await,
+        rows(spec.customers())
+    );
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM products").await,
+        rows(spec.products())
+    );
+    for table in ["customers", "products", "orders", "payments"] {
+        let outside = format!(
+            "SELECT COUNT(*) FROM {table} WHERE CAST(created_at AS TEXT) NOT BETWEEN '2025' AND '2027'"
+        );
+        assert_eq!(db.count(&outside).await, 0, "{table}");
+    }
+}
+
+/// The specs of the tests that compare a shop with its planted problems: a larger problem
+/// rate with its expected counts, then small shops of several seeds.
+pub const LARGER_RATE: ShopSpec = ShopSpec {
+    orders: 5000,
+    problem_rate: 0.1,
+    seed: 7,
+};
+
+/// A larger rate plants proportionally more of each kind.
+pub fn assert_larger_rate_counts(planted: &Planted) {
+    assert_eq!(planted.orphaned_orders.len(), 500);
+    assert_eq!(planted.wrong_totals.len(), 500);
+    assert_eq!(planted.bad_payments.len(), 500);
+    assert_eq!(planted.duplicate_emails.len(), 50);
+    assert_eq!(planted.wrong_stock.len(), 67);
+}
+
+/// Small shops of several seeds, extreme ones included.
+pub fn seeded_specs() -> impl Iterator<Item = ShopSpec> {
+    [0, 1, 2, 3, u64::MAX].into_iter().map(|seed| ShopSpec {
+        orders: 300,
+        problem_rate: 0.01,
+        seed,
+    })
+}
