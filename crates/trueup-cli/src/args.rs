@@ -124,8 +124,11 @@ pub struct CheckArgs {
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub show: usize,
     /// How many rules run at once (default: the project's `concurrency`).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub concurrency: Option<u32>,
+    /// How many key ranges heavy rules run as, at once (default: the project's `split`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub split: Option<u32>,
 }
 
 fn parse_severity(text: &str) -> Result<Severity, String> {

@@ -115,9 +115,14 @@ impl Project {
             }
             sources.insert(name.clone(), spec);
         }
-        if parsed.defaults.concurrency == 0 {
-            let at = FieldPath::default().key("defaults").key("concurrency");
-            problems.push(file.at_path(&at, "`concurrency` must be at least 1"));
+        for (field, value) in [
+            ("concurrency", parsed.defaults.concurrency),
+            ("split", parsed.defaults.split),
+        ] {
+            if value == 0 {
+                let at = FieldPath::default().key("defaults").key(field);
+                problems.push(file.at_path(&at, format!("`{field}` must be at least 1")));
+            }
         }
 
         let rule_files = find_rule_files(&file, &root, &parsed.rules, &mut problems);

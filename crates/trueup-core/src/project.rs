@@ -57,6 +57,11 @@ pub struct Defaults {
     #[serde(default = "default_concurrency")]
     #[schemars(range(min = 1, max = 256))]
     pub concurrency: u32,
+    /// How many key ranges a heavy rule (an `aggregate-match` on a single-column integer key)
+    /// is cut into, each run on its own connection at once (default: 2; 1 turns it off).
+    #[serde(default = "default_split")]
+    #[schemars(range(min = 1, max = 64))]
+    pub split: u32,
     /// `check` exits with 1 when a finding is at least this severe (default: `low`, i.e. any).
     #[serde(default = "default_fail_on")]
     pub fail_on: Severity,
@@ -67,6 +72,7 @@ impl Default for Defaults {
         Defaults {
             timeout: default_timeout(),
             concurrency: default_concurrency(),
+            split: default_split(),
             fail_on: default_fail_on(),
         }
     }
@@ -78,6 +84,10 @@ fn default_timeout() -> HumanDuration {
 
 fn default_concurrency() -> u32 {
     4
+}
+
+fn default_split() -> u32 {
+    2
 }
 
 fn default_fail_on() -> Severity {
@@ -128,6 +138,7 @@ url = "sqlite://data.db"
 [defaults]
 timeout = "5m"       # how long one detector may run
 concurrency = 4      # how many rules run at once
+split = 2            # heavy aggregate checks run as this many key ranges at once
 fail-on = "low"      # `check` exits 1 on findings at least this severe
 "#;
 

@@ -39,6 +39,21 @@ pub fn offline(loaded: &LoadedRule) -> Vec<Diagnostic> {
     if rule.title.trim().is_empty() {
         problem(&["title"], "the title is empty".to_owned());
     }
+    for name in rule.postgres_settings.keys() {
+        let valid = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.');
+        if !valid {
+            problem(
+                &["postgres-settings"],
+                format!("`{name}` is not a PostgreSQL setting name"),
+            );
+        }
+    }
     if rule.timeout.is_some_and(|t| t.0.is_zero()) {
         problem(
             &["timeout"],

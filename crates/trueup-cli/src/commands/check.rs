@@ -81,13 +81,13 @@ pub async fn execute(
     let detect = {
         let (rules, sources) = (&rules, &sources);
         async move {
-            engine::run(
-                rules,
-                sources,
-                usize::try_from(concurrency).unwrap_or(1),
-                &events,
-            )
-            .await;
+            let options = engine::RunOptions {
+                concurrency: usize::try_from(concurrency).unwrap_or(1),
+                split: usize::try_from(args.split.unwrap_or(project.defaults.split))
+                    .unwrap_or(1)
+                    .max(1),
+            };
+            engine::run(rules, sources, options, &events).await;
         }
     };
     let report = async {

@@ -4,6 +4,7 @@
 mod detector;
 mod repair;
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use schemars::JsonSchema;
@@ -56,6 +57,11 @@ pub struct Rule {
     /// `defaults.timeout`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<HumanDuration>,
+    /// PostgreSQL settings for this rule's read-only transaction (`SET LOCAL`), e.g.
+    /// `{ enable_hashjoin = "off" }` to let the planner merge two sorted inputs, or
+    /// `{ work_mem = "256MB" }`. Used only when the rule's source is PostgreSQL.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub postgres_settings: BTreeMap<String, String>,
     /// What finds the violating rows.
     pub detector: Detector,
     /// What to do about the findings. Planned and applied by later commands; validated now.

@@ -42,6 +42,28 @@ where
         .collect())
 }
 
+/// The values of the first row `sql` returns, if any.
+pub(super) async fn first_row<DB>(
+    conn: &mut DB::Connection,
+    sql: &str,
+) -> Result<Option<Vec<Value>>>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+{
+    let row = sqlx::query::<DB>(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_optional(conn)
+        .await?;
+    row.map(|row| {
+        (0..row.len())
+            .map(|i| DB::value(&row, i))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .transpose()
+    .map_err(Error::from)
+}
+
 /// Prepares `query`, declaring the types of its bound values.
 async fn prepare<DB>(conn: &mut DB::Connection, query: &DetectorQuery) -> Result<DB::Statement>
 where

@@ -20,6 +20,7 @@ pub use url::{redact, redact_urls_in};
 use crate::compile::DetectorQuery;
 use crate::dialect::Dialect;
 use crate::load::SourceSpec;
+use crate::value::Value;
 use crate::{Error, Result};
 
 /// An open, read-only connection pool to one database.
@@ -104,6 +105,23 @@ impl Source {
         Ok(match &self.backend {
             Backend::Sqlite(pool) => sqlx::query_scalar(sql).fetch_all(pool).await?,
             Backend::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await?,
+        })
+    }
+
+    /// The smallest and largest key a split query reports (`Split::bounds_sql`), when both
+    /// are integers; `None` for an empty table or other key types.
+    pub async fn key_bounds(&self, bounds_sql: &str) -> Result<Option<(i64, i64)>> {
+        let row = match &self.backend {
+            Backend::Sqlite(pool) => {
+                fetch::first_row::<sqlx::Sqlite>(&mut *pool.acquire().await?, bounds_sql).await?
+            }
+            Backend::Postgres(pool) => {
+                fetch::first_row::<sqlx::Postgres>(&mut *pool.acquire().await?, bounds_sql).await?
+            }
+        };
+        Ok(match row.as_deref() {
+            Some([Value::Int(lo), Value::Int(hi)]) => Some((*lo, *hi)),
+            _ => None,
         })
     }
 

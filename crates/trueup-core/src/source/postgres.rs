@@ -72,17 +72,32 @@ pub(super) async fn fetch<S: RowSink>(
     sink: &mut S,
 ) -> Result<(), QueryError> {
     let mut conn = pool.acquire().await.map_err(Error::from)?;
-    sqlx::query("SELECT set_config('statement_timeout', $1, false)")
-        .bind(timeout.as_millis().to_string())
-        .execute(&mut *conn)
-        .await
-        .map_err(Error::from)?;
-    match tokio::time::timeout(
-        timeout + CANCEL_GRACE,
-        stream_rows::<Postgres, S>(&mut conn, query, sink),
-    )
-    .await
-    {
+    let run = async {
+        // A read-only transaction whose settings (the timeout above all) end with it, so
+        // nothing leaks into the next rule that gets this pooled connection.
+        let mut transaction = conn.begin_with("BEGIN READ ONLY").await?;
+        let mut settings = vec![(
+            "statement_timeout".to_owned(),
+            timeout.as_millis().to_string(),
+        )];
+        settings.extend(query.settings.iter().cloned());
+        let assignments: Vec<String> = (0..settings.len())
+            .map(|i| format!("set_config(${}, ${}, true)", 2 * i + 1, 2 * i + 2))
+            .collect();
+        let mut set = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {}",
+            assignments.join(", ")
+        )));
+        for (name, value) in settings {
+            set = set.bind(name).bind(value);
+        }
+        set.execute(&mut *transaction).await?;
+        stream_rows::<Postgres, S>(&mut transaction, query, sink).await?;
+        transaction.rollback().await?;
+        Ok::<(), Error>(())
+    };
+    let outcome = tokio::time::timeout(timeout + CANCEL_GRACE, run).await;
+    match outcome {
         Ok(Err(Error::Database(err))) if is_cancelled(&err) => Err(QueryError::Timeout(timeout)),
         Ok(other) => Ok(other?),
         Err(_elapsed) => {

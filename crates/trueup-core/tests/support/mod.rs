@@ -156,7 +156,18 @@ pub async fn run_project(path: &Path) -> RunResult {
         }
         result
     };
-    let run = async move { engine::run(&rules, &sources, 2, &events).await };
+    let run = async move {
+        engine::run(
+            &rules,
+            &sources,
+            engine::RunOptions {
+                concurrency: 2,
+                split: 2,
+            },
+            &events,
+        )
+        .await
+    };
     let ((), result) = tokio::join!(run, collect);
     result
 }
