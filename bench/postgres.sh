@@ -157,13 +157,15 @@ timed() {
   tail -n 1 "$work/time.txt" >>"$work/times-$name"
 }
 rm -f "$work"/times-*
-step "$runs timed runs of each contender, taking turns"
+load_before=$(cut -d ' ' -f 1 /proc/loadavg)
+step "$runs timed runs of each contender, taking turns (load average now $load_before)"
 for run in $(seq "$runs"); do
   echo "run $run/$runs" >&2
   timed psql 0 /dev/null "${psql_cmd[@]}"
   timed trueup 1 "$work/findings.json" "${trueup_cmd[@]}"
   [ -z "$soda" ] || timed soda 2 "$work/soda-run.log" "${soda_cmd[@]}"
 done
+load_after=$(cut -d ' ' -f 1 /proc/loadavg)
 median() { sort -n | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)] }'; }
 seconds() { awk '{ print $1 }' "$work/times-$1" | median; }
 mib() { awk '{ print $2 }' "$work/times-$1" | median | awk '{ printf "%.1f", $1 / 1024 }'; }
@@ -231,8 +233,9 @@ t_s=$(seconds trueup); t_m=$(mib trueup)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 echo
 echo "Shop: SF $sf ($orders orders; $sizes; $db_size) on PostgreSQL $server, $(nproc) cores;"
-echo "loaded in $load_time. Median of $runs runs, warm cache. Peak RSS is the client's own;"
-echo "the queries run in the server."
+echo "loaded in $load_time. Median of $runs runs, warm cache; 1-minute load average $load_before"
+echo "before the timed runs, $load_after after (anything else running skews the times). Peak RSS"
+echo "is the client's own: the queries run in the server."
 echo
 echo "| contender | wall time median (s) | peak RSS median (MiB) | ratio to psql |"
 echo "|---|---:|---:|---:|"
@@ -244,6 +247,9 @@ if [ -n "$soda" ]; then
 else
   echo "| Soda Core (not run: see above) | | | |"
 fi
+echo
+runs_of() { awk '{ printf "%s%s", sep, $1; sep = " " }' "$work/times-$1"; }
+echo "Each run (s): psql $(runs_of psql); trueup $(runs_of trueup)$([ -z "$soda" ] || echo "; soda $(runs_of soda)")."
 echo
 echo "trueup / psql wall time: $(ratio "$t_s" "$p_s")"
 if [ -n "$soda" ]; then

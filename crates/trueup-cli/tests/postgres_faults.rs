@@ -198,3 +198,28 @@ query = "SELECT id FROM orders, pg_sleep(5)"
         "{all}"
     );
 }
+
+#[tokio::test]
+async fn a_detector_that_writes_is_stopped_by_the_read_only_transaction() {
+    let Some(url) = database().await else { return };
+    // Starts with WITH, so the lexical guard lets it through: the transaction must stop it.
+    let writer = r#"
+[[rule]]
+id = "orders.sneaky-delete"
+title = "A detector that deletes"
+severity = "low"
+[rule.detector]
+kind = "sql"
+key = ["id"]
+query = "WITH gone AS (DELETE FROM orders RETURNING id) SELECT id FROM gone"
+"#;
+    let output = trueup(&project(&url, writer), &["check"]);
+    let all = assert_clean_failure(&output, "trueup-test");
+    assert!(all.contains("read-only transaction"), "{all}");
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 3, "nothing was deleted");
+}
