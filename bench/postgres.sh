@@ -105,13 +105,17 @@ else
 fi
 "$shop_tool" planted --orders "$orders" --problem-rate "$rate" --seed "$seed" >"$work/planted.json"
 
+# No checkpoint of the load's writes during the timed runs (needs a superuser; else skipped).
+psql -X -q -d "$shop_url" -c "CHECKPOINT" >/dev/null 2>&1 || true
 # Everything in shared buffers, so that every contender reads from memory.
 psql -X -q -d "$shop_url" -c "CREATE EXTENSION IF NOT EXISTS pg_prewarm" \
   -c "SELECT SUM(pg_prewarm(c.oid)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i')" >/dev/null 2>&1 \
   || echo "pg_prewarm unavailable: the warm-up run warms the cache instead" >&2
-sizes=$(psql -X -A -t -F ' ' -d "$shop_url" -c "
-  SELECT string_agg(format('%s %s', relname, n_live_tup), ', ' ORDER BY relname) FROM pg_stat_user_tables")
+sizes=$(psql -X -A -t -d "$shop_url" -c "
+  SELECT 'customers ' || (SELECT COUNT(*) FROM customers) || ', products ' || (SELECT COUNT(*) FROM products)
+    || ', inventory ' || (SELECT COUNT(*) FROM inventory) || ', orders ' || (SELECT COUNT(*) FROM orders)
+    || ', order_items ' || (SELECT COUNT(*) FROM order_items) || ', payments ' || (SELECT COUNT(*) FROM payments)")
 db_size=$(psql -X -A -t -d "$shop_url" -c "SELECT pg_size_pretty(pg_database_size(current_database()))")
 server=$(psql -X -A -t -d "$shop_url" -c "SHOW server_version")
 
@@ -157,15 +161,23 @@ timed() {
   tail -n 1 "$work/time.txt" >>"$work/times-$name"
 }
 rm -f "$work"/times-*
-load_before=$(cut -d ' ' -f 1 /proc/loadavg)
-step "$runs timed runs of each contender, taking turns (load average now $load_before)"
+# busy: how much of the CPU other processes use, over 2 s of this script doing nothing.
+busy() {
+  local a b
+  a=($(head -n 1 /proc/stat)); sleep 2; b=($(head -n 1 /proc/stat))
+  awk -v a="${a[*]:1:8}" -v b="${b[*]:1:8}" 'BEGIN {
+    split(a, x); split(b, y); for (i = 1; i <= 8; i++) { d = y[i] - x[i]; t += d; if (i == 4 || i == 5) idle += d }
+    printf "%.0f%%", t ? 100 * (t - idle) / t : 0 }'
+}
+busy_before=$(busy)
+step "$runs timed runs of each contender, taking turns (CPU busy before: $busy_before)"
 for run in $(seq "$runs"); do
   echo "run $run/$runs" >&2
   timed psql 0 /dev/null "${psql_cmd[@]}"
   timed trueup 1 "$work/findings.json" "${trueup_cmd[@]}"
   [ -z "$soda" ] || timed soda 2 "$work/soda-run.log" "${soda_cmd[@]}"
 done
-load_after=$(cut -d ' ' -f 1 /proc/loadavg)
+busy_after=$(busy)
 median() { sort -n | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)] }'; }
 seconds() { awk '{ print $1 }' "$work/times-$1" | median; }
 mib() { awk '{ print $2 }' "$work/times-$1" | median | awk '{ printf "%.1f", $1 / 1024 }'; }
@@ -233,9 +245,9 @@ t_s=$(seconds trueup); t_m=$(mib trueup)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 echo
 echo "Shop: SF $sf ($orders orders; $sizes; $db_size) on PostgreSQL $server, $(nproc) cores;"
-echo "loaded in $load_time. Median of $runs runs, warm cache; 1-minute load average $load_before"
-echo "before the timed runs, $load_after after (anything else running skews the times). Peak RSS"
-echo "is the client's own: the queries run in the server."
+echo "loaded in $load_time. Median of $runs runs, warm cache. Other processes kept the CPU busy"
+echo "$busy_before before the timed runs and $busy_after after (anything but 0% skews the times)."
+echo "Peak RSS is the client's own: the queries run in the server."
 echo
 echo "| contender | wall time median (s) | peak RSS median (MiB) | ratio to psql |"
 echo "|---|---:|---:|---:|"

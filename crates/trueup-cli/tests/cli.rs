@@ -149,40 +149,19 @@ fn check_json_reports_exactly_the_planted_problems() {
     let report = checked.json();
 
     let planted = Planted::for_spec(&ShopSpec::demo());
-    let ids = |column: &str, ids: &[i64]| {
-        ids.iter()
-            .map(|id| format!("{column}={id}"))
-            .collect::<BTreeSet<_>>()
-    };
-    let expected: BTreeMap<String, BTreeSet<String>> = [
-        (
-            "ecommerce.orphaned-orders",
-            ids("id", &planted.orphaned_orders),
-        ),
-        (
-            "ecommerce.duplicate-customer-emails",
-            planted
-                .duplicate_emails
-                .iter()
-                .map(|email| format!("email={email}"))
-                .collect(),
-        ),
-        (
-            "ecommerce.order-total-matches-items",
-            ids("id", &planted.wrong_totals),
-        ),
-        (
-            "ecommerce.stock-matches-inventory",
-            ids("id", &planted.wrong_stock),
-        ),
-        (
-            "ecommerce.completed-orders-paid",
-            ids("order_id", &planted.bad_payments),
-        ),
-    ]
-    .into_iter()
-    .map(|(rule, keys)| (rule.to_owned(), keys))
-    .collect();
+    let expected: BTreeMap<String, BTreeSet<String>> = planted
+        .expected_findings()
+        .into_iter()
+        .map(|e| {
+            (
+                e.rule.to_owned(),
+                e.keys
+                    .iter()
+                    .map(|k| format!("{}={k}", e.key_column))
+                    .collect(),
+            )
+        })
+        .collect();
     assert_eq!(keys_by_rule(&report), expected);
 
     let summary = &report["summary"];

@@ -26,6 +26,20 @@ pub struct DetectorQuery {
     pub settings: Vec<(String, String)>,
 }
 
+impl DetectorQuery {
+    /// A query run whole, with a built-in's message template (which is well formed).
+    fn new(sql: String, binds: Vec<Value>, key: Vec<String>, message: &str) -> DetectorQuery {
+        DetectorQuery {
+            sql,
+            binds,
+            key,
+            message: template(message),
+            split: None,
+            settings: Vec::new(),
+        }
+    }
+}
+
 /// A query that can run as several key ranges at once.
 #[derive(Debug, Clone)]
 pub struct Split {
@@ -137,14 +151,7 @@ impl SqlWriter {
             literal(&d.columns.join(", ")),
             literal(&d.table)
         );
-        DetectorQuery {
-            sql,
-            binds: Vec::new(),
-            key: d.key.clone(),
-            message: template(&message),
-            split: None,
-            settings: Vec::new(),
-        }
+        DetectorQuery::new(sql, Vec::new(), d.key.clone(), &message)
     }
 
     fn unique(&self, d: &UniqueDetector) -> DetectorQuery {
@@ -172,14 +179,7 @@ impl SqlWriter {
             "{{duplicate_count}} rows of {} share {values}",
             literal(&d.table)
         );
-        DetectorQuery {
-            sql,
-            binds: Vec::new(),
-            key: d.columns.clone(),
-            message: template(&message),
-            split: None,
-            settings: Vec::new(),
-        }
+        DetectorQuery::new(sql, Vec::new(), d.columns.clone(), &message)
     }
 
     fn foreign_key(&self, d: &ForeignKeyDetector) -> DetectorQuery {
@@ -211,14 +211,7 @@ impl SqlWriter {
             .collect::<Vec<_>>()
             .join(", ");
         let message = format!("{values} matches no row of {}", literal(&d.references));
-        DetectorQuery {
-            sql,
-            binds: Vec::new(),
-            key: d.key.clone(),
-            message: template(&message),
-            split: None,
-            settings: Vec::new(),
-        }
+        DetectorQuery::new(sql, Vec::new(), d.key.clone(), &message)
     }
 
     fn accepted_values(&self, d: &AcceptedValuesDetector) -> DetectorQuery {
@@ -250,14 +243,7 @@ impl SqlWriter {
             .collect();
         let c = literal(&d.column);
         let message = format!("{c} = {{{}}} is not an accepted value", d.column);
-        DetectorQuery {
-            sql,
-            binds,
-            key: d.key.clone(),
-            message: template(&message),
-            split: None,
-            settings: Vec::new(),
-        }
+        DetectorQuery::new(sql, binds, d.key.clone(), &message)
     }
 
     /// Aggregates the children once, grouped by their parent key, then joins the (much
@@ -354,12 +340,14 @@ impl SqlWriter {
             c = literal(&d.column),
         );
         DetectorQuery {
-            sql,
-            binds: vec![Value::Float(d.tolerance)],
-            key: d.key.clone(),
-            message: template(&message),
             split,
             settings,
+            ..DetectorQuery::new(
+                sql,
+                vec![Value::Float(d.tolerance)],
+                d.key.clone(),
+                &message,
+            )
         }
     }
 
@@ -393,14 +381,7 @@ impl SqlWriter {
             (None, None) => "any number".to_owned(),
         };
         let message = format!("{{table}} has {{row_count}} rows, expected {range}");
-        DetectorQuery {
-            sql,
-            binds,
-            key: vec!["table".to_owned()],
-            message: template(&message),
-            split: None,
-            settings: Vec::new(),
-        }
+        DetectorQuery::new(sql, binds, vec!["table".to_owned()], &message)
     }
 
     fn freshness(&self, d: &FreshnessDetector) -> DetectorQuery {
@@ -427,13 +408,6 @@ impl SqlWriter {
             literal(&d.column),
             d.max_age
         );
-        DetectorQuery {
-            sql,
-            binds,
-            key: vec!["table".to_owned()],
-            message: template(&message),
-            split: None,
-            settings: Vec::new(),
-        }
+        DetectorQuery::new(sql, binds, vec!["table".to_owned()], &message)
     }
 }

@@ -26,41 +26,6 @@ fn pack() -> Vec<(String, String)> {
     files
 }
 
-/// The key values each rule must report, as `check` prints them.
-fn expected(planted: &Planted) -> Vec<(&'static str, BTreeSet<String>)> {
-    let keys = |name: &str, ids: &[i64]| {
-        ids.iter()
-            .map(|id| format!("{name}={id}"))
-            .collect::<BTreeSet<_>>()
-    };
-    vec![
-        (
-            "ecommerce.orphaned-orders",
-            keys("id", &planted.orphaned_orders),
-        ),
-        (
-            "ecommerce.duplicate-customer-emails",
-            planted
-                .duplicate_emails
-                .iter()
-                .map(|e| format!("email={e}"))
-                .collect(),
-        ),
-        (
-            "ecommerce.order-total-matches-items",
-            keys("id", &planted.wrong_totals),
-        ),
-        (
-            "ecommerce.stock-matches-inventory",
-            keys("id", &planted.wrong_stock),
-        ),
-        (
-            "ecommerce.completed-orders-paid",
-            keys("order_id", &planted.bad_payments),
-        ),
-    ]
-}
-
 async fn check(url: &str, planted: &Planted) {
     let files = pack();
     let borrowed: Vec<(&str, &str)> = files
@@ -69,9 +34,15 @@ async fn check(url: &str, planted: &Planted) {
         .collect();
     let project = TestProject::with_source("shop", url, &borrowed);
     let result = run_project(&project.path()).await;
-    for (rule, keys) in expected(planted) {
+    for expected in planted.expected_findings() {
+        let rule = expected.rule;
         assert_eq!(result.error(rule), None, "{rule} failed");
         let found: BTreeSet<String> = result.keys(rule).into_iter().collect();
+        let keys: BTreeSet<String> = expected
+            .keys
+            .iter()
+            .map(|k| format!("{}={k}", expected.key_column))
+            .collect();
         assert_eq!(found, keys, "{rule}: findings differ from the planted rows");
     }
 }

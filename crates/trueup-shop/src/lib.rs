@@ -22,7 +22,7 @@ mod time;
 
 pub use error::{Error, Result};
 pub use generate::Shop;
-pub use planted::Planted;
+pub use planted::{ExpectedFindings, Planted};
 pub use postgres::{POSTGRES_INDEXES, POSTGRES_SCHEMA, create_postgres};
 pub use rows::{
     Cents, Customer, Inventory, Order, OrderItem, OrderStatus, Payment, PaymentStatus, Product,

@@ -22,6 +22,35 @@ pub struct Planted {
     pub bad_payments: Vec<i64>,
 }
 
+/// The findings one rule of the e-commerce pack must report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedFindings {
+    /// The rule's id.
+    pub rule: &'static str,
+    /// What its findings are, for people.
+    pub what: &'static str,
+    /// The rule's (single) key column.
+    pub key_column: &'static str,
+    /// The key values, as text.
+    pub keys: std::collections::BTreeSet<String>,
+}
+
+impl ExpectedFindings {
+    fn new(
+        rule: &'static str,
+        what: &'static str,
+        key_column: &'static str,
+        keys: std::collections::BTreeSet<String>,
+    ) -> Self {
+        Self {
+            rule,
+            what,
+            key_column,
+            keys,
+        }
+    }
+}
+
 impl Planted {
     /// The planted problems of the shop `spec` describes, without generating its rows.
     pub fn for_spec(spec: &ShopSpec) -> Self {
@@ -36,6 +65,44 @@ impl Planted {
             wrong_stock: sorted(plan.stock_delta.keys().copied()),
             bad_payments: sorted(plan.bad_payments.keys().copied()),
         }
+    }
+
+    /// What the bundled e-commerce rule pack (`rules/ecommerce/`) must report on this shop,
+    /// rule by rule: every planted key and nothing else.
+    pub fn expected_findings(&self) -> [ExpectedFindings; 5] {
+        let ids = |ids: &[i64]| ids.iter().map(i64::to_string).collect();
+        [
+            ExpectedFindings::new(
+                "ecommerce.orphaned-orders",
+                "orphaned orders",
+                "id",
+                ids(&self.orphaned_orders),
+            ),
+            ExpectedFindings::new(
+                "ecommerce.duplicate-customer-emails",
+                "duplicated emails",
+                "email",
+                self.duplicate_emails.iter().cloned().collect(),
+            ),
+            ExpectedFindings::new(
+                "ecommerce.order-total-matches-items",
+                "wrong order totals",
+                "id",
+                ids(&self.wrong_totals),
+            ),
+            ExpectedFindings::new(
+                "ecommerce.stock-matches-inventory",
+                "wrong stock counts",
+                "id",
+                ids(&self.wrong_stock),
+            ),
+            ExpectedFindings::new(
+                "ecommerce.completed-orders-paid",
+                "unpaid completed orders",
+                "order_id",
+                ids(&self.bad_payments),
+            ),
+        ]
     }
 
     /// Number of findings over all kinds.

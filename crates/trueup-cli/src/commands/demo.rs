@@ -181,34 +181,6 @@ fn compare_with_planted(
     dir: &Path,
     print: bool,
 ) -> ExitStatus {
-    let ids = |ids: &[i64]| ids.iter().map(i64::to_string).collect::<BTreeSet<_>>();
-    let expectations = [
-        (
-            "ecommerce.orphaned-orders",
-            "orphaned orders",
-            ids(&planted.orphaned_orders),
-        ),
-        (
-            "ecommerce.duplicate-customer-emails",
-            "duplicated emails",
-            planted.duplicate_emails.iter().cloned().collect(),
-        ),
-        (
-            "ecommerce.order-total-matches-items",
-            "wrong order totals",
-            ids(&planted.wrong_totals),
-        ),
-        (
-            "ecommerce.stock-matches-inventory",
-            "wrong stock counts",
-            ids(&planted.wrong_stock),
-        ),
-        (
-            "ecommerce.completed-orders-paid",
-            "unpaid completed orders",
-            ids(&planted.bad_payments),
-        ),
-    ];
     let empty = BTreeSet::new();
     let mut exact = true;
     let say = |line: String| {
@@ -219,11 +191,12 @@ fn compare_with_planted(
     say(format!(
         "\n{BOLD}Planted in the demo shop, and what trueup found:{BOLD:#}"
     ));
-    for (rule, what, expected) in &expectations {
-        let got = found.get(*rule).unwrap_or(&empty);
-        let missed = expected.difference(got).count();
-        let extra = got.difference(expected).count();
-        let n = expected.len();
+    for expected in planted.expected_findings() {
+        let what = expected.what;
+        let got = found.get(expected.rule).unwrap_or(&empty);
+        let missed = expected.keys.difference(got).count();
+        let extra = got.difference(&expected.keys).count();
+        let n = expected.keys.len();
         if missed == 0 && extra == 0 {
             say(format!(
                 "  {OK}✓{OK:#} {n:>4} {what:<24} {DIM}all found, nothing else reported{DIM:#}"

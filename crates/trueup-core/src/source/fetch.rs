@@ -15,15 +15,54 @@ pub trait RowSink: Send {
 }
 
 /// What the shared loop needs to know about a backend.
-pub(super) trait Backend: Database {
+pub(super) trait Backend: Binding {
     /// Reads column `index` of `row` as a [`Value`].
     fn value(row: &Self::Row, index: usize) -> Result<Value, sqlx::Error>;
+}
+
+/// How values are bound, the same on every backend (a macro because sqlx's encoding traits
+/// are per database type).
+pub(super) trait Binding: Database {
     /// Appends `value` to the query's bound arguments.
     fn bind(arguments: &mut Self::Arguments, value: &Value) -> Result<(), sqlx::Error>;
     /// The database type `value` is bound as, declared when the statement is prepared so
     /// that the database does not guess another one from the context.
     fn type_of(value: &Value) -> Self::TypeInfo;
 }
+
+/// Implements [`Binding`] for a database type.
+macro_rules! bind_values_as_usual {
+    ($db:ty) => {
+        impl super::fetch::Binding for $db {
+            fn bind(arguments: &mut Self::Arguments, value: &Value) -> Result<(), sqlx::Error> {
+                use sqlx::Arguments;
+                match value {
+                    Value::Null => arguments.add(None::<String>),
+                    Value::Bool(b) => arguments.add(*b),
+                    Value::Int(i) => arguments.add(*i),
+                    Value::Float(x) => arguments.add(*x),
+                    Value::Decimal(s) | Value::Text(s) => arguments.add(s.clone()),
+                    Value::Bytes(b) => arguments.add(b.clone()),
+                }
+                .map_err(sqlx::Error::Encode)
+            }
+
+            fn type_of(value: &Value) -> Self::TypeInfo {
+                use sqlx::Type;
+                match value {
+                    Value::Null | Value::Decimal(_) | Value::Text(_) => {
+                        <String as Type<$db>>::type_info()
+                    }
+                    Value::Bool(_) => <bool as Type<$db>>::type_info(),
+                    Value::Int(_) => <i64 as Type<$db>>::type_info(),
+                    Value::Float(_) => <f64 as Type<$db>>::type_info(),
+                    Value::Bytes(_) => <Vec<u8> as Type<$db>>::type_info(),
+                }
+            }
+        }
+    };
+}
+pub(super) use bind_values_as_usual;
 
 /// Column names of the query's result, without running it.
 pub(super) async fn result_columns<DB>(

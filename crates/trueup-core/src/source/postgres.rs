@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
-use sqlx::{Arguments, Decode, PgPool, Postgres, Row, Type, TypeInfo, ValueRef};
+use sqlx::{Decode, PgPool, Postgres, Row, TypeInfo, ValueRef};
 
 use super::fetch::{Backend, RowSink, stream_rows};
 use super::{QueryError, redact};
@@ -166,28 +166,6 @@ impl Backend for Postgres {
         };
         Ok(value)
     }
-
-    fn bind(arguments: &mut Self::Arguments, value: &Value) -> Result<(), sqlx::Error> {
-        match value {
-            Value::Null => arguments.add(None::<String>),
-            Value::Bool(b) => arguments.add(*b),
-            Value::Int(i) => arguments.add(*i),
-            Value::Float(x) => arguments.add(*x),
-            Value::Decimal(s) | Value::Text(s) => arguments.add(s.clone()),
-            Value::Bytes(b) => arguments.add(b.clone()),
-        }
-        .map_err(sqlx::Error::Encode)
-    }
-
-    fn type_of(value: &Value) -> Self::TypeInfo {
-        match value {
-            Value::Null | Value::Decimal(_) | Value::Text(_) => {
-                <String as Type<Postgres>>::type_info()
-            }
-            Value::Bool(_) => <bool as Type<Postgres>>::type_info(),
-            Value::Int(_) => <i64 as Type<Postgres>>::type_info(),
-            Value::Float(_) => <f64 as Type<Postgres>>::type_info(),
-            Value::Bytes(_) => <Vec<u8> as Type<Postgres>>::type_info(),
-        }
-    }
 }
+
+super::fetch::bind_values_as_usual!(Postgres);

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-use sqlx::{Arguments, Decode, Row, Sqlite, SqlitePool, Type, TypeInfo, ValueRef};
+use sqlx::{Decode, Row, Sqlite, SqlitePool, TypeInfo, ValueRef};
 
 use super::fetch::{Backend, RowSink, stream_rows};
 use super::{QueryError, redact};
@@ -118,28 +118,6 @@ impl Backend for Sqlite {
         };
         Ok(value)
     }
-
-    fn bind(arguments: &mut Self::Arguments, value: &Value) -> Result<(), sqlx::Error> {
-        match value {
-            Value::Null => arguments.add(None::<i64>),
-            Value::Bool(b) => arguments.add(*b),
-            Value::Int(i) => arguments.add(*i),
-            Value::Float(x) => arguments.add(*x),
-            Value::Decimal(s) | Value::Text(s) => arguments.add(s.clone()),
-            Value::Bytes(b) => arguments.add(b.clone()),
-        }
-        .map_err(sqlx::Error::Encode)
-    }
-
-    fn type_of(value: &Value) -> Self::TypeInfo {
-        match value {
-            Value::Null | Value::Decimal(_) | Value::Text(_) => {
-                <String as Type<Sqlite>>::type_info()
-            }
-            Value::Bool(_) => <bool as Type<Sqlite>>::type_info(),
-            Value::Int(_) => <i64 as Type<Sqlite>>::type_info(),
-            Value::Float(_) => <f64 as Type<Sqlite>>::type_info(),
-            Value::Bytes(_) => <Vec<u8> as Type<Sqlite>>::type_info(),
-        }
-    }
 }
+
+super::fetch::bind_values_as_usual!(Sqlite);
