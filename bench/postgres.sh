@@ -123,7 +123,9 @@ server=$(psql -X -A -t -d "$shop_url" -c "SHOW server_version")
 project=$work/pg-project
 mkdir -p "$project"
 printf '%s\n' "# bench/postgres.sh: the e-commerce pack against the benchmark's PostgreSQL shop." \
-  "rules = [\"$repo/rules/ecommerce\"]" "" "[sources.shop]" 'url = "${BENCH_SHOP_URL}"' >"$project/trueup.toml"
+  "rules = [\"$repo/rules/ecommerce\"]" "" "[sources.shop]" 'url = "${BENCH_SHOP_URL}"' "" "[defaults]" \
+  "# As many queries at once as the database server has cores (it runs on this machine):" \
+  "# more only time-slice them (measured: docs/performance.md)." "concurrency = $(nproc)" >"$project/trueup.toml"
 export BENCH_SHOP_URL=$shop_url
 # Soda's data source (bench/soda/configuration.yml) reads the parts of the same URL.
 eval "$(python3 - "$shop_url" <<'EOF'

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -95,76 +96,174 @@ pub async fn open_sources(
 /// How the engine runs rules.
 #[derive(Debug, Clone, Copy)]
 pub struct RunOptions {
-    /// How many rules run at once.
+    /// How many queries run at once.
     pub concurrency: usize,
     /// How many key ranges a splittable rule (an `aggregate-match` on a single-column
-    /// integer key) runs as, each on its own connection; 1 runs it whole.
+    /// integer key) runs as, each its own query; 1 runs it whole.
     pub split: usize,
 }
 
 /// Runs `rules`, sending events to `events`, and returns when every rule has finished;
-/// findings were streamed on the way. Rules that can be split start first: they are the
-/// heaviest, and the small ones fill the gaps beside them.
+/// findings were streamed on the way.
+///
+/// Each rule is first planned (its columns checked, a splittable rule cut into key ranges),
+/// then its queries join one queue, at most `concurrency` running at once. The parts of
+/// split rules go first: they are the heaviest, and the small queries fill the gaps beside
+/// them, so no connection idles while another still has a long way to go.
 pub async fn run(
     rules: &[Arc<RuleSpec>],
     sources: &Sources,
     options: RunOptions,
     events: &mpsc::Sender<Event>,
 ) {
-    let mut order: Vec<&Arc<RuleSpec>> = rules.iter().collect();
-    order.sort_by_key(|rule| rule.query.split.is_none());
-    futures_util::stream::iter(order)
-        .for_each_concurrent(options.concurrency.max(1), |rule| async move {
-            if events.is_closed() {
-                return; // nobody reads the results any more
+    let concurrency = options.concurrency.max(1);
+    let plans: Vec<Result<Vec<DetectorQuery>, String>> = futures_util::stream::iter(rules)
+        .map(|rule| plan(rule, sources, options.split))
+        .buffered(concurrency)
+        .collect()
+        .await;
+
+    let progress: Vec<Mutex<Progress>> = plans
+        .iter()
+        .map(|plan| {
+            Mutex::new(Progress {
+                parts_left: plan.as_ref().map_or(0, Vec::len),
+                ..Progress::default()
+            })
+        })
+        .collect();
+    let mut queue: Vec<(usize, &DetectorQuery)> = Vec::new();
+    for (index, plan) in plans.iter().enumerate() {
+        match plan {
+            Ok(queries) => queue.extend(queries.iter().map(|query| (index, query))),
+            Err(error) => {
+                let _ = events.send(Event::Started(rules[index].clone())).await;
+                let outcome = RuleOutcome {
+                    rule: rules[index].clone(),
+                    findings: 0,
+                    elapsed: Duration::ZERO,
+                    error: Some(error.clone()),
+                };
+                let _ = events.send(Event::Finished(outcome)).await;
             }
-            let started = Instant::now();
-            let _ = events.send(Event::Started(rule.clone())).await;
-            let mut emitter = Emitter { rule: rule.clone(), shape: None, findings: 0, events };
-            let error = match sources.get(&rule.source) {
-                Some(Ok(source)) => match run_rule(source, rule, options.split, &mut emitter).await {
-                    Ok(()) => None,
-                    Err(QueryError::Timeout(limit)) => Some(format!(
-                        "timed out after {}; the query was cancelled (raise `timeout` on the rule to allow more)",
-                        crate::duration::HumanDuration(limit)
-                    )),
-                    Err(QueryError::Failed(err)) => Some(crate::error::chain(&err)),
-                },
-                Some(Err(err)) => Some(err.clone()),
-                None => Some(format!("source `{}` was not opened", rule.source)),
-            };
-            let outcome = RuleOutcome { rule: rule.clone(), findings: emitter.findings, elapsed: started.elapsed(), error };
-            let _ = events.send(Event::Finished(outcome)).await;
+        }
+    }
+    queue.sort_by_key(|(index, _)| {
+        plans[*index]
+            .as_ref()
+            .map_or(true, |queries| queries.len() < 2)
+    });
+
+    futures_util::stream::iter(queue)
+        .for_each_concurrent(concurrency, |(index, query)| {
+            let (rule, progress) = (&rules[index], &progress[index]);
+            async move {
+                if events.is_closed() {
+                    return; // nobody reads the results any more
+                }
+                let first = {
+                    let mut state = progress.lock().expect("progress lock");
+                    state.started.get_or_insert_with(Instant::now);
+                    !std::mem::replace(&mut state.announced, true)
+                };
+                if first {
+                    let _ = events.send(Event::Started(rule.clone())).await;
+                }
+                let mut emitter = Emitter {
+                    rule: rule.clone(),
+                    shape: None,
+                    findings: 0,
+                    events,
+                };
+                let error = match sources.get(&rule.source) {
+                    Some(Ok(source)) => source
+                        .fetch(query, rule.timeout, &mut emitter)
+                        .await
+                        .err()
+                        .map(describe),
+                    Some(Err(err)) => Some(err.clone()),
+                    None => Some(format!("source `{}` was not opened", rule.source)),
+                };
+                let finished = {
+                    let mut state = progress.lock().expect("progress lock");
+                    state.findings += emitter.findings;
+                    if state.error.is_none() {
+                        state.error = error;
+                    }
+                    state.parts_left -= 1;
+                    (state.parts_left == 0).then(|| RuleOutcome {
+                        rule: rule.clone(),
+                        findings: state.findings,
+                        elapsed: state.started.map(|s| s.elapsed()).unwrap_or_default(),
+                        error: state.error.take(),
+                    })
+                };
+                if let Some(outcome) = finished {
+                    let _ = events.send(Event::Finished(outcome)).await;
+                }
+            }
         })
         .await;
 }
 
-/// Checks that the columns a built-in names exist, then runs its query, whole or as key
-/// ranges. On SQLite a misspelt column in double quotes would silently become a string
-/// literal, so the check is what keeps a typo from being a wrong answer.
-async fn run_rule(
-    source: &Source,
+/// Where a rule's queries are while they run.
+#[derive(Debug, Default)]
+struct Progress {
+    started: Option<Instant>,
+    announced: bool,
+    parts_left: usize,
+    findings: u64,
+    error: Option<String>,
+}
+
+fn describe(error: QueryError) -> String {
+    match error {
+        QueryError::Timeout(limit) => format!(
+            "timed out after {}; the query was cancelled (raise `timeout` on the rule to allow more)",
+            crate::duration::HumanDuration(limit)
+        ),
+        QueryError::Failed(err) => crate::error::chain(&err),
+    }
+}
+
+/// The queries a rule runs as: one, or one per key range of a split rule. Checks first that
+/// the columns a built-in names exist: on SQLite a misspelt column in double quotes would
+/// silently become a string literal, so the check is what keeps a typo from being a wrong
+/// answer. A source that could not be opened fails the rule here.
+async fn plan(
     rule: &RuleSpec,
+    sources: &Sources,
     split: usize,
-    emitter: &mut Emitter<'_>,
-) -> Result<(), QueryError> {
+) -> Result<Vec<DetectorQuery>, String> {
+    let source = match sources.get(&rule.source) {
+        Some(Ok(source)) => source,
+        Some(Err(err)) => return Err(err.clone()),
+        None => return Err(format!("source `{}` was not opened", rule.source)),
+    };
+    let failed = |err: Error| crate::error::chain(&err);
     for (table, columns) in &rule.columns_used {
-        let existing = source.columns(table).await?.ok_or_else(|| {
-            Error::Other(format!("source `{}` has no table `{table}`", source.name))
-        })?;
+        let existing = source
+            .columns(table)
+            .await
+            .map_err(failed)?
+            .ok_or_else(|| format!("source `{}` has no table `{table}`", source.name))?;
         if let Some(missing) = columns.iter().find(|c| !existing.contains(c)) {
             let hint = crate::load::closest(missing, existing.iter().map(String::as_str))
                 .map(|close| format!("; did you mean `{close}`?"))
                 .unwrap_or_default();
-            return Err(
-                Error::Other(format!("table `{table}` has no column `{missing}`{hint}")).into(),
-            );
+            return Err(format!("table `{table}` has no column `{missing}`{hint}"));
         }
     }
-    if let Some(plan) = rule.query.split.as_ref().filter(|_| split > 1)
-        && let Some((lo, hi)) = source.key_bounds(&plan.bounds_sql).await?
-    {
-        let queries: Vec<DetectorQuery> = key_ranges(lo, hi, split)
+    let bounds = match rule.query.split.as_ref().filter(|_| split > 1) {
+        Some(plan) => source
+            .key_bounds(&plan.bounds_sql)
+            .await
+            .map_err(failed)?
+            .map(|b| (plan, b)),
+        None => None,
+    };
+    Ok(match bounds {
+        Some((plan, (lo, hi))) => key_ranges(lo, hi, split)
             .into_iter()
             .map(|(from, to)| {
                 let mut binds = rule.query.binds.clone();
@@ -176,19 +275,9 @@ async fn run_rule(
                     ..rule.query.clone()
                 }
             })
-            .collect();
-        let mut parts: Vec<Emitter<'_>> = queries.iter().map(|_| emitter.part()).collect();
-        let results = futures_util::future::join_all(
-            queries
-                .iter()
-                .zip(parts.iter_mut())
-                .map(|(query, part)| source.fetch(query, rule.timeout, part)),
-        )
-        .await;
-        emitter.findings += parts.iter().map(|part| part.findings).sum::<u64>();
-        return results.into_iter().collect();
-    }
-    source.fetch(&rule.query, rule.timeout, emitter).await
+            .collect(),
+        None => vec![rule.query.clone()],
+    })
 }
 
 /// `lo..=hi` cut into at most `parts` contiguous inclusive ranges of about equal width.
@@ -216,18 +305,6 @@ struct Emitter<'a> {
     shape: Option<Arc<Shape>>,
     findings: u64,
     events: &'a mpsc::Sender<Event>,
-}
-
-impl<'a> Emitter<'a> {
-    /// An emitter for one key range of the same rule.
-    fn part(&self) -> Emitter<'a> {
-        Emitter {
-            rule: self.rule.clone(),
-            shape: None,
-            findings: 0,
-            events: self.events,
-        }
-    }
 }
 
 impl RowSink for Emitter<'_> {
