@@ -237,7 +237,7 @@ for r in errors:
     report(False, "trueup", r["id"], f"error: {r['error']}")
 print()
 print("psql, per query (warm-up run, \\timing): " + ", ".join(f"{k} {v / 1000:.2f} s" for k, v in psql_ms.items()))
-print("trueup, per rule (last timed run, rules run 4 at a time): " + ", ".join(
+print("trueup, per rule (last timed run, queries run concurrently, so these overlap): " + ", ".join(
     f"{r['id'].removeprefix('ecommerce.')} {r['duration_ms'] / 1000:.2f} s" for r in findings["rules"]))
 sys.exit(0 if ok else 1)
 EOF
