@@ -6,6 +6,7 @@
 # Markdown table (median wall time and peak RSS of RUNS runs).
 #
 #   bench/postgres.sh [SF] [RUNS]        (defaults: SF=1, 3 runs)
+#   BENCH_LEVERS=1 bench/postgres.sh 1 5 (instead: the levers of docs/performance.md)
 #
 # Starts a throwaway PostgreSQL 15 cluster (scripts/lib/postgres.sh, deleted on exit), or
 # uses the server of BENCH_PG_URL (an admin URL: the shop goes to a database of its own,
@@ -124,9 +125,14 @@ project=$work/pg-project
 mkdir -p "$project"
 printf '%s\n' "# bench/postgres.sh: the e-commerce pack against the benchmark's PostgreSQL shop." \
   "rules = [\"$repo/rules/ecommerce\"]" "" "[sources.shop]" 'url = "${BENCH_SHOP_URL}"' "" "[defaults]" \
-  "# As many queries at once as the database server has cores (it runs on this machine):" \
-  "# more only time-slice them (measured: docs/performance.md)." "concurrency = $(nproc)" >"$project/trueup.toml"
+  "# As many queries at once as the database server has cores (it runs on this machine)." \
+  "concurrency = $(nproc)" >"$project/trueup.toml"
 export BENCH_SHOP_URL=$shop_url
+if [ "${BENCH_LEVERS:-}" = 1 ]; then
+  # shellcheck source=levers.sh
+  . bench/levers.sh
+  exit 0
+fi
 # Soda's data source (bench/soda/configuration.yml) reads the parts of the same URL.
 eval "$(python3 - "$shop_url" <<'EOF'
 import shlex, sys, urllib.parse
