@@ -514,3 +514,23 @@ fn quiet_silences_status_lines() {
     assert_eq!(validated.code, Some(0), "{}", validated.all());
     assert_eq!(validated.stderr, "", "{}", validated.all());
 }
+
+#[test]
+fn json_report_has_every_finding_with_key_detail_and_message() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = demo_project(&tmp.path().join("demo"), &[]);
+    let checked = check(
+        &project,
+        &[
+            "check",
+            "--format",
+            "json",
+            "--rule",
+            "ecommerce.orphaned-orders",
+        ],
+    );
+    assert_eq!(checked.code, Some(1), "{}", checked.all());
+    insta::with_settings!({ filters => vec![(r#""duration_ms": ?\d+"#, r#""duration_ms": "[TIME]""#)] }, {
+        insta::assert_snapshot!(checked.stdout);
+    });
+}
