@@ -123,11 +123,11 @@ pub struct CheckArgs {
     /// How many finding keys to show per rule in human output.
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub show: usize,
-    /// How many rules run at once (default: the project's `concurrency`).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    /// How many queries run at once (default: the project's `concurrency`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
     pub concurrency: Option<u32>,
     /// How many key ranges heavy rules run as, at once (default: the project's `split`).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub split: Option<u32>,
 }
 

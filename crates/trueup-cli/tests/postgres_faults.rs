@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 const SETUP: &str = "
+CREATE SEQUENCE order_numbers;
 CREATE TABLE orders (id INTEGER PRIMARY KEY, status TEXT, total NUMERIC(12,2));
 INSERT INTO orders VALUES (1, 'COMPLETED', 10.00), (2, 'LOST', 5.00), (3, 'PENDING', -1.00);
 ";
@@ -200,26 +201,27 @@ query = "SELECT id FROM orders, pg_sleep(5)"
 }
 
 #[tokio::test]
-async fn a_detector_that_writes_is_stopped_by_the_read_only_transaction() {
+async fn a_detector_whose_function_writes_is_stopped_by_the_read_only_transaction() {
     let Some(url) = database().await else { return };
-    // Starts with WITH, so the lexical guard lets it through: the transaction must stop it.
+    // A plain SELECT whose function writes (a sequence): no lexical guard can see that, the
+    // read-only transaction must stop it.
     let writer = r#"
 [[rule]]
-id = "orders.sneaky-delete"
-title = "A detector that deletes"
+id = "orders.sneaky-write"
+title = "A detector that advances a sequence"
 severity = "low"
 [rule.detector]
 kind = "sql"
 key = ["id"]
-query = "WITH gone AS (DELETE FROM orders RETURNING id) SELECT id FROM gone"
+query = "SELECT nextval('order_numbers') AS id"
 "#;
     let output = trueup(&project(&url, writer), &["check"]);
     let all = assert_clean_failure(&output, "trueup-test");
     assert!(all.contains("read-only transaction"), "{all}");
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders")
+    let next: i64 = sqlx::query_scalar("SELECT nextval('order_numbers')")
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(left, 3, "nothing was deleted");
+    assert_eq!(next, 1, "the detector did not advance the sequence");
 }

@@ -15,28 +15,45 @@ impl FromStr for HumanDuration {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        let split = text
-            .find(|c: char| !c.is_ascii_digit())
-            .ok_or_else(|| format!("`{text}` has no unit; write e.g. `30s`, `5m`, `2h` or `7d`"))?;
-        let (number, unit) = text.split_at(split);
-        let number: u64 = number
-            .parse()
-            .map_err(|_| format!("`{text}` does not start with a whole number"))?;
-        let seconds = |factor: u64| Duration::from_secs(number.saturating_mul(factor));
-        let duration = match unit {
-            "ms" => Duration::from_millis(number),
-            "s" => seconds(1),
-            "m" => seconds(60),
-            "h" => seconds(3600),
-            "d" => seconds(86_400),
-            _ => {
-                let unit = unit.trim();
-                return Err(format!(
-                    "`{unit}` is not a unit: write a number and ms, s, m, h or d, e.g. `{number}m`"
-                ));
-            }
-        };
-        Ok(HumanDuration(duration))
+        if text.is_empty() {
+            return Err("the duration is empty; write e.g. `30s`, `5m`, `2h` or `7d`".to_owned());
+        }
+        // One or more `<number><unit>` parts, added up: `90s`, `1h30m`.
+        let mut total = Duration::ZERO;
+        let mut rest = text;
+        while !rest.is_empty() {
+            let digits = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            let number: u64 = rest[..digits]
+                .parse()
+                .map_err(|_| format!("`{text}` is not a duration: write a whole number and a unit, e.g. `30s` or `1h30m`"))?;
+            let unit_len = rest[digits..]
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(rest.len() - digits);
+            let unit = &rest[digits..digits + unit_len];
+            let seconds = |factor: u64| Duration::from_secs(number.saturating_mul(factor));
+            total += match unit {
+                "ms" => Duration::from_millis(number),
+                "s" => seconds(1),
+                "m" => seconds(60),
+                "h" => seconds(3600),
+                "d" => seconds(86_400),
+                "" => {
+                    return Err(format!(
+                        "`{text}` has no unit; write e.g. `30s`, `5m`, `2h` or `7d`"
+                    ));
+                }
+                _ => {
+                    let unit = unit.trim();
+                    return Err(format!(
+                        "`{unit}` is not a unit: write a number and ms, s, m, h or d, e.g. `{number}m`"
+                    ));
+                }
+            };
+            rest = &rest[digits + unit_len..];
+        }
+        Ok(HumanDuration(total))
     }
 }
 
@@ -74,7 +91,7 @@ impl JsonSchema for HumanDuration {
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
             "type": "string",
-            "pattern": "^[0-9]+(ms|s|m|h|d)$",
+            "pattern": "^([0-9]+(ms|s|m|h|d))+$",
             "description": "A duration: a whole number and a unit (ms, s, m, h, d), e.g. `30s`.",
             "examples": ["30s", "5m", "24h"]
         })
@@ -93,6 +110,7 @@ mod tests {
         assert_eq!(parse("5m"), Ok(Duration::from_secs(300)));
         assert_eq!(parse("2h"), Ok(Duration::from_secs(7200)));
         assert_eq!(parse("7d"), Ok(Duration::from_secs(604_800)));
+        assert_eq!(parse("1h30m"), Ok(Duration::from_secs(5400)));
     }
 
     #[test]

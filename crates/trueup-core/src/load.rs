@@ -115,13 +115,14 @@ impl Project {
             }
             sources.insert(name.clone(), spec);
         }
-        for (field, value) in [
-            ("concurrency", parsed.defaults.concurrency),
-            ("split", parsed.defaults.split),
-        ] {
-            if value == 0 {
+        let limits = [
+            ("concurrency", parsed.defaults.concurrency, 256),
+            ("split", parsed.defaults.split, 64),
+        ];
+        for (field, value, max) in limits {
+            if !(1..=max).contains(&value) {
                 let at = FieldPath::default().key("defaults").key(field);
-                problems.push(file.at_path(&at, format!("`{field}` must be at least 1")));
+                problems.push(file.at_path(&at, format!("`{field}` must be from 1 to {max}")));
             }
         }
 

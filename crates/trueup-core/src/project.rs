@@ -43,6 +43,7 @@ pub struct SourceConfig {
     pub url: String,
     /// Most connections opened to this source at once (default: `defaults.concurrency`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub max_connections: Option<u32>,
 }
 
@@ -53,7 +54,8 @@ pub struct Defaults {
     /// How long one detector may run (default: `5m`).
     #[serde(default = "default_timeout")]
     pub timeout: HumanDuration,
-    /// How many rules run at once (default: 4).
+    /// How many queries run at once, each on its own connection (default: 4; about the
+    /// database server's cores is a good value). Each key range of a split rule counts.
     #[serde(default = "default_concurrency")]
     #[schemars(range(min = 1, max = 256))]
     pub concurrency: u32,
@@ -137,7 +139,7 @@ url = "sqlite://data.db"
 
 [defaults]
 timeout = "5m"       # how long one detector may run
-concurrency = 4      # how many rules run at once
+concurrency = 4      # how many queries run at once (about the database's cores)
 split = 2            # heavy aggregate checks run as this many key ranges at once
 fail-on = "low"      # `check` exits 1 on findings at least this severe
 "#;

@@ -59,18 +59,52 @@ pub fn first_keyword(statement: &str) -> String {
         .to_ascii_uppercase()
 }
 
-/// Why `sql` cannot be a detector query, if it cannot: it must be one statement that reads.
+/// Statements that change data or schema; none belongs in a detector.
+const WRITES: [&str; 13] = [
+    "INSERT", "UPDATE", "DELETE", "MERGE", "TRUNCATE", "DROP", "ALTER", "CREATE", "GRANT",
+    "REVOKE", "COPY", "CALL", "VACUUM",
+];
+
+/// The words of `statement` outside quoted text, upper-cased.
+fn words(statement: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quote = None;
+    for c in statement.chars() {
+        match quote {
+            Some(open) if c == open => quote = None,
+            Some(_) => {}
+            None if matches!(c, '\'' | '"' | '`') => quote = Some(c),
+            None if c.is_ascii_alphanumeric() || c == '_' => {
+                word.push(c.to_ascii_uppercase());
+                continue;
+            }
+            None => {}
+        }
+        if !word.is_empty() {
+            words.push(std::mem::take(&mut word));
+        }
+    }
+    words.extend((!word.is_empty()).then_some(word));
+    words
+}
+
+/// Why `sql` cannot be a detector query, if it cannot: it must be one statement that only
+/// reads (a write hidden in a `WITH` or a `SELECT … FOR UPDATE` is refused here too).
 pub fn detector_problem(sql: &str) -> Option<String> {
     let statements = statements(sql);
     match statements.as_slice() {
         [] => Some("the query is empty".to_owned()),
         [one] => {
             let keyword = first_keyword(one);
-            (!matches!(keyword.as_str(), "SELECT" | "WITH" | "VALUES")).then(|| {
-                format!(
+            if !matches!(keyword.as_str(), "SELECT" | "WITH" | "VALUES") {
+                return Some(format!(
                     "a detector must only read, but this query starts with `{keyword}`; write a \
                      SELECT whose rows are the violations (repairs go in [rule.repair])"
-                )
+                ));
+            }
+            words(one).into_iter().find(|w| WRITES.contains(&w.as_str())).map(|write| {
+                format!("a detector must only read, but this query contains `{write}`; repairs go in [rule.repair]")
             })
         }
         many => Some(format!(
@@ -108,5 +142,19 @@ mod tests {
                 .contains("2 statements")
         );
         assert!(detector_problem(" ; ").unwrap().contains("empty"));
+        assert!(
+            detector_problem("WITH d AS (DELETE FROM t RETURNING id) SELECT id FROM d")
+                .unwrap()
+                .contains("`DELETE`")
+        );
+        assert!(
+            detector_problem("SELECT id FROM t FOR UPDATE")
+                .unwrap()
+                .contains("`UPDATE`")
+        );
+        assert_eq!(
+            detector_problem("SELECT 'delete me', \"update\" FROM t WHERE note <> 'DROP'"),
+            None
+        );
     }
 }

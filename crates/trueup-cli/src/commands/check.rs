@@ -134,9 +134,9 @@ pub async fn execute(
     std::io::stdout().flush()?;
     if summary.errored_rules > 0 {
         printer.error(&anyhow::anyhow!(
-            "{} of {} rules could not run; their errors are in the report",
+            "{} of {} could not run; their errors are in the report",
             summary.errored_rules,
-            summary.rules
+            crate::render::plural(summary.rules, "rule")
         ));
     }
     Ok(summary)
@@ -165,8 +165,11 @@ fn select<'p>(project: &'p Project, args: &CheckArgs) -> anyhow::Result<Vec<&'p 
                 .collect();
             tags.sort_unstable();
             tags.dedup();
+            let close = closest(tag, tags.iter().copied())
+                .map(|close| format!("did you mean `{close}`? "))
+                .unwrap_or_default();
             bail!(
-                "no rule has the tag `{tag}`; the tags are: {}",
+                "no rule has the tag `{tag}`; {close}the tags are: {}",
                 tags.join(", ")
             );
         }

@@ -21,6 +21,10 @@ struct Compiled<'a> {
     sql: &'a str,
     binds: &'a [Value],
     key: &'a [String],
+    /// PostgreSQL settings of the rule's transaction.
+    settings: &'a [(String, String)],
+    /// The query one key range runs, when the rule is split (`defaults.split` > 1).
+    range_sql: Option<&'a str>,
 }
 
 pub fn run(args: &CompileArgs, project_path: &Path) -> anyhow::Result<ExitStatus> {
@@ -40,6 +44,8 @@ pub fn run(args: &CompileArgs, project_path: &Path) -> anyhow::Result<ExitStatus
             sql: &r.query.sql,
             binds: &r.query.binds,
             key: &r.query.key,
+            settings: &r.query.settings,
+            range_sql: r.query.split.as_ref().map(|split| split.range_sql.as_str()),
         })
         .collect();
     let mut out = anstream::stdout().lock();
@@ -60,7 +66,18 @@ pub fn run(args: &CompileArgs, project_path: &Path) -> anyhow::Result<ExitStatus
                 for (i, value) in rule.binds.iter().enumerate() {
                     writeln!(out, "{DIM}-- parameter {}: {value}{DIM:#}", i + 1)?;
                 }
-                writeln!(out, "{};\n", rule.sql.trim_end())?;
+                for (name, value) in rule.settings {
+                    writeln!(out, "{DIM}-- SET LOCAL {name} = '{value}'{DIM:#}")?;
+                }
+                writeln!(out, "{};", rule.sql.trim_end())?;
+                if let Some(range_sql) = rule.range_sql {
+                    writeln!(
+                        out,
+                        "{DIM}-- with `split` > 1 it runs as key ranges, the last two parameters bounding each:{DIM:#}"
+                    )?;
+                    writeln!(out, "{range_sql};")?;
+                }
+                writeln!(out)?;
             }
         }
     }

@@ -141,8 +141,8 @@ impl<W: Write> Renderer for HumanRenderer<W> {
                 .map(|(severity, n)| format!("{n} {severity}"))
                 .collect();
             parts.push(format!(
-                "{} findings ({})",
-                summary.findings,
+                "{} ({})",
+                plural(summary.findings, "finding"),
                 severities.join(", ")
             ));
         } else {

@@ -15,6 +15,7 @@ pub fn redact(url: &str) -> String {
     if let Some(rest_start) = out.find("://").map(|i| i + 3)
         && let Some(at) = out[rest_start..].rfind('@').map(|i| rest_start + i)
         && let Some(colon) = out[rest_start..at].find(':').map(|i| rest_start + i)
+        && !out[colon + 1..at].starts_with("${")
     {
         out.replace_range(colon + 1..at, "***");
     }
@@ -23,9 +24,10 @@ pub fn redact(url: &str) -> String {
         let redacted: Vec<String> = query
             .split('&')
             .map(|pair| match pair.split_once('=') {
-                Some((key, _))
-                    if key.eq_ignore_ascii_case("password")
-                        || key.eq_ignore_ascii_case("sslpassword") =>
+                Some((key, value))
+                    if !value.starts_with("${")
+                        && (key.eq_ignore_ascii_case("password")
+                            || key.eq_ignore_ascii_case("sslpassword")) =>
                 {
                     format!("{key}=***")
                 }
@@ -42,13 +44,8 @@ pub fn redact_urls_in(text: &str) -> String {
     if !text.contains("://") {
         return text.to_owned();
     }
-    let is_boundary = |c: char| {
-        c.is_whitespace()
-            || matches!(
-                c,
-                '"' | '\'' | '`' | ',' | '(' | ')' | '[' | ']' | '{' | '}'
-            )
-    };
+    let is_boundary =
+        |c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | ',' | '(' | ')' | '[' | ']');
     let mut out = String::with_capacity(text.len());
     let mut token = String::new();
     for c in text.chars() {
@@ -91,6 +88,14 @@ mod tests {
             "postgres://trueup:***@127.0.0.1:5432/db"
         );
         assert_eq!(redact("postgres://u:p?q@h/db"), "postgres://u:***@h/db");
+    }
+
+    #[test]
+    fn keeps_variable_references_which_are_not_secrets() {
+        assert_eq!(
+            redact_urls_in(r#"url = "postgres://app:${PW}@db/shop?password=${PW}""#),
+            r#"url = "postgres://app:${PW}@db/shop?password=${PW}""#
+        );
     }
 
     #[test]
