@@ -68,6 +68,16 @@ pub enum Command {
     Compile(CompileArgs),
     /// Create a demo shop (SQLite) with planted problems and check it.
     Demo(DemoArgs),
+    /// List recorded runs, newest first.
+    Runs(RunsArgs),
+    /// Show one recorded run: its rules and findings.
+    Show(ShowArgs),
+    /// Compare two runs: per rule, the findings that are new, resolved and persisting.
+    Diff(DiffArgs),
+    /// Accept findings, so that `check --baseline` fails only on new ones.
+    Baseline(BaselineArgs),
+    /// Delete old runs from the state store.
+    Gc(GcArgs),
 }
 
 #[derive(Debug, Args)]
@@ -126,6 +136,12 @@ pub struct CheckArgs {
     /// How many queries run at once (default: the project's `concurrency`).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
     pub concurrency: Option<u32>,
+    /// Do not record this run in the state store (.trueup/state.db).
+    #[arg(long)]
+    pub no_record: bool,
+    /// Fail only on findings that are not in the baseline (trueup.baseline.jsonl).
+    #[arg(long, visible_alias = "new-only")]
+    pub baseline: bool,
     /// How many key ranges heavy rules run as, at once (default: the project's `split`).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub split: Option<u32>,
@@ -166,4 +182,76 @@ pub struct DemoArgs {
     pub no_check: bool,
     #[command(flatten)]
     pub check: CheckArgs,
+}
+
+/// A run: its id, `last` (the newest complete run) or `last~N` (N complete runs before it).
+const RUN_HELP: &str = "A run id, `last` or `last~N`";
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// How many runs to list.
+    #[arg(long, short = 'n', default_value_t = 20)]
+    pub limit: i64,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    #[arg(default_value = "last", help = RUN_HELP)]
+    pub run: String,
+    /// How many findings to show per rule in human output.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub show: usize,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+/// Output formats of `diff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    Human,
+    Json,
+    /// A table and lists for a pull request or an issue.
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The earlier run (default: `last~1`).
+    #[arg(help = RUN_HELP)]
+    pub from: Option<String>,
+    /// The later run (default: `last`).
+    #[arg(help = RUN_HELP)]
+    pub to: Option<String>,
+    /// How many new and resolved keys to show per rule (human and markdown).
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub show: usize,
+    #[arg(long, value_enum, default_value_t = DiffFormat::Human)]
+    pub format: DiffFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct BaselineArgs {
+    #[command(subcommand)]
+    pub command: BaselineCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BaselineCommand {
+    /// Accept every finding of a run: write them to trueup.baseline.jsonl (commit it).
+    Accept {
+        #[arg(default_value = "last", help = RUN_HELP)]
+        run: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Keep this many newest runs.
+    #[arg(long, value_name = "N")]
+    pub keep: Option<u32>,
+    /// Delete runs started longer ago than this, e.g. `30d`.
+    #[arg(long, value_name = "AGE")]
+    pub older_than: Option<trueup_core::duration::HumanDuration>,
 }

@@ -66,10 +66,25 @@ pub fn prepare(project: &Project, rules: &[&LoadedRule]) -> Result<Vec<Arc<RuleS
                 source: loaded.source.clone(),
                 timeout: rule.timeout.unwrap_or(project.defaults.timeout).0,
                 columns_used: crate::validate::columns_used(&rule.detector),
+                definition_hash: definition_hash(loaded),
                 query,
             }))
         })
         .collect()
+}
+
+/// A hash of what a rule does, to tell between runs that it changed.
+fn definition_hash(loaded: &LoadedRule) -> String {
+    let rule = &loaded.rule;
+    let definition =
+        serde_json::to_string(&(&rule.detector, &loaded.source, &rule.postgres_settings))
+            .unwrap_or_default();
+    format!(
+        "{:016x}",
+        crate::fingerprint::Fnv::default()
+            .field(&definition)
+            .finish()
+    )
 }
 
 /// Opens every source the rules use, at once; failures are kept per source.

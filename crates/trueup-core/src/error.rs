@@ -47,6 +47,14 @@ pub enum Error {
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 
+    /// The state store (run history) cannot be used.
+    #[error("state store {}: {message}", path.display())]
+    Store { path: PathBuf, message: String },
+
+    /// A run named on the command line does not exist.
+    #[error("{0}")]
+    UnknownRun(String),
+
     /// Anything else in the core that is a bug or an environment failure.
     #[error("{0}")]
     Other(String),

@@ -23,6 +23,8 @@ pub struct RuleSpec {
     pub source: String,
     pub timeout: Duration,
     pub query: DetectorQuery,
+    /// Hash of what the rule does (detector, source, settings): a changed rule has another.
+    pub definition_hash: String,
     /// The tables a built-in reads and the columns it names in each, checked before it runs.
     pub columns_used: Vec<(String, Vec<String>)>,
 }

@@ -12,13 +12,16 @@ pub mod duration;
 pub mod engine;
 pub mod error;
 pub mod finding;
+pub mod fingerprint;
 pub mod load;
 pub mod project;
 pub mod rule;
 pub mod schema;
 pub mod source;
 pub mod sql_text;
+pub mod store;
 pub mod template;
+pub mod time;
 pub mod validate;
 pub mod value;
 

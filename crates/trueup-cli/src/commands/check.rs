@@ -4,11 +4,15 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::bail;
+use std::collections::HashMap;
+
+use anyhow::{Context, bail};
 use tokio::sync::mpsc;
 use trueup_core::engine::{self, Event};
 use trueup_core::finding::Finding;
+use trueup_core::fingerprint;
 use trueup_core::load::{LoadedRule, Project, closest};
+use trueup_core::store::{self, Baseline, Store};
 
 use crate::ExitStatus;
 use crate::args::{CheckArgs, Format};
@@ -73,6 +77,32 @@ pub async fn execute(
         ))),
     };
     let mut summary = Summary::new(args.fail_on.unwrap_or(project.defaults.fail_on));
+    let baseline = match args.baseline {
+        true => {
+            let path = project.root.join(store::baseline::FILE);
+            let baseline = Baseline::load(&path)?;
+            printer.status(format!(
+                "baseline {}: {} accepted finding(s)",
+                path.display(),
+                baseline.len()
+            ));
+            Some(baseline)
+        }
+        false => None,
+    };
+    let mut recorder = match args.no_record {
+        true => None,
+        false => {
+            let store = Store::open(&project.root.join(store::DEFAULT_PATH))
+                .await
+                .context(
+                    "the run cannot be recorded (`check --no-record` runs without recording)",
+                )?;
+            Some(store.begin_run(&rules).await?)
+        }
+    };
+    let mut accepted: HashMap<String, u64> = HashMap::new();
+    let mut outcomes = Vec::new();
     let started = Instant::now();
     renderer.start(&rules)?;
     let bar = printer.progress(rules.len());
@@ -100,7 +130,20 @@ pub async fn execute(
                     Event::Finding(finding) => {
                         found += 1;
                         observe(&finding);
-                        renderer.finding(&finding)?;
+                        let print = fingerprint::of(&finding);
+                        let in_baseline = baseline
+                            .as_ref()
+                            .is_some_and(|b| b.contains(&finding.rule.id, print));
+                        if in_baseline {
+                            *accepted.entry(finding.rule.id.clone()).or_default() += 1;
+                        }
+                        if let Some(recorder) = recorder.as_mut() {
+                            recorder
+                                .add(&finding, print)
+                                .await
+                                .map_err(std::io::Error::other)?;
+                        }
+                        renderer.finding(&finding, in_baseline)?;
                         if found.is_multiple_of(4096) {
                             bar.set_message(format!("· {found} findings · {}", running.join(", ")));
                         }
@@ -108,9 +151,13 @@ pub async fn execute(
                     }
                     Event::Finished(outcome) => {
                         running.retain(|id| *id != outcome.rule.id);
-                        summary.add(&outcome);
+                        summary.add(
+                            &outcome,
+                            accepted.get(&outcome.rule.id).copied().unwrap_or(0),
+                        );
                         bar.inc(1);
                         bar.suspend(|| renderer.rule_finished(&outcome))?;
+                        outcomes.push(outcome);
                     }
                 }
                 bar.set_message(format!("· {found} findings · {}", running.join(", ")));
@@ -132,6 +179,12 @@ pub async fn execute(
     summary.elapsed = started.elapsed();
     renderer.finish(&summary)?;
     std::io::stdout().flush()?;
+    if let Some(recorder) = recorder {
+        let run = recorder.finish(&outcomes).await?;
+        printer.status(format!(
+            "recorded as run {run}; `trueup diff` compares it with the run before"
+        ));
+    }
     if summary.errored_rules > 0 {
         printer.error(&anyhow::anyhow!(
             "{} of {} could not run; their errors are in the report",

@@ -1,10 +1,15 @@
 //! One module per subcommand.
 
+mod baseline;
 mod check;
 mod compile;
 mod demo;
+mod diff;
+mod gc;
 mod init;
+mod runs;
 mod schema;
+mod show;
 mod validate;
 
 use crate::ExitStatus;
@@ -20,5 +25,24 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Check(args) => check::run(args, project, printer).await,
         Command::Compile(args) => compile::run(args, project),
         Command::Demo(args) => demo::run(args, printer).await,
+        Command::Runs(args) => runs::run(args, project).await,
+        Command::Show(args) => show::run(args, project).await,
+        Command::Diff(args) => diff::run(args, project).await,
+        Command::Baseline(args) => baseline::run(args, project, printer).await,
+        Command::Gc(args) => gc::run(args, project, printer).await,
     }
+}
+
+/// The state store of the project at `project` (`.trueup/state.db` beside it).
+pub async fn open_store(project: &std::path::Path) -> anyhow::Result<trueup_core::store::Store> {
+    let root = project.parent().unwrap_or(std::path::Path::new(""));
+    Ok(trueup_core::store::Store::open(&root.join(trueup_core::store::DEFAULT_PATH)).await?)
+}
+
+/// The baseline file of the project at `project`.
+pub fn baseline_path(project: &std::path::Path) -> std::path::PathBuf {
+    project
+        .parent()
+        .unwrap_or(std::path::Path::new(""))
+        .join(trueup_core::store::baseline::FILE)
 }

@@ -21,6 +21,8 @@ pub struct HumanRenderer<W: Write> {
     rules: Vec<Arc<RuleSpec>>,
     /// The first `show` findings of each rule, as `(key, message)`, by rule position.
     samples: Vec<Vec<Finding>>,
+    /// Findings of each rule the baseline accepted, by rule position.
+    accepted: Vec<u64>,
     /// Finished rules not printed yet because an earlier rule is still running.
     finished: BTreeMap<usize, RuleOutcome>,
     next_to_print: usize,
@@ -33,6 +35,7 @@ impl<W: Write> HumanRenderer<W> {
             show,
             rules: Vec::new(),
             samples: Vec::new(),
+            accepted: Vec::new(),
             finished: BTreeMap::new(),
             next_to_print: 0,
         }
@@ -50,7 +53,13 @@ impl<W: Write> HumanRenderer<W> {
         let elapsed = format_duration(outcome.elapsed);
         let count = plural(outcome.findings, "finding");
         let style = severity_style(rule.severity);
-        match (&outcome.error, outcome.findings) {
+        let accepted = self.accepted[position];
+        let new = outcome.findings - accepted;
+        let count = match accepted {
+            0 => count,
+            _ => format!("{new} new, {accepted} accepted by the baseline"),
+        };
+        match (&outcome.error, new) {
             (Some(_), 0) => writeln!(
                 self.out,
                 "{ERROR}!{ERROR:#} {ERROR}error{ERROR:#}    {BOLD}{}{BOLD:#} {DIM}· failed · {elapsed}{DIM:#}",
@@ -59,6 +68,11 @@ impl<W: Write> HumanRenderer<W> {
             (Some(_), _) => writeln!(
                 self.out,
                 "{ERROR}!{ERROR:#} {ERROR}error{ERROR:#}    {BOLD}{}{BOLD:#} {DIM}· failed after {count} · {elapsed}{DIM:#}",
+                rule.id
+            )?,
+            (None, 0) if accepted > 0 => writeln!(
+                self.out,
+                "{OK}✓{OK:#} {OK}ok{OK:#}       {} {DIM}· {count} · {elapsed}{DIM:#}",
                 rule.id
             )?,
             (None, 0) => writeln!(
@@ -73,7 +87,7 @@ impl<W: Write> HumanRenderer<W> {
                 rule.id
             )?,
         }
-        if outcome.findings > 0 || outcome.error.is_some() {
+        if new > 0 || outcome.error.is_some() {
             writeln!(self.out, "           {}", rule.title)?;
         }
         for finding in &self.samples[position] {
@@ -84,9 +98,7 @@ impl<W: Write> HumanRenderer<W> {
                 finding.message()
             )?;
         }
-        let hidden = outcome
-            .findings
-            .saturating_sub(self.samples[position].len() as u64);
+        let hidden = new.saturating_sub(self.samples[position].len() as u64);
         if hidden > 0 {
             writeln!(
                 self.out,
@@ -105,10 +117,16 @@ impl<W: Write> Renderer for HumanRenderer<W> {
     fn start(&mut self, rules: &[Arc<RuleSpec>]) -> std::io::Result<()> {
         self.rules = rules.to_vec();
         self.samples = vec![Vec::new(); rules.len()];
+        self.accepted = vec![0; rules.len()];
         Ok(())
     }
 
-    fn finding(&mut self, finding: &Finding) -> std::io::Result<()> {
+    fn finding(&mut self, finding: &Finding, accepted: bool) -> std::io::Result<()> {
+        if accepted {
+            let position = self.position(&finding.rule);
+            self.accepted[position] += 1;
+            return Ok(()); // the sample shows findings that are new to the baseline
+        }
         let position = self.position(&finding.rule);
         // Keep the `show` smallest keys, so that the sample does not depend on the order in
         // which the database happened to return rows.
@@ -147,6 +165,9 @@ impl<W: Write> Renderer for HumanRenderer<W> {
             ));
         } else {
             parts.push("no findings".to_owned());
+        }
+        if summary.accepted > 0 {
+            parts.push(format!("{} accepted by the baseline", summary.accepted));
         }
         parts.push(format!("{passing} passed"));
         if summary.errored_rules > 0 {

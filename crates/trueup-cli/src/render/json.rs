@@ -14,6 +14,8 @@ use super::{Renderer, Summary, millis};
 pub struct JsonRenderer<W: Write> {
     out: W,
     written: u64,
+    /// One finding's JSON, reused from finding to finding.
+    buffer: Vec<u8>,
     rules: Vec<Arc<RuleSpec>>,
     outcomes: Vec<RuleOutcome>,
 }
@@ -23,6 +25,7 @@ impl<W: Write> JsonRenderer<W> {
         JsonRenderer {
             out,
             written: 0,
+            buffer: Vec::new(),
             rules: Vec::new(),
             outcomes: Vec::new(),
         }
@@ -48,11 +51,17 @@ impl<W: Write> Renderer for JsonRenderer<W> {
         self.out.write_all(b"{\"version\":1,\"findings\":[")
     }
 
-    fn finding(&mut self, finding: &Finding) -> std::io::Result<()> {
+    fn finding(&mut self, finding: &Finding, accepted: bool) -> std::io::Result<()> {
         self.out
             .write_all(if self.written == 0 { b"\n" } else { b",\n" })?;
         self.written += 1;
-        serde_json::to_writer(&mut self.out, finding).map_err(std::io::Error::from)
+        self.buffer.clear();
+        serde_json::to_writer(&mut self.buffer, finding).map_err(std::io::Error::from)?;
+        if accepted {
+            self.buffer.pop(); // the closing brace
+            self.buffer.extend_from_slice(b",\"baseline\":true}");
+        }
+        self.out.write_all(&self.buffer)
     }
 
     fn rule_finished(&mut self, outcome: &RuleOutcome) -> std::io::Result<()> {

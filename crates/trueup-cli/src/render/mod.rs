@@ -18,7 +18,8 @@ use trueup_core::rule::Severity;
 /// interleaved as they happen, then `finish`.
 pub trait Renderer {
     fn start(&mut self, rules: &[Arc<RuleSpec>]) -> std::io::Result<()>;
-    fn finding(&mut self, finding: &Finding) -> std::io::Result<()>;
+    /// A finding; `accepted` when the baseline holds it.
+    fn finding(&mut self, finding: &Finding, accepted: bool) -> std::io::Result<()>;
     fn rule_finished(&mut self, outcome: &RuleOutcome) -> std::io::Result<()>;
     fn finish(&mut self, summary: &Summary) -> std::io::Result<()>;
 }
@@ -30,7 +31,9 @@ pub struct Summary {
     pub findings: u64,
     /// Findings per severity, worst first.
     pub by_severity: BTreeMap<Severity, u64>,
-    /// Rules that ran to the end and found something.
+    /// Findings the baseline accepted (only with `check --baseline`).
+    pub accepted: u64,
+    /// Rules that ran to the end and found something (not accepted by the baseline).
     pub rules_with_findings: usize,
     /// Rules with findings at or above `fail_on`.
     pub failing_rules: usize,
@@ -49,22 +52,26 @@ impl Summary {
         }
     }
 
-    /// Counts a finished rule in.
-    pub fn add(&mut self, outcome: &RuleOutcome) {
+    /// Counts a finished rule in, `accepted` of whose findings the baseline holds: only the
+    /// others can make the rule fail.
+    pub fn add(&mut self, outcome: &RuleOutcome, accepted: u64) {
         self.rules += 1;
         self.findings += outcome.findings;
+        self.accepted += accepted;
         if outcome.findings > 0 {
             *self.by_severity.entry(outcome.rule.severity).or_default() += outcome.findings;
-            if self
+        }
+        let new = outcome.findings.saturating_sub(accepted);
+        if new > 0
+            && self
                 .fail_on
                 .is_some_and(|threshold| outcome.rule.severity.at_least(threshold))
-            {
-                self.failing_rules += 1;
-            }
+        {
+            self.failing_rules += 1;
         }
         if outcome.error.is_some() {
             self.errored_rules += 1;
-        } else if outcome.findings > 0 {
+        } else if new > 0 {
             self.rules_with_findings += 1;
         }
     }

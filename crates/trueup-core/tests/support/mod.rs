@@ -10,7 +10,9 @@ mod pg;
 
 use tokio::sync::mpsc;
 use trueup_core::engine::{self, Event, RuleOutcome};
+use trueup_core::fingerprint;
 use trueup_core::load::Project;
+use trueup_core::store::{RunId, Store};
 
 /// A database created for one test, on one backend.
 pub struct TestDb {
@@ -121,6 +123,11 @@ impl RunResult {
 
 /// Loads the project at `path` and runs all its rules through the engine.
 pub async fn run_project(path: &Path) -> RunResult {
+    run_and_record(path, None).await.0
+}
+
+/// [`run_project`], recording the run in `store` when given; returns the run's id too.
+pub async fn run_and_record(path: &Path, store: Option<&Store>) -> (RunResult, Option<RunId>) {
     let project = Project::load(path).unwrap_or_else(|err| match err {
         trueup_core::Error::Invalid(problems) => {
             panic!(
@@ -137,6 +144,10 @@ pub async fn run_project(path: &Path) -> RunResult {
     let loaded: Vec<_> = project.rules.iter().collect();
     let rules = engine::prepare(&project, &loaded).expect("prepare");
     let sources = engine::open_sources(&project, &loaded, 2).await;
+    let mut recorder = match store {
+        Some(store) => Some(store.begin_run(&rules).await.expect("begin run")),
+        None => None,
+    };
     let (events, mut received) = mpsc::channel(64);
     let collect = async {
         let mut result = RunResult {
@@ -146,6 +157,9 @@ pub async fn run_project(path: &Path) -> RunResult {
         while let Some(event) = received.recv().await {
             match event {
                 Event::Finding(f) => {
+                    if let Some(recorder) = recorder.as_mut() {
+                        recorder.add(&f, fingerprint::of(&f)).await.expect("record");
+                    }
                     result
                         .findings
                         .push((f.rule.id.clone(), f.key_text(), f.message()))
@@ -156,18 +170,15 @@ pub async fn run_project(path: &Path) -> RunResult {
         }
         result
     };
-    let run = async move {
-        engine::run(
-            &rules,
-            &sources,
-            engine::RunOptions {
-                concurrency: 2,
-                split: 2,
-            },
-            &events,
-        )
-        .await
+    let options = engine::RunOptions {
+        concurrency: 2,
+        split: 2,
     };
+    let run = async move { engine::run(&rules, &sources, options, &events).await };
     let ((), result) = tokio::join!(run, collect);
-    result
+    let run = match recorder {
+        Some(recorder) => Some(recorder.finish(&result.outcomes).await.expect("finish run")),
+        None => None,
+    };
+    (result, run)
 }

@@ -1,0 +1,29 @@
+//! `trueup baseline accept [RUN]`: accept a run's findings into the committed baseline.
+
+use std::path::Path;
+
+use crate::ExitStatus;
+use crate::args::{BaselineArgs, BaselineCommand};
+use crate::commands::{baseline_path, open_store};
+use crate::printer::Printer;
+
+pub async fn run(
+    args: &BaselineArgs,
+    project: &Path,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    match &args.command {
+        BaselineCommand::Accept { run } => {
+            let store = open_store(project).await?;
+            let id = store.resolve(run).await?;
+            let path = baseline_path(project);
+            let accepted = store.accept(id, &path).await?;
+            store.close().await;
+            printer.status(format!(
+                "accepted {accepted} finding(s) of run {id} into {}; commit it, and `check --baseline` fails only on new findings",
+                path.display()
+            ));
+            Ok(ExitStatus::Success)
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! `trueup runs`: the recorded runs, newest first.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::ExitStatus;
+use crate::args::{Format, RunsArgs};
+use crate::commands::open_store;
+use crate::printer::{DIM, ERROR};
+
+pub async fn run(args: &RunsArgs, project: &Path) -> anyhow::Result<ExitStatus> {
+    let store = open_store(project).await?;
+    let runs = store.runs(args.limit).await?;
+    store.close().await;
+    let mut out = anstream::stdout().lock();
+    match args.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &runs)?;
+            writeln!(out)?;
+        }
+        Format::Human if runs.is_empty() => {
+            writeln!(out, "no runs recorded yet: `trueup check` records one")?
+        }
+        Format::Human => {
+            writeln!(
+                out,
+                "{DIM}   run  started (UTC)         rules   findings  errors  rule set{DIM:#}"
+            )?;
+            for run in &runs {
+                let state = if run.complete {
+                    String::new()
+                } else {
+                    format!("  {ERROR}incomplete{ERROR:#}")
+                };
+                writeln!(
+                    out,
+                    "{:>6}  {:<20}  {:>5}  {:>9}  {:>6}  {}{state}",
+                    run.id, run.started_at, run.rules, run.findings, run.errors, run.rules_hash
+                )?;
+            }
+        }
+    }
+    Ok(ExitStatus::Success)
+}

@@ -1,0 +1,204 @@
+//! Reading the store: runs, the rules a run ran, its findings; and pruning old runs.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{RunId, Store};
+use crate::{Error, Result};
+
+/// One run, as listed.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub id: RunId,
+    pub started_at: String,
+    /// `None` for a run that is still going or was killed: such a run is incomplete.
+    pub finished_at: Option<String>,
+    pub complete: bool,
+    pub tool_version: String,
+    pub rules_hash: String,
+    pub rules: i64,
+    pub findings: i64,
+    pub errors: i64,
+}
+
+/// How one rule did in a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRule {
+    pub rule: String,
+    pub rule_hash: String,
+    pub severity: String,
+    pub findings: i64,
+    pub duration_ms: i64,
+    pub error: Option<String>,
+}
+
+/// A recorded finding.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredFinding {
+    pub rule: String,
+    pub fingerprint: String,
+    pub key: serde_json::Value,
+    pub detail: serde_json::Value,
+    pub message: String,
+}
+
+const RUN_COLUMNS: &str =
+    "id, started_at, finished_at, tool_version, rules_hash, rules, findings, errors";
+
+fn run_from(row: &sqlx::sqlite::SqliteRow) -> RunSummary {
+    let finished: Option<i64> = row.get("finished_at");
+    RunSummary {
+        id: row.get("id"),
+        started_at: crate::time::iso8601(row.get("started_at")),
+        finished_at: finished.map(crate::time::iso8601),
+        complete: finished.is_some(),
+        tool_version: row.get("tool_version"),
+        rules_hash: row.get("rules_hash"),
+        rules: row.get("rules"),
+        findings: row.get("findings"),
+        errors: row.get("errors"),
+    }
+}
+
+impl Store {
+    /// The newest `limit` runs, newest first.
+    pub async fn runs(&self, limit: i64) -> Result<Vec<RunSummary>> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?1");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.failed(&e))?;
+        Ok(rows.iter().map(run_from).collect())
+    }
+
+    /// The run a selector names: an id, `last` (the newest complete run) or `last~N` (the
+    /// N-th complete run before it).
+    pub async fn resolve(&self, selector: &str) -> Result<RunId> {
+        let back = match selector {
+            "last" => Some(0),
+            _ => selector
+                .strip_prefix("last~")
+                .and_then(|n| n.parse::<i64>().ok()),
+        };
+        let found: Option<RunId> = match back {
+            Some(back) => sqlx::query_scalar("SELECT id FROM runs WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT 1 OFFSET ?1")
+                .bind(back)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| self.failed(&e))?,
+            None => {
+                let id: RunId = selector.parse().map_err(|_| {
+                    Error::UnknownRun(format!("`{selector}` is not a run: write a run id, `last` or `last~N`"))
+                })?;
+                sqlx::query_scalar("SELECT id FROM runs WHERE id = ?1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(|e| self.failed(&e))?
+            }
+        };
+        found.ok_or_else(|| match back {
+            Some(_) => Error::UnknownRun(format!(
+                "there is no complete run `{selector}` yet: `trueup runs` lists the runs"
+            )),
+            None => Error::UnknownRun(format!(
+                "there is no run {selector}: `trueup runs` lists the runs"
+            )),
+        })
+    }
+
+    pub async fn run(&self, id: RunId) -> Result<RunSummary> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.failed(&e))?
+            .ok_or_else(|| Error::UnknownRun(format!("there is no run {id}")))?;
+        Ok(run_from(&row))
+    }
+
+    /// The rules a run ran, by id.
+    pub async fn run_rules(&self, id: RunId) -> Result<Vec<RunRule>> {
+        let rows = sqlx::query(
+            "SELECT rule_id, rule_hash, severity, findings, duration_ms, error FROM run_rules WHERE run_id = ?1 ORDER BY rule_id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.failed(&e))?;
+        Ok(rows
+            .iter()
+            .map(|row| RunRule {
+                rule: row.get("rule_id"),
+                rule_hash: row.get("rule_hash"),
+                severity: row.get("severity"),
+                findings: row.get("findings"),
+                duration_ms: row.get("duration_ms"),
+                error: row.get("error"),
+            })
+            .collect())
+    }
+
+    /// A run's findings, by rule then fingerprint; at most `limit` per rule when given.
+    pub async fn findings(
+        &self,
+        id: RunId,
+        limit_per_rule: Option<i64>,
+    ) -> Result<Vec<StoredFinding>> {
+        let rows = sqlx::query(
+            "SELECT rule_id, fingerprint, key, detail, message FROM ( \
+               SELECT *, ROW_NUMBER() OVER (PARTITION BY rule_id ORDER BY fingerprint) AS n FROM findings WHERE run_id = ?1) \
+             WHERE ?2 IS NULL OR n <= ?2 ORDER BY rule_id, fingerprint",
+        )
+        .bind(id)
+        .bind(limit_per_rule)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.failed(&e))?;
+        Ok(rows
+            .iter()
+            .map(|row| StoredFinding {
+                rule: row.get("rule_id"),
+                fingerprint: crate::fingerprint::hex(row.get("fingerprint")),
+                key: serde_json::from_str(row.get("key")).unwrap_or_default(),
+                detail: serde_json::from_str(row.get("detail")).unwrap_or_default(),
+                message: row.get("message"),
+            })
+            .collect())
+    }
+
+    /// Deletes runs beyond the newest `keep` and runs started more than `older_than` ago,
+    /// with their findings; returns how many runs went.
+    pub async fn gc(&self, keep: Option<u32>, older_than: Option<Duration>) -> Result<u64> {
+        let cutoff = older_than.map(|age| {
+            crate::time::now_millis() - i64::try_from(age.as_millis()).unwrap_or(i64::MAX)
+        });
+        let mut transaction = self.pool.begin().await.map_err(|e| self.failed(&e))?;
+        let doomed = "SELECT id FROM runs WHERE (?1 IS NOT NULL AND id NOT IN (SELECT id FROM runs ORDER BY id DESC LIMIT ?1)) \
+                      OR (?2 IS NOT NULL AND started_at < ?2)";
+        let mut deleted = 0;
+        for table in ["findings", "run_rules"] {
+            let sql = format!("DELETE FROM {table} WHERE run_id IN ({doomed})");
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(keep)
+                .bind(cutoff)
+                .execute(&mut *transaction)
+                .await
+                .map_err(|e| self.failed(&e))?;
+        }
+        let sql = format!("DELETE FROM runs WHERE id IN ({doomed})");
+        deleted += sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(keep)
+            .bind(cutoff)
+            .execute(&mut *transaction)
+            .await
+            .map_err(|e| self.failed(&e))?
+            .rows_affected();
+        transaction.commit().await.map_err(|e| self.failed(&e))?;
+        Ok(deleted)
+    }
+}

@@ -1,0 +1,248 @@
+//! The state store: fingerprints stay stable across runs, diffs see exactly what changed,
+//! and a damaged, newer, busy or half-written store is handled with a clear message.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use support::{TestDb, TestProject, run_and_record};
+use trueup_core::store::{RuleChange, Store};
+use trueup_shop::ShopSpec;
+
+fn pack() -> Vec<(String, String)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../rules/ecommerce");
+    let mut files: Vec<(String, String)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read_to_string(&p).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn keys(list: &[trueup_core::store::DiffKey]) -> BTreeSet<String> {
+    list.iter().map(|k| k.key.to_string()).collect()
+}
+
+/// Runs the pack twice over unchanged data, then after fixing one row and after breaking one,
+/// and checks what each diff says.
+async fn fingerprints_follow_the_data(db: &TestDb, statements: [&str; 2]) {
+    let files = pack();
+    let borrowed: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let project = TestProject::with_source("shop", &db.url, &borrowed);
+    let store = Store::open(&project.dir.path().join(".trueup/state.db"))
+        .await
+        .unwrap();
+    let (_, first) = run_and_record(&project.path(), Some(&store)).await;
+    let (_, second) = run_and_record(&project.path(), Some(&store)).await;
+    let same = store.diff(first.unwrap(), second.unwrap()).await.unwrap();
+    assert_eq!(
+        (same.new, same.resolved),
+        (0, 0),
+        "the same data twice: nothing new, nothing resolved"
+    );
+    assert!(same.persisting > 0);
+    assert!(same.rules.iter().all(|r| r.change == RuleChange::Same));
+
+    let [fix, break_one] = statements;
+    db.execute(fix).await;
+    let (_, fixed) = run_and_record(&project.path(), Some(&store)).await;
+    let diff = store.diff(second.unwrap(), fixed.unwrap()).await.unwrap();
+    assert_eq!(
+        (diff.new, diff.resolved),
+        (0, 1),
+        "fixing one row resolves exactly its finding"
+    );
+    let orphans = diff
+        .rules
+        .iter()
+        .find(|r| r.rule == "ecommerce.orphaned-orders")
+        .unwrap();
+    assert_eq!(
+        keys(&orphans.resolved),
+        BTreeSet::from([r#"{"id":698}"#.to_owned()])
+    );
+
+    db.execute(break_one).await;
+    let (_, broken) = run_and_record(&project.path(), Some(&store)).await;
+    let diff = store.diff(fixed.unwrap(), broken.unwrap()).await.unwrap();
+    assert_eq!(
+        (diff.new, diff.resolved),
+        (1, 0),
+        "breaking one row makes exactly one new finding"
+    );
+    let stock = diff
+        .rules
+        .iter()
+        .find(|r| r.rule == "ecommerce.stock-matches-inventory")
+        .unwrap();
+    assert_eq!(keys(&stock.new), BTreeSet::from([r#"{"id":7}"#.to_owned()]));
+    store.close().await;
+}
+
+const FIX_AND_BREAK: [&str; 2] = [
+    "UPDATE orders SET customer_id = 1 WHERE id = 698",
+    "UPDATE products SET stock_quantity = stock_quantity + 3 WHERE id = 7",
+];
+
+#[tokio::test]
+async fn fingerprints_are_stable_on_sqlite() {
+    let db = TestDb::sqlite();
+    let path = db.url.trim_start_matches("sqlite://");
+    trueup_shop::create_sqlite(std::path::Path::new(path), &ShopSpec::demo())
+        .await
+        .unwrap();
+    fingerprints_follow_the_data(&db, FIX_AND_BREAK).await;
+}
+
+#[tokio::test]
+async fn fingerprints_are_stable_on_postgres() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    trueup_shop::create_postgres(&db.url, &ShopSpec::demo())
+        .await
+        .unwrap();
+    fingerprints_follow_the_data(&db, FIX_AND_BREAK).await;
+}
+
+#[tokio::test]
+async fn a_changed_rule_is_reported_as_changed_not_as_new_findings() {
+    let db = TestDb::sqlite();
+    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER); INSERT INTO t VALUES (1, 1), (2, 2), (3, 3);").await;
+    let rule = |max: i64| {
+        format!(
+            "[[rule]]\nid = \"t.small\"\ntitle = \"t\"\nseverity = \"low\"\n[rule.detector]\nkind = \"sql\"\nkey = [\"id\"]\nquery = \"SELECT id FROM t WHERE v <= {max}\"\n"
+        )
+    };
+    let project = TestProject::new(&db.url, &[("t.toml", &rule(1))]);
+    let store = Store::open(&project.dir.path().join("state.db"))
+        .await
+        .unwrap();
+    let (_, a) = run_and_record(&project.path(), Some(&store)).await;
+    std::fs::write(project.dir.path().join("rules/t.toml"), rule(3)).unwrap();
+    let (_, b) = run_and_record(&project.path(), Some(&store)).await;
+    let diff = store.diff(a.unwrap(), b.unwrap()).await.unwrap();
+    assert_eq!(diff.rules[0].change, RuleChange::Changed);
+    assert_eq!(
+        (
+            diff.new,
+            diff.resolved,
+            diff.rules[0].before,
+            diff.rules[0].after
+        ),
+        (0, 0, 1, 3)
+    );
+}
+
+#[tokio::test]
+async fn a_run_that_never_finished_is_incomplete_and_not_last() {
+    let db = TestDb::sqlite();
+    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1);")
+        .await;
+    let project = TestProject::new(
+        &db.url,
+        &[(
+            "t.toml",
+            "[[rule]]\nid = \"t.all\"\ntitle = \"t\"\nseverity = \"low\"\n[rule.detector]\nkind = \"sql\"\nkey = [\"id\"]\nquery = \"SELECT id FROM t\"\n",
+        )],
+    );
+    let store = Store::open(&project.dir.path().join("state.db"))
+        .await
+        .unwrap();
+    let (_, complete) = run_and_record(&project.path(), Some(&store)).await;
+    // A check killed mid-run: begun, never finished.
+    let project_loaded = trueup_core::load::Project::load(&project.path()).unwrap();
+    let loaded: Vec<_> = project_loaded.rules.iter().collect();
+    let rules = trueup_core::engine::prepare(&project_loaded, &loaded).unwrap();
+    let killed = store.begin_run(&rules).await.unwrap().run_id();
+    drop(rules);
+    let runs = store.runs(10).await.unwrap();
+    let incomplete = runs.iter().find(|r| r.id == killed).unwrap();
+    assert!(!incomplete.complete && incomplete.finished_at.is_none());
+    assert_eq!(
+        store.resolve("last").await.unwrap(),
+        complete.unwrap(),
+        "`last` is the newest complete run"
+    );
+    let err = store.resolve("last~1").await.unwrap_err().to_string();
+    assert!(err.contains("no complete run"), "{err}");
+    let err = store.resolve("999").await.unwrap_err().to_string();
+    assert!(err.contains("there is no run 999"), "{err}");
+    let err = store.resolve("yesterday").await.unwrap_err().to_string();
+    assert!(err.contains("`last~N`"), "{err}");
+}
+
+#[tokio::test]
+async fn two_checks_at_once_are_both_recorded_whole() {
+    let db = TestDb::sqlite();
+    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000) INSERT INTO t SELECT i FROM n;").await;
+    let project = TestProject::new(
+        &db.url,
+        &[(
+            "t.toml",
+            "[[rule]]\nid = \"t.all\"\ntitle = \"t\"\nseverity = \"low\"\n[rule.detector]\nkind = \"sql\"\nkey = [\"id\"]\nquery = \"SELECT id FROM t\"\n",
+        )],
+    );
+    let path = project.dir.path().join("state.db");
+    let (one, two) = (
+        Store::open(&path).await.unwrap(),
+        Store::open(&path).await.unwrap(),
+    );
+    let project_file = project.path();
+    let ((_, a), (_, b)) = tokio::join!(
+        run_and_record(&project_file, Some(&one)),
+        run_and_record(&project_file, Some(&two))
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_ne!(a, b);
+    for run in [a, b] {
+        assert_eq!(one.run(run).await.unwrap().findings, 5000);
+        assert_eq!(
+            one.findings(run, None).await.unwrap().len(),
+            5000,
+            "run {run} holds its own findings only"
+        );
+    }
+    assert_eq!(one.diff(a, b).await.unwrap().persisting, 5000);
+}
+
+#[tokio::test]
+async fn a_damaged_store_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    std::fs::write(
+        &path,
+        "this is not a database, it is a text file that happens to be here",
+    )
+    .unwrap();
+    let err = Store::open(&path).await.unwrap_err().to_string();
+    assert!(err.contains("not a trueup state store"), "{err}");
+    assert!(err.contains("state.db"), "{err}");
+}
+
+#[tokio::test]
+async fn a_store_from_a_newer_trueup_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    Store::open(&path).await.unwrap().close().await;
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (99, 'future', 1, x'00', 0)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let err = Store::open(&path).await.unwrap_err().to_string();
+    assert!(err.contains("newer trueup"), "{err}");
+}
