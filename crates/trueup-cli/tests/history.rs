@@ -1,0 +1,202 @@
+//! Run history through the real binary: `check` records, `runs`, `show`, `diff` in every
+//! format, baselines for CI, and `gc`.
+
+use std::path::Path;
+use std::process::Command;
+
+fn trueup(project: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_trueup"))
+        .arg("--project")
+        .arg(project)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn demo(dir: &Path) -> std::path::PathBuf {
+    let status = Command::new(env!("CARGO_BIN_EXE_trueup"))
+        .args(["--quiet", "demo", "--no-check", "--dir"])
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    dir.join("trueup.toml")
+}
+
+fn sql(dir: &Path, statement: &str) {
+    let status = Command::new("sqlite3")
+        .arg(dir.join("shop.db"))
+        .arg(statement)
+        .status();
+    match status {
+        Ok(status) => assert!(status.success()),
+        // Without the sqlite3 CLI, write through sqlx.
+        Err(_) => tokio::runtime::Runtime::new().unwrap().block_on(async {
+            let pool =
+                sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.join("shop.db").display()))
+                    .await
+                    .unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }),
+    }
+}
+
+/// Timestamps and durations vary from run to run.
+const FILTERS: [(&str, &str); 2] = [
+    (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[TIME]"),
+    (r"\b\d+ ms\b", "[DURATION]"),
+];
+
+#[test]
+fn check_records_runs_that_diff_and_show_explain() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let project = demo(&dir);
+    let (code, _, stderr) = trueup(&project, &["check"]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("recorded as run 1"), "{stderr}");
+    assert_eq!(trueup(&project, &["check"]).0, Some(1));
+
+    // Same data twice: nothing new, nothing resolved.
+    let (code, same, _) = trueup(&project, &["diff", "--format", "json"]);
+    assert_eq!(code, Some(0));
+    let same: serde_json::Value = serde_json::from_str(&same).unwrap();
+    assert_eq!(
+        (
+            same["new"].as_u64(),
+            same["resolved"].as_u64(),
+            same["persisting"].as_u64()
+        ),
+        (Some(0), Some(0), Some(22))
+    );
+
+    // Fix one orphan, break one order total.
+    sql(
+        &dir,
+        "UPDATE orders SET customer_id = 1 WHERE id = 698; UPDATE orders SET total_amount = total_amount + 1 WHERE id = 10;",
+    );
+    assert_eq!(trueup(&project, &["check", "--quiet"]).0, Some(1));
+    let (_, human, _) = trueup(&project, &["diff"]);
+    insta::assert_snapshot!("diff_human", human);
+    let (_, markdown, _) = trueup(
+        &project,
+        &["diff", "last~2", "last", "--format", "markdown"],
+    );
+    insta::assert_snapshot!("diff_markdown", markdown);
+
+    let (_, runs, _) = trueup(&project, &["runs"]);
+    let (code, shown, _) = trueup(&project, &["show", "last", "--show", "2"]);
+    assert_eq!(code, Some(0));
+    insta::with_settings!({ filters => FILTERS.to_vec() }, {
+        insta::assert_snapshot!("runs", runs);
+        insta::assert_snapshot!("show", shown);
+    });
+
+    let (code, _, stderr) = trueup(&project, &["show", "42"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("there is no run 42"), "{stderr}");
+}
+
+#[test]
+fn baseline_lets_ci_fail_on_new_findings_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let project = demo(&dir);
+    assert_eq!(trueup(&project, &["check", "--quiet"]).0, Some(1));
+    let (code, _, stderr) = trueup(&project, &["baseline", "accept"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let baseline = std::fs::read_to_string(dir.join("trueup.baseline.jsonl")).unwrap();
+    assert_eq!(baseline.lines().count(), 22);
+    let mut sorted: Vec<&str> = baseline.lines().collect();
+    sorted.sort_by_key(|line| {
+        line.split("\"fingerprint\"")
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    });
+    assert!(
+        baseline
+            .lines()
+            .zip(&sorted)
+            .all(|(a, b)| a.split(',').next() == b.split(',').next()),
+        "lines are grouped by rule"
+    );
+
+    // Only accepted debt: CI passes.
+    let (code, stdout, _) = trueup(&project, &["check", "--baseline"]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("22 accepted by the baseline"), "{stdout}");
+
+    // One new problem: CI fails, and says which.
+    sql(
+        &dir,
+        "UPDATE products SET stock_quantity = stock_quantity + 3 WHERE id = 7;",
+    );
+    let (code, stdout, _) = trueup(&project, &["check", "--new-only"]);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains("1 new, 4 accepted by the baseline"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("id=7"), "{stdout}");
+    let (_, json, _) = trueup(
+        &project,
+        &["check", "--baseline", "--format", "json", "--quiet"],
+    );
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let findings = report["findings"].as_array().unwrap();
+    assert_eq!(
+        findings.iter().filter(|f| f["baseline"] == true).count(),
+        22
+    );
+    assert_eq!(findings.len(), 23);
+}
+
+#[test]
+fn gc_keeps_the_newest_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = demo(&tmp.path().join("demo"));
+    for _ in 0..4 {
+        trueup(&project, &["check", "--quiet"]);
+    }
+    assert_eq!(
+        trueup(&project, &["gc"]).0,
+        Some(2),
+        "gc without a limit is refused"
+    );
+    let (code, _, stderr) = trueup(&project, &["gc", "--keep", "2"]);
+    assert_eq!(code, Some(0));
+    assert!(stderr.contains("deleted 2 run(s)"), "{stderr}");
+    let (_, runs, _) = trueup(&project, &["runs", "--format", "json"]);
+    let runs: serde_json::Value = serde_json::from_str(&runs).unwrap();
+    let ids: Vec<i64> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [4, 3]);
+    assert_eq!(
+        trueup(&project, &["check", "--quiet", "--no-record"]).0,
+        Some(1)
+    );
+    let (_, runs, _) = trueup(&project, &["runs", "--format", "json"]);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&runs)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "--no-record records nothing"
+    );
+}
