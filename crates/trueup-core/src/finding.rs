@@ -121,6 +121,16 @@ impl Finding {
             .join(", ")
     }
 
+    /// The key columns as a JSON object when serialized.
+    pub fn key_object(&self) -> impl Serialize + '_ {
+        Columns(self, &self.shape.key)
+    }
+
+    /// The detail columns as a JSON object when serialized.
+    pub fn detail_object(&self) -> impl Serialize + '_ {
+        Columns(self, &self.shape.detail)
+    }
+
     /// The rule's message template filled with this row.
     pub fn message(&self) -> String {
         self.rule.query.message.render(|name| {

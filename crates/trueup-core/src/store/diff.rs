@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use futures_util::TryStreamExt;
 use serde::Serialize;
 use sqlx::Row;
 
@@ -107,93 +106,127 @@ impl Store {
         })
     }
 
-    /// Merges the two runs' findings, both read in (rule, fingerprint) order from the index,
-    /// into the rules whose findings are comparable.
+    /// Fills in the findings of the rules whose findings are comparable: merges the two
+    /// runs' sorted fingerprints in memory, then reads the keys of the new and resolved
+    /// findings only, from the batches that hold them.
     async fn compare_findings(
         &self,
         from: RunId,
         to: RunId,
         rules: &mut BTreeMap<String, RuleDiff>,
     ) -> Result<()> {
-        let sql = "SELECT rule_id, fingerprint, key FROM findings WHERE run_id = ?1 ORDER BY rule_id, fingerprint";
-        let mut left_conn = self.pool.acquire().await.map_err(|e| self.failed(&e))?;
-        let mut right_conn = self.pool.acquire().await.map_err(|e| self.failed(&e))?;
-        let mut left = sqlx::query(sql).bind(from).fetch(&mut *left_conn);
-        let mut right = sqlx::query(sql).bind(to).fetch(&mut *right_conn);
-        let read = |row: sqlx::sqlite::SqliteRow| -> (String, i64, String) {
-            (row.get("rule_id"), row.get("fingerprint"), row.get("key"))
-        };
-        let mut l = left
-            .try_next()
-            .await
-            .map_err(|e| self.failed(&e))?
-            .map(read);
-        let mut r = right
-            .try_next()
-            .await
-            .map_err(|e| self.failed(&e))?
-            .map(read);
-        let key = |(fingerprint, key): (i64, String)| DiffKey {
-            fingerprint: crate::fingerprint::hex(fingerprint),
-            key: serde_json::from_str(&key).unwrap_or_default(),
-        };
-        loop {
-            let order = match (&l, &r) {
+        let (before, after) = (self.prints(from).await?, self.prints(to).await?);
+        let (mut resolved, mut new) = (Vec::new(), Vec::new());
+        let (mut i, mut j) = (0, 0);
+        while i < before.len() || j < after.len() {
+            match (before.get(i), after.get(j)) {
+                (Some(b), Some(a)) if b.0 == a.0 => (i, j) = (i + 1, j + 1),
+                (Some(b), Some(a)) if b.0 < a.0 => (resolved.push(b.1), i += 1).1,
+                (Some(b), None) => (resolved.push(b.1), i += 1).1,
+                (_, Some(a)) => (new.push(a.1), j += 1).1,
                 (None, None) => break,
-                (Some(_), None) => std::cmp::Ordering::Less,
-                (None, Some(_)) => std::cmp::Ordering::Greater,
-                (Some((lr, lf, _)), Some((rr, rf, _))) => (lr, lf).cmp(&(rr, rf)),
-            };
-            match order {
-                std::cmp::Ordering::Less => {
-                    let (rule, fingerprint, k) = l.take().expect("left row");
-                    if let Some(diff) = rules
-                        .get_mut(&rule)
-                        .filter(|d| d.change == RuleChange::Same)
-                    {
-                        diff.resolved.push(key((fingerprint, k)));
-                    }
-                    l = left
-                        .try_next()
-                        .await
-                        .map_err(|e| self.failed(&e))?
-                        .map(read);
-                }
-                std::cmp::Ordering::Greater => {
-                    let (rule, fingerprint, k) = r.take().expect("right row");
-                    if let Some(diff) = rules
-                        .get_mut(&rule)
-                        .filter(|d| d.change == RuleChange::Same)
-                    {
-                        diff.new.push(key((fingerprint, k)));
-                    }
-                    r = right
-                        .try_next()
-                        .await
-                        .map_err(|e| self.failed(&e))?
-                        .map(read);
-                }
-                std::cmp::Ordering::Equal => {
-                    let (rule, _, _) = l.take().expect("left row");
-                    if let Some(diff) = rules
-                        .get_mut(&rule)
-                        .filter(|d| d.change == RuleChange::Same)
-                    {
-                        diff.persisting += 1;
-                    }
-                    l = left
-                        .try_next()
-                        .await
-                        .map_err(|e| self.failed(&e))?
-                        .map(read);
-                    r = right
-                        .try_next()
-                        .await
-                        .map_err(|e| self.failed(&e))?
-                        .map(read);
+            }
+        }
+        for (run, seqs, is_new) in [(to, new, true), (from, resolved, false)] {
+            for (rule, key) in self.keys_of(run, seqs).await? {
+                let Some(diff) = rules
+                    .get_mut(&rule)
+                    .filter(|d| d.change == RuleChange::Same)
+                else {
+                    continue;
+                };
+                if is_new {
+                    diff.new.push(key)
+                } else {
+                    diff.resolved.push(key)
                 }
             }
         }
+        for diff in rules.values_mut().filter(|d| d.change == RuleChange::Same) {
+            diff.new.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
+            diff.resolved
+                .sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
+            let after = u64::try_from(diff.after).unwrap_or_default();
+            diff.persisting = after.saturating_sub(diff.new.len() as u64);
+        }
         Ok(())
+    }
+
+    /// A complete run's (fingerprint, seq) pairs, sorted.
+    async fn prints(&self, run: RunId) -> Result<Vec<(i64, i64)>> {
+        let blob: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT prints FROM run_fingerprints WHERE run_id = ?1")
+                .bind(run)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| self.failed(&e))?;
+        let blob = blob.ok_or_else(|| {
+            crate::Error::UnknownRun(format!(
+                "run {run} is incomplete (killed or still running): diff compares complete runs"
+            ))
+        })?;
+        let word = |bytes: &[u8]| i64::from_le_bytes(bytes.try_into().unwrap_or_default());
+        Ok(blob
+            .chunks_exact(16)
+            .map(|pair| (word(&pair[..8]), word(&pair[8..])))
+            .collect())
+    }
+
+    /// The rule and key of each finding of `run` numbered in `seqs`, reading each batch that
+    /// holds one of them once.
+    async fn keys_of(&self, run: RunId, mut seqs: Vec<i64>) -> Result<Vec<(String, DiffKey)>> {
+        seqs.sort_unstable();
+        let mut keys = Vec::with_capacity(seqs.len());
+        let mut next = 0;
+        while next < seqs.len() {
+            let row = sqlx::query(
+                "SELECT first_seq, rows FROM finding_batches WHERE run_id = ?1 AND first_seq <= ?2 ORDER BY first_seq DESC LIMIT 1",
+            )
+            .bind(run)
+            .bind(seqs[next])
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.failed(&e))?;
+            let rows: Vec<(i64, String, i64, serde_json::Value)> = {
+                let text: String = row.get("rows");
+                let parsed: Vec<(
+                    i64,
+                    String,
+                    i64,
+                    serde_json::Value,
+                    serde_json::Value,
+                    String,
+                )> = serde_json::from_str(&text).map_err(|e| {
+                    crate::Error::Other(format!("a stored batch of run {run} is damaged: {e}"))
+                })?;
+                parsed
+                    .into_iter()
+                    .map(|(seq, rule, print, key, _, _)| (seq, rule, print, key))
+                    .collect()
+            };
+            let first: i64 = row.get("first_seq");
+            let last = rows.last().map_or(i64::MIN, |r| r.0);
+            while next < seqs.len() && seqs[next] <= last {
+                // A batch holds consecutive findings: the seq says where.
+                let at = usize::try_from(seqs[next] - first)
+                    .ok()
+                    .and_then(|i| rows.get(i))
+                    .filter(|r| r.0 == seqs[next]);
+                if let Some((_, rule, print, key)) = at {
+                    keys.push((
+                        rule.clone(),
+                        DiffKey {
+                            fingerprint: crate::fingerprint::hex(*print),
+                            key: key.clone(),
+                        },
+                    ));
+                }
+                next += 1;
+            }
+            if rows.is_empty() {
+                next += 1;
+            }
+        }
+        Ok(keys)
     }
 }

@@ -1,5 +1,7 @@
-//! Recording a run while it happens: findings are batched and written by a task of their
-//! own, so `check` never waits on the store for long and memory stays bounded.
+//! Recording a run while it happens. Findings are written in batches, each one row holding
+//! a JSON array, by a task of their own: `check` never waits long on the store, and memory
+//! stays bounded. The fingerprints are kept (16 bytes a finding) and written sorted, as one
+//! value, when the run completes.
 
 use std::sync::Arc;
 
@@ -13,27 +15,23 @@ use crate::fingerprint::Fnv;
 use crate::{Error, Result};
 
 /// Findings per batch handed to the writer, and batches it may lag behind.
-const BATCH: usize = 2000;
+const BATCH: usize = 5000;
 const BATCHES_IN_FLIGHT: usize = 4;
-/// Rows per INSERT statement (6 parameters each, far below SQLite's limit).
-const ROWS_PER_INSERT: usize = 200;
-
-/// One finding as stored.
-struct Row {
-    rule: Arc<RuleSpec>,
-    fingerprint: i64,
-    key: String,
-    detail: String,
-    message: String,
-}
 
 /// Writes one run's findings and outcome into the store.
 pub struct Recorder {
     store: Store,
     run: RunId,
-    batch: Vec<Row>,
-    batches: Option<mpsc::Sender<Vec<Row>>>,
+    /// The batch being filled: a JSON array of `[seq, rule, fingerprint, key, detail, message]`.
+    batch: Vec<u8>,
+    in_batch: usize,
+    /// Sequence number of the batch's first finding.
+    first_seq: i64,
+    batches: Option<mpsc::Sender<(i64, Vec<u8>)>>,
     writer: JoinHandle<Result<()>>,
+    /// Every finding's fingerprint and sequence number, written sorted when the run ends
+    /// (16 bytes a finding).
+    prints: Vec<(i64, i64)>,
 }
 
 impl Store {
@@ -61,46 +59,37 @@ impl Store {
         .fetch_one(&self.pool)
         .await
         .map_err(|e| self.failed(&e))?;
-        let (batches, mut received) = mpsc::channel::<Vec<Row>>(BATCHES_IN_FLIGHT);
+        let (batches, mut received) = mpsc::channel::<(i64, Vec<u8>)>(BATCHES_IN_FLIGHT);
         let store = self.clone();
         let writer = tokio::spawn(async move {
-            while let Some(batch) = received.recv().await {
-                store.insert(run, &batch).await?;
+            while let Some((first_seq, batch)) = received.recv().await {
+                store.insert(run, first_seq, batch).await?;
             }
             Ok(())
         });
         Ok(Recorder {
             store: self.clone(),
             run,
-            batch: Vec::with_capacity(BATCH),
+            batch: Vec::new(),
+            in_batch: 0,
+            first_seq: 0,
             batches: Some(batches),
             writer,
+            prints: Vec::new(),
         })
     }
 
-    async fn insert(&self, run: RunId, rows: &[Row]) -> Result<()> {
-        let mut transaction = self.pool.begin().await.map_err(|e| self.failed(&e))?;
-        for chunk in rows.chunks(ROWS_PER_INSERT) {
-            let values = vec!["(?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
-            let sql = format!(
-                "INSERT INTO findings (run_id, rule_id, fingerprint, key, detail, message) VALUES {values}"
-            );
-            let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for row in chunk {
-                insert = insert
-                    .bind(run)
-                    .bind(row.rule.id.as_str())
-                    .bind(row.fingerprint)
-                    .bind(row.key.as_str())
-                    .bind(row.detail.as_str())
-                    .bind(row.message.as_str());
-            }
-            insert
-                .execute(&mut *transaction)
-                .await
-                .map_err(|e| self.failed(&e))?;
-        }
-        transaction.commit().await.map_err(|e| self.failed(&e))
+    async fn insert(&self, run: RunId, first_seq: i64, batch: Vec<u8>) -> Result<()> {
+        let rows = String::from_utf8(batch)
+            .map_err(|e| Error::Other(format!("a batch is not UTF-8: {e}")))?;
+        sqlx::query("INSERT INTO finding_batches (run_id, first_seq, rows) VALUES (?1, ?2, ?3)")
+            .bind(run)
+            .bind(first_seq)
+            .bind(rows)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.failed(&e))?;
+        Ok(())
     }
 }
 
@@ -111,50 +100,67 @@ impl Recorder {
 
     /// Queues a finding, whose fingerprint the caller computed, for writing.
     pub async fn add(&mut self, finding: &Finding, fingerprint: i64) -> Result<()> {
-        let json = |columns: &mut dyn Iterator<Item = (&str, &crate::value::Value)>| {
-            let object: serde_json::Map<String, serde_json::Value> = columns
-                .map(|(name, value)| {
-                    (
-                        name.to_owned(),
-                        serde_json::to_value(value).unwrap_or_default(),
-                    )
-                })
-                .collect();
-            serde_json::Value::Object(object).to_string()
-        };
-        self.batch.push(Row {
-            rule: finding.rule.clone(),
+        let seq = i64::try_from(self.prints.len()).unwrap_or(i64::MAX);
+        self.prints.push((fingerprint, seq));
+        self.batch
+            .push(if self.in_batch == 0 { b'[' } else { b',' });
+        let row = (
+            seq,
+            &finding.rule.id,
             fingerprint,
-            key: json(&mut finding.key()),
-            detail: json(&mut finding.detail()),
-            message: finding.message(),
-        });
-        if self.batch.len() >= BATCH {
-            self.flush().await?;
+            finding.key_object(),
+            finding.detail_object(),
+            finding.message(),
+        );
+        serde_json::to_writer(&mut self.batch, &row)
+            .map_err(|e| Error::Other(format!("cannot encode a finding: {e}")))?;
+        self.in_batch += 1;
+        if self.in_batch >= BATCH {
+            self.flush().await;
         }
         Ok(())
     }
 
-    async fn flush(&mut self) -> Result<()> {
-        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+    async fn flush(&mut self) {
+        if self.in_batch == 0 {
+            return;
+        }
+        self.batch.push(b']');
+        self.in_batch = 0;
+        let batch = std::mem::take(&mut self.batch);
+        let first_seq = std::mem::replace(
+            &mut self.first_seq,
+            i64::try_from(self.prints.len()).unwrap_or(i64::MAX),
+        );
         if let Some(batches) = &self.batches
-            && batches.send(batch).await.is_err()
+            && batches.send((first_seq, batch)).await.is_err()
         {
             // The writer stopped: its error is reported by `finish`.
             self.batches = None;
         }
-        Ok(())
     }
 
-    /// Writes what is left, the rules' outcomes, and marks the run complete.
+    /// Writes what is left, the fingerprints, the rules' outcomes, and marks the run complete.
     pub async fn finish(mut self, outcomes: &[RuleOutcome]) -> Result<RunId> {
-        self.flush().await?;
+        self.flush().await;
         self.batches = None;
         self.writer
             .await
             .map_err(|e| Error::Other(format!("the recorder stopped: {e}")))??;
         let store = &self.store;
         let mut transaction = store.pool.begin().await.map_err(|e| store.failed(&e))?;
+        self.prints.sort_unstable();
+        let prints: Vec<u8> = self
+            .prints
+            .iter()
+            .flat_map(|(print, seq)| print.to_le_bytes().into_iter().chain(seq.to_le_bytes()))
+            .collect();
+        sqlx::query("INSERT INTO run_fingerprints (run_id, prints) VALUES (?1, ?2)")
+            .bind(self.run)
+            .bind(prints)
+            .execute(&mut *transaction)
+            .await
+            .map_err(|e| store.failed(&e))?;
         for outcome in outcomes {
             sqlx::query(
                 "INSERT INTO run_rules (run_id, rule_id, rule_hash, severity, findings, duration_ms, error) \

@@ -181,7 +181,7 @@ impl Store {
         let doomed = "SELECT id FROM runs WHERE (?1 IS NOT NULL AND id NOT IN (SELECT id FROM runs ORDER BY id DESC LIMIT ?1)) \
                       OR (?2 IS NOT NULL AND started_at < ?2)";
         let mut deleted = 0;
-        for table in ["findings", "run_rules"] {
+        for table in ["run_fingerprints", "finding_batches", "run_rules"] {
             let sql = format!("DELETE FROM {table} WHERE run_id IN ({doomed})");
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(keep)

@@ -25,15 +25,30 @@ CREATE TABLE run_rules (
     PRIMARY KEY (run_id, rule_id)
 );
 
-CREATE TABLE findings (
+-- A run's findings in batches of consecutive findings, each a JSON array of
+-- [seq, rule_id, fingerprint, key, detail, message]: one row per batch keeps recording
+-- fast (see docs/design/state-store.md). The `findings` view unpacks them for SQL.
+CREATE TABLE finding_batches (
     run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
-    rule_id TEXT NOT NULL,
-    -- FNV-1a 64 of the rule id and the key values: the same in every run and on every machine.
-    fingerprint INTEGER NOT NULL,
-    -- JSON objects.
-    key TEXT NOT NULL,
-    detail TEXT NOT NULL,
-    message TEXT NOT NULL
+    first_seq INTEGER NOT NULL,
+    rows TEXT NOT NULL,
+    PRIMARY KEY (run_id, first_seq)
 );
 
-CREATE INDEX findings_by_run ON findings (run_id, rule_id, fingerprint);
+-- Each complete run's (fingerprint, seq) pairs, sorted, as 16-byte little-endian records:
+-- diffs merge two of them in memory. The fingerprint (FNV-1a 64 of the rule id and the key
+-- values) is the same in every run and on every machine.
+CREATE TABLE run_fingerprints (
+    run_id INTEGER PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
+    prints BLOB NOT NULL
+);
+
+CREATE VIEW findings AS
+SELECT b.run_id,
+       j.value ->> 0 AS seq,
+       j.value ->> 1 AS rule_id,
+       j.value ->> 2 AS fingerprint,
+       j.value -> 3 AS key,
+       j.value -> 4 AS detail,
+       j.value ->> 5 AS message
+FROM finding_batches AS b, json_each(b.rows) AS j;
