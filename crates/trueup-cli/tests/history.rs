@@ -200,3 +200,52 @@ fn gc_keeps_the_newest_runs() {
         "--no-record records nothing"
     );
 }
+
+#[test]
+fn a_check_killed_mid_run_leaves_an_incomplete_run_that_is_never_taken_for_a_clean_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let project = demo(&dir);
+    assert_eq!(trueup(&project, &["check", "--quiet"]).0, Some(1));
+    std::fs::write(
+        dir.join("rules/slow.toml"),
+        r#"[[rule]]
+id = "slow.count"
+title = "Counts for a long time"
+severity = "low"
+[rule.detector]
+kind = "sql"
+key = ["id"]
+query = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000000) SELECT i AS id FROM n WHERE i < 0"
+"#,
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trueup"))
+        .arg("--project")
+        .arg(&project)
+        .args(["check", "--quiet"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let (_, runs, _) = trueup(&project, &["runs", "--format", "json"]);
+    let runs: serde_json::Value = serde_json::from_str(&runs).unwrap();
+    let newest = &runs[0];
+    assert_eq!(
+        (newest["id"].as_i64(), newest["complete"].as_bool()),
+        (Some(2), Some(false)),
+        "{runs}"
+    );
+    let (_, listed, _) = trueup(&project, &["runs"]);
+    assert!(listed.contains("incomplete"), "{listed}");
+    // `last` is the newest complete run, and an incomplete one cannot be diffed.
+    let (_, shown, _) = trueup(&project, &["show", "last", "--format", "json"]);
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["run"]["id"], 1);
+    let (code, _, stderr) = trueup(&project, &["diff", "1", "2"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("run 2 is incomplete"), "{stderr}");
+}
