@@ -4,30 +4,13 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 
 use support::{TestDb, TestProject, run_project};
 use trueup_shop::{Planted, ShopSpec};
 
-fn pack() -> Vec<(String, String)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../rules/ecommerce");
-    let mut files: Vec<(String, String)> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .map(|p| {
-            (
-                p.file_name().unwrap().to_string_lossy().into_owned(),
-                std::fs::read_to_string(&p).unwrap(),
-            )
-        })
-        .collect();
-    files.sort();
-    assert_eq!(files.len(), 5, "the runbook's five checks");
-    files
-}
-
 async fn check(url: &str, planted: &Planted) {
-    let files = pack();
+    let files = support::ecommerce_pack();
+    assert_eq!(files.len(), 5, "the runbook's five checks");
     let borrowed: Vec<(&str, &str)> = files
         .iter()
         .map(|(n, t)| (n.as_str(), t.as_str()))

@@ -4,27 +4,10 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 
 use support::{TestDb, TestProject, run_and_record};
 use trueup_core::store::{RuleChange, Store};
 use trueup_shop::ShopSpec;
-
-fn pack() -> Vec<(String, String)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../rules/ecommerce");
-    let mut files: Vec<(String, String)> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .map(|p| {
-            (
-                p.file_name().unwrap().to_string_lossy().into_owned(),
-                std::fs::read_to_string(&p).unwrap(),
-            )
-        })
-        .collect();
-    files.sort();
-    files
-}
 
 fn keys(list: &[trueup_core::store::DiffKey]) -> BTreeSet<String> {
     list.iter().map(|k| k.key.to_string()).collect()
@@ -33,7 +16,7 @@ fn keys(list: &[trueup_core::store::DiffKey]) -> BTreeSet<String> {
 /// Runs the pack twice over unchanged data, then after fixing one row and after breaking one,
 /// and checks what each diff says.
 async fn fingerprints_follow_the_data(db: &TestDb, statements: [&str; 2]) {
-    let files = pack();
+    let files = support::ecommerce_pack();
     let borrowed: Vec<(&str, &str)> = files
         .iter()
         .map(|(n, t)| (n.as_str(), t.as_str()))

@@ -6,6 +6,8 @@
 //! one the tests are skipped with a note, unless `TRUEUP_REQUIRE_PG` is set.
 
 mod common;
+#[path = "../../../tests/support/pg.rs"]
+mod pg;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -13,23 +15,6 @@ use common::Db;
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgPool;
 use trueup_shop::{Cents, Error, Planted, Shop, ShopSpec, create_postgres};
-
-/// The admin URL of the test server, or `None` (with a note) when there is none.
-fn admin_url() -> Option<String> {
-    match std::env::var("TRUEUP_TEST_PG_URL") {
-        Ok(url) => Some(url),
-        Err(_) => {
-            assert!(
-                std::env::var_os("TRUEUP_REQUIRE_PG").is_none(),
-                "TRUEUP_REQUIRE_PG is set but TRUEUP_TEST_PG_URL is not: run the tests with scripts/test"
-            );
-            eprintln!(
-                "note: no PostgreSQL test server (TRUEUP_TEST_PG_URL): skipped; scripts/test starts one"
-            );
-            None
-        }
-    }
-}
 
 /// A new empty database on the test server, dropped by [`Fresh::drop_database`].
 struct Fresh {
@@ -41,7 +26,7 @@ struct Fresh {
 impl Fresh {
     async fn new() -> Option<Self> {
         static NEXT: AtomicU32 = AtomicU32::new(0);
-        let admin = admin_url()?;
+        let admin = pg::admin_url()?;
         let name = format!(
             "trueup_shop_{}_{}",
             std::process::id(),

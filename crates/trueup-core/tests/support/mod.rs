@@ -182,3 +182,23 @@ pub async fn run_and_record(path: &Path, store: Option<&Store>) -> (RunResult, O
     };
     (result, run)
 }
+
+/// The bundled e-commerce pack (`rules/ecommerce/`): file names and texts, sorted.
+pub fn ecommerce_pack() -> Vec<(String, String)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../rules/ecommerce");
+    let mut files: Vec<(String, String)> = std::fs::read_dir(dir)
+        .expect("rules/ecommerce")
+        .map(|e| e.expect("entry").path())
+        .map(|p| {
+            (
+                p.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned(),
+                std::fs::read_to_string(&p).expect("rule file"),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
