@@ -117,18 +117,11 @@ fn baseline_lets_ci_fail_on_new_findings_only() {
     let baseline = std::fs::read_to_string(dir.join("trueup.baseline.jsonl")).unwrap();
     assert_eq!(baseline.lines().count(), 22);
     let mut sorted: Vec<&str> = baseline.lines().collect();
-    sorted.sort_by_key(|line| {
-        line.split("\"fingerprint\"")
-            .next()
-            .unwrap_or_default()
-            .to_owned()
-    });
-    assert!(
-        baseline
-            .lines()
-            .zip(&sorted)
-            .all(|(a, b)| a.split(',').next() == b.split(',').next()),
-        "lines are grouped by rule"
+    sorted.sort();
+    assert_eq!(
+        baseline.lines().collect::<Vec<_>>(),
+        sorted,
+        "sorted by rule, then fingerprint"
     );
 
     // Only accepted debt: CI passes.
@@ -159,6 +152,42 @@ fn baseline_lets_ci_fail_on_new_findings_only() {
         22
     );
     assert_eq!(findings.len(), 23);
+
+    // Accepting a run of one rule replaces that rule's lines only.
+    let only_stock = [
+        "check",
+        "--quiet",
+        "--rule",
+        "ecommerce.stock-matches-inventory",
+    ];
+    assert_eq!(trueup(&project, &only_stock).0, Some(1));
+    let (code, _, stderr) = trueup(&project, &["baseline", "accept"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("accepted 5 finding(s)") && stderr.contains("kept 18 line(s)"),
+        "{stderr}"
+    );
+    let baseline = std::fs::read_to_string(dir.join("trueup.baseline.jsonl")).unwrap();
+    assert_eq!(baseline.lines().count(), 23);
+    assert_eq!(
+        trueup(&project, &["check", "--baseline", "--quiet"]).0,
+        Some(0)
+    );
+}
+
+#[test]
+fn history_commands_need_a_project_and_create_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("nothere/trueup.toml");
+    let (code, _, stderr) = trueup(&missing, &["runs"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("there is no project file"), "{stderr}");
+    assert!(!tmp.path().join("nothere").exists());
+    let project = demo(&tmp.path().join("demo"));
+    let (code, _, stderr) = trueup(&project, &["diff"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("no runs recorded yet"), "{stderr}");
+    assert!(!tmp.path().join("demo/.trueup").exists());
 }
 
 #[test]
@@ -248,4 +277,11 @@ query = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i 
     let (code, _, stderr) = trueup(&project, &["diff", "1", "2"]);
     assert_eq!(code, Some(2));
     assert!(stderr.contains("run 2 is incomplete"), "{stderr}");
+    let (code, _, stderr) = trueup(&project, &["baseline", "accept", "2"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("run 2 is incomplete"), "{stderr}");
+    assert!(
+        !dir.join("trueup.baseline.jsonl").exists(),
+        "nothing was written"
+    );
 }

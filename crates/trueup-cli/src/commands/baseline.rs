@@ -17,12 +17,23 @@ pub async fn run(
             let store = open_store(project).await?;
             let id = store.resolve(run).await?;
             let path = baseline_path(project);
-            let accepted = store.accept(id, &path).await?;
+            let done = store.accept(id, &path).await?;
             store.close().await;
             printer.status(format!(
-                "accepted {accepted} finding(s) of run {id} into {}; commit it, and `check --baseline` fails only on new findings",
-                path.display()
+                "accepted {} finding(s) of run {id} into {}{}; commit it, and `check --baseline` fails only on new findings",
+                done.accepted,
+                path.display(),
+                match done.kept {
+                    0 => String::new(),
+                    kept => format!(" (kept {kept} line(s) of rules the run did not run)"),
+                }
             ));
+            if !done.failed_rules.is_empty() {
+                printer.status(format!(
+                    "warning: these rules failed in run {id}, their old lines were kept: {}",
+                    done.failed_rules.join(", ")
+                ));
+            }
             Ok(ExitStatus::Success)
         }
     }

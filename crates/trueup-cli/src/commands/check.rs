@@ -181,9 +181,10 @@ pub async fn execute(
     std::io::stdout().flush()?;
     if let Some(recorder) = recorder {
         let run = recorder.finish(&outcomes).await?;
-        printer.status(format!(
-            "recorded as run {run}; `trueup diff` compares it with the run before"
-        ));
+        match run {
+            1 => printer.status("recorded as run 1 (.trueup/state.db); after the next check, `trueup diff` compares the two"),
+            _ => printer.status(format!("recorded as run {run}; `trueup diff` compares it with the run before")),
+        }
     }
     if summary.errored_rules > 0 {
         printer.error(&anyhow::anyhow!(

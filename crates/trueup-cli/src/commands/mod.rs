@@ -33,10 +33,24 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
     }
 }
 
-/// The state store of the project at `project` (`.trueup/state.db` beside it).
+/// The state store of the project at `project` (`.trueup/state.db` beside it), which
+/// `check` creates: reading commands never create one.
 pub async fn open_store(project: &std::path::Path) -> anyhow::Result<trueup_core::store::Store> {
+    if !project.is_file() {
+        anyhow::bail!(
+            "there is no project file {}: run history lives beside it",
+            project.display()
+        );
+    }
     let root = project.parent().unwrap_or(std::path::Path::new(""));
-    Ok(trueup_core::store::Store::open(&root.join(trueup_core::store::DEFAULT_PATH)).await?)
+    let path = root.join(trueup_core::store::DEFAULT_PATH);
+    if !path.is_file() {
+        anyhow::bail!(
+            "no runs recorded yet in {}: `trueup check` records one",
+            path.display()
+        );
+    }
+    Ok(trueup_core::store::Store::open(&path).await?)
 }
 
 /// The baseline file of the project at `project`.

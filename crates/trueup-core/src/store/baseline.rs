@@ -32,32 +32,12 @@ pub struct Baseline {
 impl Baseline {
     /// Reads the baseline at `path`; a missing file is an empty baseline.
     pub fn load(path: &Path) -> Result<Baseline> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Baseline::default());
-            }
-            Err(source) => {
-                return Err(Error::Read {
-                    path: path.to_owned(),
-                    source,
-                });
-            }
-        };
-        let mut accepted = HashSet::new();
-        for (number, line) in text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-        {
-            let bad =
-                |why: String| Error::Other(format!("{}:{}: {why}", path.display(), number + 1));
-            let line: Line =
-                serde_json::from_str(line).map_err(|e| bad(format!("not a baseline line: {e}")))?;
-            let fingerprint = fingerprint::parse_hex(&line.fingerprint)
-                .ok_or_else(|| bad(format!("`{}` is not a fingerprint", line.fingerprint)))?;
-            accepted.insert((line.rule, fingerprint));
-        }
+        let accepted = read_lines(path)?
+            .into_iter()
+            .filter_map(|line| {
+                fingerprint::parse_hex(&line.fingerprint).map(|print| (line.rule, print))
+            })
+            .collect();
         Ok(Baseline { accepted })
     }
 
@@ -74,21 +54,64 @@ impl Baseline {
     }
 }
 
+/// What `accept` did.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    /// Findings of the run now in the baseline.
+    pub accepted: usize,
+    /// Lines kept from the old baseline: rules the run did not run, or that failed in it.
+    pub kept: usize,
+    /// Rules that failed in the run, whose old lines were kept.
+    pub failed_rules: Vec<String>,
+}
+
 impl Store {
-    /// Writes every finding of `run` to the baseline file at `path`, replacing it; returns
-    /// how many were accepted.
-    pub async fn accept(&self, run: RunId, path: &Path) -> Result<usize> {
+    /// Accepts every finding of the complete run `run` into the baseline file at `path`.
+    /// The lines of rules the run ran replace theirs; the lines of rules it did not run (a
+    /// filtered check), or that failed in it, are kept.
+    pub async fn accept(&self, run: RunId, path: &Path) -> Result<Accepted> {
+        if !self.run(run).await?.complete {
+            return Err(Error::UnknownRun(format!(
+                "run {run} is incomplete (killed or still running): accept a complete run"
+            )));
+        }
+        let rules = self.run_rules(run).await?;
+        let failed_rules: Vec<String> = rules
+            .iter()
+            .filter(|r| r.error.is_some())
+            .map(|r| r.rule.clone())
+            .collect();
+        let replaced: HashSet<&str> = rules
+            .iter()
+            .filter(|r| r.error.is_none())
+            .map(|r| r.rule.as_str())
+            .collect();
+        let mut lines: Vec<Line> = read_lines(path)?
+            .into_iter()
+            .filter(|l| !replaced.contains(l.rule.as_str()))
+            .collect();
+        let kept = lines.len();
         let findings = self.findings(run, None).await?;
+        let accepted = findings
+            .iter()
+            .filter(|f| replaced.contains(f.rule.as_str()))
+            .count();
+        lines.extend(
+            findings
+                .into_iter()
+                .filter(|f| replaced.contains(f.rule.as_str()))
+                .map(|f| Line {
+                    rule: f.rule,
+                    fingerprint: f.fingerprint,
+                    key: f.key,
+                }),
+        );
+        lines.sort_by(|a, b| (&a.rule, &a.fingerprint).cmp(&(&b.rule, &b.fingerprint)));
         let write = || -> std::io::Result<()> {
             let temporary = path.with_extension("jsonl.tmp");
             let mut out = std::io::BufWriter::new(std::fs::File::create(&temporary)?);
-            for finding in &findings {
-                let line = Line {
-                    rule: finding.rule.clone(),
-                    fingerprint: finding.fingerprint.clone(),
-                    key: finding.key.clone(),
-                };
-                serde_json::to_writer(&mut out, &line)?;
+            for line in &lines {
+                serde_json::to_writer(&mut out, line)?;
                 out.write_all(b"\n")?;
             }
             out.into_inner()
@@ -100,6 +123,46 @@ impl Store {
             path: path.to_owned(),
             source,
         })?;
-        Ok(findings.len())
+        Ok(Accepted {
+            accepted,
+            kept,
+            failed_rules,
+        })
     }
+}
+
+/// The lines of the baseline at `path`; none when it does not exist.
+fn read_lines(path: &Path) -> Result<Vec<Line>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(Error::Read {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(number, line)| {
+            let line: Line = serde_json::from_str(line).map_err(|e| {
+                Error::Other(format!(
+                    "{}:{}: not a baseline line: {e}",
+                    path.display(),
+                    number + 1
+                ))
+            })?;
+            if fingerprint::parse_hex(&line.fingerprint).is_none() {
+                return Err(Error::Other(format!(
+                    "{}:{}: `{}` is not a fingerprint",
+                    path.display(),
+                    number + 1,
+                    line.fingerprint
+                )));
+            }
+            Ok(line)
+        })
+        .collect()
 }

@@ -14,7 +14,7 @@ use sqlx::migrate::{MigrateError, Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{SqlSafeStr, SqlitePool};
 
-pub use baseline::Baseline;
+pub use baseline::{Accepted, Baseline};
 pub use diff::{Diff, DiffKey, RuleChange, RuleDiff};
 pub use record::Recorder;
 pub use runs::{RunRule, RunSummary, StoredFinding};

@@ -177,15 +177,18 @@ impl Store {
         let cutoff = older_than.map(|age| {
             crate::time::now_millis() - i64::try_from(age.as_millis()).unwrap_or(i64::MAX)
         });
+        let running_cutoff = crate::time::now_millis() - 86_400_000;
         let mut transaction = self.pool.begin().await.map_err(|e| self.failed(&e))?;
-        let doomed = "SELECT id FROM runs WHERE (?1 IS NOT NULL AND id NOT IN (SELECT id FROM runs ORDER BY id DESC LIMIT ?1)) \
-                      OR (?2 IS NOT NULL AND started_at < ?2)";
+        // A run without an end that started in the last day may still be going: never delete it.
+        let doomed = "SELECT id FROM runs WHERE ((?1 IS NOT NULL AND id NOT IN (SELECT id FROM runs ORDER BY id DESC LIMIT ?1)) \
+                      OR (?2 IS NOT NULL AND started_at < ?2)) AND (finished_at IS NOT NULL OR started_at < ?3)";
         let mut deleted = 0;
         for table in ["run_fingerprints", "finding_batches", "run_rules"] {
             let sql = format!("DELETE FROM {table} WHERE run_id IN ({doomed})");
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(keep)
                 .bind(cutoff)
+                .bind(running_cutoff)
                 .execute(&mut *transaction)
                 .await
                 .map_err(|e| self.failed(&e))?;
@@ -194,6 +197,7 @@ impl Store {
         deleted += sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(keep)
             .bind(cutoff)
+            .bind(running_cutoff)
             .execute(&mut *transaction)
             .await
             .map_err(|e| self.failed(&e))?
