@@ -128,18 +128,22 @@ impl SqlWriter {
             .join(", ")
     }
 
+    /// Each column, quoted, put into `shape`, joined by `separator`: `"a" IS NULL OR "b" IS NULL`.
+    fn each(&self, columns: &[String], shape: impl Fn(&str) -> String, separator: &str) -> String {
+        columns
+            .iter()
+            .map(|c| shape(&self.q(c)))
+            .collect::<Vec<_>>()
+            .join(separator)
+    }
+
     fn and_filter(filter: Option<&str>) -> String {
         filter.map(|f| format!(" AND ({f})")).unwrap_or_default()
     }
 
     fn not_null(&self, d: &NotNullDetector) -> DetectorQuery {
         let select = unique_names(d.key.iter().chain(&d.columns));
-        let any_null = d
-            .columns
-            .iter()
-            .map(|c| format!("{} IS NULL", self.q(c)))
-            .collect::<Vec<_>>()
-            .join(" OR ");
+        let any_null = self.each(&d.columns, |c| format!("{c} IS NULL"), " OR ");
         let sql = format!(
             "SELECT {} FROM {} WHERE ({any_null}){}",
             self.list(None, &select),
@@ -157,12 +161,7 @@ impl SqlWriter {
     fn unique(&self, d: &UniqueDetector) -> DetectorQuery {
         let columns: Vec<&String> = d.columns.iter().collect();
         let cols = self.list(None, &columns);
-        let not_null = d
-            .columns
-            .iter()
-            .map(|c| format!("{} IS NOT NULL", self.q(c)))
-            .collect::<Vec<_>>()
-            .join(" AND ");
+        let not_null = self.each(&d.columns, |c| format!("{c} IS NOT NULL"), " AND ");
         let sql = format!(
             "SELECT {cols}, COUNT(*) AS {} FROM {} WHERE {not_null}{} GROUP BY {cols} HAVING COUNT(*) > 1",
             self.q("duplicate_count"),
@@ -184,12 +183,7 @@ impl SqlWriter {
 
     fn foreign_key(&self, d: &ForeignKeyDetector) -> DetectorQuery {
         let select = unique_names(d.key.iter().chain(&d.columns));
-        let not_null = d
-            .columns
-            .iter()
-            .map(|c| format!("child.{} IS NOT NULL", self.q(c)))
-            .collect::<Vec<_>>()
-            .join(" AND ");
+        let not_null = self.each(&d.columns, |c| format!("child.{c} IS NOT NULL"), " AND ");
         let matches = d
             .columns
             .iter()
