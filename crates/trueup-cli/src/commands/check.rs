@@ -143,7 +143,7 @@ pub async fn execute(
                                 .await
                                 .map_err(std::io::Error::other)?;
                         }
-                        renderer.finding(&finding, in_baseline)?;
+                        renderer.finding(&finding, print, in_baseline)?;
                         if found.is_multiple_of(4096) {
                             bar.set_message(format!("· {found} findings · {}", running.join(", ")));
                         }

@@ -121,7 +121,12 @@ impl<W: Write> Renderer for HumanRenderer<W> {
         Ok(())
     }
 
-    fn finding(&mut self, finding: &Finding, accepted: bool) -> std::io::Result<()> {
+    fn finding(
+        &mut self,
+        finding: &Finding,
+        _fingerprint: i64,
+        accepted: bool,
+    ) -> std::io::Result<()> {
         if accepted {
             let position = self.position(&finding.rule);
             self.accepted[position] += 1;

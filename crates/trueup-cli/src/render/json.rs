@@ -51,16 +51,27 @@ impl<W: Write> Renderer for JsonRenderer<W> {
         self.out.write_all(b"{\"version\":1,\"findings\":[")
     }
 
-    fn finding(&mut self, finding: &Finding, accepted: bool) -> std::io::Result<()> {
+    fn finding(
+        &mut self,
+        finding: &Finding,
+        fingerprint: i64,
+        accepted: bool,
+    ) -> std::io::Result<()> {
         self.out
             .write_all(if self.written == 0 { b"\n" } else { b",\n" })?;
         self.written += 1;
         self.buffer.clear();
         serde_json::to_writer(&mut self.buffer, finding).map_err(std::io::Error::from)?;
-        if accepted {
-            self.buffer.pop(); // the closing brace
-            self.buffer.extend_from_slice(b",\"baseline\":true}");
-        }
+        // The fingerprint (and the baseline's word) after the finding's own fields.
+        self.buffer.pop(); // the closing brace
+        self.buffer.extend_from_slice(b",\"fingerprint\":\"");
+        self.buffer
+            .extend_from_slice(trueup_core::fingerprint::hex(fingerprint).as_bytes());
+        self.buffer.extend_from_slice(if accepted {
+            b"\",\"baseline\":true}"
+        } else {
+            b"\"}"
+        });
         self.out.write_all(&self.buffer)
     }
 

@@ -18,8 +18,13 @@ use trueup_core::rule::Severity;
 /// interleaved as they happen, then `finish`.
 pub trait Renderer {
     fn start(&mut self, rules: &[Arc<RuleSpec>]) -> std::io::Result<()>;
-    /// A finding; `accepted` when the baseline holds it.
-    fn finding(&mut self, finding: &Finding, accepted: bool) -> std::io::Result<()>;
+    /// A finding, its fingerprint, and whether the baseline holds it.
+    fn finding(
+        &mut self,
+        finding: &Finding,
+        fingerprint: i64,
+        accepted: bool,
+    ) -> std::io::Result<()>;
     fn rule_finished(&mut self, outcome: &RuleOutcome) -> std::io::Result<()>;
     fn finish(&mut self, summary: &Summary) -> std::io::Result<()>;
 }
