@@ -224,6 +224,9 @@ fn compare_with_planted(
         say(format!(
             "  sqlite3 {database} \"UPDATE orders SET total_amount = total_amount + 1 WHERE id = 10\""
         ));
+        say(format!(
+            "  trueup --project {project} check; trueup --project {project} diff   what the change did"
+        ));
         ExitStatus::Success
     } else {
         say(format!(
