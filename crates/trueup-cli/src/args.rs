@@ -50,7 +50,7 @@ pub enum ColorChoice {
 pub enum Format {
     /// For people.
     Human,
-    /// JSON for programs (`check` streams one document as findings arrive).
+    /// JSON for programs.
     Json,
 }
 
@@ -218,11 +218,9 @@ pub enum DiffFormat {
 
 #[derive(Debug, Args)]
 pub struct DiffArgs {
-    /// The earlier run (default: `last~1`).
-    #[arg(help = RUN_HELP)]
+    /// The earlier run: an id, `last` or `last~N` (default: `last~1`).
     pub from: Option<String>,
-    /// The later run (default: `last`).
-    #[arg(help = RUN_HELP)]
+    /// The later run: an id, `last` or `last~N` (default: `last`).
     pub to: Option<String>,
     /// How many new and resolved keys to show per rule (human and markdown).
     #[arg(long, default_value_t = 5, value_name = "N")]

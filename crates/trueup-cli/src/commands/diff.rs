@@ -135,14 +135,22 @@ fn markdown(diff: &Diff, show: usize) -> String {
             RuleChange::Changed => "changed",
             RuleChange::Failed => "failed",
         };
-        let _ = writeln!(
-            out,
-            "| `{}` | {change} | {} | {} | {} |",
-            rule.rule,
-            rule.new.len(),
-            rule.resolved.len(),
-            rule.persisting
-        );
+        let _ = match rule.change {
+            RuleChange::Same => writeln!(
+                out,
+                "| `{}` | {change} | {} | {} | {} |",
+                rule.rule,
+                rule.new.len(),
+                rule.resolved.len(),
+                rule.persisting
+            ),
+            // Not compared: say what each run found instead.
+            _ => writeln!(
+                out,
+                "| `{}` | {change} ({} → {} findings) | – | – | – |",
+                rule.rule, rule.before, rule.after
+            ),
+        };
     }
     for rule in diff
         .rules
