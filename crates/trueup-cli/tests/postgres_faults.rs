@@ -225,3 +225,51 @@ query = "SELECT nextval('order_numbers') AS id"
         .unwrap();
     assert_eq!(next, 1, "the detector did not advance the sequence");
 }
+
+#[tokio::test]
+async fn runs_recorded_in_a_shared_postgres_state_store() {
+    let Some(admin) = pg::admin_url() else { return };
+    let Some(url) = database().await else { return };
+    let state = pg::fresh_database(&admin).await;
+    let dir = project(&url, "");
+    let toml = dir.path().join("trueup.toml");
+    let written = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(
+        &toml,
+        format!("{written}\n[state]\nurl = \"${{TRUEUP_STATE_URL}}\"\n"),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_trueup"))
+            .arg("--project")
+            .arg(&toml)
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env("TRUEUP_STATE_URL", &state)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(run(&["check", "--quiet"]).status.code(), Some(1));
+    pg::execute(&url, "UPDATE orders SET status = 'PENDING' WHERE id = 2").await;
+    assert_eq!(run(&["check", "--quiet"]).status.code(), Some(0));
+    let diff = run(&["diff", "--format", "json"]);
+    let diff: serde_json::Value = serde_json::from_slice(&diff.stdout).unwrap();
+    assert_eq!(
+        (diff["new"].as_u64(), diff["resolved"].as_u64()),
+        (Some(0), Some(1))
+    );
+    assert!(
+        !dir.path().join(".trueup").exists(),
+        "nothing recorded locally"
+    );
+    // Without the variable: a clear error naming it, no password anywhere.
+    let missing = Command::new(env!("CARGO_BIN_EXE_trueup"))
+        .arg("--project")
+        .arg(&toml)
+        .args(["runs"])
+        .output()
+        .unwrap();
+    let all = text(&missing);
+    assert_eq!(missing.status.code(), Some(2), "{all}");
+    assert!(all.contains("TRUEUP_STATE_URL"), "{all}");
+}

@@ -21,6 +21,8 @@ pub struct Project {
     pub sources: BTreeMap<String, SourceSpec>,
     pub defaults: Defaults,
     pub rules: Vec<LoadedRule>,
+    /// Where runs are recorded.
+    pub state: crate::store::StoreLocation,
 }
 
 /// A source as configured, with its URL's variables replaced.
@@ -140,6 +142,17 @@ impl Project {
             problems.extend(validate::offline(rule));
         }
 
+        let state = match crate::store::StoreLocation::from_config(
+            &root,
+            parsed.state.url.as_deref(),
+            &env,
+        ) {
+            Ok(state) => state,
+            Err(message) => {
+                problems.push(file.at_path(&FieldPath::default().key("state").key("url"), message));
+                crate::store::StoreLocation::File(root.join(crate::store::DEFAULT_PATH))
+            }
+        };
         if problems.is_empty() {
             Ok(Project {
                 file,
@@ -147,6 +160,7 @@ impl Project {
                 sources,
                 defaults: parsed.defaults,
                 rules,
+                state,
             })
         } else {
             Err(Error::Invalid(problems))

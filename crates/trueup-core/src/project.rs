@@ -27,6 +27,20 @@ pub struct ProjectFile {
     /// Settings for every rule unless the rule or the command line says otherwise.
     #[serde(default)]
     pub defaults: Defaults,
+    /// Where runs are recorded.
+    #[serde(default)]
+    pub state: StateConfig,
+}
+
+/// Where runs are recorded (`check`) and read (`runs`, `show`, `diff`, `baseline`, `gc`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct StateConfig {
+    /// A PostgreSQL URL (`postgres://…`, `${VAR}` allowed) for a store that runners on
+    /// several machines share; its database must exist. Default: the SQLite file
+    /// `.trueup/state.db` beside this file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 fn default_rule_paths() -> Vec<String> {

@@ -25,8 +25,13 @@ async fn fingerprints_follow_the_data(db: &TestDb, statements: [&str; 2]) {
     let store = Store::open(&project.dir.path().join(".trueup/state.db"))
         .await
         .unwrap();
-    let (_, first) = run_and_record(&project.path(), Some(&store)).await;
-    let (_, second) = run_and_record(&project.path(), Some(&store)).await;
+    follow_the_data(db, statements, &project, &store).await;
+}
+
+/// [`fingerprints_follow_the_data`] with the store given.
+async fn follow_the_data(db: &TestDb, statements: [&str; 2], project: &TestProject, store: &Store) {
+    let (_, first) = run_and_record(&project.path(), Some(store)).await;
+    let (_, second) = run_and_record(&project.path(), Some(store)).await;
     let same = store.diff(first.unwrap(), second.unwrap()).await.unwrap();
     assert_eq!(
         (same.new, same.resolved),
@@ -38,7 +43,7 @@ async fn fingerprints_follow_the_data(db: &TestDb, statements: [&str; 2]) {
 
     let [fix, break_one] = statements;
     db.execute(fix).await;
-    let (_, fixed) = run_and_record(&project.path(), Some(&store)).await;
+    let (_, fixed) = run_and_record(&project.path(), Some(store)).await;
     let diff = store.diff(second.unwrap(), fixed.unwrap()).await.unwrap();
     assert_eq!(
         (diff.new, diff.resolved),
@@ -56,7 +61,7 @@ async fn fingerprints_follow_the_data(db: &TestDb, statements: [&str; 2]) {
     );
 
     db.execute(break_one).await;
-    let (_, broken) = run_and_record(&project.path(), Some(&store)).await;
+    let (_, broken) = run_and_record(&project.path(), Some(store)).await;
     let diff = store.diff(fixed.unwrap(), broken.unwrap()).await.unwrap();
     assert_eq!(
         (diff.new, diff.resolved),
@@ -228,4 +233,47 @@ async fn a_store_from_a_newer_trueup_is_refused() {
     pool.close().await;
     let err = Store::open(&path).await.unwrap_err().to_string();
     assert!(err.contains("newer trueup"), "{err}");
+}
+
+#[tokio::test]
+async fn a_postgres_state_store_records_diffs_and_keeps_history_like_sqlite() {
+    let Some(state) = TestDb::postgres().await else {
+        return;
+    };
+    let db = TestDb::sqlite();
+    let path = db.url.trim_start_matches("sqlite://");
+    trueup_shop::create_sqlite(std::path::Path::new(path), &ShopSpec::demo())
+        .await
+        .unwrap();
+    let files = support::ecommerce_pack();
+    let borrowed: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let project = TestProject::with_source("shop", &db.url, &borrowed);
+    let store = Store::open_url(&state.url).await.unwrap();
+    follow_the_data(&db, FIX_AND_BREAK, &project, &store).await;
+    // Another machine opening the same store sees the same history.
+    let other = Store::open_url(&state.url).await.unwrap();
+    let runs = other.runs(10).await.unwrap();
+    assert_eq!(runs.len(), 4);
+    assert!(runs.iter().all(|r| r.complete));
+    let last = other.resolve("last").await.unwrap();
+    assert_eq!(
+        other.findings(last, None).await.unwrap().len(),
+        22,
+        "22 planted, one fixed, one broken"
+    );
+    let shown = other.findings(last, Some(1)).await.unwrap();
+    assert_eq!(shown.len(), 5, "one finding per rule");
+    let baseline = tempfile::tempdir().unwrap();
+    let accepted = other
+        .accept(last, &baseline.path().join("b.jsonl"))
+        .await
+        .unwrap();
+    assert_eq!(accepted.accepted, 22);
+    assert_eq!(other.gc(Some(1), None).await.unwrap(), 3);
+    assert_eq!(other.runs(10).await.unwrap().len(), 1);
+    // The password of the URL never shows in the store's name.
+    assert!(!other.path().display().to_string().contains("trueup-test"));
 }

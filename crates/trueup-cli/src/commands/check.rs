@@ -93,11 +93,9 @@ pub async fn execute(
     let mut recorder = match args.no_record {
         true => None,
         false => {
-            let store = Store::open(&project.root.join(store::DEFAULT_PATH))
-                .await
-                .context(
-                    "the run cannot be recorded (`check --no-record` runs without recording)",
-                )?;
+            let store = Store::open_location(&project.state).await.context(
+                "the run cannot be recorded (`check --no-record` runs without recording)",
+            )?;
             Some(store.begin_run(&rules).await?)
         }
     };

@@ -33,8 +33,8 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
     }
 }
 
-/// The state store of the project at `project` (`.trueup/state.db` beside it), which
-/// `check` creates: reading commands never create one.
+/// The state store of the project at `project` (`.trueup/state.db` beside it, or its
+/// `[state] url`), which `check` creates: reading commands never create a SQLite one.
 pub async fn open_store(project: &std::path::Path) -> anyhow::Result<trueup_core::store::Store> {
     if !project.is_file() {
         anyhow::bail!(
@@ -42,15 +42,16 @@ pub async fn open_store(project: &std::path::Path) -> anyhow::Result<trueup_core
             project.display()
         );
     }
-    let root = project.parent().unwrap_or(std::path::Path::new(""));
-    let path = root.join(trueup_core::store::DEFAULT_PATH);
-    if !path.is_file() {
+    let location = trueup_core::store::StoreLocation::of_project(project)?;
+    if let trueup_core::store::StoreLocation::File(path) = &location
+        && !path.is_file()
+    {
         anyhow::bail!(
             "no runs recorded yet in {}: `trueup check` records one",
             path.display()
         );
     }
-    Ok(trueup_core::store::Store::open(&path).await?)
+    Ok(trueup_core::store::Store::open_location(&location).await?)
 }
 
 /// The baseline file of the project at `project`.

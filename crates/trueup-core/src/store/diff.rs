@@ -155,7 +155,7 @@ impl Store {
     /// A complete run's (fingerprint, seq) pairs, sorted.
     async fn prints(&self, run: RunId) -> Result<Vec<(i64, i64)>> {
         let blob: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT prints FROM run_fingerprints WHERE run_id = ?1")
+            sqlx::query_scalar("SELECT prints FROM run_fingerprints WHERE run_id = $1")
                 .bind(run)
                 .fetch_optional(&self.pool)
                 .await
@@ -180,7 +180,7 @@ impl Store {
         let mut next = 0;
         while next < seqs.len() {
             let row = sqlx::query(
-                "SELECT first_seq, rows FROM finding_batches WHERE run_id = ?1 AND first_seq <= ?2 ORDER BY first_seq DESC LIMIT 1",
+                "SELECT first_seq, rows FROM finding_batches WHERE run_id = $1 AND first_seq <= $2 ORDER BY first_seq DESC LIMIT 1",
             )
             .bind(run)
             .bind(seqs[next])

@@ -1,6 +1,7 @@
 //! The state store: every `check` records its run, the rules it ran and every finding, so
 //! that runs can be listed, shown and diffed. An embedded SQLite file under the project
-//! (`.trueup/state.db`), with versioned migrations.
+//! (`.trueup/state.db`) by default, or a PostgreSQL database (`[state] url` in trueup.toml)
+//! that runners on several machines share; versioned migrations for each.
 
 pub mod baseline;
 mod diff;
@@ -10,9 +11,9 @@ mod runs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{MigrateError, Migration, MigrationType, Migrator};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{SqlSafeStr, SqlitePool};
+use sqlx::{AnyPool, Connection, Executor, SqlSafeStr};
 
 pub use baseline::{Accepted, Baseline};
 pub use diff::{Diff, DiffKey, RuleChange, RuleDiff};
@@ -21,23 +22,101 @@ pub use runs::{RunRule, RunSummary, StoredFinding};
 
 use crate::{Error, Result};
 
-/// Where a project keeps its state store, relative to `trueup.toml`.
+/// Where a project keeps its state store, relative to `trueup.toml`, unless `[state] url`
+/// names another.
 pub const DEFAULT_PATH: &str = ".trueup/state.db";
 
 /// How long a writer waits for another one (a concurrent `check`) to let go of the file.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The schema, one migration per version. Never edit a released migration: add one.
-const MIGRATIONS: [(i64, &str, &str); 1] = [(
+/// The schema per backend, one migration per version. Never edit a released one: add one.
+const SQLITE_MIGRATIONS: [(i64, &str, &str); 1] = [(
     1,
     "runs, rules and findings",
-    include_str!("migrations/0001_runs.sql"),
+    include_str!("migrations/sqlite/0001_runs.sql"),
 )];
+const POSTGRES_MIGRATIONS: [(i64, &str, &str); 1] = [(
+    1,
+    "runs, rules and findings",
+    include_str!("migrations/postgres/0001_runs.sql"),
+)];
+
+/// Where a project's state store is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// A SQLite file.
+    File(PathBuf),
+    /// A PostgreSQL database (the URL holds secrets: never print it).
+    Url(String),
+}
+
+impl StoreLocation {
+    /// The location the project file at `project` configures: `[state] url`, or
+    /// `.trueup/state.db` beside it. Reads only the project file, not the rules.
+    pub fn of_project(project: &Path) -> Result<StoreLocation> {
+        let text = std::fs::read_to_string(project).map_err(|source| Error::Read {
+            path: project.to_owned(),
+            source,
+        })?;
+        let file = crate::diagnostic::SourceFile {
+            path: project.to_owned(),
+            text,
+        };
+        let parsed: crate::project::ProjectFile = toml::from_str(&file.text)
+            .map_err(|e| Error::Invalid(vec![crate::load::parse_diagnostic(&file, &e)]))?;
+        let root = project.parent().unwrap_or(Path::new(""));
+        Self::from_config(root, parsed.state.url.as_deref(), |name| {
+            std::env::var(name).ok()
+        })
+        .map_err(|message| {
+            Error::Invalid(vec![crate::diagnostic::Diagnostic::in_file(
+                project, message,
+            )])
+        })
+    }
+
+    /// The location `[state] url` (if any) gives, `${VAR}`s replaced by `env`.
+    pub fn from_config(
+        root: &Path,
+        url: Option<&str>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<StoreLocation, String> {
+        match url {
+            None => Ok(StoreLocation::File(root.join(DEFAULT_PATH))),
+            Some(url) => {
+                let url = crate::project::interpolate(url, env).map_err(|e| match e {
+                    crate::project::InterpolateError::Unset(var) => {
+                        format!("`[state] url`: environment variable `{var}` is not set")
+                    }
+                    crate::project::InterpolateError::Unclosed => {
+                        "`[state] url`: `${` without its closing `}`".to_owned()
+                    }
+                })?;
+                if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                    return Err(format!(
+                        "`[state] url` must be a postgres:// URL, not `{}`",
+                        crate::source::redact(&url)
+                    ));
+                }
+                Ok(StoreLocation::Url(url))
+            }
+        }
+    }
+
+    /// Whether there is a store here already (a PostgreSQL store is assumed to exist).
+    pub fn exists(&self) -> bool {
+        match self {
+            StoreLocation::File(path) => path.is_file(),
+            StoreLocation::Url(_) => true,
+        }
+    }
+}
 
 /// An open state store.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    /// The file, or the URL with its password replaced: what messages name.
     path: PathBuf,
 }
 
@@ -45,8 +124,8 @@ pub struct Store {
 pub type RunId = i64;
 
 impl Store {
-    /// Opens (creating when missing) the store at `path` and brings its schema up to date.
-    /// Refuses a store written by a newer trueup, and says so.
+    /// Opens (creating when missing) the SQLite store at `path` and brings its schema up to
+    /// date. Refuses a store written by a newer trueup, and says so.
     pub async fn open(path: &Path) -> Result<Store> {
         let failed = |message: String| Error::Store {
             path: path.to_owned(),
@@ -56,41 +135,29 @@ impl Store {
             std::fs::create_dir_all(dir)
                 .map_err(|e| failed(format!("cannot create {}: {e}", dir.display())))?;
         }
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(2)
-            .connect_with(options)
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let pool = connect(&url, true)
             .await
             .map_err(|e| failed(describe_open_error(&e)))?;
-        let migrations = MIGRATIONS
-            .iter()
-            .map(|(version, description, sql)| {
-                Migration::new(
-                    *version,
-                    (*description).into(),
-                    MigrationType::Simple,
-                    sql.into_sql_str(),
-                    false,
-                )
-            })
-            .collect();
-        Migrator::with_migrations(migrations).run(&pool).await.map_err(|e| match e {
-            MigrateError::VersionMissing(version) => failed(format!(
-                "it was written by a newer trueup (schema version {version}; this trueup knows up to {}): upgrade trueup",
-                MIGRATIONS.len()
-            )),
-            other => failed(describe_open_error(&other)),
+        migrate(pool, path.to_owned(), &SQLITE_MIGRATIONS).await
+    }
+
+    /// Opens the PostgreSQL store at `url` (its database must exist; the tables are created).
+    pub async fn open_url(url: &str) -> Result<Store> {
+        let shown = PathBuf::from(crate::source::redact(url));
+        let pool = connect(url, false).await.map_err(|e| Error::Store {
+            path: shown.clone(),
+            message: crate::error::chain(&e),
         })?;
-        Ok(Store {
-            pool,
-            path: path.to_owned(),
-        })
+        migrate(pool, shown, &POSTGRES_MIGRATIONS).await
+    }
+
+    /// Opens the store at `location`.
+    pub async fn open_location(location: &StoreLocation) -> Result<Store> {
+        match location {
+            StoreLocation::File(path) => Store::open(path).await,
+            StoreLocation::Url(url) => Store::open_url(url).await,
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -108,6 +175,77 @@ impl Store {
             message: crate::error::chain(err),
         }
     }
+}
+
+/// The statements every connection to a SQLite store starts with.
+fn sqlite_session() -> [String; 3] {
+    [
+        format!("PRAGMA busy_timeout = {}", BUSY_TIMEOUT.as_millis()),
+        "PRAGMA foreign_keys = ON".to_owned(),
+        "PRAGMA synchronous = NORMAL".to_owned(),
+    ]
+}
+
+async fn connect(url: &str, sqlite: bool) -> Result<AnyPool, sqlx::Error> {
+    sqlx::any::install_default_drivers();
+    let options: AnyConnectOptions = url.parse()?;
+    // One direct connection first: a damaged file or an unreachable server is reported at
+    // once with its cause, where a pool would retry until its timeout and say only that.
+    let mut probe = sqlx::AnyConnection::connect_with(&options).await?;
+    if sqlite {
+        for statement in sqlite_session() {
+            probe.execute(sqlx::AssertSqlSafe(statement)).await?;
+        }
+        // Persistent in the file: readers never wait for the writer.
+        probe.execute("PRAGMA journal_mode = WAL").await?;
+    }
+    probe.close().await?;
+    AnyPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(BUSY_TIMEOUT)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if sqlite {
+                    for statement in sqlite_session() {
+                        conn.execute(sqlx::AssertSqlSafe(statement)).await?;
+                    }
+                }
+                Ok(())
+            })
+        })
+        .connect_with(options)
+        .await
+}
+
+async fn migrate(
+    pool: AnyPool,
+    path: PathBuf,
+    schema: &[(i64, &'static str, &'static str)],
+) -> Result<Store> {
+    let failed = |message: String| Error::Store {
+        path: path.clone(),
+        message,
+    };
+    let migrations = schema
+        .iter()
+        .map(|(version, description, sql)| {
+            Migration::new(
+                *version,
+                (*description).into(),
+                MigrationType::Simple,
+                sql.into_sql_str(),
+                false,
+            )
+        })
+        .collect();
+    Migrator::with_migrations(migrations).run(&pool).await.map_err(|e| match e {
+        MigrateError::VersionMissing(version) => failed(format!(
+            "it was written by a newer trueup (schema version {version}; this trueup knows up to {}): upgrade trueup",
+            schema.len()
+        )),
+        other => failed(describe_open_error(&other)),
+    })?;
+    Ok(Store { pool, path })
 }
 
 /// A clearer word for the failures users meet: a file that is not a database.

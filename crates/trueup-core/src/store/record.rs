@@ -50,7 +50,7 @@ impl Store {
                 .finish()
         );
         let run: RunId = sqlx::query_scalar(
-            "INSERT INTO runs (started_at, tool_version, rules_hash, rules) VALUES (?1, ?2, ?3, ?4) RETURNING id",
+            "INSERT INTO runs (started_at, tool_version, rules_hash, rules) VALUES ($1, $2, $3, $4) RETURNING id",
         )
         .bind(crate::time::now_millis())
         .bind(env!("CARGO_PKG_VERSION"))
@@ -82,7 +82,7 @@ impl Store {
     async fn insert(&self, run: RunId, first_seq: i64, batch: Vec<u8>) -> Result<()> {
         let rows = String::from_utf8(batch)
             .map_err(|e| Error::Other(format!("a batch is not UTF-8: {e}")))?;
-        sqlx::query("INSERT INTO finding_batches (run_id, first_seq, rows) VALUES (?1, ?2, ?3)")
+        sqlx::query("INSERT INTO finding_batches (run_id, first_seq, rows) VALUES ($1, $2, $3)")
             .bind(run)
             .bind(first_seq)
             .bind(rows)
@@ -155,7 +155,7 @@ impl Recorder {
             .iter()
             .flat_map(|(print, seq)| print.to_le_bytes().into_iter().chain(seq.to_le_bytes()))
             .collect();
-        sqlx::query("INSERT INTO run_fingerprints (run_id, prints) VALUES (?1, ?2)")
+        sqlx::query("INSERT INTO run_fingerprints (run_id, prints) VALUES ($1, $2)")
             .bind(self.run)
             .bind(prints)
             .execute(&mut *transaction)
@@ -164,7 +164,7 @@ impl Recorder {
         for outcome in outcomes {
             sqlx::query(
                 "INSERT INTO run_rules (run_id, rule_id, rule_hash, severity, findings, duration_ms, error) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(self.run)
             .bind(outcome.rule.id.as_str())
@@ -179,7 +179,7 @@ impl Recorder {
         }
         let findings: u64 = outcomes.iter().map(|o| o.findings).sum();
         let errors = outcomes.iter().filter(|o| o.error.is_some()).count();
-        sqlx::query("UPDATE runs SET finished_at = ?1, findings = ?2, errors = ?3 WHERE id = ?4")
+        sqlx::query("UPDATE runs SET finished_at = $1, findings = $2, errors = $3 WHERE id = $4")
             .bind(crate::time::now_millis())
             .bind(i64::try_from(findings).unwrap_or(i64::MAX))
             .bind(i64::try_from(errors).unwrap_or(i64::MAX))

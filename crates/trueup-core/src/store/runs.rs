@@ -47,7 +47,7 @@ pub struct StoredFinding {
 const RUN_COLUMNS: &str =
     "id, started_at, finished_at, tool_version, rules_hash, rules, findings, errors";
 
-fn run_from(row: &sqlx::sqlite::SqliteRow) -> RunSummary {
+fn run_from(row: &sqlx::any::AnyRow) -> RunSummary {
     let finished: Option<i64> = row.get("finished_at");
     RunSummary {
         id: row.get("id"),
@@ -65,7 +65,7 @@ fn run_from(row: &sqlx::sqlite::SqliteRow) -> RunSummary {
 impl Store {
     /// The newest `limit` runs, newest first.
     pub async fn runs(&self, limit: i64) -> Result<Vec<RunSummary>> {
-        let sql = format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?1");
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT $1");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(limit)
             .fetch_all(&self.pool)
@@ -84,7 +84,7 @@ impl Store {
                 .and_then(|n| n.parse::<i64>().ok()),
         };
         let found: Option<RunId> = match back {
-            Some(back) => sqlx::query_scalar("SELECT id FROM runs WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT 1 OFFSET ?1")
+            Some(back) => sqlx::query_scalar("SELECT id FROM runs WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT 1 OFFSET $1")
                 .bind(back)
                 .fetch_optional(&self.pool)
                 .await
@@ -93,7 +93,7 @@ impl Store {
                 let id: RunId = selector.parse().map_err(|_| {
                     Error::UnknownRun(format!("`{selector}` is not a run: write a run id, `last` or `last~N`"))
                 })?;
-                sqlx::query_scalar("SELECT id FROM runs WHERE id = ?1")
+                sqlx::query_scalar("SELECT id FROM runs WHERE id = $1")
                     .bind(id)
                     .fetch_optional(&self.pool)
                     .await
@@ -111,7 +111,7 @@ impl Store {
     }
 
     pub async fn run(&self, id: RunId) -> Result<RunSummary> {
-        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1");
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(&self.pool)
@@ -124,7 +124,7 @@ impl Store {
     /// The rules a run ran, by id.
     pub async fn run_rules(&self, id: RunId) -> Result<Vec<RunRule>> {
         let rows = sqlx::query(
-            "SELECT rule_id, rule_hash, severity, findings, duration_ms, error FROM run_rules WHERE run_id = ?1 ORDER BY rule_id",
+            "SELECT rule_id, rule_hash, severity, findings, duration_ms, error FROM run_rules WHERE run_id = $1 ORDER BY rule_id",
         )
         .bind(id)
         .fetch_all(&self.pool)
@@ -151,8 +151,8 @@ impl Store {
     ) -> Result<Vec<StoredFinding>> {
         let rows = sqlx::query(
             "SELECT rule_id, fingerprint, key, detail, message FROM ( \
-               SELECT *, ROW_NUMBER() OVER (PARTITION BY rule_id ORDER BY fingerprint) AS n FROM findings WHERE run_id = ?1) \
-             WHERE ?2 IS NULL OR n <= ?2 ORDER BY rule_id, fingerprint",
+               SELECT *, ROW_NUMBER() OVER (PARTITION BY rule_id ORDER BY fingerprint) AS n FROM findings WHERE run_id = $1) AS numbered \
+             WHERE $2 IS NULL OR n <= $2 ORDER BY rule_id, fingerprint",
         )
         .bind(id)
         .bind(limit_per_rule)
@@ -180,13 +180,13 @@ impl Store {
         let running_cutoff = crate::time::now_millis() - 86_400_000;
         let mut transaction = self.pool.begin().await.map_err(|e| self.failed(&e))?;
         // A run without an end that started in the last day may still be going: never delete it.
-        let doomed = "SELECT id FROM runs WHERE ((?1 IS NOT NULL AND id NOT IN (SELECT id FROM runs ORDER BY id DESC LIMIT ?1)) \
-                      OR (?2 IS NOT NULL AND started_at < ?2)) AND (finished_at IS NOT NULL OR started_at < ?3)";
+        let doomed = "SELECT id FROM runs WHERE (($1 IS NOT NULL AND id NOT IN (SELECT id FROM runs ORDER BY id DESC LIMIT $1)) \
+                      OR ($2 IS NOT NULL AND started_at < $2)) AND (finished_at IS NOT NULL OR started_at < $3)";
         let mut deleted = 0;
         for table in ["run_fingerprints", "finding_batches", "run_rules"] {
             let sql = format!("DELETE FROM {table} WHERE run_id IN ({doomed})");
             sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(keep)
+                .bind(keep.map(i64::from))
                 .bind(cutoff)
                 .bind(running_cutoff)
                 .execute(&mut *transaction)
@@ -195,7 +195,7 @@ impl Store {
         }
         let sql = format!("DELETE FROM runs WHERE id IN ({doomed})");
         deleted += sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(keep)
+            .bind(keep.map(i64::from))
             .bind(cutoff)
             .bind(running_cutoff)
             .execute(&mut *transaction)
