@@ -13,15 +13,20 @@ fn keys(list: &[trueup_core::store::DiffKey]) -> BTreeSet<String> {
     list.iter().map(|k| k.key.to_string()).collect()
 }
 
-/// Runs the pack twice over unchanged data, then after fixing one row and after breaking one,
-/// and checks what each diff says.
-async fn fingerprints_follow_the_data(db: &TestDb, statements: [&str; 2]) {
+/// A project of the e-commerce pack over the shop at `url`.
+fn pack_project(url: &str) -> TestProject {
     let files = support::ecommerce_pack();
     let borrowed: Vec<(&str, &str)> = files
         .iter()
         .map(|(n, t)| (n.as_str(), t.as_str()))
         .collect();
-    let project = TestProject::with_source("shop", &db.url, &borrowed);
+    TestProject::with_source("shop", url, &borrowed)
+}
+
+/// Runs the pack twice over unchanged data, then after fixing one row and after breaking one,
+/// and checks what each diff says.
+async fn fingerprints_follow_the_data(db: &TestDb, statements: [&str; 2]) {
+    let project = pack_project(&db.url);
     let store = Store::open(&project.dir.path().join(".trueup/state.db"))
         .await
         .unwrap();
@@ -245,12 +250,7 @@ async fn a_postgres_state_store_records_diffs_and_keeps_history_like_sqlite() {
     trueup_shop::create_sqlite(std::path::Path::new(path), &ShopSpec::demo())
         .await
         .unwrap();
-    let files = support::ecommerce_pack();
-    let borrowed: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(n, t)| (n.as_str(), t.as_str()))
-        .collect();
-    let project = TestProject::with_source("shop", &db.url, &borrowed);
+    let project = pack_project(&db.url);
     let store = Store::open_url(&state.url).await.unwrap();
     follow_the_data(&db, FIX_AND_BREAK, &project, &store).await;
     // Another machine opening the same store sees the same history.
