@@ -129,6 +129,16 @@ fn baseline_lets_ci_fail_on_new_findings_only() {
     assert_eq!(code, Some(0), "{stdout}");
     assert!(stdout.contains("22 accepted by the baseline"), "{stdout}");
 
+    // Paid-off debt is pointed out.
+    sql(&dir, "UPDATE orders SET customer_id = 1 WHERE id = 698;");
+    let (code, _, stderr) = trueup(&project, &["check", "--baseline"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        stderr.contains("1 accepted finding(s) of the baseline were not found any more"),
+        "{stderr}"
+    );
+    sql(&dir, "UPDATE orders SET customer_id = 1202 WHERE id = 698;");
+
     // One new problem: CI fails, and says which.
     sql(
         &dir,

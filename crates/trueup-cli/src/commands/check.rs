@@ -4,7 +4,7 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::time::Instant;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use anyhow::{Context, bail};
 use tokio::sync::mpsc;
@@ -100,6 +100,7 @@ pub async fn execute(
         }
     };
     let mut accepted: HashMap<String, u64> = HashMap::new();
+    let mut seen_in_baseline: HashSet<(String, i64)> = HashSet::new();
     let mut outcomes = Vec::new();
     let started = Instant::now();
     renderer.start(&rules)?;
@@ -134,6 +135,7 @@ pub async fn execute(
                             .is_some_and(|b| b.contains(&finding.rule.id, print));
                         if in_baseline {
                             *accepted.entry(finding.rule.id.clone()).or_default() += 1;
+                            seen_in_baseline.insert((finding.rule.id.clone(), print));
                         }
                         if let Some(recorder) = recorder.as_mut() {
                             recorder
@@ -182,6 +184,20 @@ pub async fn execute(
         match run {
             1 => printer.status("recorded as run 1 (.trueup/state.db); after the next check, `trueup diff` compares the two"),
             _ => printer.status(format!("recorded as run {run}; `trueup diff` compares it with the run before")),
+        }
+    }
+    if let Some(baseline) = &baseline {
+        let ran = |rule: &str| {
+            outcomes
+                .iter()
+                .any(|o| o.rule.id == rule && o.error.is_none())
+        };
+        let stale = baseline.stale(ran, &seen_in_baseline);
+        if stale > 0 {
+            printer.status(format!(
+                "{stale} accepted finding(s) of the baseline were not found any more: fixed debt; \
+                 `trueup baseline accept` after this run drops them"
+            ));
         }
     }
     if summary.errored_rules > 0 {

@@ -45,6 +45,15 @@ impl Baseline {
         self.accepted.contains(&(rule.to_owned(), fingerprint))
     }
 
+    /// How many accepted findings of `rules` are not among `seen` (rule id, fingerprint):
+    /// debt that was paid off, still accepted until the baseline is refreshed.
+    pub fn stale(&self, rules: impl Fn(&str) -> bool, seen: &HashSet<(String, i64)>) -> usize {
+        self.accepted
+            .iter()
+            .filter(|entry| rules(&entry.0) && !seen.contains(*entry))
+            .count()
+    }
+
     pub fn len(&self) -> usize {
         self.accepted.len()
     }
