@@ -4,6 +4,7 @@
 # memory while trueup writes >= 100k findings as JSON.
 #
 #   bench/sqlite.sh [ORDERS] [RUNS]      (defaults: 250000 orders ≈ 1M order_items, 5 runs)
+#   BENCH_LEVERS=1 bench/sqlite.sh       (instead: the query shapes of bench/levers/sqlite/)
 #
 # Prints a Markdown table (median wall time and peak RSS over RUNS runs) for
 # docs/performance.md. Needs: cargo, sqlite3 (apt-get install sqlite3), GNU time.
@@ -26,6 +27,18 @@ fi
 findings_shop="$work/sqlite-$orders-findings"
 if [ ! -f "$findings_shop/shop.db" ]; then
   "$trueup" --quiet demo --dir "$findings_shop" --orders "$orders" --problem-rate 0.15 --no-check
+fi
+
+# BENCH_LEVERS=1: time the query shapes of bench/levers/sqlite/ instead (sqlite3 .timer).
+if [ "${BENCH_LEVERS:-}" = 1 ]; then
+  for file in bench/levers/sqlite/*.sql; do
+    for _ in $(seq "$runs"); do
+      { echo ".timer on"; echo ".output /dev/null"; cat "$file"; } | sqlite3 "$shop/shop.db" \
+        | sed -n 's/^Run Time: real \([0-9.]*\).*/\1/p' | tail -n 1
+    done | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}' \
+      | xargs printf '%-32s %8s s\n' "$(basename "$file" .sql)"
+  done
+  exit 0
 fi
 
 # measure LABEL COMMAND...: runs the command RUNS times, prints "median_seconds median_kib".

@@ -51,7 +51,7 @@ pub(super) async fn columns(pool: &PgPool, table: &str) -> Result<Vec<String>> {
         Some((schema, name)) => (Some(schema), name),
         None => (None, table),
     };
-    let rows = sqlx::query(
+    Ok(sqlx::query_scalar(
         "SELECT column_name::text FROM information_schema.columns \
          WHERE table_schema = COALESCE($1, current_schema()) AND table_name = $2 \
          ORDER BY ordinal_position",
@@ -59,10 +59,7 @@ pub(super) async fn columns(pool: &PgPool, table: &str) -> Result<Vec<String>> {
     .bind(schema)
     .bind(name)
     .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|row| row.try_get::<String, _>(0).map_err(Error::from))
-        .collect()
+    .await?)
 }
 
 pub(super) async fn fetch<S: RowSink>(

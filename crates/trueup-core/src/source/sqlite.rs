@@ -59,14 +59,13 @@ pub(super) async fn connect(
 
 pub(super) async fn columns(pool: &SqlitePool, table: &str) -> Result<Vec<String>> {
     let (schema, name) = table.rsplit_once('.').unwrap_or(("main", table));
-    let rows = sqlx::query("SELECT name FROM pragma_table_info(?1, ?2)")
-        .bind(name)
-        .bind(schema)
-        .fetch_all(pool)
-        .await?;
-    rows.iter()
-        .map(|row| row.try_get::<String, _>(0).map_err(Error::from))
-        .collect()
+    Ok(
+        sqlx::query_scalar("SELECT name FROM pragma_table_info(?1, ?2)")
+            .bind(name)
+            .bind(schema)
+            .fetch_all(pool)
+            .await?,
+    )
 }
 
 pub(super) async fn fetch<S: RowSink>(
