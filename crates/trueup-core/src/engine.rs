@@ -22,8 +22,9 @@ use crate::{Error, Result};
 pub enum Event {
     /// A rule's query was sent.
     Started(Arc<RuleSpec>),
-    /// A violating row.
-    Finding(Finding),
+    /// Violating rows, in the order the query returned them: batched, so that handing
+    /// findings to the output costs one wake-up per batch rather than per row.
+    Findings(Vec<Finding>),
     /// A rule is done, with or without an error.
     Finished(RuleOutcome),
 }
@@ -125,6 +126,9 @@ pub struct RunOptions {
 /// then its queries join one queue, at most `concurrency` running at once. The parts of
 /// split rules go first: they are the heaviest, and the small queries fill the gaps beside
 /// them, so no connection idles while another still has a long way to go.
+///
+/// The stream closures take indices, not references, so that the future is `Send` and can
+/// be spawned (closures taking references defeat the compiler's proof of it).
 pub async fn run(
     rules: &[Arc<RuleSpec>],
     sources: &Sources,
@@ -132,8 +136,8 @@ pub async fn run(
     events: &mpsc::Sender<Event>,
 ) {
     let concurrency = options.concurrency.max(1);
-    let plans: Vec<Result<Vec<DetectorQuery>, String>> = futures_util::stream::iter(rules)
-        .map(|rule| plan(rule, sources, options.split))
+    let plans: Vec<Result<Vec<DetectorQuery>, String>> = futures_util::stream::iter(0..rules.len())
+        .map(|index| plan(&rules[index], sources, options.split))
         .buffered(concurrency)
         .collect()
         .await;
@@ -147,10 +151,11 @@ pub async fn run(
             })
         })
         .collect();
-    let mut queue: Vec<(usize, &DetectorQuery)> = Vec::new();
+    // (rule, query) indices.
+    let mut queue: Vec<(usize, usize)> = Vec::new();
     for (index, plan) in plans.iter().enumerate() {
         match plan {
-            Ok(queries) => queue.extend(queries.iter().map(|query| (index, query))),
+            Ok(queries) => queue.extend((0..queries.len()).map(|query| (index, query))),
             Err(error) => {
                 let _ = events.send(Event::Started(rules[index].clone())).await;
                 let outcome = RuleOutcome {
@@ -172,6 +177,10 @@ pub async fn run(
     futures_util::stream::iter(queue)
         .for_each_concurrent(concurrency, |(index, query)| {
             let (rule, progress) = (&rules[index], &progress[index]);
+            let query = match &plans[index] {
+                Ok(queries) => &queries[query],
+                Err(_) => unreachable!("only planned rules are queued"),
+            };
             async move {
                 if events.is_closed() {
                     return; // nobody reads the results any more
@@ -188,6 +197,8 @@ pub async fn run(
                     rule: rule.clone(),
                     shape: None,
                     findings: 0,
+                    batch: Vec::new(),
+                    batch_started: Instant::now(),
                     events,
                 };
                 let error = match sources.get(&rule.source) {
@@ -199,6 +210,8 @@ pub async fn run(
                     Some(Err(err)) => Some(err.clone()),
                     None => Some(format!("source `{}` was not opened", rule.source)),
                 };
+                // The findings before an error are reported too.
+                let _ = emitter.flush().await;
                 let finished = {
                     let mut state = progress.lock().expect("progress lock");
                     state.findings += emitter.findings;
@@ -314,12 +327,32 @@ fn key_ranges(lo: i64, hi: i64, parts: usize) -> Vec<(i64, i64)> {
         .collect()
 }
 
+/// Findings handed to the output at once, at most; and the longest a finding waits for its
+/// batch to fill while a slow query trickles.
+const FINDINGS_BATCH: usize = 256;
+const FINDINGS_BATCH_WAIT: Duration = Duration::from_millis(50);
+
 /// Turns a rule's result rows into findings on the event channel.
 struct Emitter<'a> {
     rule: Arc<RuleSpec>,
     shape: Option<Arc<Shape>>,
     findings: u64,
+    batch: Vec<Finding>,
+    batch_started: Instant,
     events: &'a mpsc::Sender<Event>,
+}
+
+impl Emitter<'_> {
+    async fn flush(&mut self) -> Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(FINDINGS_BATCH));
+        self.events
+            .send(Event::Findings(batch))
+            .await
+            .map_err(|_| Error::Other("the output was closed".to_owned()))
+    }
 }
 
 impl RowSink for Emitter<'_> {
@@ -334,15 +367,19 @@ impl RowSink for Emitter<'_> {
             .clone()
             .ok_or_else(|| Error::Other("row before columns".to_owned()))?;
         self.findings += 1;
-        let finding = Finding {
+        if self.batch.is_empty() {
+            self.batch_started = Instant::now();
+        }
+        self.batch.push(Finding {
             rule: self.rule.clone(),
             shape,
             values,
-        };
-        self.events
-            .send(Event::Finding(finding))
-            .await
-            .map_err(|_| Error::Other("the output was closed".to_owned()))
+        });
+        if self.batch.len() >= FINDINGS_BATCH || self.batch_started.elapsed() >= FINDINGS_BATCH_WAIT
+        {
+            self.flush().await?;
+        }
+        Ok(())
     }
 }
 

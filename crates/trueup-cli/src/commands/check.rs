@@ -2,6 +2,7 @@
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use std::collections::{HashMap, HashSet};
@@ -19,8 +20,9 @@ use crate::args::{CheckArgs, Format};
 use crate::printer::Printer;
 use crate::render::{HumanRenderer, JsonRenderer, Renderer, Summary};
 
-/// Events buffered between the engine and the output; bounds memory whatever the findings.
-const EVENT_BUFFER: usize = 1024;
+/// Events buffered between the engine and the output (a batch of findings is one event);
+/// bounds memory whatever the findings.
+const EVENT_BUFFER: usize = 16;
 
 pub async fn run(
     args: &CheckArgs,
@@ -56,8 +58,8 @@ pub async fn execute(
         .concurrency
         .unwrap_or(project.defaults.concurrency)
         .max(1);
-    let sources = engine::open_sources(project, &selected, concurrency).await;
-    for (name, source) in &sources {
+    let sources = Arc::new(engine::open_sources(project, &selected, concurrency).await);
+    for (name, source) in sources.iter() {
         if let Err(err) = source {
             printer.error(&anyhow::anyhow!(
                 "source `{name}` cannot be opened; its rules fail: {err}"
@@ -107,17 +109,17 @@ pub async fn execute(
     let bar = printer.progress(rules.len());
 
     let (events, mut received) = mpsc::channel(EVENT_BUFFER);
+    // The engine runs as a task of its own, so reading rows and writing the output use two
+    // cores rather than taking turns on one.
     let detect = {
-        let (rules, sources) = (&rules, &sources);
-        async move {
-            let options = engine::RunOptions {
-                concurrency: usize::try_from(concurrency).unwrap_or(1),
-                split: usize::try_from(args.split.unwrap_or(project.defaults.split))
-                    .unwrap_or(1)
-                    .max(1),
-            };
-            engine::run(rules, sources, options, &events).await;
-        }
+        let (rules, sources) = (rules.clone(), Arc::clone(&sources));
+        let options = engine::RunOptions {
+            concurrency: usize::try_from(concurrency).unwrap_or(1),
+            split: usize::try_from(args.split.unwrap_or(project.defaults.split))
+                .unwrap_or(1)
+                .max(1),
+        };
+        tokio::spawn(async move { engine::run(&rules, &sources, options, &events).await })
     };
     let report = async {
         let mut running: Vec<String> = Vec::new();
@@ -126,26 +128,28 @@ pub async fn execute(
             while let Some(event) = received.recv().await {
                 match event {
                     Event::Started(rule) => running.push(rule.id.clone()),
-                    Event::Finding(finding) => {
-                        found += 1;
-                        observe(&finding);
-                        let print = fingerprint::of(&finding);
-                        let in_baseline = baseline
-                            .as_ref()
-                            .is_some_and(|b| b.contains(&finding.rule.id, print));
-                        if in_baseline {
-                            *accepted.entry(finding.rule.id.clone()).or_default() += 1;
-                            seen_in_baseline.insert((finding.rule.id.clone(), print));
-                        }
-                        if let Some(recorder) = recorder.as_mut() {
-                            recorder
-                                .add(&finding, print)
-                                .await
-                                .map_err(std::io::Error::other)?;
-                        }
-                        renderer.finding(&finding, print, in_baseline)?;
-                        if found.is_multiple_of(4096) {
-                            bar.set_message(format!("· {found} findings · {}", running.join(", ")));
+                    Event::Findings(batch) => {
+                        for finding in batch {
+                            found += 1;
+                            observe(&finding);
+                            let print = fingerprint::of(&finding);
+                            let in_baseline = baseline
+                                .as_ref()
+                                .is_some_and(|b| b.contains(&finding.rule.id, print));
+                            if in_baseline {
+                                *accepted.entry(finding.rule.id.clone()).or_default() += 1;
+                                seen_in_baseline.insert((finding.rule.id.clone(), print));
+                            }
+                            renderer.finding(&finding, print, in_baseline)?;
+                            if let Some(recorder) = recorder.as_mut() {
+                                recorder.add(finding, print).await;
+                            }
+                            if found.is_multiple_of(4096) {
+                                bar.set_message(format!(
+                                    "· {found} findings · {}",
+                                    running.join(", ")
+                                ));
+                            }
                         }
                         continue;
                     }
@@ -170,7 +174,8 @@ pub async fn execute(
         received.close();
         consumed
     };
-    let ((), reported) = tokio::join!(detect, report);
+    let (detected, reported) = tokio::join!(detect, report);
+    detected.context("the engine stopped")?;
     bar.finish_and_clear();
     for source in sources.values().flatten() {
         source.close().await;

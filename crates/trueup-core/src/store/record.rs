@@ -1,6 +1,6 @@
-//! Recording a run while it happens. Findings are written in batches, each one row holding
-//! a JSON array, by a task of their own: `check` never waits long on the store, and memory
-//! stays bounded. The fingerprints are kept (16 bytes a finding) and written sorted, as one
+//! Recording a run while it happens. Findings are encoded and written in batches, each one
+//! row holding a JSON array, by a task of their own: `check` never waits long on the store,
+//! the encoding runs beside the output rather than before it, and memory stays bounded. The fingerprints are kept (16 bytes a finding) and written sorted, as one
 //! value, when the run completes.
 
 use std::sync::Arc;
@@ -18,16 +18,18 @@ use crate::{Error, Result};
 const BATCH: usize = 5000;
 const BATCHES_IN_FLIGHT: usize = 4;
 
+/// Consecutive findings, each with its fingerprint, and the sequence number of the first.
+type Batch = (i64, Vec<(Finding, i64)>);
+
 /// Writes one run's findings and outcome into the store.
 pub struct Recorder {
     store: Store,
     run: RunId,
-    /// The batch being filled: a JSON array of `[seq, rule, fingerprint, key, detail, message]`.
-    batch: Vec<u8>,
-    in_batch: usize,
+    /// The batch being filled.
+    batch: Vec<(Finding, i64)>,
     /// Sequence number of the batch's first finding.
     first_seq: i64,
-    batches: Option<mpsc::Sender<(i64, Vec<u8>)>>,
+    batches: Option<mpsc::Sender<Batch>>,
     writer: JoinHandle<Result<()>>,
     /// Every finding's fingerprint and sequence number, written sorted when the run ends
     /// (16 bytes a finding).
@@ -59,19 +61,20 @@ impl Store {
         .fetch_one(&self.pool)
         .await
         .map_err(|e| self.failed(&e))?;
-        let (batches, mut received) = mpsc::channel::<(i64, Vec<u8>)>(BATCHES_IN_FLIGHT);
+        let (batches, mut received) = mpsc::channel::<Batch>(BATCHES_IN_FLIGHT);
         let store = self.clone();
         let writer = tokio::spawn(async move {
             while let Some((first_seq, batch)) = received.recv().await {
-                store.insert(run, first_seq, batch).await?;
+                store
+                    .insert(run, first_seq, encode(first_seq, &batch)?)
+                    .await?;
             }
             Ok(())
         });
         Ok(Recorder {
             store: self.clone(),
             run,
-            batch: Vec::new(),
-            in_batch: 0,
+            batch: Vec::with_capacity(BATCH),
             first_seq: 0,
             batches: Some(batches),
             writer,
@@ -79,9 +82,7 @@ impl Store {
         })
     }
 
-    async fn insert(&self, run: RunId, first_seq: i64, batch: Vec<u8>) -> Result<()> {
-        let rows = String::from_utf8(batch)
-            .map_err(|e| Error::Other(format!("a batch is not UTF-8: {e}")))?;
+    async fn insert(&self, run: RunId, first_seq: i64, rows: String) -> Result<()> {
         sqlx::query("INSERT INTO finding_batches (run_id, first_seq, rows) VALUES ($1, $2, $3)")
             .bind(run)
             .bind(first_seq)
@@ -99,35 +100,20 @@ impl Recorder {
     }
 
     /// Queues a finding, whose fingerprint the caller computed, for writing.
-    pub async fn add(&mut self, finding: &Finding, fingerprint: i64) -> Result<()> {
+    pub async fn add(&mut self, finding: Finding, fingerprint: i64) {
         let seq = i64::try_from(self.prints.len()).unwrap_or(i64::MAX);
         self.prints.push((fingerprint, seq));
-        self.batch
-            .push(if self.in_batch == 0 { b'[' } else { b',' });
-        let row = (
-            seq,
-            &finding.rule.id,
-            fingerprint,
-            finding.key_object(),
-            finding.detail_object(),
-            finding.message(),
-        );
-        serde_json::to_writer(&mut self.batch, &row)
-            .map_err(|e| Error::Other(format!("cannot encode a finding: {e}")))?;
-        self.in_batch += 1;
-        if self.in_batch >= BATCH {
+        self.batch.push((finding, fingerprint));
+        if self.batch.len() >= BATCH {
             self.flush().await;
         }
-        Ok(())
     }
 
     async fn flush(&mut self) {
-        if self.in_batch == 0 {
+        if self.batch.is_empty() {
             return;
         }
-        self.batch.push(b']');
-        self.in_batch = 0;
-        let batch = std::mem::take(&mut self.batch);
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
         let first_seq = std::mem::replace(
             &mut self.first_seq,
             i64::try_from(self.prints.len()).unwrap_or(i64::MAX),
@@ -190,4 +176,27 @@ impl Recorder {
         transaction.commit().await.map_err(|e| store.failed(&e))?;
         Ok(self.run)
     }
+}
+
+/// A batch as stored: a JSON array of `[seq, rule, fingerprint, key, detail, message]`.
+fn encode(first_seq: i64, batch: &[(Finding, i64)]) -> Result<String> {
+    let mut rows = Vec::with_capacity(batch.len() * 128);
+    rows.push(b'[');
+    for (seq, (finding, fingerprint)) in (first_seq..).zip(batch) {
+        if seq != first_seq {
+            rows.push(b',');
+        }
+        let row = (
+            seq,
+            &finding.rule.id,
+            fingerprint,
+            finding.key_object(),
+            finding.detail_object(),
+            finding.message(),
+        );
+        serde_json::to_writer(&mut rows, &row)
+            .map_err(|e| Error::Other(format!("cannot encode a finding: {e}")))?;
+    }
+    rows.push(b']');
+    String::from_utf8(rows).map_err(|e| Error::Other(format!("a batch is not UTF-8: {e}")))
 }

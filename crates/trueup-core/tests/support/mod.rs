@@ -156,13 +156,16 @@ pub async fn run_and_record(path: &Path, store: Option<&Store>) -> (RunResult, O
         };
         while let Some(event) = received.recv().await {
             match event {
-                Event::Finding(f) => {
-                    if let Some(recorder) = recorder.as_mut() {
-                        recorder.add(&f, fingerprint::of(&f)).await.expect("record");
+                Event::Findings(batch) => {
+                    for f in batch {
+                        result
+                            .findings
+                            .push((f.rule.id.clone(), f.key_text(), f.message()));
+                        if let Some(recorder) = recorder.as_mut() {
+                            let print = fingerprint::of(&f);
+                            recorder.add(f, print).await;
+                        }
                     }
-                    result
-                        .findings
-                        .push((f.rule.id.clone(), f.key_text(), f.message()))
                 }
                 Event::Finished(outcome) => result.outcomes.push(outcome),
                 Event::Started(_) => {}
