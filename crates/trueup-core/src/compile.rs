@@ -5,8 +5,8 @@
 use crate::dialect::Dialect;
 use crate::rule::{
     AcceptedValue, AcceptedValuesDetector, Aggregate, AggregateMatchDetector, Detector,
-    ForeignKeyDetector, FreshnessDetector, MissingChildren, NotNullDetector, RowCountDetector,
-    SqlDetector, UniqueDetector,
+    ForeignKeyDetector, FreshnessDetector, MissingChildren, NotNullDetector, PluginDetector,
+    PluginLimits, RowCountDetector, SqlDetector, UniqueDetector,
 };
 use crate::template::Template;
 use crate::value::Value;
@@ -24,6 +24,19 @@ pub struct DetectorQuery {
     pub split: Option<Split>,
     /// Settings for the query's transaction (PostgreSQL: `SET LOCAL name = value`).
     pub settings: Vec<(String, String)>,
+    /// The plugin that checks the rows, for a `plugin` detector: then the rows are not
+    /// findings themselves.
+    pub plugin: Option<PluginCall>,
+}
+
+/// A plugin to hand a query's rows to.
+#[derive(Debug, Clone)]
+pub struct PluginCall {
+    /// The `.wasm` file as the rule names it; `engine::prepare` resolves it against the
+    /// rule file's folder.
+    pub path: std::path::PathBuf,
+    pub config: serde_json::Map<String, serde_json::Value>,
+    pub limits: PluginLimits,
 }
 
 impl DetectorQuery {
@@ -36,6 +49,7 @@ impl DetectorQuery {
             message: template(message),
             split: None,
             settings: Vec::new(),
+            plugin: None,
         }
     }
 }
@@ -63,7 +77,23 @@ pub fn compile(detector: &Detector, dialect: Dialect) -> Result<DetectorQuery, S
         Detector::AggregateMatch(d) => Ok(sql.aggregate_match(d)),
         Detector::RowCount(d) => Ok(sql.row_count(d)),
         Detector::Freshness(d) => Ok(sql.freshness(d)),
+        Detector::Plugin(d) => Ok(plugin_query(d)),
     }
+}
+
+fn plugin_query(d: &PluginDetector) -> DetectorQuery {
+    let mut query = DetectorQuery::new(
+        d.query.trim().trim_end_matches(';').trim_end().to_owned(),
+        Vec::new(),
+        d.key.clone(),
+        "a finding of the plugin",
+    );
+    query.plugin = Some(PluginCall {
+        path: d.plugin.clone().into(),
+        config: d.config.clone(),
+        limits: d.limits.clone(),
+    });
+    query
 }
 
 fn sql_query(d: &SqlDetector) -> Result<DetectorQuery, String> {
@@ -84,6 +114,7 @@ fn sql_query(d: &SqlDetector) -> Result<DetectorQuery, String> {
         message,
         split: None,
         settings: Vec::new(),
+        plugin: None,
     })
 }
 

@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use crate::compile::{DetectorQuery, compile};
 use crate::finding::{Finding, RuleSpec, Shape};
 use crate::load::{LoadedRule, Project};
+use crate::plugin::{FindingSink, Limits, PluginSink};
 use crate::source::{QueryError, RowSink, Source};
 use crate::value::Value;
 use crate::{Error, Result};
@@ -58,6 +59,15 @@ pub fn prepare(project: &Project, rules: &[&LoadedRule]) -> Result<Vec<Arc<RuleS
                     query.settings.push((name.clone(), value.clone()));
                 }
             }
+            let plugin = query.plugin.as_mut().map(|call| {
+                // The plugin's path is relative to its rule file.
+                if let Some(dir) = loaded.file.path.parent() {
+                    call.path = dir.join(&call.path);
+                }
+                crate::plugin::Plugin::load(&call.path)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            });
             Ok(Arc::new(RuleSpec {
                 id: rule.id.clone(),
                 title: rule.title.clone(),
@@ -67,19 +77,27 @@ pub fn prepare(project: &Project, rules: &[&LoadedRule]) -> Result<Vec<Arc<RuleS
                 source: loaded.source.clone(),
                 timeout: rule.timeout.unwrap_or(project.defaults.timeout).0,
                 columns_used: crate::validate::columns_used(&rule.detector),
-                definition_hash: definition_hash(loaded),
+                definition_hash: definition_hash(loaded, plugin.as_ref()),
                 query,
+                plugin,
             }))
         })
         .collect()
 }
 
 /// A hash of what a rule does, to tell between runs that it changed.
-fn definition_hash(loaded: &LoadedRule) -> String {
+fn definition_hash(
+    loaded: &LoadedRule,
+    plugin: Option<&std::result::Result<Arc<crate::plugin::Plugin>, String>>,
+) -> String {
     let rule = &loaded.rule;
-    let definition =
+    let mut definition =
         serde_json::to_string(&(&rule.detector, &loaded.source, &rule.postgres_settings))
             .unwrap_or_default();
+    // A rebuilt plugin is a changed rule; a plugin that failed to load, the same rule.
+    if let Some(Ok(plugin)) = plugin {
+        definition.push_str(&plugin.hash);
+    }
     format!(
         "{:016x}",
         crate::fingerprint::Fnv::default()
@@ -201,14 +219,32 @@ pub async fn run(
                     batch_started: Instant::now(),
                     events,
                 };
-                let error = match sources.get(&rule.source) {
-                    Some(Ok(source)) => source
+                let error = match (sources.get(&rule.source), &rule.plugin) {
+                    (Some(Ok(_)), Some(Err(err))) => Some(err.clone()),
+                    (Some(Ok(source)), Some(Ok(plugin))) => {
+                        let call = query
+                            .plugin
+                            .as_ref()
+                            .expect("a plugin rule's query names it");
+                        let mut sink = PluginSink::new(
+                            plugin.clone(),
+                            rule.clone(),
+                            call.config.clone(),
+                            Limits::of_rule(&call.limits, rule.timeout),
+                            &mut emitter,
+                        );
+                        match source.fetch(query, rule.timeout, &mut sink).await {
+                            Ok(()) => sink.finish().await.err().map(|e| e.to_string()),
+                            Err(err) => Some(describe(err)),
+                        }
+                    }
+                    (Some(Ok(source)), None) => source
                         .fetch(query, rule.timeout, &mut emitter)
                         .await
                         .err()
                         .map(describe),
-                    Some(Err(err)) => Some(err.clone()),
-                    None => Some(format!("source `{}` was not opened", rule.source)),
+                    (Some(Err(err)), _) => Some(err.clone()),
+                    (None, _) => Some(format!("source `{}` was not opened", rule.source)),
                 };
                 // The findings before an error are reported too.
                 let _ = emitter.flush().await;
@@ -355,6 +391,21 @@ impl Emitter<'_> {
     }
 }
 
+impl FindingSink for Emitter<'_> {
+    async fn finding(&mut self, finding: Finding) -> Result<()> {
+        self.findings += 1;
+        if self.batch.is_empty() {
+            self.batch_started = Instant::now();
+        }
+        self.batch.push(finding);
+        if self.batch.len() >= FINDINGS_BATCH || self.batch_started.elapsed() >= FINDINGS_BATCH_WAIT
+        {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+}
+
 impl RowSink for Emitter<'_> {
     fn columns(&mut self, names: Vec<String>) -> Result<()> {
         self.shape = Some(Arc::new(Shape::new(names, &self.rule.query)?));
@@ -366,20 +417,13 @@ impl RowSink for Emitter<'_> {
             .shape
             .clone()
             .ok_or_else(|| Error::Other("row before columns".to_owned()))?;
-        self.findings += 1;
-        if self.batch.is_empty() {
-            self.batch_started = Instant::now();
-        }
-        self.batch.push(Finding {
+        let finding = Finding {
             rule: self.rule.clone(),
             shape,
             values,
-        });
-        if self.batch.len() >= FINDINGS_BATCH || self.batch_started.elapsed() >= FINDINGS_BATCH_WAIT
-        {
-            self.flush().await?;
-        }
-        Ok(())
+            message: None,
+        };
+        self.finding(finding).await
     }
 }
 

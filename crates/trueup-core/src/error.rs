@@ -51,6 +51,10 @@ pub enum Error {
     #[error("state store {}: {message}", path.display())]
     Store { path: PathBuf, message: String },
 
+    /// A plugin could not be loaded, or failed while it checked a rule's rows.
+    #[error("plugin `{plugin}`: {message}")]
+    Plugin { plugin: String, message: String },
+
     /// A run named on the command line does not exist.
     #[error("{0}")]
     UnknownRun(String),

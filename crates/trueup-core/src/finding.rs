@@ -27,6 +27,8 @@ pub struct RuleSpec {
     pub definition_hash: String,
     /// The tables a built-in reads and the columns it names in each, checked before it runs.
     pub columns_used: Vec<(String, Vec<String>)>,
+    /// A `plugin` detector's plugin, loaded; or why it could not be (the rule's error).
+    pub plugin: Option<std::result::Result<Arc<crate::plugin::Plugin>, String>>,
 }
 
 /// The layout of a rule's result rows: column names, and which of them are the key.
@@ -85,6 +87,8 @@ pub struct Finding {
     pub rule: Arc<RuleSpec>,
     pub shape: Arc<Shape>,
     pub values: Vec<Value>,
+    /// The message a plugin wrote; otherwise the rule's template makes it.
+    pub message: Option<String>,
 }
 
 impl Finding {
@@ -131,8 +135,11 @@ impl Finding {
         Columns(self, &self.shape.detail)
     }
 
-    /// The rule's message template filled with this row.
+    /// The plugin's message, or the rule's message template filled with this row.
     pub fn message(&self) -> String {
+        if let Some(message) = &self.message {
+            return message.clone();
+        }
         self.rule.query.message.render(|name| {
             self.shape
                 .columns

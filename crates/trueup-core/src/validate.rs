@@ -79,6 +79,36 @@ pub fn offline(loaded: &LoadedRule) -> Vec<Diagnostic> {
                 problem(&["detector", "message"], message);
             }
         }
+        Detector::Plugin(d) => {
+            require("key", d.key.len());
+            if let Some(message) = detector_problem(&d.query) {
+                problem(&["detector", "query"], message);
+            }
+            if d.plugin.trim().is_empty() {
+                problem(
+                    &["detector", "plugin"],
+                    "`plugin` is empty: name the plugin's .wasm file".to_owned(),
+                );
+            }
+            if d.limits.time.is_some_and(|t| t.0.is_zero()) {
+                problem(
+                    &["detector", "limits", "time"],
+                    "a time limit of zero would stop the plugin before it starts".to_owned(),
+                );
+            }
+            if d.limits
+                .memory
+                .is_some_and(|m| m.0 < crate::plugin::MIN_MEMORY)
+            {
+                problem(
+                    &["detector", "limits", "memory"],
+                    format!(
+                        "a plugin needs at least {} of memory",
+                        crate::size::ByteSize(crate::plugin::MIN_MEMORY)
+                    ),
+                );
+            }
+        }
         Detector::NotNull(d) => {
             require("columns", d.columns.len());
             require("key", d.key.len());
@@ -181,8 +211,8 @@ fn repair_problem(detector: &Detector, repair: &Repair) -> Option<String> {
     let kind = detector.kind();
     match repair {
         Repair::Delete(_) | Repair::Quarantine(_) | Repair::Update(_) => match detector {
-            Detector::Sql(_) if repair.table().is_none() => Some(format!(
-                "`{strategy}` after a `sql` detector must name the `table` its key identifies rows of"
+            Detector::Sql(_) | Detector::Plugin(_) if repair.table().is_none() => Some(format!(
+                "`{strategy}` after a `{kind}` detector must name the `table` its key identifies rows of"
             )),
             Detector::Unique(_) => Some(format!(
                 "`{strategy}` needs findings that are rows, but `unique` findings are groups of duplicates; use `merge-duplicates`"
@@ -225,7 +255,7 @@ fn table_uses(detector: &Detector) -> Vec<TableUse<'_>> {
         }
     };
     match detector {
-        Detector::Sql(_) => Vec::new(),
+        Detector::Sql(_) | Detector::Plugin(_) => Vec::new(),
         Detector::NotNull(d) => vec![TableUse {
             columns: list(&d.columns, "columns")
                 .chain(list(&d.key, "key"))
@@ -350,7 +380,7 @@ async fn check_query(loaded: &LoadedRule, source: &Source) -> Option<Diagnostic>
     let detector = &loaded.rule.detector;
     let query = compile(detector, source.dialect()).ok()?;
     let field = match detector {
-        Detector::Sql(_) => "query",
+        Detector::Sql(_) | Detector::Plugin(_) => "query",
         Detector::AggregateMatch(_) => "expression",
         _ if detector_filter(detector).is_some() => "where",
         _ => "kind",
@@ -368,8 +398,13 @@ async fn check_query(loaded: &LoadedRule, source: &Source) -> Option<Diagnostic>
             ));
         }
     };
-    if let Detector::Sql(d) = detector {
-        for (i, key) in d.key.iter().enumerate() {
+    let key = match detector {
+        Detector::Sql(d) => Some(&d.key),
+        Detector::Plugin(d) => Some(&d.key),
+        _ => None,
+    };
+    if let Some(key) = key {
+        for (i, key) in key.iter().enumerate() {
             if !columns.contains(key) {
                 let path = loaded.path.key("detector").key("key").index(i);
                 return Some(
@@ -408,6 +443,6 @@ fn detector_filter(detector: &Detector) -> Option<&str> {
         Detector::AcceptedValues(d) => d.filter.as_deref(),
         Detector::RowCount(d) => d.filter.as_deref(),
         Detector::Freshness(d) => d.filter.as_deref(),
-        Detector::Sql(_) | Detector::AggregateMatch(_) => None,
+        Detector::Sql(_) | Detector::AggregateMatch(_) | Detector::Plugin(_) => None,
     }
 }

@@ -5,6 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::duration::HumanDuration;
+use crate::size::ByteSize;
 
 /// What finds the violating rows. `kind` picks the detector; the other fields depend on it.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -30,6 +31,9 @@ pub enum Detector {
     /// A table whose newest timestamp is older than `max-age` (or that has none). At most
     /// one finding.
     Freshness(FreshnessDetector),
+    /// Rows of a query checked by a WebAssembly plugin: for checks SQL cannot express
+    /// (syntax, check digits, fuzzy matches across rows). See docs/guides/writing-plugins.md.
+    Plugin(PluginDetector),
 }
 
 impl Detector {
@@ -43,13 +47,14 @@ impl Detector {
             Detector::AggregateMatch(_) => "aggregate-match",
             Detector::RowCount(_) => "row-count",
             Detector::Freshness(_) => "freshness",
+            Detector::Plugin(_) => "plugin",
         }
     }
 
     /// The table whose rows the findings identify, when there is one.
     pub fn table(&self) -> Option<&str> {
         match self {
-            Detector::Sql(_) => None,
+            Detector::Sql(_) | Detector::Plugin(_) => None,
             Detector::NotNull(d) => Some(&d.table),
             Detector::Unique(d) => Some(&d.table),
             Detector::ForeignKey(d) => Some(&d.table),
@@ -243,4 +248,42 @@ pub struct FreshnessDetector {
     /// Only rows matching this SQL condition are considered.
     #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
     pub filter: Option<String>,
+}
+
+/// Rows of `query`, handed in batches to the WebAssembly plugin `plugin`, which reports
+/// the findings. The plugin runs sandboxed: no files, network, clock or environment, and
+/// within `limits`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PluginDetector {
+    /// The plugin's `.wasm` file, relative to this rule file (`trueup plugin build` prints
+    /// it).
+    pub plugin: String,
+    /// A single read-only statement whose rows the plugin checks, as for `sql`.
+    pub query: String,
+    /// Columns of the result that identify a finding; they must be returned by the query.
+    pub key: Vec<String>,
+    /// The plugin's options (`trueup plugin describe` shows its schema); the plugin
+    /// rejects unknown or missing ones when the rule starts.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub config: serde_json::Map<String, serde_json::Value>,
+    /// What the plugin may use.
+    #[serde(default)]
+    pub limits: PluginLimits,
+}
+
+/// What a plugin may use while it checks one rule's rows. Past a limit the rule fails;
+/// other rules run on.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PluginLimits {
+    /// Time the plugin may compute, all batches together (default: the rule's `timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<HumanDuration>,
+    /// Memory the plugin may grow to (default: `64MiB`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<ByteSize>,
+    /// Bytes of findings the plugin may return, all calls together (default: `64MiB`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<ByteSize>,
 }

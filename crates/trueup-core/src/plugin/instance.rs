@@ -1,0 +1,340 @@
+//! One plugin instance, for one rule run: its store with limits, and the calls of the
+//! contract. Any failure (a trap, a limit, a malformed reply) poisons the instance: it is
+//! never called again.
+
+use std::time::{Duration, Instant};
+
+use trueup_plugin_sdk::INTERFACE_VERSION;
+use trueup_plugin_sdk::wire::{self, Description, Start, WireFinding};
+use wasmtime::{
+    Caller, Linker, Memory, Module, ResourceLimiter, Store, Trap, TypedFunc, WasmParams,
+    WasmResults,
+};
+
+use super::{DEFAULT_MEMORY, DEFAULT_OUTPUT, TICK, engine};
+use crate::size::ByteSize;
+use crate::{Error, Result};
+
+/// Longest panic message kept.
+const PANIC_MESSAGE_MAX: usize = 4096;
+
+/// What one instance may use.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Time in plugin code, all calls together.
+    pub time: Duration,
+    /// Linear memory, in bytes.
+    pub memory: u64,
+    /// Bytes of replies, all calls together.
+    pub output: u64,
+}
+
+impl Limits {
+    /// The limits a rule asks for, with defaults; `timeout` is the rule's.
+    pub fn of_rule(limits: &crate::rule::PluginLimits, timeout: Duration) -> Limits {
+        Limits {
+            time: limits.time.map_or(timeout, |t| t.0),
+            memory: limits.memory.map_or(DEFAULT_MEMORY, |m| m.0),
+            output: limits.output.map_or(DEFAULT_OUTPUT, |o| o.0),
+        }
+    }
+
+    /// For loading a plugin: it only describes itself.
+    pub(super) fn for_describe() -> Limits {
+        Limits {
+            time: Duration::from_secs(5),
+            memory: DEFAULT_MEMORY,
+            output: 1 << 20,
+        }
+    }
+}
+
+/// The store's data: the memory limiter and what the plugin said when it panicked.
+struct State {
+    memory_limit: u64,
+    /// The size the plugin asked to grow its memory to, past the limit.
+    denied_memory: Option<usize>,
+    panic: Option<String>,
+}
+
+impl ResourceLimiter for State {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if u64::try_from(desired).unwrap_or(u64::MAX) > self.memory_limit {
+            self.denied_memory = Some(desired);
+            // An error traps at once, where `false` would let the plugin's allocator fail
+            // with a message of its own that nobody sees.
+            return Err(wasmtime::format_err!("memory limit"));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// A plugin instance: call [`Instance::start`], [`Instance::check`] per batch, then
+/// [`Instance::finish`].
+pub struct Instance {
+    name: String,
+    store: Store<State>,
+    memory: Memory,
+    input: TypedFunc<u32, u32>,
+    version: TypedFunc<(), u32>,
+    describe: TypedFunc<(), u64>,
+    start: TypedFunc<u32, u64>,
+    check: TypedFunc<u32, u64>,
+    finish: TypedFunc<(), u64>,
+    limits: Limits,
+    spent: Duration,
+    output: u64,
+    /// Why the instance failed, once it has.
+    failed: Option<String>,
+}
+
+impl Instance {
+    pub(super) fn new(name: &str, module: &Module, limits: Limits) -> Result<Instance> {
+        let failed = |message: String| Error::Plugin {
+            plugin: name.to_owned(),
+            message,
+        };
+        let engine = engine()?;
+        let mut store = Store::new(
+            engine,
+            State {
+                memory_limit: limits.memory,
+                denied_memory: None,
+                panic: None,
+            },
+        );
+        store.limiter(|state| state);
+        store.set_epoch_deadline(ticks(limits.time));
+        let mut linker = Linker::new(engine);
+        linker
+            .func_wrap("trueup", "panic", record_panic)
+            .map_err(|e| failed(e.to_string()))?;
+        let instance = linker.instantiate(&mut store, module).map_err(|e| {
+            failed(format!(
+                "cannot start: {}",
+                describe_error(&store, &e, limits)
+            ))
+        })?;
+        let memory = instance
+            .get_memory(&mut store, "memory")
+            .ok_or_else(|| failed("it exports no `memory`".to_owned()))?;
+        macro_rules! func {
+            ($name:literal) => {
+                instance
+                    .get_typed_func(&mut store, $name)
+                    .map_err(|e| failed(format!("`{}`: {e}", $name)))?
+            };
+        }
+        let mut instance = Instance {
+            name: name.to_owned(),
+            memory,
+            input: func!("trueup_input"),
+            version: func!("trueup_interface_version"),
+            describe: func!("trueup_describe"),
+            start: func!("trueup_start"),
+            check: func!("trueup_check"),
+            finish: func!("trueup_finish"),
+            store,
+            limits,
+            spent: Duration::ZERO,
+            output: 0,
+            failed: None,
+        };
+        let version = instance.call(instance.version.clone(), ())?;
+        if version != INTERFACE_VERSION {
+            return Err(failed(format!(
+                "it was built for plugin interface version {version}, but this trueup speaks version \
+                 {INTERFACE_VERSION}: rebuild it against the trueup-plugin-sdk of this trueup"
+            )));
+        }
+        Ok(instance)
+    }
+
+    /// What the plugin says of itself.
+    pub fn describe(&mut self) -> Result<Description> {
+        let reply = self.call(self.describe.clone(), ())?;
+        let json = self.reply(reply, |payload| payload.to_vec())?;
+        serde_json::from_slice(&json)
+            .map_err(|e| self.fail(format!("its description is not valid: {e}")))
+    }
+
+    /// Hands the plugin its config and the query's columns. The plugin's refusal (a bad
+    /// config, a missing column) is the error.
+    pub fn start(&mut self, start: &Start) -> Result<()> {
+        let json = serde_json::to_vec(start).map_err(|e| Error::Other(e.to_string()))?;
+        let len = self.write_input(&json)?;
+        let reply = self.call(self.start.clone(), len)?;
+        self.reply(reply, |_| ())
+    }
+
+    /// Checks a batch (wire format); `read` gets the findings.
+    pub fn check<T>(
+        &mut self,
+        batch: &[u8],
+        read: impl FnOnce(Vec<WireFinding<'_>>) -> T,
+    ) -> Result<T> {
+        let len = self.write_input(batch)?;
+        let reply = self.call(self.check.clone(), len)?;
+        self.findings(reply, read)
+    }
+
+    /// Ends the run; `read` gets the findings across rows.
+    pub fn finish<T>(&mut self, read: impl FnOnce(Vec<WireFinding<'_>>) -> T) -> Result<T> {
+        let reply = self.call(self.finish.clone(), ())?;
+        self.findings(reply, read)
+    }
+
+    /// Time spent in plugin code so far.
+    pub fn spent(&self) -> Duration {
+        self.spent
+    }
+
+    fn findings<T>(
+        &mut self,
+        reply: u64,
+        read: impl FnOnce(Vec<WireFinding<'_>>) -> T,
+    ) -> Result<T> {
+        let decoded = self.reply(reply, |payload| {
+            wire::decode_findings(payload)
+                .map(read)
+                .map_err(|e| e.to_string())
+        })?;
+        decoded.map_err(|e| self.fail(format!("returned findings trueup cannot read: {e}")))
+    }
+
+    fn fail(&mut self, message: String) -> Error {
+        self.failed = Some(message.clone());
+        Error::Plugin {
+            plugin: self.name.clone(),
+            message,
+        }
+    }
+
+    /// Calls `func` within the time left; a failure poisons the instance.
+    fn call<P: WasmParams, R: WasmResults>(
+        &mut self,
+        func: TypedFunc<P, R>,
+        params: P,
+    ) -> Result<R> {
+        if let Some(failed) = &self.failed {
+            return Err(Error::Plugin {
+                plugin: self.name.clone(),
+                message: format!("not called again after it failed: {failed}"),
+            });
+        }
+        let left = self.limits.time.saturating_sub(self.spent);
+        self.store.set_epoch_deadline(ticks(left));
+        let started = Instant::now();
+        let result = func.call(&mut self.store, params);
+        self.spent += started.elapsed();
+        result.map_err(|e| {
+            let message = describe_error(&self.store, &e, self.limits);
+            self.fail(message)
+        })
+    }
+
+    /// Copies `bytes` into the plugin's input buffer; returns their length.
+    fn write_input(&mut self, bytes: &[u8]) -> Result<u32> {
+        let len = u32::try_from(bytes.len())
+            .map_err(|_| self.fail("an input of 4 GiB or more".to_owned()))?;
+        let at = self.call(self.input.clone(), len)?;
+        let at = usize::try_from(at).unwrap_or(usize::MAX);
+        self.memory
+            .write(&mut self.store, at, bytes)
+            .map_err(|_| self.fail("gave an input buffer outside its memory".to_owned()))?;
+        Ok(len)
+    }
+
+    /// Reads the reply at `packed` (`ptr << 32 | len`) in place: `Ok` payloads go to `read`,
+    /// the plugin's error replies become the error.
+    fn reply<T>(&mut self, packed: u64, read: impl FnOnce(&[u8]) -> T) -> Result<T> {
+        let len = packed & 0xffff_ffff;
+        let at = usize::try_from(packed >> 32).unwrap_or(usize::MAX);
+        self.output += len;
+        if self.output > self.limits.output {
+            return Err(self.fail(format!(
+                "returned more than its output limit of {} (raise `limits.output` on the rule)",
+                ByteSize(self.limits.output)
+            )));
+        }
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        let data = self.memory.data(&self.store);
+        let Some(bytes) = at.checked_add(len).and_then(|end| data.get(at..end)) else {
+            return Err(self.fail(format!(
+                "returned a reply outside its memory ({len} bytes at {at})"
+            )));
+        };
+        match wire::split_reply(bytes) {
+            Ok(Ok(payload)) => Ok(read(payload)),
+            Ok(Err(message)) => Err(Error::Plugin {
+                plugin: self.name.clone(),
+                message,
+            }),
+            Err(malformed) => {
+                let message = format!("returned a malformed reply: {malformed}");
+                Err(self.fail(message))
+            }
+        }
+    }
+}
+
+/// Epoch ticks for `time`, at least one.
+fn ticks(time: Duration) -> u64 {
+    u64::try_from(time.as_millis().div_ceil(TICK.as_millis()))
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+/// `trueup.panic(ptr, len)`: keeps the message for the error that follows.
+fn record_panic(mut caller: Caller<'_, State>, ptr: u32, len: u32) {
+    let message = caller
+        .get_export("memory")
+        .and_then(wasmtime::Extern::into_memory)
+        .and_then(|memory| {
+            let data = memory.data(&caller);
+            let at = usize::try_from(ptr).ok()?;
+            let len = usize::try_from(len).ok()?.min(PANIC_MESSAGE_MAX);
+            data.get(at..at.checked_add(len)?)
+                .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
+        })
+        .unwrap_or_else(|| "(its message could not be read)".to_owned());
+    caller.data_mut().panic = Some(message);
+}
+
+/// Why a call failed, in words: a limit, a panic, a trap.
+fn describe_error(store: &Store<State>, error: &wasmtime::Error, limits: Limits) -> String {
+    let state = store.data();
+    if let Some(desired) = state.denied_memory {
+        return format!(
+            "went past its memory limit of {} (it asked for {}; raise `limits.memory` on the rule)",
+            ByteSize(limits.memory),
+            ByteSize(u64::try_from(desired).unwrap_or(u64::MAX))
+        );
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => format!(
+            "ran past its time limit of {} and was stopped (raise `limits.time` on the rule)",
+            crate::duration::HumanDuration(limits.time)
+        ),
+        _ if state.panic.is_some() => {
+            format!("panicked: {}", state.panic.as_deref().unwrap_or_default())
+        }
+        Some(Trap::StackOverflow) => "overflowed its stack".to_owned(),
+        Some(trap) => format!("trapped: {trap}"),
+        None => crate::error::chain(error.as_ref()),
+    }
+}

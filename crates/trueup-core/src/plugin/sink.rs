@@ -1,0 +1,295 @@
+//! Feeding a rule's rows to its plugin: rows are encoded into batches as they stream from
+//! the database, each batch is checked on a blocking thread (plugin code is CPU work), and
+//! the plugin's findings become the rule's.
+
+use std::sync::Arc;
+
+use trueup_plugin_sdk::wire::{self, FindingAt, Start, WireFinding};
+
+use super::{Instance, Limits, Plugin};
+use crate::finding::{Finding, RuleSpec, Shape};
+use crate::source::RowSink;
+use crate::value::Value;
+use crate::{Error, Result};
+
+/// Rows per batch, and the batch size (bytes) that sends a batch early.
+const BATCH_ROWS: usize = 1024;
+const BATCH_BYTES: usize = 1 << 20;
+/// Bytes of a batch's header (rows, columns), written when the batch is sent.
+const HEADER: usize = 8;
+
+/// Where a rule's findings go.
+pub trait FindingSink: Send {
+    fn finding(&mut self, finding: Finding) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// A [`RowSink`] that hands rows to a plugin and its findings to `out`. Call
+/// [`PluginSink::finish`] after the query's last row.
+pub struct PluginSink<'a, S> {
+    plugin: Arc<Plugin>,
+    rule: Arc<RuleSpec>,
+    config: serde_json::Map<String, serde_json::Value>,
+    limits: Limits,
+    /// `None` before the first batch, and after a failure.
+    instance: Option<Instance>,
+    columns: Option<Vec<String>>,
+    /// Positions of the key columns in the query's columns.
+    key: Vec<usize>,
+    /// The batch being filled, after room for its header.
+    batch: wire::Writer,
+    /// Each row of the batch's key values, for the findings about it.
+    keys: Vec<Vec<Value>>,
+    shapes: Vec<Arc<Shape>>,
+    out: &'a mut S,
+}
+
+/// A finding read out of the plugin's memory.
+struct Owned {
+    at: Result<usize, Vec<Value>>,
+    message: String,
+    detail: Vec<(String, Value)>,
+}
+
+impl<'a, S: FindingSink> PluginSink<'a, S> {
+    pub fn new(
+        plugin: Arc<Plugin>,
+        rule: Arc<RuleSpec>,
+        config: serde_json::Map<String, serde_json::Value>,
+        limits: Limits,
+        out: &'a mut S,
+    ) -> Self {
+        PluginSink {
+            plugin,
+            rule,
+            config,
+            limits,
+            instance: None,
+            columns: None,
+            key: Vec::new(),
+            batch: wire::Writer {
+                buf: vec![0; HEADER],
+            },
+            keys: Vec::with_capacity(BATCH_ROWS),
+            shapes: Vec::new(),
+            out,
+        }
+    }
+
+    fn failed(&self, message: String) -> Error {
+        Error::Plugin {
+            plugin: self.plugin.name().to_owned(),
+            message,
+        }
+    }
+
+    /// Makes the instance and starts it with the config and the columns.
+    async fn start(&mut self) -> Result<()> {
+        let columns = self.columns.clone().unwrap_or_default();
+        let start = Start {
+            config: serde_json::Value::Object(self.config.clone()),
+            key: self.rule.query.key.clone(),
+            columns,
+        };
+        let (plugin, limits) = (self.plugin.clone(), self.limits);
+        let instance = blocking(move || {
+            let mut instance = plugin.instantiate(limits)?;
+            instance.start(&start)?;
+            Ok(instance)
+        })
+        .await?;
+        self.instance = Some(instance);
+        Ok(())
+    }
+
+    /// Checks the rows batched so far.
+    async fn flush(&mut self) -> Result<()> {
+        if self.keys.is_empty() {
+            return Ok(());
+        }
+        if self.instance.is_none() {
+            self.start().await?;
+        }
+        let mut instance = self.instance.take().expect("started above");
+        let columns = self.columns.as_ref().map_or(0, Vec::len);
+        let mut batch = std::mem::take(&mut self.batch);
+        let mut header = wire::Writer::new();
+        wire::batch_header(&mut header, self.keys.len(), columns);
+        batch.buf[..HEADER].copy_from_slice(&header.buf);
+        let (instance, batch, found) = blocking_keep(move || {
+            let found = instance.check(&batch.buf, |findings| owned(&findings));
+            batch.buf.truncate(HEADER);
+            (instance, batch, found)
+        })
+        .await?;
+        self.batch = batch;
+        let found = found?;
+        self.instance = Some(instance);
+        let keys = std::mem::take(&mut self.keys);
+        self.emit(found, &keys).await?;
+        self.keys = keys;
+        self.keys.clear();
+        Ok(())
+    }
+
+    /// Checks the last rows, then lets the plugin report across rows.
+    pub async fn finish(mut self) -> Result<()> {
+        self.flush().await?;
+        if self.instance.is_none() {
+            // No rows: start anyway, so that a bad config fails the rule all the same.
+            self.start().await?;
+        }
+        let mut instance = self.instance.take().expect("started above");
+        let found = blocking(move || instance.finish(|findings| owned(&findings))).await?;
+        self.emit(found, &[]).await
+    }
+
+    async fn emit(&mut self, found: Vec<Owned>, keys: &[Vec<Value>]) -> Result<()> {
+        let key_len = self.key.len();
+        for finding in found {
+            let mut values = match finding.at {
+                Ok(row) => keys.get(row).cloned().ok_or_else(|| {
+                    self.failed(format!(
+                        "returned a finding about row {row} of a batch of {}",
+                        keys.len()
+                    ))
+                })?,
+                Err(key) if key.len() == key_len => key,
+                Err(key) => {
+                    return Err(self.failed(format!(
+                        "returned a finding with {} key value(s); the rule's key has {key_len} column(s)",
+                        key.len()
+                    )));
+                }
+            };
+            let mut detail_names = Vec::with_capacity(finding.detail.len());
+            for (name, value) in finding.detail {
+                // A detail named like a key column or an earlier detail is left out: the
+                // finding's columns must have distinct names.
+                if !self.rule.query.key.contains(&name) && !detail_names.contains(&name) {
+                    detail_names.push(name);
+                    values.push(value);
+                }
+            }
+            let shape = self.shape(detail_names);
+            self.out
+                .finding(Finding {
+                    rule: self.rule.clone(),
+                    shape,
+                    values,
+                    message: Some(finding.message),
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The shape of findings with these detail columns (plugins use few, so a list will do).
+    fn shape(&mut self, detail: Vec<String>) -> Arc<Shape> {
+        let key = &self.rule.query.key;
+        if let Some(shape) = self
+            .shapes
+            .iter()
+            .find(|s| s.columns[key.len()..] == detail[..])
+        {
+            return shape.clone();
+        }
+        let columns: Vec<String> = key.iter().cloned().chain(detail).collect();
+        let shape = Arc::new(Shape {
+            key: (0..key.len()).collect(),
+            detail: (key.len()..columns.len()).collect(),
+            columns,
+        });
+        self.shapes.push(shape.clone());
+        shape
+    }
+}
+
+impl<S: FindingSink> RowSink for PluginSink<'_, S> {
+    fn columns(&mut self, names: Vec<String>) -> Result<()> {
+        self.key = self
+            .rule
+            .query
+            .key
+            .iter()
+            .map(|k| {
+                names.iter().position(|n| n == k).ok_or_else(|| {
+                    Error::Other(format!(
+                        "the query returns no key column `{k}`; it returns: {}",
+                        names.join(", ")
+                    ))
+                })
+            })
+            .collect::<Result<_>>()?;
+        self.columns = Some(names);
+        Ok(())
+    }
+
+    async fn row(&mut self, values: Vec<Value>) -> Result<()> {
+        self.keys
+            .push(self.key.iter().map(|&i| values[i].clone()).collect());
+        for value in &values {
+            self.batch.value(to_wire(value));
+        }
+        if self.keys.len() >= BATCH_ROWS || self.batch.buf.len() >= BATCH_BYTES {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs plugin code on tokio's blocking threads, off the threads that stream rows.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    blocking_keep(work).await?
+}
+
+async fn blocking_keep<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::Other(format!("the plugin's thread stopped: {e}")))
+}
+
+fn owned(findings: &[WireFinding<'_>]) -> Vec<Owned> {
+    findings
+        .iter()
+        .map(|f| Owned {
+            at: match &f.at {
+                FindingAt::Row(row) => Ok(*row),
+                FindingAt::Key(key) => Err(key.iter().map(|v| from_wire(*v)).collect()),
+            },
+            message: f.message.to_owned(),
+            detail: f
+                .detail
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), from_wire(*value)))
+                .collect(),
+        })
+        .collect()
+}
+
+/// A value as the wire carries it.
+pub fn to_wire(value: &Value) -> wire::Value<'_> {
+    match value {
+        Value::Null => wire::Value::Null,
+        Value::Bool(b) => wire::Value::Bool(*b),
+        Value::Int(i) => wire::Value::Int(*i),
+        Value::Float(x) => wire::Value::Float(*x),
+        Value::Decimal(d) => wire::Value::Decimal(d),
+        Value::Text(t) => wire::Value::Text(t),
+        Value::Bytes(b) => wire::Value::Bytes(b),
+    }
+}
+
+/// A value from the wire (timestamps become text, as trueup shows them).
+pub fn from_wire(value: wire::Value<'_>) -> Value {
+    match value {
+        wire::Value::Null => Value::Null,
+        wire::Value::Int(i) => Value::Int(i),
+        wire::Value::Float(x) => Value::Float(x),
+        wire::Value::Decimal(d) => Value::Decimal(d.to_owned()),
+        wire::Value::Text(t) | wire::Value::Timestamp(t) => Value::Text(t.to_owned()),
+        wire::Value::Bool(b) => Value::Bool(b),
+        wire::Value::Bytes(b) => Value::Bytes(b.to_vec()),
+    }
+}
