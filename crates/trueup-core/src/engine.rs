@@ -60,10 +60,7 @@ pub fn prepare(project: &Project, rules: &[&LoadedRule]) -> Result<Vec<Arc<RuleS
                 }
             }
             let plugin = query.plugin.as_mut().map(|call| {
-                // The plugin's path is relative to its rule file.
-                if let Some(dir) = loaded.file.path.parent() {
-                    call.path = dir.join(&call.path);
-                }
+                call.path = crate::plugin::resolve(&loaded.file.path, &call.path.to_string_lossy());
                 crate::plugin::Plugin::load(&call.path)
                     .map(Arc::new)
                     .map_err(|e| e.to_string())

@@ -1,6 +1,8 @@
 //! Checks on rules beyond what parsing catches, in two stages (as `vector validate` does):
 //! [`offline`] needs nothing but the rule; [`online`] asks the rule's source whether the
 //! tables and columns exist and whether hand-written queries prepare and return their keys.
+//! A `plugin` rule's plugin is checked by [`plugin`]: it loads (a valid module that speaks
+//! this trueup's interface) and, given the query's columns, accepts the rule's config.
 
 use crate::compile::compile;
 use crate::diagnostic::Diagnostic;
@@ -372,7 +374,50 @@ pub async fn online(loaded: &LoadedRule, sources: &Sources) -> Vec<Diagnostic> {
     if problems.is_empty() {
         problems.extend(check_query(loaded, source).await);
     }
+    if problems.is_empty()
+        && let Detector::Plugin(_) = detector
+        && let Ok(query) = compile(detector, source.dialect())
+        && let Ok(columns) = source.result_columns(&query).await
+    {
+        problems.extend(plugin(loaded, Some(columns)).await);
+    }
     problems
+}
+
+/// For a `plugin` rule: loads its plugin and, given the query's `columns`, starts it with
+/// the rule's config, which the plugin accepts or refuses. Needs no database.
+pub async fn plugin(loaded: &LoadedRule, columns: Option<Vec<String>>) -> Option<Diagnostic> {
+    let Detector::Plugin(d) = &loaded.rule.detector else {
+        return None;
+    };
+    let path = crate::plugin::resolve(&loaded.file.path, &d.plugin);
+    let start = columns.map(|columns| trueup_plugin_sdk::wire::Start {
+        config: serde_json::Value::Object(d.config.clone()),
+        columns,
+        key: d.key.clone(),
+    });
+    let limits = crate::plugin::Limits::of_rule(&d.limits, std::time::Duration::from_secs(10));
+    let checked = tokio::task::spawn_blocking(move || {
+        let plugin = crate::plugin::Plugin::load(&path).map_err(|e| ("plugin", e))?;
+        if let Some(start) = start {
+            let mut instance = plugin.instantiate(limits).map_err(|e| ("plugin", e))?;
+            instance.start(&start).map_err(|e| ("config", e))?;
+        }
+        Ok::<_, (&str, crate::Error)>(())
+    })
+    .await;
+    match checked {
+        Ok(Ok(())) => None,
+        Ok(Err((field, err))) => {
+            let field = if field == "config" && d.config.is_empty() {
+                "plugin"
+            } else {
+                field
+            };
+            Some(loaded.diagnostic(&["detector", field], err.to_string()))
+        }
+        Err(err) => Some(loaded.diagnostic(&["detector", "plugin"], err.to_string())),
+    }
 }
 
 /// Prepares the rule's query (without running it) and checks its key and message columns.

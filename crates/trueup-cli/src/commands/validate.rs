@@ -90,7 +90,18 @@ async fn check_project(project: &Project, offline: bool, printer: &Printer) -> R
         .len();
     let mut problems = Vec::new();
     let mut sources_checked = Vec::new();
-    if !offline {
+    if offline {
+        // Plugins need no database: each loads, and speaks this trueup's interface.
+        let checks = rules
+            .iter()
+            .map(|rule| trueup_core::validate::plugin(rule, None));
+        problems.extend(
+            futures_util::future::join_all(checks)
+                .await
+                .into_iter()
+                .flatten(),
+        );
+    } else {
         printer
             .status("opening sources to check tables, columns and queries (--offline skips this)");
         let sources = engine::open_sources(project, &rules, 2).await;

@@ -91,6 +91,12 @@ pub fn cache_dir() -> Option<PathBuf> {
     Some(root.join("wasmtime"))
 }
 
+/// The plugin file a rule in `rule_file` names as `plugin`: relative to the rule file's
+/// folder.
+pub fn resolve(rule_file: &Path, plugin: &str) -> PathBuf {
+    rule_file.parent().unwrap_or(Path::new("")).join(plugin)
+}
+
 /// A plugin module, compiled and checked: it exports the contract's functions, imports
 /// nothing it may not, speaks this trueup's interface version, and described itself.
 pub struct Plugin {

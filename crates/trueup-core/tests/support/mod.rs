@@ -97,6 +97,8 @@ impl TestProject {
 /// What a run reported: every finding as `(rule id, key text, message)`, and each rule's outcome.
 pub struct RunResult {
     pub findings: Vec<(String, String, String)>,
+    /// Each finding's detail as JSON, in the order of `findings`.
+    pub details: Vec<String>,
     pub outcomes: Vec<RuleOutcome>,
 }
 
@@ -152,6 +154,7 @@ pub async fn run_and_record(path: &Path, store: Option<&Store>) -> (RunResult, O
     let collect = async {
         let mut result = RunResult {
             findings: Vec::new(),
+            details: Vec::new(),
             outcomes: Vec::new(),
         };
         while let Some(event) = received.recv().await {
@@ -161,6 +164,9 @@ pub async fn run_and_record(path: &Path, store: Option<&Store>) -> (RunResult, O
                         result
                             .findings
                             .push((f.rule.id.clone(), f.key_text(), f.message()));
+                        result.details.push(
+                            serde_json::to_string(&f.detail_object()).expect("detail as JSON"),
+                        );
                         if let Some(recorder) = recorder.as_mut() {
                             let print = fingerprint::of(&f);
                             recorder.add(f, print).await;
