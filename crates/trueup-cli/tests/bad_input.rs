@@ -49,10 +49,7 @@ const WORKERS: usize = 4;
 /// snapshot showing the current behaviour. Their checks (exit code, password, `expect`) do
 /// not fail the test, but a listed case that passes them all does: remove it once fixed.
 /// A panic or a changed snapshot fails the test whatever this list says.
-const KNOWN_BUGS: [(&str, &str); 1] = [(
-    "wrong-type-key",
-    "a wrong type inside [rule.detector] points at the table header and does not name the field",
-)];
+const KNOWN_BUGS: [(&str, &str); 0] = [];
 
 #[test]
 fn bad_input() {

@@ -47,7 +47,7 @@ impl FromStr for HumanDuration {
                 _ => {
                     let unit = unit.trim();
                     return Err(format!(
-                        "`{unit}` is not a unit: write a number and ms, s, m, h or d, e.g. `{number}m`"
+                        "`{text}` is not a duration: `{unit}` is not a unit; write a number and ms, s, m, h or d, e.g. `{number}m`"
                     ));
                 }
             };

@@ -43,8 +43,11 @@ pub struct RuleOutcome {
 /// The open sources of a run, by name; a source that could not be opened keeps its error.
 pub type Sources = BTreeMap<String, Result<Source, String>>;
 
-/// Turns loaded rules into runnable ones, compiling each for its source's dialect.
+/// Turns loaded rules into runnable ones, compiling each for its source's dialect and
+/// loading the plugins of `plugin` rules (each file once).
 pub fn prepare(project: &Project, rules: &[&LoadedRule]) -> Result<Vec<Arc<RuleSpec>>> {
+    type Loaded = std::result::Result<Arc<crate::plugin::Plugin>, String>;
+    let mut plugins: BTreeMap<std::path::PathBuf, Loaded> = BTreeMap::new();
     rules
         .iter()
         .map(|loaded| {
@@ -61,9 +64,14 @@ pub fn prepare(project: &Project, rules: &[&LoadedRule]) -> Result<Vec<Arc<RuleS
             }
             let plugin = query.plugin.as_mut().map(|call| {
                 call.path = crate::plugin::resolve(&loaded.file.path, &call.path.to_string_lossy());
-                crate::plugin::Plugin::load(&call.path)
-                    .map(Arc::new)
-                    .map_err(|e| e.to_string())
+                plugins
+                    .entry(call.path.clone())
+                    .or_insert_with(|| {
+                        crate::plugin::Plugin::load(&call.path)
+                            .map(Arc::new)
+                            .map_err(|e| e.to_string())
+                    })
+                    .clone()
             });
             Ok(Arc::new(RuleSpec {
                 id: rule.id.clone(),

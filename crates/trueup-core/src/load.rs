@@ -190,9 +190,14 @@ pub fn parse_diagnostic(file: &SourceFile, err: &toml::de::Error) -> Diagnostic 
     match err.span() {
         Some(span) => {
             // Inside tagged tables (a detector, a repair) serde reports the table, not the
-            // field: point at the unknown key itself when it can be found.
+            // field: point at the unknown key itself, or at the value the message quotes,
+            // when it can be found.
             let span = unknown_field(&message)
                 .and_then(|name| key_span_after(&file.text, name, span.start))
+                .or_else(|| {
+                    quoted_value(&message)
+                        .and_then(|value| value_span_after(&file.text, value, span.start))
+                })
                 .unwrap_or(span);
             file.at_span(span, message)
         }
@@ -203,6 +208,63 @@ pub fn parse_diagnostic(file: &SourceFile, err: &toml::de::Error) -> Diagnostic 
 /// The field name of an "unknown field `x`, expected ..." message.
 fn unknown_field(message: &str) -> Option<&str> {
     message.strip_prefix("unknown field `")?.split('`').next()
+}
+
+/// The value an "invalid type: string \"x\", ..." or "`x` is not a ..." message quotes.
+fn quoted_value(message: &str) -> Option<&str> {
+    if let Some(rest) = message.split_once("string \"").map(|(_, rest)| rest) {
+        return rest.split('"').next();
+    }
+    let rest = message.strip_prefix("invalid type: ").unwrap_or(message);
+    let rest = rest.split_once('`')?.1;
+    rest.split('`').next()
+}
+
+/// The span of the first value written as `wanted` (quotes aside) at or after `start`.
+fn value_span_after(text: &str, wanted: &str, start: usize) -> Option<std::ops::Range<usize>> {
+    fn walk(
+        value: &toml::de::DeValue<'_>,
+        span: std::ops::Range<usize>,
+        text: &str,
+        wanted: &str,
+        start: usize,
+        best: &mut Option<std::ops::Range<usize>>,
+    ) {
+        match value {
+            toml::de::DeValue::Table(table) => {
+                for (_, inner) in table.iter() {
+                    walk(inner.get_ref(), inner.span(), text, wanted, start, best);
+                }
+            }
+            toml::de::DeValue::Array(items) => {
+                for item in items.iter() {
+                    walk(item.get_ref(), item.span(), text, wanted, start, best);
+                }
+            }
+            _ => {
+                let written = text.get(span.clone()).unwrap_or_default();
+                if written.trim_matches(['"', '\'']) == wanted
+                    && span.start >= start
+                    && best.as_ref().is_none_or(|b| span.start < b.start)
+                {
+                    *best = Some(span);
+                }
+            }
+        }
+    }
+    let document = toml::de::DeTable::parse(text).ok()?;
+    let mut best = None;
+    for (_, value) in document.get_ref().iter() {
+        walk(
+            value.get_ref(),
+            value.span(),
+            text,
+            wanted,
+            start,
+            &mut best,
+        );
+    }
+    best
 }
 
 /// The span of the first key called `name` that starts at or after `start`.

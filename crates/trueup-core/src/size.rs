@@ -35,7 +35,9 @@ impl FromStr for ByteSize {
                 .find(|(name, _)| *name == unit)
                 .map(|(_, factor)| *factor)
                 .ok_or_else(|| {
-                    format!("`{unit}` is not a unit: write B, KiB, MiB or GiB, e.g. `{number}MiB`")
+                    format!(
+                        "`{text}` is not a size: `{unit}` is not a unit; write B, KiB, MiB or GiB, e.g. `{number}MiB`"
+                    )
                 })?,
         };
         number
