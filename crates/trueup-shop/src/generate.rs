@@ -5,7 +5,11 @@
 //! come table after table, as bulk loaders such as PostgreSQL's `COPY` want them, without
 //! holding the shop in memory. Ids start at 1 and are dense.
 
-use crate::plan::{BadPayment, Plan, customer_email, draw_order_status};
+use crate::names::customer_name;
+use crate::plan::{
+    BadPayment, Plan, customer_email, draw_order_status, draw_product_price, product_gtin,
+    product_price,
+};
 use crate::planted::Planted;
 use crate::rng::{SplitMix64, Stream};
 use crate::rows::{
@@ -73,7 +77,19 @@ impl Shop {
             Product {
                 id,
                 name: format!("Product {id}"),
-                price: draft.price,
+                gtin: self
+                    .plan
+                    .bad_gtins
+                    .get(&id)
+                    .cloned()
+                    .unwrap_or_else(|| product_gtin(id)),
+                // An outlier's order items keep the normal price: it was mistyped later.
+                price: self
+                    .plan
+                    .price_outliers
+                    .get(&id)
+                    .copied()
+                    .unwrap_or(draft.price),
                 stock_quantity: draft.stock_quantity,
                 created_at: draft.created_at,
             }
@@ -148,27 +164,28 @@ impl Shop {
         let created_at = Timestamp::random(&mut rng);
         let email = if self.plan.null_emails.contains(&id) {
             None
+        } else if let Some(malformed) = self.plan.malformed_emails.get(&id) {
+            Some(malformed.clone())
         } else {
             Some(customer_email(
                 self.plan.email_owner.get(&id).copied().unwrap_or(id),
             ))
         };
+        let name = match self.plan.copy_names.get(&id) {
+            Some(name) => name.clone(),
+            None => customer_name(id),
+        };
         Customer {
             id,
             email,
-            name: format!("Customer {id}"),
+            name,
             created_at,
         }
     }
 
-    /// The price of a product: the first draw of its stream, so orders can read it cheaply.
-    fn product_price(&self, id: i64) -> Cents {
-        Cents(SplitMix64::entity(self.plan.seed, Stream::Product, id).range(100, 50_000))
-    }
-
     fn product_draft(&self, id: i64) -> ProductDraft {
         let mut rng = SplitMix64::entity(self.plan.seed, Stream::Product, id);
-        let price = Cents(rng.range(100, 50_000));
+        let price = draw_product_price(&mut rng);
         let created_at = Timestamp::random(&mut rng);
         let rows = if rng.one_in(8) { 0 } else { rng.index(7) + 1 };
         let mut warehouses: [usize; WAREHOUSES] = std::array::from_fn(|i| i + 1);
@@ -209,7 +226,7 @@ impl Shop {
             .map(|_| {
                 let product_id = rng.range(1, plan.products);
                 let quantity = rng.range(1, 5);
-                (product_id, quantity, self.product_price(product_id))
+                (product_id, quantity, product_price(plan.seed, product_id))
             })
             .collect();
         let pending_payment = rng.one_in(3);
@@ -330,9 +347,17 @@ mod tests {
     #[test]
     fn rows_stay_in_their_ranges() {
         let shop = small();
+        let outliers = &shop.plan.price_outliers;
+        assert!(shop.products().all(|p| p.stock_quantity >= 0));
         assert!(
             shop.products()
-                .all(|p| (100..=50_000).contains(&p.price.0) && p.stock_quantity >= 0)
+                .filter(|p| !outliers.contains_key(&p.id))
+                .all(|p| (100..=50_000).contains(&p.price.0))
+        );
+        assert!(
+            shop.products()
+                .filter(|p| outliers.contains_key(&p.id))
+                .all(|p| (500_000..=50_000_000).contains(&p.price.0))
         );
         assert!(shop.inventory().all(|i| (0..=100).contains(&i.quantity)));
         assert!(shop.order_items().all(|i| (1..=5).contains(&i.quantity)));

@@ -8,9 +8,20 @@
 //!
 //! Everything derives from the seed: the same spec gives the same rows and the same planted
 //! problems on every machine.
+//!
+//! Two kinds of problems are planted: those the e-commerce rule pack (`rules/ecommerce`)
+//! finds ([`Planted::expected_findings`]: orphaned orders, duplicate emails, wrong totals,
+//! wrong stock, bad payments), and those the check plugins find
+//! ([`Planted::plugin_expected_findings`]): customers whose names are near-duplicates
+//! (customers are named "First Last" from built-in lists, no two near-duplicates except
+//! the planted pairs), malformed emails, products whose `gtin` (a GTIN-13) has a wrong
+//! check digit or a letter, and absurd product prices (robust outliers).
 
+#[cfg(test)]
+mod definitions;
 mod error;
 mod generate;
+mod names;
 mod plan;
 mod planted;
 mod postgres;

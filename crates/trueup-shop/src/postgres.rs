@@ -34,6 +34,7 @@ CREATE TABLE customers (
 CREATE TABLE products (
     id BIGINT NOT NULL,
     name TEXT NOT NULL,
+    gtin TEXT NOT NULL,
     price NUMERIC(10,2) NOT NULL,
     stock_quantity BIGINT NOT NULL,
     created_at TIMESTAMP NOT NULL
@@ -388,11 +389,19 @@ impl CopyRow for Customer {
 
 impl CopyRow for Product {
     const TABLE: &'static str = "products";
-    const COLUMNS: &'static [&'static str] =
-        &["id", "name", "price", "stock_quantity", "created_at"];
+    const COLUMNS: &'static [&'static str] = &[
+        "id",
+        "name",
+        "gtin",
+        "price",
+        "stock_quantity",
+        "created_at",
+    ];
     fn write(&self, out: &mut String) {
         let _ = write!(out, "{}\t", self.id);
         text(out, &self.name);
+        out.push('\t');
+        text(out, &self.gtin);
         line!(
             out,
             "\t{}\t{}\t{}",
@@ -495,6 +504,15 @@ mod tests {
             created_at: Timestamp::from_unix_seconds(0),
         }
         .write(&mut out);
+        Product {
+            id: 3,
+            name: "Product 3".into(),
+            gtin: "4012345678901".into(),
+            price: Cents(123_456),
+            stock_quantity: 4,
+            created_at: Timestamp::from_unix_seconds(0),
+        }
+        .write(&mut out);
         Order {
             id: 1,
             customer_id: 2,
@@ -506,6 +524,7 @@ mod tests {
         assert_eq!(
             out,
             "7\t\\N\tA\\tB\\\\C\\nD\t1970-01-01 00:00:00\n\
+             3\tProduct 3\t4012345678901\t1234.56\t4\t1970-01-01 00:00:00\n\
              1\t2\tCOMPLETED\t12.05\t1970-01-01 00:01:00\n"
         );
     }

@@ -71,8 +71,10 @@ impl PaymentStatus {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Customer {
     pub id: i64,
-    /// `None` for the few customers without an email (not duplicates of each other).
+    /// `None` for the few customers without an email (not duplicates of each other); a few
+    /// planted ones are malformed.
     pub email: Option<String>,
+    /// "First Last"; no two customers' names are near-duplicates except the planted pairs.
     pub name: String,
     pub created_at: Timestamp,
 }
@@ -82,6 +84,9 @@ pub struct Customer {
 pub struct Product {
     pub id: i64,
     pub name: String,
+    /// A GTIN-13 (13 digits, the last the GS1 check digit); a few planted ones have a wrong
+    /// check digit or a letter.
+    pub gtin: String,
     pub price: Cents,
     pub stock_quantity: i64,
     pub created_at: Timestamp,

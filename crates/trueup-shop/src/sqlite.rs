@@ -30,6 +30,7 @@ CREATE TABLE customers (
 CREATE TABLE products (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL,
+    gtin TEXT NOT NULL,
     price DECIMAL(10,2) NOT NULL,
     stock_quantity INTEGER NOT NULL,
     created_at TEXT NOT NULL
@@ -211,12 +212,19 @@ impl SqliteRow for Customer {
 
 impl SqliteRow for Product {
     const TABLE: &'static str = "products";
-    const COLUMNS: &'static [&'static str] =
-        &["id", "name", "price", "stock_quantity", "created_at"];
+    const COLUMNS: &'static [&'static str] = &[
+        "id",
+        "name",
+        "gtin",
+        "price",
+        "stock_quantity",
+        "created_at",
+    ];
     fn bind(self, query: SqliteQuery) -> SqliteQuery {
         query
             .bind(self.id)
             .bind(self.name)
+            .bind(self.gtin)
             .bind(self.price.dollars())
             .bind(self.stock_quantity)
             .bind(self.created_at.to_string())

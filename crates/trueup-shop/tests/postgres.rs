@@ -183,7 +183,7 @@ async fn a_larger_rate_plants_proportionally_more() {
         return;
     };
     common::assert_larger_rate_counts(&planted);
-    assert_eq!(common::found(&pool).await, planted);
+    common::assert_found(&pool, &planted, "a larger rate").await;
     fresh.drop_database(pool).await;
 }
 
@@ -193,7 +193,7 @@ async fn other_seeds_also_match() {
         let Some((planted, pool, fresh)) = shop(&spec).await else {
             return;
         };
-        assert_eq!(common::found(&pool).await, planted, "seed {}", spec.seed);
+        common::assert_found(&pool, &planted, &format!("seed {}", spec.seed)).await;
         fresh.drop_database(pool).await;
     }
 }

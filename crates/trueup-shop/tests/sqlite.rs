@@ -65,14 +65,14 @@ async fn the_demo_has_the_documented_shape() {
 async fn a_larger_rate_plants_proportionally_more() {
     let (planted, pool, _dir) = shop(&common::LARGER_RATE).await;
     common::assert_larger_rate_counts(&planted);
-    assert_eq!(common::found(&pool).await, planted);
+    common::assert_found(&pool, &planted, "a larger rate").await;
 }
 
 #[tokio::test]
 async fn other_seeds_also_match() {
     for spec in common::seeded_specs() {
         let (planted, pool, _dir) = shop(&spec).await;
-        assert_eq!(common::found(&pool).await, planted, "seed {}", spec.seed);
+        common::assert_found(&pool, &planted, &format!("seed {}", spec.seed)).await;
     }
 }
 
@@ -96,5 +96,5 @@ async fn a_large_shop_has_exactly_the_planted_problems() {
         seed: 42,
     };
     let (planted, pool, _dir) = shop(&spec).await;
-    assert_eq!(common::found(&pool).await, planted);
+    common::assert_found(&pool, &planted, "the benchmark size").await;
 }

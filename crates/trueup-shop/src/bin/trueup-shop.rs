@@ -82,8 +82,14 @@ async fn run(command: Command, spec: &ShopSpec) -> trueup_shop::Result<()> {
         Command::LoadPostgres(url) => (create_postgres(&url, spec).await?, "PostgreSQL"),
         Command::LoadSqlite(path) => (create_sqlite(Path::new(&path), spec).await?, "SQLite"),
     };
+    let plugin_findings: usize = planted
+        .plugin_expected_findings()
+        .iter()
+        .map(|e| e.keys.len())
+        .sum();
     eprintln!(
-        "loaded {} orders (problem rate {}, seed {}) into {target} in {:.1} s; {} planted problems",
+        "loaded {} orders (problem rate {}, seed {}) into {target} in {:.1} s; {} planted problems \
+         for the e-commerce rules, {plugin_findings} for the check plugins",
         spec.orders,
         spec.problem_rate,
         spec.seed,
@@ -93,7 +99,8 @@ async fn run(command: Command, spec: &ShopSpec) -> trueup_shop::Result<()> {
     Ok(())
 }
 
-/// `{"orphaned_orders": [...], "duplicate_emails": [...], ...}`, keys as in [`Planted`].
+/// `{"orphaned_orders": [...], "duplicate_emails": [...], ...}`, keys as in [`Planted`];
+/// `near_duplicate_names` is a list of `[original, copy]` pairs.
 fn planted_json(planted: &Planted) -> serde_json::Value {
     serde_json::json!({
         "orphaned_orders": planted.orphaned_orders,
@@ -101,6 +108,10 @@ fn planted_json(planted: &Planted) -> serde_json::Value {
         "wrong_totals": planted.wrong_totals,
         "wrong_stock": planted.wrong_stock,
         "bad_payments": planted.bad_payments,
+        "malformed_emails": planted.malformed_emails,
+        "near_duplicate_names": planted.near_duplicate_names,
+        "bad_gtins": planted.bad_gtins,
+        "price_outliers": planted.price_outliers,
     })
 }
 

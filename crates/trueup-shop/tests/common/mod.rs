@@ -1,8 +1,14 @@
 //! Shared by the SQLite and PostgreSQL tests: the runbook's integrity queries (as the rules
-//! of `rules/ecommerce` ask them), and what a loaded shop must show through them.
+//! of `rules/ecommerce` ask them), the check plugins' definitions (applied to the rows read
+//! back), and what a loaded shop must show through them.
 //!
 //! Every query here runs unchanged on both databases.
 
+#[allow(dead_code, reason = "shared with the unit tests, which use all of it")]
+#[path = "../../src/definitions.rs"]
+mod definitions;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::LazyLock;
 
@@ -55,6 +61,10 @@ pub trait Db {
     fn triples(&self, sql: &str) -> impl Future<Output = Vec<(i64, i64, i64)>>;
     /// The one integer the query returns.
     fn count(&self, sql: &str) -> impl Future<Output = i64>;
+    /// Customers' id, email and name.
+    fn customers(&self) -> impl Future<Output = Vec<(i64, Option<String>, String)>>;
+    /// Products' id, GTIN and price.
+    fn products(&self) -> impl Future<Output = Vec<(i64, String, f64)>>;
 }
 
 macro_rules! impl_db {
@@ -91,6 +101,20 @@ macro_rules! impl_db {
                     .await
                     .unwrap_or_else(|err| panic!("{sql}: {err}"))
             }
+
+            async fn customers(&self) -> Vec<(i64, Option<String>, String)> {
+                sqlx::query_as("SELECT id, email, name FROM customers")
+                    .fetch_all(self)
+                    .await
+                    .unwrap()
+            }
+
+            async fn products(&self) -> Vec<(i64, String, f64)> {
+                sqlx::query_as("SELECT id, gtin, CAST(price AS DOUBLE PRECISION) FROM products")
+                    .fetch_all(self)
+                    .await
+                    .unwrap()
+            }
         }
     };
 }
@@ -98,7 +122,8 @@ macro_rules! impl_db {
 impl_db!(SqlitePool);
 impl_db!(PgPool);
 
-/// What the integrity queries find in the database.
+/// What the integrity queries find in the database: the e-commerce pack's problems (the
+/// plugins' lists empty).
 pub async fn found(db: &impl Db) -> Planted {
     Planted {
         orphaned_orders: db.ids(ORPHANED_ORDERS).await,
@@ -106,17 +131,84 @@ pub async fn found(db: &impl Db) -> Planted {
         wrong_totals: db.ids(WRONG_TOTALS).await,
         wrong_stock: db.ids(WRONG_STOCK).await,
         bad_payments: db.ids(&BAD_PAYMENTS).await,
+        ..Planted::default()
     }
+}
+
+/// What the check plugins' definitions find in the rows of the database, rule by rule: the
+/// key values, as text.
+pub async fn found_by_plugins(db: &impl Db) -> BTreeMap<&'static str, BTreeSet<String>> {
+    let ids = |ids: BTreeSet<i64>| ids.iter().map(i64::to_string).collect();
+    let customers = db.customers().await;
+    let malformed = customers
+        .iter()
+        .filter(|(_, email, _)| email.as_deref().is_some_and(definitions::email_malformed))
+        .map(|(id, _, _)| *id)
+        .collect();
+    let names: Vec<(i64, String)> = customers
+        .into_iter()
+        .map(|(id, _, name)| (id, name))
+        .collect();
+    let products = db.products().await;
+    let bad_gtins = products
+        .iter()
+        .filter(|(_, gtin, _)| !definitions::gtin_valid(gtin))
+        .map(|(id, _, _)| *id)
+        .collect();
+    let prices: Vec<(i64, f64)> = products.iter().map(|&(id, _, price)| (id, price)).collect();
+    BTreeMap::from([
+        ("customers.email-syntax", ids(malformed)),
+        (
+            "customers.name-near-duplicates",
+            ids(definitions::with_near_duplicates(&names)),
+        ),
+        ("products.gtin-check-digit", ids(bad_gtins)),
+        (
+            "products.price-outliers",
+            ids(definitions::robust_outliers(&prices, 8.0)),
+        ),
+    ])
+}
+
+/// What the check plugins must find, by the planted truth.
+pub fn expected_by_plugins(planted: &Planted) -> BTreeMap<&'static str, BTreeSet<String>> {
+    planted
+        .plugin_expected_findings()
+        .into_iter()
+        .map(|e| (e.rule, e.keys))
+        .collect()
+}
+
+/// The database holds exactly the planted problems: those of the e-commerce pack, as its
+/// queries find them, and those of the check plugins, as their definitions find them.
+pub async fn assert_found(db: &impl Db, planted: &Planted, context: &str) {
+    let ecommerce = Planted {
+        malformed_emails: Vec::new(),
+        near_duplicate_names: Vec::new(),
+        bad_gtins: Vec::new(),
+        price_outliers: Vec::new(),
+        ..planted.clone()
+    };
+    assert_eq!(found(db).await, ecommerce, "{context}");
+    assert_eq!(
+        found_by_plugins(db).await,
+        expected_by_plugins(planted),
+        "{context}"
+    );
 }
 
 /// The demo shop: exactly the planted problems, the minimum of each kind.
 pub async fn assert_demo_problems(db: &impl Db, planted: &Planted) {
-    assert_eq!(&found(db).await, planted);
+    assert_found(db, planted, "the demo").await;
     assert_eq!(planted.orphaned_orders.len(), 3);
     assert_eq!(planted.duplicate_emails.len(), 4);
     assert_eq!(planted.wrong_totals.len(), 5);
     assert_eq!(planted.wrong_stock.len(), 4);
     assert_eq!(planted.bad_payments.len(), 6);
+    assert_eq!(planted.malformed_emails.len(), 5);
+    assert_eq!(planted.near_duplicate_names.len(), 5);
+    assert_eq!(planted.bad_gtins.len(), 4);
+    assert_eq!(planted.price_outliers.len(), 3);
 }
 
 /// The demo shop has each variety of each problem.
@@ -243,6 +335,11 @@ pub fn assert_larger_rate_counts(planted: &Planted) {
     assert_eq!(planted.bad_payments.len(), 500);
     assert_eq!(planted.duplicate_emails.len(), 50);
     assert_eq!(planted.wrong_stock.len(), 67);
+    assert_eq!(planted.malformed_emails.len(), 50);
+    assert_eq!(planted.near_duplicate_names.len(), 50);
+    assert_eq!(planted.bad_gtins.len(), 67);
+    // At most one product in 50.
+    assert_eq!(planted.price_outliers.len(), 13);
 }
 
 /// Small shops of several seeds, extreme ones included.
