@@ -78,6 +78,8 @@ pub enum Command {
     Baseline(BaselineArgs),
     /// Delete old runs from the state store.
     Gc(GcArgs),
+    /// Write, build, test and inspect WebAssembly check plugins.
+    Plugin(PluginArgs),
 }
 
 #[derive(Debug, Args)]
@@ -252,4 +254,76 @@ pub struct GcArgs {
     /// Delete runs started longer ago than this, e.g. `30d`.
     #[arg(long, value_name = "AGE")]
     pub older_than: Option<trueup_core::duration::HumanDuration>,
+}
+
+#[derive(Debug, Args)]
+pub struct PluginArgs {
+    #[command(subcommand)]
+    pub command: PluginCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Create a plugin crate: a small working check, its fixtures and a README.
+    New(PluginNewArgs),
+    /// Build a plugin crate (or a workspace of them) to WebAssembly and check the result.
+    Build(PluginBuildArgs),
+    /// Run a plugin on the cases of its fixtures.toml and compare what it reports.
+    ///
+    /// Each `[[case]]` has a `name`, a `config`, the query's `columns`, the `key` columns and
+    /// `rows`, then either `expect`, the findings in any order (`{ key = [..] }`, with
+    /// `message` and `detail` when they matter), or `expect-error`, text the plugin's
+    /// refusal must contain. Exits 0 when every case passes, 1 when one fails, 2 when the
+    /// file is malformed or the plugin does not build.
+    Test(PluginTestArgs),
+    /// Show what a plugin says of itself: name, version and the JSON Schema of its config.
+    Describe(PluginDescribeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PluginNewArgs {
+    /// The plugin's crate name: lowercase letters, digits, `-` and `_`.
+    pub name: String,
+    /// The folder to create the crate in, as `DIR/NAME`.
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+    /// Depend on the trueup-plugin-sdk at this path instead of the one trueup was built with
+    /// (or, without one, the version on crates.io).
+    #[arg(long, value_name = "PATH")]
+    pub sdk: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PluginBuildArgs {
+    /// A plugin crate, or a workspace of them.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct PluginTestArgs {
+    /// The plugin crate, with its fixtures.toml.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Test the plugin as last built; do not build it.
+    #[arg(long, conflicts_with = "wasm")]
+    pub no_build: bool,
+    /// Test this .wasm instead of building the crate.
+    #[arg(long, value_name = "FILE")]
+    pub wasm: Option<PathBuf>,
+    /// The fixture file (default: fixtures.toml in DIR).
+    #[arg(long, value_name = "FILE")]
+    pub fixtures: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct PluginDescribeArgs {
+    /// The plugin's .wasm file.
+    pub wasm: PathBuf,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
 }

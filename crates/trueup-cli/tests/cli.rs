@@ -10,56 +10,11 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use trueup_shop::{Planted, ShopSpec};
 
+mod common;
+use common::{Run, run, trueup};
+
 /// Durations vary from run to run.
 const TIME_FILTERS: [(&str, &str); 2] = [(r"\b\d+ ms\b", "[TIME]"), (r"\b\d+\.\d+ s\b", "[TIME]")];
-
-/// What a run of `trueup` printed and how it exited.
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    /// Both streams, for assertion messages.
-    fn all(&self) -> String {
-        format!(
-            "exit: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|err| panic!("stdout is not JSON ({err}):\n{}", self.all()))
-    }
-}
-
-/// `trueup` with no colour, no terminal and no inherited project.
-fn trueup() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_trueup"));
-    command
-        .env("NO_COLOR", "1")
-        .env_remove("TRUEUP_PROJECT")
-        .env_remove("CLICOLOR_FORCE")
-        .stdin(Stdio::null());
-    command
-}
-
-fn run(command: &mut Command) -> Run {
-    let output = command.output().expect("run trueup");
-    let run = Run {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
-    assert!(
-        !run.stderr.contains("panicked"),
-        "trueup panicked:\n{}",
-        run.all()
-    );
-    run
-}
 
 /// `trueup --project <project> <args>`.
 fn check(project: &Path, args: &[&str]) -> Run {

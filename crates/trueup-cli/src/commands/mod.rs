@@ -7,6 +7,7 @@ mod demo;
 mod diff;
 mod gc;
 mod init;
+mod plugin;
 mod runs;
 mod schema;
 mod show;
@@ -30,6 +31,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Diff(args) => diff::run(args, project).await,
         Command::Baseline(args) => baseline::run(args, project, printer).await,
         Command::Gc(args) => gc::run(args, project, printer).await,
+        Command::Plugin(args) => plugin::run(args, &cli.global, printer),
     }
 }
 

@@ -1,0 +1,56 @@
+//! What the CLI's integration tests share: running the real binary and reading what it
+//! printed.
+
+#![allow(dead_code)]
+
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+/// What a run of `trueup` printed and how it exited.
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Both streams, for assertion messages.
+    pub fn all(&self) -> String {
+        format!(
+            "exit: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|err| panic!("stdout is not JSON ({err}):\n{}", self.all()))
+    }
+}
+
+/// `trueup` with no colour, no terminal and no inherited project.
+pub fn trueup() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_trueup"));
+    command
+        .env("NO_COLOR", "1")
+        .env_remove("TRUEUP_PROJECT")
+        .env_remove("CLICOLOR_FORCE")
+        .stdin(Stdio::null());
+    command
+}
+
+pub fn run(command: &mut Command) -> Run {
+    let output = command.output().expect("run trueup");
+    let run = Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    assert!(
+        !run.stderr.contains("panicked"),
+        "trueup panicked:\n{}",
+        run.all()
+    );
+    run
+}
