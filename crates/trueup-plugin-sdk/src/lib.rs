@@ -173,6 +173,12 @@ pub struct Row<'a> {
 }
 
 impl<'a> Row<'a> {
+    /// A row of `values`, the `index`th of its batch, whose key columns are at `key`. trueup
+    /// makes the rows; this is for a plugin's own unit tests of [`Plugin::check`].
+    pub fn new(values: &'a [Value<'a>], index: usize, key: &'a [usize]) -> Row<'a> {
+        Row { values, index, key }
+    }
+
     /// The value of column `index` (see [`Columns::require`]); NULL past the last column.
     pub fn get(&self, index: usize) -> Value<'a> {
         self.values.get(index).copied().unwrap_or(Value::Null)
@@ -239,6 +245,18 @@ impl Finding {
         self.key = Some(key);
         self
     }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The detail columns, in order (for a plugin's unit tests).
+    pub fn details(&self) -> Vec<(&str, Value<'_>)> {
+        let mut reader = wire::Reader::new(&self.detail.buf);
+        (0..self.details)
+            .map_while(|_| Some((reader.str().ok()?, reader.value().ok()?)))
+            .collect()
+    }
 }
 
 /// The findings of one call, in wire format.
@@ -290,5 +308,29 @@ impl Findings {
 
     pub fn is_empty(&self) -> bool {
         self.count == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_finding_keeps_its_message_and_details() {
+        let values = [Value::Int(7), Value::Text("x")];
+        let row = Row::new(&values, 3, &[0]);
+        let finding = Finding::new("bad")
+            .detail("value", row.get(1))
+            .detail("n", 2i64);
+        assert_eq!(finding.message(), "bad");
+        assert_eq!(
+            finding.details(),
+            [("value", Value::Text("x")), ("n", Value::Int(2))]
+        );
+        assert_eq!(row.get(9), Value::Null);
+        let mut findings = Findings::default();
+        findings.of_row(&row, finding);
+        findings.push(Finding::new("unkeyed"));
+        assert_eq!((findings.len(), findings.unkeyed), (1, 1));
     }
 }
