@@ -44,6 +44,7 @@ async fn sqlite_sources_refuse_writes() {
         message: Template::parse("x").unwrap(),
         split: None,
         settings: Vec::new(),
+        plugin: None,
     };
     let result = source
         .fetch(&query, Duration::from_secs(5), &mut Discard)

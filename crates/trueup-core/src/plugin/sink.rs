@@ -30,17 +30,45 @@ pub struct PluginSink<'a, S> {
     rule: Arc<RuleSpec>,
     config: serde_json::Map<String, serde_json::Value>,
     limits: Limits,
-    /// `None` before the first batch, and after a failure.
+    /// The instance while no batch is in flight: `None` before the first batch.
     instance: Option<Instance>,
+    /// The batch the plugin is checking, with the instance.
+    in_flight: Option<InFlight>,
+    /// The buffer of the batch checked last, to fill again.
+    spare: Option<wire::Writer>,
     columns: Option<Vec<String>>,
     /// Positions of the key columns in the query's columns.
     key: Vec<usize>,
     /// The batch being filled, after room for its header.
     batch: wire::Writer,
     /// Each row of the batch's key values, for the findings about it.
-    keys: Vec<Vec<Value>>,
+    keys: Keys,
     shapes: Vec<Arc<Shape>>,
     out: &'a mut S,
+}
+
+/// The key values of a batch's rows, one after the other (no allocation per row).
+#[derive(Default)]
+struct Keys {
+    values: Vec<Value>,
+    rows: usize,
+}
+
+impl Keys {
+    fn of_row(&self, row: usize, key_len: usize) -> Option<Vec<Value>> {
+        let start = row.checked_mul(key_len)?;
+        (row < self.rows).then(|| {
+            self.values
+                .get(start..start + key_len)
+                .map(<[Value]>::to_vec)
+        })?
+    }
+}
+
+/// A batch being checked on a blocking thread, and its rows' keys.
+struct InFlight {
+    task: tokio::task::JoinHandle<(Instance, wire::Writer, Result<Vec<Owned>>)>,
+    keys: Keys,
 }
 
 /// A finding read out of the plugin's memory.
@@ -64,12 +92,14 @@ impl<'a, S: FindingSink> PluginSink<'a, S> {
             config,
             limits,
             instance: None,
+            in_flight: None,
+            spare: None,
             columns: None,
             key: Vec::new(),
             batch: wire::Writer {
                 buf: vec![0; HEADER],
             },
-            keys: Vec::with_capacity(BATCH_ROWS),
+            keys: Keys::default(),
             shapes: Vec::new(),
             out,
         }
@@ -101,56 +131,69 @@ impl<'a, S: FindingSink> PluginSink<'a, S> {
         Ok(())
     }
 
-    /// Checks the rows batched so far.
+    /// Sends the rows batched so far to the plugin, and returns while it checks them: the
+    /// next batch fills meanwhile. The batch sent before is landed first (its findings
+    /// emitted), so findings keep their order and the plugin has one batch at a time.
     async fn flush(&mut self) -> Result<()> {
-        if self.keys.is_empty() {
+        if self.keys.rows == 0 {
             return Ok(());
         }
-        if self.instance.is_none() {
-            self.start().await?;
-        }
-        let mut instance = self.instance.take().expect("started above");
+        let mut instance = self.take_instance().await?;
         let columns = self.columns.as_ref().map_or(0, Vec::len);
-        let mut batch = std::mem::take(&mut self.batch);
         let mut header = wire::Writer::new();
-        wire::batch_header(&mut header, self.keys.len(), columns);
+        wire::batch_header(&mut header, self.keys.rows, columns);
+        let spare = self.spare.take().unwrap_or_else(|| wire::Writer {
+            buf: vec![0; HEADER],
+        });
+        let mut batch = std::mem::replace(&mut self.batch, spare);
         batch.buf[..HEADER].copy_from_slice(&header.buf);
-        let (instance, batch, found) = blocking_keep(move || {
+        let keys = std::mem::take(&mut self.keys);
+        let task = tokio::task::spawn_blocking(move || {
             let found = instance.check(&batch.buf, |findings| owned(&findings));
             batch.buf.truncate(HEADER);
             (instance, batch, found)
-        })
-        .await?;
-        self.batch = batch;
-        let found = found?;
-        self.instance = Some(instance);
-        let keys = std::mem::take(&mut self.keys);
-        self.emit(found, &keys).await?;
-        self.keys = keys;
-        self.keys.clear();
+        });
+        self.in_flight = Some(InFlight { task, keys });
         Ok(())
     }
 
-    /// Checks the last rows, then lets the plugin report across rows.
-    pub async fn finish(mut self) -> Result<()> {
-        self.flush().await?;
+    /// The instance, once the batch in flight (if any) has landed: its findings emitted.
+    /// Starts the instance if there is none yet.
+    async fn take_instance(&mut self) -> Result<Instance> {
+        if let Some(in_flight) = self.in_flight.take() {
+            let (instance, batch, found) = in_flight
+                .task
+                .await
+                .map_err(|e| Error::Other(format!("the plugin's thread stopped: {e}")))?;
+            self.spare = Some(batch);
+            // On an error the instance is dropped here, never called again.
+            let found = found?;
+            self.emit(found, &in_flight.keys).await?;
+            return Ok(instance);
+        }
         if self.instance.is_none() {
-            // No rows: start anyway, so that a bad config fails the rule all the same.
             self.start().await?;
         }
-        let mut instance = self.instance.take().expect("started above");
-        let found = blocking(move || instance.finish(|findings| owned(&findings))).await?;
-        self.emit(found, &[]).await
+        Ok(self.instance.take().expect("started above"))
     }
 
-    async fn emit(&mut self, found: Vec<Owned>, keys: &[Vec<Value>]) -> Result<()> {
+    /// Checks the last rows, then lets the plugin report across rows. With no rows at all
+    /// the plugin is started all the same, so that a bad config fails the rule.
+    pub async fn finish(mut self) -> Result<()> {
+        self.flush().await?;
+        let mut instance = self.take_instance().await?;
+        let found = blocking(move || instance.finish(|findings| owned(&findings))).await?;
+        self.emit(found, &Keys::default()).await
+    }
+
+    async fn emit(&mut self, found: Vec<Owned>, keys: &Keys) -> Result<()> {
         let key_len = self.key.len();
         for finding in found {
             let mut values = match finding.at {
-                Ok(row) => keys.get(row).cloned().ok_or_else(|| {
+                Ok(row) => keys.of_row(row, key_len).ok_or_else(|| {
                     self.failed(format!(
                         "returned a finding about row {row} of a batch of {}",
-                        keys.len()
+                        keys.rows
                     ))
                 })?,
                 Err(key) if key.len() == key_len => key,
@@ -226,11 +269,13 @@ impl<S: FindingSink> RowSink for PluginSink<'_, S> {
 
     async fn row(&mut self, values: Vec<Value>) -> Result<()> {
         self.keys
-            .push(self.key.iter().map(|&i| values[i].clone()).collect());
+            .values
+            .extend(self.key.iter().map(|&i| values[i].clone()));
+        self.keys.rows += 1;
         for value in &values {
             self.batch.value(to_wire(value));
         }
-        if self.keys.len() >= BATCH_ROWS || self.batch.buf.len() >= BATCH_BYTES {
+        if self.keys.rows >= BATCH_ROWS || self.batch.buf.len() >= BATCH_BYTES {
             self.flush().await?;
         }
         Ok(())
@@ -241,13 +286,9 @@ impl<S: FindingSink> RowSink for PluginSink<'_, S> {
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
-    blocking_keep(work).await?
-}
-
-async fn blocking_keep<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| Error::Other(format!("the plugin's thread stopped: {e}")))
+        .map_err(|e| Error::Other(format!("the plugin's thread stopped: {e}")))?
 }
 
 fn owned(findings: &[WireFinding<'_>]) -> Vec<Owned> {
