@@ -2,7 +2,9 @@
 # Benchmark of the state store: recording a run of N findings from one rule (`check` vs
 # `check --no-record`), and `trueup diff` between two such runs.
 #
-#   bench/store.sh [N] [RUNS]        (defaults: N=1000000, 3 runs; try N=10000 for small diffs)
+#   bench/store.sh [N] [RUNS] [SOURCE]   (defaults: N=1000000, 3 runs, sqlite; try N=10000
+#                                         for small diffs; SOURCE=postgres reads the keys from a
+#                                         throwaway PostgreSQL server instead)
 #
 # The rule reports every row of a table of N keys. Before the diff's second run 1% of the
 # keys change, so the diff has new, resolved and persisting findings. Needs cargo, sqlite3
@@ -12,16 +14,34 @@ cd "$(dirname "$0")/.."
 
 n=${1:-1000000}
 runs=${2:-3}
-work=${BENCH_DIR:-bench/.work}/store-$n
+source=${3:-sqlite}
+work=${BENCH_DIR:-bench/.work}/store-$n-$source
 rm -rf "$work" && mkdir -p "$work/rules"
 cargo build --release -q -p trueup-cli
 trueup=${CARGO_TARGET_DIR:-target}/release/trueup
 shift_by=$((n / 100))
 
 # The source: a table of N keys; the rule reports every row.
-sqlite3 "$work/data.db" "CREATE TABLE t (id INTEGER PRIMARY KEY); \
-  WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $n) INSERT INTO t SELECT i FROM n;"
-printf 'rules = ["rules"]\n[sources.db]\nurl = "sqlite://data.db"\n' >"$work/trueup.toml"
+case $source in
+  sqlite)
+    sqlite3 "$work/data.db" "CREATE TABLE t (id INTEGER PRIMARY KEY); \
+      WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $n) INSERT INTO t SELECT i FROM n;"
+    url="sqlite://data.db"
+    shift_keys() { sqlite3 "$work/data.db" "$1"; }
+    ;;
+  postgres)
+    # shellcheck source=../scripts/lib/postgres.sh
+    . scripts/lib/postgres.sh
+    start_postgres >/dev/null
+    command -v psql >/dev/null || { echo "needs psql (apt-get install postgresql-client)" >&2; exit 2; }
+    url="$TRUEUP_TEST_PG_URL"
+    psql -X -q -v ON_ERROR_STOP=1 -d "$url" -c "CREATE TABLE t (id BIGINT PRIMARY KEY)" \
+      -c "INSERT INTO t SELECT generate_series(1, $n)" -c "VACUUM ANALYZE t"
+    shift_keys() { psql -X -q -v ON_ERROR_STOP=1 -d "$url" -c "$1"; }
+    ;;
+  *) echo "SOURCE is sqlite or postgres, not $source" >&2; exit 2 ;;
+esac
+printf 'rules = ["rules"]\n[sources.db]\nurl = "%s"\n' "$url" >"$work/trueup.toml"
 cat >"$work/rules/many.toml" <<TOML
 [[rule]]
 id = "bench.many"
@@ -47,7 +67,7 @@ for _ in $(seq "$runs"); do
   timed "$work/record.txt" "$trueup" --quiet --project "$work/trueup.toml" check --format json
 done
 # 1% of the findings resolved, 1% new.
-sqlite3 "$work/data.db" "UPDATE t SET id = id + $n WHERE id <= $shift_by"
+shift_keys "UPDATE t SET id = id + $n WHERE id <= $shift_by"
 "$trueup" --quiet --project "$work/trueup.toml" check --format json >/dev/null || true
 for _ in $(seq "$runs"); do
   timed "$work/diff.txt" "$trueup" --quiet --project "$work/trueup.toml" diff --format json
@@ -58,7 +78,7 @@ r=$(cut -d' ' -f1 "$work/record.txt" | median)
 r_rss=$(cut -d' ' -f2 "$work/record.txt" | median)
 d=$(cut -d' ' -f1 "$work/diff.txt" | median)
 d_rss=$(cut -d' ' -f2 "$work/diff.txt" | median)
-echo "findings per run: $n; median of $runs runs; $(nproc) cores"
+echo "findings per run: $n, read from $source; median of $runs runs; $(nproc) cores"
 echo
 echo "| what | wall time (s) | peak RSS (MiB) |"
 echo "|---|---:|---:|"
