@@ -159,14 +159,20 @@ async fn a_misbehaving_plugin_fails_its_own_rule_and_the_run_goes_on() {
             "plugin `hostile`: went past its memory limit of 16MiB",
         ),
         ("panics", "plugin `hostile`: panicked: "),
-        ("panics", "row 0 is more than I can take"),
+        (
+            "panics",
+            "row 0 is more than I can take (at hostile/src/lib.rs:",
+        ),
         (
             "floods",
             "plugin `hostile`: returned more than its output limit of 1MiB",
         ),
         ("opens-a-file", "panicked: "),
         ("opens-a-file", "reading /etc/passwd"),
-        ("names-no-row", "finding(s) from finish() name no row"),
+        (
+            "names-no-row",
+            "finding(s) name no row: report a row's finding with Findings::of_row",
+        ),
         (
             "bad-config",
             "plugin `hostile`: config: unknown variant `sulk`",
@@ -187,10 +193,7 @@ async fn a_misbehaving_plugin_fails_its_own_rule_and_the_run_goes_on() {
             "not-a-module",
             "not-a-module.wasm is not a valid WebAssembly module",
         ),
-        (
-            "not-built",
-            "missing.wasm does not exist; build the plugin first",
-        ),
+        ("not-built", "missing.wasm does not exist: build the plugin"),
     ];
     for (rule, part) in expected {
         let error = result

@@ -142,7 +142,7 @@ pub fn finish<P: Plugin>(slot: &Slot<P>) -> u64 {
 fn findings_reply(findings: &Findings) -> u64 {
     if findings.unkeyed > 0 {
         return error(&format!(
-            "{} finding(s) from finish() name no row: give each the `Key` of its row (Finding::key)",
+            "{} finding(s) name no row: report a row's finding with Findings::of_row, or give it the `Key` of its row (Finding::key)",
             findings.unkeyed
         ));
     }
@@ -155,7 +155,13 @@ fn findings_reply(findings: &Findings) -> u64 {
 /// Sends panic messages to trueup before the plugin traps, so that the rule's error says
 /// what went wrong and where.
 pub fn report_panics(report: fn(&str)) {
-    std::panic::set_hook(Box::new(move |info| report(&info.to_string())));
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info.payload_as_str().unwrap_or("(a panic without a message)");
+        match info.location() {
+            Some(at) => report(&format!("{message} (at {}:{})", at.file(), at.line())),
+            None => report(message),
+        }
+    }));
 }
 
 /// Exports a [`Plugin`] type as a trueup plugin module. Only on WebAssembly: natively the
@@ -196,6 +202,7 @@ macro_rules! export {
 
             #[unsafe(no_mangle)]
             pub extern "C" fn trueup_describe() -> u64 {
+                $crate::guest::report_panics(report);
                 $crate::guest::describe::<$plugin>(env!("CARGO_PKG_VERSION"))
             }
 

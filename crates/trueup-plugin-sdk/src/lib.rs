@@ -200,8 +200,8 @@ impl<'a> Row<'a> {
             out.value(self.get(i));
         }
         Key {
-            encoded: out.buf,
-            count: self.key.len(),
+            encoded: out.buf.into_boxed_slice(),
+            count: u32::try_from(self.key.len()).unwrap_or(u32::MAX),
         }
     }
 }
@@ -209,8 +209,10 @@ impl<'a> Row<'a> {
 /// A row's key values, owned: what a check across rows keeps to report a row later.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Key {
-    encoded: Vec<u8>,
-    count: usize,
+    /// The values in wire format (24 bytes and the values: a check across rows keeps one
+    /// per row).
+    encoded: Box<[u8]>,
+    count: u32,
 }
 
 /// What a check reports about a row.
@@ -287,7 +289,7 @@ impl Findings {
         match &finding.key {
             Some(key) => {
                 self.out.u8(wire::WITH_KEY);
-                self.out.len(key.count);
+                self.out.u32(key.count);
                 self.out.buf.extend_from_slice(&key.encoded);
                 self.rest(&finding);
             }

@@ -109,6 +109,18 @@ impl From<i64> for Value<'_> {
     }
 }
 
+impl From<i32> for Value<'_> {
+    fn from(i: i32) -> Self {
+        Value::Int(i.into())
+    }
+}
+
+impl From<u32> for Value<'_> {
+    fn from(i: u32) -> Self {
+        Value::Int(i.into())
+    }
+}
+
 impl From<f64> for Value<'_> {
     fn from(x: f64) -> Self {
         Value::Float(x)
@@ -129,6 +141,12 @@ impl<'a> From<&'a str> for Value<'a> {
 
 impl<'a> From<&'a String> for Value<'a> {
     fn from(s: &'a String) -> Self {
+        Value::Text(s)
+    }
+}
+
+impl<'a> From<&'a Box<str>> for Value<'a> {
+    fn from(s: &'a Box<str>) -> Self {
         Value::Text(s)
     }
 }

@@ -132,7 +132,8 @@ impl Plugin {
         let bytes = std::fs::read(path).map_err(|e| {
             failed(match e.kind() {
                 std::io::ErrorKind::NotFound => format!(
-                    "{} does not exist; build the plugin first (`trueup plugin build <its folder>`)",
+                    "{} does not exist: build the plugin (`trueup plugin build <its folder>`), or \
+                     check the path, which is relative to the rule file",
                     path.display()
                 ),
                 _ => format!("cannot read {}: {e}", path.display()),

@@ -120,7 +120,7 @@ pub fn run(args: &PluginNewArgs, printer: &Printer) -> anyhow::Result<ExitStatus
         "\nnext:\n  \
          trueup plugin build {shown}    compile it to WebAssembly ({TARGET})\n  \
          trueup plugin test {shown}     build it and run the cases of fixtures.toml\n\
-         \nthen run it from a rule (the path is relative to the rule file):\n  \
+         \nthen run it from a rule (the path below is from here: write it relative to the rule file):\n  \
          [rule.detector]\n  \
          kind = \"plugin\"\n  \
          {}\n  \
