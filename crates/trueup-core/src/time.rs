@@ -24,6 +24,47 @@ pub fn iso8601(millis: i64) -> String {
     )
 }
 
+/// Days from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
+const POSTGRES_EPOCH_DAYS: i64 = 10_957;
+
+/// A PostgreSQL `timestamp` (microseconds since 2000-01-01) as PostgreSQL prints it:
+/// `2026-11-27 17:31:54`, with `.fraction` when there is one.
+pub fn postgres_timestamp(micros: i64) -> String {
+    match micros {
+        i64::MAX => return "infinity".to_owned(),
+        i64::MIN => return "-infinity".to_owned(),
+        _ => {}
+    }
+    let seconds = micros.div_euclid(1_000_000);
+    let fraction = micros.rem_euclid(1_000_000);
+    let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days + POSTGRES_EPOCH_DAYS);
+    let mut text = format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        second_of_day / 3600,
+        second_of_day % 3600 / 60,
+        second_of_day % 60
+    );
+    if fraction > 0 {
+        let digits = format!("{fraction:06}");
+        text.push('.');
+        text.push_str(digits.trim_end_matches('0'));
+    }
+    text
+}
+
+/// A PostgreSQL `date` (days since 2000-01-01) as PostgreSQL prints it: `2026-11-27`.
+pub fn postgres_date(days: i32) -> String {
+    match days {
+        i32::MAX => "infinity".to_owned(),
+        i32::MIN => "-infinity".to_owned(),
+        days => {
+            let (year, month, day) = civil_from_days(i64::from(days) + POSTGRES_EPOCH_DAYS);
+            format!("{year:04}-{month:02}-{day:02}")
+        }
+    }
+}
+
 /// Howard Hinnant's `civil_from_days`: the proleptic Gregorian date of a day count.
 fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
@@ -48,5 +89,16 @@ mod tests {
         assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
         assert_eq!(iso8601(951_782_400_000), "2000-02-29T00:00:00Z");
         assert_eq!(iso8601(1_795_796_200_123), "2026-11-27T16:16:40Z");
+    }
+
+    #[test]
+    fn formats_postgres_timestamps_as_postgres_does() {
+        assert_eq!(postgres_timestamp(0), "2000-01-01 00:00:00");
+        assert_eq!(postgres_timestamp(-1), "1999-12-31 23:59:59.999999");
+        assert_eq!(postgres_timestamp(500_000), "2000-01-01 00:00:00.5");
+        assert_eq!(postgres_timestamp(i64::MAX), "infinity");
+        assert_eq!(postgres_date(0), "2000-01-01");
+        assert_eq!(postgres_date(-1), "1999-12-31");
+        assert_eq!(postgres_date(9827), "2026-11-27");
     }
 }

@@ -14,6 +14,10 @@ pub enum Value {
     /// An exact number (SQL `NUMERIC`/`DECIMAL`) kept as its decimal text, so no digit is lost.
     Decimal(String),
     Text(String),
+    /// A date or timestamp, as ISO 8601 text in the database's own style
+    /// (`2026-11-27 17:31:54`, `2026-11-27 17:31:54.5+00`, `2026-11-27`): ISO text sorts
+    /// and compares as the instants do.
+    Timestamp(String),
     Bytes(Vec<u8>),
 }
 
@@ -40,12 +44,14 @@ impl Value {
         let rank = |v: &Value| match v {
             Value::Null => 0,
             Value::Bool(_) | Value::Int(_) | Value::Float(_) | Value::Decimal(_) => 1,
-            Value::Text(_) => 2,
+            Value::Text(_) | Value::Timestamp(_) => 2,
             Value::Bytes(_) => 3,
         };
         match (self, other) {
             (Value::Int(a), Value::Int(b)) => a.cmp(b),
-            (Value::Text(a), Value::Text(b)) => a.cmp(b),
+            (Value::Text(a), Value::Text(b)) | (Value::Timestamp(a), Value::Timestamp(b)) => {
+                a.cmp(b)
+            }
             (Value::Bytes(a), Value::Bytes(b)) => a.cmp(b),
             _ => match (number(self), number(other)) {
                 (Some(a), Some(b)) => a.total_cmp(&b),
@@ -63,7 +69,7 @@ impl fmt::Display for Value {
             Value::Int(i) => write!(f, "{i}"),
             Value::Float(x) => write!(f, "{}", FloatText(*x)),
             Value::Decimal(d) => f.write_str(d),
-            Value::Text(s) => f.write_str(s),
+            Value::Text(s) | Value::Timestamp(s) => f.write_str(s),
             Value::Bytes(b) => {
                 f.write_str("\\x")?;
                 b.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
@@ -97,7 +103,7 @@ impl Serialize for Value {
             Value::Bool(b) => serializer.serialize_bool(*b),
             Value::Int(i) => serializer.serialize_i64(*i),
             Value::Float(x) => serializer.serialize_f64(*x),
-            Value::Decimal(d) | Value::Text(d) => serializer.serialize_str(d),
+            Value::Decimal(d) | Value::Text(d) | Value::Timestamp(d) => serializer.serialize_str(d),
             Value::Bytes(_) => serializer.collect_str(self),
         }
     }

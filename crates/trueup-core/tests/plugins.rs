@@ -250,3 +250,41 @@ async fn validate_points_at_the_config_a_plugin_refuses_and_at_a_plugin_that_doe
     let missing = problem(2).await.expect("a problem");
     assert!(missing.contains("nope.wasm does not exist"), "{missing}");
 }
+
+#[tokio::test]
+async fn postgres_dates_and_timestamps_read_as_postgres_prints_them() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    db.execute(
+        "CREATE TABLE ts (id INT PRIMARY KEY, t TIMESTAMP, tz TIMESTAMPTZ, d DATE); \
+         INSERT INTO ts VALUES \
+           (1, '2026-11-27 17:31:54.5', '2026-11-27 17:31:54+00', '2026-11-27'), \
+           (2, '1999-12-31 23:59:59.999999', '1970-01-01 00:00:00+00', '1999-12-31'), \
+           (3, 'infinity', '-infinity', 'infinity'), \
+           (4, NULL, NULL, NULL);",
+    )
+    .await;
+    let every = wasm::plugin("tests/plugins", "every_nth");
+    let rule = format!(
+        "[[rule]]\nid = \"ts.echo\"\ntitle = \"t\"\nseverity = \"low\"\n\
+         postgres-settings = {{ timezone = \"UTC\" }}\n\n[rule.detector]\nkind = \"plugin\"\n\
+         plugin = \"{}\"\nkey = [\"id\"]\nconfig = {{ n = 1, echo = true }}\n\
+         query = \"SELECT id, t, t::text AS t_text, tz, tz::text AS tz_text, d, d::text AS d_text FROM ts ORDER BY id\"\n",
+        every.display()
+    );
+    let project = TestProject::new(&db.url, &[("ts.toml", &rule)]);
+    let result = run_project(&project.path()).await;
+    assert_eq!(result.error("ts.echo"), None);
+    assert_eq!(result.details.len(), 4);
+    for detail in &result.details {
+        let detail: serde_json::Value = serde_json::from_str(detail).unwrap();
+        for column in ["t", "tz", "d"] {
+            assert_eq!(
+                detail[format!("echo_{column}")],
+                detail[format!("echo_{column}_text")],
+                "{column} in {detail}"
+            );
+        }
+    }
+}

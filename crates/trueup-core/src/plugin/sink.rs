@@ -318,18 +318,20 @@ pub fn to_wire(value: &Value) -> wire::Value<'_> {
         Value::Float(x) => wire::Value::Float(*x),
         Value::Decimal(d) => wire::Value::Decimal(d),
         Value::Text(t) => wire::Value::Text(t),
+        Value::Timestamp(t) => wire::Value::Timestamp(t),
         Value::Bytes(b) => wire::Value::Bytes(b),
     }
 }
 
-/// A value from the wire (timestamps become text, as trueup shows them).
+/// A value from the wire.
 pub fn from_wire(value: wire::Value<'_>) -> Value {
     match value {
         wire::Value::Null => Value::Null,
         wire::Value::Int(i) => Value::Int(i),
         wire::Value::Float(x) => Value::Float(x),
         wire::Value::Decimal(d) => Value::Decimal(d.to_owned()),
-        wire::Value::Text(t) | wire::Value::Timestamp(t) => Value::Text(t.to_owned()),
+        wire::Value::Text(t) => Value::Text(t.to_owned()),
+        wire::Value::Timestamp(t) => Value::Timestamp(t.to_owned()),
         wire::Value::Bool(b) => Value::Bool(b),
         wire::Value::Bytes(b) => Value::Bytes(b.to_vec()),
     }

@@ -41,7 +41,9 @@ macro_rules! bind_values_as_usual {
                     Value::Bool(b) => arguments.add(*b),
                     Value::Int(i) => arguments.add(*i),
                     Value::Float(x) => arguments.add(*x),
-                    Value::Decimal(s) | Value::Text(s) => arguments.add(s.clone()),
+                    Value::Decimal(s) | Value::Text(s) | Value::Timestamp(s) => {
+                        arguments.add(s.clone())
+                    }
                     Value::Bytes(b) => arguments.add(b.clone()),
                 }
                 .map_err(sqlx::Error::Encode)
@@ -50,7 +52,7 @@ macro_rules! bind_values_as_usual {
             fn type_of(value: &Value) -> Self::TypeInfo {
                 use sqlx::Type;
                 match value {
-                    Value::Null | Value::Decimal(_) | Value::Text(_) => {
+                    Value::Null | Value::Decimal(_) | Value::Text(_) | Value::Timestamp(_) => {
                         <String as Type<$db>>::type_info()
                     }
                     Value::Bool(_) => <bool as Type<$db>>::type_info(),

@@ -147,6 +147,19 @@ impl Backend for Postgres {
                     .map_err(decode_error)?
                     .to_string(),
             ),
+            // Binary format: microseconds (days for a date) since 2000-01-01, UTC for
+            // `timestamptz`; shown as PostgreSQL shows them.
+            "TIMESTAMP" | "TIMESTAMPTZ" => {
+                let micros = <i64 as Decode<Postgres>>::decode(raw).map_err(decode_error)?;
+                let text = crate::time::postgres_timestamp(micros);
+                Value::Timestamp(match type_name.as_str() {
+                    "TIMESTAMPTZ" if micros != i64::MAX && micros != i64::MIN => text + "+00",
+                    _ => text,
+                })
+            }
+            "DATE" => Value::Timestamp(crate::time::postgres_date(
+                <i32 as Decode<Postgres>>::decode(raw).map_err(decode_error)?,
+            )),
             "BYTEA" => {
                 Value::Bytes(<Vec<u8> as Decode<Postgres>>::decode(raw).map_err(decode_error)?)
             }
