@@ -156,7 +156,9 @@ fn findings_reply(findings: &Findings) -> u64 {
 /// what went wrong and where.
 pub fn report_panics(report: fn(&str)) {
     std::panic::set_hook(Box::new(move |info| {
-        let message = info.payload_as_str().unwrap_or("(a panic without a message)");
+        let message = info
+            .payload_as_str()
+            .unwrap_or("(a panic without a message)");
         match info.location() {
             Some(at) => report(&format!("{message} (at {}:{})", at.file(), at.line())),
             None => report(message),
