@@ -3,8 +3,6 @@
 
 mod support;
 
-use std::collections::BTreeSet;
-
 use support::{TestDb, TestProject, run_project};
 use trueup_shop::{Planted, ShopSpec};
 
@@ -17,17 +15,7 @@ async fn check(url: &str, planted: &Planted) {
         .collect();
     let project = TestProject::with_source("shop", url, &borrowed);
     let result = run_project(&project.path()).await;
-    for expected in planted.expected_findings() {
-        let rule = expected.rule;
-        assert_eq!(result.error(rule), None, "{rule} failed");
-        let found: BTreeSet<String> = result.keys(rule).into_iter().collect();
-        let keys: BTreeSet<String> = expected
-            .keys
-            .iter()
-            .map(|k| format!("{}={k}", expected.key_column))
-            .collect();
-        assert_eq!(found, keys, "{rule}: findings differ from the planted rows");
-    }
+    result.assert_found(&planted.expected_findings());
 }
 
 /// A shop with many planted problems of every kind, not only the demo's handful.

@@ -6,8 +6,6 @@ mod support;
 #[path = "../../../tests/support/wasm.rs"]
 mod wasm;
 
-use std::collections::BTreeSet;
-
 use support::{TestDb, run_project};
 use trueup_shop::{Planted, ShopSpec};
 
@@ -28,18 +26,7 @@ async fn check(url: &str, planted: &Planted) {
     let expected = planted.plugin_expected_findings();
     assert_eq!(expected.len(), 4, "one rule per example plugin");
     assert_eq!(result.outcomes.len(), 4, "the pack's four rules ran");
-    for expected in expected {
-        let rule = expected.rule;
-        assert_eq!(result.error(rule), None, "{rule} failed");
-        let found: BTreeSet<String> = result.keys(rule).into_iter().collect();
-        let keys: BTreeSet<String> = expected
-            .keys
-            .iter()
-            .map(|k| format!("{}={k}", expected.key_column))
-            .collect();
-        assert!(!keys.is_empty(), "{rule}: the spec plants some");
-        assert_eq!(found, keys, "{rule}: findings differ from the planted rows");
-    }
+    result.assert_found(&expected);
 }
 
 /// A shop with many planted problems of every kind.

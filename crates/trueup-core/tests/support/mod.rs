@@ -103,6 +103,22 @@ pub struct RunResult {
 }
 
 impl RunResult {
+    /// Asserts that each rule of `expected` ran and found exactly its planted keys.
+    pub fn assert_found(&self, expected: &[trueup_shop::ExpectedFindings]) {
+        for expected in expected {
+            let rule = expected.rule;
+            assert_eq!(self.error(rule), None, "{rule} failed");
+            let found: std::collections::BTreeSet<String> = self.keys(rule).into_iter().collect();
+            let keys: std::collections::BTreeSet<String> = expected
+                .keys
+                .iter()
+                .map(|k| format!("{}={k}", expected.key_column))
+                .collect();
+            assert!(!keys.is_empty(), "{rule}: the spec plants some");
+            assert_eq!(found, keys, "{rule}: findings differ from the planted rows");
+        }
+    }
+
     /// The sorted key texts of one rule's findings.
     pub fn keys(&self, rule: &str) -> Vec<String> {
         let mut keys: Vec<String> = self
