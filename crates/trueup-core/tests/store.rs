@@ -277,3 +277,34 @@ async fn a_postgres_state_store_records_diffs_and_keeps_history_like_sqlite() {
     // The password of the URL never shows in the store's name.
     assert!(!other.path().display().to_string().contains("trueup-test"));
 }
+
+#[tokio::test]
+async fn gc_gives_the_space_of_deleted_runs_back() {
+    let db = TestDb::sqlite();
+    db.execute(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t SELECT value FROM \
+         (WITH RECURSIVE c(value) AS (SELECT 1 UNION ALL SELECT value + 1 FROM c WHERE value < 50000) \
+         SELECT value FROM c);",
+    )
+    .await;
+    let rule = "[[rule]]\nid = \"t.all\"\ntitle = \"every row\"\nseverity = \"low\"\n\
+                [rule.detector]\nkind = \"sql\"\nquery = \"SELECT id, 'a note about row ' || id AS note FROM t\"\n\
+                key = [\"id\"]\n";
+    let project = TestProject::new(&db.url, &[("all.toml", rule)]);
+    let path = project.dir.path().join(".trueup/state.db");
+    let size = || std::fs::metadata(&path).unwrap().len();
+    let store = Store::open(&path).await.unwrap();
+    for _ in 0..3 {
+        run_and_record(&project.path(), Some(&store)).await;
+    }
+    store.close().await;
+    let before = size();
+    let store = Store::open(&path).await.unwrap();
+    assert_eq!(store.gc(Some(1), None).await.unwrap(), 2);
+    store.close().await;
+    let after = size();
+    assert!(
+        after * 2 < before,
+        "the file should shrink to about a third: {before} bytes before gc, {after} after"
+    );
+}

@@ -164,6 +164,10 @@ impl Store {
         &self.path
     }
 
+    fn is_sqlite(&self) -> bool {
+        self.pool.connect_options().database_url.scheme() == "sqlite"
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }
@@ -199,6 +203,9 @@ async fn connect(url: &str, sqlite: bool) -> Result<AnyPool, sqlx::Error> {
         // Only takes effect on a new file: findings are stored in batches of about half a
         // megabyte, and large pages write them with a sixteenth of the system calls.
         probe.execute("PRAGMA page_size = 65536").await?;
+        // Also only on a new file: pages freed by `gc` can be given back to the file system
+        // (`PRAGMA incremental_vacuum`), so that the file shrinks.
+        probe.execute("PRAGMA auto_vacuum = INCREMENTAL").await?;
         // Persistent in the file: readers never wait for the writer.
         probe.execute("PRAGMA journal_mode = WAL").await?;
     }
