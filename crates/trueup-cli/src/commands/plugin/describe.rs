@@ -63,7 +63,8 @@ struct ConfigOption {
     description: Option<String>,
 }
 
-/// The top-level properties of `schema`, in its order.
+/// The top-level properties of `schema`: the required ones first, in the schema's order,
+/// then the others by name.
 fn options(schema: &serde_json::Value) -> Vec<ConfigOption> {
     let required: Vec<&str> = schema["required"]
         .as_array()
@@ -72,18 +73,17 @@ fn options(schema: &serde_json::Value) -> Vec<ConfigOption> {
     let Some(properties) = schema["properties"].as_object() else {
         return Vec::new();
     };
-    properties
-        .iter()
-        .map(|(name, property)| {
-            let kind = match &property["type"] {
-                serde_json::Value::String(kind) => kind.clone(),
-                serde_json::Value::Array(kinds) => kinds
-                    .iter()
-                    .filter_map(|k| k.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" or "),
-                _ => "value".to_owned(),
-            };
+    let mut names: Vec<&String> = properties.keys().collect();
+    names.sort_by_key(|name| {
+        required
+            .iter()
+            .position(|r| r == name)
+            .unwrap_or(usize::MAX)
+    });
+    names
+        .into_iter()
+        .map(|name| {
+            let property = &properties[name];
             let presence = if required.contains(&name.as_str()) {
                 "required".to_owned()
             } else if let Some(default) = property.get("default") {
@@ -93,11 +93,84 @@ fn options(schema: &serde_json::Value) -> Vec<ConfigOption> {
             };
             ConfigOption {
                 name: name.clone(),
-                summary: format!("{kind}, {presence}"),
+                summary: format!("{}, {presence}", kind(schema, property)),
                 description: property["description"]
                     .as_str()
                     .map(|d| d.split_whitespace().collect::<Vec<_>>().join(" ")),
             }
         })
         .collect()
+}
+
+/// What a property takes: its type, or its values (`"luhn" | "gtin"`) for a choice, looking
+/// through a `$ref` into the schema's `$defs`.
+fn kind(schema: &serde_json::Value, property: &serde_json::Value) -> String {
+    let resolved = property["$ref"]
+        .as_str()
+        .and_then(|r| r.strip_prefix("#/$defs/"))
+        .map_or(property, |name| &schema["$defs"][name]);
+    let choices: Vec<String> = match (&resolved["enum"], &resolved["oneOf"]) {
+        (serde_json::Value::Array(values), _) => values.iter().map(ToString::to_string).collect(),
+        (_, serde_json::Value::Array(alternatives)) => alternatives
+            .iter()
+            .filter_map(|a| a.get("const"))
+            .map(ToString::to_string)
+            .collect(),
+        _ => Vec::new(),
+    };
+    if !choices.is_empty() {
+        return choices.join(" | ");
+    }
+    match &resolved["type"] {
+        serde_json::Value::String(kind) => kind.clone(),
+        serde_json::Value::Array(kinds) => kinds
+            .iter()
+            .filter_map(|k| k.as_str())
+            .collect::<Vec<_>>()
+            .join(" or "),
+        _ => "value".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_show_choices_and_put_required_ones_first() {
+        let schema = serde_json::json!({
+            "$defs": { "Algorithm": { "oneOf": [
+                { "const": "luhn", "type": "string" },
+                { "const": "gtin", "type": "string" }
+            ] } },
+            "properties": {
+                "a-flag": { "type": "boolean", "default": false },
+                "column": { "type": "string", "description": "The\n   column." },
+                "algorithm": { "$ref": "#/$defs/Algorithm" },
+                "level": { "enum": ["low", "high"] }
+            },
+            "required": ["column", "algorithm"]
+        });
+        let shown: Vec<(String, String, Option<String>)> = options(&schema)
+            .into_iter()
+            .map(|o| (o.name, o.summary, o.description))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (
+                    "column".into(),
+                    "string, required".into(),
+                    Some("The column.".into())
+                ),
+                (
+                    "algorithm".into(),
+                    r#""luhn" | "gtin", required"#.into(),
+                    None
+                ),
+                ("a-flag".into(), "boolean, default false".into(), None),
+                ("level".into(), r#""low" | "high", optional"#.into(), None),
+            ]
+        );
+    }
 }
