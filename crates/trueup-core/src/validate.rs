@@ -403,14 +403,24 @@ pub async fn plugin(loaded: &LoadedRule, columns: Option<Vec<String>>) -> Option
             let mut instance = plugin.instantiate(limits).map_err(|e| ("plugin", e))?;
             instance.start(&start).map_err(|e| ("config", e))?;
         }
-        Ok::<_, (&str, crate::Error)>(())
+        Ok::<_, (&str, crate::Error)>(plugin)
     })
     .await;
+    let config_field = if d.config.is_empty() {
+        "plugin"
+    } else {
+        "config"
+    };
     match checked {
-        Ok(Ok(())) => None,
+        Ok(Ok(plugin)) => config_options_problem(&plugin.description.config_schema, &d.config).map(
+            |(key, message)| match key {
+                Some(key) => loaded.diagnostic(&["detector", "config", &key], message),
+                None => loaded.diagnostic(&["detector", config_field], message),
+            },
+        ),
         Ok(Err((field, err))) => {
-            let field = if field == "config" && d.config.is_empty() {
-                "plugin"
+            let field = if field == "config" {
+                config_field
             } else {
                 field
             };
@@ -418,6 +428,54 @@ pub async fn plugin(loaded: &LoadedRule, columns: Option<Vec<String>>) -> Option
         }
         Err(err) => Some(loaded.diagnostic(&["detector", "plugin"], err.to_string())),
     }
+}
+
+/// An option `config` names that the plugin's config `schema` does not have (with its
+/// key), or one the schema requires that `config` lacks: what can be told from the schema
+/// alone, without starting the plugin.
+fn config_options_problem(
+    schema: &serde_json::Value,
+    config: &serde_json::Map<String, serde_json::Value>,
+) -> Option<(Option<String>, String)> {
+    let properties = schema["properties"].as_object();
+    let names = || {
+        properties
+            .map(|p| {
+                p.keys()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    };
+    if schema["additionalProperties"] == serde_json::Value::Bool(false) {
+        let known = |key: &String| properties.is_some_and(|p| p.contains_key(key));
+        if let Some(unknown) = config.keys().find(|key| !known(key)) {
+            let hint = properties
+                .and_then(|p| closest(unknown, p.keys().map(String::as_str)))
+                .map(|close| format!("did you mean `{close}`? "))
+                .unwrap_or_default();
+            return Some((
+                Some(unknown.clone()),
+                format!(
+                    "the plugin has no option `{unknown}`; {hint}it takes: {}",
+                    names()
+                ),
+            ));
+        }
+    }
+    let required = schema["required"].as_array()?;
+    let missing = required
+        .iter()
+        .filter_map(|r| r.as_str())
+        .find(|r| !config.contains_key(*r))?;
+    Some((
+        None,
+        format!(
+            "the plugin needs the option `{missing}` in `config`; it takes: {}",
+            names()
+        ),
+    ))
 }
 
 /// Prepares the rule's query (without running it) and checks its key and message columns.

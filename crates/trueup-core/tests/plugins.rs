@@ -288,3 +288,35 @@ async fn postgres_dates_and_timestamps_read_as_postgres_prints_them() {
         }
     }
 }
+
+#[tokio::test]
+async fn offline_validation_checks_config_options_against_the_plugin_schema() {
+    let every = wasm::plugin("tests/plugins", "every_nth");
+    let rules = [
+        plugin_rule(
+            "misspelt",
+            &every,
+            "SELECT id FROM t",
+            "config = { n = 3, frist-again = true }",
+        ),
+        plugin_rule(
+            "missing",
+            &every,
+            "SELECT id FROM t",
+            "config = { echo = true }",
+        ),
+        plugin_rule("fine", &every, "SELECT id FROM t", "config = { n = 3 }"),
+    ]
+    .join("\n");
+    let project = TestProject::new("sqlite://unused.db", &[("rules.toml", &rules)]);
+    let project = trueup_core::load::Project::load(&project.path()).expect("loads");
+    let offline = |i: usize| trueup_core::validate::plugin(&project.rules[i], None);
+    let misspelt = offline(0).await.expect("a problem").to_string();
+    assert!(
+        misspelt.contains("no option `frist-again`; did you mean `first-again`?"),
+        "{misspelt}"
+    );
+    let missing = offline(1).await.expect("a problem").to_string();
+    assert!(missing.contains("needs the option `n`"), "{missing}");
+    assert_eq!(offline(2).await.map(|d| d.to_string()), None);
+}

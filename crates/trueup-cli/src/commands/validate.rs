@@ -52,7 +52,7 @@ pub async fn run(
         }
         Format::Human if report.valid => {
             let checked = match report.sources_checked.as_slice() {
-                [] => " (offline: tables, queries and plugin configs not checked)".to_owned(),
+                [] => " (offline: tables and queries not checked)".to_owned(),
                 names => format!(
                     " against source {}",
                     names
