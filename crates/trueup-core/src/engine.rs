@@ -240,6 +240,13 @@ pub async fn run(
                         );
                         match source.fetch(query, rule.timeout, &mut sink).await {
                             Ok(()) => sink.finish().await.err().map(|e| e.to_string()),
+                            // The query streams while the plugin checks: the deadline
+                            // covered both.
+                            Err(QueryError::Timeout(limit)) => Some(format!(
+                                "timed out after {}: the rule's timeout covers its query and its \
+                                 plugin together (raise `timeout` on the rule)",
+                                crate::duration::HumanDuration(limit)
+                            )),
                             Err(err) => Some(describe(err)),
                         }
                     }

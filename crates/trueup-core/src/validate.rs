@@ -401,7 +401,13 @@ pub async fn plugin(loaded: &LoadedRule, columns: Option<Vec<String>>) -> Option
         let plugin = crate::plugin::Plugin::load(&path).map_err(|e| ("plugin", e))?;
         if let Some(start) = start {
             let mut instance = plugin.instantiate(limits).map_err(|e| ("plugin", e))?;
-            instance.start(&start).map_err(|e| ("config", e))?;
+            // The plugin's refusal is about the config; a trap or a limit, about the plugin.
+            instance
+                .start(&start)
+                .map_err(|e| match instance.refused() {
+                    true => ("config", e),
+                    false => ("plugin", e),
+                })?;
         }
         Ok::<_, (&str, crate::Error)>(plugin)
     })

@@ -138,6 +138,10 @@ async fn a_misbehaving_plugin_fails_its_own_rule_and_the_run_goes_on() {
         plugin_rule("imports-wasi", &wat("wasi-reader.wat"), query, ""),
         plugin_rule("from-the-future", &wat("future-version.wat"), query, ""),
         plugin_rule("talks-garbage", &wat("garbage.wat"), query, ""),
+        plugin_rule("bad-status", &wat("bad-status.wat"), query, ""),
+        plugin_rule("stray-row", &wat("stray-row.wat"), query, ""),
+        plugin_rule("wrong-key", &wat("wrong-key.wat"), query, ""),
+        plugin_rule("two-memories", &wat("two-memories.wat"), query, ""),
         plugin_rule("not-a-module", &not_a_module, query, ""),
         plugin_rule("not-built", &dir.path().join("missing.wasm"), query, ""),
         plugin_rule("behaves", &every, query, "config = { n = 1000 }"),
@@ -188,6 +192,22 @@ async fn a_misbehaving_plugin_fails_its_own_rule_and_the_run_goes_on() {
         (
             "talks-garbage",
             "plugin `garbage`: returned a reply outside its memory",
+        ),
+        (
+            "bad-status",
+            "plugin `bad-status`: returned a malformed reply: unknown reply status 7",
+        ),
+        (
+            "stray-row",
+            "plugin `stray-row`: returned a finding about row 999999 of a batch of 1024",
+        ),
+        (
+            "wrong-key",
+            "plugin `wrong-key`: returned a finding with 2 key value(s); the rule's key has 1 column(s)",
+        ),
+        (
+            "two-memories",
+            "two-memories.wat is not a valid WebAssembly module",
         ),
         (
             "not-a-module",

@@ -392,7 +392,9 @@ pub enum FindingAt<'a> {
 pub fn decode_findings(bytes: &[u8]) -> Result<Vec<WireFinding<'_>>, Malformed> {
     let mut reader = Reader::new(bytes);
     let count = reader.len()?;
-    let mut findings = Vec::with_capacity(count.min(bytes.len()));
+    // The count is the plugin's word: reserve no more than the bytes can hold (a finding
+    // takes at least 13: kind, row, empty message, no detail).
+    let mut findings = Vec::with_capacity(count.min(bytes.len() / 13));
     for _ in 0..count {
         let at = match reader.u8()? {
             OF_ROW => FindingAt::Row(reader.len()?),

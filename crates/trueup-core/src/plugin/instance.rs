@@ -2,21 +2,23 @@
 //! contract. Any failure (a trap, a limit, a malformed reply) poisons the instance: it is
 //! never called again.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use trueup_plugin_sdk::INTERFACE_VERSION;
 use trueup_plugin_sdk::wire::{self, Description, Start, WireFinding};
 use wasmtime::{
-    Caller, Linker, Memory, Module, ResourceLimiter, Store, Trap, TypedFunc, WasmParams,
-    WasmResults,
+    Caller, Linker, Memory, Module, ResourceLimiter, Store, Trap, TypedFunc, UpdateDeadline,
+    WasmParams, WasmResults,
 };
 
-use super::{DEFAULT_MEMORY, DEFAULT_OUTPUT, TICK, engine};
+use super::{DEFAULT_MEMORY, DEFAULT_OUTPUT, engine};
 use crate::size::ByteSize;
 use crate::{Error, Result};
 
-/// Longest panic message kept.
-const PANIC_MESSAGE_MAX: usize = 4096;
+/// Longest message from a plugin kept (a panic, an error reply, its name), in bytes.
+const MESSAGE_MAX: usize = 4096;
 
 /// What one instance may use.
 #[derive(Debug, Clone, Copy)]
@@ -27,6 +29,8 @@ pub struct Limits {
     pub memory: u64,
     /// Bytes of replies, all calls together.
     pub output: u64,
+    /// Whether a rule set these (messages then say which of its limits to raise).
+    pub from_rule: bool,
 }
 
 impl Limits {
@@ -36,6 +40,7 @@ impl Limits {
             time: limits.time.map_or(timeout, |t| t.0),
             memory: limits.memory.map_or(DEFAULT_MEMORY, |m| m.0),
             output: limits.output.map_or(DEFAULT_OUTPUT, |o| o.0),
+            from_rule: true,
         }
     }
 
@@ -45,12 +50,17 @@ impl Limits {
             time: Duration::from_secs(5),
             memory: DEFAULT_MEMORY,
             output: 1 << 20,
+            from_rule: false,
         }
     }
 }
 
 /// The store's data: the memory limiter and what the plugin said when it panicked.
 struct State {
+    /// When the current call must end: checked on every epoch tick.
+    deadline: Instant,
+    /// Set when the instance's rule is abandoned: the current call stops at the next tick.
+    cancelled: Arc<AtomicBool>,
     memory_limit: u64,
     /// The size the plugin asked to grow its memory to, past the limit.
     denied_memory: Option<usize>,
@@ -100,6 +110,9 @@ pub struct Instance {
     output: u64,
     /// Why the instance failed, once it has.
     failed: Option<String>,
+    /// Whether the plugin itself replied with an error (it refused a config, say), rather
+    /// than trapping or going past a limit.
+    refused: bool,
 }
 
 impl Instance {
@@ -112,13 +125,28 @@ impl Instance {
         let mut store = Store::new(
             engine,
             State {
+                deadline: Instant::now() + limits.time,
+                cancelled: Arc::new(AtomicBool::new(false)),
                 memory_limit: limits.memory,
                 denied_memory: None,
                 panic: None,
             },
         );
         store.limiter(|state| state);
-        store.set_epoch_deadline(ticks(limits.time));
+        // Every tick (10 ms) the call is looked at: past its deadline it traps as an
+        // interrupt; a cancelled one stops too.
+        store.epoch_deadline_callback(|context| {
+            let state = context.data();
+            if state.cancelled.load(Ordering::Relaxed) {
+                return Err(wasmtime::format_err!("cancelled: its rule was stopped"));
+            }
+            if Instant::now() >= state.deadline {
+                return Err(Trap::Interrupt.into());
+            }
+            Ok(UpdateDeadline::Continue(1))
+        });
+        store.set_epoch_deadline(1);
+        let instantiating = Instant::now();
         let mut linker = Linker::new(engine);
         linker
             .func_wrap("trueup", "panic", record_panic)
@@ -129,6 +157,8 @@ impl Instance {
                 describe_error(&store, &e, limits)
             ))
         })?;
+        // A module's start function ran in there: its time counts.
+        let spent = instantiating.elapsed();
         let memory = instance
             .get_memory(&mut store, "memory")
             .ok_or_else(|| failed("it exports no `memory`".to_owned()))?;
@@ -150,9 +180,10 @@ impl Instance {
             finish: func!("trueup_finish"),
             store,
             limits,
-            spent: Duration::ZERO,
+            spent,
             output: 0,
             failed: None,
+            refused: false,
         };
         let version = instance.call(instance.version.clone(), ())?;
         if version != INTERFACE_VERSION {
@@ -198,6 +229,18 @@ impl Instance {
         self.findings(reply, read)
     }
 
+    /// Whether the last error was the plugin's own reply (a config it refuses, say) rather
+    /// than a trap or a limit.
+    pub fn refused(&self) -> bool {
+        self.refused
+    }
+
+    /// A flag that, once set, stops the instance's current call at the next tick: for a
+    /// rule abandoned while its plugin computes on another thread.
+    pub fn canceller(&self) -> Arc<AtomicBool> {
+        self.store.data().cancelled.clone()
+    }
+
     /// Time spent in plugin code so far.
     pub fn spent(&self) -> Duration {
         self.spent
@@ -237,7 +280,8 @@ impl Instance {
             });
         }
         let left = self.limits.time.saturating_sub(self.spent);
-        self.store.set_epoch_deadline(ticks(left));
+        self.store.data_mut().deadline = Instant::now() + left;
+        self.store.set_epoch_deadline(1);
         let started = Instant::now();
         let result = func.call(&mut self.store, params);
         self.spent += started.elapsed();
@@ -280,10 +324,10 @@ impl Instance {
         };
         match wire::split_reply(bytes) {
             Ok(Ok(payload)) => Ok(read(payload)),
-            Ok(Err(message)) => Err(Error::Plugin {
-                plugin: self.name.clone(),
-                message,
-            }),
+            Ok(Err(message)) => {
+                self.refused = true;
+                Err(self.fail(clean(&message)))
+            }
             Err(malformed) => {
                 let message = format!("returned a malformed reply: {malformed}");
                 Err(self.fail(message))
@@ -292,11 +336,21 @@ impl Instance {
     }
 }
 
-/// Epoch ticks for `time`, at least one.
-fn ticks(time: Duration) -> u64 {
-    u64::try_from(time.as_millis().div_ceil(TICK.as_millis()))
-        .unwrap_or(u64::MAX)
-        .max(1)
+/// A plugin's text made fit for a message: at most [`MESSAGE_MAX`] bytes, control
+/// characters shown as spaces.
+pub(super) fn clean(text: &str) -> String {
+    let mut end = text.len().min(MESSAGE_MAX);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut cleaned: String = text[..end]
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if end < text.len() {
+        cleaned.push('…');
+    }
+    cleaned
 }
 
 /// `trueup.panic(ptr, len)`: keeps the message for the error that follows.
@@ -307,9 +361,9 @@ fn record_panic(mut caller: Caller<'_, State>, ptr: u32, len: u32) {
         .and_then(|memory| {
             let data = memory.data(&caller);
             let at = usize::try_from(ptr).ok()?;
-            let len = usize::try_from(len).ok()?.min(PANIC_MESSAGE_MAX);
+            let len = usize::try_from(len).ok()?.min(MESSAGE_MAX);
             data.get(at..at.checked_add(len)?)
-                .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
+                .map(|bytes| clean(&String::from_utf8_lossy(bytes)))
         })
         .unwrap_or_else(|| "(its message could not be read)".to_owned());
     caller.data_mut().panic = Some(message);
@@ -318,17 +372,24 @@ fn record_panic(mut caller: Caller<'_, State>, ptr: u32, len: u32) {
 /// Why a call failed, in words: a limit, a panic, a trap.
 fn describe_error(store: &Store<State>, error: &wasmtime::Error, limits: Limits) -> String {
     let state = store.data();
+    // Which limit to raise, when a rule set it (loading and `plugin test` have fixed ones).
+    let raise = |field: &str| match limits.from_rule {
+        true => format!("; raise `limits.{field}` on the rule"),
+        false => String::new(),
+    };
     if let Some(desired) = state.denied_memory {
         return format!(
-            "went past its memory limit of {} (it asked for {}; raise `limits.memory` on the rule)",
+            "went past its memory limit of {} (it asked for {}{})",
             ByteSize(limits.memory),
-            ByteSize(u64::try_from(desired).unwrap_or(u64::MAX))
+            ByteSize(u64::try_from(desired).unwrap_or(u64::MAX)),
+            raise("memory")
         );
     }
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => format!(
-            "ran past its time limit of {} and was stopped (raise `limits.time` on the rule)",
-            crate::duration::HumanDuration(limits.time)
+            "ran past its time limit of {} and was stopped{}",
+            crate::duration::HumanDuration(limits.time),
+            raise("time")
         ),
         _ if state.panic.is_some() => {
             format!("panicked: {}", state.panic.as_deref().unwrap_or_default())

@@ -52,6 +52,9 @@ fn engine() -> Result<&'static Engine> {
         .get_or_init(|| {
             let mut config = Config::new();
             config.epoch_interruption(true);
+            // One memory per plugin: the memory limit is per memory, so a module of a hundred
+            // memories would have a hundred times the limit.
+            config.wasm_multi_memory(false);
             if let Some(dir) = cache_dir() {
                 let mut cache = CacheConfig::new();
                 cache.with_directory(dir);
@@ -149,7 +152,8 @@ impl Plugin {
         check_imports(&module).map_err(&failed)?;
         check_exports(&module).map_err(&failed)?;
         let mut instance = Instance::new(&shown, &module, Limits::for_describe())?;
-        let description = instance.describe()?;
+        let mut description = instance.describe()?;
+        description.name = instance::clean(&description.name);
         let hash = format!(
             "{:016x}",
             crate::fingerprint::Fnv::default().bytes(&bytes).finish()

@@ -2,7 +2,9 @@
 //! the database, each batch is checked on a blocking thread (plugin code is CPU work), and
 //! the plugin's findings become the rule's.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use trueup_plugin_sdk::wire::{self, FindingAt, Start, WireFinding};
 
@@ -17,6 +19,10 @@ const BATCH_ROWS: usize = 1024;
 const BATCH_BYTES: usize = 1 << 20;
 /// Bytes of a batch's header (rows, columns), written when the batch is sent.
 const HEADER: usize = 8;
+/// Most detail columns a finding may have, and most distinct sets of detail columns a rule's
+/// findings may have: past them the plugin's output is garbage, and the rule fails.
+const MAX_DETAILS: usize = 256;
+const MAX_SHAPES: usize = 1024;
 
 /// Where a rule's findings go.
 pub trait FindingSink: Send {
@@ -43,8 +49,20 @@ pub struct PluginSink<'a, S> {
     batch: wire::Writer,
     /// Each row of the batch's key values, for the findings about it.
     keys: Keys,
-    shapes: Vec<Arc<Shape>>,
+    /// The shapes of findings so far, by their detail columns.
+    shapes: HashMap<Vec<String>, Arc<Shape>>,
+    /// Stops the plugin's current call if this sink is dropped before it lands (its rule
+    /// was abandoned: a timeout, a closed output).
+    cancel: Option<Arc<AtomicBool>>,
     out: &'a mut S,
+}
+
+impl<S> Drop for PluginSink<'_, S> {
+    fn drop(&mut self) {
+        if let Some(cancel) = &self.cancel {
+            cancel.store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 /// The key values of a batch's rows, one after the other (no allocation per row).
@@ -100,7 +118,8 @@ impl<'a, S: FindingSink> PluginSink<'a, S> {
                 buf: vec![0; HEADER],
             },
             keys: Keys::default(),
-            shapes: Vec::new(),
+            shapes: HashMap::new(),
+            cancel: None,
             out,
         }
     }
@@ -127,6 +146,7 @@ impl<'a, S: FindingSink> PluginSink<'a, S> {
             Ok(instance)
         })
         .await?;
+        self.cancel = Some(instance.canceller());
         self.instance = Some(instance);
         Ok(())
     }
@@ -204,16 +224,23 @@ impl<'a, S: FindingSink> PluginSink<'a, S> {
                     )));
                 }
             };
+            if finding.detail.len() > MAX_DETAILS {
+                return Err(self.failed(format!(
+                    "returned a finding with {} detail columns; at most {MAX_DETAILS} are taken",
+                    finding.detail.len()
+                )));
+            }
             let mut detail_names = Vec::with_capacity(finding.detail.len());
+            let mut seen = HashSet::with_capacity(finding.detail.len());
             for (name, value) in finding.detail {
                 // A detail named like a key column or an earlier detail is left out: the
                 // finding's columns must have distinct names.
-                if !self.rule.query.key.contains(&name) && !detail_names.contains(&name) {
+                if !self.rule.query.key.contains(&name) && seen.insert(name.clone()) {
                     detail_names.push(name);
                     values.push(value);
                 }
             }
-            let shape = self.shape(detail_names);
+            let shape = self.shape(detail_names)?;
             self.out
                 .finding(Finding {
                     rule: self.rule.clone(),
@@ -226,24 +253,25 @@ impl<'a, S: FindingSink> PluginSink<'a, S> {
         Ok(())
     }
 
-    /// The shape of findings with these detail columns (plugins use few, so a list will do).
-    fn shape(&mut self, detail: Vec<String>) -> Arc<Shape> {
-        let key = &self.rule.query.key;
-        if let Some(shape) = self
-            .shapes
-            .iter()
-            .find(|s| s.columns[key.len()..] == detail[..])
-        {
-            return shape.clone();
+    /// The shape of findings with these detail columns.
+    fn shape(&mut self, detail: Vec<String>) -> Result<Arc<Shape>> {
+        if let Some(shape) = self.shapes.get(&detail) {
+            return Ok(shape.clone());
         }
-        let columns: Vec<String> = key.iter().cloned().chain(detail).collect();
+        if self.shapes.len() >= MAX_SHAPES {
+            return Err(self.failed(format!(
+                "returned findings with more than {MAX_SHAPES} different sets of detail columns"
+            )));
+        }
+        let key = &self.rule.query.key;
+        let columns: Vec<String> = key.iter().chain(&detail).cloned().collect();
         let shape = Arc::new(Shape {
             key: (0..key.len()).collect(),
             detail: (key.len()..columns.len()).collect(),
             columns,
         });
-        self.shapes.push(shape.clone());
-        shape
+        self.shapes.insert(detail, shape.clone());
+        Ok(shape)
     }
 }
 

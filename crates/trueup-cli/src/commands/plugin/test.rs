@@ -25,6 +25,7 @@ const LIMITS: Limits = Limits {
     time: Duration::from_secs(30),
     memory: DEFAULT_MEMORY,
     output: DEFAULT_OUTPUT,
+    from_rule: false,
 };
 
 pub fn run(
