@@ -190,7 +190,10 @@ fn main() {
         .collect();
     let ms = |t: Duration| t.as_secs_f64() * 1000.0;
 
-    println!("{n} rows of (int, text, float), batches of 1024; median of {runs} runs; 2 cores\n");
+    println!(
+        "{n} rows of (int, text, float), batches of {}; median of {runs} runs; 2 cores\n",
+        trueup_core::plugin::BATCH_ROWS
+    );
     println!("| what | time | rate |");
     println!("|---|---:|---:|");
     println!(

@@ -199,7 +199,7 @@ async fn a_misbehaving_plugin_fails_its_own_rule_and_the_run_goes_on() {
         ),
         (
             "stray-row",
-            "plugin `stray-row`: returned a finding about row 999999 of a batch of 1024",
+            "plugin `stray-row`: returned a finding about row 999999 of a batch of 3000",
         ),
         (
             "wrong-key",

@@ -1,7 +1,7 @@
 ;; Speaks the interface, describes itself, then answers every batch with a reply that
 ;; points outside its memory.
 (module
-  (memory (export "memory") 1)
+  (memory (export "memory") 4)
   (data (i32.const 16) "\00{\22name\22:\22garbage\22,\22version\22:\220\22,\22description\22:\22\22,\22config-schema\22:{}}")
   (data (i32.const 8) "\00")
   (func (export "trueup_interface_version") (result i32) (i32.const 1))

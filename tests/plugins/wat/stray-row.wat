@@ -1,6 +1,6 @@
 ;; Reports a finding about row 999999 of a batch that has far fewer.
 (module
-  (memory (export "memory") 1)
+  (memory (export "memory") 4)
   (data (i32.const 8) "\00")
   (data (i32.const 16) "\00\7b\22\6e\61\6d\65\22\3a\22\73\74\72\61\79\2d\72\6f\77\22\2c\22\76\65\72\73\69\6f\6e\22\3a\22\30\22\2c\22\64\65\73\63\72\69\70\74\69\6f\6e\22\3a\22\22\2c\22\63\6f\6e\66\69\67\2d\73\63\68\65\6d\61\22\3a\7b\7d\7d")
   (data (i32.const 512) "\00\01\00\00\00\00\3f\42\0f\00\00\00\00\00\00\00\00\00")

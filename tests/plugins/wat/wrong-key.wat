@@ -1,6 +1,6 @@
 ;; Reports, from finish, a finding with two key values for a rule keyed by one column.
 (module
-  (memory (export "memory") 1)
+  (memory (export "memory") 4)
   (data (i32.const 8) "\00")
   (data (i32.const 16) "\00\7b\22\6e\61\6d\65\22\3a\22\77\72\6f\6e\67\2d\6b\65\79\22\2c\22\76\65\72\73\69\6f\6e\22\3a\22\30\22\2c\22\64\65\73\63\72\69\70\74\69\6f\6e\22\3a\22\22\2c\22\63\6f\6e\66\69\67\2d\73\63\68\65\6d\61\22\3a\7b\7d\7d")
   (data (i32.const 512) "\00\00\00\00\00")

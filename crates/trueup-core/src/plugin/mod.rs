@@ -21,7 +21,7 @@ use trueup_plugin_sdk::wire::Description;
 use wasmtime::{Cache, CacheConfig, Config, Engine, ExternType, Module, ValType};
 
 pub use instance::{Instance, Limits};
-pub use sink::{FindingSink, PluginSink};
+pub use sink::{BATCH_ROWS, FindingSink, PluginSink};
 
 use crate::{Error, Result};
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use trueup_core::plugin::{DEFAULT_MEMORY, DEFAULT_OUTPUT, Limits, Plugin};
+use trueup_core::plugin::{BATCH_ROWS, DEFAULT_MEMORY, DEFAULT_OUTPUT, Limits, Plugin};
 use trueup_plugin_sdk::wire::{self, FindingAt, Start, WireFinding};
 
 use super::build::{self, Artifact};
@@ -18,8 +18,6 @@ use crate::ExitStatus;
 use crate::args::{GlobalArgs, PluginTestArgs};
 use crate::printer::Printer;
 
-/// Rows per batch, as `check` sends them.
-const BATCH_ROWS: usize = 1024;
 /// What a case's instance may use: `check`'s defaults, and time enough for a slow machine.
 const LIMITS: Limits = Limits {
     time: Duration::from_secs(30),
