@@ -183,10 +183,7 @@ impl<'a, S: FindingSink> PluginSink<'a, S> {
     /// Starts the instance if there is none yet.
     async fn take_instance(&mut self) -> Result<Instance> {
         if let Some(in_flight) = self.in_flight.take() {
-            let (instance, batch, found) = in_flight
-                .task
-                .await
-                .map_err(|e| Error::Other(format!("the plugin's thread stopped: {e}")))?;
+            let (instance, batch, found) = in_flight.task.await.map_err(thread_stopped)?;
             self.spare = Some(batch);
             // On an error the instance is dropped here, never called again.
             let found = found?;
@@ -279,20 +276,8 @@ impl<'a, S: FindingSink> PluginSink<'a, S> {
 
 impl<S: FindingSink> RowSink for PluginSink<'_, S> {
     fn columns(&mut self, names: Vec<String>) -> Result<()> {
-        self.key = self
-            .rule
-            .query
-            .key
-            .iter()
-            .map(|k| {
-                names.iter().position(|n| n == k).ok_or_else(|| {
-                    Error::Other(format!(
-                        "the query returns no key column `{k}`; it returns: {}",
-                        names.join(", ")
-                    ))
-                })
-            })
-            .collect::<Result<_>>()?;
+        // The rows' own shape: where their key columns are (a missing one is an error).
+        self.key = Shape::new(names.clone(), &self.rule.query)?.key;
         self.columns = Some(names);
         Ok(())
     }
@@ -318,7 +303,11 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| Error::Other(format!("the plugin's thread stopped: {e}")))?
+        .map_err(thread_stopped)?
+}
+
+fn thread_stopped(error: tokio::task::JoinError) -> Error {
+    Error::Other(format!("the plugin's thread stopped: {error}"))
 }
 
 fn owned(findings: &[WireFinding<'_>]) -> Vec<Owned> {
