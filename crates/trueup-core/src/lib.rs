@@ -23,6 +23,7 @@ pub mod source;
 pub mod sql_text;
 pub mod store;
 pub mod template;
+pub mod text;
 pub mod time;
 pub mod validate;
 pub mod value;
