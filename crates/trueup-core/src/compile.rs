@@ -1,6 +1,9 @@
 //! Compiling detectors to one SQL query each, per dialect. Identifiers are quoted by the
-//! dialect and values are bound, never spliced; SQL fragments the rule author wrote
-//! (`where`, `expression`, a `sql` query) are used as written.
+//! dialect and values are bound, never spliced. SQL fragments the rule author wrote
+//! (`where`, `expression`, a `sql` query) were parsed by validation as exactly one
+//! expression or one read-only statement ([`crate::sql_text`]); they are used as written,
+//! each on lines of its own inside parentheses, so that a trailing `-- comment` ends where
+//! the fragment does. The engine parses every compiled query again before it runs.
 
 use crate::dialect::Dialect;
 use crate::rule::{
@@ -118,6 +121,11 @@ fn sql_query(d: &SqlDetector) -> Result<DetectorQuery, String> {
     })
 }
 
+/// A fragment of SQL the rule author wrote, in parentheses on lines of its own.
+fn fragment(text: &str) -> String {
+    format!("(\n{}\n)", text.trim())
+}
+
 /// Escapes text that goes into a message template literally.
 fn literal(text: &str) -> String {
     text.replace('{', "{{").replace('}', "}}")
@@ -169,7 +177,15 @@ impl SqlWriter {
     }
 
     fn and_filter(filter: Option<&str>) -> String {
-        filter.map(|f| format!(" AND ({f})")).unwrap_or_default()
+        filter
+            .map(|f| format!(" AND {}", fragment(f)))
+            .unwrap_or_default()
+    }
+
+    fn where_filter(filter: Option<&str>) -> String {
+        filter
+            .map(|f| format!(" WHERE {}", fragment(f)))
+            .unwrap_or_default()
     }
 
     fn not_null(&self, d: &NotNullDetector) -> DetectorQuery {
@@ -328,14 +344,14 @@ impl SqlWriter {
             format!(
                 "SELECT {keys}, {actual} AS {column}, {expected} AS \"expected\" \
                  FROM {parent} AS parent {join} \
-                 (SELECT {child_keys}, {function}({expression}) AS \"expected\" FROM {child}{child_range} GROUP BY {group_by}) AS agg \
+                 (SELECT {child_keys}, {function}{expression} AS \"expected\" FROM {child}{child_range} GROUP BY {group_by}) AS agg \
                  ON {on} \
                  WHERE {parent_range}({missing}(({actual} IS NULL) <> ({expected} IS NULL) OR ABS({actual} - {expected}) > {tolerance}))",
                 keys = self.list(Some("parent"), &select_keys),
                 column = self.q(&d.column),
                 parent = self.q(&d.table),
                 child = self.q(&d.child_table),
-                expression = d.expression,
+                expression = fragment(&d.expression),
             )
         };
         let sql = query(None);
@@ -388,11 +404,7 @@ impl SqlWriter {
                 ));
             }
         }
-        let filter = d
-            .filter
-            .as_ref()
-            .map(|f| format!(" WHERE {f}"))
-            .unwrap_or_default();
+        let filter = Self::where_filter(d.filter.as_deref());
         let sql = format!(
             "SELECT CAST({} AS TEXT) AS \"table\", \"row_count\" FROM (SELECT COUNT(*) AS \"row_count\" FROM {}{filter}) AS counted WHERE {}",
             self.dialect.param(1),
@@ -410,11 +422,7 @@ impl SqlWriter {
     }
 
     fn freshness(&self, d: &FreshnessDetector) -> DetectorQuery {
-        let filter = d
-            .filter
-            .as_ref()
-            .map(|f| format!(" WHERE {f}"))
-            .unwrap_or_default();
+        let filter = Self::where_filter(d.filter.as_deref());
         let latest = "newest.\"latest\"";
         let sql = format!(
             "SELECT CAST({} AS TEXT) AS \"table\", {} AS \"latest\" FROM (SELECT MAX({}) AS \"latest\" FROM {}{filter}) AS newest WHERE {latest} IS NULL OR {}",

@@ -66,6 +66,20 @@ impl Diagnostic {
         self.hints.push(hint.into());
         self
     }
+
+    /// `file:line:col: message` on one line, without the snippet and hints.
+    pub fn headline(&self) -> String {
+        match &self.location {
+            Some(loc) => format!(
+                "{}:{}:{}: {}",
+                loc.file.display(),
+                loc.line,
+                loc.column,
+                self.message
+            ),
+            None => self.message.clone(),
+        }
+    }
 }
 
 impl fmt::Display for Diagnostic {

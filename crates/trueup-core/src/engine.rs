@@ -85,9 +85,19 @@ pub fn prepare(project: &Project, rules: &[&LoadedRule]) -> Result<Vec<Arc<RuleS
                 definition_hash: definition_hash(loaded, plugin.as_ref()),
                 query,
                 plugin,
+                refused: refusal(loaded),
             }))
         })
         .collect()
+}
+
+/// Why the rule's SQL is not run, on one line: its first refused fragment or query.
+fn refusal(loaded: &LoadedRule) -> Option<String> {
+    let first = loaded.refused.first()?;
+    Some(match loaded.refused.len() {
+        1 => format!("refused: {}", first.headline()),
+        n => format!("refused: {} (and {} more)", first.headline(), n - 1),
+    })
 }
 
 /// A hash of what a rule does, to tell between runs that it changed.
@@ -311,6 +321,9 @@ async fn plan(
     sources: &Sources,
     split: usize,
 ) -> Result<Vec<DetectorQuery>, String> {
+    if let Some(refused) = &rule.refused {
+        return Err(refused.clone());
+    }
     let source = match sources.get(&rule.source) {
         Some(Ok(source)) => source,
         Some(Err(err)) => return Err(err.clone()),

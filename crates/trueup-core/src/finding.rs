@@ -29,6 +29,8 @@ pub struct RuleSpec {
     pub columns_used: Vec<(String, Vec<String>)>,
     /// A `plugin` detector's plugin, loaded; or why it could not be (the rule's error).
     pub plugin: Option<std::result::Result<Arc<crate::plugin::Plugin>, String>>,
+    /// Why trueup refuses to run the rule's SQL, when it does (the rule's error).
+    pub refused: Option<String>,
 }
 
 /// The layout of a rule's result rows: column names, and which of them are the key.

@@ -45,6 +45,9 @@ pub struct LoadedRule {
     pub path: FieldPath,
     /// The source the rule runs against, resolved.
     pub source: String,
+    /// SQL of the rule that trueup refuses to run ([`validate::sql`]): `validate` reports
+    /// it, `check` fails this rule with it and runs the others.
+    pub refused: Vec<Diagnostic>,
 }
 
 impl LoadedRule {
@@ -138,8 +141,18 @@ impl Project {
         }
         resolve_sources(&mut rules, &parsed, &mut problems);
         reject_duplicate_ids(&rules, &mut problems);
-        for rule in &rules {
-            problems.extend(validate::offline(rule));
+        // Refused SQL fails only its rule; it is reported with the other problems (in rule
+        // order) when there are any, so that a user sees everything at once.
+        let mut blocking = !problems.is_empty();
+        for rule in &mut rules {
+            let offline = validate::offline(rule);
+            blocking |= !offline.is_empty();
+            problems.extend(offline);
+            let dialect = sources
+                .get(&rule.source)
+                .and_then(|spec| Source::dialect_of(spec).ok());
+            rule.refused = validate::sql(rule, dialect);
+            problems.extend(rule.refused.iter().cloned());
         }
 
         let state = match crate::store::StoreLocation::from_config(
@@ -149,11 +162,12 @@ impl Project {
         ) {
             Ok(state) => state,
             Err(message) => {
+                blocking = true;
                 problems.push(file.at_path(&FieldPath::default().key("state").key("url"), message));
                 crate::store::StoreLocation::File(root.join(crate::store::DEFAULT_PATH))
             }
         };
-        if problems.is_empty() {
+        if !blocking {
             Ok(Project {
                 file,
                 root,
@@ -367,6 +381,7 @@ fn parse_rules(file: Arc<SourceFile>, rules: &mut Vec<LoadedRule>, problems: &mu
                     file: file.clone(),
                     path,
                     source: String::new(),
+                    refused: Vec::new(),
                 });
             }
         }

@@ -1,112 +1,98 @@
-//! Just enough lexing of SQL text to tell statements apart and see how each begins,
-//! skipping comments and quoted text. This is a guard for clear early errors; read-only
-//! connections are what actually keep detectors from writing.
+//! SQL that rule authors write, parsed per dialect with `sqlparser` before trueup uses it: a
+//! detector query must be exactly one statement that only reads, and a fragment a built-in
+//! splices into its own query (`where`, `expression`, `keep`, a `set` value) exactly one
+//! expression (or one `ORDER BY` list). Text that fails is refused with the reason; nothing
+//! is guessed from keywords.
+//!
+//! This is the first line, not the only one: detectors run on read-only connections and in
+//! read-only transactions, and every query a source runs for a detector is parsed again as
+//! a whole first (see [`compiled_query_problem`]). Functions with side effects that a
+//! read-only transaction does not stop (signalling backends, advisory locks, notifications)
+//! are refused by name; docs/guides/least-privilege.md says what a role should be allowed.
 
-/// The statements of `sql`, split on semicolons outside quotes and comments, each with its
-/// comments removed and trimmed. Empty statements are dropped.
-pub fn statements(sql: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut current = String::new();
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '-' if chars.peek() == Some(&'-') => {
-                for c in chars.by_ref() {
-                    if c == '\n' {
-                        current.push('\n');
-                        break;
-                    }
-                }
-            }
-            '/' if chars.peek() == Some(&'*') => {
-                chars.next();
-                let mut previous = ' ';
-                for c in chars.by_ref() {
-                    if previous == '*' && c == '/' {
-                        break;
-                    }
-                    previous = c;
-                }
-                current.push(' ');
-            }
-            '\'' | '"' | '`' => {
-                current.push(c);
-                for inner in chars.by_ref() {
-                    current.push(inner);
-                    if inner == c {
-                        break;
-                    }
-                }
-            }
-            ';' => out.push(std::mem::take(&mut current)),
-            c => current.push(c),
-        }
-    }
-    out.push(current);
-    out.into_iter()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect()
-}
+use std::ops::ControlFlow;
 
-/// The first keyword of a statement, upper-cased, skipping opening parentheses.
-pub fn first_keyword(statement: &str) -> String {
-    statement
-        .trim_start_matches(|c: char| c == '(' || c.is_whitespace())
-        .split(|c: char| !c.is_ascii_alphabetic())
-        .next()
-        .unwrap_or_default()
-        .to_ascii_uppercase()
-}
+use sqlparser::ast::{Expr, ObjectName, Query, SetExpr, Statement, TableFactor, Visit, Visitor};
+use sqlparser::dialect::{GenericDialect, PostgreSqlDialect, SQLiteDialect};
+use sqlparser::parser::{Parser, ParserError};
+use sqlparser::tokenizer::Token;
 
-/// Statements that change data or schema; none belongs in a detector.
-const WRITES: [&str; 13] = [
-    "INSERT", "UPDATE", "DELETE", "MERGE", "TRUNCATE", "DROP", "ALTER", "CREATE", "GRANT",
-    "REVOKE", "COPY", "CALL", "VACUUM",
+use crate::dialect::Dialect;
+
+/// How deep expressions may nest before the parser gives up (sqlparser's own default is 50,
+/// which hand-written conditions never reach).
+const RECURSION_LIMIT: usize = 64;
+
+/// Functions refused in any SQL a detector runs: each acts outside the query (on other
+/// sessions, the server, files, locks that outlive it), and a read-only transaction stops
+/// few of them. Writes a read-only transaction does stop (`nextval`) are left to it, and
+/// `pg_sleep` to the timeout.
+const SIDE_EFFECTS: &[&str] = &[
+    // PostgreSQL: other sessions, the server, locks that outlive the query, messages.
+    "pg_terminate_backend",
+    "pg_cancel_backend",
+    "pg_reload_conf",
+    "pg_rotate_logfile",
+    "pg_log_backend_memory_contexts",
+    "pg_promote",
+    "pg_switch_wal",
+    "pg_create_restore_point",
+    "pg_advisory_lock",
+    "pg_advisory_lock_shared",
+    "pg_try_advisory_lock",
+    "pg_try_advisory_lock_shared",
+    "pg_advisory_unlock",
+    "pg_advisory_unlock_all",
+    "pg_advisory_unlock_shared",
+    "pg_notify",
+    "set_config",
+    "lo_import",
+    "lo_export",
+    "lo_unlink",
+    "lo_create",
+    "lo_from_bytea",
+    "lo_put",
+    "dblink",
+    "dblink_exec",
+    "dblink_connect",
+    "dblink_send_query",
+    "pg_file_write",
+    "pg_file_unlink",
+    "pg_file_rename",
+    "pg_read_file",
+    "pg_read_binary_file",
+    "pg_ls_dir",
+    "pg_stat_reset",
+    "pg_stat_reset_shared",
+    "pg_replication_origin_create",
+    "pg_create_logical_replication_slot",
+    "pg_create_physical_replication_slot",
+    "pg_drop_replication_slot",
+    // SQLite: native code and files.
+    "load_extension",
+    "writefile",
+    "readfile",
+    "edit",
+    "fts3_tokenizer",
 ];
 
-/// The words of `statement` outside quoted text, upper-cased.
-fn words(statement: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut quote = None;
-    for c in statement.chars() {
-        match quote {
-            Some(open) if c == open => quote = None,
-            Some(_) => {}
-            None if matches!(c, '\'' | '"' | '`') => quote = Some(c),
-            None if c.is_ascii_alphanumeric() || c == '_' => {
-                word.push(c.to_ascii_uppercase());
-                continue;
-            }
-            None => {}
-        }
-        if !word.is_empty() {
-            words.push(std::mem::take(&mut word));
-        }
-    }
-    words.extend((!word.is_empty()).then_some(word));
-    words
-}
-
-/// Why `sql` cannot be a detector query, if it cannot: it must be one statement that only
-/// reads (a write hidden in a `WITH` or a `SELECT … FOR UPDATE` is refused here too).
-pub fn detector_problem(sql: &str) -> Option<String> {
-    let statements = statements(sql);
+/// Why `sql` cannot be a detector query, if it cannot: it must parse (in `dialect`, or
+/// generically when the source's dialect is not known) as exactly one statement that only
+/// reads: `SELECT`, `WITH … SELECT`, `VALUES` or `TABLE`, without data-modifying parts
+/// (`WITH d AS (DELETE …)`, `SELECT … INTO`, `FOR UPDATE`) or functions with side effects.
+pub fn detector_problem(sql: &str, dialect: Option<Dialect>) -> Option<String> {
+    let statements = match parser(sql, dialect).and_then(|mut p| p.parse_statements()) {
+        Ok(statements) => statements,
+        Err(err) => return Some(not_parsed("the query", "one SQL statement", &err, dialect)),
+    };
     match statements.as_slice() {
         [] => Some("the query is empty".to_owned()),
-        [one] => {
-            let keyword = first_keyword(one);
-            if !matches!(keyword.as_str(), "SELECT" | "WITH" | "VALUES") {
-                return Some(format!(
-                    "a detector must only read, but this query starts with `{keyword}`; write a \
-                     SELECT whose rows are the violations (repairs go in [rule.repair])"
-                ));
-            }
-            words(one).into_iter().find(|w| WRITES.contains(&w.as_str())).map(|write| {
-                format!("a detector must only read, but this query contains `{write}`; repairs go in [rule.repair]")
-            })
-        }
+        [Statement::Query(query)] => read_only_problem(query),
+        [other] => Some(format!(
+            "a detector must only read, but this query is {}; write a SELECT whose rows are \
+             the violations (repairs go in [rule.repair])",
+            statement_kind(other)
+        )),
         many => Some(format!(
             "a detector is one query, but this has {} statements",
             many.len()
@@ -114,47 +100,361 @@ pub fn detector_problem(sql: &str) -> Option<String> {
     }
 }
 
+/// Why the SQL trueup compiled for a rule must not run, if it must not: the whole query,
+/// with the rule author's fragments in it, parsed again. A fragment that passed on its own
+/// cannot end the query early or add a statement without this catching it.
+pub fn compiled_query_problem(sql: &str, dialect: Dialect) -> Option<String> {
+    detector_problem(sql, Some(dialect)).map(|problem| {
+        format!("trueup refuses to run the query it compiled for this rule: {problem}")
+    })
+}
+
+/// What a fragment of SQL must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fragment {
+    /// One expression: a condition (`where`) or a value (`expression`, a `set` value).
+    Expression,
+    /// One expression, or `*` (an aggregate's argument: `COUNT(*)`).
+    Aggregated,
+    /// A comma-separated `ORDER BY` list (`keep`): `created_at ASC, id ASC`.
+    OrderBy,
+}
+
+/// Why `text` is not exactly one `fragment` in `dialect`, if it is not.
+pub fn fragment_problem(
+    text: &str,
+    fragment: Fragment,
+    dialect: Option<Dialect>,
+) -> Option<String> {
+    if text.trim().is_empty() {
+        return Some("it is empty".to_owned());
+    }
+    if fragment == Fragment::Aggregated && text.trim() == "*" {
+        return None;
+    }
+    let what = match fragment {
+        Fragment::Expression | Fragment::Aggregated => "one SQL expression",
+        Fragment::OrderBy => "one ORDER BY list (`column ASC, other DESC`)",
+    };
+    let mut parser = match parser(text, dialect) {
+        Ok(parser) => parser,
+        Err(err) => return Some(not_parsed("it", what, &err, dialect)),
+    };
+    let mut checker = ReadOnly::default();
+    let parsed = match fragment {
+        Fragment::Expression | Fragment::Aggregated => parser
+            .parse_expr()
+            .map(|expr| expr.visit(&mut checker).is_break()),
+        Fragment::OrderBy => parser
+            .parse_comma_separated(Parser::parse_order_by_expr)
+            .map(|list| list.iter().any(|e| e.visit(&mut checker).is_break())),
+    };
+    match parsed {
+        Err(err) => Some(not_parsed("it", what, &err, dialect)),
+        Ok(true) => checker.problem,
+        Ok(false) => {
+            let next = parser.peek_token();
+            (next.token != Token::EOF).then(|| {
+                format!(
+                    "it must be exactly {what}, but more follows at column {}: `{}`; \
+                     a `;`, an unbalanced `)` or a second clause cannot be part of it",
+                    next.span.start.column,
+                    cut(&text_from(
+                        text,
+                        next.span.start.line,
+                        next.span.start.column
+                    ))
+                )
+            })
+        }
+    }
+}
+
+fn parser(text: &str, dialect: Option<Dialect>) -> Result<Parser<'static>, ParserError> {
+    static SQLITE: SQLiteDialect = SQLiteDialect {};
+    static POSTGRES: PostgreSqlDialect = PostgreSqlDialect {};
+    static GENERIC: GenericDialect = GenericDialect {};
+    let dialect: &'static dyn sqlparser::dialect::Dialect = match dialect {
+        Some(Dialect::Sqlite) => &SQLITE,
+        Some(Dialect::Postgres) => &POSTGRES,
+        None => &GENERIC,
+    };
+    Parser::new(dialect)
+        .with_recursion_limit(RECURSION_LIMIT)
+        .try_with_sql(text)
+}
+
+fn not_parsed(subject: &str, what: &str, err: &ParserError, dialect: Option<Dialect>) -> String {
+    let detail = match err {
+        ParserError::TokenizerError(m) | ParserError::ParserError(m) => m.clone(),
+        ParserError::RecursionLimitExceeded => "it nests too deeply".to_owned(),
+    };
+    let dialect = dialect.map_or("SQL", Dialect::name);
+    format!(
+        "{subject} does not parse as {what} in {dialect}: {}",
+        cut(&detail)
+    )
+}
+
+/// Why a parsed query does not only read, if it does not.
+fn read_only_problem(query: &Query) -> Option<String> {
+    let mut checker = ReadOnly::default();
+    let _ = query.visit(&mut checker);
+    checker.problem
+}
+
+/// Walks a parsed query or expression and keeps the first part of it that would write.
+#[derive(Default)]
+struct ReadOnly {
+    problem: Option<String>,
+}
+
+impl ReadOnly {
+    fn refuse(&mut self, problem: String) -> ControlFlow<()> {
+        self.problem = Some(format!("a detector must only read, but {problem}"));
+        ControlFlow::Break(())
+    }
+
+    fn function(&mut self, name: &ObjectName) -> ControlFlow<()> {
+        let Some(last) = name.0.last().and_then(|part| part.as_ident()) else {
+            return ControlFlow::Continue(());
+        };
+        let lower = last.value.to_ascii_lowercase();
+        if SIDE_EFFECTS.contains(&lower.as_str()) {
+            return self.refuse(format!(
+                "it calls `{}`, which acts outside the query (see \
+                 docs/guides/least-privilege.md)",
+                last.value
+            ));
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+impl Visitor for ReadOnly {
+    type Break = ();
+
+    fn pre_visit_statement(&mut self, statement: &Statement) -> ControlFlow<()> {
+        self.refuse(format!(
+            "it contains {}; repairs go in [rule.repair]",
+            statement_kind(statement)
+        ))
+    }
+
+    fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+        if !query.locks.is_empty() {
+            return self.refuse("it locks rows (`FOR UPDATE` / `FOR SHARE`)".to_owned());
+        }
+        if selects_into(&query.body) {
+            return self.refuse("it creates a table (`SELECT … INTO`)".to_owned());
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+        match expr {
+            Expr::Function(function) => self.function(&function.name),
+            _ => ControlFlow::Continue(()),
+        }
+    }
+
+    fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+        match factor {
+            TableFactor::Table {
+                name,
+                args: Some(_),
+                ..
+            }
+            | TableFactor::Function { name, .. } => self.function(name),
+            _ => ControlFlow::Continue(()),
+        }
+    }
+}
+
+/// Whether a query body (or a branch of a `UNION`) is a `SELECT … INTO`.
+fn selects_into(body: &SetExpr) -> bool {
+    match body {
+        SetExpr::Select(select) => select.into.is_some(),
+        SetExpr::SetOperation { left, right, .. } => selects_into(left) || selects_into(right),
+        _ => false,
+    }
+}
+
+/// "a `DELETE` statement", from the statement's own first words.
+fn statement_kind(statement: &Statement) -> String {
+    let text = statement.to_string();
+    let mut words = text.split_whitespace();
+    let first = words.next().unwrap_or("empty");
+    let name = match (first, words.next()) {
+        ("CREATE" | "DROP" | "ALTER", Some(second)) => format!("{first} {second}"),
+        _ => first.to_owned(),
+    };
+    let article = if name.starts_with(['A', 'E', 'I', 'O', 'U']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} `{name}` statement")
+}
+
+/// The text of `text` from 1-based `line` and `column` on.
+fn text_from(text: &str, line: u64, column: u64) -> String {
+    let skip_lines = usize::try_from(line.saturating_sub(1)).unwrap_or(usize::MAX);
+    let skip_chars = usize::try_from(column.saturating_sub(1)).unwrap_or(usize::MAX);
+    let rest: String = text
+        .split_inclusive('\n')
+        .skip(skip_lines)
+        .collect::<String>()
+        .chars()
+        .skip(skip_chars)
+        .collect();
+    rest
+}
+
+/// At most 200 characters of `text`, on one line, for quoting in a message.
+fn cut(text: &str) -> String {
+    let one_line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let one_line = one_line.trim();
+    match one_line.char_indices().nth(200) {
+        Some((at, _)) => format!("{}…", &one_line[..at]),
+        None => one_line.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const BOTH: [Dialect; 2] = [Dialect::Sqlite, Dialect::Postgres];
+
     #[test]
-    fn splits_outside_quotes_and_comments() {
-        let sql = "SELECT ';' -- a; comment\n FROM t; /* ; */ SELECT 2;";
-        assert_eq!(statements(sql), ["SELECT ';' \n FROM t", "SELECT 2"]);
+    fn accepts_reads() {
+        for sql in [
+            "  -- find them\n with x as (select 1) select * from x",
+            "(SELECT 1)",
+            "SELECT 1;",
+            "VALUES (1), (2)",
+            "SELECT 'delete me', \"update\" FROM t WHERE note <> 'DROP'",
+            "SELECT o.id FROM orders o LEFT JOIN customers c ON c.id = o.customer_id WHERE c.id IS NULL",
+            "SELECT id FROM t WHERE pg_sleep(1) IS NULL",
+        ] {
+            for dialect in BOTH {
+                assert_eq!(detector_problem(sql, Some(dialect)), None, "{sql}");
+            }
+        }
+        assert_eq!(
+            detector_problem(
+                "SELECT id::text, now() - interval '1 day' FROM t",
+                Some(Dialect::Postgres)
+            ),
+            None
+        );
     }
 
     #[test]
-    fn accepts_reads_and_rejects_writes_and_batches() {
-        assert_eq!(
-            detector_problem("  -- find them\n with x as (select 1) select * from x"),
-            None
-        );
-        assert_eq!(detector_problem("(SELECT 1)"), None);
+    fn refuses_writes_batches_and_side_effects() {
+        let cases = [
+            ("DELETE FROM orders", "`DELETE` statement"),
+            ("SELECT 1; DROP TABLE orders", "2 statements"),
+            (" ; ", "empty"),
+            (
+                "WITH d AS (DELETE FROM t RETURNING id) SELECT id FROM d",
+                "`DELETE`",
+            ),
+            ("SELECT id FROM t FOR UPDATE", "locks rows"),
+            ("SELECT id INTO copy FROM t", "creates a table"),
+            ("SELECT pg_terminate_backend(42)", "`pg_terminate_backend`"),
+            (
+                "SELECT * FROM pg_catalog.pg_advisory_lock(1)",
+                "`pg_advisory_lock`",
+            ),
+            (
+                "SELECT id FROM t WHERE EXISTS (SELECT pg_notify('c', 'x'))",
+                "`pg_notify`",
+            ),
+            ("VACUUM INTO 'copy.db'", "does not parse"),
+            ("ATTACH DATABASE 'x.db' AS x", "ATTACH"),
+            ("PRAGMA writable_schema = 1", "PRAGMA"),
+        ];
+        for (sql, expected) in cases {
+            for dialect in [Some(Dialect::Sqlite), Some(Dialect::Postgres), None] {
+                let problem = detector_problem(sql, dialect)
+                    .unwrap_or_else(|| panic!("accepted in {dialect:?}: {sql}"));
+                assert!(problem.contains(expected), "{dialect:?}: {sql}: {problem}");
+            }
+        }
+    }
+
+    #[test]
+    fn hardening_1_where_cannot_carry_statements() {
+        for text in [
+            "1=1); VACUUM INTO 'copy.db'; SELECT (1",
+            "1=1); DELETE FROM t; SELECT (1",
+            "1=1); SELECT (1",
+            "x = 1; DROP TABLE t",
+            "x = 1) OR (1=1",
+        ] {
+            for dialect in BOTH {
+                let problem = fragment_problem(text, Fragment::Expression, Some(dialect))
+                    .unwrap_or_else(|| panic!("accepted: {text}"));
+                assert!(
+                    problem.contains("exactly one SQL expression"),
+                    "{text}: {problem}"
+                );
+            }
+        }
+        let problem =
+            fragment_problem("1 = (", Fragment::Expression, Some(Dialect::Sqlite)).unwrap();
         assert!(
-            detector_problem("DELETE FROM orders")
-                .unwrap()
-                .contains("`DELETE`")
+            problem.contains("does not parse as one SQL expression in SQLite"),
+            "{problem}"
         );
-        assert!(
-            detector_problem("SELECT 1; DROP TABLE orders")
-                .unwrap()
-                .contains("2 statements")
-        );
-        assert!(detector_problem(" ; ").unwrap().contains("empty"));
-        assert!(
-            detector_problem("WITH d AS (DELETE FROM t RETURNING id) SELECT id FROM d")
-                .unwrap()
-                .contains("`DELETE`")
-        );
-        assert!(
-            detector_problem("SELECT id FROM t FOR UPDATE")
-                .unwrap()
-                .contains("`UPDATE`")
-        );
-        assert_eq!(
-            detector_problem("SELECT 'delete me', \"update\" FROM t WHERE note <> 'DROP'"),
-            None
-        );
+        let problem = fragment_problem(
+            "pg_terminate_backend(1) IS NULL",
+            Fragment::Expression,
+            Some(Dialect::Postgres),
+        )
+        .unwrap();
+        assert!(problem.contains("pg_terminate_backend"), "{problem}");
+    }
+
+    #[test]
+    fn fragments_that_are_one_expression_pass() {
+        for (text, fragment) in [
+            ("region = 'eu'", Fragment::Expression),
+            ("tenant = 2 OR tenant IS NULL", Fragment::Expression),
+            (
+                "created_at >= '2025-01-01' -- recent only",
+                Fragment::Expression,
+            ),
+            ("quantity * unit_price", Fragment::Aggregated),
+            ("*", Fragment::Aggregated),
+            ("created_at ASC, id ASC", Fragment::OrderBy),
+            ("'CANCELLED'", Fragment::Expression),
+            ("(SELECT max(x) FROM t)", Fragment::Expression),
+        ] {
+            for dialect in BOTH {
+                assert_eq!(
+                    fragment_problem(text, fragment, Some(dialect)),
+                    None,
+                    "{text}"
+                );
+            }
+        }
+        assert!(fragment_problem("*", Fragment::Expression, None).is_some());
+        assert!(fragment_problem("id ASC; DROP TABLE t", Fragment::OrderBy, None).is_some());
+        assert!(fragment_problem("  ", Fragment::Expression, None).is_some());
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let deep = format!("{}1{}", "(".repeat(10_000), ")".repeat(10_000));
+        let problem = fragment_problem(&deep, Fragment::Expression, None).unwrap();
+        assert!(problem.contains("nests too deeply"), "{problem}");
+        let problem = detector_problem(&format!("SELECT {deep}"), None).unwrap();
+        assert!(problem.contains("nests too deeply"), "{problem}");
     }
 }

@@ -6,14 +6,15 @@
 
 use crate::compile::compile;
 use crate::diagnostic::Diagnostic;
+use crate::dialect::Dialect;
 use crate::engine::Sources;
 use crate::load::{LoadedRule, closest};
 use crate::rule::{Detector, Repair};
 use crate::source::Source;
-use crate::sql_text::detector_problem;
+use crate::sql_text::{Fragment, detector_problem, fragment_problem};
 use crate::template::Template;
 
-/// Problems in one rule that need no database.
+/// Problems in one rule that need no database, but for its SQL ([`sql`]).
 pub fn offline(loaded: &LoadedRule) -> Vec<Diagnostic> {
     let rule = &loaded.rule;
     let mut problems = Vec::new();
@@ -74,18 +75,12 @@ pub fn offline(loaded: &LoadedRule) -> Vec<Diagnostic> {
     match &rule.detector {
         Detector::Sql(d) => {
             require("key", d.key.len());
-            if let Some(message) = detector_problem(&d.query) {
-                problem(&["detector", "query"], message);
-            }
             if let Some(Err(message)) = d.message.as_deref().map(Template::parse) {
                 problem(&["detector", "message"], message);
             }
         }
         Detector::Plugin(d) => {
             require("key", d.key.len());
-            if let Some(message) = detector_problem(&d.query) {
-                problem(&["detector", "query"], message);
-            }
             if d.plugin.trim().is_empty() {
                 problem(
                     &["detector", "plugin"],
@@ -157,12 +152,6 @@ pub fn offline(loaded: &LoadedRule) -> Vec<Diagnostic> {
                     "`tolerance` must be a finite number ≥ 0".to_owned(),
                 );
             }
-            if d.expression.trim().is_empty() {
-                problem(
-                    &["detector", "expression"],
-                    "`expression` is empty".to_owned(),
-                );
-            }
         }
         Detector::RowCount(d) => match (d.min, d.max) {
             (None, None) => problem(
@@ -195,6 +184,7 @@ pub fn offline(loaded: &LoadedRule) -> Vec<Diagnostic> {
             Repair::Update(r) if r.set.is_empty() => {
                 problem(&["repair", "set"], "`set` names no column".to_owned())
             }
+
             Repair::Sql(r) if r.statements.is_empty() => {
                 problem(
                     &["repair", "statements"],
@@ -203,6 +193,48 @@ pub fn offline(loaded: &LoadedRule) -> Vec<Diagnostic> {
             }
             _ => {}
         }
+    }
+    problems
+}
+
+/// The SQL of one rule that trueup refuses to run, parsed in `dialect` (the dialect of the
+/// rule's source; generic SQL when it is not known): a query that is not exactly one
+/// read-only statement, a fragment (`where`, `expression`, `keep`, a `set` value) that is
+/// not exactly one expression. `validate` reports these; `check` fails the rule with them
+/// and runs the others.
+pub fn sql(loaded: &LoadedRule, dialect: Option<Dialect>) -> Vec<Diagnostic> {
+    let rule = &loaded.rule;
+    let fragment = |field: &[&str], text: &str, kind: Fragment| {
+        fragment_problem(text, kind, dialect).map(|message| {
+            let name = field[1..].join(".");
+            loaded.diagnostic(field, format!("`{name}`: {message}"))
+        })
+    };
+    let mut problems = Vec::new();
+    match &rule.detector {
+        Detector::Sql(crate::rule::SqlDetector { query, .. })
+        | Detector::Plugin(crate::rule::PluginDetector { query, .. }) => problems.extend(
+            detector_problem(query, dialect)
+                .map(|message| loaded.diagnostic(&["detector", "query"], message)),
+        ),
+        Detector::AggregateMatch(d) => problems.extend(fragment(
+            &["detector", "expression"],
+            &d.expression,
+            Fragment::Aggregated,
+        )),
+        detector => problems.extend(
+            detector_filter(detector)
+                .and_then(|filter| fragment(&["detector", "where"], filter, Fragment::Expression)),
+        ),
+    }
+    match &rule.repair {
+        Some(Repair::Update(r)) => problems.extend(r.set.iter().filter_map(|(column, value)| {
+            fragment(&["repair", "set", column], value, Fragment::Expression)
+        })),
+        Some(Repair::MergeDuplicates(r)) => {
+            problems.extend(fragment(&["repair", "keep"], &r.keep, Fragment::OrderBy));
+        }
+        _ => {}
     }
     problems
 }
@@ -323,12 +355,16 @@ pub fn columns_used(detector: &Detector) -> Vec<(String, Vec<String>)> {
 }
 
 /// Problems only the rule's source can reveal: missing tables and columns, queries that
-/// do not prepare or do not return their key columns. Sources that could not be opened are
+/// do not prepare or do not return their key columns. A rule whose SQL is refused
+/// ([`sql`]) is not checked here. Sources that could not be opened are
 /// reported by the caller, once each.
 pub async fn online(loaded: &LoadedRule, sources: &Sources) -> Vec<Diagnostic> {
     let Some(Ok(source)) = sources.get(&loaded.source) else {
         return Vec::new();
     };
+    if !loaded.refused.is_empty() {
+        return Vec::new(); // its SQL is not sent anywhere, not even to be prepared
+    }
     let mut problems = Vec::new();
     let detector = &loaded.rule.detector;
 

@@ -1,5 +1,7 @@
-//! Detection never writes: even a statement that slips past the lexical guard is refused by
-//! the read-only connection itself.
+//! Detection never writes: a source parses every query it is handed and runs only one
+//! read-only statement; what passes runs on a read-only connection (the PostgreSQL side is
+//! in the CLI's `postgres_faults` tests: a function that writes, stopped by the read-only
+//! transaction).
 
 mod support;
 
@@ -23,8 +25,19 @@ impl RowSink for Discard {
     }
 }
 
-#[tokio::test]
-async fn sqlite_sources_refuse_writes() {
+fn query(sql: &str) -> DetectorQuery {
+    DetectorQuery {
+        sql: sql.into(),
+        binds: Vec::new(),
+        key: vec!["id".into()],
+        message: Template::parse("x").unwrap(),
+        split: None,
+        settings: Vec::new(),
+        plugin: None,
+    }
+}
+
+async fn shop() -> (TestDb, Source) {
     let db = TestDb::sqlite();
     db.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY); INSERT INTO orders VALUES (1);")
         .await;
@@ -37,29 +50,49 @@ async fn sqlite_sources_refuse_writes() {
     let source = Source::connect(&spec, std::path::Path::new(""), 1)
         .await
         .unwrap();
-    let query = DetectorQuery {
-        sql: "DELETE FROM orders RETURNING id".into(),
-        binds: Vec::new(),
-        key: vec!["id".into()],
-        message: Template::parse("x").unwrap(),
-        split: None,
-        settings: Vec::new(),
-        plugin: None,
-    };
+    (db, source)
+}
+
+async fn refused(source: &Source, sql: &str) -> String {
     let result = source
-        .fetch(&query, Duration::from_secs(5), &mut Discard)
+        .fetch(&query(sql), Duration::from_secs(5), &mut Discard)
         .await;
-    let Err(QueryError::Failed(err)) = result else {
-        panic!("the write was not refused")
-    };
-    assert!(
-        trueup_core::error::chain(&err).contains("readonly"),
-        "{err}"
-    );
+    match result {
+        Err(QueryError::Failed(err)) => trueup_core::error::chain(&err),
+        other => panic!("not refused: {sql}: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn sqlite_sources_refuse_writes() {
+    let (db, source) = shop().await;
+    let error = refused(&source, "DELETE FROM orders RETURNING id").await;
+    assert!(error.contains("`DELETE` statement"), "{error}");
     source.close().await;
     let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders")
         .fetch_one(&sqlx::SqlitePool::connect(&db.url).await.unwrap())
         .await
         .unwrap();
     assert_eq!(count, 1);
+}
+
+/// SQLite runs every statement of a text it is handed, and `VACUUM INTO` writes a copy of
+/// the database even on a read-only connection.
+#[tokio::test]
+async fn hardening_1_a_second_statement_never_reaches_sqlite() {
+    let (db, source) = shop().await;
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy.db");
+    let sql = format!("SELECT id FROM orders; VACUUM INTO '{}'", copy.display());
+    let error = refused(&source, &sql).await;
+    assert!(error.contains("refuses to run"), "{error}");
+    assert!(!copy.exists(), "VACUUM INTO ran");
+    let sql = format!(
+        "SELECT id FROM orders WHERE (\n1=1); VACUUM INTO '{}'; SELECT (1\n)",
+        copy.display()
+    );
+    refused(&source, &sql).await;
+    assert!(!copy.exists(), "VACUUM INTO ran");
+    source.close().await;
+    drop(db);
 }

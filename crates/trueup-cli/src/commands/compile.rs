@@ -25,6 +25,9 @@ struct Compiled<'a> {
     settings: &'a [(String, String)],
     /// The query one key range runs, when the rule is split (`defaults.split` > 1).
     range_sql: Option<&'a str>,
+    /// Why trueup refuses to run the rule's SQL, when it does (`sql` is then not run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refused: Option<&'a str>,
 }
 
 pub fn run(args: &CompileArgs, project_path: &Path) -> anyhow::Result<ExitStatus> {
@@ -46,6 +49,7 @@ pub fn run(args: &CompileArgs, project_path: &Path) -> anyhow::Result<ExitStatus
             key: &r.query.key,
             settings: &r.query.settings,
             range_sql: r.query.split.as_ref().map(|split| split.range_sql.as_str()),
+            refused: r.refused.as_deref(),
         })
         .collect();
     let mut out = anstream::stdout().lock();
@@ -63,6 +67,10 @@ pub fn run(args: &CompileArgs, project_path: &Path) -> anyhow::Result<ExitStatus
                     rule.source,
                     rule.key.join(", ")
                 )?;
+                if let Some(refused) = rule.refused {
+                    writeln!(out, "-- {}\n", trueup_core::text::escape(refused))?;
+                    continue;
+                }
                 for (i, value) in rule.binds.iter().enumerate() {
                     writeln!(out, "{DIM}-- parameter {}: {value}{DIM:#}", i + 1)?;
                 }
@@ -81,5 +89,8 @@ pub fn run(args: &CompileArgs, project_path: &Path) -> anyhow::Result<ExitStatus
             }
         }
     }
-    Ok(ExitStatus::Success)
+    Ok(match compiled.iter().any(|rule| rule.refused.is_some()) {
+        true => ExitStatus::Error,
+        false => ExitStatus::Success,
+    })
 }

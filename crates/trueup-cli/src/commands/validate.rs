@@ -88,7 +88,8 @@ async fn check_project(project: &Project, offline: bool, printer: &Printer) -> R
         .map(|r| &r.file.path)
         .collect::<BTreeSet<_>>()
         .len();
-    let mut problems = Vec::new();
+    // SQL trueup refuses to run fails only its rule in `check`, but is an error here.
+    let mut problems: Vec<Diagnostic> = rules.iter().flat_map(|r| r.refused.clone()).collect();
     let mut sources_checked = Vec::new();
     if offline {
         // Plugins need no database: each loads, and speaks this trueup's interface.

@@ -78,8 +78,8 @@ fn default_true() -> bool {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SqlDetector {
-    /// A single read-only statement (`SELECT` or `WITH … SELECT`). It runs in a read-only
-    /// connection: a statement that writes fails.
+    /// A single read-only statement (`SELECT`, `WITH … SELECT`, `VALUES`), parsed in the
+    /// source's dialect: anything else is refused. It runs in a read-only connection.
     pub query: String,
     /// Columns of the result that identify a finding; they must be returned by the query.
     /// The other columns are the finding's detail.
@@ -99,7 +99,8 @@ pub struct NotNullDetector {
     /// Columns that identify a row (default: `["id"]`).
     #[serde(default = "default_key")]
     pub key: Vec<String>,
-    /// Only rows matching this SQL condition are checked.
+    /// Only rows matching this SQL condition are checked: one expression, parsed in
+    /// the source's dialect.
     #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
     pub filter: Option<String>,
 }
@@ -111,7 +112,8 @@ pub struct UniqueDetector {
     pub table: String,
     /// The column, or columns for a composite key, whose values must be unique together.
     pub columns: Vec<String>,
-    /// Only rows matching this SQL condition are checked.
+    /// Only rows matching this SQL condition are checked: one expression, parsed in
+    /// the source's dialect.
     #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
     pub filter: Option<String>,
 }
@@ -132,7 +134,8 @@ pub struct ForeignKeyDetector {
     /// Columns that identify a child row (default: `["id"]`).
     #[serde(default = "default_key")]
     pub key: Vec<String>,
-    /// Only child rows matching this SQL condition are checked.
+    /// Only child rows matching this SQL condition are checked: one expression, parsed in
+    /// the source's dialect.
     #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
     pub filter: Option<String>,
 }
@@ -151,7 +154,8 @@ pub struct AcceptedValuesDetector {
     /// Columns that identify a row (default: `["id"]`).
     #[serde(default = "default_key")]
     pub key: Vec<String>,
-    /// Only rows matching this SQL condition are checked.
+    /// Only rows matching this SQL condition are checked: one expression, parsed in
+    /// the source's dialect.
     #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
     pub filter: Option<String>,
 }
@@ -180,7 +184,8 @@ pub struct AggregateMatchDetector {
     pub child_table: String,
     /// Child columns that reference the parent's `key`, in the same order, e.g. `["order_id"]`.
     pub child_key: Vec<String>,
-    /// SQL expression over child columns that is aggregated, e.g. `quantity * unit_price`.
+    /// SQL expression over child columns that is aggregated, e.g. `quantity * unit_price`
+    /// (one expression, parsed in the source's dialect; `*` for `count`).
     pub expression: String,
     /// How child values are combined (default: `sum`).
     #[serde(default)]
@@ -231,7 +236,8 @@ pub struct RowCountDetector {
     /// Most rows expected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<i64>,
-    /// Only rows matching this SQL condition are counted.
+    /// Only rows matching this SQL condition are counted: one expression, parsed in
+    /// the source's dialect.
     #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
     pub filter: Option<String>,
 }
@@ -245,7 +251,8 @@ pub struct FreshnessDetector {
     pub column: String,
     /// Largest accepted age of the newest row, e.g. `24h`.
     pub max_age: HumanDuration,
-    /// Only rows matching this SQL condition are considered.
+    /// Only rows matching this SQL condition are considered: one expression, parsed in
+    /// the source's dialect.
     #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
     pub filter: Option<String>,
 }

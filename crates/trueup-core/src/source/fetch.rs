@@ -129,6 +129,7 @@ where
     S: RowSink,
 {
     let statement = prepare::<DB>(&mut *conn, query).await?;
+    let width = statement.columns().len();
     sink.columns(
         statement
             .columns()
@@ -142,6 +143,15 @@ where
     }
     let mut rows = statement.query_with(arguments).fetch(&mut *conn);
     while let Some(row) = rows.try_next().await.map_err(Error::Database)? {
+        // A row of another width comes from another statement than the one prepared (SQLite
+        // runs what follows a `;`): never index past the shape, fail the rule.
+        if row.len() != width {
+            return Err(Error::Other(format!(
+                "the query returned a row of {} column(s) where its result has {width}: is it \
+                 more than one statement?",
+                row.len()
+            )));
+        }
         let values = (0..row.len())
             .map(|i| DB::value(&row, i))
             .collect::<Result<Vec<_>, _>>()?;

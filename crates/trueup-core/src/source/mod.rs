@@ -138,13 +138,18 @@ impl Source {
     }
 
     /// Runs `query`, handing its columns then each row to `sink`, and cancels it in the
-    /// database once `timeout` has passed.
+    /// database once `timeout` has passed. The query is parsed first and refused unless it
+    /// is exactly one read-only statement: SQLite would run whatever follows a `;`, and
+    /// `VACUUM INTO` writes a file even on a read-only connection.
     pub async fn fetch<S: RowSink>(
         &self,
         query: &DetectorQuery,
         timeout: Duration,
         sink: &mut S,
     ) -> Result<(), QueryError> {
+        if let Some(problem) = crate::sql_text::compiled_query_problem(&query.sql, self.dialect()) {
+            return Err(QueryError::Failed(Error::Other(problem)));
+        }
         match &self.backend {
             Backend::Sqlite(pool) => sqlite::fetch(pool, query, timeout, sink).await,
             Backend::Postgres(pool) => postgres::fetch(pool, query, timeout, sink).await,
