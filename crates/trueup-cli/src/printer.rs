@@ -1,6 +1,7 @@
 //! Where and how the CLI writes: colour choice, `error:`/`hint:` lines on stderr, status
 //! chatter that `--quiet` silences, and the progress bar that hides when stderr is not a
-//! terminal.
+//! terminal. Errors, diagnostics and status lines can quote a value from a row or a file
+//! name: they are written with their control characters escaped (`trueup_core::text`).
 
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
@@ -8,7 +9,8 @@ use std::time::Duration;
 use anstream::{eprintln, stderr};
 use anstyle::{AnsiColor, Style};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use trueup_core::diagnostic::Diagnostic;
+use trueup_core::diagnostic::{Diagnostic, Location};
+use trueup_core::text::{Escaped, escape, escape_keeping_lines};
 
 use crate::args::{ColorChoice, GlobalArgs};
 
@@ -45,9 +47,9 @@ impl Printer {
         {
             self.diagnostics(problems);
         }
-        eprintln!("{ERROR}error{ERROR:#}: {err}");
+        eprintln!("{ERROR}error{ERROR:#}: {}", Escaped(err));
         for cause in err.chain().skip(1) {
-            eprintln!("  {BOLD}Cause:{BOLD:#} {cause}");
+            eprintln!("  {BOLD}Cause:{BOLD:#} {}", Escaped(cause));
         }
         for hint in hints_for(err) {
             eprintln!("  {HINT}hint{HINT:#}: {hint}");
@@ -57,17 +59,20 @@ impl Printer {
     pub fn diagnostics(&self, problems: &[Diagnostic]) {
         let mut err = stderr().lock();
         for problem in problems {
-            let text = problem
+            let text = shown(problem)
                 .to_string()
                 .replace("= hint:", &format!("= {HINT}hint{HINT:#}:"));
             let _ = writeln!(err, "{ERROR}error{ERROR:#}: {text}\n");
         }
     }
 
-    /// A line of status on stderr, unless `--quiet`.
+    /// A line of status on stderr, unless `--quiet`: trueup's own words, which may run over
+    /// several lines, around file names; control characters other than newlines and tabs
+    /// are escaped.
     pub fn status(&self, message: impl std::fmt::Display) {
         if !self.quiet {
-            eprintln!("{DIM}{message}{DIM:#}");
+            let message = message.to_string();
+            eprintln!("{DIM}{}{DIM:#}", escape_keeping_lines(&message));
         }
     }
 
@@ -86,6 +91,37 @@ impl Printer {
         );
         bar.enable_steady_tick(Duration::from_millis(120));
         bar
+    }
+}
+
+/// `problem` with its message, file name, line and hints escaped: what its `Display`
+/// writes is then safe. The column stays the file's (an editor jumps to it); in the line a
+/// tab is shown as one space, so that the underline stays under what it marks, and the
+/// underline is as wide as the escaped text it marks.
+fn shown(problem: &Diagnostic) -> Diagnostic {
+    let escaped = |text: &str| escape(&text.replace('\t', " ")).into_owned();
+    let location = problem.location.as_ref().map(|loc| {
+        let marked: String = loc
+            .snippet
+            .chars()
+            .skip(loc.column.saturating_sub(1))
+            .take(loc.width)
+            .collect();
+        Location {
+            file: escape(&loc.file.display().to_string()).into_owned().into(),
+            snippet: escaped(&loc.snippet),
+            width: escaped(&marked).chars().count(),
+            ..loc.clone()
+        }
+    });
+    Diagnostic {
+        message: escape(&problem.message).into_owned(),
+        location,
+        hints: problem
+            .hints
+            .iter()
+            .map(|h| escape(h).into_owned())
+            .collect(),
     }
 }
 

@@ -14,6 +14,7 @@ use trueup_core::finding::Finding;
 use trueup_core::fingerprint;
 use trueup_core::load::{LoadedRule, Project, closest};
 use trueup_core::store::{self, Baseline, Store};
+use trueup_core::text::Escaped;
 
 use crate::ExitStatus;
 use crate::args::{CheckArgs, Format};
@@ -147,7 +148,7 @@ pub async fn execute(
                             if found.is_multiple_of(4096) {
                                 bar.set_message(format!(
                                     "· {found} findings · {}",
-                                    running.join(", ")
+                                    Escaped(running.join(", "))
                                 ));
                             }
                         }
@@ -164,7 +165,10 @@ pub async fn execute(
                         outcomes.push(outcome);
                     }
                 }
-                bar.set_message(format!("· {found} findings · {}", running.join(", ")));
+                bar.set_message(format!(
+                    "· {found} findings · {}",
+                    Escaped(running.join(", "))
+                ));
             }
             Ok::<_, std::io::Error>(())
         }

@@ -1,5 +1,6 @@
 //! `trueup compile`: the SQL each rule runs, compiled for its source's dialect, like
-//! `dbt compile`. Nothing connects to a source.
+//! `dbt compile`. Nothing connects to a source. What comes from rule files is written with
+//! its control characters escaped; the SQL keeps its own lines.
 
 use std::io::Write;
 use std::path::Path;
@@ -7,6 +8,7 @@ use std::path::Path;
 use serde::Serialize;
 use trueup_core::engine;
 use trueup_core::load::Project;
+use trueup_core::text::{Escaped, escape_keeping_lines};
 use trueup_core::value::Value;
 
 use crate::ExitStatus;
@@ -63,27 +65,33 @@ pub fn run(args: &CompileArgs, project_path: &Path) -> anyhow::Result<ExitStatus
                 writeln!(
                     out,
                     "{DIM}-- {BOLD}{}{BOLD:#}{DIM} (source `{}`, key: {}){DIM:#}",
-                    rule.id,
-                    rule.source,
-                    rule.key.join(", ")
+                    Escaped(rule.id),
+                    Escaped(rule.source),
+                    Escaped(rule.key.join(", "))
                 )?;
                 if let Some(refused) = rule.refused {
                     writeln!(out, "-- {}\n", trueup_core::text::escape(refused))?;
                     continue;
                 }
                 for (i, value) in rule.binds.iter().enumerate() {
-                    writeln!(out, "{DIM}-- parameter {}: {value}{DIM:#}", i + 1)?;
+                    writeln!(
+                        out,
+                        "{DIM}-- parameter {}: {}{DIM:#}",
+                        i + 1,
+                        Escaped(value)
+                    )?;
                 }
                 for (name, value) in rule.settings {
+                    let (name, value) = (Escaped(name), Escaped(value));
                     writeln!(out, "{DIM}-- SET LOCAL {name} = '{value}'{DIM:#}")?;
                 }
-                writeln!(out, "{};", rule.sql.trim_end())?;
+                writeln!(out, "{};", escape_keeping_lines(rule.sql.trim_end()))?;
                 if let Some(range_sql) = rule.range_sql {
                     writeln!(
                         out,
                         "{DIM}-- with `split` > 1 it runs as key ranges, the last two parameters bounding each:{DIM:#}"
                     )?;
-                    writeln!(out, "{range_sql};")?;
+                    writeln!(out, "{};", escape_keeping_lines(range_sql))?;
                 }
                 writeln!(out)?;
             }

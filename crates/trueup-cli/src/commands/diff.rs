@@ -1,10 +1,13 @@
-//! `trueup diff [FROM] [TO]`: what changed between two runs, per rule.
+//! `trueup diff [FROM] [TO]`: what changed between two runs, per rule. Rule ids and keys are
+//! data: human output writes them [`Escaped`], Markdown in code spans that they cannot leave
+//! ([`markdown_code`], [`markdown_cell_code`]); JSON carries them exactly.
 
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
 
 use trueup_core::store::{Diff, DiffKey, RuleChange, RuleDiff};
+use trueup_core::text::{Escaped, markdown_cell_code, markdown_code};
 
 use crate::ExitStatus;
 use crate::args::{DiffArgs, DiffFormat};
@@ -92,13 +95,13 @@ fn human(diff: &Diff, show: usize) -> String {
         let _ = writeln!(
             out,
             "{mark} {BOLD}{}{BOLD:#} {DIM}· {}{DIM:#}",
-            rule.rule,
+            Escaped(&rule.rule),
             summary(rule)
         );
         for (sign, list) in [("+", &rule.new), ("-", &rule.resolved)] {
             let (shown, hidden) = keys(list, show);
             for key in shown {
-                let _ = writeln!(out, "    {sign} {key}");
+                let _ = writeln!(out, "    {sign} {}", Escaped(key));
             }
             if hidden > 0 {
                 let _ = writeln!(
@@ -138,8 +141,8 @@ fn markdown(diff: &Diff, show: usize) -> String {
         let _ = match rule.change {
             RuleChange::Same => writeln!(
                 out,
-                "| `{}` | {change} | {} | {} | {} |",
-                rule.rule,
+                "| {} | {change} | {} | {} | {} |",
+                markdown_cell_code(&rule.rule),
                 rule.new.len(),
                 rule.resolved.len(),
                 rule.persisting
@@ -147,8 +150,10 @@ fn markdown(diff: &Diff, show: usize) -> String {
             // Not compared: say what each run found instead.
             _ => writeln!(
                 out,
-                "| `{}` | {change} ({} → {} findings) | – | – | – |",
-                rule.rule, rule.before, rule.after
+                "| {} | {change} ({} → {} findings) | – | – | – |",
+                markdown_cell_code(&rule.rule),
+                rule.before,
+                rule.after
             ),
         };
     }
@@ -157,11 +162,11 @@ fn markdown(diff: &Diff, show: usize) -> String {
         .iter()
         .filter(|r| !r.new.is_empty() || !r.resolved.is_empty())
     {
-        let _ = writeln!(out, "\n#### `{}`\n", rule.rule);
+        let _ = writeln!(out, "\n#### {}\n", markdown_code(&rule.rule));
         for (what, list) in [("new", &rule.new), ("resolved", &rule.resolved)] {
             let (shown, hidden) = keys(list, show);
             for key in shown {
-                let _ = writeln!(out, "- {what}: `{key}`");
+                let _ = writeln!(out, "- {what}: {}", markdown_code(&key));
             }
             if hidden > 0 {
                 let _ = writeln!(out, "- … and {hidden} more {what}");

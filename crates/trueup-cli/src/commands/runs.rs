@@ -3,6 +3,8 @@
 use std::io::Write;
 use std::path::Path;
 
+use trueup_core::text::Escaped;
+
 use crate::ExitStatus;
 use crate::args::{Format, RunsArgs};
 use crate::commands::open_store;
@@ -35,7 +37,13 @@ pub async fn run(args: &RunsArgs, project: &Path) -> anyhow::Result<ExitStatus> 
                 writeln!(
                     out,
                     "{:>6}  {:<20}  {:>5}  {:>9}  {:>6}  {}{state}",
-                    run.id, run.started_at, run.rules, run.findings, run.errors, run.rules_hash
+                    run.id,
+                    // Read back from the store, which another process may have written.
+                    Escaped(&run.started_at),
+                    run.rules,
+                    run.findings,
+                    run.errors,
+                    Escaped(&run.rules_hash)
                 )?;
             }
         }

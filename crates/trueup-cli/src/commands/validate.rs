@@ -12,6 +12,7 @@ use trueup_core::Error;
 use trueup_core::diagnostic::Diagnostic;
 use trueup_core::engine;
 use trueup_core::load::Project;
+use trueup_core::text::Escaped;
 
 use crate::ExitStatus;
 use crate::args::{Format, ValidateArgs};
@@ -57,7 +58,7 @@ pub async fn run(
                     " against source {}",
                     names
                         .iter()
-                        .map(|n| format!("`{n}`"))
+                        .map(|n| format!("`{}`", Escaped(n)))
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),

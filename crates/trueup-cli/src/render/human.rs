@@ -1,5 +1,7 @@
 //! Output for people: one block per rule in the order the rules were declared (each printed
 //! as soon as it and the rules before it are done), its first few findings, and a summary.
+//! Every piece of data (rule ids and titles, keys, messages, errors) is written
+//! [`Escaped`]: no control character from a row reaches the terminal.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -10,6 +12,7 @@ use anstyle::{AnsiColor, Style};
 use trueup_core::engine::RuleOutcome;
 use trueup_core::finding::{Finding, RuleSpec};
 use trueup_core::rule::Severity;
+use trueup_core::text::Escaped;
 
 use super::{Renderer, Summary};
 use crate::printer::{BOLD, DIM, ERROR, OK};
@@ -50,6 +53,7 @@ impl<W: Write> HumanRenderer<W> {
 
     fn print_rule(&mut self, position: usize, outcome: &RuleOutcome) -> std::io::Result<()> {
         let rule = &outcome.rule;
+        let id = Escaped(&rule.id);
         let elapsed = format_duration(outcome.elapsed);
         let count = plural(outcome.findings, "finding");
         let style = severity_style(rule.severity);
@@ -62,40 +66,35 @@ impl<W: Write> HumanRenderer<W> {
         match (&outcome.error, new) {
             (Some(_), 0) => writeln!(
                 self.out,
-                "{ERROR}!{ERROR:#} {ERROR}error{ERROR:#}    {BOLD}{}{BOLD:#} {DIM}· failed · {elapsed}{DIM:#}",
-                rule.id
+                "{ERROR}!{ERROR:#} {ERROR}error{ERROR:#}    {BOLD}{id}{BOLD:#} {DIM}· failed · {elapsed}{DIM:#}"
             )?,
             (Some(_), _) => writeln!(
                 self.out,
-                "{ERROR}!{ERROR:#} {ERROR}error{ERROR:#}    {BOLD}{}{BOLD:#} {DIM}· failed after {count} · {elapsed}{DIM:#}",
-                rule.id
+                "{ERROR}!{ERROR:#} {ERROR}error{ERROR:#}    {BOLD}{id}{BOLD:#} {DIM}· failed after {count} · {elapsed}{DIM:#}"
             )?,
             (None, 0) if accepted > 0 => writeln!(
                 self.out,
-                "{OK}✓{OK:#} {OK}ok{OK:#}       {} {DIM}· {count} · {elapsed}{DIM:#}",
-                rule.id
+                "{OK}✓{OK:#} {OK}ok{OK:#}       {id} {DIM}· {count} · {elapsed}{DIM:#}"
             )?,
             (None, 0) => writeln!(
                 self.out,
-                "{OK}✓{OK:#} {OK}ok{OK:#}       {} {DIM}· no findings · {elapsed}{DIM:#}",
-                rule.id
+                "{OK}✓{OK:#} {OK}ok{OK:#}       {id} {DIM}· no findings · {elapsed}{DIM:#}"
             )?,
             (None, _) => writeln!(
                 self.out,
-                "{style}✗{style:#} {style}{:<8}{style:#} {BOLD}{}{BOLD:#} {DIM}· {count} · {elapsed}{DIM:#}",
+                "{style}✗{style:#} {style}{:<8}{style:#} {BOLD}{id}{BOLD:#} {DIM}· {count} · {elapsed}{DIM:#}",
                 rule.severity.as_str(),
-                rule.id
             )?,
         }
         if new > 0 || outcome.error.is_some() {
-            writeln!(self.out, "           {}", rule.title)?;
+            writeln!(self.out, "           {}", Escaped(&rule.title))?;
         }
         for finding in &self.samples[position] {
             writeln!(
                 self.out,
                 "             {}  {DIM}{}{DIM:#}",
-                finding.key_text(),
-                finding.message()
+                Escaped(finding.key_text()),
+                Escaped(finding.message())
             )?;
         }
         let hidden = new.saturating_sub(self.samples[position].len() as u64);
@@ -106,7 +105,7 @@ impl<W: Write> HumanRenderer<W> {
             )?;
         }
         if let Some(error) = &outcome.error {
-            writeln!(self.out, "             {ERROR}{error}{ERROR:#}")?;
+            writeln!(self.out, "             {ERROR}{}{ERROR:#}", Escaped(error))?;
         }
         self.samples[position] = Vec::new();
         Ok(())

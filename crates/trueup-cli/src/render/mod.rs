@@ -1,5 +1,7 @@
 //! Renderers of a check run, one per output format. The run hands each of them the same
-//! calls in the same order; they decide what a reader sees.
+//! calls in the same order; they decide what a reader sees. A renderer for people writes
+//! every piece of data through `trueup_core::text` (`Escaped`, `markdown_code`), never raw;
+//! JSON is exact (docs/design/output-escaping.md).
 
 mod human;
 mod json;

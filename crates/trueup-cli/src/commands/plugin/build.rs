@@ -10,6 +10,7 @@ use anstream::println;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 use trueup_core::plugin::Plugin;
+use trueup_core::text::Escaped;
 
 use super::PluginInfo;
 use crate::ExitStatus;
@@ -39,7 +40,9 @@ pub fn run(
             for info in &infos {
                 println!(
                     "{OK}✓{OK:#} {} {}: {}",
-                    info.name, info.version, info.description
+                    Escaped(&info.name),
+                    Escaped(&info.version),
+                    Escaped(&info.description)
                 );
                 println!("  {}", info.rule_line());
             }
@@ -126,13 +129,16 @@ pub fn artifacts(dir: &Path) -> anyhow::Result<Vec<Artifact>> {
         .args(["metadata", "--format-version", "1", "--no-deps"])
         .current_dir(dir)
         .stdin(Stdio::null())
+        // Cargo's errors are its own lines, as during the build; trueup's error line, which
+        // it writes escaped, does not carry them.
+        .stderr(Stdio::inherit())
         .output()
         .context("cannot run `cargo metadata`: is Rust installed?")?;
     if !output.status.success() {
         bail!(
-            "`cargo metadata` failed in {}:\n{}",
+            "`cargo metadata` failed in {} ({}; its errors are above)",
             dir.display(),
-            String::from_utf8_lossy(&output.stderr).trim_end()
+            output.status
         );
     }
     let metadata: Metadata = serde_json::from_slice(&output.stdout)

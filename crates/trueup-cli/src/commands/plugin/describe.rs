@@ -5,6 +5,7 @@ use std::io::Write;
 
 use anstream::println;
 use trueup_core::plugin::Plugin;
+use trueup_core::text::Escaped;
 
 use super::PluginInfo;
 use crate::ExitStatus;
@@ -25,9 +26,15 @@ pub fn run(args: &PluginDescribeArgs) -> anyhow::Result<ExitStatus> {
             writeln!(out)?;
         }
         Format::Human => {
-            println!("{BOLD}{}{BOLD:#} {}", info.name, info.version);
-            println!("{}", info.description);
-            println!("{DIM}{} · {}{DIM:#}", info.path.display(), info.hash);
+            // What the plugin says of itself is its own text: shown escaped.
+            let (name, version) = (Escaped(&info.name), Escaped(&info.version));
+            println!("{BOLD}{name}{BOLD:#} {version}");
+            println!("{}", Escaped(&info.description));
+            println!(
+                "{DIM}{} · {}{DIM:#}",
+                Escaped(info.path.display()),
+                info.hash
+            );
             println!();
             let options = options(&schema);
             if options.is_empty() {
@@ -38,12 +45,12 @@ pub fn run(args: &PluginDescribeArgs) -> anyhow::Result<ExitStatus> {
                 for option in &options {
                     println!(
                         "  {:width$}  {}{}",
-                        option.name,
-                        option.summary,
+                        Escaped(&option.name),
+                        Escaped(&option.summary),
                         option
                             .description
                             .as_deref()
-                            .map_or_else(String::new, |d| format!(" · {d}")),
+                            .map_or_else(String::new, |d| format!(" · {}", Escaped(d))),
                     );
                 }
             }

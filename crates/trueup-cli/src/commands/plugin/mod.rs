@@ -79,7 +79,56 @@ fn shown_path(path: &Path) -> PathBuf {
         .map_or_else(|| path.to_owned(), Path::to_path_buf)
 }
 
-/// `text` as a TOML string, quoted and escaped.
+/// `text` as a TOML string on one line, safe to print and to paste into a fixture: a
+/// literal string (`'say "hi"'`) when it holds quotes or backslashes and nothing to escape,
+/// else a basic string with `"`, `\` and every character unfit for a terminal (newlines,
+/// ESC, bidi controls: `trueup_core::text::is_unsafe`) escaped.
 fn toml_string(text: &str) -> String {
-    toml::Value::String(text.to_owned()).to_string()
+    use std::fmt::Write as _;
+    let unsafe_char = text.chars().any(trueup_core::text::is_unsafe);
+    if !unsafe_char && !text.contains('\'') && text.contains(['"', '\\']) {
+        return format!("'{text}'");
+    }
+    let mut quoted = String::with_capacity(text.len() + 2);
+    quoted.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => quoted.push_str("\\\""),
+            '\\' => quoted.push_str("\\\\"),
+            '\n' => quoted.push_str("\\n"),
+            '\r' => quoted.push_str("\\r"),
+            '\t' => quoted.push_str("\\t"),
+            c if trueup_core::text::is_unsafe(c) => {
+                let _ = write!(quoted, "\\u{:04X}", u32::from(c));
+            }
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    quoted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::toml_string;
+
+    #[test]
+    fn hardening_8_toml_strings_are_one_safe_line_that_reads_back() {
+        for text in [
+            "row 4",
+            r#""2139" is not a US postal code"#,
+            r"C:\plugins\a.wasm",
+            "it's \"quoted\"",
+            "\u{1b}]0;title\u{7}over\rwrite\u{202e}gnp.exe\n✓ ok\tforged",
+        ] {
+            let quoted = toml_string(text);
+            assert!(
+                !quoted.chars().any(trueup_core::text::is_unsafe),
+                "{quoted:?}"
+            );
+            let read: toml::Value = toml::from_str(&format!("v = {quoted}")).unwrap();
+            assert_eq!(read["v"].as_str(), Some(text), "{quoted}");
+        }
+        assert_eq!(toml_string("say \"hi\""), "'say \"hi\"'");
+    }
 }

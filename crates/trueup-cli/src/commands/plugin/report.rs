@@ -1,6 +1,7 @@
 //! What `trueup plugin test` prints: per case ✓ or ✗ with what differs (human), or one JSON
 //! document. Findings are written the way `expect` writes them, so that one the plugin
-//! rightly reports can be pasted into the fixture.
+//! rightly reports can be pasted into the fixture: as TOML strings on one line, control
+//! characters in TOML escapes. Case names and the plugin's errors are written escaped.
 
 use std::io::Write;
 use std::path::Path;
@@ -8,6 +9,7 @@ use std::path::Path;
 use anstream::println;
 use serde_json::{Value, json};
 use trueup_core::plugin::Plugin;
+use trueup_core::text::Escaped;
 
 use super::cell::Cell;
 use super::fixtures::{Expect, Expected};
@@ -64,7 +66,7 @@ pub fn print(
 }
 
 fn human(result: &CaseResult<'_>) {
-    let name = &result.case.name;
+    let name = Escaped(&result.case.name);
     let mark = if result.passed() {
         format!("{OK}✓{OK:#}")
     } else {
@@ -82,20 +84,24 @@ fn human(result: &CaseResult<'_>) {
         }
         (Expect::Findings(_), Err(error)) => {
             println!("{mark} {name}");
-            println!("    the plugin failed: {error}");
+            println!("    the plugin failed: {}", Escaped(error));
         }
         (Expect::Error(_), Err(error)) if result.passed() => {
-            println!("{mark} {name} · refused: {error}");
+            println!("{mark} {name} · refused: {}", Escaped(error));
         }
         (Expect::Error(wanted), Err(error)) => {
             println!("{mark} {name}");
-            println!("    expected an error containing {wanted:?}");
-            println!("    got: {error}");
+            println!(
+                "    expected an error containing {}",
+                Escaped(format_args!("{wanted:?}"))
+            );
+            println!("    got: {}", Escaped(error));
         }
         (Expect::Error(wanted), Ok(found)) => {
             println!("{mark} {name}");
             println!(
-                "    expected an error containing {wanted:?}, but the plugin ran and reported {}",
+                "    expected an error containing {}, but the plugin ran and reported {}",
+                Escaped(format_args!("{wanted:?}")),
                 plural(found.len(), "finding")
             );
         }
