@@ -4,12 +4,27 @@
 //! Parse errors come with a byte span from the `toml` crate. Problems found after parsing
 //! (an unknown source, a misspelt column) carry a [`FieldPath`] instead, which
 //! [`SourceFile::locate`] turns back into a span by re-reading the file with positions.
+//!
+//! A diagnostic quotes its file (the line, and serde's messages, which quote values), so it
+//! could carry what the file holds: a password, a 5 MB value, control characters. Every
+//! diagnostic about a file is therefore made from the file's [`Secrets`] (what its parsed
+//! values hold that must not be shown), which are replaced by `***` in its message, line and
+//! hints; long quoted values are cut, the line is cut around the column, and the line,
+//! message and hints are shown with control characters escaped. The underline is measured
+//! on the line as shown.
+
+mod secrets;
+mod shown;
 
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+
+pub use secrets::Secrets;
+
+use crate::text::escape;
 
 /// One problem, with where it is and what to do about it.
 #[derive(Debug, Clone, Serialize)]
@@ -19,6 +34,10 @@ pub struct Diagnostic {
     pub location: Option<Location>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub hints: Vec<String>,
+    /// What the file it is about holds that must not be shown: hints added later are
+    /// scrubbed of it too.
+    #[serde(skip)]
+    secrets: Secrets,
 }
 
 /// Where a diagnostic points.
@@ -27,11 +46,15 @@ pub struct Location {
     pub file: PathBuf,
     /// 1-based line.
     pub line: usize,
-    /// 1-based column, in characters.
+    /// 1-based column, in characters of the line with its secrets written `***`.
     pub column: usize,
-    /// The line the problem is on.
+    /// The line the problem is on, as shown: secrets replaced, control characters escaped,
+    /// cut around the column when long.
     #[serde(skip)]
     pub snippet: String,
+    /// Where the underline starts in `snippet`, in characters from its start.
+    #[serde(skip)]
+    pub caret: usize,
     /// How many characters of the snippet to underline.
     #[serde(skip)]
     pub width: usize,
@@ -41,29 +64,25 @@ impl Diagnostic {
     /// A diagnostic about no particular place.
     pub fn new(message: impl Into<String>) -> Self {
         Diagnostic {
-            message: message.into(),
+            message: shown::shorten(&message.into()),
             location: None,
             hints: Vec::new(),
+            secrets: Secrets::default(),
         }
     }
 
-    /// A diagnostic about a whole file.
+    /// A diagnostic about a whole file. [`SourceFile::at_file`] also keeps the file's
+    /// secrets out of it.
     pub fn in_file(file: &Path, message: impl Into<String>) -> Self {
-        let location = Location {
-            file: file.to_owned(),
-            line: 1,
-            column: 1,
-            snippet: String::new(),
-            width: 0,
-        };
         Diagnostic {
-            location: Some(location),
+            location: Some(Location::file(file)),
             ..Diagnostic::new(message)
         }
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.hints.push(hint.into());
+        let hint = tidy(&self.secrets, &hint.into());
+        self.hints.push(hint);
         self
     }
 
@@ -82,23 +101,36 @@ impl Diagnostic {
     }
 }
 
+impl Location {
+    fn file(file: &Path) -> Location {
+        Location {
+            file: file.to_owned(),
+            line: 1,
+            column: 1,
+            snippet: String::new(),
+            caret: 0,
+            width: 0,
+        }
+    }
+}
+
 impl fmt::Display for Diagnostic {
     /// `file:line:col: message`, then the line with the span underlined, then `hint:` lines.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let message = escape(&self.message);
         match &self.location {
             Some(loc) => write!(
                 f,
-                "{}:{}:{}: {}",
-                loc.file.display(),
+                "{}:{}:{}: {message}",
+                escape(&loc.file.display().to_string()),
                 loc.line,
                 loc.column,
-                self.message
             )?,
-            None => f.write_str(&self.message)?,
+            None => f.write_str(&message)?,
         }
         if let Some(loc) = self.location.as_ref().filter(|loc| !loc.snippet.is_empty()) {
             let gutter = " ".repeat(loc.line.to_string().len());
-            let pad = " ".repeat(loc.column - 1);
+            let pad = " ".repeat(loc.caret);
             let marks = "^".repeat(loc.width.max(1));
             write!(
                 f,
@@ -107,7 +139,7 @@ impl fmt::Display for Diagnostic {
             )?;
         }
         for hint in &self.hints {
-            write!(f, "\n  = hint: {hint}")?;
+            write!(f, "\n  = hint: {}", escape(hint))?;
         }
         Ok(())
     }
@@ -166,23 +198,40 @@ impl SourceFile {
         let line_end = self.text[start..]
             .find('\n')
             .map_or(self.text.len(), |i| start + i);
-        let line = self.text[..start].matches('\n').count() + 1;
-        // A line of configuration may hold a connection URL: never show its password.
-        let snippet =
-            crate::source::redact_urls_in(self.text[line_start..line_end].trim_end_matches('\r'));
-        let column = self.text[line_start..start].chars().count() + 1;
-        let end = floor_char_boundary(&self.text, span.end.clamp(start, line_end));
-        let width = self.text[start..end].chars().count();
+        let text = self.text[line_start..line_end].trim_end_matches('\r');
+        // A span may start at the `\r` or `\n` that ends the line.
+        let line_limit = (line_start + text.len()).max(start);
+        let end = floor_char_boundary(&self.text, span.end.clamp(start, line_limit));
+        let secrets = Secrets::of_toml(&self.text);
+        let shown = shown::line(
+            text,
+            &secrets.ranges_in(text),
+            start - line_start..end.max(start) - line_start,
+        );
         let location = Location {
             file: self.path.clone(),
-            line,
-            column,
-            snippet,
-            width,
+            line: self.text[..start].matches('\n').count() + 1,
+            column: shown.column + 1,
+            snippet: shown.text,
+            caret: shown.caret,
+            width: shown.width,
         };
         Diagnostic {
+            message: tidy(&secrets, &message.into()),
             location: Some(location),
-            ..Diagnostic::new(message)
+            hints: Vec::new(),
+            secrets,
+        }
+    }
+
+    /// A diagnostic about this file as a whole, without its secrets.
+    pub fn at_file(&self, message: impl Into<String>) -> Diagnostic {
+        let secrets = Secrets::of_toml(&self.text);
+        Diagnostic {
+            message: tidy(&secrets, &message.into()),
+            location: Some(Location::file(&self.path)),
+            hints: Vec::new(),
+            secrets,
         }
     }
 
@@ -191,7 +240,7 @@ impl SourceFile {
     pub fn at_path(&self, path: &FieldPath, message: impl Into<String>) -> Diagnostic {
         match self.locate(path) {
             Some(span) => self.at_span(span, message),
-            None => Diagnostic::in_file(&self.path, message),
+            None => self.at_file(message),
         }
     }
 
@@ -226,6 +275,11 @@ impl SourceFile {
     }
 }
 
+/// `text` of a message or hint: secrets hidden, then long values cut.
+fn tidy(secrets: &Secrets, text: &str) -> String {
+    shown::shorten(&secrets.hide(text))
+}
+
 fn floor_char_boundary(text: &str, mut index: usize) -> usize {
     while !text.is_char_boundary(index) {
         index -= 1;
@@ -257,6 +311,15 @@ mod tests {
         let d = f.at_path(&path, "no such table");
         let loc = d.location.unwrap();
         assert_eq!((loc.line, loc.column, loc.width), (7, 9, 8));
+    }
+
+    #[test]
+    fn a_span_at_the_end_of_a_crlf_line_points_after_it() {
+        let f = file("rules = [1\r\nx = 2\r\n");
+        for at in [10, 11] {
+            let loc = f.at_span(at..at + 1, "unclosed array").location.unwrap();
+            assert_eq!((loc.line, loc.column, loc.caret), (1, 11, 10));
+        }
     }
 
     #[test]

@@ -198,7 +198,8 @@ fn read(path: &Path) -> Result<SourceFile> {
     })
 }
 
-/// Turns a `toml` parse or type error into a diagnostic at its span.
+/// Turns a `toml` parse or type error into a diagnostic at its span. The message may quote
+/// a value of the file: the diagnostic hides the file's secrets in it and cuts it.
 pub fn parse_diagnostic(file: &SourceFile, err: &toml::de::Error) -> Diagnostic {
     let message = err.message().trim_end().to_owned();
     match err.span() {
@@ -215,7 +216,7 @@ pub fn parse_diagnostic(file: &SourceFile, err: &toml::de::Error) -> Diagnostic 
                 .unwrap_or(span);
             file.at_span(span, message)
         }
-        None => Diagnostic::in_file(&file.path, message),
+        None => file.at_file(message),
     }
 }
 

@@ -7,7 +7,7 @@
 mod fetch;
 mod postgres;
 mod sqlite;
-mod url;
+pub mod url;
 
 use std::path::Path;
 use std::time::Duration;
