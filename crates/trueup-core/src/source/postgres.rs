@@ -5,7 +5,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::Connection;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgValueFormat};
 use sqlx::{Decode, PgPool, Postgres, Row, TypeInfo, ValueRef};
 
 use super::fetch::{Backend, RowSink, stream_rows};
@@ -142,11 +142,12 @@ impl Backend for Postgres {
                     .into(),
             ),
             "FLOAT8" => Value::Float(<f64 as Decode<Postgres>>::decode(raw).map_err(decode_error)?),
-            "NUMERIC" => Value::Decimal(
-                <rust_decimal::Decimal as Decode<Postgres>>::decode(raw)
-                    .map_err(decode_error)?
-                    .to_string(),
-            ),
+            "NUMERIC" => Value::Decimal(match raw.format() {
+                PgValueFormat::Binary => {
+                    numeric_text(raw.as_bytes().map_err(decode_error)?).map_err(decode_error)?
+                }
+                PgValueFormat::Text => raw.as_str().map_err(decode_error)?.to_owned(),
+            }),
             // Binary format: microseconds (days for a date) since 2000-01-01, UTC for
             // `timestamptz`; shown as PostgreSQL shows them.
             "TIMESTAMP" | "TIMESTAMPTZ" => {
@@ -179,3 +180,117 @@ impl Backend for Postgres {
 }
 
 super::fetch::bind_values_as_usual!(Postgres);
+
+/// A `NUMERIC` in PostgreSQL's binary format as the exact text PostgreSQL writes for it
+/// (`numeric_out`): every digit, `dscale` decimals, `NaN`, `Infinity`, `-Infinity`. No
+/// fixed-size decimal holds them all (NaN, 1e40, 1e-30, 30 digits), so none is used.
+///
+/// The format: digit count, weight (of the first base-10000 digit), sign, display scale, as
+/// big-endian 16-bit words, then the base-10000 digits.
+fn numeric_text(bytes: &[u8]) -> Result<String, sqlx::error::BoxDynError> {
+    let words: Vec<u16> = bytes
+        .chunks(2)
+        .map(|pair| match pair {
+            [hi, lo] => Ok(u16::from_be_bytes([*hi, *lo])),
+            _ => Err("a NUMERIC of an odd number of bytes"),
+        })
+        .collect::<Result<_, _>>()?;
+    let [count, weight, sign, scale, digits @ ..] = words.as_slice() else {
+        return Err("a NUMERIC shorter than its header".into());
+    };
+    if usize::from(*count) != digits.len() || digits.iter().any(|d| *d >= 10_000) {
+        return Err(format!("a malformed NUMERIC ({} bytes)", bytes.len()).into());
+    }
+    let negative = match sign {
+        0x0000 => false,
+        0x4000 => true,
+        0xC000 => return Ok("NaN".to_owned()),
+        0xD000 => return Ok("Infinity".to_owned()),
+        0xF000 => return Ok("-Infinity".to_owned()),
+        other => return Err(format!("a NUMERIC with unknown sign {other:#06x}").into()),
+    };
+    let weight = i64::from(i16::from_be_bytes(weight.to_be_bytes()));
+    let scale = usize::from(*scale & 0x3FFF);
+    // The base-10000 digit at position `i` (0 is the first stored one), 0 outside them.
+    let digit = |i: i64| usize::try_from(i).ok().and_then(|i| digits.get(i)).copied();
+    let mut text = String::new();
+    if negative {
+        text.push('-');
+    }
+    if weight < 0 {
+        text.push('0');
+    } else {
+        text.push_str(&digit(0).unwrap_or(0).to_string());
+        for i in 1..=weight {
+            text.push_str(&format!("{:04}", digit(i).unwrap_or(0)));
+        }
+    }
+    if scale > 0 {
+        text.push('.');
+        let start = text.len();
+        let mut i = weight + 1;
+        while text.len() - start < scale {
+            text.push_str(&format!("{:04}", digit(i).unwrap_or(0)));
+            i += 1;
+        }
+        text.truncate(start + scale);
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::numeric_text;
+
+    /// The binary form of a NUMERIC: header words, then base-10000 digits.
+    fn numeric(weight: i16, sign: u16, scale: u16, digits: &[u16]) -> Vec<u8> {
+        let count = u16::try_from(digits.len()).unwrap();
+        [count, u16::from_be_bytes(weight.to_be_bytes()), sign, scale]
+            .iter()
+            .chain(digits)
+            .flat_map(|w| w.to_be_bytes())
+            .collect()
+    }
+
+    #[test]
+    fn hardening_13_numeric_text_is_what_postgres_writes() {
+        let cases = [
+            (numeric(0, 0, 0, &[]), "0"),
+            (numeric(0, 0, 2, &[]), "0.00"),
+            (numeric(0, 0x4000, 2, &[12, 5000]), "-12.50"),
+            (
+                numeric(-8, 0, 30, &[100]),
+                "0.000000000000000000000000000001",
+            ),
+            (
+                numeric(10, 0, 0, &[1]),
+                "10000000000000000000000000000000000000000",
+            ),
+            (numeric(1, 0, 0, &[1]), "10000"),
+            (numeric(0, 0, 4, &[9999, 9999]), "9999.9999"),
+            (numeric(-2, 0, 5, &[1000]), "0.00001"),
+            (numeric(0, 0xC000, 0, &[]), "NaN"),
+            (numeric(0, 0xD000, 0, &[]), "Infinity"),
+            (numeric(0, 0xF000, 0, &[]), "-Infinity"),
+        ];
+        for (bytes, text) in cases {
+            assert_eq!(numeric_text(&bytes).unwrap(), text);
+        }
+    }
+
+    #[test]
+    fn hardening_13_malformed_numeric_is_an_error_not_a_panic() {
+        let mut short = numeric(0, 0, 0, &[1]);
+        short[1] = 2; // two digits announced, one given
+        for bytes in [
+            vec![],
+            vec![0, 1, 0],
+            numeric(0, 0, 0, &[])[..6].to_vec(),
+            short,
+            numeric(0, 0, 0, &[10_000]),
+            numeric(0, 0x1234, 0, &[1]),
+        ] {
+            assert!(numeric_text(&bytes).is_err(), "{bytes:?}");
+        }
+    }
+}

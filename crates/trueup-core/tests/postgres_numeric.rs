@@ -1,0 +1,66 @@
+//! Every `NUMERIC` trueup reads from PostgreSQL is the text the server itself writes for it:
+//! thousands of values of every size and scale, compared one by one.
+
+#[path = "../../../tests/support/pg.rs"]
+mod pg;
+
+use std::path::Path;
+use std::time::Duration;
+
+use trueup_core::compile::DetectorQuery;
+use trueup_core::load::SourceSpec;
+use trueup_core::source::{RowSink, Source};
+use trueup_core::template::Template;
+use trueup_core::value::Value;
+
+struct Compare(usize);
+
+impl RowSink for Compare {
+    fn columns(&mut self, _: Vec<String>) -> trueup_core::Result<()> {
+        Ok(())
+    }
+    async fn row(&mut self, values: Vec<Value>) -> trueup_core::Result<()> {
+        match values.as_slice() {
+            [Value::Decimal(read), Value::Text(server)] => assert_eq!(read, server),
+            other => panic!("unexpected row {other:?}"),
+        }
+        self.0 += 1;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn hardening_13_every_numeric_reads_as_the_servers_text() {
+    let Some(admin) = pg::admin_url() else { return };
+    let url = pg::fresh_database(&admin).await;
+    let spec = SourceSpec {
+        name: "db".into(),
+        url,
+        max_connections: None,
+        path: Default::default(),
+    };
+    let source = Source::connect(&spec, Path::new(""), 1).await.unwrap();
+    let sql = "SELECT v, v::text FROM (
+          SELECT round((random() - 0.5)::numeric * 10::numeric ^ (g % 80 - 40), g % 45) AS v
+          FROM generate_series(1, 20000) AS g
+          UNION ALL SELECT ln(g::numeric) * 10::numeric ^ (g % 50) FROM generate_series(1, 2000) AS g
+          UNION ALL SELECT -exp((g % 300)::numeric) FROM generate_series(1, 300) AS g
+          UNION ALL SELECT v::numeric FROM unnest(ARRAY['NaN', 'Infinity', '-Infinity', '0', '0.0000', '-0.5']) AS v
+        ) AS s";
+    let query = DetectorQuery {
+        sql: sql.into(),
+        binds: Vec::new(),
+        key: Vec::new(),
+        message: Template::parse("x").unwrap(),
+        split: None,
+        settings: Vec::new(),
+        plugin: None,
+    };
+    let mut compare = Compare(0);
+    source
+        .fetch(&query, Duration::from_secs(60), &mut compare)
+        .await
+        .unwrap();
+    assert_eq!(compare.0, 22_306);
+    source.close().await;
+}
