@@ -59,3 +59,41 @@ pub async fn execute(url: &str, script: &str) {
         .expect("script");
     pool.close().await;
 }
+
+/// A role name no other test process uses: roles belong to the whole server, not to a
+/// database.
+pub fn unique_role(tag: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "trueup_{tag}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// `url` logging in as `user` with `password` instead.
+pub fn as_user(url: &str, user: &str, password: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL with a scheme");
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    format!("{scheme}://{user}:{password}@{host}")
+}
+
+/// Creates login role `name` (with `options`, e.g. `NOINHERIT`), then runs `grants` in the
+/// database at `url` (`{role}` in it is the role's name); returns a URL that logs in as it.
+pub async fn login_role(url: &str, name: &str, options: &str, grants: &str) -> String {
+    let script = format!(
+        "CREATE ROLE \"{name}\" LOGIN PASSWORD 'trueup-role' {options}; {}",
+        grants.replace("{role}", &format!("\"{name}\""))
+    );
+    execute(url, &script).await;
+    as_user(url, name, "trueup-role")
+}
+
+/// Drops roles made by [`login_role`], with what they were granted in the database at `url`.
+pub async fn drop_roles(url: &str, names: &[&str]) {
+    let script: String = names
+        .iter()
+        .map(|name| format!("DROP OWNED BY \"{name}\"; DROP ROLE \"{name}\";"))
+        .collect();
+    execute(url, &script).await;
+}
