@@ -6,7 +6,7 @@ mod common;
 #[path = "../../../tests/support/pg.rs"]
 mod pg;
 
-use common::{run, trueup};
+use common::{project, run, trueup};
 
 /// Each row: `n` (which value), the value as key and again as detail (`amount`), and the
 /// server's own text of it (`expected`).
@@ -30,23 +30,11 @@ FROM (VALUES
 """
 "#;
 
-fn project(url: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("trueup.toml"),
-        format!("rules = [\"rules\"]\n[sources.db]\nurl = \"{url}\"\n"),
-    )
-    .unwrap();
-    std::fs::create_dir(dir.path().join("rules")).unwrap();
-    std::fs::write(dir.path().join("rules/numbers.toml"), RULE).unwrap();
-    dir
-}
-
 #[tokio::test]
 async fn hardening_13_numeric_values_keep_their_exact_text_as_key_and_detail() {
     let Some(admin) = pg::admin_url() else { return };
     let url = pg::fresh_database(&admin).await;
-    let dir = project(&url);
+    let dir = project(&url, &[("numbers.toml", RULE)]);
     let project = dir.path().join("trueup.toml");
 
     let json = run(trueup().arg("--project").arg(&project).args([

@@ -9,7 +9,7 @@ use crate::diagnostic::Diagnostic;
 use crate::engine::Sources;
 use crate::load::{LoadedRule, closest};
 use crate::rule::{Detector, Repair};
-use crate::source::Source;
+use crate::source::{Source, TimestampColumn};
 use crate::sql_text::detector_problem;
 use crate::template::Template;
 
@@ -322,9 +322,25 @@ pub fn columns_used(detector: &Detector) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
-/// Problems only the rule's source can reveal: missing tables and columns, queries that
-/// do not prepare or do not return their key columns. Sources that could not be opened are
-/// reported by the caller, once each.
+/// The column `detector` compares with the clock, if it does (`freshness`).
+pub fn timestamp_column(detector: &Detector) -> Option<TimestampColumn> {
+    match detector {
+        Detector::Freshness(d) => Some(TimestampColumn {
+            table: d.table.clone(),
+            column: d.column.clone(),
+            filter: d.filter.clone(),
+        }),
+        _ => None,
+    }
+}
+
+/// How long `validate` lets a look at a source's data take (the newest value of a freshness
+/// column on SQLite), when the rule sets no `timeout`.
+const DATA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Problems only the rule's source can reveal: missing tables and columns, a freshness
+/// column that holds no timestamps, queries that do not prepare or do not return their key
+/// columns. Sources that could not be opened are reported by the caller, once each.
 pub async fn online(loaded: &LoadedRule, sources: &Sources) -> Vec<Diagnostic> {
     let Some(Ok(source)) = sources.get(&loaded.source) else {
         return Vec::new();
@@ -368,6 +384,16 @@ pub async fn online(loaded: &LoadedRule, sources: &Sources) -> Vec<Diagnostic> {
                     problems.push(problem);
                 }
             }
+            Err(err) => problems.push(loaded.diagnostic(&["detector"], crate::error::chain(&err))),
+        }
+    }
+    if problems.is_empty()
+        && let Some(column) = timestamp_column(detector)
+    {
+        let timeout = loaded.rule.timeout.map_or(DATA_TIMEOUT, |t| t.0);
+        match source.timestamp_problem(&column, timeout).await {
+            Ok(None) => {}
+            Ok(Some(message)) => problems.push(loaded.diagnostic(&["detector", "column"], message)),
             Err(err) => problems.push(loaded.diagnostic(&["detector"], crate::error::chain(&err))),
         }
     }

@@ -3,16 +3,12 @@
 //! query runs as `Source::fetch` runs it (PostgreSQL: `BEGIN READ ONLY`, the timeout set,
 //! the query, `ROLLBACK`; SQLite: a connection opened read-only).
 
-#[path = "../../../tests/support/pg.rs"]
-mod pg;
+mod support;
 
-use std::path::Path;
 use std::time::Duration;
 
-use trueup_core::compile::DetectorQuery;
-use trueup_core::load::SourceSpec;
+use support::{open_source, pg, raw_query};
 use trueup_core::source::{QueryError, RowSink, Source};
-use trueup_core::template::Template;
 use trueup_core::value::Value;
 
 #[derive(Default)]
@@ -28,27 +24,9 @@ impl RowSink for Rows {
     }
 }
 
-async fn source(url: &str) -> Source {
-    let spec = SourceSpec {
-        name: "db".into(),
-        url: url.to_owned(),
-        max_connections: None,
-        path: Default::default(),
-    };
-    Source::connect(&spec, Path::new(""), 1).await.unwrap()
-}
-
 /// Runs `sql` the way a detector runs, returning its rows or the error's text.
 async fn detect(source: &Source, sql: &str) -> Result<Vec<Vec<Value>>, String> {
-    let query = DetectorQuery {
-        sql: sql.to_owned(),
-        binds: Vec::new(),
-        key: Vec::new(),
-        message: Template::parse("x").unwrap(),
-        split: None,
-        settings: Vec::new(),
-        plugin: None,
-    };
+    let query = raw_query(sql);
     let mut rows = Rows::default();
     match source
         .fetch(&query, Duration::from_secs(10), &mut rows)
@@ -112,7 +90,7 @@ async fn postgres() -> Option<String> {
 #[tokio::test]
 async fn hardening_2_read_only_transaction_refuses_writes_nextval_setval_and_ddl() {
     let Some(url) = postgres().await else { return };
-    let source = source(&url).await;
+    let source = open_source(&url).await;
     for (sql, refused) in [
         (
             "WITH d AS (DELETE FROM orders RETURNING id) SELECT id FROM d",
@@ -154,7 +132,7 @@ async fn hardening_2_read_only_transaction_does_not_stop_terminating_a_session_o
     let role_url =
         pg::login_role(&url, &role, "NOINHERIT", "GRANT SELECT ON orders TO {role}").await;
     let victim = busy_session(&role_url, "trueup_victim_same_role").await;
-    let source = source(&role_url).await;
+    let source = open_source(&role_url).await;
     let rows = detect(
         &source,
         "SELECT pid, pg_terminate_backend(pid) AS terminated FROM pg_stat_activity \
@@ -195,13 +173,13 @@ async fn hardening_2_another_roles_sessions_are_safe_unless_trueup_is_a_member_o
         format!("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE usename = '{app}'");
 
     // A role that is not a member of the application's role may not signal its sessions.
-    let source_outsider = source(&outsider_url).await;
+    let source_outsider = open_source(&outsider_url).await;
     let err = detect(&source_outsider, &cancel).await.unwrap_err();
     assert!(err.contains("must be a member of the role"), "{err}");
     source_outsider.close().await;
 
     // NOINHERIT alone does not stop it either way...
-    let source_member = source(&member_url).await;
+    let source_member = open_source(&member_url).await;
     let err = detect(&source_member, &cancel).await.unwrap_err();
     assert!(err.contains("must be a member of the role"), "{err}");
     // ...but a member can take the role inside the read-only transaction, in one SELECT.
@@ -226,7 +204,7 @@ async fn hardening_2_another_roles_sessions_are_safe_unless_trueup_is_a_member_o
 #[tokio::test]
 async fn hardening_2_a_session_advisory_lock_outlives_the_read_only_transaction() {
     let Some(url) = postgres().await else { return };
-    let source = source(&url).await;
+    let source = open_source(&url).await;
     detect(&source, "SELECT pg_advisory_lock(7283)::text")
         .await
         .unwrap();
@@ -250,7 +228,7 @@ async fn hardening_2_pg_notify_in_a_detector_is_discarded_with_the_rollback() {
     let Some(url) = postgres().await else { return };
     let mut listener = sqlx::postgres::PgListener::connect(&url).await.unwrap();
     listener.listen("trueup_channel").await.unwrap();
-    let source = source(&url).await;
+    let source = open_source(&url).await;
     detect(
         &source,
         "SELECT pg_notify('trueup_channel', 'from a detector')::text",
@@ -288,7 +266,7 @@ async fn hardening_2_dblink_writes_past_the_read_only_transaction() {
     // dblink is usable by every role by default; a non-superuser must give a password,
     // here that of the admin (any role's password it knows would do).
     let admin: url_parts::Parts = url_parts::Parts::of(&url);
-    let source = source(&role_url).await;
+    let source = open_source(&role_url).await;
     let rows = detect(
         &source,
         &format!(
@@ -336,7 +314,7 @@ mod url_parts {
 #[tokio::test]
 async fn hardening_2_a_running_detector_holds_a_share_lock_that_ddl_waits_for() {
     let Some(url) = postgres().await else { return };
-    let source = source(&url).await;
+    let source = open_source(&url).await;
     let slow = detect(&source, "SELECT pg_sleep(2)::text, id FROM orders");
     let watch = async {
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -377,7 +355,7 @@ async fn hardening_2_sqlite_read_only_open_covers_attached_files_and_refuses_ext
         .unwrap();
         pool.close().await;
     }
-    let source = source(&format!("sqlite://{}", main.display())).await;
+    let source = open_source(&format!("sqlite://{}", main.display())).await;
     let missing = dir.path().join("missing.db");
     // ATTACH opens with the connection's read-only flags: it cannot create a file...
     let err = detect(&source, &format!("ATTACH '{}' AS m", missing.display()))

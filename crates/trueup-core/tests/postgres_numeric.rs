@@ -1,16 +1,12 @@
 //! Every `NUMERIC` trueup reads from PostgreSQL is the text the server itself writes for it:
 //! thousands of values of every size and scale, compared one by one.
 
-#[path = "../../../tests/support/pg.rs"]
-mod pg;
+mod support;
 
-use std::path::Path;
 use std::time::Duration;
 
-use trueup_core::compile::DetectorQuery;
-use trueup_core::load::SourceSpec;
-use trueup_core::source::{RowSink, Source};
-use trueup_core::template::Template;
+use support::{open_source, pg, raw_query};
+use trueup_core::source::RowSink;
 use trueup_core::value::Value;
 
 struct Compare(usize);
@@ -33,13 +29,7 @@ impl RowSink for Compare {
 async fn hardening_13_every_numeric_reads_as_the_servers_text() {
     let Some(admin) = pg::admin_url() else { return };
     let url = pg::fresh_database(&admin).await;
-    let spec = SourceSpec {
-        name: "db".into(),
-        url,
-        max_connections: None,
-        path: Default::default(),
-    };
-    let source = Source::connect(&spec, Path::new(""), 1).await.unwrap();
+    let source = open_source(&url).await;
     let sql = "SELECT v, v::text FROM (
           SELECT round((random() - 0.5)::numeric * 10::numeric ^ (g % 80 - 40), g % 45) AS v
           FROM generate_series(1, 20000) AS g
@@ -47,15 +37,7 @@ async fn hardening_13_every_numeric_reads_as_the_servers_text() {
           UNION ALL SELECT -exp((g % 300)::numeric) FROM generate_series(1, 300) AS g
           UNION ALL SELECT v::numeric FROM unnest(ARRAY['NaN', 'Infinity', '-Infinity', '0', '0.0000', '-0.5']) AS v
         ) AS s";
-    let query = DetectorQuery {
-        sql: sql.into(),
-        binds: Vec::new(),
-        key: Vec::new(),
-        message: Template::parse("x").unwrap(),
-        split: None,
-        settings: Vec::new(),
-        plugin: None,
-    };
+    let query = raw_query(sql);
     let mut compare = Compare(0);
     source
         .fetch(&query, Duration::from_secs(60), &mut compare)

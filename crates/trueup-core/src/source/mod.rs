@@ -38,6 +38,15 @@ enum Backend {
     Postgres(PgPool),
 }
 
+/// A column a built-in compares with the clock (`freshness`), and the rows it looks at.
+#[derive(Debug, Clone)]
+pub struct TimestampColumn {
+    pub table: String,
+    pub column: String,
+    /// The detector's `where`: the newest value is the newest of these rows.
+    pub filter: Option<String>,
+}
+
 /// How a query run ended when it did not return its rows.
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
@@ -106,6 +115,23 @@ impl Source {
             Backend::Sqlite(pool) => sqlx::query_scalar(sql).fetch_all(pool).await?,
             Backend::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await?,
         })
+    }
+
+    /// Why `column` cannot be compared with the clock here, if it cannot, as a sentence that
+    /// names the column, what it is and what would do. PostgreSQL: its type must be
+    /// `timestamp`, `timestamptz` or `date` (a domain over one counts). SQLite, whose types
+    /// are affinities: its newest value (the one freshness compares) must be one
+    /// `julianday()` reads, and a number only in a column declared with DATE or TIME in its
+    /// type. A missing column is not this function's business: `None`.
+    pub async fn timestamp_problem(
+        &self,
+        column: &TimestampColumn,
+        timeout: Duration,
+    ) -> Result<Option<String>, QueryError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => sqlite::timestamp_problem(pool, column, timeout).await,
+            Backend::Postgres(pool) => Ok(postgres::timestamp_problem(pool, column).await?),
+        }
     }
 
     /// The smallest and largest key a split query reports (`Split::bounds_sql`), when both

@@ -9,7 +9,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgValueForma
 use sqlx::{Decode, PgPool, Postgres, Row, TypeInfo, ValueRef};
 
 use super::fetch::{Backend, RowSink, stream_rows};
-use super::{QueryError, redact};
+use super::{QueryError, TimestampColumn, redact};
 use crate::compile::DetectorQuery;
 use crate::load::SourceSpec;
 use crate::value::Value;
@@ -47,10 +47,7 @@ pub(super) async fn connect(spec: &SourceSpec, max_connections: u32) -> Result<P
 }
 
 pub(super) async fn columns(pool: &PgPool, table: &str) -> Result<Vec<String>> {
-    let (schema, name) = match table.rsplit_once('.') {
-        Some((schema, name)) => (Some(schema), name),
-        None => (None, table),
-    };
+    let (schema, name) = split_name(table);
     Ok(sqlx::query_scalar(
         "SELECT column_name::text FROM information_schema.columns \
          WHERE table_schema = COALESCE($1, current_schema()) AND table_name = $2 \
@@ -60,6 +57,48 @@ pub(super) async fn columns(pool: &PgPool, table: &str) -> Result<Vec<String>> {
     .bind(name)
     .fetch_all(pool)
     .await?)
+}
+
+/// The types freshness compares with `now()`, as `information_schema` names them.
+const TIMESTAMP_TYPES: [&str; 3] = [
+    "timestamp without time zone",
+    "timestamp with time zone",
+    "date",
+];
+
+pub(super) async fn timestamp_problem(
+    pool: &PgPool,
+    column: &TimestampColumn,
+) -> Result<Option<String>> {
+    let (schema, name) = split_name(&column.table);
+    // `data_type` is a domain's base type; user-defined types are named by `udt_name`.
+    let found: Option<String> = sqlx::query_scalar(
+        "SELECT CASE WHEN data_type = 'USER-DEFINED' THEN udt_name::text ELSE data_type::text END \
+         FROM information_schema.columns \
+         WHERE table_schema = COALESCE($1, current_schema()) AND table_name = $2 AND column_name = $3",
+    )
+    .bind(schema)
+    .bind(name)
+    .bind(&column.column)
+    .fetch_optional(pool)
+    .await?;
+    Ok(found
+        .filter(|found| !TIMESTAMP_TYPES.contains(&found.as_str()))
+        .map(|found| {
+            format!(
+                "column `{}` of `{}` is {found}, not a timestamp; freshness needs a `timestamp`, \
+                 `timestamptz` or `date` column (for dates kept as text, cast them in a `sql` rule)",
+                column.column, column.table
+            )
+        }))
+}
+
+/// `schema.table` or `table` as (schema, table).
+fn split_name(table: &str) -> (Option<&str>, &str) {
+    match table.rsplit_once('.') {
+        Some((schema, name)) => (Some(schema), name),
+        None => (None, table),
+    }
 }
 
 pub(super) async fn fetch<S: RowSink>(
