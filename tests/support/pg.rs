@@ -89,11 +89,16 @@ pub async fn login_role(url: &str, name: &str, options: &str, grants: &str) -> S
     as_user(url, name, "trueup-role")
 }
 
-/// Drops roles made by [`login_role`], with what they were granted in the database at `url`.
+/// Drops roles made by [`login_role`]: what they own in the database at `url` goes to the
+/// admin, what they were granted there goes.
 pub async fn drop_roles(url: &str, names: &[&str]) {
     let script: String = names
         .iter()
-        .map(|name| format!("DROP OWNED BY \"{name}\"; DROP ROLE \"{name}\";"))
+        .map(|name| {
+            format!(
+                "REASSIGN OWNED BY \"{name}\" TO CURRENT_USER; DROP OWNED BY \"{name}\"; DROP ROLE \"{name}\";"
+            )
+        })
         .collect();
     execute(url, &script).await;
 }

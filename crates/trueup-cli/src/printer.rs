@@ -13,6 +13,7 @@ use trueup_core::diagnostic::Diagnostic;
 use crate::args::{ColorChoice, GlobalArgs};
 
 pub const ERROR: Style = AnsiColor::Red.on_default().bold();
+pub const WARNING: Style = AnsiColor::Yellow.on_default().bold();
 pub const HINT: Style = AnsiColor::Cyan.on_default().bold();
 pub const BOLD: Style = Style::new().bold();
 pub const DIM: Style = Style::new().dimmed();
@@ -55,12 +56,24 @@ impl Printer {
     }
 
     pub fn diagnostics(&self, problems: &[Diagnostic]) {
+        Self::labelled(problems, "error", ERROR);
+    }
+
+    /// Diagnostics that do not fail the command, as `warning: …`; advice, so `--quiet`
+    /// silences them (JSON output still carries them).
+    pub fn warnings(&self, warnings: &[Diagnostic]) {
+        if !self.quiet {
+            Self::labelled(warnings, "warning", WARNING);
+        }
+    }
+
+    fn labelled(diagnostics: &[Diagnostic], label: &str, style: Style) {
         let mut err = stderr().lock();
-        for problem in problems {
-            let text = problem
+        for diagnostic in diagnostics {
+            let text = diagnostic
                 .to_string()
                 .replace("= hint:", &format!("= {HINT}hint{HINT:#}:"));
-            let _ = writeln!(err, "{ERROR}error{ERROR:#}: {text}\n");
+            let _ = writeln!(err, "{style}{label}{style:#}: {text}\n");
         }
     }
 

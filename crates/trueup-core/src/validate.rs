@@ -7,7 +7,7 @@
 use crate::compile::compile;
 use crate::diagnostic::Diagnostic;
 use crate::engine::Sources;
-use crate::load::{LoadedRule, closest};
+use crate::load::{LoadedRule, Project, closest};
 use crate::rule::{Detector, Repair};
 use crate::source::{Source, TimestampColumn};
 use crate::sql_text::detector_problem;
@@ -408,6 +408,67 @@ pub async fn online(loaded: &LoadedRule, sources: &Sources) -> Vec<Diagnostic> {
         problems.extend(plugin(loaded, Some(columns)).await);
     }
     problems
+}
+
+/// Least privilege: for each opened source, one warning when its connection can do more
+/// than read what the rules read (see `Source::excess_privileges`), at the source's `url`
+/// in `trueup.toml`. Warnings do not make a project invalid.
+pub async fn privileges(
+    project: &Project,
+    rules: &[&LoadedRule],
+    sources: &Sources,
+) -> Vec<Diagnostic> {
+    let mut warnings = Vec::new();
+    for (name, source) in sources {
+        let Ok(source) = source else { continue };
+        let mut tables = Vec::new();
+        let mut queries = Vec::new();
+        for rule in rules.iter().filter(|r| &r.source == name) {
+            tables.extend(
+                columns_used(&rule.rule.detector)
+                    .into_iter()
+                    .map(|(t, _)| t),
+            );
+            if let Ok(mut query) = compile(&rule.rule.detector, source.dialect()) {
+                query.settings.extend(
+                    rule.rule
+                        .postgres_settings
+                        .iter()
+                        .map(|(n, v)| (n.clone(), v.clone())),
+                );
+                queries.push(query);
+            }
+        }
+        let Some(spec) = project.sources.get(name) else {
+            continue;
+        };
+        let warning = match source.excess_privileges(&tables, &queries).await {
+            Ok(powers) if powers.is_empty() => continue,
+            Ok(powers) => project
+                .file
+                .at_path(
+                    &spec.path,
+                    format!(
+                        "source `{name}` can do more than read: {}",
+                        powers.join("; ")
+                    ),
+                )
+                .with_hint(
+                    "detection itself runs read-only; a role of its own for trueup that can only \
+                     read (PostgreSQL) or file permissions (SQLite) also bound what a rule's SQL \
+                     or anyone with trueup's credentials can do: see docs/guides/least-privilege.md",
+                ),
+            Err(err) => project.file.at_path(
+                &spec.path,
+                format!(
+                    "could not check what source `{name}` may do beyond reading: {}",
+                    crate::error::chain(&err)
+                ),
+            ),
+        };
+        warnings.push(warning);
+    }
+    warnings
 }
 
 /// For a `plugin` rule: loads its plugin and, given the query's `columns`, starts it with

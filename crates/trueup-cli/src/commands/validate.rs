@@ -1,6 +1,7 @@
 //! `trueup validate`: every check on the project short of running a detector. Stages: parse
 //! and structure (always), then, unless `--offline`, the sources: can they be opened, do
-//! the tables and columns exist, do the queries prepare and return their keys.
+//! the tables and columns exist, do the queries prepare and return their keys, and can the
+//! sources do more than read (a warning, not a problem).
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -26,6 +27,8 @@ struct Report {
     /// Sources that were opened to check tables, columns and queries.
     sources_checked: Vec<String>,
     problems: Vec<Diagnostic>,
+    /// What does not make the project invalid: a source that can do more than read.
+    warnings: Vec<Diagnostic>,
 }
 
 pub async fn run(
@@ -41,9 +44,13 @@ pub async fn run(
             files: 0,
             sources_checked: Vec::new(),
             problems,
+            warnings: Vec::new(),
         },
         Err(err) => return Err(err.into()),
     };
+    if args.format == Format::Human {
+        printer.warnings(&report.warnings);
+    }
     match args.format {
         Format::Json => {
             let mut out = std::io::stdout().lock();
@@ -89,6 +96,7 @@ async fn check_project(project: &Project, offline: bool, printer: &Printer) -> R
         .collect::<BTreeSet<_>>()
         .len();
     let mut problems = Vec::new();
+    let mut warnings = Vec::new();
     let mut sources_checked = Vec::new();
     if offline {
         // Plugins need no database: each loads, and speaks this trueup's interface.
@@ -131,6 +139,7 @@ async fn check_project(project: &Project, offline: bool, printer: &Printer) -> R
                 .into_iter()
                 .flatten(),
         );
+        warnings = trueup_core::validate::privileges(project, &rules, &sources).await;
         for source in sources.values().flatten() {
             source.close().await;
         }
@@ -141,5 +150,6 @@ async fn check_project(project: &Project, offline: bool, printer: &Printer) -> R
         files,
         sources_checked,
         problems,
+        warnings,
     }
 }

@@ -9,7 +9,7 @@ mod postgres;
 mod sqlite;
 mod url;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sqlx::{PgPool, SqlitePool};
@@ -30,6 +30,8 @@ pub struct Source {
     /// The URL with its password replaced, safe to print.
     pub display_url: String,
     backend: Backend,
+    /// The database file of a SQLite source.
+    file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -78,10 +80,13 @@ impl Source {
             Dialect::Sqlite => Backend::Sqlite(sqlite::connect(spec, root, max_connections).await?),
             Dialect::Postgres => Backend::Postgres(postgres::connect(spec, max_connections).await?),
         };
+        let file =
+            matches!(backend, Backend::Sqlite(_)).then(|| sqlite::database_path(&spec.url, root));
         Ok(Source {
             name: spec.name.clone(),
             display_url: redact(&spec.url),
             backend,
+            file,
         })
     }
 
@@ -131,6 +136,27 @@ impl Source {
         match &self.backend {
             Backend::Sqlite(pool) => sqlite::timestamp_problem(pool, column, timeout).await,
             Backend::Postgres(pool) => Ok(postgres::timestamp_problem(pool, column).await?),
+        }
+    }
+
+    /// What this source's connection may do beyond reading what its rules read, each a
+    /// phrase for `validate`'s least-privilege warning; empty when it may only read.
+    /// PostgreSQL: write privileges on the `tables` rules name and on the relations the
+    /// `queries` read as the server plans them (`EXPLAIN`, so views count as their tables),
+    /// superuser, `pg_signal_backend`, owning those tables or being a member of their owner.
+    /// SQLite: a database file the user trueup runs as may write.
+    pub async fn excess_privileges(
+        &self,
+        tables: &[String],
+        queries: &[DetectorQuery],
+    ) -> Result<Vec<String>> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(self
+                .file
+                .as_deref()
+                .map(sqlite::excess_privileges)
+                .unwrap_or_default()),
+            Backend::Postgres(pool) => postgres::excess_privileges(pool, tables, queries).await,
         }
     }
 

@@ -8,9 +8,10 @@ use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgValueFormat};
 use sqlx::{Decode, PgPool, Postgres, Row, TypeInfo, ValueRef};
 
-use super::fetch::{Backend, RowSink, stream_rows};
+use super::fetch::{Backend, FirstRow, RowSink, stream_rows};
 use super::{QueryError, TimestampColumn, redact};
 use crate::compile::DetectorQuery;
+use crate::dialect::Dialect;
 use crate::load::SourceSpec;
 use crate::value::Value;
 use crate::{Error, Result};
@@ -98,6 +99,182 @@ fn split_name(table: &str) -> (Option<&str>, &str) {
     match table.rsplit_once('.') {
         Some((schema, name)) => (Some(schema), name),
         None => (None, table),
+    }
+}
+
+/// How long explaining one rule's query may take (planning, not running it).
+const EXPLAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the session's role may do beyond reading the rules' tables: the named `tables` and
+/// the relations the `queries` read as the server plans them (views resolved to their
+/// tables), each checked for write privileges; then the role's own powers. Each entry is a
+/// clause naming the role.
+pub(super) async fn excess_privileges(
+    pool: &PgPool,
+    tables: &[String],
+    queries: &[DetectorQuery],
+) -> Result<Vec<String>> {
+    let mut names: Vec<String> = tables.iter().map(|t| Dialect::Postgres.quote(t)).collect();
+    for query in queries {
+        // A query that does not plan is `validate`'s problem already; the named tables remain.
+        if let Ok(relations) = relations_read(pool, query).await {
+            names.extend(relations);
+        }
+    }
+    names.sort_unstable();
+    names.dedup();
+    let (role, superuser, signals): (String, bool, bool) = sqlx::query_as(
+        "SELECT rolname::text, rolsuper, CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pg_signal_backend') \
+         THEN pg_has_role('pg_signal_backend', 'MEMBER') ELSE false END \
+         FROM pg_roles WHERE rolname = current_user",
+    )
+    .fetch_one(pool)
+    .await?;
+    let tables: Vec<(String, bool, String, bool, bool)> = sqlx::query_as(
+        // Names resolve to one table in several spellings (`orders`, `public.orders`).
+        "SELECT DISTINCT c.oid::regclass::text, \
+           has_table_privilege(c.oid, 'INSERT,UPDATE,DELETE,TRUNCATE') \
+             OR has_any_column_privilege(c.oid, 'INSERT,UPDATE'), \
+           pg_get_userbyid(c.relowner)::text, \
+           c.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user), \
+           pg_has_role(c.relowner, 'MEMBER') \
+         FROM unnest($1::text[]) AS t(name) JOIN pg_class c ON c.oid = to_regclass(t.name) \
+         ORDER BY 1",
+    )
+    .bind(&names)
+    .fetch_all(pool)
+    .await?;
+    let tables: Vec<TableRights> = tables
+        .into_iter()
+        .map(
+            |(name, writable, owner, owned, member_of_owner)| TableRights {
+                name,
+                writable,
+                owner,
+                owned,
+                member_of_owner,
+            },
+        )
+        .collect();
+    Ok(describe_powers(&role, superuser, signals, &tables))
+}
+
+/// What the session's role may do to one table a rule reads.
+struct TableRights {
+    name: String,
+    writable: bool,
+    owner: String,
+    owned: bool,
+    member_of_owner: bool,
+}
+
+/// The clauses of the least-privilege warning, one per power of `role`.
+fn describe_powers(
+    role: &str,
+    superuser: bool,
+    signals: bool,
+    tables: &[TableRights],
+) -> Vec<String> {
+    // The names of the tables that `keep` keeps, as `a`, `b`; empty if none.
+    let names = |keep: &dyn Fn(&TableRights) -> bool| {
+        tables
+            .iter()
+            .filter(|t| keep(t))
+            .map(|t| format!("`{}`", t.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let role = format!("role `{}`", role.replace('`', "'"));
+    let mut powers = Vec::new();
+    if superuser {
+        powers.push(format!(
+            "{role} is a superuser: it can write to every table and cancel or terminate any session"
+        ));
+    }
+    let writable = names(&|t| t.writable);
+    if !writable.is_empty() {
+        powers.push(format!(
+            "{role} can write to the tables its rules read: {writable}"
+        ));
+    }
+    if superuser {
+        // Every other power is a superuser's anyway.
+        return powers;
+    }
+    let owned = names(&|t| t.owned);
+    if !owned.is_empty() {
+        powers.push(format!(
+            "{role} owns {owned}: if the application connects as this role too, a rule can \
+             cancel or terminate the application's sessions (a role may signal its own sessions)"
+        ));
+    }
+    let mut owners: Vec<&str> = tables
+        .iter()
+        .filter(|t| t.member_of_owner && !t.owned)
+        .map(|t| t.owner.as_str())
+        .collect();
+    owners.sort_unstable();
+    owners.dedup();
+    for owner in owners {
+        powers.push(format!(
+            "{role} is a member of `{owner}`, which owns {}: it can take that role (even with \
+             NOINHERIT) and cancel or terminate its sessions",
+            names(&|t| t.owner == owner)
+        ));
+    }
+    if signals {
+        powers.push(format!(
+            "{role} is a member of `pg_signal_backend`: it can cancel or terminate any session \
+             but a superuser's"
+        ));
+    }
+    powers
+}
+
+/// The relations `query` reads, schema-qualified and quoted, as `EXPLAIN` plans it (run
+/// like a detector: read-only, with the rule's settings and a timeout; nothing executes).
+async fn relations_read(pool: &PgPool, query: &DetectorQuery) -> Result<Vec<String>> {
+    let explain = DetectorQuery {
+        sql: format!("EXPLAIN (VERBOSE, FORMAT JSON) {}", query.sql),
+        plugin: None,
+        split: None,
+        ..query.clone()
+    };
+    let mut first = FirstRow::default();
+    fetch(pool, &explain, EXPLAIN_TIMEOUT, &mut first)
+        .await
+        .map_err(|err| match err {
+            QueryError::Failed(err) => err,
+            timeout => Error::Other(timeout.to_string()),
+        })?;
+    let Some([Value::Text(plan)]) = first.0.as_deref() else {
+        return Ok(Vec::new());
+    };
+    let plan: serde_json::Value =
+        serde_json::from_str(plan).map_err(|e| Error::Other(e.to_string()))?;
+    let mut relations = Vec::new();
+    collect_relations(&plan, &mut relations);
+    Ok(relations)
+}
+
+/// Every `"Schema"` and `"Relation Name"` pair in a JSON plan, at any depth.
+fn collect_relations(plan: &serde_json::Value, out: &mut Vec<String>) {
+    match plan {
+        serde_json::Value::Object(node) => {
+            if let (Some(schema), Some(name)) = (
+                node.get("Schema").and_then(|s| s.as_str()),
+                node.get("Relation Name").and_then(|s| s.as_str()),
+            ) {
+                out.push(format!(
+                    "{}.{}",
+                    Dialect::Postgres.quote(schema),
+                    Dialect::Postgres.quote(name)
+                ));
+            }
+            node.values().for_each(|v| collect_relations(v, out));
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_relations(v, out)),
+        _ => {}
     }
 }
 
@@ -203,7 +380,19 @@ impl Backend for Postgres {
             "BYTEA" => {
                 Value::Bytes(<Vec<u8> as Decode<Postgres>>::decode(raw).map_err(decode_error)?)
             }
-            "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" | "CITEXT" | "UNKNOWN" => {
+            // A `jsonb` in binary format is a version byte (1), then the text.
+            "JSONB" if raw.format() == PgValueFormat::Binary => {
+                match raw.as_bytes().map_err(decode_error)?.split_first() {
+                    Some((1, text)) => Value::Text(
+                        std::str::from_utf8(text)
+                            .map_err(|e| decode_error(e.into()))?
+                            .to_owned(),
+                    ),
+                    _ => return Err(decode_error("a jsonb of an unknown version".into())),
+                }
+            }
+            "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" | "CITEXT" | "UNKNOWN" | "JSON"
+            | "JSONB" => {
                 Value::Text(<String as Decode<Postgres>>::decode(raw).map_err(decode_error)?)
             }
             other => {

@@ -69,6 +69,31 @@ pub(super) async fn columns(pool: &SqlitePool, table: &str) -> Result<Vec<String
     )
 }
 
+/// What the user trueup runs as may do to the database file beyond reading it.
+pub(super) fn excess_privileges(path: &Path) -> Vec<String> {
+    if !writable(path) {
+        return Vec::new();
+    }
+    vec![format!(
+        "the database file `{}` is writable by the user trueup runs as (trueup opens it \
+         read-only, so detection cannot write to it, but nothing else stops that user)",
+        path.display()
+    )]
+}
+
+/// Whether the process may write `path`, asked of the kernel without opening it: closing a
+/// descriptor of a SQLite file would drop the locks this process's connections hold on it.
+#[cfg(unix)]
+fn writable(path: &Path) -> bool {
+    use rustix::fs::{Access, AtFlags, CWD, accessat};
+    accessat(CWD, path, Access::WRITE_OK, AtFlags::EACCESS).is_ok()
+}
+
+#[cfg(not(unix))]
+fn writable(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| !m.permissions().readonly())
+}
+
 /// How much of a value a message quotes.
 const QUOTED_CHARS: usize = 40;
 
