@@ -60,17 +60,6 @@ pub async fn execute(url: &str, script: &str) {
     pool.close().await;
 }
 
-/// A role name no other test process uses: roles belong to the whole server, not to a
-/// database.
-pub fn unique_role(tag: &str) -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "trueup_{tag}_{}_{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
 /// `url` logging in as `user` with `password` instead.
 pub fn as_user(url: &str, user: &str, password: &str) -> String {
     let (scheme, rest) = url.split_once("://").expect("a URL with a scheme");
@@ -78,15 +67,24 @@ pub fn as_user(url: &str, user: &str, password: &str) -> String {
     format!("{scheme}://{user}:{password}@{host}")
 }
 
-/// Creates login role `name` (with `options`, e.g. `NOINHERIT`), then runs `grants` in the
-/// database at `url` (`{role}` in it is the role's name); returns a URL that logs in as it.
-pub async fn login_role(url: &str, name: &str, options: &str, grants: &str) -> String {
+/// Creates a login role named after `tag` (roles belong to the whole server, so the name
+/// is unique to this test process), with `options` (e.g. `NOINHERIT`), then runs `grants`
+/// in the database at `url` (`{role}` in it is the role's name). Returns the role's name
+/// and a URL that logs in as it.
+pub async fn login_role(url: &str, tag: &str, options: &str, grants: &str) -> (String, String) {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let name = format!(
+        "trueup_{tag}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
     let script = format!(
         "CREATE ROLE \"{name}\" LOGIN PASSWORD 'trueup-role' {options}; {}",
         grants.replace("{role}", &format!("\"{name}\""))
     );
     execute(url, &script).await;
-    as_user(url, name, "trueup-role")
+    let login = as_user(url, &name, "trueup-role");
+    (name, login)
 }
 
 /// Drops roles made by [`login_role`]: what they own in the database at `url` goes to the

@@ -90,8 +90,7 @@ async fn database() -> Option<String> {
 #[tokio::test]
 async fn hardening_2_a_role_with_only_select_gets_no_warning() {
     let Some(url) = database().await else { return };
-    let reader = pg::unique_role("reader");
-    let reader_url = pg::login_role(&url, &reader, "NOINHERIT", READ).await;
+    let (reader, reader_url) = pg::login_role(&url, "reader", "NOINHERIT", READ).await;
     let (stderr, json) = warnings(&reader_url);
     assert!(!stderr.contains("warning"), "{stderr}");
     assert!(json.is_empty(), "{json:?}");
@@ -129,9 +128,8 @@ async fn hardening_2_the_admin_role_is_warned_about_naming_the_tables() {
 #[tokio::test]
 async fn hardening_2_write_privileges_are_found_through_views_and_columns() {
     let Some(url) = database().await else { return };
-    let writer = pg::unique_role("writer");
     let grants = format!("{READ} GRANT UPDATE (status) ON orders TO {{role}};");
-    let writer_url = pg::login_role(&url, &writer, "NOINHERIT", &grants).await;
+    let (writer, writer_url) = pg::login_role(&url, "writer", "NOINHERIT", &grants).await;
     let (_, json) = warnings(&writer_url);
     assert_eq!(
         json,
@@ -146,18 +144,16 @@ async fn hardening_2_write_privileges_are_found_through_views_and_columns() {
 #[tokio::test]
 async fn hardening_2_membership_of_the_owner_or_pg_signal_backend_is_warned_about() {
     let Some(url) = database().await else { return };
-    let app = pg::unique_role("owner");
-    pg::login_role(
+    let (app, _) = pg::login_role(
         &url,
-        &app,
+        "owner",
         "",
         "ALTER TABLE orders OWNER TO {role}; ALTER TABLE order_items OWNER TO {role};",
     )
     .await;
-    let member = pg::unique_role("member");
     let grants =
         format!("{READ} GRANT \"{app}\" TO {{role}}; GRANT pg_signal_backend TO {{role}};");
-    let member_url = pg::login_role(&url, &member, "NOINHERIT", &grants).await;
+    let (member, member_url) = pg::login_role(&url, "member", "NOINHERIT", &grants).await;
     let (_, json) = warnings(&member_url);
     assert_eq!(json.len(), 1, "{json:?}");
     assert!(
@@ -258,9 +254,8 @@ async fn hardening_2_a_writable_sqlite_file_is_warned_about() {
 #[tokio::test]
 async fn hardening_2_a_built_in_with_bound_values_is_explained_too() {
     let Some(url) = database().await else { return };
-    let role = pg::unique_role("bound");
     let grants = "GRANT SELECT ON open_orders TO {role}; GRANT DELETE ON orders TO {role};";
-    let role_url = pg::login_role(&url, &role, "NOINHERIT", grants).await;
+    let (role, role_url) = pg::login_role(&url, "bound", "NOINHERIT", grants).await;
     // Only the view is named, and the query has bound values: the plan names `orders`.
     let rule = r#"
 [[rule]]

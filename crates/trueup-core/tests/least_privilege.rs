@@ -128,9 +128,13 @@ async fn hardening_2_read_only_transaction_refuses_writes_nextval_setval_and_ddl
 #[tokio::test]
 async fn hardening_2_read_only_transaction_does_not_stop_terminating_a_session_of_the_same_role() {
     let Some(url) = postgres().await else { return };
-    let role = pg::unique_role("same");
-    let role_url =
-        pg::login_role(&url, &role, "NOINHERIT", "GRANT SELECT ON orders TO {role}").await;
+    let (role, role_url) = pg::login_role(
+        &url,
+        "same",
+        "NOINHERIT",
+        "GRANT SELECT ON orders TO {role}",
+    )
+    .await;
     let victim = busy_session(&role_url, "trueup_victim_same_role").await;
     let source = open_source(&role_url).await;
     let rows = detect(
@@ -155,14 +159,11 @@ async fn hardening_2_read_only_transaction_does_not_stop_terminating_a_session_o
 #[tokio::test]
 async fn hardening_2_another_roles_sessions_are_safe_unless_trueup_is_a_member_of_it() {
     let Some(url) = postgres().await else { return };
-    let app = pg::unique_role("app");
-    let app_url = pg::login_role(&url, &app, "", "").await;
-    let outsider = pg::unique_role("outsider");
-    let outsider_url = pg::login_role(&url, &outsider, "NOINHERIT", "").await;
-    let member = pg::unique_role("member");
-    let member_url = pg::login_role(
+    let (app, app_url) = pg::login_role(&url, "app", "", "").await;
+    let (outsider, outsider_url) = pg::login_role(&url, "outsider", "NOINHERIT", "").await;
+    let (member, member_url) = pg::login_role(
         &url,
-        &member,
+        "member",
         "NOINHERIT",
         &format!("GRANT \"{app}\" TO {{role}}"),
     )
@@ -260,9 +261,13 @@ async fn hardening_2_dblink_writes_past_the_read_only_transaction() {
         return;
     }
     pg::execute(&url, "CREATE EXTENSION dblink").await;
-    let role = pg::unique_role("dblink");
-    let role_url =
-        pg::login_role(&url, &role, "NOINHERIT", "GRANT SELECT ON orders TO {role}").await;
+    let (role, role_url) = pg::login_role(
+        &url,
+        "dblink",
+        "NOINHERIT",
+        "GRANT SELECT ON orders TO {role}",
+    )
+    .await;
     // dblink is usable by every role by default; a non-superuser must give a password,
     // here that of the admin (any role's password it knows would do).
     let admin: url_parts::Parts = url_parts::Parts::of(&url);
@@ -402,4 +407,135 @@ async fn hardening_2_sqlite_read_only_open_covers_attached_files_and_refuses_ext
         .await
         .unwrap();
     source.close().await;
+
+    // What follows `?` in a sqlite URL does not loosen the read-only open.
+    let source = open_source(&format!("sqlite://{}?mode=rwc", main.display())).await;
+    let err = detect(&source, "INSERT INTO orders VALUES (2) RETURNING id")
+        .await
+        .unwrap_err();
+    assert!(err.contains("readonly"), "{err}");
+    source.close().await;
+}
+
+#[tokio::test]
+async fn hardening_2_role_settings_are_defaults_a_session_can_change() {
+    let Some(url) = postgres().await else { return };
+    let grants = "GRANT SELECT, INSERT ON orders TO {role};";
+    let (role, role_url) = pg::login_role(&url, "settings", "NOINHERIT", grants).await;
+    pg::execute(
+        &url,
+        &format!(
+            "ALTER ROLE \"{role}\" SET default_transaction_read_only = on; \
+             ALTER ROLE \"{role}\" SET statement_timeout = '100ms';"
+        ),
+    )
+    .await;
+    let pool = sqlx::PgPool::connect(&role_url).await.unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let refused = sqlx::query("INSERT INTO orders VALUES (2, 0)")
+        .execute(&mut *conn)
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("read-only transaction"),
+        "{refused}"
+    );
+    // Anyone with the role's password can turn it off in their own session.
+    sqlx::query("SET default_transaction_read_only = off")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO orders VALUES (2, 0)")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    drop(conn);
+    pool.close().await;
+    // trueup sets each rule's own timeout, which replaces the role's statement_timeout.
+    let source = open_source(&role_url).await;
+    detect(&source, "SELECT pg_sleep(0.5)::text").await.unwrap();
+    source.close().await;
+    pg::drop_roles(&url, &[&role]).await;
+}
+
+#[tokio::test]
+async fn hardening_2_pg_read_all_data_needs_an_inheriting_role() {
+    let Some(url) = postgres().await else { return };
+    let (noinherit, noinherit_url) = pg::login_role(
+        &url,
+        "readall_noinherit",
+        "NOINHERIT",
+        "GRANT pg_read_all_data TO {role};",
+    )
+    .await;
+    let (inherit, inherit_url) = pg::login_role(
+        &url,
+        "readall_inherit",
+        "INHERIT",
+        "GRANT pg_read_all_data TO {role};",
+    )
+    .await;
+    let source = open_source(&noinherit_url).await;
+    let err = detect(&source, "SELECT id FROM orders").await.unwrap_err();
+    assert!(err.contains("permission denied"), "{err}");
+    source.close().await;
+    let source = open_source(&inherit_url).await;
+    assert_eq!(
+        detect(&source, "SELECT id FROM orders").await.unwrap(),
+        [[Value::Int(1)]]
+    );
+    source.close().await;
+    pg::drop_roles(&url, &[&noinherit, &inherit]).await;
+}
+
+#[tokio::test]
+async fn hardening_2_pg_signal_backend_members_can_cancel_another_roles_session() {
+    let Some(url) = postgres().await else { return };
+    let (app, app_url) = pg::login_role(&url, "signalled", "", "").await;
+    let (signaller, signaller_url) = pg::login_role(
+        &url,
+        "signaller",
+        "INHERIT",
+        "GRANT pg_signal_backend TO {role};",
+    )
+    .await;
+    let victim = busy_session(&app_url, "trueup_victim_signalled").await;
+    let source = open_source(&signaller_url).await;
+    let rows = detect(
+        &source,
+        &format!("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE usename = '{app}'"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(rows, [[Value::Bool(true)]]);
+    let ended = victim.await.unwrap().expect_err("the query was cancelled");
+    assert!(ended.contains("canceling statement"), "{ended}");
+    source.close().await;
+    pg::drop_roles(&url, &[&signaller, &app]).await;
+}
+
+#[tokio::test]
+async fn hardening_2_a_view_needs_select_on_the_view_only() {
+    let Some(url) = postgres().await else { return };
+    pg::execute(
+        &url,
+        "CREATE VIEW big_orders AS SELECT id FROM orders WHERE total > 1",
+    )
+    .await;
+    let (role, role_url) = pg::login_role(
+        &url,
+        "view",
+        "NOINHERIT",
+        "GRANT SELECT ON big_orders TO {role};",
+    )
+    .await;
+    let source = open_source(&role_url).await;
+    assert_eq!(
+        detect(&source, "SELECT id FROM big_orders").await.unwrap(),
+        [[Value::Int(1)]]
+    );
+    let err = detect(&source, "SELECT id FROM orders").await.unwrap_err();
+    assert!(err.contains("permission denied"), "{err}");
+    source.close().await;
+    pg::drop_roles(&url, &[&role]).await;
 }

@@ -1,5 +1,6 @@
-//! Every `NUMERIC` trueup reads from PostgreSQL is the text the server itself writes for it:
-//! thousands of values of every size and scale, compared one by one.
+//! PostgreSQL values that are text to trueup: every `NUMERIC` is the text the server itself
+//! writes for it (thousands of values of every size and scale, compared one by one), and
+//! `json`/`jsonb` are their text.
 
 mod support;
 
@@ -44,5 +45,30 @@ async fn hardening_13_every_numeric_reads_as_the_servers_text() {
         .await
         .unwrap();
     assert_eq!(compare.0, 22_306);
+    source.close().await;
+}
+
+#[tokio::test]
+async fn json_and_jsonb_read_as_their_text() {
+    let Some(admin) = pg::admin_url() else { return };
+    let source = open_source(&pg::fresh_database(&admin).await).await;
+    let query = raw_query(
+        "SELECT '{\"a\": [1, 2]}'::json, '{\"a\": [1, 2]}'::jsonb::text, '{\"a\": [1, 2]}'::jsonb",
+    );
+    struct Same;
+    impl RowSink for Same {
+        fn columns(&mut self, _: Vec<String>) -> trueup_core::Result<()> {
+            Ok(())
+        }
+        async fn row(&mut self, values: Vec<Value>) -> trueup_core::Result<()> {
+            assert_eq!(values[0], Value::Text("{\"a\": [1, 2]}".into()));
+            assert_eq!(values[1], values[2]);
+            Ok(())
+        }
+    }
+    source
+        .fetch(&query, Duration::from_secs(10), &mut Same)
+        .await
+        .unwrap();
     source.close().await;
 }
