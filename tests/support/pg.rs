@@ -59,3 +59,44 @@ pub async fn execute(url: &str, script: &str) {
         .expect("script");
     pool.close().await;
 }
+
+/// `url` logging in as `user` with `password` instead.
+pub fn as_user(url: &str, user: &str, password: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL with a scheme");
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    format!("{scheme}://{user}:{password}@{host}")
+}
+
+/// Creates a login role named after `tag` (roles belong to the whole server, so the name
+/// is unique to this test process), with `options` (e.g. `NOINHERIT`), then runs `grants`
+/// in the database at `url` (`{role}` in it is the role's name). Returns the role's name
+/// and a URL that logs in as it.
+pub async fn login_role(url: &str, tag: &str, options: &str, grants: &str) -> (String, String) {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let name = format!(
+        "trueup_{tag}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let script = format!(
+        "CREATE ROLE \"{name}\" LOGIN PASSWORD 'trueup-role' {options}; {}",
+        grants.replace("{role}", &format!("\"{name}\""))
+    );
+    execute(url, &script).await;
+    let login = as_user(url, &name, "trueup-role");
+    (name, login)
+}
+
+/// Drops roles made by [`login_role`]: what they own in the database at `url` goes to the
+/// admin, what they were granted there goes.
+pub async fn drop_roles(url: &str, names: &[&str]) {
+    let script: String = names
+        .iter()
+        .map(|name| {
+            format!(
+                "REASSIGN OWNED BY \"{name}\" TO CURRENT_USER; DROP OWNED BY \"{name}\"; DROP ROLE \"{name}\";"
+            )
+        })
+        .collect();
+    execute(url, &script).await;
+}

@@ -15,6 +15,7 @@ use trueup_core::text::{Escaped, escape, escape_keeping_lines};
 use crate::args::{ColorChoice, GlobalArgs};
 
 pub const ERROR: Style = AnsiColor::Red.on_default().bold();
+pub const WARNING: Style = AnsiColor::Yellow.on_default().bold();
 pub const HINT: Style = AnsiColor::Cyan.on_default().bold();
 pub const BOLD: Style = Style::new().bold();
 pub const DIM: Style = Style::new().dimmed();
@@ -57,12 +58,24 @@ impl Printer {
     }
 
     pub fn diagnostics(&self, problems: &[Diagnostic]) {
+        Self::labelled(problems, "error", ERROR);
+    }
+
+    /// Diagnostics that do not fail the command, as `warning: …`; advice, so `--quiet`
+    /// silences them (JSON output still carries them).
+    pub fn warnings(&self, warnings: &[Diagnostic]) {
+        if !self.quiet {
+            Self::labelled(warnings, "warning", WARNING);
+        }
+    }
+
+    fn labelled(diagnostics: &[Diagnostic], label: &str, style: Style) {
         let mut err = stderr().lock();
-        for problem in problems {
-            let text = shown(problem)
+        for diagnostic in diagnostics {
+            let text = shown(diagnostic)
                 .to_string()
                 .replace("= hint:", &format!("= {HINT}hint{HINT:#}:"));
-            let _ = writeln!(err, "{ERROR}error{ERROR:#}: {text}\n");
+            let _ = writeln!(err, "{style}{label}{style:#}: {text}\n");
         }
     }
 
@@ -114,15 +127,15 @@ fn shown(problem: &Diagnostic) -> Diagnostic {
             ..loc.clone()
         }
     });
-    Diagnostic {
-        message: escape(&problem.message).into_owned(),
-        location,
-        hints: problem
-            .hints
-            .iter()
-            .map(|h| escape(h).into_owned())
-            .collect(),
-    }
+    let mut shown = problem.clone();
+    shown.message = escape(&problem.message).into_owned();
+    shown.location = location;
+    shown.hints = problem
+        .hints
+        .iter()
+        .map(|h| escape(h).into_owned())
+        .collect();
+    shown
 }
 
 /// What a user can do about common errors.

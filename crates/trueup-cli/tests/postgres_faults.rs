@@ -1,6 +1,7 @@
 //! Faults on a real PostgreSQL server, through the real binary: each must end as a clear
 //! error for the rules it touches (exit 2), never a panic, never a password in the output.
 
+mod common;
 #[path = "../../../tests/support/pg.rs"]
 mod pg;
 
@@ -27,18 +28,11 @@ values = ["PENDING", "COMPLETED"]
 "#;
 
 fn project(url: &str, extra_rule: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("trueup.toml"),
-        format!("rules = [\"rules\"]\n[sources.db]\nurl = \"{url}\"\n"),
-    )
-    .unwrap();
-    std::fs::create_dir(dir.path().join("rules")).unwrap();
-    std::fs::write(dir.path().join("rules/good.toml"), GOOD_RULE).unwrap();
+    let mut files = vec![("good.toml", GOOD_RULE)];
     if !extra_rule.is_empty() {
-        std::fs::write(dir.path().join("rules/extra.toml"), extra_rule).unwrap();
+        files.push(("extra.toml", extra_rule));
     }
-    dir
+    common::project(url, &files)
 }
 
 fn trueup(dir: &tempfile::TempDir, args: &[&str]) -> Output {

@@ -44,7 +44,12 @@ pub struct PluginCall {
 
 impl DetectorQuery {
     /// A query run whole, with a built-in's message template (which is well formed).
-    fn new(sql: String, binds: Vec<Value>, key: Vec<String>, message: &str) -> DetectorQuery {
+    pub(crate) fn new(
+        sql: String,
+        binds: Vec<Value>,
+        key: Vec<String>,
+        message: &str,
+    ) -> DetectorQuery {
         DetectorQuery {
             sql,
             binds,

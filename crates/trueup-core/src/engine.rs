@@ -82,6 +82,7 @@ pub fn prepare(project: &Project, rules: &[&LoadedRule]) -> Result<Vec<Arc<RuleS
                 source: loaded.source.clone(),
                 timeout: rule.timeout.unwrap_or(project.defaults.timeout).0,
                 columns_used: crate::validate::columns_used(&rule.detector),
+                timestamp_column: crate::validate::timestamp_column(&rule.detector),
                 definition_hash: definition_hash(loaded, plugin.as_ref()),
                 query,
                 plugin,
@@ -342,6 +343,16 @@ async fn plan(
                 .unwrap_or_default();
             return Err(format!("table `{table}` has no column `{missing}`{hint}"));
         }
+    }
+    // A freshness column that holds no timestamps would never fire (SQLite) or fail with an
+    // operator error (PostgreSQL): say what is wrong with it instead.
+    if let Some(column) = &rule.timestamp_column
+        && let Some(problem) = source
+            .timestamp_problem(column, rule.timeout)
+            .await
+            .map_err(describe)?
+    {
+        return Err(problem);
     }
     let bounds = match rule.query.split.as_ref().filter(|_| split > 1) {
         Some(plan) => source

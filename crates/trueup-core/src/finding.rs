@@ -27,6 +27,8 @@ pub struct RuleSpec {
     pub definition_hash: String,
     /// The tables a built-in reads and the columns it names in each, checked before it runs.
     pub columns_used: Vec<(String, Vec<String>)>,
+    /// The column a built-in compares with the clock, whose type is checked before it runs.
+    pub timestamp_column: Option<crate::source::TimestampColumn>,
     /// A `plugin` detector's plugin, loaded; or why it could not be (the rule's error).
     pub plugin: Option<std::result::Result<Arc<crate::plugin::Plugin>, String>>,
     /// Why trueup refuses to run the rule's SQL, when it does (the rule's error).

@@ -8,9 +8,9 @@ use crate::compile::compile;
 use crate::diagnostic::Diagnostic;
 use crate::dialect::Dialect;
 use crate::engine::Sources;
-use crate::load::{LoadedRule, closest};
+use crate::load::{LoadedRule, Project, closest};
 use crate::rule::{Detector, Repair};
-use crate::source::Source;
+use crate::source::{Source, TimestampColumn};
 use crate::sql_text::{Fragment, detector_problem, fragment_problem};
 use crate::template::Template;
 
@@ -354,10 +354,25 @@ pub fn columns_used(detector: &Detector) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
-/// Problems only the rule's source can reveal: missing tables and columns, queries that
-/// do not prepare or do not return their key columns. A rule whose SQL is refused
-/// ([`sql`]) is not checked here. Sources that could not be opened are
-/// reported by the caller, once each.
+/// The column `detector` compares with the clock, if it does (`freshness`).
+pub fn timestamp_column(detector: &Detector) -> Option<TimestampColumn> {
+    match detector {
+        Detector::Freshness(d) => Some(TimestampColumn {
+            table: d.table.clone(),
+            column: d.column.clone(),
+            filter: d.filter.clone(),
+        }),
+        _ => None,
+    }
+}
+
+/// How long `validate` lets a look at a source's data take (the newest value of a freshness
+/// column on SQLite), when the rule sets no `timeout`.
+const DATA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Problems only the rule's source can reveal: missing tables and columns, a freshness
+/// column that holds no timestamps, queries that do not prepare or do not return their key
+/// columns. A rule whose SQL is refused ([`sql`]) is not checked here. Sources that could not be opened are reported by the caller, once each.
 pub async fn online(loaded: &LoadedRule, sources: &Sources) -> Vec<Diagnostic> {
     let Some(Ok(source)) = sources.get(&loaded.source) else {
         return Vec::new();
@@ -407,6 +422,16 @@ pub async fn online(loaded: &LoadedRule, sources: &Sources) -> Vec<Diagnostic> {
             Err(err) => problems.push(loaded.diagnostic(&["detector"], crate::error::chain(&err))),
         }
     }
+    if problems.is_empty()
+        && let Some(column) = timestamp_column(detector)
+    {
+        let timeout = loaded.rule.timeout.map_or(DATA_TIMEOUT, |t| t.0);
+        match source.timestamp_problem(&column, timeout).await {
+            Ok(None) => {}
+            Ok(Some(message)) => problems.push(loaded.diagnostic(&["detector", "column"], message)),
+            Err(err) => problems.push(loaded.diagnostic(&["detector"], crate::error::chain(&err))),
+        }
+    }
     if problems.is_empty() {
         problems.extend(check_query(loaded, source).await);
     }
@@ -418,6 +443,67 @@ pub async fn online(loaded: &LoadedRule, sources: &Sources) -> Vec<Diagnostic> {
         problems.extend(plugin(loaded, Some(columns)).await);
     }
     problems
+}
+
+/// Least privilege: for each opened source, one warning when its connection can do more
+/// than read what the rules read (see `Source::excess_privileges`), at the source's `url`
+/// in `trueup.toml`. Warnings do not make a project invalid.
+pub async fn privileges(
+    project: &Project,
+    rules: &[&LoadedRule],
+    sources: &Sources,
+) -> Vec<Diagnostic> {
+    let mut warnings = Vec::new();
+    for (name, source) in sources {
+        let Ok(source) = source else { continue };
+        let mut tables = Vec::new();
+        let mut queries = Vec::new();
+        for rule in rules.iter().filter(|r| &r.source == name) {
+            tables.extend(
+                columns_used(&rule.rule.detector)
+                    .into_iter()
+                    .map(|(t, _)| t),
+            );
+            if let Ok(mut query) = compile(&rule.rule.detector, source.dialect()) {
+                query.settings.extend(
+                    rule.rule
+                        .postgres_settings
+                        .iter()
+                        .map(|(n, v)| (n.clone(), v.clone())),
+                );
+                queries.push(query);
+            }
+        }
+        let Some(spec) = project.sources.get(name) else {
+            continue;
+        };
+        let warning = match source.excess_privileges(&tables, &queries).await {
+            Ok(powers) if powers.is_empty() => continue,
+            Ok(powers) => project
+                .file
+                .at_path(
+                    &spec.path,
+                    format!(
+                        "source `{name}` can do more than read: {}",
+                        powers.join("; ")
+                    ),
+                )
+                .with_hint(
+                    "detection itself runs read-only; a role of its own for trueup that can only \
+                     read (PostgreSQL) or file permissions (SQLite) also bound what a rule's SQL \
+                     or anyone with trueup's credentials can do: see docs/guides/least-privilege.md",
+                ),
+            Err(err) => project.file.at_path(
+                &spec.path,
+                format!(
+                    "could not check what source `{name}` may do beyond reading: {}",
+                    crate::error::chain(&err)
+                ),
+            ),
+        };
+        warnings.push(warning);
+    }
+    warnings
 }
 
 /// For a `plugin` rule: loads its plugin and, given the query's `columns`, starts it with

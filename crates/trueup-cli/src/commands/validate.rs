@@ -1,6 +1,7 @@
 //! `trueup validate`: every check on the project short of running a detector. Stages: parse
 //! and structure (always), then, unless `--offline`, the sources: can they be opened, do
-//! the tables and columns exist, do the queries prepare and return their keys.
+//! the tables and columns exist, do the queries prepare and return their keys, and can the
+//! sources do more than read (a warning, not a problem).
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -27,6 +28,8 @@ struct Report {
     /// Sources that were opened to check tables, columns and queries.
     sources_checked: Vec<String>,
     problems: Vec<Diagnostic>,
+    /// What does not make the project invalid: a source that can do more than read.
+    warnings: Vec<Diagnostic>,
 }
 
 pub async fn run(
@@ -42,9 +45,13 @@ pub async fn run(
             files: 0,
             sources_checked: Vec::new(),
             problems,
+            warnings: Vec::new(),
         },
         Err(err) => return Err(err.into()),
     };
+    if args.format == Format::Human {
+        printer.warnings(&report.warnings);
+    }
     match args.format {
         Format::Json => {
             let mut out = std::io::stdout().lock();
@@ -91,6 +98,7 @@ async fn check_project(project: &Project, offline: bool, printer: &Printer) -> R
         .len();
     // SQL trueup refuses to run fails only its rule in `check`, but is an error here.
     let mut problems: Vec<Diagnostic> = rules.iter().flat_map(|r| r.refused.clone()).collect();
+    let mut warnings = Vec::new();
     let mut sources_checked = Vec::new();
     if offline {
         // Plugins need no database: each loads, and speaks this trueup's interface.
@@ -133,6 +141,7 @@ async fn check_project(project: &Project, offline: bool, printer: &Printer) -> R
                 .into_iter()
                 .flatten(),
         );
+        warnings = trueup_core::validate::privileges(project, &rules, &sources).await;
         for source in sources.values().flatten() {
             source.close().await;
         }
@@ -143,5 +152,6 @@ async fn check_project(project: &Project, offline: bool, printer: &Printer) -> R
         files,
         sources_checked,
         problems,
+        warnings,
     }
 }

@@ -54,3 +54,19 @@ pub fn run(command: &mut Command) -> Run {
     );
     run
 }
+
+/// A project in a temp dir: `trueup.toml` with one source `db` at `url`, and the rule files
+/// `(name, text)` in `rules/`.
+pub fn project(url: &str, rule_files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("trueup.toml"),
+        format!("rules = [\"rules\"]\n[sources.db]\nurl = \"{url}\"\n"),
+    )
+    .expect("write trueup.toml");
+    std::fs::create_dir(dir.path().join("rules")).expect("rules dir");
+    for (name, text) in rule_files {
+        std::fs::write(dir.path().join("rules").join(name), text).expect("write a rule file");
+    }
+    dir
+}

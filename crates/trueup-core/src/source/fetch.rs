@@ -14,6 +14,21 @@ pub trait RowSink: Send {
     fn row(&mut self, values: Vec<Value>) -> impl Future<Output = Result<()>> + Send;
 }
 
+/// Keeps the first row of a result, for queries of one row.
+#[derive(Debug, Default)]
+pub(super) struct FirstRow(pub Option<Vec<Value>>);
+
+impl RowSink for FirstRow {
+    fn columns(&mut self, _: Vec<String>) -> Result<()> {
+        Ok(())
+    }
+
+    async fn row(&mut self, values: Vec<Value>) -> Result<()> {
+        self.0.get_or_insert(values);
+        Ok(())
+    }
+}
+
 /// What the shared loop needs to know about a backend.
 pub(super) trait Backend: Binding {
     /// Reads column `index` of `row` as a [`Value`].

@@ -9,7 +9,7 @@ mod postgres;
 mod sqlite;
 pub mod url;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sqlx::{PgPool, SqlitePool};
@@ -30,12 +30,23 @@ pub struct Source {
     /// The URL with its password replaced, safe to print.
     pub display_url: String,
     backend: Backend,
+    /// The database file of a SQLite source.
+    file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
 enum Backend {
     Sqlite(SqlitePool),
     Postgres(PgPool),
+}
+
+/// A column a built-in compares with the clock (`freshness`), and the rows it looks at.
+#[derive(Debug, Clone)]
+pub struct TimestampColumn {
+    pub table: String,
+    pub column: String,
+    /// The detector's `where`: the newest value is the newest of these rows.
+    pub filter: Option<String>,
 }
 
 /// How a query run ended when it did not return its rows.
@@ -69,10 +80,13 @@ impl Source {
             Dialect::Sqlite => Backend::Sqlite(sqlite::connect(spec, root, max_connections).await?),
             Dialect::Postgres => Backend::Postgres(postgres::connect(spec, max_connections).await?),
         };
+        let file =
+            matches!(backend, Backend::Sqlite(_)).then(|| sqlite::database_path(&spec.url, root));
         Ok(Source {
             name: spec.name.clone(),
             display_url: redact(&spec.url),
             backend,
+            file,
         })
     }
 
@@ -106,6 +120,44 @@ impl Source {
             Backend::Sqlite(pool) => sqlx::query_scalar(sql).fetch_all(pool).await?,
             Backend::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await?,
         })
+    }
+
+    /// Why `column` cannot be compared with the clock here, if it cannot, as a sentence that
+    /// names the column, what it is and what would do. PostgreSQL: its type must be
+    /// `timestamp`, `timestamptz` or `date` (a domain over one counts). SQLite, whose types
+    /// are affinities: its newest value (the one freshness compares) must be one
+    /// `julianday()` reads, and a number only in a column declared with DATE or TIME in its
+    /// type. A missing column is not this function's business: `None`.
+    pub async fn timestamp_problem(
+        &self,
+        column: &TimestampColumn,
+        timeout: Duration,
+    ) -> Result<Option<String>, QueryError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => sqlite::timestamp_problem(pool, column, timeout).await,
+            Backend::Postgres(pool) => Ok(postgres::timestamp_problem(pool, column).await?),
+        }
+    }
+
+    /// What this source's connection may do beyond reading what its rules read, each a
+    /// phrase for `validate`'s least-privilege warning; empty when it may only read.
+    /// PostgreSQL: write privileges on the `tables` rules name and on the relations the
+    /// `queries` read as the server plans them (`EXPLAIN`, so views count as their tables),
+    /// superuser, `pg_signal_backend`, owning those tables or being a member of their owner.
+    /// SQLite: a database file the user trueup runs as may write.
+    pub async fn excess_privileges(
+        &self,
+        tables: &[String],
+        queries: &[DetectorQuery],
+    ) -> Result<Vec<String>> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(self
+                .file
+                .as_deref()
+                .map(sqlite::excess_privileges)
+                .unwrap_or_default()),
+            Backend::Postgres(pool) => postgres::excess_privileges(pool, tables, queries).await,
+        }
     }
 
     /// The smallest and largest key a split query reports (`Split::bounds_sql`), when both

@@ -5,12 +5,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::Connection;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgValueFormat};
 use sqlx::{Decode, PgPool, Postgres, Row, TypeInfo, ValueRef};
 
-use super::fetch::{Backend, RowSink, stream_rows};
-use super::{QueryError, redact};
+use super::fetch::{Backend, FirstRow, RowSink, stream_rows};
+use super::{QueryError, TimestampColumn, redact};
 use crate::compile::DetectorQuery;
+use crate::dialect::Dialect;
 use crate::load::SourceSpec;
 use crate::value::Value;
 use crate::{Error, Result};
@@ -47,10 +48,7 @@ pub(super) async fn connect(spec: &SourceSpec, max_connections: u32) -> Result<P
 }
 
 pub(super) async fn columns(pool: &PgPool, table: &str) -> Result<Vec<String>> {
-    let (schema, name) = match table.rsplit_once('.') {
-        Some((schema, name)) => (Some(schema), name),
-        None => (None, table),
-    };
+    let (schema, name) = split_name(table);
     Ok(sqlx::query_scalar(
         "SELECT column_name::text FROM information_schema.columns \
          WHERE table_schema = COALESCE($1, current_schema()) AND table_name = $2 \
@@ -60,6 +58,224 @@ pub(super) async fn columns(pool: &PgPool, table: &str) -> Result<Vec<String>> {
     .bind(name)
     .fetch_all(pool)
     .await?)
+}
+
+/// The types freshness compares with `now()`, as `information_schema` names them.
+const TIMESTAMP_TYPES: [&str; 3] = [
+    "timestamp without time zone",
+    "timestamp with time zone",
+    "date",
+];
+
+pub(super) async fn timestamp_problem(
+    pool: &PgPool,
+    column: &TimestampColumn,
+) -> Result<Option<String>> {
+    let (schema, name) = split_name(&column.table);
+    // `data_type` is a domain's base type; user-defined types are named by `udt_name`.
+    let found: Option<String> = sqlx::query_scalar(
+        "SELECT CASE WHEN data_type = 'USER-DEFINED' THEN udt_name::text ELSE data_type::text END \
+         FROM information_schema.columns \
+         WHERE table_schema = COALESCE($1, current_schema()) AND table_name = $2 AND column_name = $3",
+    )
+    .bind(schema)
+    .bind(name)
+    .bind(&column.column)
+    .fetch_optional(pool)
+    .await?;
+    Ok(found
+        .filter(|found| !TIMESTAMP_TYPES.contains(&found.as_str()))
+        .map(|found| {
+            format!(
+                "column `{}` of `{}` is {found}, not a timestamp; freshness needs a `timestamp`, \
+                 `timestamptz` or `date` column (for dates kept as text, cast them in a `sql` rule)",
+                column.column, column.table
+            )
+        }))
+}
+
+/// `schema.table` or `table` as (schema, table).
+fn split_name(table: &str) -> (Option<&str>, &str) {
+    match table.rsplit_once('.') {
+        Some((schema, name)) => (Some(schema), name),
+        None => (None, table),
+    }
+}
+
+/// How long explaining one rule's query may take (planning, not running it).
+const EXPLAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the session's role may do beyond reading the rules' tables: the named `tables` and
+/// the relations the `queries` read as the server plans them (views resolved to their
+/// tables), each checked for write privileges; then the role's own powers. Each entry is a
+/// clause naming the role.
+pub(super) async fn excess_privileges(
+    pool: &PgPool,
+    tables: &[String],
+    queries: &[DetectorQuery],
+) -> Result<Vec<String>> {
+    let mut names: Vec<String> = tables.iter().map(|t| Dialect::Postgres.quote(t)).collect();
+    for query in queries {
+        // A query that does not plan is `validate`'s problem already; the named tables remain.
+        if let Ok(relations) = relations_read(pool, query).await {
+            names.extend(relations);
+        }
+    }
+    names.sort_unstable();
+    names.dedup();
+    let (role, superuser, signals): (String, bool, bool) = sqlx::query_as(
+        "SELECT rolname::text, rolsuper, CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pg_signal_backend') \
+         THEN pg_has_role('pg_signal_backend', 'MEMBER') ELSE false END \
+         FROM pg_roles WHERE rolname = current_user",
+    )
+    .fetch_one(pool)
+    .await?;
+    let tables: Vec<(String, bool, String, bool, bool)> = sqlx::query_as(
+        // Names resolve to one table in several spellings (`orders`, `public.orders`).
+        "SELECT DISTINCT c.oid::regclass::text, \
+           has_table_privilege(c.oid, 'INSERT,UPDATE,DELETE,TRUNCATE') \
+             OR has_any_column_privilege(c.oid, 'INSERT,UPDATE'), \
+           pg_get_userbyid(c.relowner)::text, \
+           c.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user), \
+           pg_has_role(c.relowner, 'MEMBER') \
+         FROM unnest($1::text[]) AS t(name) JOIN pg_class c ON c.oid = to_regclass(t.name) \
+         ORDER BY 1",
+    )
+    .bind(&names)
+    .fetch_all(pool)
+    .await?;
+    let tables: Vec<TableRights> = tables
+        .into_iter()
+        .map(
+            |(name, writable, owner, owned, member_of_owner)| TableRights {
+                name,
+                writable,
+                owner,
+                owned,
+                member_of_owner,
+            },
+        )
+        .collect();
+    Ok(describe_powers(&role, superuser, signals, &tables))
+}
+
+/// What the session's role may do to one table a rule reads.
+struct TableRights {
+    name: String,
+    writable: bool,
+    owner: String,
+    owned: bool,
+    member_of_owner: bool,
+}
+
+/// The clauses of the least-privilege warning, one per power of `role`.
+fn describe_powers(
+    role: &str,
+    superuser: bool,
+    signals: bool,
+    tables: &[TableRights],
+) -> Vec<String> {
+    // The names of the tables that `keep` keeps, as `a`, `b`; empty if none.
+    let names = |keep: &dyn Fn(&TableRights) -> bool| {
+        tables
+            .iter()
+            .filter(|t| keep(t))
+            .map(|t| format!("`{}`", t.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let role = format!("role `{}`", role.replace('`', "'"));
+    let mut powers = Vec::new();
+    if superuser {
+        powers.push(format!(
+            "{role} is a superuser: it can write to every table and cancel or terminate any session"
+        ));
+    }
+    let writable = names(&|t| t.writable);
+    if !writable.is_empty() {
+        powers.push(format!(
+            "{role} can write to the tables its rules read: {writable}"
+        ));
+    }
+    if superuser {
+        // Every other power is a superuser's anyway.
+        return powers;
+    }
+    let owned = names(&|t| t.owned);
+    if !owned.is_empty() {
+        powers.push(format!(
+            "{role} owns {owned}: if the application connects as this role too, a rule can \
+             cancel or terminate the application's sessions (a role may signal its own sessions)"
+        ));
+    }
+    let mut owners: Vec<&str> = tables
+        .iter()
+        .filter(|t| t.member_of_owner && !t.owned)
+        .map(|t| t.owner.as_str())
+        .collect();
+    owners.sort_unstable();
+    owners.dedup();
+    for owner in owners {
+        powers.push(format!(
+            "{role} is a member of `{owner}`, which owns {}: it can take that role (even with \
+             NOINHERIT) and cancel or terminate its sessions",
+            names(&|t| t.owner == owner)
+        ));
+    }
+    if signals {
+        powers.push(format!(
+            "{role} is a member of `pg_signal_backend`: it can cancel or terminate any session \
+             but a superuser's"
+        ));
+    }
+    powers
+}
+
+/// The relations `query` reads, schema-qualified and quoted, as `EXPLAIN` plans it (run
+/// like a detector: read-only, with the rule's settings and a timeout; nothing executes).
+async fn relations_read(pool: &PgPool, query: &DetectorQuery) -> Result<Vec<String>> {
+    let explain = DetectorQuery {
+        sql: format!("EXPLAIN (VERBOSE, FORMAT JSON) {}", query.sql),
+        plugin: None,
+        split: None,
+        ..query.clone()
+    };
+    let mut first = FirstRow::default();
+    fetch(pool, &explain, EXPLAIN_TIMEOUT, &mut first)
+        .await
+        .map_err(|err| match err {
+            QueryError::Failed(err) => err,
+            timeout => Error::Other(timeout.to_string()),
+        })?;
+    let Some([Value::Text(plan)]) = first.0.as_deref() else {
+        return Ok(Vec::new());
+    };
+    let plan: serde_json::Value =
+        serde_json::from_str(plan).map_err(|e| Error::Other(e.to_string()))?;
+    let mut relations = Vec::new();
+    collect_relations(&plan, &mut relations);
+    Ok(relations)
+}
+
+/// Every `"Schema"` and `"Relation Name"` pair in a JSON plan, at any depth.
+fn collect_relations(plan: &serde_json::Value, out: &mut Vec<String>) {
+    match plan {
+        serde_json::Value::Object(node) => {
+            if let (Some(schema), Some(name)) = (
+                node.get("Schema").and_then(|s| s.as_str()),
+                node.get("Relation Name").and_then(|s| s.as_str()),
+            ) {
+                out.push(format!(
+                    "{}.{}",
+                    Dialect::Postgres.quote(schema),
+                    Dialect::Postgres.quote(name)
+                ));
+            }
+            node.values().for_each(|v| collect_relations(v, out));
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_relations(v, out)),
+        _ => {}
+    }
 }
 
 pub(super) async fn fetch<S: RowSink>(
@@ -142,11 +358,12 @@ impl Backend for Postgres {
                     .into(),
             ),
             "FLOAT8" => Value::Float(<f64 as Decode<Postgres>>::decode(raw).map_err(decode_error)?),
-            "NUMERIC" => Value::Decimal(
-                <rust_decimal::Decimal as Decode<Postgres>>::decode(raw)
-                    .map_err(decode_error)?
-                    .to_string(),
-            ),
+            "NUMERIC" => Value::Decimal(match raw.format() {
+                PgValueFormat::Binary => {
+                    numeric_text(raw.as_bytes().map_err(decode_error)?).map_err(decode_error)?
+                }
+                PgValueFormat::Text => raw.as_str().map_err(decode_error)?.to_owned(),
+            }),
             // Binary format: microseconds (days for a date) since 2000-01-01, UTC for
             // `timestamptz`; shown as PostgreSQL shows them.
             "TIMESTAMP" | "TIMESTAMPTZ" => {
@@ -163,7 +380,19 @@ impl Backend for Postgres {
             "BYTEA" => {
                 Value::Bytes(<Vec<u8> as Decode<Postgres>>::decode(raw).map_err(decode_error)?)
             }
-            "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" | "CITEXT" | "UNKNOWN" => {
+            // A `jsonb` in binary format is a version byte (1), then the text.
+            "JSONB" if raw.format() == PgValueFormat::Binary => {
+                match raw.as_bytes().map_err(decode_error)?.split_first() {
+                    Some((1, text)) => Value::Text(
+                        std::str::from_utf8(text)
+                            .map_err(|e| decode_error(e.into()))?
+                            .to_owned(),
+                    ),
+                    _ => return Err(decode_error("a jsonb of an unknown version".into())),
+                }
+            }
+            "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" | "CITEXT" | "UNKNOWN" | "JSON"
+            | "JSONB" => {
                 Value::Text(<String as Decode<Postgres>>::decode(raw).map_err(decode_error)?)
             }
             other => {
@@ -179,3 +408,117 @@ impl Backend for Postgres {
 }
 
 super::fetch::bind_values_as_usual!(Postgres);
+
+/// A `NUMERIC` in PostgreSQL's binary format as the exact text PostgreSQL writes for it
+/// (`numeric_out`): every digit, `dscale` decimals, `NaN`, `Infinity`, `-Infinity`. No
+/// fixed-size decimal holds them all (NaN, 1e40, 1e-30, 30 digits), so none is used.
+///
+/// The format: digit count, weight (of the first base-10000 digit), sign, display scale, as
+/// big-endian 16-bit words, then the base-10000 digits.
+fn numeric_text(bytes: &[u8]) -> Result<String, sqlx::error::BoxDynError> {
+    let words: Vec<u16> = bytes
+        .chunks(2)
+        .map(|pair| match pair {
+            [hi, lo] => Ok(u16::from_be_bytes([*hi, *lo])),
+            _ => Err("a NUMERIC of an odd number of bytes"),
+        })
+        .collect::<Result<_, _>>()?;
+    let [count, weight, sign, scale, digits @ ..] = words.as_slice() else {
+        return Err("a NUMERIC shorter than its header".into());
+    };
+    if usize::from(*count) != digits.len() || digits.iter().any(|d| *d >= 10_000) {
+        return Err(format!("a malformed NUMERIC ({} bytes)", bytes.len()).into());
+    }
+    let negative = match sign {
+        0x0000 => false,
+        0x4000 => true,
+        0xC000 => return Ok("NaN".to_owned()),
+        0xD000 => return Ok("Infinity".to_owned()),
+        0xF000 => return Ok("-Infinity".to_owned()),
+        other => return Err(format!("a NUMERIC with unknown sign {other:#06x}").into()),
+    };
+    let weight = i64::from(i16::from_be_bytes(weight.to_be_bytes()));
+    let scale = usize::from(*scale & 0x3FFF);
+    // The base-10000 digit at position `i` (0 is the first stored one), 0 outside them.
+    let digit = |i: i64| usize::try_from(i).ok().and_then(|i| digits.get(i)).copied();
+    let mut text = String::new();
+    if negative {
+        text.push('-');
+    }
+    if weight < 0 {
+        text.push('0');
+    } else {
+        text.push_str(&digit(0).unwrap_or(0).to_string());
+        for i in 1..=weight {
+            text.push_str(&format!("{:04}", digit(i).unwrap_or(0)));
+        }
+    }
+    if scale > 0 {
+        text.push('.');
+        let start = text.len();
+        let mut i = weight + 1;
+        while text.len() - start < scale {
+            text.push_str(&format!("{:04}", digit(i).unwrap_or(0)));
+            i += 1;
+        }
+        text.truncate(start + scale);
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::numeric_text;
+
+    /// The binary form of a NUMERIC: header words, then base-10000 digits.
+    fn numeric(weight: i16, sign: u16, scale: u16, digits: &[u16]) -> Vec<u8> {
+        let count = u16::try_from(digits.len()).unwrap();
+        [count, u16::from_be_bytes(weight.to_be_bytes()), sign, scale]
+            .iter()
+            .chain(digits)
+            .flat_map(|w| w.to_be_bytes())
+            .collect()
+    }
+
+    #[test]
+    fn hardening_13_numeric_text_is_what_postgres_writes() {
+        let cases = [
+            (numeric(0, 0, 0, &[]), "0"),
+            (numeric(0, 0, 2, &[]), "0.00"),
+            (numeric(0, 0x4000, 2, &[12, 5000]), "-12.50"),
+            (
+                numeric(-8, 0, 30, &[100]),
+                "0.000000000000000000000000000001",
+            ),
+            (
+                numeric(10, 0, 0, &[1]),
+                "10000000000000000000000000000000000000000",
+            ),
+            (numeric(1, 0, 0, &[1]), "10000"),
+            (numeric(0, 0, 4, &[9999, 9999]), "9999.9999"),
+            (numeric(-2, 0, 5, &[1000]), "0.00001"),
+            (numeric(0, 0xC000, 0, &[]), "NaN"),
+            (numeric(0, 0xD000, 0, &[]), "Infinity"),
+            (numeric(0, 0xF000, 0, &[]), "-Infinity"),
+        ];
+        for (bytes, text) in cases {
+            assert_eq!(numeric_text(&bytes).unwrap(), text);
+        }
+    }
+
+    #[test]
+    fn hardening_13_malformed_numeric_is_an_error_not_a_panic() {
+        let mut short = numeric(0, 0, 0, &[1]);
+        short[1] = 2; // two digits announced, one given
+        for bytes in [
+            vec![],
+            vec![0, 1, 0],
+            numeric(0, 0, 0, &[])[..6].to_vec(),
+            short,
+            numeric(0, 0, 0, &[10_000]),
+            numeric(0, 0x1234, 0, &[1]),
+        ] {
+            assert!(numeric_text(&bytes).is_err(), "{bytes:?}");
+        }
+    }
+}

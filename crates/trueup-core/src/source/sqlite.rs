@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{Decode, Row, Sqlite, SqlitePool, TypeInfo, ValueRef};
 
-use super::fetch::{Backend, RowSink, stream_rows};
-use super::{QueryError, redact};
+use super::fetch::{Backend, FirstRow, RowSink, stream_rows};
+use super::{QueryError, TimestampColumn, redact};
 use crate::compile::DetectorQuery;
+use crate::dialect::Dialect;
 use crate::load::SourceSpec;
 use crate::value::Value;
 use crate::{Error, Result};
@@ -66,6 +67,108 @@ pub(super) async fn columns(pool: &SqlitePool, table: &str) -> Result<Vec<String
             .fetch_all(pool)
             .await?,
     )
+}
+
+/// What the user trueup runs as may do to the database file beyond reading it.
+pub(super) fn excess_privileges(path: &Path) -> Vec<String> {
+    if !writable(path) {
+        return Vec::new();
+    }
+    vec![format!(
+        "the database file `{}` is writable by the user trueup runs as (trueup opens it \
+         read-only, so detection cannot write to it, but nothing else stops that user)",
+        path.display()
+    )]
+}
+
+/// Whether the process may write `path`, asked of the kernel without opening it: closing a
+/// descriptor of a SQLite file would drop the locks this process's connections hold on it.
+#[cfg(unix)]
+fn writable(path: &Path) -> bool {
+    use rustix::fs::{Access, AtFlags, CWD, accessat};
+    accessat(CWD, path, Access::WRITE_OK, AtFlags::EACCESS).is_ok()
+}
+
+#[cfg(not(unix))]
+fn writable(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| !m.permissions().readonly())
+}
+
+/// How much of a value a message quotes.
+const QUOTED_CHARS: usize = 40;
+
+pub(super) async fn timestamp_problem(
+    pool: &SqlitePool,
+    column: &TimestampColumn,
+    timeout: Duration,
+) -> Result<Option<String>, QueryError> {
+    let (schema, name) = column
+        .table
+        .rsplit_once('.')
+        .unwrap_or(("main", &column.table));
+    let declared: Option<String> =
+        sqlx::query_scalar("SELECT type FROM pragma_table_info(?1, ?2) WHERE name = ?3")
+            .bind(name)
+            .bind(schema)
+            .bind(&column.column)
+            .fetch_optional(pool)
+            .await
+            .map_err(Error::from)?;
+    let Some(declared) = declared else {
+        return Ok(None);
+    };
+    // The newest value, as the rule's own query finds it.
+    let filter = column
+        .filter
+        .as_ref()
+        .map(|f| format!(" WHERE {f}"))
+        .unwrap_or_default();
+    let sql = format!(
+        "SELECT typeof(latest), latest, julianday(latest) IS NOT NULL FROM (SELECT MAX({}) AS latest FROM {}{filter})",
+        Dialect::Sqlite.quote(&column.column),
+        Dialect::Sqlite.quote(&column.table),
+    );
+    let mut first = FirstRow::default();
+    let query = DetectorQuery::new(sql, Vec::new(), Vec::new(), "");
+    fetch(pool, &query, timeout, &mut first).await?;
+    let Some([Value::Text(kind), latest, readable]) = first.0.as_deref() else {
+        return Ok(None);
+    };
+    let readable = *readable == Value::Int(1);
+    let upper = declared.to_ascii_uppercase();
+    let dated = upper.contains("DATE") || upper.contains("TIME");
+    let mut shown: String = crate::text::escape(&latest.to_string())
+        .chars()
+        .take(QUOTED_CHARS + 1)
+        .collect();
+    if shown.chars().count() > QUOTED_CHARS {
+        shown = shown.chars().take(QUOTED_CHARS).chain(['…']).collect();
+    }
+    let reason = match (kind.as_str(), readable) {
+        ("null", _) | ("text", true) => return Ok(None),
+        ("integer" | "real", true) if dated => return Ok(None),
+        ("text", false) => format!("its newest value `{shown}` is not a date SQLite reads"),
+        ("integer" | "real", false) => format!(
+            "its newest value {shown} is not a Julian day number (Unix time? a `sql` rule can \
+             compare `datetime({}, 'unixepoch')`)",
+            Dialect::Sqlite.quote(&column.column)
+        ),
+        ("integer" | "real", true) => format!(
+            "its newest value {shown} is a number, which is read as a Julian day number only \
+             in a column declared DATE or DATETIME"
+        ),
+        _ => "its newest value is a BLOB".to_owned(),
+    };
+    let what = match (dated, declared.is_empty()) {
+        (true, _) => format!("is declared {declared}, but"),
+        (false, true) => "has no declared type, and".to_owned(),
+        (false, false) => format!("is {declared}, not a timestamp:"),
+    };
+    Ok(Some(format!(
+        "column `{}` of `{}` {what} {reason}; freshness on SQLite needs ISO-8601 text \
+         (`2025-01-31 12:00:00`), or Julian day numbers in a column declared DATE or DATETIME",
+        column.column, column.table
+    )))
 }
 
 pub(super) async fn fetch<S: RowSink>(

@@ -6,12 +6,14 @@
 use std::path::{Path, PathBuf};
 
 #[path = "../../../../tests/support/pg.rs"]
-mod pg;
+pub mod pg;
 
 use tokio::sync::mpsc;
+use trueup_core::compile::DetectorQuery;
 use trueup_core::engine::{self, Event, RuleOutcome};
 use trueup_core::fingerprint;
-use trueup_core::load::Project;
+use trueup_core::load::{Project, SourceSpec};
+use trueup_core::source::Source;
 use trueup_core::store::{RunId, Store};
 
 /// A database created for one test, on one backend.
@@ -226,4 +228,30 @@ pub fn ecommerce_pack() -> Vec<(String, String)> {
         .collect();
     files.sort();
     files
+}
+
+/// Opens `url` as trueup opens a source `db`, with one connection.
+pub async fn open_source(url: &str) -> Source {
+    let spec = SourceSpec {
+        name: "db".into(),
+        url: url.to_owned(),
+        max_connections: None,
+        path: Default::default(),
+    };
+    Source::connect(&spec, Path::new(""), 1)
+        .await
+        .expect("open the source")
+}
+
+/// `sql` as a detector query with no key, binds or settings.
+pub fn raw_query(sql: &str) -> DetectorQuery {
+    DetectorQuery {
+        sql: sql.to_owned(),
+        binds: Vec::new(),
+        key: Vec::new(),
+        message: trueup_core::template::Template::parse("x").expect("a template"),
+        split: None,
+        settings: Vec::new(),
+        plugin: None,
+    }
 }
