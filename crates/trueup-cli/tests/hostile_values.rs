@@ -290,12 +290,17 @@ fn hardening_8_json_keeps_the_exact_values() {
 }
 
 #[test]
-fn hardening_8_diff_shows_hostile_keys_escaped_in_human_and_markdown() {
+fn hardening_8_show_and_diff_show_hostile_keys_escaped_in_human_and_markdown() {
     let tmp = tempfile::tempdir().unwrap();
     let project = shop(tmp.path());
     assert_eq!(trueup(&project, &["check"]).code, Some(2));
     turn_hostile(tmp.path());
     assert_eq!(trueup(&project, &["check"]).code, Some(2));
+
+    let shown = trueup(&project, &["show", "last", "--show", "10"]);
+    assert_eq!(shown.code, Some(0), "{}", shown.all());
+    assert_nothing_raw("show", &shown.stdout);
+    assert_shown_escaped("show", &shown.stdout);
 
     let human = trueup(&project, &["diff", "--show", "10"]);
     assert_eq!(human.code, Some(0), "{}", human.all());

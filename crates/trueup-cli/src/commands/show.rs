@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde::Serialize;
 use trueup_core::store::{RunRule, RunSummary, StoredFinding};
+use trueup_core::text::Escaped;
 
 use crate::ExitStatus;
 use crate::args::{Format, ShowArgs};
@@ -56,17 +57,20 @@ pub async fn run(args: &ShowArgs, project: &Path) -> anyhow::Result<ExitStatus> 
         writeln!(
             out,
             "{BOLD}{}{BOLD:#} {DIM}· {} · {} findings · {} ms{DIM:#}",
-            rule.rule, rule.severity, rule.findings, rule.duration_ms
+            Escaped(&rule.rule),
+            rule.severity,
+            rule.findings,
+            rule.duration_ms
         )?;
         if let Some(error) = &rule.error {
-            writeln!(out, "    {ERROR}{error}{ERROR:#}")?;
+            writeln!(out, "    {ERROR}{}{ERROR:#}", Escaped(error))?;
         }
         for finding in shown.findings.iter().filter(|f| f.rule == rule.rule) {
             writeln!(
                 out,
                 "    {}  {DIM}{}{DIM:#}",
-                super::diff::key_text(&finding.key),
-                finding.message
+                Escaped(super::diff::key_text(&finding.key)),
+                Escaped(&finding.message)
             )?;
         }
     }
