@@ -202,6 +202,19 @@ impl Source {
         if let Some(problem) = crate::sql_text::compiled_query_problem(&query.sql, self.dialect()) {
             return Err(QueryError::Failed(Error::Other(problem)));
         }
+        self.fetch_unchecked(query, timeout, sink).await
+    }
+
+    /// [`Source::fetch`] without the statement check: the query runs in the same read-only
+    /// session, so tests can show what the database itself stops (`least_privilege.rs`).
+    /// Nothing a user writes reaches this; commands call [`Source::fetch`].
+    #[doc(hidden)]
+    pub async fn fetch_unchecked<S: RowSink>(
+        &self,
+        query: &DetectorQuery,
+        timeout: Duration,
+        sink: &mut S,
+    ) -> Result<(), QueryError> {
         match &self.backend {
             Backend::Sqlite(pool) => sqlite::fetch(pool, query, timeout, sink).await,
             Backend::Postgres(pool) => postgres::fetch(pool, query, timeout, sink).await,
