@@ -1,7 +1,8 @@
 //! Bad input, case by case: every folder under `tests/bad-input/` (repository root) is a
 //! small project that is wrong in one way. Each runs through the real `trueup` binary in a
 //! fresh temp dir, and what a user reads (exit code, stdout, stderr) is snapshot, one
-//! snapshot per case: `snapshots/bad_input__<case>.snap`.
+//! snapshot per case: `snapshots/bad_input__<case>.snap`. Each case is its own test
+//! (`cargo test -p trueup-cli --test bad_input -- <case>` runs one).
 //!
 //! A case folder holds:
 //! - `trueup.toml` and `rules/` (either may be missing or empty on purpose);
@@ -21,7 +22,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{Arc, OnceLock};
 
 /// The password fixtures put in URLs; it must never be printed.
 const PASSWORD: &str = "hunter2";
@@ -42,58 +43,73 @@ const TIME_FILTERS: [(&str, &str); 3] = [
     (r#""duration_ms": ?\d+"#, r#""duration_ms": [TIME]"#),
 ];
 
-/// Cases run at once: most of their time is spent waiting on the binary.
-const WORKERS: usize = 4;
-
 /// Cases whose output is wrong today, each a product bug reported to the lead, with its
 /// snapshot showing the current behaviour. Their checks (exit code, password, `expect`) do
 /// not fail the test, but a listed case that passes them all does: remove it once fixed.
 /// A panic or a changed snapshot fails the test whatever this list says.
 const KNOWN_BUGS: [(&str, &str); 0] = [];
 
-#[test]
-fn bad_input() {
+/// One test per case, named after its folder, so one case can be run on its own
+/// (`cargo test -p trueup-cli --test bad_input -- <case>`) and a failure names it; and one
+/// test that the corpus is all there.
+fn main() -> std::process::ExitCode {
+    let arguments = libtest_mimic::Arguments::from_args();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/bad-input");
     let cases = case_dirs(&root);
-    assert!(
-        cases.len() >= 30,
-        "expected at least 30 cases in {}, found {}",
-        root.display(),
-        cases.len()
-    );
-    for (name, _) in KNOWN_BUGS {
-        assert!(
-            cases.iter().any(|case| case_name(case) == name),
-            "KNOWN_BUGS names `{name}`, which is not a case"
-        );
+    let shop = Arc::new(OnceLock::new());
+
+    let mut trials = vec![corpus_trial(&root, &cases)];
+    for case in cases {
+        let name = case_name(&case).to_owned();
+        let shop = Arc::clone(&shop);
+        trials.push(libtest_mimic::Trial::test(name, move || {
+            let shop_db = shop.get_or_init(Shop::create);
+            let failures = check_case(&case, &shop_db.path);
+            if failures.is_empty() {
+                Ok(())
+            } else {
+                Err(failures.join("\n").into())
+            }
+        }));
     }
+    libtest_mimic::run(&arguments, trials).exit_code()
+}
 
-    let shop = tempfile::tempdir().expect("temp dir for the demo shop");
-    let shop_db = shop.path().join("shop.db");
-    create_shop(&shop_db);
-
-    let queue = Mutex::new(cases.iter());
-    let failures = Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..WORKERS {
-            scope.spawn(|| {
-                loop {
-                    let next = queue.lock().unwrap().next();
-                    let Some(case) = next else { break };
-                    let problems = check_case(case, &shop_db);
-                    failures.lock().unwrap().extend(problems);
-                }
-            });
+/// The corpus is where the harness looks, and every [`KNOWN_BUGS`] entry is a case.
+fn corpus_trial(root: &Path, cases: &[PathBuf]) -> libtest_mimic::Trial {
+    let root = root.to_owned();
+    let names: Vec<String> = cases.iter().map(|c| case_name(c).to_owned()).collect();
+    libtest_mimic::Trial::test("corpus", move || {
+        if names.len() < 30 {
+            return Err(format!(
+                "expected at least 30 cases in {}, found {}",
+                root.display(),
+                names.len()
+            )
+            .into());
         }
-    });
-    let mut failures = failures.into_inner().unwrap();
-    failures.sort();
-    assert!(
-        failures.is_empty(),
-        "{} problem(s):\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+        for (name, _) in KNOWN_BUGS {
+            if !names.iter().any(|case| case == name) {
+                return Err(format!("KNOWN_BUGS names `{name}`, which is not a case").into());
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The demo shop the cases that mention `shop.db` copy, made once per test run.
+struct Shop {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl Shop {
+    fn create() -> Shop {
+        let dir = tempfile::tempdir().expect("temp dir for the demo shop");
+        let path = dir.path().join("shop.db");
+        create_shop(&path);
+        Shop { _dir: dir, path }
+    }
 }
 
 /// Runs a case and weighs its problems against [`KNOWN_BUGS`]; returns the failures.
