@@ -2,6 +2,7 @@
 //! `commands/`, one file each; what a user reads is rendered in `render/`.
 
 mod args;
+mod checking;
 mod commands;
 mod printer;
 mod render;

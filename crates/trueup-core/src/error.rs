@@ -59,6 +59,22 @@ pub enum Error {
     #[error("{0}")]
     UnknownRun(String),
 
+    /// A selection (`--rule`, `--tag`, `--source`) that names nothing in the project.
+    #[error("{0}")]
+    Selection(String),
+
+    /// The caller's output failed (a closed pipe, a full disk).
+    #[error("cannot write the output")]
+    Output(#[from] std::io::Error),
+
+    /// What was being done when `source` happened.
+    #[error("{context}")]
+    Context {
+        context: String,
+        #[source]
+        source: Box<Error>,
+    },
+
     /// Anything else in the core that is a bug or an environment failure.
     #[error("{0}")]
     Other(String),

@@ -5,6 +5,8 @@
 //! findings) to the caller, and the CLI decides how to render them.
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod cancel;
+pub mod check;
 pub mod compile;
 pub mod diagnostic;
 pub mod dialect;

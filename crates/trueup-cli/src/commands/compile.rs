@@ -13,8 +13,8 @@ use trueup_core::value::Value;
 
 use crate::ExitStatus;
 use crate::args::{CompileArgs, Format};
-use crate::commands::check::{check_rule_patterns, rule_selected};
 use crate::printer::{BOLD, DIM};
+use trueup_core::check::{check_rule_patterns, rule_selected};
 
 #[derive(Serialize)]
 struct Compiled<'a> {

@@ -13,7 +13,7 @@ use trueup_shop::{Planted, ShopSpec};
 
 use crate::ExitStatus;
 use crate::args::{DemoArgs, Format};
-use crate::commands::check;
+use crate::checking;
 use crate::printer::{BOLD, DIM, ERROR, OK, Printer};
 
 /// The e-commerce rule pack, as bundled in `rules/ecommerce/`.
@@ -75,7 +75,7 @@ pub async fn run(args: &DemoArgs, printer: &Printer) -> anyhow::Result<ExitStatu
 
     let project = Project::load(&dir.join(PROJECT_FILE))?;
     let mut found: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let summary = check::execute(&project, &args.check, printer, &mut |finding| {
+    let summary = checking::execute(&project, &args.check, printer, &mut |finding| {
         let key = finding
             .key()
             .map(|(_, value)| value.to_string())
@@ -87,7 +87,7 @@ pub async fn run(args: &DemoArgs, printer: &Printer) -> anyhow::Result<ExitStatu
             .insert(key);
     })
     .await?;
-    let status = check::status(&summary);
+    let status = checking::status(&summary);
     if status == ExitStatus::Error || !args.check.rules.is_empty() || !args.check.tags.is_empty() {
         return Ok(status);
     }

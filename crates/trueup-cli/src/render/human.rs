@@ -14,8 +14,8 @@ use trueup_core::finding::{Finding, RuleSpec};
 use trueup_core::rule::Severity;
 use trueup_core::text::Escaped;
 
-use super::{Renderer, Summary};
 use crate::printer::{BOLD, DIM, ERROR, OK};
+use trueup_core::check::{CheckSink, Summary};
 
 pub struct HumanRenderer<W: Write> {
     out: W,
@@ -112,7 +112,7 @@ impl<W: Write> HumanRenderer<W> {
     }
 }
 
-impl<W: Write> Renderer for HumanRenderer<W> {
+impl<W: Write> CheckSink for HumanRenderer<W> {
     fn start(&mut self, rules: &[Arc<RuleSpec>]) -> std::io::Result<()> {
         self.rules = rules.to_vec();
         self.samples = vec![Vec::new(); rules.len()];

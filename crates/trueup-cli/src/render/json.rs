@@ -9,7 +9,7 @@ use trueup_core::engine::RuleOutcome;
 use trueup_core::finding::{Finding, RuleSpec};
 use trueup_core::rule::Severity;
 
-use super::{Renderer, Summary, millis};
+use trueup_core::check::{CheckSink, Summary, millis};
 
 pub struct JsonRenderer<W: Write> {
     out: W,
@@ -45,7 +45,7 @@ struct RuleRecord<'a> {
     error: Option<&'a str>,
 }
 
-impl<W: Write> Renderer for JsonRenderer<W> {
+impl<W: Write> CheckSink for JsonRenderer<W> {
     fn start(&mut self, rules: &[Arc<RuleSpec>]) -> std::io::Result<()> {
         self.rules = rules.to_vec();
         self.out.write_all(b"{\"version\":1,\"findings\":[")

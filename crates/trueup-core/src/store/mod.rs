@@ -112,6 +112,16 @@ impl StoreLocation {
     }
 }
 
+/// What messages name: the file, or the URL with its password replaced.
+impl std::fmt::Display for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreLocation::File(path) => write!(f, "{}", path.display()),
+            StoreLocation::Url(url) => f.write_str(&crate::source::redact(url)),
+        }
+    }
+}
+
 /// An open state store.
 #[derive(Debug, Clone)]
 pub struct Store {

@@ -1,0 +1,200 @@
+//! A check run for the commands that run one (`check`, `demo`): the core's use case
+//! (`trueup_core::check`) with the CLI's renderers, progress bar and status lines as its sink.
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use indicatif::ProgressBar;
+use trueup_core::cancel::Cancel;
+use trueup_core::check::{self, CheckOptions, CheckReport, CheckSink, Selection, Summary};
+use trueup_core::engine::RuleOutcome;
+use trueup_core::finding::{Finding, RuleSpec};
+use trueup_core::load::Project;
+use trueup_core::store::StoreLocation;
+use trueup_core::text::Escaped;
+
+use crate::ExitStatus;
+use crate::args::{CheckArgs, Format};
+use crate::printer::Printer;
+use crate::render::{HumanRenderer, JsonRenderer};
+
+/// What a finished run exits with.
+pub fn status(summary: &Summary) -> ExitStatus {
+    if summary.errored_rules > 0 {
+        ExitStatus::Error
+    } else if summary.failing_rules > 0 {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Success
+    }
+}
+
+/// What `check`'s flags ask of the use case.
+pub fn options(args: &CheckArgs) -> CheckOptions {
+    CheckOptions {
+        selection: Selection {
+            rules: args.rules.clone(),
+            tags: args.tags.clone(),
+            sources: args.sources.clone(),
+        },
+        concurrency: args.concurrency,
+        split: args.split,
+        fail_on: args.fail_on,
+        baseline: args.baseline,
+        record: !args.no_record,
+    }
+}
+
+/// Runs the rules `args` selects, rendering to stdout; `observe` sees every finding too.
+pub async fn execute(
+    project: &Project,
+    args: &CheckArgs,
+    printer: &Printer,
+    observe: &mut dyn FnMut(&Finding),
+) -> anyhow::Result<Summary> {
+    let stdout = std::io::stdout();
+    let renderer: Box<dyn CheckSink> = match args.format {
+        Format::Human => Box::new(HumanRenderer::new(
+            BufWriter::new(anstream::AutoStream::auto(stdout.lock())),
+            args.show,
+        )),
+        Format::Json => Box::new(JsonRenderer::new(BufWriter::with_capacity(
+            64 * 1024,
+            stdout.lock(),
+        ))),
+    };
+    let mut sink = Output {
+        renderer,
+        printer,
+        bar: ProgressBar::hidden(),
+        running: Vec::new(),
+        found: 0,
+        observe,
+    };
+    let report = check::run(project, &options(args), &Cancel::new(), &mut sink).await;
+    sink.bar.finish_and_clear();
+    let report = report?;
+    std::io::stdout().flush()?;
+    after_run(&report, &project.state, printer);
+    Ok(report.summary)
+}
+
+/// The lines on stderr once the report is written: where the run was recorded, fixed
+/// debt in the baseline, rules that could not run.
+fn after_run(report: &CheckReport, state: &StoreLocation, printer: &Printer) {
+    match report.run {
+        Some(1) => printer.status(format!(
+            "recorded as run 1 ({}); after the next check, `trueup diff` compares the two",
+            shown_location(state)
+        )),
+        Some(run) => printer.status(format!(
+            "recorded as run {run}; `trueup diff` compares it with the run before"
+        )),
+        None => {}
+    }
+    if let Some((_, stale)) = report.baseline
+        && stale > 0
+    {
+        printer.status(format!(
+            "{stale} accepted finding(s) of the baseline were not found any more: fixed debt; \
+             `trueup baseline accept` after this run drops them"
+        ));
+    }
+    let summary = &report.summary;
+    if summary.errored_rules > 0 {
+        printer.error(&anyhow::anyhow!(
+            "{} of {} could not run; their errors are in the report",
+            summary.errored_rules,
+            crate::render::plural(summary.rules, "rule")
+        ));
+    }
+}
+
+/// The store as the user can reach it: a file relative to where they stand when it is
+/// below it, a PostgreSQL URL without its password.
+fn shown_location(state: &StoreLocation) -> String {
+    if let StoreLocation::File(path) = state
+        && let Ok(here) = std::env::current_dir()
+        && let Ok(relative) = path.strip_prefix(&here)
+    {
+        return relative.display().to_string();
+    }
+    state.to_string()
+}
+
+/// The CLI's sink: the renderer on stdout, the progress bar and status lines on stderr.
+struct Output<'a> {
+    renderer: Box<dyn CheckSink + 'a>,
+    printer: &'a Printer,
+    bar: ProgressBar,
+    /// Rules whose queries run now, for the progress bar.
+    running: Vec<String>,
+    found: u64,
+    observe: &'a mut dyn FnMut(&Finding),
+}
+
+impl Output<'_> {
+    fn show_progress(&self) {
+        self.bar.set_message(format!(
+            "· {} findings · {}",
+            self.found,
+            Escaped(self.running.join(", "))
+        ));
+    }
+}
+
+impl CheckSink for Output<'_> {
+    fn source_failed(&mut self, source: &str, error: &str) {
+        self.printer.error(&anyhow::anyhow!(
+            "source `{source}` cannot be opened; its rules fail: {error}"
+        ));
+    }
+
+    fn baseline_loaded(&mut self, path: &Path, accepted: usize) {
+        self.printer.status(format!(
+            "baseline {}: {accepted} accepted finding(s)",
+            path.display()
+        ));
+    }
+
+    fn start(&mut self, rules: &[Arc<RuleSpec>]) -> std::io::Result<()> {
+        self.renderer.start(rules)?;
+        self.bar = self.printer.progress(rules.len());
+        Ok(())
+    }
+
+    fn rule_started(&mut self, rule: &Arc<RuleSpec>) {
+        self.running.push(rule.id.clone());
+        self.show_progress();
+    }
+
+    fn finding(
+        &mut self,
+        finding: &Finding,
+        fingerprint: i64,
+        accepted: bool,
+    ) -> std::io::Result<()> {
+        self.found += 1;
+        (self.observe)(finding);
+        self.renderer.finding(finding, fingerprint, accepted)?;
+        if self.found.is_multiple_of(4096) {
+            self.show_progress();
+        }
+        Ok(())
+    }
+
+    fn rule_finished(&mut self, outcome: &RuleOutcome) -> std::io::Result<()> {
+        self.running.retain(|id| *id != outcome.rule.id);
+        self.bar.inc(1);
+        let renderer = &mut self.renderer;
+        self.bar.suspend(|| renderer.rule_finished(outcome))?;
+        self.show_progress();
+        Ok(())
+    }
+
+    fn finish(&mut self, summary: &Summary) -> std::io::Result<()> {
+        self.bar.finish_and_clear();
+        self.renderer.finish(summary)
+    }
+}
