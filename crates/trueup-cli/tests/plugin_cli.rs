@@ -156,9 +156,10 @@ expect-error = "must be at least 1"
     let json = test_every_nth(dir.path(), &["--format", "json"]).json();
     assert_eq!(json["passed"], true);
     assert_eq!(json["summary"]["cases"], 3);
+    // Values in JSON as `check --format json` writes them: bytes as `\x` hex.
     assert_eq!(
         json["cases"][1]["findings"][0]["key"],
-        serde_json::json!([7, "2026-01-31T12:00:00", "12.50", "00ff", null])
+        serde_json::json!([7, "2026-01-31T12:00:00", "12.50", "\\x00ff", null])
     );
 }
 

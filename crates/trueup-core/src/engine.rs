@@ -338,8 +338,8 @@ async fn plan(
             .map_err(failed)?
             .ok_or_else(|| format!("source `{}` has no table `{table}`", source.name))?;
         if let Some(missing) = columns.iter().find(|c| !existing.contains(c)) {
-            let hint = crate::load::closest(missing, existing.iter().map(String::as_str))
-                .map(|close| format!("; did you mean `{close}`?"))
+            let hint = crate::suggest::did_you_mean(missing, existing.iter().map(String::as_str))
+                .map(|hint| format!("; {hint}"))
                 .unwrap_or_default();
             return Err(format!("table `{table}` has no column `{missing}`{hint}"));
         }

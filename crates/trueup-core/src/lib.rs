@@ -24,6 +24,7 @@ pub mod size;
 pub mod source;
 pub mod sql_text;
 pub mod store;
+pub mod suggest;
 pub mod template;
 pub mod text;
 pub mod time;

@@ -9,6 +9,7 @@ use crate::diagnostic::{Diagnostic, FieldPath, SourceFile};
 use crate::project::{Defaults, InterpolateError, ProjectFile, interpolate};
 use crate::rule::{Rule, RuleFile};
 use crate::source::Source;
+use crate::suggest::did_you_mean;
 use crate::validate;
 use crate::{Error, Result};
 
@@ -403,8 +404,8 @@ fn resolve_sources(
             (Some(name), _) => {
                 let mut problem =
                     loaded.diagnostic(&["source"], format!("unknown source `{name}`"));
-                problem = match closest(name, names.iter().map(|n| n.as_str())) {
-                    Some(close) => problem.with_hint(format!("did you mean `{close}`?")),
+                problem = match did_you_mean(name, names.iter().map(|n| n.as_str())) {
+                    Some(hint) => problem.with_hint(hint),
                     None => {
                         problem.with_hint("sources are declared in trueup.toml as [sources.NAME]")
                     }
@@ -458,14 +459,4 @@ fn reject_duplicate_ids(rules: &[LoadedRule], problems: &mut Vec<Diagnostic>) {
             seen.insert(&loaded.rule.id, loaded);
         }
     }
-}
-
-/// The candidate closest to `word`, when it is close enough to be a likely typo.
-pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    candidates
-        .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(word, c), c))
-        .filter(|(distance, c)| *distance <= (c.len() / 3).max(1))
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, c)| c)
 }

@@ -8,10 +8,11 @@ use crate::compile::compile;
 use crate::diagnostic::Diagnostic;
 use crate::dialect::Dialect;
 use crate::engine::Sources;
-use crate::load::{LoadedRule, Project, closest};
+use crate::load::{LoadedRule, Project};
 use crate::rule::{Detector, Repair};
 use crate::source::{Source, TimestampColumn};
 use crate::sql_text::{Fragment, detector_problem, fragment_problem};
+use crate::suggest::did_you_mean;
 use crate::template::Template;
 
 /// Problems in one rule that need no database, but for its SQL ([`sql`]).
@@ -391,9 +392,9 @@ pub async fn online(loaded: &LoadedRule, sources: &Sources) -> Vec<Diagnostic> {
                     format!("source `{}` has no table `{}`", source.name, used.table),
                 );
                 if let Ok(tables) = source.tables().await
-                    && let Some(close) = closest(used.table, tables.iter().map(String::as_str))
+                    && let Some(hint) = did_you_mean(used.table, tables.iter().map(String::as_str))
                 {
-                    problem = problem.with_hint(format!("did you mean `{close}`?"));
+                    problem = problem.with_hint(hint);
                 }
                 problems.push(problem);
             }
@@ -410,8 +411,8 @@ pub async fn online(loaded: &LoadedRule, sources: &Sources) -> Vec<Diagnostic> {
                         &path,
                         format!("table `{}` has no column `{column}`", used.table),
                     );
-                    problem = match closest(column, existing.iter().map(String::as_str)) {
-                        Some(close) => problem.with_hint(format!("did you mean `{close}`?")),
+                    problem = match did_you_mean(column, existing.iter().map(String::as_str)) {
+                        Some(hint) => problem.with_hint(hint),
                         None => {
                             problem.with_hint(format!("its columns are: {}", existing.join(", ")))
                         }
@@ -580,8 +581,8 @@ fn config_options_problem(
         let known = |key: &String| properties.is_some_and(|p| p.contains_key(key));
         if let Some(unknown) = config.keys().find(|key| !known(key)) {
             let hint = properties
-                .and_then(|p| closest(unknown, p.keys().map(String::as_str)))
-                .map(|close| format!("did you mean `{close}`? "))
+                .and_then(|p| did_you_mean(unknown, p.keys().map(String::as_str)))
+                .map(|hint| format!("{hint} "))
                 .unwrap_or_default();
             return Some((
                 Some(unknown.clone()),

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use serde::{Serialize, Serializer};
+use trueup_plugin_sdk::wire;
 
 /// One value of a result row, typed loosely enough to cover every source.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +58,37 @@ impl Value {
                 (Some(a), Some(b)) => a.total_cmp(&b),
                 _ => rank(self).cmp(&rank(other)).then(Ordering::Equal),
             },
+        }
+    }
+}
+
+/// The plugin wire's values (`trueup_plugin_sdk::wire`) are these, borrowed.
+impl Value {
+    /// The value as the wire carries it.
+    pub fn to_wire(&self) -> wire::Value<'_> {
+        match self {
+            Value::Null => wire::Value::Null,
+            Value::Bool(b) => wire::Value::Bool(*b),
+            Value::Int(i) => wire::Value::Int(*i),
+            Value::Float(x) => wire::Value::Float(*x),
+            Value::Decimal(d) => wire::Value::Decimal(d),
+            Value::Text(t) => wire::Value::Text(t),
+            Value::Timestamp(t) => wire::Value::Timestamp(t),
+            Value::Bytes(b) => wire::Value::Bytes(b),
+        }
+    }
+
+    /// A value from the wire, owned.
+    pub fn from_wire(value: wire::Value<'_>) -> Value {
+        match value {
+            wire::Value::Null => Value::Null,
+            wire::Value::Int(i) => Value::Int(i),
+            wire::Value::Float(x) => Value::Float(x),
+            wire::Value::Decimal(d) => Value::Decimal(d.to_owned()),
+            wire::Value::Text(t) => Value::Text(t.to_owned()),
+            wire::Value::Timestamp(t) => Value::Timestamp(t.to_owned()),
+            wire::Value::Bool(b) => Value::Bool(b),
+            wire::Value::Bytes(b) => Value::Bytes(b.to_vec()),
         }
     }
 }

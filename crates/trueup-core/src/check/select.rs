@@ -1,7 +1,8 @@
 //! Which rules a run takes: `--rule` patterns, `--tag`s and `--source`s, each checked
 //! against the project so that a typo is an error with a suggestion, not an empty run.
 
-use crate::load::{LoadedRule, Project, closest};
+use crate::load::{LoadedRule, Project};
+use crate::suggest::did_you_mean;
 use crate::{Error, Result};
 
 /// A selection of a project's rules; empty lists select every rule.
@@ -20,8 +21,8 @@ impl Selection {
         check_rule_patterns(project, &self.rules)?;
         for name in &self.sources {
             if !project.sources.contains_key(name) {
-                let close = closest(name, project.sources.keys().map(String::as_str))
-                    .map(|close| format!("; did you mean `{close}`?"))
+                let close = did_you_mean(name, project.sources.keys().map(String::as_str))
+                    .map(|hint| format!("; {hint}"))
                     .unwrap_or_default();
                 return Err(Error::Selection(format!(
                     "no source is named `{name}` in {}{close}",
@@ -38,8 +39,8 @@ impl Selection {
                     .collect();
                 tags.sort_unstable();
                 tags.dedup();
-                let close = closest(tag, tags.iter().copied())
-                    .map(|close| format!("did you mean `{close}`? "))
+                let close = did_you_mean(tag, tags.iter().copied())
+                    .map(|hint| format!("{hint} "))
                     .unwrap_or_default();
                 return Err(Error::Selection(format!(
                     "no rule has the tag `{tag}`; {close}the tags are: {}",
@@ -66,10 +67,8 @@ pub fn check_rule_patterns(project: &Project, patterns: &[String]) -> Result<()>
     let ids = || project.rules.iter().map(|r| r.rule.id.as_str());
     for pattern in patterns {
         if !ids().any(|id| id_matches(pattern, id)) {
-            let message = match closest(pattern, ids()) {
-                Some(close) => {
-                    format!("no rule matches `--rule {pattern}`; did you mean `{close}`?")
-                }
+            let message = match did_you_mean(pattern, ids()) {
+                Some(hint) => format!("no rule matches `--rule {pattern}`; {hint}"),
                 None => {
                     format!("no rule matches `--rule {pattern}`; `trueup compile` lists every rule")
                 }

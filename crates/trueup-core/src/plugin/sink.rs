@@ -288,7 +288,7 @@ impl<S: FindingSink> RowSink for PluginSink<'_, S> {
             .extend(self.key.iter().map(|&i| values[i].clone()));
         self.keys.rows += 1;
         for value in &values {
-            self.batch.value(to_wire(value));
+            self.batch.value(value.to_wire());
         }
         if self.keys.rows >= BATCH_ROWS || self.batch.buf.len() >= BATCH_BYTES {
             self.flush().await?;
@@ -316,42 +316,14 @@ fn owned(findings: &[WireFinding<'_>]) -> Vec<Owned> {
         .map(|f| Owned {
             at: match &f.at {
                 FindingAt::Row(row) => Ok(*row),
-                FindingAt::Key(key) => Err(key.iter().map(|v| from_wire(*v)).collect()),
+                FindingAt::Key(key) => Err(key.iter().map(|v| Value::from_wire(*v)).collect()),
             },
             message: f.message.to_owned(),
             detail: f
                 .detail
                 .iter()
-                .map(|(name, value)| ((*name).to_owned(), from_wire(*value)))
+                .map(|(name, value)| ((*name).to_owned(), Value::from_wire(*value)))
                 .collect(),
         })
         .collect()
-}
-
-/// A value as the wire carries it.
-pub fn to_wire(value: &Value) -> wire::Value<'_> {
-    match value {
-        Value::Null => wire::Value::Null,
-        Value::Bool(b) => wire::Value::Bool(*b),
-        Value::Int(i) => wire::Value::Int(*i),
-        Value::Float(x) => wire::Value::Float(*x),
-        Value::Decimal(d) => wire::Value::Decimal(d),
-        Value::Text(t) => wire::Value::Text(t),
-        Value::Timestamp(t) => wire::Value::Timestamp(t),
-        Value::Bytes(b) => wire::Value::Bytes(b),
-    }
-}
-
-/// A value from the wire.
-pub fn from_wire(value: wire::Value<'_>) -> Value {
-    match value {
-        wire::Value::Null => Value::Null,
-        wire::Value::Int(i) => Value::Int(i),
-        wire::Value::Float(x) => Value::Float(x),
-        wire::Value::Decimal(d) => Value::Decimal(d.to_owned()),
-        wire::Value::Text(t) => Value::Text(t.to_owned()),
-        wire::Value::Timestamp(t) => Value::Timestamp(t.to_owned()),
-        wire::Value::Bool(b) => Value::Bool(b),
-        wire::Value::Bytes(b) => Value::Bytes(b.to_vec()),
-    }
 }

@@ -1,112 +1,60 @@
-//! One value of a fixture's rows, keys and details: read from TOML, sent over the wire,
-//! read back from the plugin's findings, and shown the way a fixture writes it.
+//! A value of a fixture's rows, keys and details as a fixture writes it: read from TOML
+//! into core's `Value` (which goes over the wire as a source's values do), and shown back
+//! in the same TOML form.
 
 use std::fmt;
 
-use trueup_plugin_sdk::wire;
+use trueup_core::value::Value;
 
 /// What a value in a fixture is written as, for messages.
 const VALUE_FORMS: &str = "an integer, float, string, bool or datetime, or one of \
     `{ null = true }`, `{ decimal = \"12.50\" }`, `{ bytes = \"00ff\" }`, \
     `{ timestamp = \"2026-01-31T12:00:00\" }`";
 
-/// One value of a row, a key or a detail, owned.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Cell {
-    Null,
-    Int(i64),
-    Float(f64),
-    Decimal(String),
-    Text(String),
-    Bool(bool),
-    Timestamp(String),
-    Bytes(Vec<u8>),
-}
-
-impl Cell {
-    pub fn wire(&self) -> wire::Value<'_> {
-        match self {
-            Cell::Null => wire::Value::Null,
-            Cell::Int(i) => wire::Value::Int(*i),
-            Cell::Float(x) => wire::Value::Float(*x),
-            Cell::Decimal(d) => wire::Value::Decimal(d),
-            Cell::Text(t) => wire::Value::Text(t),
-            Cell::Bool(b) => wire::Value::Bool(*b),
-            Cell::Timestamp(t) => wire::Value::Timestamp(t),
-            Cell::Bytes(b) => wire::Value::Bytes(b),
-        }
-    }
-
-    pub fn from_wire(value: wire::Value<'_>) -> Cell {
-        match value {
-            wire::Value::Null => Cell::Null,
-            wire::Value::Int(i) => Cell::Int(i),
-            wire::Value::Float(x) => Cell::Float(x),
-            wire::Value::Decimal(d) => Cell::Decimal(d.to_owned()),
-            wire::Value::Text(t) => Cell::Text(t.to_owned()),
-            wire::Value::Bool(b) => Cell::Bool(b),
-            wire::Value::Timestamp(t) => Cell::Timestamp(t.to_owned()),
-            wire::Value::Bytes(b) => Cell::Bytes(b.to_vec()),
-        }
-    }
-
-    /// The value in JSON: decimals and timestamps as text, bytes as hex text.
-    pub fn json(&self) -> serde_json::Value {
-        match self {
-            Cell::Null => serde_json::Value::Null,
-            Cell::Int(i) => (*i).into(),
-            Cell::Float(x) => (*x).into(),
-            Cell::Decimal(s) | Cell::Text(s) | Cell::Timestamp(s) => s.clone().into(),
-            Cell::Bool(b) => (*b).into(),
-            Cell::Bytes(b) => hex(b).into(),
-        }
-    }
-
-    /// Reads a value as a fixture writes it.
-    pub fn parse(value: &toml::Value) -> Result<Cell, String> {
-        Ok(match value {
-            toml::Value::Integer(i) => Cell::Int(*i),
-            toml::Value::Float(x) => Cell::Float(*x),
-            toml::Value::String(s) => Cell::Text(s.clone()),
-            toml::Value::Boolean(b) => Cell::Bool(*b),
-            toml::Value::Datetime(d) => Cell::Timestamp(d.to_string()),
-            toml::Value::Table(table) if table.len() == 1 => {
-                let (kind, value) = table.iter().next().expect("one entry");
-                match (kind.as_str(), value) {
-                    ("null", toml::Value::Boolean(true)) => Cell::Null,
-                    ("decimal", toml::Value::String(s)) if is_decimal(s) => {
-                        Cell::Decimal(s.clone())
-                    }
-                    ("decimal", _) => {
-                        return Err(
-                            "a decimal is its digits as a string, e.g. `{ decimal = \"-12.50\" }`"
-                                .to_owned(),
-                        );
-                    }
-                    ("bytes", toml::Value::String(s)) => Cell::Bytes(unhex(s)?),
-                    ("timestamp", toml::Value::String(s)) => Cell::Timestamp(s.clone()),
-                    _ => return Err(format!("a value is {VALUE_FORMS}")),
+/// Reads a value as a fixture writes it.
+pub fn parse(value: &toml::Value) -> Result<Value, String> {
+    Ok(match value {
+        toml::Value::Integer(i) => Value::Int(*i),
+        toml::Value::Float(x) => Value::Float(*x),
+        toml::Value::String(s) => Value::Text(s.clone()),
+        toml::Value::Boolean(b) => Value::Bool(*b),
+        toml::Value::Datetime(d) => Value::Timestamp(d.to_string()),
+        toml::Value::Table(table) if table.len() == 1 => {
+            let (kind, value) = table.iter().next().expect("one entry");
+            match (kind.as_str(), value) {
+                ("null", toml::Value::Boolean(true)) => Value::Null,
+                ("decimal", toml::Value::String(s)) if is_decimal(s) => Value::Decimal(s.clone()),
+                ("decimal", _) => {
+                    return Err(
+                        "a decimal is its digits as a string, e.g. `{ decimal = \"-12.50\" }`"
+                            .to_owned(),
+                    );
                 }
+                ("bytes", toml::Value::String(s)) => Value::Bytes(unhex(s)?),
+                ("timestamp", toml::Value::String(s)) => Value::Timestamp(s.clone()),
+                _ => return Err(format!("a value is {VALUE_FORMS}")),
             }
-            _ => return Err(format!("a value is {VALUE_FORMS}")),
-        })
-    }
+        }
+        _ => return Err(format!("a value is {VALUE_FORMS}")),
+    })
 }
 
-impl fmt::Display for Cell {
-    /// The value as a fixture writes it.
+/// A value shown as a fixture writes it.
+pub struct Fixture<'a>(pub &'a Value);
+
+impl fmt::Display for Fixture<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Cell::Null => f.write_str("{ null = true }"),
-            Cell::Int(i) => write!(f, "{i}"),
-            Cell::Float(x) if x.is_nan() => f.write_str("nan"),
-            Cell::Float(x) => write!(f, "{x:?}"),
-            Cell::Decimal(d) => write!(f, "{{ decimal = {} }}", super::toml_string(d)),
-            Cell::Text(t) => f.write_str(&super::toml_string(t)),
-            Cell::Bool(b) => write!(f, "{b}"),
-            Cell::Timestamp(t) if t.parse::<toml::value::Datetime>().is_ok() => f.write_str(t),
-            Cell::Timestamp(t) => write!(f, "{{ timestamp = {} }}", super::toml_string(t)),
-            Cell::Bytes(b) => write!(f, "{{ bytes = \"{}\" }}", hex(b)),
+        match self.0 {
+            Value::Null => f.write_str("{ null = true }"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Float(x) if x.is_nan() => f.write_str("nan"),
+            Value::Float(x) => write!(f, "{x:?}"),
+            Value::Decimal(d) => write!(f, "{{ decimal = {} }}", super::toml_string(d)),
+            Value::Text(t) => f.write_str(&super::toml_string(t)),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Timestamp(t) if t.parse::<toml::value::Datetime>().is_ok() => f.write_str(t),
+            Value::Timestamp(t) => write!(f, "{{ timestamp = {} }}", super::toml_string(t)),
+            Value::Bytes(b) => write!(f, "{{ bytes = \"{}\" }}", hex(b)),
         }
     }
 }

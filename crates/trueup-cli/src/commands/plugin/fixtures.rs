@@ -10,7 +10,7 @@ use toml::Spanned;
 use trueup_core::diagnostic::{Diagnostic, SourceFile};
 use trueup_core::load::parse_diagnostic;
 
-use super::cell::Cell;
+use trueup_core::value::Value;
 
 /// The cases of a fixture file.
 #[derive(Debug)]
@@ -24,7 +24,7 @@ pub struct Case {
     pub config: serde_json::Map<String, serde_json::Value>,
     pub key: Vec<String>,
     pub columns: Vec<String>,
-    pub rows: Vec<Vec<Cell>>,
+    pub rows: Vec<Vec<Value>>,
     pub expect: Expect,
 }
 
@@ -40,10 +40,10 @@ pub enum Expect {
 /// A finding a case expects: its key, and its message and details when given.
 #[derive(Debug)]
 pub struct Expected {
-    pub key: Vec<Cell>,
+    pub key: Vec<Value>,
     pub message: Option<String>,
     /// Details the finding must have (it may have more).
-    pub detail: Vec<(String, Cell)>,
+    pub detail: Vec<(String, Value)>,
 }
 
 /// The file as written.
@@ -177,12 +177,12 @@ fn parse(file: &SourceFile) -> Result<Fixtures, Vec<Diagnostic>> {
                         let detail = detail
                             .into_iter()
                             .map(|(name, value)| {
-                                let cell = Cell::parse(&value).unwrap_or_else(|message| {
+                                let cell = super::cell::parse(&value).unwrap_or_else(|message| {
                                     problem(
                                         detail_span.clone(),
                                         format!("detail `{name}`: {message}"),
                                     );
-                                    Cell::Null
+                                    Value::Null
                                 });
                                 (name, cell)
                             })
@@ -221,13 +221,13 @@ fn parse(file: &SourceFile) -> Result<Fixtures, Vec<Diagnostic>> {
 fn cells(
     values: &[Spanned<toml::Value>],
     problem: &mut impl FnMut(std::ops::Range<usize>, String),
-) -> Vec<Cell> {
+) -> Vec<Value> {
     values
         .iter()
         .map(|value| {
-            Cell::parse(value.get_ref()).unwrap_or_else(|message| {
+            super::cell::parse(value.get_ref()).unwrap_or_else(|message| {
                 problem(value.span(), message);
-                Cell::Null
+                Value::Null
             })
         })
         .collect()

@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 use trueup_core::plugin::Plugin;
 use trueup_core::text::Escaped;
 
-use super::cell::Cell;
+use trueup_core::value::Value as Cell;
+
+use super::cell::Fixture;
 use super::fixtures::{Expect, Expected};
 use super::test::{CaseResult, Found};
 use crate::args::Format;
@@ -130,14 +132,14 @@ fn case_json(result: &CaseResult<'_>) -> Value {
 
 fn found_json(found: &Found) -> Value {
     json!({
-        "key": found.key.iter().map(Cell::json).collect::<Vec<_>>(),
+        "key": found.key,
         "message": found.message,
         "detail": detail_json(&found.detail),
     })
 }
 
 fn expected_json(expected: &Expected) -> Value {
-    let mut value = json!({ "key": expected.key.iter().map(Cell::json).collect::<Vec<_>>() });
+    let mut value = json!({ "key": expected.key });
     if let Some(message) = &expected.message {
         value["message"] = message.clone().into();
     }
@@ -151,7 +153,7 @@ fn detail_json(detail: &[(String, Cell)]) -> Value {
     Value::Object(
         detail
             .iter()
-            .map(|(name, cell)| (name.clone(), cell.json()))
+            .map(|(name, cell)| (name.clone(), json!(cell)))
             .collect(),
     )
 }
@@ -166,7 +168,7 @@ fn expected_toml(expected: &Expected) -> String {
 }
 
 fn finding_toml(key: &[Cell], message: Option<&str>, detail: &[(String, Cell)]) -> String {
-    let key: Vec<String> = key.iter().map(ToString::to_string).collect();
+    let key: Vec<String> = key.iter().map(|cell| Fixture(cell).to_string()).collect();
     let mut text = format!("{{ key = [{}]", key.join(", "));
     if let Some(message) = message {
         text.push_str(&format!(", message = {}", super::toml_string(message)));
@@ -174,7 +176,7 @@ fn finding_toml(key: &[Cell], message: Option<&str>, detail: &[(String, Cell)]) 
     if !detail.is_empty() {
         let fields: Vec<String> = detail
             .iter()
-            .map(|(name, cell)| format!("{} = {cell}", toml_key(name)))
+            .map(|(name, cell)| format!("{} = {}", toml_key(name), Fixture(cell)))
             .collect();
         text.push_str(&format!(", detail = {{ {} }}", fields.join(", ")));
     }

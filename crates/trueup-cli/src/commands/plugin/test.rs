@@ -11,12 +11,12 @@ use trueup_core::plugin::{BATCH_ROWS, DEFAULT_MEMORY, DEFAULT_OUTPUT, Limits, Pl
 use trueup_plugin_sdk::wire::{self, FindingAt, Start, WireFinding};
 
 use super::build::{self, Artifact};
-use super::cell::Cell;
 use super::fixtures::{self, Case, Expect, Expected};
 use super::report;
 use crate::ExitStatus;
 use crate::args::{GlobalArgs, PluginTestArgs};
 use crate::printer::Printer;
+use trueup_core::value::Value;
 
 /// What a case's instance may use: `check`'s defaults, and time enough for a slow machine.
 const LIMITS: Limits = Limits {
@@ -96,9 +96,9 @@ fn one_plugin(artifacts: Vec<Artifact>, dir: &Path) -> anyhow::Result<PathBuf> {
 /// A finding the plugin reported, with its row's key.
 #[derive(Debug, Clone)]
 pub struct Found {
-    pub key: Vec<Cell>,
+    pub key: Vec<Value>,
     pub message: String,
-    pub detail: Vec<(String, Cell)>,
+    pub detail: Vec<(String, Value)>,
 }
 
 /// Runs one case: its findings, or the error that stopped it.
@@ -121,7 +121,7 @@ fn run_case(plugin: &Plugin, case: &Case) -> Result<Vec<Found>, String> {
         let mut batch = wire::Writer::new();
         wire::batch_header(&mut batch, rows.len(), case.columns.len());
         for cell in rows.iter().flatten() {
-            batch.value(cell.wire());
+            batch.value(cell.to_wire());
         }
         let read = |findings: Vec<WireFinding<'_>>| owned(&findings, rows, &key, &case.key);
         found.extend(
@@ -140,7 +140,7 @@ fn run_case(plugin: &Plugin, case: &Case) -> Result<Vec<Found>, String> {
 /// leaves them out.
 fn owned(
     findings: &[WireFinding<'_>],
-    rows: &[Vec<Cell>],
+    rows: &[Vec<Value>],
     key: &[usize],
     key_names: &[String],
 ) -> Result<Vec<Found>, String> {
@@ -158,7 +158,7 @@ fn owned(
                     key.iter().map(|&i| row[i].clone()).collect()
                 }
                 FindingAt::Key(values) if values.len() == key.len() => {
-                    values.iter().map(|v| Cell::from_wire(*v)).collect()
+                    values.iter().map(|v| Value::from_wire(*v)).collect()
                 }
                 FindingAt::Key(values) => {
                     return Err(format!(
@@ -168,11 +168,11 @@ fn owned(
                     ));
                 }
             };
-            let mut detail: Vec<(String, Cell)> = Vec::new();
+            let mut detail: Vec<(String, Value)> = Vec::new();
             for (name, value) in &finding.detail {
                 if !key_names.iter().any(|k| k == name) && !detail.iter().any(|(n, _)| n == name)
                 {
-                    detail.push(((*name).to_owned(), Cell::from_wire(*value)));
+                    detail.push(((*name).to_owned(), Value::from_wire(*value)));
                 }
             }
             Ok(Found {
@@ -279,7 +279,7 @@ mod tests {
 
     fn found(key: i64, message: &str) -> Found {
         Found {
-            key: vec![Cell::Int(key)],
+            key: vec![Value::Int(key)],
             message: message.to_owned(),
             detail: Vec::new(),
         }
@@ -287,7 +287,7 @@ mod tests {
 
     fn expected(key: i64, message: Option<&str>) -> Expected {
         Expected {
-            key: vec![Cell::Int(key)],
+            key: vec![Value::Int(key)],
             message: message.map(str::to_owned),
             detail: Vec::new(),
         }
