@@ -43,8 +43,12 @@ fn project(rules: &str) -> tempfile::TempDir {
 }
 
 fn mkfifo(path: &Path) {
-    rustix::fs::mkfifoat(rustix::fs::CWD, path, rustix::fs::Mode::from_raw_mode(0o644))
-        .expect("mkfifo");
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::Mode::from_raw_mode(0o644),
+    )
+    .expect("mkfifo");
 }
 
 /// `trueup --project <dir>/trueup.toml validate --offline`.
@@ -125,7 +129,12 @@ fn links_to_their_own_folder_end_with_an_error_each() {
         let run = validate(dir.path());
         assert_eq!(run.code, Some(2), "{rules}: {}", run.all());
         for link in ["rules/l1` links back", "rules/l2` links back"] {
-            assert_eq!(run.stderr.matches(link).count(), 1, "{rules}: {}", run.all());
+            assert_eq!(
+                run.stderr.matches(link).count(),
+                1,
+                "{rules}: {}",
+                run.all()
+            );
         }
         assert!(
             run.stderr.contains("2 problem(s) found"),
@@ -203,8 +212,11 @@ key = ["id"]
     let run = validate(dir.path());
     assert_eq!(run.code, Some(2), "{}", run.all());
     assert!(
-        run.stderr.contains("rules/plugin.toml:7:10: plugin `check.wasm`: cannot read")
-            && run.stderr.contains("it is a FIFO (named pipe), not a regular file"),
+        run.stderr
+            .contains("rules/plugin.toml:7:10: plugin `check.wasm`: cannot read")
+            && run
+                .stderr
+                .contains("it is a FIFO (named pipe), not a regular file"),
         "{}",
         run.all()
     );
