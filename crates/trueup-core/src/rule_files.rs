@@ -30,7 +30,7 @@ pub fn find(
         walk.seen.clear();
         let full = root.join(entry);
         if entry.contains(['*', '?', '[']) {
-            walk.glob(&full);
+            walk.glob(root, entry);
             continue;
         }
         match std::fs::metadata(&full) {
@@ -96,16 +96,15 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
-    /// The files matching a glob pattern: walks the folder its literal part names.
-    fn glob(&mut self, full: &Path) {
-        let literal: PathBuf = full
-            .components()
-            .take_while(|c| !c.as_os_str().to_string_lossy().contains(['*', '?', '[']))
-            .collect();
-        let rest: Vec<Component<'_>> = full
-            .components()
-            .skip(literal.components().count())
-            .collect();
+    /// The files matching a glob pattern `entry`: walks the folder its literal part names.
+    fn glob(&mut self, root: &Path, entry: &str) {
+        let components: Vec<Component<'_>> = Path::new(entry).components().collect();
+        let literal_len = components
+            .iter()
+            .position(|c| c.as_os_str().to_string_lossy().contains(['*', '?', '[']))
+            .unwrap_or(components.len());
+        let literal = root.join(components[..literal_len].iter().collect::<PathBuf>());
+        let rest = &components[literal_len..];
         let rest_text = rest
             .iter()
             .map(|c| c.as_os_str().to_string_lossy())
@@ -252,5 +251,55 @@ impl Want {
             Want::Toml => true,
             Want::Glob { depth: most, .. } => most.is_none_or(|most| depth < most),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(root: &Path, entries: &[&str]) -> Vec<String> {
+        let project = SourceFile {
+            path: root.join("trueup.toml"),
+            text: String::new(),
+        };
+        let entries: Vec<String> = entries.iter().map(|e| e.to_string()).collect();
+        let mut problems = Vec::new();
+        let files = find(&project, root, &entries, &mut problems);
+        assert!(problems.is_empty(), "{problems:?}");
+        files
+            .iter()
+            .map(|f| f.strip_prefix(root).unwrap().display().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn globs_match_as_glob_does() {
+        // A folder name with a glob character: only the entry is a pattern.
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("project [1]");
+        std::fs::create_dir_all(root.join("rules/sub/deep")).unwrap();
+        for file in [
+            "rules/a.toml",
+            "rules/b.txt",
+            "rules/sub/c.toml",
+            "rules/sub/deep/d.toml",
+        ] {
+            std::fs::write(root.join(file), "").unwrap();
+        }
+        assert_eq!(found(&root, &["rules/*.toml"]), ["rules/a.toml"]);
+        assert_eq!(found(&root, &["rules/*/*.toml"]), ["rules/sub/c.toml"]);
+        assert_eq!(
+            found(&root, &["rules/**/*.toml"]),
+            ["rules/a.toml", "rules/sub/c.toml", "rules/sub/deep/d.toml"]
+        );
+        assert_eq!(
+            found(&root, &["rules/?.t*"]),
+            ["rules/a.toml", "rules/b.txt"]
+        );
+        assert_eq!(
+            found(&root, &["rules"]),
+            ["rules/a.toml", "rules/sub/c.toml", "rules/sub/deep/d.toml"]
+        );
     }
 }
