@@ -155,7 +155,10 @@ fn hints_for(err: &anyhow::Error) -> Vec<String> {
                 );
                 hints.push("or point at a project with `--project path/to/trueup.toml`".to_owned());
             }
-            Some(trueup_core::Error::MissingDatabase { .. }) => {
+            Some(
+                trueup_core::Error::MissingDatabase { .. }
+                | trueup_core::Error::NotADatabaseFile { .. },
+            ) => {
                 hints.push(
                     "check the source's `url` in trueup.toml; paths are relative to that file"
                         .to_owned(),

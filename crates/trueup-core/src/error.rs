@@ -39,6 +39,15 @@ pub enum Error {
     #[error("source `{source_name}`: database file {} does not exist", path.display())]
     MissingDatabase { source_name: String, path: PathBuf },
 
+    /// A SQLite database path that names something other than a file (a folder, a FIFO).
+    #[error("source `{source_name}`: {} is {what}, not a database file", path.display())]
+    NotADatabaseFile {
+        source_name: String,
+        path: PathBuf,
+        /// What it is, e.g. "a directory".
+        what: &'static str,
+    },
+
     /// A URL whose scheme trueup does not know.
     #[error("source `{source_name}`: unsupported URL `{url}`")]
     UnsupportedUrl { source_name: String, url: String },

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::diagnostic::{Diagnostic, FieldPath, SourceFile};
-use crate::project::{Defaults, InterpolateError, ProjectFile, interpolate};
+use crate::project::{Defaults, ProjectFile, interpolate};
 use crate::rule::{Rule, RuleFile};
 use crate::source::Source;
 use crate::suggest::did_you_mean;
@@ -69,7 +69,7 @@ impl Project {
 
     /// [`Project::load`] with the environment given as a function, for tests.
     pub fn load_with_env(path: &Path, env: impl Fn(&str) -> Option<String>) -> Result<Project> {
-        let file = Arc::new(read(path)?);
+        let file = Arc::new(crate::read::source_file(path)?);
         let parsed: ProjectFile = toml::from_str(&file.text)
             .map_err(|err| Error::Invalid(vec![parse_diagnostic(&file, &err)]))?;
         let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -80,18 +80,8 @@ impl Project {
             let path = FieldPath::default().key("sources").key(name).key("url");
             let url = match interpolate(&config.url, &env) {
                 Ok(url) => url,
-                Err(InterpolateError::Unset(var)) => {
-                    problems.push(
-                        file.at_path(&path, format!("environment variable `{var}` is not set"))
-                            .with_hint(format!("set it before running trueup: export {var}=...")),
-                    );
-                    continue;
-                }
-                Err(InterpolateError::Unclosed) => {
-                    problems.push(
-                        file.at_path(&path, "`${` without its closing `}`")
-                            .with_hint("write ${NAME}"),
-                    );
+                Err(err) => {
+                    problems.push(file.at_path(&path, err.to_string()).with_hint(err.hint()));
                     continue;
                 }
             };
@@ -132,11 +122,12 @@ impl Project {
             }
         }
 
-        let rule_files = find_rule_files(&file, &root, &parsed.rules, &mut problems);
+        let rule_files = crate::rule_files::find(&file, &root, &parsed.rules, &mut problems);
         let mut rules = Vec::new();
         for rule_file in rule_files {
-            match read(&rule_file) {
+            match crate::read::source_file(&rule_file) {
                 Ok(source_file) => parse_rules(Arc::new(source_file), &mut rules, &mut problems),
+                Err(Error::Invalid(found)) => problems.extend(found),
                 Err(err) => problems.push(Diagnostic::new(crate::error::chain(&err))),
             }
         }
@@ -186,17 +177,6 @@ impl Project {
     pub fn resolve_path(&self, written: &str) -> PathBuf {
         self.root.join(written)
     }
-}
-
-fn read(path: &Path) -> Result<SourceFile> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    Ok(SourceFile {
-        path: path.to_owned(),
-        text,
-    })
 }
 
 /// Turns a `toml` parse or type error into a diagnostic at its span. The message may quote
@@ -316,58 +296,6 @@ fn key_span_after(text: &str, name: &str, start: usize) -> Option<std::ops::Rang
     let mut best = None;
     walk(document.get_ref(), name, start, &mut best);
     best
-}
-
-/// Expands the project's `rules` entries into rule files, sorted and without repeats.
-fn find_rule_files(
-    project: &SourceFile,
-    root: &Path,
-    entries: &[String],
-    problems: &mut Vec<Diagnostic>,
-) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let problems_before = problems.len();
-    for (index, entry) in entries.iter().enumerate() {
-        let at = FieldPath::default().key("rules").index(index);
-        let full = root.join(entry);
-        if entry.contains(['*', '?', '[']) {
-            match glob::glob(&full.to_string_lossy()) {
-                Ok(paths) => files.extend(paths.filter_map(|p| p.ok()).filter(|p| p.is_file())),
-                Err(err) => problems.push(project.at_path(&at, format!("bad glob pattern: {err}"))),
-            }
-        } else if full.is_dir() {
-            collect_toml_files(&full, &mut files);
-        } else if full.is_file() {
-            files.push(full);
-        } else {
-            problems.push(project.at_path(&at, format!("`{entry}` does not exist")));
-        }
-    }
-    files.sort();
-    files.dedup();
-    if files.is_empty() && problems.len() == problems_before {
-        let at = FieldPath::default().key("rules");
-        problems.push(
-            project
-                .at_path(&at, "no rule files found: the project would check nothing")
-                .with_hint("add a rule file (see docs/guides/writing-rules.md) or fix `rules`"),
-        );
-    }
-    files
-}
-
-fn collect_toml_files(dir: &Path, files: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.filter_map(|e| e.ok()) {
-        let path = entry.path();
-        if path.is_dir() {
-            collect_toml_files(&path, files);
-        } else if path.extension().is_some_and(|ext| ext == "toml") {
-            files.push(path);
-        }
-    }
 }
 
 fn parse_rules(file: Arc<SourceFile>, rules: &mut Vec<LoadedRule>, problems: &mut Vec<Diagnostic>) {

@@ -117,6 +117,38 @@ pub enum InterpolateError {
     Unset(String),
     /// A `${` without its `}`.
     Unclosed,
+    /// `${}`: no name.
+    Empty,
+    /// A `${` inside a name, `${A${B}}`: names are not built from other variables.
+    Nested,
+}
+
+impl std::fmt::Display for InterpolateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InterpolateError::Unset(var) => write!(f, "environment variable `{var}` is not set"),
+            InterpolateError::Unclosed => f.write_str("`${` without its closing `}`"),
+            InterpolateError::Empty => f.write_str("`${}` names no environment variable"),
+            InterpolateError::Nested => f.write_str(
+                "`${` inside `${...}`: a variable's name cannot contain another variable",
+            ),
+        }
+    }
+}
+
+impl InterpolateError {
+    /// What to do about it.
+    pub fn hint(&self) -> String {
+        match self {
+            InterpolateError::Unset(var) => {
+                format!("set it before running trueup: export {var}=...")
+            }
+            InterpolateError::Unclosed | InterpolateError::Empty => "write ${NAME}".to_owned(),
+            InterpolateError::Nested => {
+                "write each variable on its own, e.g. ${USER}:${PASSWORD}".to_owned()
+            }
+        }
+    }
 }
 
 /// Replaces each `${NAME}` in `text` by the environment variable `NAME`.
@@ -131,6 +163,12 @@ pub fn interpolate(
         let after = &rest[start + 2..];
         let end = after.find('}').ok_or(InterpolateError::Unclosed)?;
         let name = &after[..end];
+        if name.contains("${") {
+            return Err(InterpolateError::Nested);
+        }
+        if name.is_empty() {
+            return Err(InterpolateError::Empty);
+        }
         out.push_str(&lookup(name).ok_or_else(|| InterpolateError::Unset(name.to_owned()))?);
         rest = &after[end + 1..];
     }
@@ -187,6 +225,18 @@ mod tests {
         assert_eq!(
             interpolate("postgres://${SHOP_DB", env),
             Err(InterpolateError::Unclosed)
+        );
+    }
+
+    #[test]
+    fn refuses_empty_and_nested_names() {
+        assert_eq!(
+            interpolate("sqlite://${}", env),
+            Err(InterpolateError::Empty)
+        );
+        assert_eq!(
+            interpolate("sqlite://${A${DB_PASS}}", env),
+            Err(InterpolateError::Nested)
         );
     }
 

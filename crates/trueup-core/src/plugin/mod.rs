@@ -132,7 +132,7 @@ impl Plugin {
             plugin: shown.clone(),
             message,
         };
-        let bytes = std::fs::read(path).map_err(|e| {
+        let bytes = crate::read::bytes(path, crate::read::PLUGIN_LIMIT).map_err(|e| {
             failed(match e.kind() {
                 std::io::ErrorKind::NotFound => format!(
                     "{} does not exist: build the plugin (`trueup plugin build <its folder>`), or \

@@ -35,11 +35,24 @@ pub(super) async fn connect(
     max_connections: u32,
 ) -> Result<SqlitePool> {
     let path = database_path(&spec.url, root);
-    if !path.is_file() {
-        return Err(Error::MissingDatabase {
-            source_name: spec.name.clone(),
-            path,
-        });
+    // A FIFO would block the open; a folder is no database.
+    match std::fs::metadata(&path).map(|m| crate::read::not_regular(&m)) {
+        Ok(None) => {}
+        Ok(Some(what)) => {
+            return Err(Error::NotADatabaseFile {
+                source_name: spec.name.clone(),
+                path,
+                what,
+            });
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::MissingDatabase {
+                source_name: spec.name.clone(),
+                path,
+            });
+        }
+        // Opening it says what else is wrong.
+        Err(_) => {}
     }
     let options = SqliteConnectOptions::new()
         .filename(&path)

@@ -54,14 +54,7 @@ impl StoreLocation {
     /// The location the project file at `project` configures: `[state] url`, or
     /// `.trueup/state.db` beside it. Reads only the project file, not the rules.
     pub fn of_project(project: &Path) -> Result<StoreLocation> {
-        let text = std::fs::read_to_string(project).map_err(|source| Error::Read {
-            path: project.to_owned(),
-            source,
-        })?;
-        let file = crate::diagnostic::SourceFile {
-            path: project.to_owned(),
-            text,
-        };
+        let file = crate::read::source_file(project)?;
         let parsed: crate::project::ProjectFile = toml::from_str(&file.text)
             .map_err(|e| Error::Invalid(vec![crate::load::parse_diagnostic(&file, &e)]))?;
         let root = project.parent().unwrap_or(Path::new(""));
@@ -84,14 +77,8 @@ impl StoreLocation {
         match url {
             None => Ok(StoreLocation::File(root.join(DEFAULT_PATH))),
             Some(url) => {
-                let url = crate::project::interpolate(url, env).map_err(|e| match e {
-                    crate::project::InterpolateError::Unset(var) => {
-                        format!("`[state] url`: environment variable `{var}` is not set")
-                    }
-                    crate::project::InterpolateError::Unclosed => {
-                        "`[state] url`: `${` without its closing `}`".to_owned()
-                    }
-                })?;
+                let url = crate::project::interpolate(url, env)
+                    .map_err(|e| format!("`[state] url`: {e}"))?;
                 if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
                     return Err(format!(
                         "`[state] url` must be a postgres:// URL, not `{}`",

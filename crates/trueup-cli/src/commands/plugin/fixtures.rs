@@ -259,7 +259,7 @@ mod tests {
         .unwrap();
         let shown: Vec<String> = fixtures.cases[0].rows[0]
             .iter()
-            .map(ToString::to_string)
+            .map(|value| super::super::cell::Fixture(value).to_string())
             .collect();
         assert_eq!(
             shown,
