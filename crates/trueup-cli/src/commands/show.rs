@@ -9,7 +9,7 @@ use trueup_core::text::Escaped;
 
 use crate::ExitStatus;
 use crate::args::{Format, ShowArgs};
-use crate::commands::open_store;
+use crate::commands::read_store;
 use crate::printer::{BOLD, DIM, ERROR};
 
 #[derive(Serialize)]
@@ -20,7 +20,7 @@ struct Shown {
 }
 
 pub async fn run(args: &ShowArgs, project: &Path) -> anyhow::Result<ExitStatus> {
-    let store = open_store(project).await?;
+    let store = read_store(project).await?;
     let id = store.resolve(&args.run).await?;
     let limit = match args.format {
         Format::Json => None,
