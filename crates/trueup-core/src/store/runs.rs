@@ -161,24 +161,32 @@ impl Store {
         id: RunId,
         limit_per_rule: Option<i64>,
     ) -> impl Stream<Item = Result<StoredFinding>> + Send + '_ {
-        sqlx::query(
-            "SELECT rule_id, fingerprint, key, detail, message FROM ( \
-               SELECT *, ROW_NUMBER() OVER (PARTITION BY rule_id ORDER BY fingerprint) AS n FROM findings WHERE run_id = $1) AS numbered \
-             WHERE $2 IS NULL OR n <= $2 ORDER BY rule_id, fingerprint",
-        )
-        .bind(id)
-        .bind(limit_per_rule)
-        .fetch(&self.pool)
-        .map(move |row| {
-            let row = row.map_err(|e| self.failed(&e))?;
-            Ok(StoredFinding {
-                rule: row.get("rule_id"),
-                fingerprint: crate::fingerprint::hex(row.get("fingerprint")),
-                key: serde_json::from_str(row.get("key")).unwrap_or_default(),
-                detail: serde_json::from_str(row.get("detail")).unwrap_or_default(),
-                message: row.get("message"),
+        let sql = match limit_per_rule {
+            // Numbering every finding only to keep all of them costs as much as the sort.
+            None => {
+                "SELECT rule_id, fingerprint, key, detail, message FROM findings WHERE run_id = $1 \
+                 AND $2 IS NULL ORDER BY rule_id, fingerprint"
+            }
+            Some(_) => {
+                "SELECT rule_id, fingerprint, key, detail, message FROM ( \
+                   SELECT *, ROW_NUMBER() OVER (PARTITION BY rule_id ORDER BY fingerprint) AS n FROM findings WHERE run_id = $1) AS numbered \
+                 WHERE n <= $2 ORDER BY rule_id, fingerprint"
+            }
+        };
+        sqlx::query(sql)
+            .bind(id)
+            .bind(limit_per_rule)
+            .fetch(&self.pool)
+            .map(move |row| {
+                let row = row.map_err(|e| self.failed(&e))?;
+                Ok(StoredFinding {
+                    rule: row.get("rule_id"),
+                    fingerprint: crate::fingerprint::hex(row.get("fingerprint")),
+                    key: serde_json::from_str(row.get("key")).unwrap_or_default(),
+                    detail: serde_json::from_str(row.get("detail")).unwrap_or_default(),
+                    message: row.get("message"),
+                })
             })
-        })
     }
 
     /// Deletes runs beyond the newest `keep` and runs started more than `older_than` ago,
