@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use anyhow::{Context, bail};
 use tokio::sync::mpsc;
+use trueup_core::distinct::Distinct;
 use trueup_core::engine::{self, Event};
 use trueup_core::finding::Finding;
 use trueup_core::fingerprint;
@@ -104,6 +105,7 @@ pub async fn execute(
     };
     let mut accepted: HashMap<String, u64> = HashMap::new();
     let mut seen_in_baseline: HashSet<(String, i64)> = HashSet::new();
+    let mut distinct = Distinct::default();
     let mut outcomes = Vec::new();
     let started = Instant::now();
     renderer.start(&rules)?;
@@ -134,6 +136,9 @@ pub async fn execute(
                             found += 1;
                             observe(&finding);
                             let print = fingerprint::of(&finding);
+                            if !distinct.first(&finding.rule.id, print) {
+                                continue; // a repeated key: counted on its rule
+                            }
                             let in_baseline = baseline
                                 .as_ref()
                                 .is_some_and(|b| b.contains(&finding.rule.id, print));
@@ -154,7 +159,9 @@ pub async fn execute(
                         }
                         continue;
                     }
-                    Event::Finished(outcome) => {
+                    Event::Finished(mut outcome) => {
+                        outcome.repeats = distinct.finish(&outcome.rule.id);
+                        outcome.findings = outcome.findings.saturating_sub(outcome.repeats);
                         running.retain(|id| *id != outcome.rule.id);
                         summary.add(
                             &outcome,
