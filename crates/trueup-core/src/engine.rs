@@ -34,7 +34,11 @@ pub enum Event {
 #[derive(Debug, Clone)]
 pub struct RuleOutcome {
     pub rule: Arc<RuleSpec>,
+    /// Findings: one per key (see [`crate::distinct`]; the engine counts rows, and who
+    /// folds repeated keys lowers this and sets `repeats`).
     pub findings: u64,
+    /// Rows that repeated the key of an earlier finding of the rule.
+    pub repeats: u64,
     pub elapsed: Duration,
     /// Why the rule could not finish; its findings so far were still reported.
     pub error: Option<String>,
@@ -195,6 +199,7 @@ pub async fn run(
                 let outcome = RuleOutcome {
                     rule: rules[index].clone(),
                     findings: 0,
+                    repeats: 0,
                     elapsed: Duration::ZERO,
                     error: Some(error.clone()),
                 };
@@ -281,6 +286,7 @@ pub async fn run(
                     (state.parts_left == 0).then(|| RuleOutcome {
                         rule: rule.clone(),
                         findings: state.findings,
+                        repeats: 0,
                         elapsed: state.started.map(|s| s.elapsed()).unwrap_or_default(),
                         error: state.error.take(),
                     })

@@ -10,6 +10,7 @@ pub mod check;
 pub mod compile;
 pub mod diagnostic;
 pub mod dialect;
+pub mod distinct;
 pub mod duration;
 pub mod engine;
 pub mod error;

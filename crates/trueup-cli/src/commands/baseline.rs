@@ -4,7 +4,7 @@ use std::path::Path;
 
 use crate::ExitStatus;
 use crate::args::{BaselineArgs, BaselineCommand};
-use crate::commands::{baseline_path, open_store};
+use crate::commands::{baseline_path, read_store};
 use crate::printer::Printer;
 
 pub async fn run(
@@ -14,7 +14,7 @@ pub async fn run(
 ) -> anyhow::Result<ExitStatus> {
     match &args.command {
         BaselineCommand::Accept { run } => {
-            let store = open_store(project).await?;
+            let store = read_store(project).await?;
             let id = store.resolve(run).await?;
             let path = baseline_path(project);
             let done = store.accept(id, &path).await?;

@@ -11,11 +11,11 @@ use trueup_core::text::{Escaped, markdown_cell_code, markdown_code};
 
 use crate::ExitStatus;
 use crate::args::{DiffArgs, DiffFormat};
-use crate::commands::open_store;
+use crate::commands::read_store;
 use crate::printer::{BOLD, DIM, ERROR, OK};
 
 pub async fn run(args: &DiffArgs, project: &Path) -> anyhow::Result<ExitStatus> {
-    let store = open_store(project).await?;
+    let store = read_store(project).await?;
     let from = store
         .resolve(args.from.as_deref().unwrap_or("last~1"))
         .await?;

@@ -36,8 +36,20 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
 }
 
 /// The state store of the project at `project` (`.trueup/state.db` beside it, or its
-/// `[state] url`), which `check` creates: reading commands never create a SQLite one.
+/// `[state] url`), which `check` creates: no other command creates a SQLite one.
 pub async fn open_store(project: &std::path::Path) -> anyhow::Result<trueup_core::store::Store> {
+    let location = store_location(project)?;
+    Ok(trueup_core::store::Store::open_location(&location).await?)
+}
+
+/// The state store of the project at `project`, opened to read only: the commands that
+/// only read it work on a store the user may read but not write.
+pub async fn read_store(project: &std::path::Path) -> anyhow::Result<trueup_core::store::Store> {
+    let location = store_location(project)?;
+    Ok(trueup_core::store::Store::open_read_only(&location).await?)
+}
+
+fn store_location(project: &std::path::Path) -> anyhow::Result<trueup_core::store::StoreLocation> {
     if !project.is_file() {
         anyhow::bail!(
             "there is no project file {}: run history lives beside it",
@@ -53,7 +65,7 @@ pub async fn open_store(project: &std::path::Path) -> anyhow::Result<trueup_core
             path.display()
         );
     }
-    Ok(trueup_core::store::Store::open_location(&location).await?)
+    Ok(location)
 }
 
 /// The baseline file of the project at `project`.

@@ -7,11 +7,11 @@ use trueup_core::text::Escaped;
 
 use crate::ExitStatus;
 use crate::args::{Format, RunsArgs};
-use crate::commands::open_store;
+use crate::commands::read_store;
 use crate::printer::{DIM, ERROR};
 
 pub async fn run(args: &RunsArgs, project: &Path) -> anyhow::Result<ExitStatus> {
-    let store = open_store(project).await?;
+    let store = read_store(project).await?;
     let runs = store.runs(args.limit).await?;
     store.close().await;
     let mut out = anstream::stdout().lock();

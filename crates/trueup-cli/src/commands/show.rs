@@ -1,44 +1,95 @@
-//! `trueup show RUN`: one recorded run, its rules and their first findings.
+//! `trueup show RUN`: one recorded run, its rules and their first findings (`--format json`:
+//! every finding, streamed from the store).
 
 use std::io::Write;
 use std::path::Path;
 
+use futures_util::TryStreamExt;
 use serde::Serialize;
-use trueup_core::store::{RunRule, RunSummary, StoredFinding};
+use trueup_core::store::{RunId, RunRule, RunSummary, Store, StoredFinding};
 use trueup_core::text::Escaped;
 
 use crate::ExitStatus;
 use crate::args::{Format, ShowArgs};
-use crate::commands::open_store;
+use crate::commands::read_store;
 use crate::printer::{BOLD, DIM, ERROR};
 
+/// What `--format json` writes: the run, its rules, then every finding.
 #[derive(Serialize)]
-struct Shown {
-    run: RunSummary,
-    rules: Vec<RunRule>,
-    findings: Vec<StoredFinding>,
+struct Shown<'a> {
+    run: &'a RunSummary,
+    rules: &'a [RunRule],
+    /// Empty here: the findings are streamed into the document's last array.
+    findings: [StoredFinding; 0],
 }
 
 pub async fn run(args: &ShowArgs, project: &Path) -> anyhow::Result<ExitStatus> {
-    let store = open_store(project).await?;
+    let store = read_store(project).await?;
     let id = store.resolve(&args.run).await?;
-    let limit = match args.format {
-        Format::Json => None,
-        Format::Human => Some(i64::try_from(args.show).unwrap_or(i64::MAX)),
-    };
-    let shown = Shown {
-        run: store.run(id).await?,
-        rules: store.run_rules(id).await?,
-        findings: store.findings(id, limit).await?,
-    };
-    store.close().await;
+    let (run, rules) = (store.run(id).await?, store.run_rules(id).await?);
     let mut out = anstream::stdout().lock();
     if args.format == Format::Json {
-        serde_json::to_writer_pretty(&mut out, &shown)?;
-        writeln!(out)?;
+        let written = json(&store, id, &run, &rules, &mut out).await;
+        store.close().await;
+        written?;
         return Ok(ExitStatus::Success);
     }
-    let run = &shown.run;
+    let limit = i64::try_from(args.show).unwrap_or(i64::MAX);
+    let findings = store.findings(id, Some(limit)).await?;
+    store.close().await;
+    human(&run, &rules, &findings, &mut out)?;
+    Ok(ExitStatus::Success)
+}
+
+/// The JSON document, exactly as if it were serialized whole, written finding by finding
+/// as the store hands them over: memory does not grow with the findings.
+async fn json(
+    store: &Store,
+    id: RunId,
+    run: &RunSummary,
+    rules: &[RunRule],
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
+    let head = serde_json::to_string_pretty(&Shown {
+        run,
+        rules,
+        findings: [],
+    })?;
+    let head = head
+        .strip_suffix("[]\n}")
+        .expect("the findings are the last member");
+    out.write_all(head.as_bytes())?;
+    out.write_all(b"[")?;
+    let mut findings = std::pin::pin!(store.stream_findings(id, None));
+    let (mut written, mut buffer) = (0u64, Vec::new());
+    while let Some(finding) = findings.try_next().await? {
+        out.write_all(if written == 0 { b"\n" } else { b",\n" })?;
+        written += 1;
+        buffer.clear();
+        serde_json::to_writer_pretty(&mut buffer, &finding)?;
+        // An element of the findings array, two levels deep: each of its lines indented
+        // by four spaces (a JSON string holds no raw line break).
+        for (n, line) in buffer.split(|&b| b == b'\n').enumerate() {
+            out.write_all(if n == 0 { b"    " } else { b"\n    " })?;
+            out.write_all(line)?;
+        }
+    }
+    out.write_all(if written == 0 {
+        b"]\n}\n"
+    } else {
+        b"\n  ]\n}\n"
+    })?;
+    out.flush()?;
+    Ok(())
+}
+
+fn human(
+    run: &RunSummary,
+    rules: &[RunRule],
+    findings: &[StoredFinding],
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     let finished = match &run.finished_at {
         Some(at) => format!("finished {at}"),
         None => format!("{ERROR}incomplete{ERROR:#} (still running, or killed)"),
@@ -53,7 +104,7 @@ pub async fn run(args: &ShowArgs, project: &Path) -> anyhow::Result<ExitStatus> 
         "{} rules · {} findings · {} errors · rule set {}\n",
         run.rules, run.findings, run.errors, run.rules_hash
     )?;
-    for rule in &shown.rules {
+    for rule in rules {
         writeln!(
             out,
             "{BOLD}{}{BOLD:#} {DIM}· {} · {} findings · {} ms{DIM:#}",
@@ -65,7 +116,7 @@ pub async fn run(args: &ShowArgs, project: &Path) -> anyhow::Result<ExitStatus> 
         if let Some(error) = &rule.error {
             writeln!(out, "    {ERROR}{}{ERROR:#}", Escaped(error))?;
         }
-        for finding in shown.findings.iter().filter(|f| f.rule == rule.rule) {
+        for finding in findings.iter().filter(|f| f.rule == rule.rule) {
             writeln!(
                 out,
                 "    {}  {DIM}{}{DIM:#}",
@@ -74,5 +125,5 @@ pub async fn run(args: &ShowArgs, project: &Path) -> anyhow::Result<ExitStatus> 
             )?;
         }
     }
-    Ok(ExitStatus::Success)
+    Ok(())
 }

@@ -63,6 +63,11 @@ impl<W: Write> HumanRenderer<W> {
             0 => count,
             _ => format!("{new} new, {accepted} accepted by the baseline"),
         };
+        // One finding per key: rows that repeated a key are counted here, not listed.
+        let count = match outcome.repeats {
+            0 => count,
+            n => format!("{count} ({} repeating their keys)", plural(n, "more row")),
+        };
         match (&outcome.error, new) {
             (Some(_), 0) => writeln!(
                 self.out,

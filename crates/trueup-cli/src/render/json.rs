@@ -40,6 +40,9 @@ struct RuleRecord<'a> {
     kind: &'a str,
     source: &'a str,
     findings: u64,
+    /// Rows that repeated the key of one of the findings (one finding per key).
+    #[serde(skip_serializing_if = "is_zero")]
+    repeated_rows: u64,
     #[serde(serialize_with = "millis")]
     duration_ms: std::time::Duration,
     error: Option<&'a str>,
@@ -93,6 +96,7 @@ impl<W: Write> CheckSink for JsonRenderer<W> {
                 kind: o.rule.kind,
                 source: &o.rule.source,
                 findings: o.findings,
+                repeated_rows: o.repeats,
                 duration_ms: o.elapsed,
                 error: o.error.as_deref(),
             })
@@ -104,4 +108,8 @@ impl<W: Write> CheckSink for JsonRenderer<W> {
         self.out.write_all(b"}\n")?;
         self.out.flush()
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

@@ -16,6 +16,7 @@ pub use select::{Selection, check_rule_patterns, rule_selected};
 pub use summary::{Summary, millis};
 
 use crate::cancel::Cancel;
+use crate::distinct::Distinct;
 use crate::engine::{self, Event, RuleOutcome};
 use crate::finding::{Finding, RuleSpec};
 use crate::fingerprint;
@@ -124,6 +125,7 @@ pub async fn run<S: CheckSink>(
     let mut summary = Summary::new(options.fail_on.unwrap_or(project.defaults.fail_on));
     let mut accepted: HashMap<String, u64> = HashMap::new();
     let mut seen_in_baseline: HashSet<(String, i64)> = HashSet::new();
+    let mut distinct = Distinct::default();
     let mut outcomes = Vec::new();
     let started = Instant::now();
     sink.start(&rules)?;
@@ -160,6 +162,9 @@ pub async fn run<S: CheckSink>(
                 Event::Findings(batch) => {
                     for finding in batch {
                         let print = fingerprint::of(&finding);
+                        if !distinct.first(&finding.rule.id, print) {
+                            continue; // a repeated key: counted on its rule
+                        }
                         let in_baseline = baseline
                             .as_ref()
                             .is_some_and(|(_, b)| b.contains(&finding.rule.id, print));
@@ -173,7 +178,9 @@ pub async fn run<S: CheckSink>(
                         }
                     }
                 }
-                Event::Finished(outcome) => {
+                Event::Finished(mut outcome) => {
+                    outcome.repeats = distinct.finish(&outcome.rule.id);
+                    outcome.findings = outcome.findings.saturating_sub(outcome.repeats);
                     summary.add(
                         &outcome,
                         accepted.get(&outcome.rule.id).copied().unwrap_or(0),

@@ -3,10 +3,12 @@
 //! fingerprint, so that a pull request shows exactly which debt was accepted or paid.
 
 use std::collections::HashSet;
-use std::io::Write;
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
 
+use futures_util::{Stream, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
+use sqlx::Row;
 
 use super::{RunId, Store};
 use crate::fingerprint;
@@ -33,11 +35,13 @@ impl Baseline {
     /// Reads the baseline at `path`; a missing file is an empty baseline.
     pub fn load(path: &Path) -> Result<Baseline> {
         let accepted = read_lines(path)?
-            .into_iter()
-            .filter_map(|line| {
-                fingerprint::parse_hex(&line.fingerprint).map(|print| (line.rule, print))
+            .filter_map(|line| match line {
+                Ok(line) => {
+                    fingerprint::parse_hex(&line.fingerprint).map(|print| Ok((line.rule, print)))
+                }
+                Err(err) => Some(Err(err)),
             })
-            .collect();
+            .collect::<Result<_>>()?;
         Ok(Baseline { accepted })
     }
 
@@ -95,56 +99,121 @@ impl Store {
             .filter(|r| r.error.is_none())
             .map(|r| r.rule.as_str())
             .collect();
-        let mut lines: Vec<Line> = read_lines(path)?
-            .into_iter()
-            .filter(|l| !replaced.contains(l.rule.as_str()))
-            .collect();
-        let kept = lines.len();
-        let findings = self.findings(run, None).await?;
-        let accepted = findings
-            .iter()
-            .filter(|f| replaced.contains(f.rule.as_str()))
-            .count();
-        lines.extend(
-            findings
-                .into_iter()
-                .filter(|f| replaced.contains(f.rule.as_str()))
-                .map(|f| Line {
-                    rule: f.rule,
-                    fingerprint: f.fingerprint,
-                    key: f.key,
-                }),
-        );
-        lines.sort_by(|a, b| (&a.rule, &a.fingerprint).cmp(&(&b.rule, &b.fingerprint)));
-        let write = || -> std::io::Result<()> {
-            let temporary = path.with_extension("jsonl.tmp");
-            let mut out = std::io::BufWriter::new(std::fs::File::create(&temporary)?);
-            for line in &lines {
-                serde_json::to_writer(&mut out, line)?;
-                out.write_all(b"\n")?;
-            }
-            out.into_inner()
-                .map_err(std::io::IntoInnerError::into_error)?
-                .sync_all()?;
+        let temporary = path.with_extension("jsonl.tmp");
+        let written = self.merge_into(run, path, &temporary, &replaced).await;
+        let renamed = written.and_then(|counts| {
             std::fs::rename(&temporary, path)
-        };
-        write().map_err(|source| Error::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+                .map(|()| counts)
+                .map_err(|e| cannot_write(path, &e))
+        });
+        if renamed.is_err() {
+            let _ = std::fs::remove_file(&temporary);
+        }
+        let (accepted, kept) = renamed?;
         Ok(Accepted {
             accepted,
             kept,
             failed_rules,
         })
     }
+
+    /// Writes into `temporary` the lines of the baseline at `path` whose rules are not
+    /// `replaced`, merged with the findings of `run` of the replaced rules, in the file's
+    /// order (rule, then fingerprint): both are read one line, one finding at a time.
+    /// Returns how many findings were accepted and how many old lines kept.
+    async fn merge_into(
+        &self,
+        run: RunId,
+        path: &Path,
+        temporary: &Path,
+        replaced: &HashSet<&str>,
+    ) -> Result<(usize, usize)> {
+        let failed = |e: std::io::Error| cannot_write(temporary, &e);
+        let mut out = BufWriter::new(std::fs::File::create(temporary).map_err(failed)?);
+        let mut old = read_lines(path)?.filter(|line| {
+            line.as_ref()
+                .map_or(true, |l| !replaced.contains(l.rule.as_str()))
+        });
+        let mut next_old = old.next().transpose()?;
+        let mut found = std::pin::pin!(self.baseline_lines(run));
+        let (mut accepted, mut kept) = (0, 0);
+        let mut last: Option<(String, String)> = None;
+        loop {
+            let new = loop {
+                match found.try_next().await? {
+                    Some(line) if !replaced.contains(line.rule.as_str()) => continue,
+                    // A key recorded twice (by a trueup that kept repeated keys) is one line.
+                    Some(line)
+                        if last.as_ref().is_some_and(|(rule, print)| {
+                            *rule == line.rule && *print == line.fingerprint
+                        }) =>
+                    {
+                        continue;
+                    }
+                    other => break other,
+                }
+            };
+            if let Some(line) = &new {
+                last = Some((line.rule.clone(), line.fingerprint.clone()));
+            }
+            // Old lines that sort before the next finding go first.
+            while let Some(line) = next_old.take_if(|o| {
+                new.as_ref()
+                    .is_none_or(|n| (&o.rule, &o.fingerprint) < (&n.rule, &n.fingerprint))
+            }) {
+                write_line(&mut out, &line).map_err(failed)?;
+                kept += 1;
+                next_old = old.next().transpose()?;
+            }
+            let Some(line) = new else { break };
+            write_line(&mut out, &line).map_err(failed)?;
+            accepted += 1;
+        }
+        out.into_inner()
+            .map_err(std::io::IntoInnerError::into_error)
+            .and_then(|file| file.sync_all())
+            .map_err(failed)?;
+        Ok((accepted, kept))
+    }
+
+    /// A run's findings as baseline lines, in the file's order: by rule id (bytes), then
+    /// fingerprint (its hex text, i.e. unsigned).
+    fn baseline_lines(&self, run: RunId) -> impl Stream<Item = Result<Line>> + Send + '_ {
+        let sql = if self.is_sqlite() {
+            "SELECT rule_id, fingerprint, key FROM findings WHERE run_id = $1 \
+             ORDER BY rule_id, fingerprint < 0, fingerprint"
+        } else {
+            "SELECT rule_id, fingerprint, key FROM findings WHERE run_id = $1 \
+             ORDER BY rule_id COLLATE \"C\", fingerprint < 0, fingerprint"
+        };
+        sqlx::query(sql)
+            .bind(run)
+            .fetch(&self.pool)
+            .map(move |row| {
+                let row = row.map_err(|e| self.failed(&e))?;
+                Ok(Line {
+                    rule: row.get("rule_id"),
+                    fingerprint: fingerprint::hex(row.get("fingerprint")),
+                    key: serde_json::from_str(row.get("key")).unwrap_or_default(),
+                })
+            })
+    }
 }
 
-/// The lines of the baseline at `path`; none when it does not exist.
-fn read_lines(path: &Path) -> Result<Vec<Line>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+fn write_line(out: &mut impl Write, line: &Line) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, line)?;
+    out.write_all(b"\n")
+}
+
+fn cannot_write(path: &Path, err: &std::io::Error) -> Error {
+    Error::Other(format!("cannot write {}: {err}", path.display()))
+}
+
+/// The lines of the baseline at `path`, read one at a time; none when it does not exist.
+fn read_lines(path: &Path) -> Result<impl Iterator<Item = Result<Line>> + use<>> {
+    let file = match std::fs::File::open(path) {
+        Ok(file) => Some(BufReader::new(file)),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
         Err(source) => {
             return Err(Error::Read {
                 path: path.to_owned(),
@@ -152,11 +221,18 @@ fn read_lines(path: &Path) -> Result<Vec<Line>> {
             });
         }
     };
-    text.lines()
+    let path = path.to_owned();
+    Ok(file
+        .into_iter()
+        .flat_map(BufRead::lines)
         .enumerate()
-        .filter(|(_, line)| !line.trim().is_empty())
-        .map(|(number, line)| {
-            let line: Line = serde_json::from_str(line).map_err(|e| {
+        .filter(|(_, line)| line.as_ref().map_or(true, |l| !l.trim().is_empty()))
+        .map(move |(number, line)| {
+            let line = line.map_err(|source| Error::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let line: Line = serde_json::from_str(&line).map_err(|e| {
                 Error::Other(format!(
                     "{}:{}: not a baseline line: {e}",
                     path.display(),
@@ -172,6 +248,5 @@ fn read_lines(path: &Path) -> Result<Vec<Line>> {
                 )));
             }
             Ok(line)
-        })
-        .collect()
+        }))
 }

@@ -115,6 +115,9 @@ pub struct Store {
     pool: AnyPool,
     /// The file, or the URL with its password replaced: what messages name.
     path: PathBuf,
+    /// The schema version the store is at: a store opened read-only may be older than
+    /// this trueup's (it is read as it is, never migrated).
+    schema: i64,
 }
 
 /// A run's id.
@@ -133,7 +136,7 @@ impl Store {
                 .map_err(|e| failed(format!("cannot create {}: {e}", dir.display())))?;
         }
         let url = format!("sqlite://{}?mode=rwc", path.display());
-        let pool = connect(&url, true)
+        let pool = connect(&url, Backend::Sqlite { write: true })
             .await
             .map_err(|e| failed(describe_open_error(&e)))?;
         migrate(pool, path.to_owned(), &SQLITE_MIGRATIONS).await
@@ -142,10 +145,12 @@ impl Store {
     /// Opens the PostgreSQL store at `url` (its database must exist; the tables are created).
     pub async fn open_url(url: &str) -> Result<Store> {
         let shown = PathBuf::from(crate::source::redact(url));
-        let pool = connect(url, false).await.map_err(|e| Error::Store {
-            path: shown.clone(),
-            message: crate::error::chain(&e),
-        })?;
+        let pool = connect(url, Backend::Postgres)
+            .await
+            .map_err(|e| Error::Store {
+                path: shown.clone(),
+                message: crate::error::chain(&e),
+            })?;
         migrate(pool, shown, &POSTGRES_MIGRATIONS).await
     }
 
@@ -155,6 +160,111 @@ impl Store {
             StoreLocation::File(path) => Store::open(path).await,
             StoreLocation::Url(url) => Store::open_url(url).await,
         }
+    }
+
+    /// Opens the store at `location` to read it only: no migration, nothing written (a
+    /// SQLite file is opened `mode=ro`, so a store the user may read but not write serves
+    /// `runs`, `show`, `diff` and `baseline accept`). A missing SQLite file is an error that
+    /// says `check` records the first run.
+    pub async fn open_read_only(location: &StoreLocation) -> Result<Store> {
+        match location {
+            StoreLocation::File(path) => {
+                if !path.is_file() {
+                    return Err(Error::Store {
+                        path: path.to_owned(),
+                        message: "no runs recorded yet here: `trueup check` records one".to_owned(),
+                    });
+                }
+                match Store::read_file(path, false).await {
+                    // A store in WAL mode needs its `-shm` file, which a reader that may not
+                    // write the folder cannot create once the last writer removed it: then
+                    // the file is read as immutable (no writer this user could wait for can
+                    // be under way there).
+                    Err(Error::Store { message, .. })
+                        if message.contains("readonly") || message.contains("unable to open") =>
+                    {
+                        Store::read_file(path, true).await
+                    }
+                    opened => opened,
+                }
+            }
+            StoreLocation::Url(url) => {
+                let shown = PathBuf::from(crate::source::redact(url));
+                let pool = connect(url, Backend::Postgres)
+                    .await
+                    .map_err(|e| Error::Store {
+                        path: shown.clone(),
+                        message: crate::error::chain(&e),
+                    })?;
+                Store::read(pool, shown, POSTGRES_MIGRATIONS.len()).await
+            }
+        }
+    }
+
+    /// Opens the SQLite file at `path` `mode=ro` (and `immutable` when asked).
+    async fn read_file(path: &Path, immutable: bool) -> Result<Store> {
+        let url = format!(
+            "sqlite://{}?mode=ro{}",
+            path.display(),
+            if immutable { "&immutable=true" } else { "" }
+        );
+        let pool = connect(&url, Backend::Sqlite { write: false })
+            .await
+            .map_err(|e| Error::Store {
+                path: path.to_owned(),
+                message: describe_open_error(&e),
+            })?;
+        Store::read(pool, path.to_owned(), SQLITE_MIGRATIONS.len()).await
+    }
+
+    /// The store `pool` reaches, read as it is: its schema version is checked, not changed.
+    async fn read(pool: AnyPool, path: PathBuf, known: usize) -> Result<Store> {
+        let mut store = Store {
+            pool,
+            path,
+            schema: 0,
+        };
+        match store.schema_version(known).await {
+            Ok(version) => store.schema = version,
+            Err(err) => {
+                store.close().await;
+                return Err(err);
+            }
+        }
+        Ok(store)
+    }
+
+    /// The version of the store's schema; refuses a store that is none, or that a newer
+    /// trueup wrote.
+    async fn schema_version(&self, known: usize) -> Result<i64> {
+        let version: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(version) FROM _sqlx_migrations WHERE success",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| {
+            let text = crate::error::chain(&e);
+            let message = if text.contains("no such table") || text.contains("does not exist") {
+                "it is not a trueup state store (no schema version): `trueup check` records runs"
+                    .to_owned()
+            } else {
+                describe_open_error(&e)
+            };
+            Error::Store {
+                path: self.path.clone(),
+                message,
+            }
+        })?;
+        let version = version.unwrap_or_default();
+        if version > i64::try_from(known).unwrap_or(i64::MAX) {
+            return Err(Error::Store {
+                path: self.path.clone(),
+                message: format!(
+                    "it was written by a newer trueup (schema version {version}; this trueup knows up to {known}): upgrade trueup"
+                ),
+            });
+        }
+        Ok(version)
     }
 
     pub fn path(&self) -> &Path {
@@ -187,7 +297,18 @@ fn sqlite_session() -> [String; 3] {
     ]
 }
 
-async fn connect(url: &str, sqlite: bool) -> Result<AnyPool, sqlx::Error> {
+/// What a connection is to.
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    /// A SQLite file, to write (set up for it) or only read.
+    Sqlite {
+        write: bool,
+    },
+    Postgres,
+}
+
+async fn connect(url: &str, backend: Backend) -> Result<AnyPool, sqlx::Error> {
+    let sqlite = matches!(backend, Backend::Sqlite { .. });
     sqlx::any::install_default_drivers();
     let options: AnyConnectOptions = url.parse()?;
     // One direct connection first: a damaged file or an unreachable server is reported at
@@ -197,6 +318,8 @@ async fn connect(url: &str, sqlite: bool) -> Result<AnyPool, sqlx::Error> {
         for statement in sqlite_session() {
             probe.execute(sqlx::AssertSqlSafe(statement)).await?;
         }
+    }
+    if let Backend::Sqlite { write: true } = backend {
         // Only takes effect on a new file: findings are stored in batches of about half a
         // megabyte, and large pages write them with a sixteenth of the system calls.
         probe.execute("PRAGMA page_size = 65536").await?;
@@ -252,7 +375,11 @@ async fn migrate(
         )),
         other => failed(describe_open_error(&other)),
     })?;
-    Ok(Store { pool, path })
+    Ok(Store {
+        pool,
+        path,
+        schema: i64::try_from(schema.len()).unwrap_or(i64::MAX),
+    })
 }
 
 /// A clearer word for the failures users meet: a file that is not a database.

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use futures_util::{Stream, StreamExt, TryStreamExt};
 use serde::Serialize;
 use sqlx::Row;
 
@@ -144,31 +145,48 @@ impl Store {
     }
 
     /// A run's findings, by rule then fingerprint; at most `limit` per rule when given.
+    /// Collects [`Store::stream_findings`]: for small runs and tests.
     pub async fn findings(
         &self,
         id: RunId,
         limit_per_rule: Option<i64>,
     ) -> Result<Vec<StoredFinding>> {
-        let rows = sqlx::query(
-            "SELECT rule_id, fingerprint, key, detail, message FROM ( \
-               SELECT *, ROW_NUMBER() OVER (PARTITION BY rule_id ORDER BY fingerprint) AS n FROM findings WHERE run_id = $1) AS numbered \
-             WHERE $2 IS NULL OR n <= $2 ORDER BY rule_id, fingerprint",
-        )
-        .bind(id)
-        .bind(limit_per_rule)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.failed(&e))?;
-        Ok(rows
-            .iter()
-            .map(|row| StoredFinding {
-                rule: row.get("rule_id"),
-                fingerprint: crate::fingerprint::hex(row.get("fingerprint")),
-                key: serde_json::from_str(row.get("key")).unwrap_or_default(),
-                detail: serde_json::from_str(row.get("detail")).unwrap_or_default(),
-                message: row.get("message"),
+        self.stream_findings(id, limit_per_rule).try_collect().await
+    }
+
+    /// A run's findings as a stream, by rule then fingerprint; at most `limit` per rule when
+    /// given. Rows are read as they are consumed: memory does not grow with the findings.
+    pub fn stream_findings(
+        &self,
+        id: RunId,
+        limit_per_rule: Option<i64>,
+    ) -> impl Stream<Item = Result<StoredFinding>> + Send + '_ {
+        let sql = match limit_per_rule {
+            // Numbering every finding only to keep all of them costs as much as the sort.
+            None => {
+                "SELECT rule_id, fingerprint, key, detail, message FROM findings WHERE run_id = $1 \
+                 AND $2 IS NULL ORDER BY rule_id, fingerprint"
+            }
+            Some(_) => {
+                "SELECT rule_id, fingerprint, key, detail, message FROM ( \
+                   SELECT *, ROW_NUMBER() OVER (PARTITION BY rule_id ORDER BY fingerprint) AS n FROM findings WHERE run_id = $1) AS numbered \
+                 WHERE n <= $2 ORDER BY rule_id, fingerprint"
+            }
+        };
+        sqlx::query(sql)
+            .bind(id)
+            .bind(limit_per_rule)
+            .fetch(&self.pool)
+            .map(move |row| {
+                let row = row.map_err(|e| self.failed(&e))?;
+                Ok(StoredFinding {
+                    rule: row.get("rule_id"),
+                    fingerprint: crate::fingerprint::hex(row.get("fingerprint")),
+                    key: serde_json::from_str(row.get("key")).unwrap_or_default(),
+                    detail: serde_json::from_str(row.get("detail")).unwrap_or_default(),
+                    message: row.get("message"),
+                })
             })
-            .collect())
     }
 
     /// Deletes runs beyond the newest `keep` and runs started more than `older_than` ago,
