@@ -8,7 +8,7 @@ use std::sync::Arc;
 use indicatif::ProgressBar;
 use trueup_core::cancel::Cancel;
 use trueup_core::check::{self, CheckOptions, CheckReport, CheckSink, Selection, Summary};
-use trueup_core::engine::RuleOutcome;
+use trueup_core::finding::RuleOutcome;
 use trueup_core::finding::{Finding, RuleSpec};
 use trueup_core::load::Project;
 use trueup_core::store::StoreLocation;

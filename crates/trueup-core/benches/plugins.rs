@@ -19,9 +19,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use trueup_core::engine::{FindingSink, PluginSink};
 use trueup_core::finding::{Finding, RuleSpec};
 use trueup_core::load::Project;
-use trueup_core::plugin::{FindingSink, Limits, Plugin, PluginSink};
+use trueup_core::plugin::{Limits, Plugin};
 use trueup_core::source::RowSink;
 use trueup_core::value::Value;
 
@@ -73,14 +74,13 @@ fn rule(dir: &Path, every: &Path, email: &Path, id: &str) -> (Arc<RuleSpec>, Arc
     .expect("project");
     let project = Project::load(&dir.join("trueup.toml")).expect("project loads");
     let loaded: Vec<_> = project.rules.iter().collect();
-    let specs = trueup_core::engine::prepare(&project, &loaded).expect("prepare");
-    let spec = specs.into_iter().find(|s| s.id == id).expect("rule");
-    let plugin = spec
-        .plugin
+    let plan = trueup_core::engine::prepare(&project, &loaded).expect("prepare");
+    let index = plan.rules.iter().position(|s| s.id == id).expect("rule");
+    let plugin = plan.plugins[index]
         .clone()
         .expect("a plugin rule")
         .expect("plugin loads");
-    (spec, plugin)
+    (plan.rules[index].clone(), plugin)
 }
 
 async fn through_plugin(

@@ -10,6 +10,16 @@ pub enum Dialect {
 }
 
 impl Dialect {
+    /// The dialect a connection URL speaks, by its scheme; `None` for a scheme trueup does
+    /// not read.
+    pub fn of_url(url: &str) -> Option<Dialect> {
+        match crate::redact::scheme(url) {
+            "sqlite" => Some(Dialect::Sqlite),
+            "postgres" | "postgresql" => Some(Dialect::Postgres),
+            _ => None,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Dialect::Sqlite => "SQLite",

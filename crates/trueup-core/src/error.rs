@@ -108,7 +108,7 @@ pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
         next = if last { None } else { current.source() };
     }
     // A driver may quote the URL it failed to parse: never let its password through.
-    crate::source::redact_urls_in(&message)
+    crate::redact::redact_urls_in(&message)
 }
 
 fn database_error<'a>(

@@ -28,9 +28,7 @@ pub struct RuleSpec {
     /// The tables a built-in reads and the columns it names in each, checked before it runs.
     pub columns_used: Vec<(String, Vec<String>)>,
     /// The column a built-in compares with the clock, whose type is checked before it runs.
-    pub timestamp_column: Option<crate::source::TimestampColumn>,
-    /// A `plugin` detector's plugin, loaded; or why it could not be (the rule's error).
-    pub plugin: Option<std::result::Result<Arc<crate::plugin::Plugin>, String>>,
+    pub timestamp_column: Option<crate::rule::TimestampColumn>,
     /// Why trueup refuses to run the rule's SQL, when it does (the rule's error).
     pub refused: Option<String>,
 }
@@ -85,6 +83,20 @@ impl Shape {
     }
 }
 
+/// How one rule's run ended.
+#[derive(Debug, Clone)]
+pub struct RuleOutcome {
+    pub rule: Arc<RuleSpec>,
+    /// Findings: one per key (see [`crate::distinct`]; the engine counts rows, and who
+    /// folds repeated keys lowers this and sets `repeats`).
+    pub findings: u64,
+    /// Rows that repeated the key of an earlier finding of the rule.
+    pub repeats: u64,
+    pub elapsed: Duration,
+    /// Why the rule could not finish; its findings so far were still reported.
+    pub error: Option<String>,
+}
+
 /// One violating row.
 #[derive(Debug, Clone)]
 pub struct Finding {
@@ -96,6 +108,11 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// The finding's fingerprint: its rule and key values, hashed (see [`crate::fingerprint`]).
+    pub fn fingerprint(&self) -> i64 {
+        crate::fingerprint::of_key(&self.rule.id, self.key().map(|(_, value)| value))
+    }
+
     /// The key columns and their values.
     pub fn key(&self) -> impl Iterator<Item = (&str, &Value)> {
         self.pick(&self.shape.key)

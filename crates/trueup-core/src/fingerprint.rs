@@ -5,7 +5,6 @@
 //! text (not its type) counts, so `42` read as an integer from SQLite and as `int4` from
 //! PostgreSQL is the same key.
 
-use crate::finding::Finding;
 use crate::value::Value;
 
 const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -51,11 +50,6 @@ pub fn of_key<'a>(rule: &str, key: impl IntoIterator<Item = &'a Value>) -> i64 {
         });
     // Stored in a signed 64-bit column: the same bits.
     i64::from_le_bytes(hash.finish().to_le_bytes())
-}
-
-/// The fingerprint of `finding`.
-pub fn of(finding: &Finding) -> i64 {
-    of_key(&finding.rule.id, finding.key().map(|(_, value)| value))
 }
 
 /// A fingerprint as users see it: 16 hex digits.

@@ -4,368 +4,15 @@
 //! A `plugin` rule's plugin is checked by [`plugin`]: it loads (a valid module that speaks
 //! this trueup's interface) and, given the query's columns, accepts the rule's config.
 
+pub use crate::lint::{offline, sql};
+
 use crate::compile::compile;
 use crate::diagnostic::Diagnostic;
-use crate::dialect::Dialect;
-use crate::engine::Sources;
 use crate::load::{LoadedRule, Project};
-use crate::rule::{Detector, Repair};
-use crate::source::{Source, TimestampColumn};
-use crate::sql_text::{Fragment, detector_problem, fragment_problem};
+use crate::rule::Detector;
+use crate::source::Source;
+use crate::source::Sources;
 use crate::suggest::did_you_mean;
-use crate::template::Template;
-
-/// Problems in one rule that need no database, but for its SQL ([`sql`]).
-pub fn offline(loaded: &LoadedRule) -> Vec<Diagnostic> {
-    let rule = &loaded.rule;
-    let mut problems = Vec::new();
-    let mut problem =
-        |field: &[&str], message: String| problems.push(loaded.diagnostic(field, message));
-
-    let id_ok = rule
-        .id
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && rule
-            .id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
-    if !id_ok {
-        problem(
-            &["id"],
-            format!(
-                "rule id `{}` must be lower-case letters, digits, `.`, `_` and `-`",
-                rule.id
-            ),
-        );
-    }
-    if rule.title.trim().is_empty() {
-        problem(&["title"], "the title is empty".to_owned());
-    }
-    for name in rule.postgres_settings.keys() {
-        let valid = name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-            && name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.');
-        if !valid {
-            problem(
-                &["postgres-settings"],
-                format!("`{name}` is not a PostgreSQL setting name"),
-            );
-        }
-    }
-    if rule.timeout.is_some_and(|t| t.0.is_zero()) {
-        problem(
-            &["timeout"],
-            "a timeout of zero would cancel every query".to_owned(),
-        );
-    }
-
-    let mut require = |field: &str, len: usize| {
-        if len == 0 {
-            problem(
-                &["detector", field],
-                format!("`{field}` must name at least one column"),
-            );
-        }
-    };
-    match &rule.detector {
-        Detector::Sql(d) => {
-            require("key", d.key.len());
-            if let Some(Err(message)) = d.message.as_deref().map(Template::parse) {
-                problem(&["detector", "message"], message);
-            }
-        }
-        Detector::Plugin(d) => {
-            require("key", d.key.len());
-            if d.plugin.trim().is_empty() {
-                problem(
-                    &["detector", "plugin"],
-                    "`plugin` is empty: name the plugin's .wasm file".to_owned(),
-                );
-            }
-            if d.limits.time.is_some_and(|t| t.0.is_zero()) {
-                problem(
-                    &["detector", "limits", "time"],
-                    "a time limit of zero would stop the plugin before it starts".to_owned(),
-                );
-            }
-            if d.limits
-                .memory
-                .is_some_and(|m| m.0 < crate::plugin::MIN_MEMORY)
-            {
-                problem(
-                    &["detector", "limits", "memory"],
-                    format!(
-                        "a plugin needs at least {} of memory",
-                        crate::size::ByteSize(crate::plugin::MIN_MEMORY)
-                    ),
-                );
-            }
-        }
-        Detector::NotNull(d) => {
-            require("columns", d.columns.len());
-            require("key", d.key.len());
-        }
-        Detector::Unique(d) => require("columns", d.columns.len()),
-        Detector::ForeignKey(d) => {
-            require("columns", d.columns.len());
-            require("key", d.key.len());
-            if d.columns.len() != d.referenced_columns.len() {
-                problem(
-                    &["detector", "referenced-columns"],
-                    format!(
-                        "`columns` has {} column(s) but `referenced-columns` has {}; they pair up in order",
-                        d.columns.len(),
-                        d.referenced_columns.len()
-                    ),
-                );
-            }
-        }
-        Detector::AcceptedValues(d) => {
-            require("key", d.key.len());
-            if d.values.is_empty() {
-                problem(
-                    &["detector", "values"],
-                    "`values` is empty: every row would be a finding".to_owned(),
-                );
-            }
-        }
-        Detector::AggregateMatch(d) => {
-            require("key", d.key.len());
-            if d.child_key.len() != d.key.len() {
-                problem(
-                    &["detector", "child-key"],
-                    format!(
-                        "`child-key` has {} column(s) but `key` has {}; they pair up in order",
-                        d.child_key.len(),
-                        d.key.len()
-                    ),
-                );
-            }
-            if !(d.tolerance >= 0.0 && d.tolerance.is_finite()) {
-                problem(
-                    &["detector", "tolerance"],
-                    "`tolerance` must be a finite number ≥ 0".to_owned(),
-                );
-            }
-        }
-        Detector::RowCount(d) => match (d.min, d.max) {
-            (None, None) => problem(
-                &["detector"],
-                "a row-count detector needs `min`, `max` or both".to_owned(),
-            ),
-            (Some(min), Some(max)) if min > max => {
-                problem(
-                    &["detector", "max"],
-                    format!("`max` ({max}) is below `min` ({min})"),
-                );
-            }
-            _ => {}
-        },
-        Detector::Freshness(d) => {
-            if d.max_age.0.is_zero() {
-                problem(
-                    &["detector", "max-age"],
-                    "a `max-age` of zero makes every table stale".to_owned(),
-                );
-            }
-        }
-    }
-
-    if let Some(repair) = &rule.repair {
-        if let Some(message) = repair_problem(&rule.detector, repair) {
-            problem(&["repair", "strategy"], message);
-        }
-        match repair {
-            Repair::Update(r) if r.set.is_empty() => {
-                problem(&["repair", "set"], "`set` names no column".to_owned())
-            }
-
-            Repair::Sql(r) if r.statements.is_empty() => {
-                problem(
-                    &["repair", "statements"],
-                    "`statements` is empty".to_owned(),
-                );
-            }
-            _ => {}
-        }
-    }
-    problems
-}
-
-/// The SQL of one rule that trueup refuses to run, parsed in `dialect` (the dialect of the
-/// rule's source; generic SQL when it is not known): a query that is not exactly one
-/// read-only statement, a fragment (`where`, `expression`, `keep`, a `set` value) that is
-/// not exactly one expression. `validate` reports these; `check` fails the rule with them
-/// and runs the others.
-pub fn sql(loaded: &LoadedRule, dialect: Option<Dialect>) -> Vec<Diagnostic> {
-    let rule = &loaded.rule;
-    let fragment = |field: &[&str], text: &str, kind: Fragment| {
-        fragment_problem(text, kind, dialect).map(|message| {
-            let name = field[1..].join(".");
-            loaded.diagnostic(field, format!("`{name}`: {message}"))
-        })
-    };
-    let mut problems = Vec::new();
-    match &rule.detector {
-        Detector::Sql(crate::rule::SqlDetector { query, .. })
-        | Detector::Plugin(crate::rule::PluginDetector { query, .. }) => problems.extend(
-            detector_problem(query, dialect)
-                .map(|message| loaded.diagnostic(&["detector", "query"], message)),
-        ),
-        Detector::AggregateMatch(d) => problems.extend(fragment(
-            &["detector", "expression"],
-            &d.expression,
-            Fragment::Aggregated,
-        )),
-        detector => problems.extend(
-            detector_filter(detector)
-                .and_then(|filter| fragment(&["detector", "where"], filter, Fragment::Expression)),
-        ),
-    }
-    match &rule.repair {
-        Some(Repair::Update(r)) => problems.extend(r.set.iter().filter_map(|(column, value)| {
-            fragment(&["repair", "set", column], value, Fragment::Expression)
-        })),
-        Some(Repair::MergeDuplicates(r)) => {
-            problems.extend(fragment(&["repair", "keep"], &r.keep, Fragment::OrderBy));
-        }
-        _ => {}
-    }
-    problems
-}
-
-/// Why `repair` cannot repair what `detector` finds, if it cannot.
-fn repair_problem(detector: &Detector, repair: &Repair) -> Option<String> {
-    let strategy = repair.strategy();
-    let kind = detector.kind();
-    match repair {
-        Repair::Delete(_) | Repair::Quarantine(_) | Repair::Update(_) => match detector {
-            Detector::Sql(_) | Detector::Plugin(_) if repair.table().is_none() => Some(format!(
-                "`{strategy}` after a `{kind}` detector must name the `table` its key identifies rows of"
-            )),
-            Detector::Unique(_) => Some(format!(
-                "`{strategy}` needs findings that are rows, but `unique` findings are groups of duplicates; use `merge-duplicates`"
-            )),
-            Detector::RowCount(_) | Detector::Freshness(_) => Some(format!(
-                "`{strategy}` needs findings that are rows, but `{kind}` findings are whole tables"
-            )),
-            _ => None,
-        },
-        Repair::Recompute(_) => (!matches!(detector, Detector::AggregateMatch(_)))
-            .then(|| format!("`recompute` repairs `aggregate-match` findings, not `{kind}` ones")),
-        Repair::MergeDuplicates(_) => (!matches!(detector, Detector::Unique(_)))
-            .then(|| format!("`merge-duplicates` repairs `unique` findings, not `{kind}` ones")),
-        Repair::Sql(_) | Repair::Manual(_) => None,
-    }
-}
-
-/// A table a detector reads, and the columns of it the detector names.
-struct TableUse<'a> {
-    table: &'a str,
-    table_field: &'static str,
-    columns: Vec<(&'a str, &'static str, Option<usize>)>,
-}
-
-fn table_uses(detector: &Detector) -> Vec<TableUse<'_>> {
-    fn list<'a>(
-        names: &'a [String],
-        field: &'static str,
-    ) -> impl Iterator<Item = (&'a str, &'static str, Option<usize>)> {
-        names
-            .iter()
-            .enumerate()
-            .map(move |(i, n)| (n.as_str(), field, Some(i)))
-    }
-    let one = |table: &'static str| {
-        move |t| TableUse {
-            table: t,
-            table_field: table,
-            columns: Vec::new(),
-        }
-    };
-    match detector {
-        Detector::Sql(_) | Detector::Plugin(_) => Vec::new(),
-        Detector::NotNull(d) => vec![TableUse {
-            columns: list(&d.columns, "columns")
-                .chain(list(&d.key, "key"))
-                .collect(),
-            ..one("table")(&d.table)
-        }],
-        Detector::Unique(d) => vec![TableUse {
-            columns: list(&d.columns, "columns").collect(),
-            ..one("table")(&d.table)
-        }],
-        Detector::ForeignKey(d) => vec![
-            TableUse {
-                columns: list(&d.columns, "columns")
-                    .chain(list(&d.key, "key"))
-                    .collect(),
-                ..one("table")(&d.table)
-            },
-            TableUse {
-                columns: list(&d.referenced_columns, "referenced-columns").collect(),
-                ..one("references")(&d.references)
-            },
-        ],
-        Detector::AcceptedValues(d) => vec![TableUse {
-            columns: std::iter::once((d.column.as_str(), "column", None))
-                .chain(list(&d.key, "key"))
-                .collect(),
-            ..one("table")(&d.table)
-        }],
-        Detector::AggregateMatch(d) => vec![
-            TableUse {
-                columns: std::iter::once((d.column.as_str(), "column", None))
-                    .chain(list(&d.key, "key"))
-                    .collect(),
-                ..one("table")(&d.table)
-            },
-            TableUse {
-                columns: list(&d.child_key, "child-key").collect(),
-                ..one("child-table")(&d.child_table)
-            },
-        ],
-        Detector::RowCount(d) => vec![one("table")(&d.table)],
-        Detector::Freshness(d) => vec![TableUse {
-            columns: vec![(d.column.as_str(), "column", None)],
-            ..one("table")(&d.table)
-        }],
-    }
-}
-
-/// The tables `detector` reads and the columns it names in each.
-pub fn columns_used(detector: &Detector) -> Vec<(String, Vec<String>)> {
-    table_uses(detector)
-        .into_iter()
-        .map(|used| {
-            (
-                used.table.to_owned(),
-                used.columns
-                    .iter()
-                    .map(|(c, _, _)| (*c).to_owned())
-                    .collect(),
-            )
-        })
-        .collect()
-}
-
-/// The column `detector` compares with the clock, if it does (`freshness`).
-pub fn timestamp_column(detector: &Detector) -> Option<TimestampColumn> {
-    match detector {
-        Detector::Freshness(d) => Some(TimestampColumn {
-            table: d.table.clone(),
-            column: d.column.clone(),
-            filter: d.filter.clone(),
-        }),
-        _ => None,
-    }
-}
 
 /// How long `validate` lets a look at a source's data take (the newest value of a freshness
 /// column on SQLite), when the rule sets no `timeout`.
@@ -384,7 +31,7 @@ pub async fn online(loaded: &LoadedRule, sources: &Sources) -> Vec<Diagnostic> {
     let mut problems = Vec::new();
     let detector = &loaded.rule.detector;
 
-    for used in table_uses(detector) {
+    for used in detector.table_uses() {
         match source.columns(used.table).await {
             Ok(None) => {
                 let mut problem = loaded.diagnostic(
@@ -424,7 +71,7 @@ pub async fn online(loaded: &LoadedRule, sources: &Sources) -> Vec<Diagnostic> {
         }
     }
     if problems.is_empty()
-        && let Some(column) = timestamp_column(detector)
+        && let Some(column) = detector.timestamp_column()
     {
         let timeout = loaded.rule.timeout.map_or(DATA_TIMEOUT, |t| t.0);
         match source.timestamp_problem(&column, timeout).await {
@@ -461,7 +108,9 @@ pub async fn privileges(
         let mut queries = Vec::new();
         for rule in rules.iter().filter(|r| &r.source == name) {
             tables.extend(
-                columns_used(&rule.rule.detector)
+                rule.rule
+                    .detector
+                    .columns_used()
                     .into_iter()
                     .map(|(t, _)| t),
             );
@@ -614,7 +263,7 @@ async fn check_query(loaded: &LoadedRule, source: &Source) -> Option<Diagnostic>
     let field = match detector {
         Detector::Sql(_) | Detector::Plugin(_) => "query",
         Detector::AggregateMatch(_) => "expression",
-        _ if detector_filter(detector).is_some() => "where",
+        _ if detector.filter().is_some() => "where",
         _ => "kind",
     };
     let columns = match source.result_columns(&query).await {
@@ -665,16 +314,4 @@ async fn check_query(loaded: &LoadedRule, source: &Source) -> Option<Diagnostic>
         }
     }
     None
-}
-
-fn detector_filter(detector: &Detector) -> Option<&str> {
-    match detector {
-        Detector::NotNull(d) => d.filter.as_deref(),
-        Detector::Unique(d) => d.filter.as_deref(),
-        Detector::ForeignKey(d) => d.filter.as_deref(),
-        Detector::AcceptedValues(d) => d.filter.as_deref(),
-        Detector::RowCount(d) => d.filter.as_deref(),
-        Detector::Freshness(d) => d.filter.as_deref(),
-        Detector::Sql(_) | Detector::AggregateMatch(_) | Detector::Plugin(_) => None,
-    }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use support::{TestDb, TestProject};
 use trueup_core::cancel::Cancel;
 use trueup_core::check::{self, CheckOptions, CheckSink, Selection, Summary};
-use trueup_core::engine::RuleOutcome;
+use trueup_core::finding::RuleOutcome;
 use trueup_core::finding::{Finding, RuleSpec};
 use trueup_core::load::Project;
 use trueup_core::store::{Store, StoreLocation};

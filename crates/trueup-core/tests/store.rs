@@ -156,7 +156,9 @@ async fn a_run_that_never_finished_is_incomplete_and_not_last() {
     // A check killed mid-run: begun, never finished.
     let project_loaded = trueup_core::load::Project::load(&project.path()).unwrap();
     let loaded: Vec<_> = project_loaded.rules.iter().collect();
-    let rules = trueup_core::engine::prepare(&project_loaded, &loaded).unwrap();
+    let rules = trueup_core::engine::prepare(&project_loaded, &loaded)
+        .unwrap()
+        .rules;
     let killed = store.begin_run(&rules).await.unwrap().run_id();
     drop(rules);
     let runs = store.runs(10).await.unwrap();

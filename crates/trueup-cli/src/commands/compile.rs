@@ -40,7 +40,7 @@ pub fn run(args: &CompileArgs, project_path: &Path) -> anyhow::Result<ExitStatus
         .iter()
         .filter(|r| rule_selected(&args.rules, &r.rule.id))
         .collect();
-    let rules = engine::prepare(&project, &selected)?;
+    let rules = engine::prepare(&project, &selected)?.rules;
     let compiled: Vec<Compiled<'_>> = rules
         .iter()
         .map(|r| Compiled {

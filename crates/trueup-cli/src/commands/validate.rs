@@ -11,7 +11,6 @@ use anstream::println;
 use serde::Serialize;
 use trueup_core::Error;
 use trueup_core::diagnostic::Diagnostic;
-use trueup_core::engine;
 use trueup_core::load::Project;
 use trueup_core::text::Escaped;
 
@@ -114,7 +113,7 @@ async fn check_project(project: &Project, offline: bool, printer: &Printer) -> R
     } else {
         printer
             .status("opening sources to check tables, columns and queries (--offline skips this)");
-        let sources = engine::open_sources(project, &rules, 2).await;
+        let sources = trueup_core::source::open_all(project, &rules, 2).await;
         for (name, source) in &sources {
             match source {
                 Ok(_) => sources_checked.push(name.clone()),

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use serde::Serialize;
-use trueup_core::engine::RuleOutcome;
+use trueup_core::finding::RuleOutcome;
 use trueup_core::finding::{Finding, RuleSpec};
 use trueup_core::rule::Severity;
 

@@ -17,9 +17,9 @@ pub use summary::{Summary, millis};
 
 use crate::cancel::Cancel;
 use crate::distinct::Distinct;
-use crate::engine::{self, Event, RuleOutcome};
+use crate::engine::{self, Event};
+use crate::finding::RuleOutcome;
 use crate::finding::{Finding, RuleSpec};
-use crate::fingerprint;
 use crate::load::Project;
 use crate::rule::Severity;
 use crate::store::{self, Baseline, RunId, Store};
@@ -86,12 +86,13 @@ pub async fn run<S: CheckSink>(
     sink: &mut S,
 ) -> Result<CheckReport> {
     let selected = options.selection.select(project)?;
-    let rules = engine::prepare(project, &selected)?;
+    let plan = Arc::new(engine::prepare(project, &selected)?);
+    let rules = &plan.rules;
     let concurrency = options
         .concurrency
         .unwrap_or(project.defaults.concurrency)
         .max(1);
-    let sources = Arc::new(engine::open_sources(project, &selected, concurrency).await);
+    let sources = Arc::new(crate::source::open_all(project, &selected, concurrency).await);
     for (name, source) in sources.iter() {
         if let Err(err) = source {
             sink.source_failed(name, err);
@@ -117,7 +118,7 @@ pub async fn run<S: CheckSink>(
                     source: Box::new(err),
                 }
                 })?;
-                Some(store.begin_run(&rules).await?)
+                Some(store.begin_run(rules).await?)
             }
             false => None,
         };
@@ -128,20 +129,20 @@ pub async fn run<S: CheckSink>(
     let mut distinct = Distinct::default();
     let mut outcomes = Vec::new();
     let started = Instant::now();
-    sink.start(&rules)?;
+    sink.start(rules)?;
 
     let (events, mut received) = mpsc::channel(EVENT_BUFFER);
     // The engine runs as a task of its own, so reading rows and handing them on use two
     // cores rather than taking turns on one.
     let detect = {
-        let (rules, sources) = (rules.clone(), Arc::clone(&sources));
+        let (plan, sources) = (Arc::clone(&plan), Arc::clone(&sources));
         let run_options = engine::RunOptions {
             concurrency: usize::try_from(concurrency).unwrap_or(1),
             split: usize::try_from(options.split.unwrap_or(project.defaults.split))
                 .unwrap_or(1)
                 .max(1),
         };
-        tokio::spawn(async move { engine::run(&rules, &sources, run_options, &events).await })
+        tokio::spawn(async move { engine::run(&plan, &sources, run_options, &events).await })
     };
     let abort = detect.abort_handle();
     let mut interrupted = false;
@@ -161,7 +162,7 @@ pub async fn run<S: CheckSink>(
                 Event::Started(rule) => sink.rule_started(&rule),
                 Event::Findings(batch) => {
                     for finding in batch {
-                        let print = fingerprint::of(&finding);
+                        let print = finding.fingerprint();
                         if !distinct.first(&finding.rule.id, print) {
                             continue; // a repeated key: counted on its rule
                         }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::engine::RuleOutcome;
+use crate::finding::RuleOutcome;
 use crate::rule::Severity;
 
 /// The totals of a run.

@@ -1,7 +1,7 @@
 //! The secrets a TOML file holds, found from its parsed values, so that no diagnostic about
 //! the file shows them: not in its message (serde quotes values), its line, or its hints.
 //!
-//! A secret is what [`crate::source::url::redact`] would hide in a string value that is a
+//! A secret is what [`crate::redact::redact`] would hide in a string value that is a
 //! URL (a `url` field, or any value or key that reads as `scheme://…` or `scheme:…@…`), or
 //! the whole value of a field named for a secret (`password`, `db-token`, …). `${NAME}`
 //! references are not secrets: the value comes from the environment, never from the file.
@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use toml::de::{DeTable, DeValue};
 
-use crate::source::url;
+use crate::redact;
 
 /// The strings that must not be shown, longest first.
 #[derive(Clone, Default)]
@@ -81,7 +81,7 @@ impl Secrets {
         let mut shown = 0;
         for range in self.ranges_in(text) {
             out.push_str(&text[shown..range.start]);
-            out.push_str(url::HIDDEN);
+            out.push_str(redact::HIDDEN);
             shown = range.end;
         }
         out.push_str(&text[shown..]);
@@ -132,7 +132,7 @@ struct Found<'t> {
 impl Found<'_> {
     fn table(&mut self, table: &DeTable<'_>) {
         for (key, value) in table.iter() {
-            if url::looks_like_url(key.get_ref()) {
+            if redact::looks_like_url(key.get_ref()) {
                 self.url(key.get_ref(), key.span());
             }
             self.value(key.get_ref(), value.get_ref(), value.span());
@@ -154,7 +154,7 @@ impl Found<'_> {
             }
             DeValue::String(_) if is_secret_field(key) => {}
             DeValue::String(text)
-                if key.eq_ignore_ascii_case("url") || url::looks_like_url(text) =>
+                if key.eq_ignore_ascii_case("url") || redact::looks_like_url(text) =>
             {
                 self.url(text, span);
             }
@@ -172,8 +172,8 @@ impl Found<'_> {
     /// The secrets of the URL `text`, in each spelling; whether it holds any.
     fn url_parts(&mut self, text: &str) -> bool {
         let mut any = false;
-        for part in url::secret_parts(text).filter(|part| !part.contains("${")) {
-            for spelling in url::spellings(part) {
+        for part in redact::secret_parts(text).filter(|part| !part.contains("${")) {
+            for spelling in redact::spellings(part) {
                 self.add(&spelling);
             }
             any = true;
@@ -207,7 +207,7 @@ impl Found<'_> {
     fn unparsed_line(&mut self, line: &str) {
         let mut rest = line;
         while let Some(separator) = rest.find("://") {
-            let start = url::scheme_start(rest, separator);
+            let start = redact::scheme_start(rest, separator);
             let end = rest[separator..]
                 .find(['"', '\''])
                 .map_or(rest.len(), |i| separator + i);

@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use crate::source::url::HIDDEN;
+use crate::redact::HIDDEN;
 use crate::text::escape;
 
 /// Most characters of a quoted value (`"…"` or `` `…` ``) a message or hint keeps.

@@ -294,3 +294,6 @@ pub struct PluginLimits {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<ByteSize>,
 }
+
+/// The least memory limit a rule may set: a Rust plugin needs a few pages to start.
+pub const MIN_MEMORY: u64 = 1 << 20;

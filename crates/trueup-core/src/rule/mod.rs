@@ -2,7 +2,9 @@
 //! JSON Schema's descriptions and the reference docs.
 
 mod detector;
+mod loaded;
 mod repair;
+mod uses;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -11,7 +13,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use detector::*;
+pub use loaded::LoadedRule;
 pub use repair::*;
+pub use uses::{TableUse, TimestampColumn};
 
 use crate::duration::HumanDuration;
 

@@ -7,19 +7,19 @@
 mod fetch;
 mod postgres;
 mod sqlite;
-pub mod url;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sqlx::{PgPool, SqlitePool};
 
+pub use crate::redact::redact;
 pub use fetch::RowSink;
-pub use url::{redact, redact_urls_in};
 
 use crate::compile::DetectorQuery;
 use crate::dialect::Dialect;
-use crate::load::SourceSpec;
+use crate::load::{LoadedRule, Project, SourceSpec};
 use crate::value::Value;
 use crate::{Error, Result};
 
@@ -40,13 +40,26 @@ enum Backend {
     Postgres(PgPool),
 }
 
-/// A column a built-in compares with the clock (`freshness`), and the rows it looks at.
-#[derive(Debug, Clone)]
-pub struct TimestampColumn {
-    pub table: String,
-    pub column: String,
-    /// The detector's `where`: the newest value is the newest of these rows.
-    pub filter: Option<String>,
+pub use crate::rule::TimestampColumn;
+
+/// The open sources of a run, by name; a source that could not be opened keeps its error.
+pub type Sources = BTreeMap<String, Result<Source, String>>;
+
+/// Opens every source the rules use, at once; failures are kept per source.
+pub async fn open_all(project: &Project, rules: &[&LoadedRule], max_connections: u32) -> Sources {
+    let mut names: Vec<&str> = rules.iter().map(|r| r.source.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let opened = futures_util::future::join_all(names.iter().map(|name| async move {
+        let spec = &project.sources[*name];
+        let pool_size = spec.max_connections.unwrap_or(max_connections);
+        let source = Source::connect(spec, &project.root, pool_size)
+            .await
+            .map_err(|e| crate::error::chain(&e));
+        ((*name).to_owned(), source)
+    }))
+    .await;
+    opened.into_iter().collect()
 }
 
 /// How a query run ended when it did not return its rows.
@@ -61,22 +74,10 @@ pub enum QueryError {
 }
 
 impl Source {
-    /// The dialect a URL speaks, known before connecting.
-    pub fn dialect_of(spec: &SourceSpec) -> Result<Dialect> {
-        match url::scheme(&spec.url) {
-            "sqlite" => Ok(Dialect::Sqlite),
-            "postgres" | "postgresql" => Ok(Dialect::Postgres),
-            _ => Err(Error::UnsupportedUrl {
-                source_name: spec.name.clone(),
-                url: redact(&spec.url),
-            }),
-        }
-    }
-
     /// Opens a read-only pool of at most `max_connections` to the source; relative SQLite
     /// paths start at `root`.
     pub async fn connect(spec: &SourceSpec, root: &Path, max_connections: u32) -> Result<Source> {
-        let backend = match Self::dialect_of(spec)? {
+        let backend = match spec.dialect()? {
             Dialect::Sqlite => Backend::Sqlite(sqlite::connect(spec, root, max_connections).await?),
             Dialect::Postgres => Backend::Postgres(postgres::connect(spec, max_connections).await?),
         };

@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::{RunId, Store};
-use crate::engine::RuleOutcome;
+use crate::finding::RuleOutcome;
 use crate::finding::{Finding, RuleSpec};
 use crate::fingerprint::Fnv;
 use crate::{Error, Result};

@@ -10,8 +10,8 @@ pub mod pg;
 
 use tokio::sync::mpsc;
 use trueup_core::compile::DetectorQuery;
-use trueup_core::engine::{self, Event, RuleOutcome};
-use trueup_core::fingerprint;
+use trueup_core::engine::{self, Event};
+use trueup_core::finding::RuleOutcome;
 use trueup_core::load::{Project, SourceSpec};
 use trueup_core::source::Source;
 use trueup_core::store::{RunId, Store};
@@ -162,10 +162,10 @@ pub async fn run_and_record(path: &Path, store: Option<&Store>) -> (RunResult, O
         other => panic!("{other}"),
     });
     let loaded: Vec<_> = project.rules.iter().collect();
-    let rules = engine::prepare(&project, &loaded).expect("prepare");
-    let sources = engine::open_sources(&project, &loaded, 2).await;
+    let plan = engine::prepare(&project, &loaded).expect("prepare");
+    let sources = trueup_core::source::open_all(&project, &loaded, 2).await;
     let mut recorder = match store {
-        Some(store) => Some(store.begin_run(&rules).await.expect("begin run")),
+        Some(store) => Some(store.begin_run(&plan.rules).await.expect("begin run")),
         None => None,
     };
     let (events, mut received) = mpsc::channel(64);
@@ -186,7 +186,7 @@ pub async fn run_and_record(path: &Path, store: Option<&Store>) -> (RunResult, O
                             serde_json::to_string(&f.detail_object()).expect("detail as JSON"),
                         );
                         if let Some(recorder) = recorder.as_mut() {
-                            let print = fingerprint::of(&f);
+                            let print = f.fingerprint();
                             recorder.add(f, print).await;
                         }
                     }
@@ -201,7 +201,7 @@ pub async fn run_and_record(path: &Path, store: Option<&Store>) -> (RunResult, O
         concurrency: 2,
         split: 2,
     };
-    let run = async move { engine::run(&rules, &sources, options, &events).await };
+    let run = async move { engine::run(&plan, &sources, options, &events).await };
     let ((), result) = tokio::join!(run, collect);
     let run = match recorder {
         Some(recorder) => Some(recorder.finish(&result.outcomes).await.expect("finish run")),

@@ -5,12 +5,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod state;
+
+pub use state::{DEFAULT_PATH, StoreLocation};
+
 use crate::diagnostic::{Diagnostic, FieldPath, SourceFile};
 use crate::project::{Defaults, ProjectFile, interpolate};
-use crate::rule::{Rule, RuleFile};
-use crate::source::Source;
+pub use crate::rule::LoadedRule;
+use crate::rule::RuleFile;
 use crate::suggest::did_you_mean;
-use crate::validate;
 use crate::{Error, Result};
 
 /// A project whose files parsed and passed the checks that need no database.
@@ -23,41 +26,27 @@ pub struct Project {
     pub defaults: Defaults,
     pub rules: Vec<LoadedRule>,
     /// Where runs are recorded.
-    pub state: crate::store::StoreLocation,
+    pub state: StoreLocation,
 }
 
 /// A source as configured, with its URL's variables replaced.
 #[derive(Debug, Clone)]
 pub struct SourceSpec {
     pub name: String,
-    /// The URL with secrets in it: never print this, print [`crate::source::redact`] of it.
+    /// The URL with secrets in it: never print this, print [`crate::redact::redact`] of it.
     pub url: String,
     pub max_connections: Option<u32>,
     /// Where the URL is written in `trueup.toml`.
     pub path: FieldPath,
 }
 
-/// A rule with where it came from.
-#[derive(Debug, Clone)]
-pub struct LoadedRule {
-    pub rule: Rule,
-    pub file: Arc<SourceFile>,
-    /// Where the rule's table is in its file, e.g. `rule[1]`.
-    pub path: FieldPath,
-    /// The source the rule runs against, resolved.
-    pub source: String,
-    /// SQL of the rule that trueup refuses to run ([`validate::sql`]): `validate` reports
-    /// it, `check` fails this rule with it and runs the others.
-    pub refused: Vec<Diagnostic>,
-}
-
-impl LoadedRule {
-    /// A diagnostic pointing at `field` of this rule (e.g. `["detector", "table"]`).
-    pub fn diagnostic(&self, field: &[&str], message: impl Into<String>) -> Diagnostic {
-        let path = field
-            .iter()
-            .fold(self.path.clone(), |path, key| path.key(key));
-        self.file.at_path(&path, message)
+impl SourceSpec {
+    /// The dialect the source's URL speaks, known before connecting.
+    pub fn dialect(&self) -> Result<crate::dialect::Dialect> {
+        crate::dialect::Dialect::of_url(&self.url).ok_or_else(|| Error::UnsupportedUrl {
+            source_name: self.name.clone(),
+            url: crate::redact::redact(&self.url),
+        })
     }
 }
 
@@ -91,11 +80,11 @@ impl Project {
                 max_connections: config.max_connections,
                 path,
             };
-            if Source::dialect_of(&spec).is_err() {
+            if spec.dialect().is_err() {
                 problems.push(
                     file.at_path(
                         &spec.path,
-                        format!("unsupported URL `{}`", crate::source::redact(&spec.url)),
+                        format!("unsupported URL `{}`", crate::redact::redact(&spec.url)),
                     )
                     .with_hint(
                         "trueup reads sqlite://path/to/file.db and postgres://user@host/db sources",
@@ -137,26 +126,22 @@ impl Project {
         // order) when there are any, so that a user sees everything at once.
         let mut blocking = !problems.is_empty();
         for rule in &mut rules {
-            let offline = validate::offline(rule);
+            let offline = crate::lint::offline(rule);
             blocking |= !offline.is_empty();
             problems.extend(offline);
             let dialect = sources
                 .get(&rule.source)
-                .and_then(|spec| Source::dialect_of(spec).ok());
-            rule.refused = validate::sql(rule, dialect);
+                .and_then(|spec| spec.dialect().ok());
+            rule.refused = crate::lint::sql(rule, dialect);
             problems.extend(rule.refused.iter().cloned());
         }
 
-        let state = match crate::store::StoreLocation::from_config(
-            &root,
-            parsed.state.url.as_deref(),
-            &env,
-        ) {
+        let state = match StoreLocation::from_config(&root, parsed.state.url.as_deref(), &env) {
             Ok(state) => state,
             Err(message) => {
                 blocking = true;
                 problems.push(file.at_path(&FieldPath::default().key("state").key("url"), message));
-                crate::store::StoreLocation::File(root.join(crate::store::DEFAULT_PATH))
+                StoreLocation::File(root.join(DEFAULT_PATH))
             }
         };
         if !blocking {
@@ -171,11 +156,6 @@ impl Project {
         } else {
             Err(Error::Invalid(problems))
         }
-    }
-
-    /// A path written in the project file, made relative to the project's folder.
-    pub fn resolve_path(&self, written: &str) -> PathBuf {
-        self.root.join(written)
     }
 }
 

@@ -1,4 +1,4 @@
-//! Connection URLs: their scheme, and their printable form with secrets removed.
+//! Secrets out of connection URLs: a URL's printable form, and the URLs inside a text.
 //!
 //! What is secret is decided on the URL as its driver reads it. sqlx parses a PostgreSQL URL
 //! with the `url` crate and reads its query with `form_urlencoded`, so the password of the

@@ -2,7 +2,12 @@
 //! and streams what happens as [`Event`]s through a bounded channel. A rule that fails
 //! (bad SQL, timeout, lost connection) ends as that rule's error; the others go on.
 
-use std::collections::BTreeMap;
+mod plugin_sink;
+mod prepare;
+
+pub use plugin_sink::{FindingSink, PluginSink};
+pub use prepare::{Loaded, Plan, prepare};
+
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -10,11 +15,11 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
-use crate::compile::{DetectorQuery, compile};
-use crate::finding::{Finding, RuleSpec, Shape};
-use crate::load::{LoadedRule, Project};
-use crate::plugin::{FindingSink, Limits, PluginSink};
-use crate::source::{QueryError, RowSink, Source};
+use crate::compile::DetectorQuery;
+use crate::finding::{Finding, RuleOutcome, RuleSpec, Shape};
+use crate::plugin::Limits;
+
+use crate::source::{QueryError, RowSink, Sources};
 use crate::value::Value;
 use crate::{Error, Result};
 
@@ -28,123 +33,6 @@ pub enum Event {
     Findings(Vec<Finding>),
     /// A rule is done, with or without an error.
     Finished(RuleOutcome),
-}
-
-/// How one rule's run ended.
-#[derive(Debug, Clone)]
-pub struct RuleOutcome {
-    pub rule: Arc<RuleSpec>,
-    /// Findings: one per key (see [`crate::distinct`]; the engine counts rows, and who
-    /// folds repeated keys lowers this and sets `repeats`).
-    pub findings: u64,
-    /// Rows that repeated the key of an earlier finding of the rule.
-    pub repeats: u64,
-    pub elapsed: Duration,
-    /// Why the rule could not finish; its findings so far were still reported.
-    pub error: Option<String>,
-}
-
-/// The open sources of a run, by name; a source that could not be opened keeps its error.
-pub type Sources = BTreeMap<String, Result<Source, String>>;
-
-/// Turns loaded rules into runnable ones, compiling each for its source's dialect and
-/// loading the plugins of `plugin` rules (each file once).
-pub fn prepare(project: &Project, rules: &[&LoadedRule]) -> Result<Vec<Arc<RuleSpec>>> {
-    type Loaded = std::result::Result<Arc<crate::plugin::Plugin>, String>;
-    let mut plugins: BTreeMap<std::path::PathBuf, Loaded> = BTreeMap::new();
-    rules
-        .iter()
-        .map(|loaded| {
-            let rule = &loaded.rule;
-            let spec = &project.sources[&loaded.source];
-            let dialect = Source::dialect_of(spec)?;
-            let mut query = compile(&rule.detector, dialect)
-                .map_err(|e| Error::Other(format!("rule `{}`: {e}", rule.id)))?;
-            if dialect == crate::dialect::Dialect::Postgres {
-                for (name, value) in &rule.postgres_settings {
-                    query.settings.retain(|(n, _)| n != name);
-                    query.settings.push((name.clone(), value.clone()));
-                }
-            }
-            let plugin = query.plugin.as_mut().map(|call| {
-                call.path = crate::plugin::resolve(&loaded.file.path, &call.path.to_string_lossy());
-                plugins
-                    .entry(call.path.clone())
-                    .or_insert_with(|| {
-                        crate::plugin::Plugin::load(&call.path)
-                            .map(Arc::new)
-                            .map_err(|e| e.to_string())
-                    })
-                    .clone()
-            });
-            Ok(Arc::new(RuleSpec {
-                id: rule.id.clone(),
-                title: rule.title.clone(),
-                severity: rule.severity,
-                tags: rule.tags.clone(),
-                kind: rule.detector.kind(),
-                source: loaded.source.clone(),
-                timeout: rule.timeout.unwrap_or(project.defaults.timeout).0,
-                columns_used: crate::validate::columns_used(&rule.detector),
-                timestamp_column: crate::validate::timestamp_column(&rule.detector),
-                definition_hash: definition_hash(loaded, plugin.as_ref()),
-                query,
-                plugin,
-                refused: refusal(loaded),
-            }))
-        })
-        .collect()
-}
-
-/// Why the rule's SQL is not run, on one line: its first refused fragment or query.
-fn refusal(loaded: &LoadedRule) -> Option<String> {
-    let first = loaded.refused.first()?;
-    Some(match loaded.refused.len() {
-        1 => format!("refused: {}", first.headline()),
-        n => format!("refused: {} (and {} more)", first.headline(), n - 1),
-    })
-}
-
-/// A hash of what a rule does, to tell between runs that it changed.
-fn definition_hash(
-    loaded: &LoadedRule,
-    plugin: Option<&std::result::Result<Arc<crate::plugin::Plugin>, String>>,
-) -> String {
-    let rule = &loaded.rule;
-    let mut definition =
-        serde_json::to_string(&(&rule.detector, &loaded.source, &rule.postgres_settings))
-            .unwrap_or_default();
-    // A rebuilt plugin is a changed rule; a plugin that failed to load, the same rule.
-    if let Some(Ok(plugin)) = plugin {
-        definition.push_str(&plugin.hash);
-    }
-    format!(
-        "{:016x}",
-        crate::fingerprint::Fnv::default()
-            .field(&definition)
-            .finish()
-    )
-}
-
-/// Opens every source the rules use, at once; failures are kept per source.
-pub async fn open_sources(
-    project: &Project,
-    rules: &[&LoadedRule],
-    max_connections: u32,
-) -> Sources {
-    let mut names: Vec<&str> = rules.iter().map(|r| r.source.as_str()).collect();
-    names.sort_unstable();
-    names.dedup();
-    let opened = futures_util::future::join_all(names.iter().map(|name| async move {
-        let spec = &project.sources[*name];
-        let pool_size = spec.max_connections.unwrap_or(max_connections);
-        let source = Source::connect(spec, &project.root, pool_size)
-            .await
-            .map_err(|e| crate::error::chain(&e));
-        ((*name).to_owned(), source)
-    }))
-    .await;
-    opened.into_iter().collect()
 }
 
 /// How the engine runs rules.
@@ -168,14 +56,15 @@ pub struct RunOptions {
 /// The stream closures take indices, not references, so that the future is `Send` and can
 /// be spawned (closures taking references defeat the compiler's proof of it).
 pub async fn run(
-    rules: &[Arc<RuleSpec>],
+    plan: &Plan,
     sources: &Sources,
     options: RunOptions,
     events: &mpsc::Sender<Event>,
 ) {
+    let (rules, plugins) = (&plan.rules, &plan.plugins);
     let concurrency = options.concurrency.max(1);
     let plans: Vec<Result<Vec<DetectorQuery>, String>> = futures_util::stream::iter(0..rules.len())
-        .map(|index| plan(&rules[index], sources, options.split))
+        .map(|index| queries(&rules[index], sources, options.split))
         .buffered(concurrency)
         .collect()
         .await;
@@ -240,7 +129,7 @@ pub async fn run(
                     batch_started: Instant::now(),
                     events,
                 };
-                let error = match (sources.get(&rule.source), &rule.plugin) {
+                let error = match (sources.get(&rule.source), &plugins[index]) {
                     (Some(Ok(_)), Some(Err(err))) => Some(err.clone()),
                     (Some(Ok(source)), Some(Ok(plugin))) => {
                         let call = query
@@ -323,7 +212,7 @@ fn describe(error: QueryError) -> String {
 /// the columns a built-in names exist: on SQLite a misspelt column in double quotes would
 /// silently become a string literal, so the check is what keeps a typo from being a wrong
 /// answer. A source that could not be opened fails the rule here.
-async fn plan(
+async fn queries(
     rule: &RuleSpec,
     sources: &Sources,
     split: usize,

@@ -1,0 +1,260 @@
+//! Checks of one rule that need no database: [`offline`] problems in what the rule says,
+//! and [`sql`], the SQL in it that trueup refuses to run. Loading a project runs both;
+//! `validate` reports them, `check` fails a refused rule and runs the others.
+
+use crate::diagnostic::Diagnostic;
+use crate::dialect::Dialect;
+use crate::rule::{Detector, LoadedRule, Repair};
+use crate::sql_text::{Fragment, detector_problem, fragment_problem};
+use crate::template::Template;
+
+/// Problems in one rule that need no database, but for its SQL ([`sql`]).
+pub fn offline(loaded: &LoadedRule) -> Vec<Diagnostic> {
+    let rule = &loaded.rule;
+    let mut problems = Vec::new();
+    let mut problem =
+        |field: &[&str], message: String| problems.push(loaded.diagnostic(field, message));
+
+    let id_ok = rule
+        .id
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && rule
+            .id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
+    if !id_ok {
+        problem(
+            &["id"],
+            format!(
+                "rule id `{}` must be lower-case letters, digits, `.`, `_` and `-`",
+                rule.id
+            ),
+        );
+    }
+    if rule.title.trim().is_empty() {
+        problem(&["title"], "the title is empty".to_owned());
+    }
+    for name in rule.postgres_settings.keys() {
+        let valid = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.');
+        if !valid {
+            problem(
+                &["postgres-settings"],
+                format!("`{name}` is not a PostgreSQL setting name"),
+            );
+        }
+    }
+    if rule.timeout.is_some_and(|t| t.0.is_zero()) {
+        problem(
+            &["timeout"],
+            "a timeout of zero would cancel every query".to_owned(),
+        );
+    }
+
+    let mut require = |field: &str, len: usize| {
+        if len == 0 {
+            problem(
+                &["detector", field],
+                format!("`{field}` must name at least one column"),
+            );
+        }
+    };
+    match &rule.detector {
+        Detector::Sql(d) => {
+            require("key", d.key.len());
+            if let Some(Err(message)) = d.message.as_deref().map(Template::parse) {
+                problem(&["detector", "message"], message);
+            }
+        }
+        Detector::Plugin(d) => {
+            require("key", d.key.len());
+            if d.plugin.trim().is_empty() {
+                problem(
+                    &["detector", "plugin"],
+                    "`plugin` is empty: name the plugin's .wasm file".to_owned(),
+                );
+            }
+            if d.limits.time.is_some_and(|t| t.0.is_zero()) {
+                problem(
+                    &["detector", "limits", "time"],
+                    "a time limit of zero would stop the plugin before it starts".to_owned(),
+                );
+            }
+            if d.limits
+                .memory
+                .is_some_and(|m| m.0 < crate::rule::MIN_MEMORY)
+            {
+                problem(
+                    &["detector", "limits", "memory"],
+                    format!(
+                        "a plugin needs at least {} of memory",
+                        crate::size::ByteSize(crate::rule::MIN_MEMORY)
+                    ),
+                );
+            }
+        }
+        Detector::NotNull(d) => {
+            require("columns", d.columns.len());
+            require("key", d.key.len());
+        }
+        Detector::Unique(d) => require("columns", d.columns.len()),
+        Detector::ForeignKey(d) => {
+            require("columns", d.columns.len());
+            require("key", d.key.len());
+            if d.columns.len() != d.referenced_columns.len() {
+                problem(
+                    &["detector", "referenced-columns"],
+                    format!(
+                        "`columns` has {} column(s) but `referenced-columns` has {}; they pair up in order",
+                        d.columns.len(),
+                        d.referenced_columns.len()
+                    ),
+                );
+            }
+        }
+        Detector::AcceptedValues(d) => {
+            require("key", d.key.len());
+            if d.values.is_empty() {
+                problem(
+                    &["detector", "values"],
+                    "`values` is empty: every row would be a finding".to_owned(),
+                );
+            }
+        }
+        Detector::AggregateMatch(d) => {
+            require("key", d.key.len());
+            if d.child_key.len() != d.key.len() {
+                problem(
+                    &["detector", "child-key"],
+                    format!(
+                        "`child-key` has {} column(s) but `key` has {}; they pair up in order",
+                        d.child_key.len(),
+                        d.key.len()
+                    ),
+                );
+            }
+            if !(d.tolerance >= 0.0 && d.tolerance.is_finite()) {
+                problem(
+                    &["detector", "tolerance"],
+                    "`tolerance` must be a finite number ≥ 0".to_owned(),
+                );
+            }
+        }
+        Detector::RowCount(d) => match (d.min, d.max) {
+            (None, None) => problem(
+                &["detector"],
+                "a row-count detector needs `min`, `max` or both".to_owned(),
+            ),
+            (Some(min), Some(max)) if min > max => {
+                problem(
+                    &["detector", "max"],
+                    format!("`max` ({max}) is below `min` ({min})"),
+                );
+            }
+            _ => {}
+        },
+        Detector::Freshness(d) => {
+            if d.max_age.0.is_zero() {
+                problem(
+                    &["detector", "max-age"],
+                    "a `max-age` of zero makes every table stale".to_owned(),
+                );
+            }
+        }
+    }
+
+    if let Some(repair) = &rule.repair {
+        if let Some(message) = repair_problem(&rule.detector, repair) {
+            problem(&["repair", "strategy"], message);
+        }
+        match repair {
+            Repair::Update(r) if r.set.is_empty() => {
+                problem(&["repair", "set"], "`set` names no column".to_owned())
+            }
+
+            Repair::Sql(r) if r.statements.is_empty() => {
+                problem(
+                    &["repair", "statements"],
+                    "`statements` is empty".to_owned(),
+                );
+            }
+            _ => {}
+        }
+    }
+    problems
+}
+
+/// The SQL of one rule that trueup refuses to run, parsed in `dialect` (the dialect of the
+/// rule's source; generic SQL when it is not known): a query that is not exactly one
+/// read-only statement, a fragment (`where`, `expression`, `keep`, a `set` value) that is
+/// not exactly one expression. `validate` reports these; `check` fails the rule with them
+/// and runs the others.
+pub fn sql(loaded: &LoadedRule, dialect: Option<Dialect>) -> Vec<Diagnostic> {
+    let rule = &loaded.rule;
+    let fragment = |field: &[&str], text: &str, kind: Fragment| {
+        fragment_problem(text, kind, dialect).map(|message| {
+            let name = field[1..].join(".");
+            loaded.diagnostic(field, format!("`{name}`: {message}"))
+        })
+    };
+    let mut problems = Vec::new();
+    match &rule.detector {
+        Detector::Sql(crate::rule::SqlDetector { query, .. })
+        | Detector::Plugin(crate::rule::PluginDetector { query, .. }) => problems.extend(
+            detector_problem(query, dialect)
+                .map(|message| loaded.diagnostic(&["detector", "query"], message)),
+        ),
+        Detector::AggregateMatch(d) => problems.extend(fragment(
+            &["detector", "expression"],
+            &d.expression,
+            Fragment::Aggregated,
+        )),
+        detector => problems.extend(
+            detector
+                .filter()
+                .and_then(|filter| fragment(&["detector", "where"], filter, Fragment::Expression)),
+        ),
+    }
+    match &rule.repair {
+        Some(Repair::Update(r)) => problems.extend(r.set.iter().filter_map(|(column, value)| {
+            fragment(&["repair", "set", column], value, Fragment::Expression)
+        })),
+        Some(Repair::MergeDuplicates(r)) => {
+            problems.extend(fragment(&["repair", "keep"], &r.keep, Fragment::OrderBy));
+        }
+        _ => {}
+    }
+    problems
+}
+
+/// Why `repair` cannot repair what `detector` finds, if it cannot.
+fn repair_problem(detector: &Detector, repair: &Repair) -> Option<String> {
+    let strategy = repair.strategy();
+    let kind = detector.kind();
+    match repair {
+        Repair::Delete(_) | Repair::Quarantine(_) | Repair::Update(_) => match detector {
+            Detector::Sql(_) | Detector::Plugin(_) if repair.table().is_none() => Some(format!(
+                "`{strategy}` after a `{kind}` detector must name the `table` its key identifies rows of"
+            )),
+            Detector::Unique(_) => Some(format!(
+                "`{strategy}` needs findings that are rows, but `unique` findings are groups of duplicates; use `merge-duplicates`"
+            )),
+            Detector::RowCount(_) | Detector::Freshness(_) => Some(format!(
+                "`{strategy}` needs findings that are rows, but `{kind}` findings are whole tables"
+            )),
+            _ => None,
+        },
+        Repair::Recompute(_) => (!matches!(detector, Detector::AggregateMatch(_)))
+            .then(|| format!("`recompute` repairs `aggregate-match` findings, not `{kind}` ones")),
+        Repair::MergeDuplicates(_) => (!matches!(detector, Detector::Unique(_)))
+            .then(|| format!("`merge-duplicates` repairs `unique` findings, not `{kind}` ones")),
+        Repair::Sql(_) | Repair::Manual(_) => None,
+    }
+}
