@@ -8,9 +8,9 @@ use std::sync::Arc;
 use indicatif::ProgressBar;
 use trueup_core::cancel::Cancel;
 use trueup_core::check::{self, CheckOptions, CheckReport, CheckSink, Selection, Summary};
-use trueup_core::finding::RuleOutcome;
 use trueup_core::finding::{Finding, RuleSpec};
 use trueup_core::load::Project;
+use trueup_core::outcome::{RuleError, RuleOutcome};
 use trueup_core::store::StoreLocation;
 use trueup_core::text::Escaped;
 
@@ -145,7 +145,7 @@ impl Output<'_> {
 }
 
 impl CheckSink for Output<'_> {
-    fn source_failed(&mut self, source: &str, error: &str) {
+    fn source_failed(&mut self, source: &str, error: &RuleError) {
         self.printer.error(&anyhow::anyhow!(
             "source `{source}` cannot be opened; its rules fail: {error}"
         ));

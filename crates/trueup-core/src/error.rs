@@ -62,7 +62,16 @@ pub enum Error {
 
     /// A plugin could not be loaded, or failed while it checked a rule's rows.
     #[error("plugin `{plugin}`: {message}")]
-    Plugin { plugin: String, message: String },
+    Plugin {
+        plugin: String,
+        failure: PluginFailure,
+        message: String,
+    },
+
+    /// A query's result does not fit its rule: a key or message column it does not return,
+    /// rows narrower than its columns.
+    #[error("{0}")]
+    Mismatch(String),
 
     /// A run named on the command line does not exist.
     #[error("{0}")]
@@ -87,6 +96,23 @@ pub enum Error {
     /// Anything else in the core that is a bug or an environment failure.
     #[error("{0}")]
     Other(String),
+}
+
+/// How a plugin failed, for whoever decides what to do about it (metrics, retries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PluginFailure {
+    /// The file is missing, too big, not a valid module, or speaks another interface.
+    Load,
+    /// The plugin answered with an error of its own (a config it refuses, say).
+    Refused,
+    /// It trapped: a panic, a stack overflow, an invalid instruction.
+    Trapped,
+    /// It ran past its time limit.
+    OutOfTime,
+    /// It asked for more memory than its limit.
+    OutOfMemory,
+    /// Its reply broke the interface: malformed, outside its memory, past the output limit.
+    BadReply,
 }
 
 /// An error and its causes on one line, `a: b: c`, skipping causes the message already

@@ -57,7 +57,7 @@ impl Shape {
             .iter()
             .map(|k| {
                 columns.iter().position(|c| c == k).ok_or_else(|| {
-                    Error::Other(format!(
+                    Error::Mismatch(format!(
                         "the query returns no key column `{k}`; it returns: {}",
                         returned()
                     ))
@@ -69,7 +69,7 @@ impl Shape {
             .columns()
             .find(|name| !columns.iter().any(|c| c == name))
         {
-            return Err(Error::Other(format!(
+            return Err(Error::Mismatch(format!(
                 "the message uses `{{{missing}}}`, which the query does not return; it returns: {}",
                 returned()
             )));
@@ -81,20 +81,6 @@ impl Shape {
             detail,
         })
     }
-}
-
-/// How one rule's run ended.
-#[derive(Debug, Clone)]
-pub struct RuleOutcome {
-    pub rule: Arc<RuleSpec>,
-    /// Findings: one per key (see [`crate::distinct`]; the engine counts rows, and who
-    /// folds repeated keys lowers this and sets `repeats`).
-    pub findings: u64,
-    /// Rows that repeated the key of an earlier finding of the rule.
-    pub repeats: u64,
-    pub elapsed: Duration,
-    /// Why the rule could not finish; its findings so far were still reported.
-    pub error: Option<String>,
 }
 
 /// One violating row.

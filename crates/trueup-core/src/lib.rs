@@ -18,6 +18,7 @@ pub mod finding;
 pub mod fingerprint;
 pub mod lint;
 pub mod load;
+pub mod outcome;
 pub mod plugin;
 pub mod project;
 pub mod read;

@@ -10,8 +10,8 @@ use crate::compile::compile;
 use crate::diagnostic::Diagnostic;
 use crate::load::{LoadedRule, Project};
 use crate::rule::Detector;
-use crate::source::Source;
 use crate::source::Sources;
+use crate::source::{SchemaProblem, Source};
 use crate::suggest::did_you_mean;
 
 /// How long `validate` lets a look at a source's data take (the newest value of a freshness
@@ -32,42 +32,28 @@ pub async fn online(loaded: &LoadedRule, sources: &Sources) -> Vec<Diagnostic> {
     let detector = &loaded.rule.detector;
 
     for used in detector.table_uses() {
-        match source.columns(used.table).await {
-            Ok(None) => {
-                let mut problem = loaded.diagnostic(
-                    &["detector", used.table_field],
-                    format!("source `{}` has no table `{}`", source.name, used.table),
-                );
-                if let Ok(tables) = source.tables().await
-                    && let Some(hint) = did_you_mean(used.table, tables.iter().map(String::as_str))
-                {
-                    problem = problem.with_hint(hint);
-                }
-                problems.push(problem);
+        let columns: Vec<&str> = used.columns.iter().map(|(column, _, _)| *column).collect();
+        let found = match source.schema_problems(used.table, &columns).await {
+            Ok(found) => found,
+            Err(err) => {
+                problems.push(loaded.diagnostic(&["detector"], crate::error::chain(&err)));
+                continue;
             }
-            Ok(Some(existing)) => {
-                for (column, field, index) in &used.columns {
-                    if existing.iter().any(|c| c == column) {
-                        continue;
-                    }
-                    let mut path = loaded.path.key("detector").key(field);
-                    if let Some(i) = index {
-                        path = path.index(*i);
-                    }
-                    let mut problem = loaded.file.at_path(
-                        &path,
-                        format!("table `{}` has no column `{column}`", used.table),
-                    );
-                    problem = match did_you_mean(column, existing.iter().map(String::as_str)) {
-                        Some(hint) => problem.with_hint(hint),
-                        None => {
-                            problem.with_hint(format!("its columns are: {}", existing.join(", ")))
-                        }
-                    };
-                    problems.push(problem);
+        };
+        for problem in found {
+            let path = match &problem {
+                SchemaProblem::NoTable { .. } => loaded.path.key("detector").key(used.table_field),
+                SchemaProblem::NoColumn { at, .. } => {
+                    let (_, field, index) = used.columns[*at];
+                    let path = loaded.path.key("detector").key(field);
+                    index.map_or(path.clone(), |i| path.index(i))
                 }
+            };
+            let mut diagnostic = loaded.file.at_path(&path, problem.to_string());
+            if let Some(hint) = problem.hint() {
+                diagnostic = diagnostic.with_hint(hint);
             }
-            Err(err) => problems.push(loaded.diagnostic(&["detector"], crate::error::chain(&err))),
+            problems.push(diagnostic);
         }
     }
     if problems.is_empty()

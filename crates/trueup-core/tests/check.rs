@@ -10,9 +10,9 @@ use std::time::Duration;
 use support::{TestDb, TestProject};
 use trueup_core::cancel::Cancel;
 use trueup_core::check::{self, CheckOptions, CheckSink, Selection, Summary};
-use trueup_core::finding::RuleOutcome;
 use trueup_core::finding::{Finding, RuleSpec};
 use trueup_core::load::Project;
+use trueup_core::outcome::RuleOutcome;
 use trueup_core::store::{Store, StoreLocation};
 
 /// Writes down what it is told, and cancels the run at the first finding when asked to.

@@ -30,7 +30,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("sql", &["compile", "sql_text"]),
     ("lint", &["lint"]),
     ("project", &["load", "rule_files"]),
-    ("model", &["finding"]),
+    ("model", &["finding", "outcome"]),
     ("source", &["source"]),
     ("plugin", &["plugin"]),
     ("store", &["store"]),

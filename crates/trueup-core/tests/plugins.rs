@@ -228,6 +228,19 @@ async fn a_misbehaving_plugin_fails_its_own_rule_and_the_run_goes_on() {
             "{rule} reported findings"
         );
     }
+    // Each failure is typed by its cause, for metrics and retries.
+    for (rule, cause) in [
+        ("loops", "plugin-out-of-time"),
+        ("eats-memory", "plugin-out-of-memory"),
+        ("panics", "plugin-trapped"),
+        ("floods", "plugin-bad-reply"),
+        ("bad-config", "plugin-refused"),
+        ("talks-garbage", "plugin-bad-reply"),
+        ("from-the-future", "plugin-load"),
+        ("not-built", "plugin-load"),
+    ] {
+        assert_eq!(result.cause(rule), Some(cause), "{rule}");
+    }
     assert_eq!(result.error("behaves"), None);
     assert_eq!(result.keys("behaves"), ["id=1000", "id=2000", "id=3000"]);
     assert_eq!(result.error("sql-too"), None);

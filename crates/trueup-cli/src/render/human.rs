@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anstyle::{AnsiColor, Style};
-use trueup_core::finding::RuleOutcome;
 use trueup_core::finding::{Finding, RuleSpec};
+use trueup_core::outcome::RuleOutcome;
 use trueup_core::rule::Severity;
 use trueup_core::text::Escaped;
 

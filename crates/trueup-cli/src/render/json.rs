@@ -5,8 +5,8 @@ use std::io::Write;
 use std::sync::Arc;
 
 use serde::Serialize;
-use trueup_core::finding::RuleOutcome;
 use trueup_core::finding::{Finding, RuleSpec};
+use trueup_core::outcome::{RuleError, RuleOutcome};
 use trueup_core::rule::Severity;
 
 use trueup_core::check::{CheckSink, Summary, millis};
@@ -45,7 +45,10 @@ struct RuleRecord<'a> {
     repeated_rows: u64,
     #[serde(serialize_with = "millis")]
     duration_ms: std::time::Duration,
-    error: Option<&'a str>,
+    error: Option<String>,
+    /// What kind of failure `error` is (`timeout`, `connection`, `plugin-trapped`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_cause: Option<&'static str>,
 }
 
 impl<W: Write> CheckSink for JsonRenderer<W> {
@@ -98,7 +101,8 @@ impl<W: Write> CheckSink for JsonRenderer<W> {
                 findings: o.findings,
                 repeated_rows: o.repeats,
                 duration_ms: o.elapsed,
-                error: o.error.as_deref(),
+                error: o.error.as_ref().map(ToString::to_string),
+                error_cause: o.error.as_ref().map(RuleError::cause),
             })
             .collect();
         self.out.write_all(b"\n],\"rules\":")?;

@@ -18,9 +18,9 @@ pub use summary::{Summary, millis};
 use crate::cancel::Cancel;
 use crate::distinct::Distinct;
 use crate::engine::{self, Event};
-use crate::finding::RuleOutcome;
 use crate::finding::{Finding, RuleSpec};
 use crate::load::Project;
+use crate::outcome::{RuleError, RuleOutcome};
 use crate::rule::Severity;
 use crate::store::{self, Baseline, RunId, Store};
 use crate::{Error, Result};
@@ -47,7 +47,7 @@ pub struct CheckOptions {
 /// from the sink (a closed pipe) stops the run.
 pub trait CheckSink {
     /// A source could not be opened; its rules fail with `error`.
-    fn source_failed(&mut self, _source: &str, _error: &str) {}
+    fn source_failed(&mut self, _source: &str, _error: &RuleError) {}
     /// The baseline file was read.
     fn baseline_loaded(&mut self, _path: &std::path::Path, _accepted: usize) {}
     fn start(&mut self, rules: &[Arc<RuleSpec>]) -> std::io::Result<()>;

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::finding::RuleOutcome;
+use crate::outcome::RuleOutcome;
 use crate::rule::Severity;
 
 /// The totals of a run.

@@ -16,7 +16,8 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use crate::compile::DetectorQuery;
-use crate::finding::{Finding, RuleOutcome, RuleSpec, Shape};
+use crate::finding::{Finding, RuleSpec, Shape};
+use crate::outcome::{RuleError, RuleOutcome};
 use crate::plugin::Limits;
 
 use crate::source::{QueryError, RowSink, Sources};
@@ -63,11 +64,12 @@ pub async fn run(
 ) {
     let (rules, plugins) = (&plan.rules, &plan.plugins);
     let concurrency = options.concurrency.max(1);
-    let plans: Vec<Result<Vec<DetectorQuery>, String>> = futures_util::stream::iter(0..rules.len())
-        .map(|index| queries(&rules[index], sources, options.split))
-        .buffered(concurrency)
-        .collect()
-        .await;
+    let plans: Vec<Result<Vec<DetectorQuery>, RuleError>> =
+        futures_util::stream::iter(0..rules.len())
+            .map(|index| queries(&rules[index], sources, options.split))
+            .buffered(concurrency)
+            .collect()
+            .await;
 
     let progress: Vec<Mutex<Progress>> = plans
         .iter()
@@ -144,14 +146,13 @@ pub async fn run(
                             &mut emitter,
                         );
                         match source.fetch(query, rule.timeout, &mut sink).await {
-                            Ok(()) => sink.finish().await.err().map(|e| e.to_string()),
+                            Ok(()) => sink.finish().await.err().map(|e| RuleError::from_error(&e)),
                             // The query streams while the plugin checks: the deadline
                             // covered both.
-                            Err(QueryError::Timeout(limit)) => Some(format!(
-                                "timed out after {}: the rule's timeout covers its query and its \
-                                 plugin together (raise `timeout` on the rule)",
-                                crate::duration::HumanDuration(limit)
-                            )),
+                            Err(QueryError::Timeout(limit)) => Some(RuleError::Timeout {
+                                limit,
+                                with_plugin: true,
+                            }),
                             Err(err) => Some(describe(err)),
                         }
                     }
@@ -161,7 +162,7 @@ pub async fn run(
                         .err()
                         .map(describe),
                     (Some(Err(err)), _) => Some(err.clone()),
-                    (None, _) => Some(format!("source `{}` was not opened", rule.source)),
+                    (None, _) => Some(not_opened(rule)),
                 };
                 // The findings before an error are reported too.
                 let _ = emitter.flush().await;
@@ -195,17 +196,21 @@ struct Progress {
     announced: bool,
     parts_left: usize,
     findings: u64,
-    error: Option<String>,
+    error: Option<RuleError>,
 }
 
-fn describe(error: QueryError) -> String {
+fn describe(error: QueryError) -> RuleError {
     match error {
-        QueryError::Timeout(limit) => format!(
-            "timed out after {}; the query was cancelled (raise `timeout` on the rule to allow more)",
-            crate::duration::HumanDuration(limit)
-        ),
-        QueryError::Failed(err) => crate::error::chain(&err),
+        QueryError::Timeout(limit) => RuleError::Timeout {
+            limit,
+            with_plugin: false,
+        },
+        QueryError::Failed(err) => RuleError::from_error(&err),
     }
+}
+
+fn not_opened(rule: &RuleSpec) -> RuleError {
+    RuleError::Other(format!("source `{}` was not opened", rule.source))
 }
 
 /// The queries a rule runs as: one, or one per key range of a split rule. Checks first that
@@ -216,27 +221,25 @@ async fn queries(
     rule: &RuleSpec,
     sources: &Sources,
     split: usize,
-) -> Result<Vec<DetectorQuery>, String> {
+) -> Result<Vec<DetectorQuery>, RuleError> {
     if let Some(refused) = &rule.refused {
-        return Err(refused.clone());
+        return Err(RuleError::Refused(refused.clone()));
     }
     let source = match sources.get(&rule.source) {
         Some(Ok(source)) => source,
         Some(Err(err)) => return Err(err.clone()),
-        None => return Err(format!("source `{}` was not opened", rule.source)),
+        None => return Err(not_opened(rule)),
     };
-    let failed = |err: Error| crate::error::chain(&err);
+    let failed = |err: Error| RuleError::from_error(&err);
     for (table, columns) in &rule.columns_used {
-        let existing = source
-            .columns(table)
+        let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+        let problems = source
+            .schema_problems(table, &columns)
             .await
-            .map_err(failed)?
-            .ok_or_else(|| format!("source `{}` has no table `{table}`", source.name))?;
-        if let Some(missing) = columns.iter().find(|c| !existing.contains(c)) {
-            let hint = crate::suggest::did_you_mean(missing, existing.iter().map(String::as_str))
-                .map(|hint| format!("; {hint}"))
-                .unwrap_or_default();
-            return Err(format!("table `{table}` has no column `{missing}`{hint}"));
+            .map_err(failed)?;
+        if let Some(problem) = problems.first() {
+            let hint = problem.hint().map(|h| format!("; {h}")).unwrap_or_default();
+            return Err(RuleError::Configuration(format!("{problem}{hint}")));
         }
     }
     // A freshness column that holds no timestamps would never fire (SQLite) or fail with an
@@ -247,7 +250,7 @@ async fn queries(
             .await
             .map_err(describe)?
     {
-        return Err(problem);
+        return Err(RuleError::Configuration(problem));
     }
     let bounds = match rule.query.split.as_ref().filter(|_| split > 1) {
         Some(plan) => source

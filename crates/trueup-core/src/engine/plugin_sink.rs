@@ -126,6 +126,7 @@ impl<'a, S: FindingSink> PluginSink<'a, S> {
     fn failed(&self, message: String) -> Error {
         Error::Plugin {
             plugin: self.plugin.name().to_owned(),
+            failure: crate::error::PluginFailure::BadReply,
             message,
         }
     }

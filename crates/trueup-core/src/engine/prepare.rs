@@ -12,7 +12,7 @@ use crate::plugin::Plugin;
 use crate::{Error, Result};
 
 /// A plugin loaded, or why it could not be (the rule's error).
-pub type Loaded = std::result::Result<Arc<Plugin>, String>;
+pub type Loaded = std::result::Result<Arc<Plugin>, crate::outcome::RuleError>;
 
 /// Rules ready to run, and the plugin of each `plugin` rule (by the rule's index).
 #[derive(Debug)]
@@ -46,7 +46,7 @@ pub fn prepare(project: &Project, rules: &[&LoadedRule]) -> Result<Plan> {
                     .or_insert_with(|| {
                         Plugin::load(&call.path)
                             .map(Arc::new)
-                            .map_err(|e| e.to_string())
+                            .map_err(|e| crate::outcome::RuleError::from_error(&e))
                     })
                     .clone()
             });

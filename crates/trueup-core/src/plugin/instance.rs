@@ -14,6 +14,7 @@ use wasmtime::{
 };
 
 use super::{DEFAULT_MEMORY, DEFAULT_OUTPUT, engine};
+use crate::error::PluginFailure;
 use crate::size::ByteSize;
 use crate::{Error, Result};
 
@@ -108,8 +109,8 @@ pub struct Instance {
     limits: Limits,
     spent: Duration,
     output: u64,
-    /// Why the instance failed, once it has.
-    failed: Option<String>,
+    /// How and why the instance failed, once it has.
+    failed: Option<(PluginFailure, String)>,
     /// Whether the plugin itself replied with an error (it refused a config, say), rather
     /// than trapping or going past a limit.
     refused: bool,
@@ -119,6 +120,7 @@ impl Instance {
     pub(super) fn new(name: &str, module: &Module, limits: Limits) -> Result<Instance> {
         let failed = |message: String| Error::Plugin {
             plugin: name.to_owned(),
+            failure: PluginFailure::Load,
             message,
         };
         let engine = engine()?;
@@ -154,7 +156,7 @@ impl Instance {
         let instance = linker.instantiate(&mut store, module).map_err(|e| {
             failed(format!(
                 "cannot start: {}",
-                describe_error(&store, &e, limits)
+                describe_error(&store, &e, limits).1
             ))
         })?;
         // A module's start function ran in there: its time counts.
@@ -199,8 +201,12 @@ impl Instance {
     pub fn describe(&mut self) -> Result<Description> {
         let reply = self.call(self.describe.clone(), ())?;
         let json = self.reply(reply, |payload| payload.to_vec())?;
-        serde_json::from_slice(&json)
-            .map_err(|e| self.fail(format!("its description is not valid: {e}")))
+        serde_json::from_slice(&json).map_err(|e| {
+            self.fail(
+                PluginFailure::BadReply,
+                format!("its description is not valid: {e}"),
+            )
+        })
     }
 
     /// Hands the plugin its config and the query's columns. The plugin's refusal (a bad
@@ -256,13 +262,19 @@ impl Instance {
                 .map(read)
                 .map_err(|e| e.to_string())
         })?;
-        decoded.map_err(|e| self.fail(format!("returned findings trueup cannot read: {e}")))
+        decoded.map_err(|e| {
+            self.fail(
+                PluginFailure::BadReply,
+                format!("returned findings trueup cannot read: {e}"),
+            )
+        })
     }
 
-    fn fail(&mut self, message: String) -> Error {
-        self.failed = Some(message.clone());
+    fn fail(&mut self, failure: PluginFailure, message: String) -> Error {
+        self.failed = Some((failure, message.clone()));
         Error::Plugin {
             plugin: self.name.clone(),
+            failure,
             message,
         }
     }
@@ -273,9 +285,10 @@ impl Instance {
         func: TypedFunc<P, R>,
         params: P,
     ) -> Result<R> {
-        if let Some(failed) = &self.failed {
+        if let Some((failure, failed)) = &self.failed {
             return Err(Error::Plugin {
                 plugin: self.name.clone(),
+                failure: *failure,
                 message: format!("not called again after it failed: {failed}"),
             });
         }
@@ -286,20 +299,27 @@ impl Instance {
         let result = func.call(&mut self.store, params);
         self.spent += started.elapsed();
         result.map_err(|e| {
-            let message = describe_error(&self.store, &e, self.limits);
-            self.fail(message)
+            let (failure, message) = describe_error(&self.store, &e, self.limits);
+            self.fail(failure, message)
         })
     }
 
     /// Copies `bytes` into the plugin's input buffer; returns their length.
     fn write_input(&mut self, bytes: &[u8]) -> Result<u32> {
-        let len = u32::try_from(bytes.len())
-            .map_err(|_| self.fail("an input of 4 GiB or more".to_owned()))?;
+        let len = u32::try_from(bytes.len()).map_err(|_| {
+            self.fail(
+                PluginFailure::BadReply,
+                "an input of 4 GiB or more".to_owned(),
+            )
+        })?;
         let at = self.call(self.input.clone(), len)?;
         let at = usize::try_from(at).unwrap_or(usize::MAX);
-        self.memory
-            .write(&mut self.store, at, bytes)
-            .map_err(|_| self.fail("gave an input buffer outside its memory".to_owned()))?;
+        self.memory.write(&mut self.store, at, bytes).map_err(|_| {
+            self.fail(
+                PluginFailure::BadReply,
+                "gave an input buffer outside its memory".to_owned(),
+            )
+        })?;
         Ok(len)
     }
 
@@ -310,27 +330,31 @@ impl Instance {
         let at = usize::try_from(packed >> 32).unwrap_or(usize::MAX);
         self.output += len;
         if self.output > self.limits.output {
-            return Err(self.fail(format!(
-                "returned more than its output limit of {} (raise `limits.output` on the rule)",
-                ByteSize(self.limits.output)
-            )));
+            return Err(self.fail(
+                PluginFailure::BadReply,
+                format!(
+                    "returned more than its output limit of {} (raise `limits.output` on the rule)",
+                    ByteSize(self.limits.output)
+                ),
+            ));
         }
         let len = usize::try_from(len).unwrap_or(usize::MAX);
         let data = self.memory.data(&self.store);
         let Some(bytes) = at.checked_add(len).and_then(|end| data.get(at..end)) else {
-            return Err(self.fail(format!(
-                "returned a reply outside its memory ({len} bytes at {at})"
-            )));
+            return Err(self.fail(
+                PluginFailure::BadReply,
+                format!("returned a reply outside its memory ({len} bytes at {at})"),
+            ));
         };
         match wire::split_reply(bytes) {
             Ok(Ok(payload)) => Ok(read(payload)),
             Ok(Err(message)) => {
                 self.refused = true;
-                Err(self.fail(clean(&message)))
+                Err(self.fail(PluginFailure::Refused, clean(&message)))
             }
             Err(malformed) => {
                 let message = format!("returned a malformed reply: {malformed}");
-                Err(self.fail(message))
+                Err(self.fail(PluginFailure::BadReply, message))
             }
         }
     }
@@ -369,8 +393,12 @@ fn record_panic(mut caller: Caller<'_, State>, ptr: u32, len: u32) {
     caller.data_mut().panic = Some(message);
 }
 
-/// Why a call failed, in words: a limit, a panic, a trap.
-fn describe_error(store: &Store<State>, error: &wasmtime::Error, limits: Limits) -> String {
+/// How a call failed (a limit, a panic, a trap), and why in words.
+fn describe_error(
+    store: &Store<State>,
+    error: &wasmtime::Error,
+    limits: Limits,
+) -> (PluginFailure, String) {
     let state = store.data();
     // Which limit to raise, when a rule set it (loading and `plugin test` have fixed ones).
     let raise = |field: &str| match limits.from_rule {
@@ -378,24 +406,32 @@ fn describe_error(store: &Store<State>, error: &wasmtime::Error, limits: Limits)
         false => String::new(),
     };
     if let Some(desired) = state.denied_memory {
-        return format!(
-            "went past its memory limit of {} (it asked for {}{})",
-            ByteSize(limits.memory),
-            ByteSize(u64::try_from(desired).unwrap_or(u64::MAX)),
-            raise("memory")
+        return (
+            PluginFailure::OutOfMemory,
+            format!(
+                "went past its memory limit of {} (it asked for {}{})",
+                ByteSize(limits.memory),
+                ByteSize(u64::try_from(desired).unwrap_or(u64::MAX)),
+                raise("memory")
+            ),
         );
     }
+    let trapped = |message: String| (PluginFailure::Trapped, message);
     match error.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => format!(
-            "ran past its time limit of {} and was stopped{}",
-            crate::duration::HumanDuration(limits.time),
-            raise("time")
+        Some(Trap::Interrupt) => (
+            PluginFailure::OutOfTime,
+            format!(
+                "ran past its time limit of {} and was stopped{}",
+                crate::duration::HumanDuration(limits.time),
+                raise("time")
+            ),
         ),
-        _ if state.panic.is_some() => {
-            format!("panicked: {}", state.panic.as_deref().unwrap_or_default())
-        }
-        Some(Trap::StackOverflow) => "overflowed its stack".to_owned(),
-        Some(trap) => format!("trapped: {trap}"),
-        None => crate::error::chain(error.as_ref()),
+        _ if state.panic.is_some() => trapped(format!(
+            "panicked: {}",
+            state.panic.as_deref().unwrap_or_default()
+        )),
+        Some(Trap::StackOverflow) => trapped("overflowed its stack".to_owned()),
+        Some(trap) => trapped(format!("trapped: {trap}")),
+        None => trapped(crate::error::chain(error.as_ref())),
     }
 }

@@ -21,6 +21,7 @@ use wasmtime::{Cache, CacheConfig, Config, Engine, ExternType, Module, ValType};
 
 pub use instance::{Instance, Limits};
 
+use crate::error::PluginFailure;
 use crate::{Error, Result};
 
 /// Memory a plugin may grow to unless its rule says otherwise.
@@ -132,6 +133,7 @@ impl Plugin {
         );
         let failed = |message: String| Error::Plugin {
             plugin: shown.clone(),
+            failure: PluginFailure::Load,
             message,
         };
         let bytes = crate::read::bytes(path, crate::read::PLUGIN_LIMIT).map_err(|e| {

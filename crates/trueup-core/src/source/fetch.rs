@@ -161,7 +161,7 @@ where
         // A row of another width comes from another statement than the one prepared (SQLite
         // runs what follows a `;`): never index past the shape, fail the rule.
         if row.len() != width {
-            return Err(Error::Other(format!(
+            return Err(Error::Mismatch(format!(
                 "the query returned a row of {} column(s) where its result has {width}: is it \
                  more than one statement?",
                 row.len()

@@ -43,7 +43,7 @@ enum Backend {
 pub use crate::rule::TimestampColumn;
 
 /// The open sources of a run, by name; a source that could not be opened keeps its error.
-pub type Sources = BTreeMap<String, Result<Source, String>>;
+pub type Sources = BTreeMap<String, Result<Source, crate::outcome::RuleError>>;
 
 /// Opens every source the rules use, at once; failures are kept per source.
 pub async fn open_all(project: &Project, rules: &[&LoadedRule], max_connections: u32) -> Sources {
@@ -55,11 +55,53 @@ pub async fn open_all(project: &Project, rules: &[&LoadedRule], max_connections:
         let pool_size = spec.max_connections.unwrap_or(max_connections);
         let source = Source::connect(spec, &project.root, pool_size)
             .await
-            .map_err(|e| crate::error::chain(&e));
+            .map_err(|e| crate::outcome::RuleError::from_error(&e));
         ((*name).to_owned(), source)
     }))
     .await;
     opened.into_iter().collect()
+}
+
+/// A table or column a rule names that its source does not have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SchemaProblem {
+    NoTable {
+        source: String,
+        table: String,
+        /// A table of that name, spelt close.
+        hint: Option<String>,
+    },
+    NoColumn {
+        table: String,
+        column: String,
+        /// Where the column is in the list asked about.
+        at: usize,
+        /// A column spelt close, or the table's columns.
+        hint: String,
+    },
+}
+
+impl SchemaProblem {
+    /// What to try instead, when there is something to say.
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            SchemaProblem::NoTable { hint, .. } => hint.as_deref(),
+            SchemaProblem::NoColumn { hint, .. } => Some(hint),
+        }
+    }
+}
+
+impl std::fmt::Display for SchemaProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SchemaProblem::NoTable { source, table, .. } => {
+                write!(f, "source `{source}` has no table `{table}`")
+            }
+            SchemaProblem::NoColumn { table, column, .. } => {
+                write!(f, "table `{table}` has no column `{column}`")
+            }
+        }
+    }
 }
 
 /// How a query run ended when it did not return its rows.
@@ -105,6 +147,35 @@ impl Source {
             Backend::Postgres(pool) => postgres::columns(pool, table).await?,
         };
         Ok((!names.is_empty()).then_some(names))
+    }
+
+    /// What is wrong with `table` and the `columns` of it a rule names, as this source
+    /// sees it: nothing when all exist.
+    pub async fn schema_problems(
+        &self,
+        table: &str,
+        columns: &[&str],
+    ) -> Result<Vec<SchemaProblem>> {
+        let Some(existing) = self.columns(table).await? else {
+            let tables = self.tables().await.unwrap_or_default();
+            return Ok(vec![SchemaProblem::NoTable {
+                source: self.name.clone(),
+                table: table.to_owned(),
+                hint: crate::suggest::did_you_mean(table, tables.iter().map(String::as_str)),
+            }]);
+        };
+        Ok(columns
+            .iter()
+            .enumerate()
+            .filter(|(_, column)| !existing.iter().any(|c| c == *column))
+            .map(|(at, column)| SchemaProblem::NoColumn {
+                table: table.to_owned(),
+                column: (*column).to_owned(),
+                at,
+                hint: crate::suggest::did_you_mean(column, existing.iter().map(String::as_str))
+                    .unwrap_or_else(|| format!("its columns are: {}", existing.join(", "))),
+            })
+            .collect())
     }
 
     /// The names of the tables and views a rule can read unqualified.

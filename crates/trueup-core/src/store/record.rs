@@ -9,9 +9,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::{RunId, Store};
-use crate::finding::RuleOutcome;
 use crate::finding::{Finding, RuleSpec};
 use crate::fingerprint::Fnv;
+use crate::outcome::RuleOutcome;
 use crate::{Error, Result};
 
 /// Findings per batch handed to the writer, and batches it may lag behind.
@@ -158,7 +158,7 @@ impl Recorder {
             .bind(outcome.rule.severity.as_str())
             .bind(i64::try_from(outcome.findings).unwrap_or(i64::MAX))
             .bind(i64::try_from(outcome.elapsed.as_millis()).unwrap_or(i64::MAX))
-            .bind(outcome.error.as_deref())
+            .bind(outcome.error.as_ref().map(ToString::to_string))
             .execute(&mut *transaction)
             .await
             .map_err(|e| store.failed(&e))?;

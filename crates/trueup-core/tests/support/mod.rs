@@ -11,8 +11,8 @@ pub mod pg;
 use tokio::sync::mpsc;
 use trueup_core::compile::DetectorQuery;
 use trueup_core::engine::{self, Event};
-use trueup_core::finding::RuleOutcome;
 use trueup_core::load::{Project, SourceSpec};
+use trueup_core::outcome::RuleOutcome;
 use trueup_core::source::Source;
 use trueup_core::store::{RunId, Store};
 
@@ -133,11 +133,19 @@ impl RunResult {
         keys
     }
 
-    pub fn error(&self, rule: &str) -> Option<&str> {
+    /// The cause of a rule's error (`timeout`, `plugin-trapped`, …), if it failed.
+    pub fn cause(&self, rule: &str) -> Option<&'static str> {
         self.outcomes
             .iter()
             .find(|o| o.rule.id == rule)
-            .and_then(|o| o.error.as_deref())
+            .and_then(|o| o.error.as_ref().map(trueup_core::outcome::RuleError::cause))
+    }
+
+    pub fn error(&self, rule: &str) -> Option<String> {
+        self.outcomes
+            .iter()
+            .find(|o| o.rule.id == rule)
+            .and_then(|o| o.error.as_ref().map(ToString::to_string))
     }
 }
 
