@@ -45,35 +45,18 @@ impl Shape {
     /// The layout of a result with `columns` for `query`. Fails, naming what the query does
     /// return, when a key column or a column the message uses is missing.
     pub fn new(columns: Vec<String>, query: &DetectorQuery) -> Result<Shape> {
-        let returned = || {
-            columns
-                .iter()
-                .map(|c| format!("`{c}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let key = query
-            .key
-            .iter()
-            .map(|k| {
-                columns.iter().position(|c| c == k).ok_or_else(|| {
-                    Error::Mismatch(format!(
-                        "the query returns no key column `{k}`; it returns: {}",
-                        returned()
-                    ))
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        if let Some(missing) = query
-            .message
-            .columns()
-            .find(|name| !columns.iter().any(|c| c == name))
-        {
+        if let Some(missing) = missing_column(&columns, &query.key, &query.message) {
+            let returned: Vec<String> = columns.iter().map(|c| format!("`{c}`")).collect();
             return Err(Error::Mismatch(format!(
-                "the message uses `{{{missing}}}`, which the query does not return; it returns: {}",
-                returned()
+                "{missing}; it returns: {}",
+                returned.join(", ")
             )));
         }
+        let key: Vec<usize> = query
+            .key
+            .iter()
+            .filter_map(|k| columns.iter().position(|c| c == k))
+            .collect();
         let detail = (0..columns.len()).filter(|i| !key.contains(i)).collect();
         Ok(Shape {
             columns,
@@ -81,6 +64,48 @@ impl Shape {
             detail,
         })
     }
+}
+
+/// A column a rule needs from its query's result that the result does not have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MissingColumn {
+    /// The `at`-th key column.
+    Key { at: usize, name: String },
+    /// A column the message template uses.
+    Message(String),
+}
+
+impl std::fmt::Display for MissingColumn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MissingColumn::Key { name, .. } => {
+                write!(f, "the query returns no key column `{name}`")
+            }
+            MissingColumn::Message(name) => write!(
+                f,
+                "the message uses `{{{name}}}`, which the query does not return"
+            ),
+        }
+    }
+}
+
+/// The first key column, then message column, that a result with `columns` lacks.
+pub fn missing_column(
+    columns: &[String],
+    key: &[String],
+    message: &crate::template::Template,
+) -> Option<MissingColumn> {
+    let has = |name: &str| columns.iter().any(|c| c == name);
+    if let Some((at, name)) = key.iter().enumerate().find(|(_, k)| !has(k)) {
+        return Some(MissingColumn::Key {
+            at,
+            name: name.clone(),
+        });
+    }
+    message
+        .columns()
+        .find(|name| !has(name))
+        .map(|name| MissingColumn::Message(name.to_owned()))
 }
 
 /// One violating row.

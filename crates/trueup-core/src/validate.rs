@@ -8,6 +8,7 @@ pub use crate::lint::{offline, sql};
 
 use crate::compile::compile;
 use crate::diagnostic::Diagnostic;
+use crate::finding::MissingColumn;
 use crate::load::{LoadedRule, Project};
 use crate::rule::Detector;
 use crate::source::Sources;
@@ -270,34 +271,22 @@ async fn check_query(loaded: &LoadedRule, source: &Source) -> Option<Diagnostic>
         Detector::Plugin(d) => Some(&d.key),
         _ => None,
     };
-    if let Some(key) = key {
-        for (i, key) in key.iter().enumerate() {
-            if !columns.contains(key) {
-                let path = loaded.path.key("detector").key("key").index(i);
-                return Some(
-                    loaded
-                        .file
-                        .at_path(&path, format!("the query returns no column `{key}`"))
-                        .with_hint(format!("it returns: {}", columns.join(", "))),
-                );
-            }
-        }
-        if let Some(missing) = query
-            .message
-            .columns()
-            .find(|c| !columns.iter().any(|col| col == c))
-        {
-            return Some(
-                loaded
-                    .diagnostic(
-                        &["detector", "message"],
-                        format!(
-                            "the message uses `{{{missing}}}`, which the query does not return"
-                        ),
-                    )
-                    .with_hint(format!("it returns: {}", columns.join(", "))),
-            );
-        }
+    let key = key?;
+    let missing = crate::finding::missing_column(&columns, key, &query.message)?;
+    let field: &[&str] = match &missing {
+        MissingColumn::Key { .. } => &["detector", "key"],
+        MissingColumn::Message(_) => &["detector", "message"],
+    };
+    let mut path = field
+        .iter()
+        .fold(loaded.path.clone(), |path, key| path.key(key));
+    if let MissingColumn::Key { at, .. } = missing {
+        path = path.index(at);
     }
-    None
+    Some(
+        loaded
+            .file
+            .at_path(&path, missing.to_string())
+            .with_hint(format!("it returns: {}", columns.join(", "))),
+    )
 }
