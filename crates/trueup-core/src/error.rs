@@ -57,8 +57,12 @@ pub enum Error {
     Database(#[from] sqlx::Error),
 
     /// The state store (run history) cannot be used.
-    #[error("state store {}: {message}", path.display())]
-    Store { path: PathBuf, message: String },
+    #[error("state store {store}: {message}")]
+    Store {
+        /// Where the store is, as shown (a PostgreSQL URL without its password).
+        store: String,
+        message: String,
+    },
 
     /// A plugin could not be loaded, or failed while it checked a rule's rows.
     #[error("plugin `{plugin}`: {message}")]

@@ -22,7 +22,7 @@ pub async fn run(args: &GcArgs, project: &Path, printer: &Printer) -> anyhow::Re
     store.close().await;
     printer.status(format!(
         "deleted {deleted} run(s) from {}",
-        store.path().display()
+        store.location()
     ));
     Ok(ExitStatus::Success)
 }

@@ -8,7 +8,7 @@ mod diff;
 mod record;
 mod runs;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -42,8 +42,8 @@ const POSTGRES_MIGRATIONS: [(i64, &str, &str); 1] = [(
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
-    /// The file, or the URL with its password replaced: what messages name.
-    path: PathBuf,
+    /// Where the store is; messages name it as its `Display` shows it (no password).
+    location: StoreLocation,
     /// The schema version the store is at: a store opened read-only may be older than
     /// this trueup's (it is read as it is, never migrated).
     schema: i64,
@@ -57,7 +57,7 @@ impl Store {
     /// date. Refuses a store written by a newer trueup, and says so.
     pub async fn open(path: &Path) -> Result<Store> {
         let failed = |message: String| Error::Store {
-            path: path.to_owned(),
+            store: path.display().to_string(),
             message,
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -68,19 +68,24 @@ impl Store {
         let pool = connect(&url, Backend::Sqlite { write: true })
             .await
             .map_err(|e| failed(describe_open_error(&e)))?;
-        migrate(pool, path.to_owned(), &SQLITE_MIGRATIONS).await
+        migrate(
+            pool,
+            StoreLocation::File(path.to_owned()),
+            &SQLITE_MIGRATIONS,
+        )
+        .await
     }
 
     /// Opens the PostgreSQL store at `url` (its database must exist; the tables are created).
     pub async fn open_url(url: &str) -> Result<Store> {
-        let shown = PathBuf::from(crate::redact::redact(url));
+        let location = StoreLocation::Url(url.to_owned());
         let pool = connect(url, Backend::Postgres)
             .await
             .map_err(|e| Error::Store {
-                path: shown.clone(),
+                store: location.to_string(),
                 message: crate::error::chain(&e),
             })?;
-        migrate(pool, shown, &POSTGRES_MIGRATIONS).await
+        migrate(pool, location, &POSTGRES_MIGRATIONS).await
     }
 
     /// Opens the store at `location`.
@@ -100,7 +105,7 @@ impl Store {
             StoreLocation::File(path) => {
                 if !path.is_file() {
                     return Err(Error::Store {
-                        path: path.to_owned(),
+                        store: path.display().to_string(),
                         message: "no runs recorded yet here: `trueup check` records one".to_owned(),
                     });
                 }
@@ -118,14 +123,13 @@ impl Store {
                 }
             }
             StoreLocation::Url(url) => {
-                let shown = PathBuf::from(crate::redact::redact(url));
                 let pool = connect(url, Backend::Postgres)
                     .await
                     .map_err(|e| Error::Store {
-                        path: shown.clone(),
+                        store: location.to_string(),
                         message: crate::error::chain(&e),
                     })?;
-                Store::read(pool, shown, POSTGRES_MIGRATIONS.len()).await
+                Store::read(pool, location.clone(), POSTGRES_MIGRATIONS.len()).await
             }
         }
     }
@@ -140,17 +144,22 @@ impl Store {
         let pool = connect(&url, Backend::Sqlite { write: false })
             .await
             .map_err(|e| Error::Store {
-                path: path.to_owned(),
+                store: path.display().to_string(),
                 message: describe_open_error(&e),
             })?;
-        Store::read(pool, path.to_owned(), SQLITE_MIGRATIONS.len()).await
+        Store::read(
+            pool,
+            StoreLocation::File(path.to_owned()),
+            SQLITE_MIGRATIONS.len(),
+        )
+        .await
     }
 
     /// The store `pool` reaches, read as it is: its schema version is checked, not changed.
-    async fn read(pool: AnyPool, path: PathBuf, known: usize) -> Result<Store> {
+    async fn read(pool: AnyPool, location: StoreLocation, known: usize) -> Result<Store> {
         let mut store = Store {
             pool,
-            path,
+            location,
             schema: 0,
         };
         match store.schema_version(known).await {
@@ -180,14 +189,14 @@ impl Store {
                 describe_open_error(&e)
             };
             Error::Store {
-                path: self.path.clone(),
+                store: self.location.to_string(),
                 message,
             }
         })?;
         let version = version.unwrap_or_default();
         if version > i64::try_from(known).unwrap_or(i64::MAX) {
             return Err(Error::Store {
-                path: self.path.clone(),
+                store: self.location.to_string(),
                 message: format!(
                     "it was written by a newer trueup (schema version {version}; this trueup knows up to {known}): upgrade trueup"
                 ),
@@ -196,8 +205,8 @@ impl Store {
         Ok(version)
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    pub fn location(&self) -> &StoreLocation {
+        &self.location
     }
 
     fn is_sqlite(&self) -> bool {
@@ -211,7 +220,7 @@ impl Store {
     /// An error of this store.
     fn failed(&self, err: &(dyn std::error::Error + 'static)) -> Error {
         Error::Store {
-            path: self.path.clone(),
+            store: self.location.to_string(),
             message: crate::error::chain(err),
         }
     }
@@ -278,11 +287,11 @@ async fn connect(url: &str, backend: Backend) -> Result<AnyPool, sqlx::Error> {
 
 async fn migrate(
     pool: AnyPool,
-    path: PathBuf,
+    location: StoreLocation,
     schema: &[(i64, &'static str, &'static str)],
 ) -> Result<Store> {
     let failed = |message: String| Error::Store {
-        path: path.clone(),
+        store: location.to_string(),
         message,
     };
     let migrations = schema
@@ -306,7 +315,7 @@ async fn migrate(
     })?;
     Ok(Store {
         pool,
-        path,
+        location,
         schema: i64::try_from(schema.len()).unwrap_or(i64::MAX),
     })
 }
