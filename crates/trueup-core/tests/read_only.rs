@@ -96,3 +96,63 @@ async fn hardening_1_a_second_statement_never_reaches_sqlite() {
     source.close().await;
     drop(db);
 }
+
+/// What `least_privilege.rs` sends past trueup's statement check: which of those calls the check
+/// refuses before they reach the server, and which it leaves to the read-only session.
+#[test]
+fn hardening_1_the_statement_check_refuses_most_of_these_calls_before_the_server() {
+    use trueup_core::dialect::Dialect::{Postgres, Sqlite};
+    use trueup_core::sql_text::detector_problem;
+    for (dialect, sql, refused) in [
+        (
+            Postgres,
+            "WITH d AS (DELETE FROM orders RETURNING id) SELECT id FROM d",
+            true,
+        ),
+        (Postgres, "CREATE TEMP TABLE scratch (x int)", true),
+        (
+            Postgres,
+            "SELECT set_config('transaction_read_only', 'off', true)",
+            true,
+        ),
+        (
+            Postgres,
+            "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity",
+            true,
+        ),
+        (
+            Postgres,
+            "SELECT pg_cancel_backend(pid) FROM pg_stat_activity",
+            true,
+        ),
+        (Postgres, "SELECT pg_advisory_lock(7283)::text", true),
+        (Postgres, "SELECT id FROM orders FOR UPDATE", true),
+        (
+            Postgres,
+            "SELECT pg_notify('trueup_channel', 'x')::text",
+            true,
+        ),
+        (
+            Postgres,
+            "SELECT dblink_exec('host=x', 'INSERT INTO orders VALUES (2, 0)')",
+            true,
+        ),
+        (Sqlite, "ATTACH 'x.db' AS x", true),
+        (Sqlite, "VACUUM INTO 'copy.db'", true),
+        (Sqlite, "PRAGMA user_version = 5", true),
+        (Sqlite, "SELECT load_extension('x')", true),
+        (Sqlite, "INSERT INTO orders VALUES (2) RETURNING id", true),
+        // Left to the read-only transaction, which refuses them (tested above).
+        (Postgres, "SELECT nextval('order_numbers')", false),
+        (Postgres, "SELECT setval('order_numbers', 5)", false),
+        // Allowed: it only waits (the detector's timeout bounds it).
+        (Postgres, "SELECT pg_sleep(2)::text, id FROM orders", false),
+    ] {
+        assert_eq!(
+            detector_problem(sql, Some(dialect)).is_some(),
+            refused,
+            "{sql}: {:?}",
+            detector_problem(sql, Some(dialect))
+        );
+    }
+}
