@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
+use super::prints::Prints;
 use super::runs::{RunRule, RunSummary};
 use super::{RunId, Store};
 use crate::Result;
@@ -220,29 +221,31 @@ impl Store {
     }
 
     /// Which findings of each run the other lacks, per [`Side`]: the two runs' sorted
-    /// fingerprints merged as they are stored, 16 bytes a finding, never copied.
+    /// fingerprints merged slice by slice, as they are stored.
     async fn changed(&self, from: RunId, to: RunId) -> Result<[Changed; 2]> {
-        let (before, after) = (self.prints(from).await?, self.prints(to).await?);
-        let mut new = Changed::new(to, after.len() / 16);
-        let mut resolved = Changed::new(from, before.len() / 16);
-        let (mut b, mut a) = (pairs(&before).peekable(), pairs(&after).peekable());
+        let (mut before, mut after) = (
+            Prints::open(self, from).await?,
+            Prints::open(self, to).await?,
+        );
+        let mut new = Changed::new(to, after.findings());
+        let mut resolved = Changed::new(from, before.findings());
+        let (mut b, mut a) = (before.next().await?, after.next().await?);
         loop {
-            match (b.peek(), a.peek()) {
+            match (b, a) {
                 (Some(x), Some(y)) if x.0 == y.0 => {
-                    b.next();
-                    a.next();
+                    (b, a) = (before.next().await?, after.next().await?);
                 }
                 (Some(x), Some(y)) if x.0 < y.0 => {
                     resolved.set(x.1);
-                    b.next();
+                    b = before.next().await?;
                 }
                 (Some(x), None) => {
                     resolved.set(x.1);
-                    b.next();
+                    b = before.next().await?;
                 }
                 (_, Some(y)) => {
                     new.set(y.1);
-                    a.next();
+                    a = after.next().await?;
                 }
                 (None, None) => break,
             }
@@ -291,21 +294,6 @@ impl Store {
         Ok(())
     }
 
-    /// A complete run's (fingerprint, seq) pairs, sorted, as stored: 16-byte records.
-    async fn prints(&self, run: RunId) -> Result<Vec<u8>> {
-        let blob: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT prints FROM run_fingerprints WHERE run_id = $1")
-                .bind(run)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(|e| self.failed(&e))?;
-        blob.ok_or_else(|| {
-            crate::Error::UnknownRun(format!(
-                "run {run} is incomplete (killed or still running): diff compares complete runs"
-            ))
-        })
-    }
-
     /// The stored text of the batch of `run` starting at `first`.
     async fn batch(&self, run: RunId, first: i64) -> Result<String> {
         sqlx::query_scalar("SELECT rows FROM finding_batches WHERE run_id = $1 AND first_seq = $2")
@@ -315,13 +303,6 @@ impl Store {
             .await
             .map_err(|e| self.failed(&e))
     }
-}
-
-/// A fingerprint blob's (fingerprint, seq) pairs.
-fn pairs(blob: &[u8]) -> impl Iterator<Item = (i64, i64)> + '_ {
-    let word = |bytes: &[u8]| i64::from_le_bytes(bytes.try_into().unwrap_or_default());
-    blob.chunks_exact(16)
-        .map(move |pair| (word(&pair[..8]), word(&pair[8..])))
 }
 
 /// A batch's rows, read as the caller's row type says.
