@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Peak memory of the commands that read a whole recorded run, over one run of N findings:
-# `show --format json`, `baseline accept` and `diff --format json` (against a second run in
-# which 1% of the keys changed). They stream: peak RSS must not grow with N.
+# `show --format json`, `baseline accept` and `diff` (against a second run in which 1% of
+# the keys changed, then a third in which every key did). They stream: peak RSS must not
+# grow with N, nor with the share of findings that changed.
 #
 #   bench/memory.sh [N]      (default N=1000000; needs cargo, sqlite3 and GNU time)
 #
@@ -32,11 +33,22 @@ key = ["id"]
 query = "SELECT id, 'detail ' || id AS note FROM t"
 TOML
 
-# measure WHAT ARGS...: one line of the table, wall seconds and peak RSS of the command.
+# measure WHAT ARGS...: one line of the table, wall seconds and peak RSS of the command. A
+# command that fails (exit status 2 or more: `check` exits 1 with findings) says so in its
+# row, with its stderr kept in $work/stderr.txt, rather than leaving the row blank.
 measure() {
   local what=$1; shift
-  /usr/bin/time -f '%e %M' -o "$work/time.txt" "$trueup" --quiet --project "$work/trueup.toml" "$@" >/dev/null 2>&1 || true
-  read -r seconds kib < <(tail -n 1 "$work/time.txt")
+  local status=0
+  /usr/bin/time -f '%e %M' -o "$work/time.txt" "$trueup" --quiet --project "$work/trueup.toml" "$@" \
+    >/dev/null 2>"$work/stderr.txt" || status=$?
+  # GNU time writes "Command exited with non-zero status N" before its figures.
+  local figures
+  figures=$(grep -E '^[0-9.]+ [0-9]+$' "$work/time.txt" | tail -n 1 || true)
+  if [ "$status" -gt 1 ] || [ -z "$figures" ]; then
+    echo "| $what | failed (exit $status: $(tail -n 1 "$work/stderr.txt")) | |"
+    return
+  fi
+  read -r seconds kib <<<"$figures"
   echo "| $what | $seconds | $(awk -v k="$kib" 'BEGIN {printf "%.1f", k / 1024}') |"
 }
 
@@ -50,4 +62,9 @@ measure "baseline accept" baseline accept
 measure "baseline accept (again: merging the old file)" baseline accept
 sqlite3 "$work/data.db" "UPDATE t SET id = id + $n WHERE id <= $((n / 100))"
 measure "check again (1% of the keys changed)" check --format json
-measure "diff --format json" diff --format json
+measure "diff --format json (1% changed)" diff --format json
+measure "diff (1% changed)" diff
+sqlite3 "$work/data.db" "UPDATE t SET id = id + 2 * $n"
+measure "check again (every key changed)" check --format json
+measure "diff --format json (every finding new or resolved)" diff --format json
+measure "diff (every finding new or resolved)" diff

@@ -92,6 +92,7 @@ fn check_records_runs_that_diff_and_show_explain() {
         &["diff", "last~2", "last", "--format", "markdown"],
     );
     insta::assert_snapshot!("diff_markdown", markdown);
+    let (_, json, _) = trueup(&project, &["diff", "last~2", "last", "--format", "json"]);
 
     let (_, runs, _) = trueup(&project, &["runs"]);
     let (code, shown, _) = trueup(&project, &["show", "last", "--show", "2"]);
@@ -99,6 +100,7 @@ fn check_records_runs_that_diff_and_show_explain() {
     insta::with_settings!({ filters => FILTERS.to_vec() }, {
         insta::assert_snapshot!("runs", runs);
         insta::assert_snapshot!("show", shown);
+        insta::assert_snapshot!("diff_json", json);
     });
 
     let (code, _, stderr) = trueup(&project, &["show", "42"]);

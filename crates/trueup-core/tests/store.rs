@@ -5,12 +5,19 @@ mod support;
 
 use std::collections::BTreeSet;
 
+use futures_util::TryStreamExt;
 use support::{TestDb, TestProject, run_and_record};
-use trueup_core::store::{RuleChange, Store};
+use trueup_core::store::{RuleChange, RuleDiff, Side, Store};
 use trueup_shop::ShopSpec;
 
-fn keys(list: &[trueup_core::store::DiffKey]) -> BTreeSet<String> {
-    list.iter().map(|k| k.key.to_string()).collect()
+/// The keys of a rule's new or resolved findings, read from the store.
+async fn keys(store: &Store, rule: &RuleDiff, side: Side) -> BTreeSet<String> {
+    store
+        .diff_keys(rule, side)
+        .map_ok(|k| k.key.to_string())
+        .try_collect()
+        .await
+        .unwrap()
 }
 
 /// A project of the e-commerce pack over the shop at `url`.
@@ -61,7 +68,7 @@ async fn follow_the_data(db: &TestDb, statements: [&str; 2], project: &TestProje
         .find(|r| r.rule == "ecommerce.orphaned-orders")
         .unwrap();
     assert_eq!(
-        keys(&orphans.resolved),
+        keys(store, orphans, Side::Resolved).await,
         BTreeSet::from([r#"{"id":698}"#.to_owned()])
     );
 
@@ -78,7 +85,10 @@ async fn follow_the_data(db: &TestDb, statements: [&str; 2], project: &TestProje
         .iter()
         .find(|r| r.rule == "ecommerce.stock-matches-inventory")
         .unwrap();
-    assert_eq!(keys(&stock.new), BTreeSet::from([r#"{"id":7}"#.to_owned()]));
+    assert_eq!(
+        keys(store, stock, Side::New).await,
+        BTreeSet::from([r#"{"id":7}"#.to_owned()])
+    );
     store.close().await;
 }
 

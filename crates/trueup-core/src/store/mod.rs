@@ -5,6 +5,7 @@
 
 pub mod baseline;
 mod diff;
+mod prints;
 mod record;
 mod runs;
 
@@ -16,7 +17,7 @@ use sqlx::migrate::{MigrateError, Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Connection, Executor, SqlSafeStr};
 
 pub use baseline::{Accepted, Baseline};
-pub use diff::{Diff, DiffKey, RuleChange, RuleDiff};
+pub use diff::{Diff, DiffKey, RuleChange, RuleDiff, Side};
 pub use record::Recorder;
 pub use runs::{RunRule, RunSummary, StoredFinding};
 
