@@ -31,9 +31,12 @@ pub struct Recorder {
     first_seq: i64,
     batches: Option<mpsc::Sender<Batch>>,
     writer: JoinHandle<Result<()>>,
-    /// Every finding's fingerprint and sequence number, written sorted when the run ends
-    /// (16 bytes a finding).
-    prints: Vec<(i64, i64)>,
+    /// Every finding's fingerprint and sequence number as the 16-byte little-endian records
+    /// `run_fingerprints` stores, sorted in place and written as they are when the run ends:
+    /// 16 bytes a finding, never a second copy.
+    prints: Vec<u8>,
+    /// Findings queued so far: the next one's sequence number.
+    seq: i64,
 }
 
 impl Store {
@@ -79,6 +82,7 @@ impl Store {
             batches: Some(batches),
             writer,
             prints: Vec::new(),
+            seq: 0,
         })
     }
 
@@ -101,8 +105,10 @@ impl Recorder {
 
     /// Queues a finding, whose fingerprint the caller computed, for writing.
     pub async fn add(&mut self, finding: Finding, fingerprint: i64) {
-        let seq = i64::try_from(self.prints.len()).unwrap_or(i64::MAX);
-        self.prints.push((fingerprint, seq));
+        let seq = self.seq;
+        self.seq += 1;
+        self.prints.extend_from_slice(&fingerprint.to_le_bytes());
+        self.prints.extend_from_slice(&seq.to_le_bytes());
         self.batch.push((finding, fingerprint));
         if self.batch.len() >= BATCH {
             self.flush().await;
@@ -114,10 +120,7 @@ impl Recorder {
             return;
         }
         let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
-        let first_seq = std::mem::replace(
-            &mut self.first_seq,
-            i64::try_from(self.prints.len()).unwrap_or(i64::MAX),
-        );
+        let first_seq = std::mem::replace(&mut self.first_seq, self.seq);
         if let Some(batches) = &self.batches
             && batches.send((first_seq, batch)).await.is_err()
         {
@@ -135,12 +138,13 @@ impl Recorder {
             .map_err(|e| Error::Other(format!("the recorder stopped: {e}")))??;
         let store = &self.store;
         let mut transaction = store.pool.begin().await.map_err(|e| store.failed(&e))?;
-        self.prints.sort_unstable();
-        let prints: Vec<u8> = self
-            .prints
-            .iter()
-            .flat_map(|(print, seq)| print.to_le_bytes().into_iter().chain(seq.to_le_bytes()))
-            .collect();
+        // By fingerprint (signed, as diffs merge them), then sequence number.
+        let word = |bytes: &[u8]| i64::from_le_bytes(bytes.try_into().unwrap_or_default());
+        self.prints
+            .as_chunks_mut::<16>()
+            .0
+            .sort_unstable_by_key(|record| (word(&record[..8]), word(&record[8..])));
+        let prints = std::mem::take(&mut self.prints);
         sqlx::query("INSERT INTO run_fingerprints (run_id, prints) VALUES ($1, $2)")
             .bind(self.run)
             .bind(prints)
