@@ -172,7 +172,7 @@ impl CheckSink for Output<'_> {
     fn finding(
         &mut self,
         finding: &Finding,
-        fingerprint: i64,
+        fingerprint: trueup_core::fingerprint::Fingerprint,
         accepted: bool,
     ) -> std::io::Result<()> {
         self.found += 1;

@@ -3,17 +3,19 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::fingerprint::Fingerprint;
+
 /// The fingerprints each running rule reported so far (8 bytes a finding, freed when the
 /// rule finishes) and how many rows repeated one.
 #[derive(Debug, Default)]
 pub struct Distinct {
-    rules: HashMap<String, (HashSet<i64>, u64)>,
+    rules: HashMap<String, (HashSet<Fingerprint>, u64)>,
 }
 
 impl Distinct {
     /// Whether the finding of `rule` with `fingerprint` is the first with its key; when it
     /// is not, it is counted as a repeat.
-    pub fn first(&mut self, rule: &str, fingerprint: i64) -> bool {
+    pub fn first(&mut self, rule: &str, fingerprint: Fingerprint) -> bool {
         if !self.rules.contains_key(rule) {
             self.rules.insert(rule.to_owned(), Default::default());
         }
@@ -33,17 +35,18 @@ impl Distinct {
 
 #[cfg(test)]
 mod tests {
-    use super::Distinct;
+    use super::{Distinct, Fingerprint};
 
     #[test]
     fn a_repeated_key_is_counted_once_per_rule() {
         let mut distinct = Distinct::default();
-        assert!(distinct.first("a", 1));
-        assert!(!distinct.first("a", 1));
-        assert!(!distinct.first("a", 1));
-        assert!(distinct.first("b", 1));
+        let one = Fingerprint::from_stored(1);
+        assert!(distinct.first("a", one));
+        assert!(!distinct.first("a", one));
+        assert!(!distinct.first("a", one));
+        assert!(distinct.first("b", one));
         assert_eq!(distinct.finish("a"), 2);
         assert_eq!(distinct.finish("b"), 0);
-        assert!(distinct.first("a", 1), "a finished rule starts afresh");
+        assert!(distinct.first("a", one), "a finished rule starts afresh");
     }
 }

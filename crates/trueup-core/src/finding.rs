@@ -120,7 +120,7 @@ pub struct Finding {
 
 impl Finding {
     /// The finding's fingerprint: its rule and key values, hashed (see [`crate::fingerprint`]).
-    pub fn fingerprint(&self) -> i64 {
+    pub fn fingerprint(&self) -> crate::fingerprint::Fingerprint {
         crate::fingerprint::of_key(&self.rule.id, self.key().map(|(_, value)| value))
     }
 

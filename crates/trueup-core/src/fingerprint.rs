@@ -40,27 +40,49 @@ impl Fnv {
     }
 }
 
+/// A finding's fingerprint: 64 bits, shown and parsed as 16 hex digits, stored as the
+/// signed 64-bit integer with the same bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Fingerprint(i64);
+
+impl Fingerprint {
+    /// The fingerprint stored as `bits` (a signed 64-bit column, a blob record).
+    pub fn from_stored(bits: i64) -> Fingerprint {
+        Fingerprint(bits)
+    }
+
+    /// The signed 64-bit integer a store keeps; fingerprints sort as these do.
+    pub fn stored(self) -> i64 {
+        self.0
+    }
+}
+
+/// 16 hex digits.
+impl std::fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016x}", u64::from_le_bytes(self.0.to_le_bytes()))
+    }
+}
+
+/// Reads what [`Display`](std::fmt::Display) writes (any hex of up to 16 digits).
+impl std::str::FromStr for Fingerprint {
+    type Err = std::num::ParseIntError;
+
+    fn from_str(text: &str) -> Result<Fingerprint, Self::Err> {
+        let bits = u64::from_str_radix(text, 16)?;
+        Ok(Fingerprint(i64::from_le_bytes(bits.to_le_bytes())))
+    }
+}
+
 /// The fingerprint of a finding of `rule` with `key` values.
-pub fn of_key<'a>(rule: &str, key: impl IntoIterator<Item = &'a Value>) -> i64 {
+pub fn of_key<'a>(rule: &str, key: impl IntoIterator<Item = &'a Value>) -> Fingerprint {
     let hash = key
         .into_iter()
         .fold(Fnv::default().field(rule), |hash, value| match value {
             Value::Null => hash.bytes(&[0xfe]),
             value => hash.field(&value.to_string()),
         });
-    // Stored in a signed 64-bit column: the same bits.
-    i64::from_le_bytes(hash.finish().to_le_bytes())
-}
-
-/// A fingerprint as users see it: 16 hex digits.
-pub fn hex(fingerprint: i64) -> String {
-    format!("{:016x}", u64::from_le_bytes(fingerprint.to_le_bytes()))
-}
-
-/// The fingerprint `text` shows in hex, if it does.
-pub fn parse_hex(text: &str) -> Option<i64> {
-    let bits = u64::from_str_radix(text, 16).ok()?;
-    Some(i64::from_le_bytes(bits.to_le_bytes()))
+    Fingerprint(i64::from_le_bytes(hash.finish().to_le_bytes()))
 }
 
 #[cfg(test)]
@@ -83,7 +105,7 @@ mod tests {
         let a = of_key("orders.orphaned", [&Value::Int(42)]);
         assert_eq!(a, of_key("orders.orphaned", [&Value::Text("42".into())]));
         assert_eq!(
-            hex(a),
+            a.to_string(),
             "8342a7cec0bd5ff5",
             "a fingerprint never changes between versions"
         );
@@ -93,6 +115,7 @@ mod tests {
             of_key("r", [&Value::from("a"), &Value::from("bc")])
         );
         assert_ne!(of_key("r", [&Value::Null]), of_key("r", [&Value::from("")]));
-        assert_eq!(parse_hex(&hex(a)), Some(a));
+        assert_eq!(a.to_string().parse::<Fingerprint>(), Ok(a));
+        assert!("not hex".parse::<Fingerprint>().is_err());
     }
 }

@@ -11,6 +11,7 @@ use support::{TestDb, TestProject};
 use trueup_core::cancel::Cancel;
 use trueup_core::check::{self, CheckOptions, CheckSink, Selection, Summary};
 use trueup_core::finding::{Finding, RuleSpec};
+use trueup_core::fingerprint::Fingerprint;
 use trueup_core::load::Project;
 use trueup_core::outcome::RuleOutcome;
 use trueup_core::store::{Store, StoreLocation};
@@ -27,7 +28,12 @@ impl CheckSink for Recording {
         self.events.push(format!("start {}", rules.len()));
         Ok(())
     }
-    fn finding(&mut self, finding: &Finding, _: i64, accepted: bool) -> std::io::Result<()> {
+    fn finding(
+        &mut self,
+        finding: &Finding,
+        _: Fingerprint,
+        accepted: bool,
+    ) -> std::io::Result<()> {
         self.events.push(format!(
             "finding {} {} {accepted}",
             finding.rule.id,

@@ -128,7 +128,7 @@ impl<W: Write> CheckSink for HumanRenderer<W> {
     fn finding(
         &mut self,
         finding: &Finding,
-        _fingerprint: i64,
+        _fingerprint: trueup_core::fingerprint::Fingerprint,
         accepted: bool,
     ) -> std::io::Result<()> {
         if accepted {

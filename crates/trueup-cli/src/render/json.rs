@@ -60,7 +60,7 @@ impl<W: Write> CheckSink for JsonRenderer<W> {
     fn finding(
         &mut self,
         finding: &Finding,
-        fingerprint: i64,
+        fingerprint: trueup_core::fingerprint::Fingerprint,
         accepted: bool,
     ) -> std::io::Result<()> {
         self.out
@@ -72,7 +72,7 @@ impl<W: Write> CheckSink for JsonRenderer<W> {
         self.buffer.pop(); // the closing brace
         self.buffer.extend_from_slice(b",\"fingerprint\":\"");
         self.buffer
-            .extend_from_slice(trueup_core::fingerprint::hex(fingerprint).as_bytes());
+            .extend_from_slice(fingerprint.to_string().as_bytes());
         self.buffer.extend_from_slice(if accepted {
             b"\",\"baseline\":true}"
         } else {

@@ -19,6 +19,7 @@ use crate::cancel::Cancel;
 use crate::distinct::Distinct;
 use crate::engine::{self, Event};
 use crate::finding::{Finding, RuleSpec};
+use crate::fingerprint::Fingerprint;
 use crate::load::Project;
 use crate::outcome::{RuleError, RuleOutcome};
 use crate::rule::Severity;
@@ -57,7 +58,7 @@ pub trait CheckSink {
     fn finding(
         &mut self,
         finding: &Finding,
-        fingerprint: i64,
+        fingerprint: Fingerprint,
         accepted: bool,
     ) -> std::io::Result<()>;
     fn rule_finished(&mut self, outcome: &RuleOutcome) -> std::io::Result<()>;
@@ -125,7 +126,7 @@ pub async fn run<S: CheckSink>(
 
     let mut summary = Summary::new(options.fail_on.unwrap_or(project.defaults.fail_on));
     let mut accepted: HashMap<String, u64> = HashMap::new();
-    let mut seen_in_baseline: HashSet<(String, i64)> = HashSet::new();
+    let mut seen_in_baseline: HashSet<(String, Fingerprint)> = HashSet::new();
     let mut distinct = Distinct::default();
     let mut outcomes = Vec::new();
     let started = Instant::now();

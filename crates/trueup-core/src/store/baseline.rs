@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::{RunId, Store};
-use crate::fingerprint;
+use crate::fingerprint::Fingerprint;
 use crate::{Error, Result};
 
 /// The baseline's file name, beside `trueup.toml`.
@@ -28,7 +28,7 @@ struct Line {
 /// The accepted findings, by rule id and fingerprint.
 #[derive(Debug, Default, Clone)]
 pub struct Baseline {
-    accepted: HashSet<(String, i64)>,
+    accepted: HashSet<(String, Fingerprint)>,
 }
 
 impl Baseline {
@@ -36,22 +36,28 @@ impl Baseline {
     pub fn load(path: &Path) -> Result<Baseline> {
         let accepted = read_lines(path)?
             .filter_map(|line| match line {
-                Ok(line) => {
-                    fingerprint::parse_hex(&line.fingerprint).map(|print| Ok((line.rule, print)))
-                }
+                Ok(line) => line
+                    .fingerprint
+                    .parse()
+                    .ok()
+                    .map(|print| Ok((line.rule, print))),
                 Err(err) => Some(Err(err)),
             })
             .collect::<Result<_>>()?;
         Ok(Baseline { accepted })
     }
 
-    pub fn contains(&self, rule: &str, fingerprint: i64) -> bool {
+    pub fn contains(&self, rule: &str, fingerprint: Fingerprint) -> bool {
         self.accepted.contains(&(rule.to_owned(), fingerprint))
     }
 
     /// How many accepted findings of `rules` are not among `seen` (rule id, fingerprint):
     /// debt that was paid off, still accepted until the baseline is refreshed.
-    pub fn stale(&self, rules: impl Fn(&str) -> bool, seen: &HashSet<(String, i64)>) -> usize {
+    pub fn stale(
+        &self,
+        rules: impl Fn(&str) -> bool,
+        seen: &HashSet<(String, Fingerprint)>,
+    ) -> usize {
         self.accepted
             .iter()
             .filter(|entry| rules(&entry.0) && !seen.contains(*entry))
@@ -193,7 +199,7 @@ impl Store {
                 let row = row.map_err(|e| self.failed(&e))?;
                 Ok(Line {
                     rule: row.get("rule_id"),
-                    fingerprint: fingerprint::hex(row.get("fingerprint")),
+                    fingerprint: Fingerprint::from_stored(row.get("fingerprint")).to_string(),
                     key: serde_json::from_str(row.get("key")).unwrap_or_default(),
                 })
             })
@@ -239,7 +245,7 @@ fn read_lines(path: &Path) -> Result<impl Iterator<Item = Result<Line>> + use<>>
                     number + 1
                 ))
             })?;
-            if fingerprint::parse_hex(&line.fingerprint).is_none() {
+            if line.fingerprint.parse::<Fingerprint>().is_err() {
                 return Err(Error::Other(format!(
                     "{}:{}: `{}` is not a fingerprint",
                     path.display(),

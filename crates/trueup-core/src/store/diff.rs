@@ -209,7 +209,8 @@ impl Store {
                     .filter(|row| row.1 == rule.rule && changed.has(row.0))
                     .map(|(_, _, print, key, _, _)| {
                         Ok(DiffKey {
-                            fingerprint: crate::fingerprint::hex(print),
+                            fingerprint: crate::fingerprint::Fingerprint::from_stored(print)
+                                .to_string(),
                             key: serde_json::from_str(key.get())
                                 .map_err(|e| damaged(changed.run, &e))?,
                         })

@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 
 use super::{RunId, Store};
 use crate::finding::{Finding, RuleSpec};
-use crate::fingerprint::Fnv;
+use crate::fingerprint::{Fingerprint, Fnv};
 use crate::outcome::RuleOutcome;
 use crate::{Error, Result};
 
@@ -19,14 +19,14 @@ const BATCH: usize = 5000;
 const BATCHES_IN_FLIGHT: usize = 4;
 
 /// Consecutive findings, each with its fingerprint, and the sequence number of the first.
-type Batch = (i64, Vec<(Finding, i64)>);
+type Batch = (i64, Vec<(Finding, Fingerprint)>);
 
 /// Writes one run's findings and outcome into the store.
 pub struct Recorder {
     store: Store,
     run: RunId,
     /// The batch being filled.
-    batch: Vec<(Finding, i64)>,
+    batch: Vec<(Finding, Fingerprint)>,
     /// Sequence number of the batch's first finding.
     first_seq: i64,
     batches: Option<mpsc::Sender<Batch>>,
@@ -104,10 +104,11 @@ impl Recorder {
     }
 
     /// Queues a finding, whose fingerprint the caller computed, for writing.
-    pub async fn add(&mut self, finding: Finding, fingerprint: i64) {
+    pub async fn add(&mut self, finding: Finding, fingerprint: Fingerprint) {
         let seq = self.seq;
         self.seq += 1;
-        self.prints.extend_from_slice(&fingerprint.to_le_bytes());
+        self.prints
+            .extend_from_slice(&fingerprint.stored().to_le_bytes());
         self.prints.extend_from_slice(&seq.to_le_bytes());
         self.batch.push((finding, fingerprint));
         if self.batch.len() >= BATCH {
@@ -183,7 +184,7 @@ impl Recorder {
 }
 
 /// A batch as stored: a JSON array of `[seq, rule, fingerprint, key, detail, message]`.
-fn encode(first_seq: i64, batch: &[(Finding, i64)]) -> Result<String> {
+fn encode(first_seq: i64, batch: &[(Finding, Fingerprint)]) -> Result<String> {
     let mut rows = Vec::with_capacity(batch.len() * 128);
     rows.push(b'[');
     for (seq, (finding, fingerprint)) in (first_seq..).zip(batch) {
@@ -193,7 +194,7 @@ fn encode(first_seq: i64, batch: &[(Finding, i64)]) -> Result<String> {
         let row = (
             seq,
             &finding.rule.id,
-            fingerprint,
+            fingerprint.stored(),
             finding.key_object(),
             finding.detail_object(),
             finding.message(),

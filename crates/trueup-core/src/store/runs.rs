@@ -181,7 +181,10 @@ impl Store {
                 let row = row.map_err(|e| self.failed(&e))?;
                 Ok(StoredFinding {
                     rule: row.get("rule_id"),
-                    fingerprint: crate::fingerprint::hex(row.get("fingerprint")),
+                    fingerprint: crate::fingerprint::Fingerprint::from_stored(
+                        row.get("fingerprint"),
+                    )
+                    .to_string(),
                     key: serde_json::from_str(row.get("key")).unwrap_or_default(),
                     detail: serde_json::from_str(row.get("detail")).unwrap_or_default(),
                     message: row.get("message"),
