@@ -58,7 +58,7 @@ async fn refused(source: &Source, sql: &str) -> String {
         .fetch(&query(sql), Duration::from_secs(5), &mut Discard)
         .await;
     match result {
-        Err(QueryError::Failed(err)) => trueup_core::error::chain(&err),
+        Err(QueryError::Refused(problem)) => problem,
         other => panic!("not refused: {sql}: {other:?}"),
     }
 }

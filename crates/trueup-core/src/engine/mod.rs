@@ -205,6 +205,7 @@ fn describe(error: QueryError) -> RuleError {
             limit,
             with_plugin: false,
         },
+        QueryError::Refused(problem) => RuleError::Refused(problem),
         QueryError::Failed(err) => RuleError::from_error(&err),
     }
 }

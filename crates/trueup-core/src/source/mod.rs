@@ -110,6 +110,9 @@ pub enum QueryError {
     /// The query ran past its deadline and was cancelled in the database.
     #[error("timed out after {}", crate::duration::HumanDuration(*.0))]
     Timeout(Duration),
+    /// trueup refused to send the query (it is not exactly one read-only statement).
+    #[error("{0}")]
+    Refused(String),
     /// The database or the row sink failed.
     #[error(transparent)]
     Failed(#[from] Error),
@@ -272,7 +275,7 @@ impl Source {
         sink: &mut S,
     ) -> Result<(), QueryError> {
         if let Some(problem) = crate::sql_text::compiled_query_problem(&query.sql, self.dialect()) {
-            return Err(QueryError::Failed(Error::Other(problem)));
+            return Err(QueryError::Refused(problem));
         }
         self.fetch_unchecked(query, timeout, sink).await
     }
