@@ -20,8 +20,11 @@ use crate::printer::Printer;
 use crate::render::{HumanRenderer, JsonRenderer};
 
 /// What a finished run exits with.
-pub fn status(summary: &Summary) -> ExitStatus {
-    if summary.errored_rules > 0 {
+pub fn status(report: &CheckReport) -> ExitStatus {
+    let summary = &report.summary;
+    if report.interrupted {
+        ExitStatus::Interrupted
+    } else if summary.errored_rules > 0 {
         ExitStatus::Error
     } else if summary.failing_rules > 0 {
         ExitStatus::Failure
@@ -52,7 +55,7 @@ pub async fn execute(
     args: &CheckArgs,
     printer: &Printer,
     observe: &mut dyn FnMut(&Finding),
-) -> anyhow::Result<Summary> {
+) -> anyhow::Result<CheckReport> {
     let stdout = std::io::stdout();
     let renderer: Box<dyn CheckSink> = match args.format {
         Format::Human => Box::new(HumanRenderer::new(
@@ -72,17 +75,60 @@ pub async fn execute(
         found: 0,
         observe,
     };
-    let report = check::run(project, &options(args), &Cancel::new(), &mut sink).await;
+    let cancel = Cancel::new();
+    let signals = tokio::spawn(stop_on_signals(cancel.clone()));
+    let report = check::run(project, &options(args), &cancel, &mut sink).await;
+    signals.abort();
     sink.bar.finish_and_clear();
     let report = report?;
     std::io::stdout().flush()?;
     after_run(&report, &project.state, printer);
-    Ok(report.summary)
+    Ok(report)
+}
+
+/// The first SIGINT or SIGTERM cancels the run (its queries are cancelled in their
+/// databases, what finished is reported); a second one exits at once.
+async fn stop_on_signals(cancel: Cancel) {
+    signal().await;
+    cancel.cancel();
+    signal().await;
+    std::process::exit(130);
+}
+
+/// The next SIGINT or SIGTERM.
+async fn signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut interrupt), Ok(mut terminate)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// The lines on stderr once the report is written: where the run was recorded, fixed
 /// debt in the baseline, rules that could not run.
 fn after_run(report: &CheckReport, state: &StoreLocation, printer: &Printer) {
+    if report.interrupted {
+        printer.error(&anyhow::anyhow!(
+            "interrupted: {} of {} finished (their findings are above); the queries still \
+             running were cancelled and the run was not recorded as complete",
+            report.summary.rules,
+            crate::render::plural(report.rules, "rule")
+        ));
+        return;
+    }
     match report.run {
         Some(1) => printer.status(format!(
             "recorded as run 1 ({}); after the next check, `trueup diff` compares the two",

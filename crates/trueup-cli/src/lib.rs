@@ -23,6 +23,8 @@ pub enum ExitStatus {
     Failure,
     /// Usage, configuration, connection or rule errors.
     Error,
+    /// Stopped by SIGINT or SIGTERM (128 + SIGINT, as shells report it).
+    Interrupted,
 }
 
 impl From<ExitStatus> for ExitCode {
@@ -31,6 +33,7 @@ impl From<ExitStatus> for ExitCode {
             ExitStatus::Success => 0,
             ExitStatus::Failure => 1,
             ExitStatus::Error => 2,
+            ExitStatus::Interrupted => 130,
         })
     }
 }

@@ -2,6 +2,8 @@
 //! every event in order, the run recorded in the project's store, a selection, and a
 //! cancellation handle that stops a run that would otherwise go on for a long time.
 
+#[path = "../../../tests/support/endless.rs"]
+mod endless;
 mod support;
 
 use std::sync::Arc;
@@ -162,19 +164,7 @@ async fn a_selection_runs_only_what_it_names_and_a_typo_is_an_error() {
 async fn cancelling_stops_a_long_run_and_it_is_not_recorded_as_complete() {
     let db = TestDb::sqlite();
     db.execute("CREATE TABLE t (x INTEGER)").await;
-    // Five billion rows: hours of work unless the run stops.
-    let endless = r#"
-[[rule]]
-id = "endless"
-title = "Never ends"
-severity = "low"
-timeout = "1h"
-[rule.detector]
-kind = "sql"
-key = ["n"]
-query = "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 5000000000) SELECT n FROM c"
-"#;
-    let dir = TestProject::new(&db.url, &[("endless.toml", endless)]);
+    let dir = TestProject::new(&db.url, &[("endless.toml", endless::ENDLESS_RULE)]);
     let project = Project::load(&dir.path()).unwrap();
     let cancel = Cancel::new();
     let mut sink = Recording {

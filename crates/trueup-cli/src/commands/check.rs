@@ -15,6 +15,6 @@ pub async fn run(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     let project = Project::load(project_path)?;
-    let summary = execute(&project, args, printer, &mut |_| {}).await?;
-    Ok(status(&summary))
+    let report = execute(&project, args, printer, &mut |_| {}).await?;
+    Ok(status(&report))
 }

@@ -75,7 +75,7 @@ pub async fn run(args: &DemoArgs, printer: &Printer) -> anyhow::Result<ExitStatu
 
     let project = Project::load(&dir.join(PROJECT_FILE))?;
     let mut found: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let summary = checking::execute(&project, &args.check, printer, &mut |finding| {
+    let report = checking::execute(&project, &args.check, printer, &mut |finding| {
         let key = finding
             .key()
             .map(|(_, value)| value.to_string())
@@ -87,8 +87,11 @@ pub async fn run(args: &DemoArgs, printer: &Printer) -> anyhow::Result<ExitStatu
             .insert(key);
     })
     .await?;
-    let status = checking::status(&summary);
-    if status == ExitStatus::Error || !args.check.rules.is_empty() || !args.check.tags.is_empty() {
+    let status = checking::status(&report);
+    if matches!(status, ExitStatus::Error | ExitStatus::Interrupted)
+        || !args.check.rules.is_empty()
+        || !args.check.tags.is_empty()
+    {
         return Ok(status);
     }
     let print = args.check.format == Format::Human;

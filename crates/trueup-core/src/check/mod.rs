@@ -30,6 +30,9 @@ use crate::{Error, Result};
 /// bounds memory whatever the findings.
 const EVENT_BUFFER: usize = 16;
 
+/// How long an interrupted run waits for a source to cancel its queries.
+const CANCEL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// How a check runs; `None` takes the project's default.
 #[derive(Debug, Clone, Default)]
 pub struct CheckOptions {
@@ -74,9 +77,11 @@ pub struct CheckReport {
     /// The baseline file, when the run used one, and how many of its accepted findings
     /// were not found any more by rules that ran to the end.
     pub baseline: Option<(PathBuf, usize)>,
-    /// The run was cancelled: rules still running were stopped and are not in the summary,
-    /// and the run was not recorded as complete.
+    /// The run was cancelled: rules still running were stopped (their queries cancelled in
+    /// the database) and are not in the summary, and the run was not recorded as complete.
     pub interrupted: bool,
+    /// How many rules the run had; `summary.rules` of them finished.
+    pub rules: usize,
 }
 
 /// Runs the rules `options` selects; `cancel` stops it.
@@ -153,6 +158,11 @@ pub async fn run<S: CheckSink>(
                 biased;
                 () = cancel.cancelled() => {
                     interrupted = true;
+                    // The queries first, in the database, so that none goes on running
+                    // there once trueup has stopped waiting for it.
+                    for source in sources.values().flatten() {
+                        let _ = tokio::time::timeout(CANCEL_WAIT, source.cancel_running()).await;
+                    }
                     abort.abort();
                     break;
                 }
@@ -227,5 +237,6 @@ pub async fn run<S: CheckSink>(
         run,
         baseline,
         interrupted,
+        rules: rules.len(),
     })
 }

@@ -296,6 +296,17 @@ impl Source {
         }
     }
 
+    /// Cancels, in the database, every query this source is running now (a run that was
+    /// interrupted): PostgreSQL gets a cancel for each of this pool's sessions, found by the
+    /// pool's own `application_name`. SQLite statements stop when their caller drops them
+    /// (nothing runs in another process). Returns how many queries were cancelled.
+    pub async fn cancel_running(&self) -> Result<u64> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(0),
+            Backend::Postgres(pool) => postgres::cancel_running(pool).await,
+        }
+    }
+
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         match &self.backend {

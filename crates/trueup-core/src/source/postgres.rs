@@ -31,7 +31,7 @@ pub(super) async fn connect(spec: &SourceSpec, max_connections: u32) -> Result<P
     };
     let options = PgConnectOptions::from_str(&spec.url)
         .map_err(connect_error)?
-        .application_name("trueup")
+        .application_name(&session_name(&spec.name))
         .options([("default_transaction_read_only", "on")]);
     // One direct connection first: a refused connection or a wrong password is reported at
     // once with its cause, where a pool would retry until its timeout and say only that.
@@ -45,6 +45,42 @@ pub(super) async fn connect(spec: &SourceSpec, max_connections: u32) -> Result<P
         .min_connections(0)
         .acquire_timeout(CONNECT_TIMEOUT)
         .connect_lazy_with(options))
+}
+
+/// The `application_name` of one source's sessions in one trueup process: `trueup`, then
+/// what tells them from every other trueup's, so that an interrupted run cancels its own
+/// queries only.
+fn session_name(source: &str) -> String {
+    static POOLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let pool = POOLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let source: String = source
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(20)
+        .collect();
+    format!("trueup {source} {}.{pool}", std::process::id())
+}
+
+/// Cancels the queries of `pool`'s sessions, from a session of its own (PostgreSQL lets a
+/// role cancel its own sessions' queries).
+pub(super) async fn cancel_running(pool: &PgPool) -> Result<u64> {
+    let options = pool.connect_options();
+    let name = options
+        .get_application_name()
+        .unwrap_or_default()
+        .to_owned();
+    let mut conn = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+        .await
+        .map_err(|_| Error::Database(sqlx::Error::PoolTimedOut))??;
+    let cancelled: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FILTER (WHERE pg_cancel_backend(pid)) FROM pg_stat_activity \
+         WHERE application_name = $1 AND pid <> pg_backend_pid() AND state = 'active'",
+    )
+    .bind(name)
+    .fetch_one(&mut conn)
+    .await?;
+    let _ = conn.close().await;
+    Ok(u64::try_from(cancelled).unwrap_or(0))
 }
 
 pub(super) async fn columns(pool: &PgPool, table: &str) -> Result<Vec<String>> {
