@@ -121,9 +121,13 @@ async fn signal() {
 /// debt in the baseline, rules that could not run.
 fn after_run(report: &CheckReport, state: &StoreLocation, printer: &Printer) {
     if report.interrupted {
+        let recorded = report
+            .run
+            .map(|run| format!("; recorded as run {run}, interrupted (diff and baselines skip it)"))
+            .unwrap_or_default();
         printer.error(&anyhow::anyhow!(
             "interrupted: {} of {} finished (their findings are above); the queries still \
-             running were cancelled and the run was not recorded as complete",
+             running were cancelled{recorded}",
             report.summary.rules,
             crate::render::plural(report.rules, "rule")
         ));

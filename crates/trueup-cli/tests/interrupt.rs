@@ -1,6 +1,7 @@
 //! Ctrl-C (SIGINT) and SIGTERM in the middle of a `check`, through the real binary: the
 //! queries running are cancelled in the database (none is left running on the server), what
-//! finished is reported, the run is not recorded as complete, and trueup exits 130.
+//! finished is reported, the run is recorded as interrupted (never complete), and trueup
+//! exits 130.
 
 mod common;
 #[path = "../../../tests/support/endless.rs"]
@@ -156,6 +157,7 @@ async fn sigint_cancels_the_query_on_the_server_and_exits_130() {
     let runs = runs.as_array().cloned().unwrap_or_default();
     assert_eq!(runs.len(), 1, "{runs:?}");
     assert_eq!(runs[0]["complete"], false, "{runs:?}");
+    assert_eq!(runs[0]["status"], "interrupted", "{runs:?}");
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use crate::value::Value;
 use crate::{Error, Result};
 
 /// A rule ready to run: what reports show about it and the query that detects it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RuleSpec {
     pub id: String,
     pub title: String,

@@ -184,7 +184,6 @@ async fn cancelling_stops_a_long_run_and_it_is_not_recorded_as_complete() {
     .expect("the cancelled run ended")
     .unwrap();
     assert!(report.interrupted);
-    assert_eq!(report.run, None);
     assert!(report.summary.rules == 0, "the rule never finished");
 
     let StoreLocation::File(state) = &project.state else {
@@ -194,4 +193,6 @@ async fn cancelling_stops_a_long_run_and_it_is_not_recorded_as_complete() {
     let runs = store.runs(10).await.unwrap();
     assert_eq!(runs.len(), 1);
     assert!(!runs[0].complete, "not finished: {:?}", runs[0]);
+    assert_eq!(runs[0].status, trueup_core::store::RunStatus::Interrupted);
+    assert_eq!(Some(runs[0].id), report.run);
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use futures_util::TryStreamExt;
 use support::{TestDb, TestProject, run_and_record};
-use trueup_core::store::{RuleChange, RuleDiff, Side, Store};
+use trueup_core::store::{RuleChange, RuleDiff, RunStatus, Side, Store};
 use trueup_shop::ShopSpec;
 
 /// The keys of a rule's new or resolved findings, read from the store.
@@ -170,10 +170,30 @@ async fn a_run_that_never_finished_is_incomplete_and_not_last() {
         .unwrap()
         .rules;
     let killed = store.begin_run(&rules).await.unwrap().run_id();
-    drop(rules);
     let runs = store.runs(10).await.unwrap();
     let incomplete = runs.iter().find(|r| r.id == killed).unwrap();
     assert!(!incomplete.complete && incomplete.finished_at.is_none());
+    assert_eq!(
+        incomplete.status,
+        RunStatus::Running,
+        "within its deadline (its rules' timeouts) it may still be running"
+    );
+    // Killed with rules of a 1 ms timeout: past its deadline at once, abandoned.
+    let quick: Vec<_> = rules
+        .iter()
+        .map(|rule| {
+            let mut rule = (**rule).clone();
+            rule.timeout = std::time::Duration::from_millis(1);
+            std::sync::Arc::new(rule)
+        })
+        .collect();
+    let abandoned = store.begin_run(&quick).await.unwrap().run_id();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let runs = store.runs(10).await.unwrap();
+    let status = |id| runs.iter().find(|r| r.id == id).unwrap().status;
+    assert_eq!(status(abandoned), RunStatus::Abandoned);
+    assert_eq!(status(complete.unwrap()), RunStatus::Complete);
+    drop(rules);
     assert_eq!(
         store.resolve("last").await.unwrap(),
         complete.unwrap(),

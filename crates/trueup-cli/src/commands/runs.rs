@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 
+use trueup_core::store::RunStatus;
 use trueup_core::text::Escaped;
 
 use crate::ExitStatus;
@@ -29,10 +30,17 @@ pub async fn run(args: &RunsArgs, project: &Path) -> anyhow::Result<ExitStatus> 
                 "{DIM}   run  started (UTC)         rules   findings  errors  rule set{DIM:#}"
             )?;
             for run in &runs {
-                let state = if run.complete {
-                    String::new()
-                } else {
-                    format!("  {ERROR}incomplete{ERROR:#}")
+                let state = match run.status {
+                    RunStatus::Complete => String::new(),
+                    RunStatus::Running => {
+                        format!("  {ERROR}incomplete{ERROR:#} {DIM}(running, or killed){DIM:#}")
+                    }
+                    RunStatus::Interrupted => {
+                        format!("  {ERROR}incomplete{ERROR:#} {DIM}(interrupted){DIM:#}")
+                    }
+                    RunStatus::Abandoned => format!(
+                        "  {ERROR}incomplete{ERROR:#} {DIM}(abandoned: past its deadline){DIM:#}"
+                    ),
                 };
                 writeln!(
                     out,

@@ -72,13 +72,15 @@ pub trait CheckSink {
 #[derive(Debug)]
 pub struct CheckReport {
     pub summary: Summary,
-    /// The recorded run (none with `record: false`, or when interrupted).
+    /// The recorded run (none with `record: false`); an interrupted run is recorded as
+    /// such, with what finished.
     pub run: Option<RunId>,
     /// The baseline file, when the run used one, and how many of its accepted findings
     /// were not found any more by rules that ran to the end.
     pub baseline: Option<(PathBuf, usize)>,
     /// The run was cancelled: rules still running were stopped (their queries cancelled in
-    /// the database) and are not in the summary, and the run was not recorded as complete.
+    /// the database) and are not in the summary; the run is recorded as interrupted, never
+    /// complete.
     pub interrupted: bool,
     /// How many rules the run had; `summary.rules` of them finished.
     pub rules: usize,
@@ -221,8 +223,9 @@ pub async fn run<S: CheckSink>(
     sink.finish(&summary)?;
 
     let run = match recorder {
-        Some(recorder) if !interrupted => Some(recorder.finish(&outcomes).await?),
-        _ => None,
+        Some(recorder) if interrupted => Some(recorder.interrupt(&outcomes).await?),
+        Some(recorder) => Some(recorder.finish(&outcomes).await?),
+        None => None,
     };
     let baseline = baseline.map(|(path, baseline)| {
         let ran = |rule: &str| {

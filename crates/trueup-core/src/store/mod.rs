@@ -19,7 +19,7 @@ use sqlx::{AnyPool, Connection, Executor, SqlSafeStr};
 pub use baseline::{Accepted, Baseline};
 pub use diff::{Diff, DiffKey, RuleChange, RuleDiff, Side};
 pub use record::Recorder;
-pub use runs::{RunRule, RunSummary, StoredFinding};
+pub use runs::{RunRule, RunStatus, RunSummary, StoredFinding};
 
 pub use crate::load::{DEFAULT_PATH, StoreLocation};
 use crate::{Error, Result};
@@ -28,16 +28,30 @@ use crate::{Error, Result};
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The schema per backend, one migration per version. Never edit a released one: add one.
-const SQLITE_MIGRATIONS: [(i64, &str, &str); 1] = [(
-    1,
-    "runs, rules and findings",
-    include_str!("migrations/sqlite/0001_runs.sql"),
-)];
-const POSTGRES_MIGRATIONS: [(i64, &str, &str); 1] = [(
-    1,
-    "runs, rules and findings",
-    include_str!("migrations/postgres/0001_runs.sql"),
-)];
+const SQLITE_MIGRATIONS: [(i64, &str, &str); 2] = [
+    (
+        1,
+        "runs, rules and findings",
+        include_str!("migrations/sqlite/0001_runs.sql"),
+    ),
+    (
+        2,
+        "how a run ended",
+        include_str!("migrations/sqlite/0002_run_status.sql"),
+    ),
+];
+const POSTGRES_MIGRATIONS: [(i64, &str, &str); 2] = [
+    (
+        1,
+        "runs, rules and findings",
+        include_str!("migrations/postgres/0001_runs.sql"),
+    ),
+    (
+        2,
+        "how a run ended",
+        include_str!("migrations/postgres/0002_run_status.sql"),
+    ),
+];
 
 /// An open state store.
 #[derive(Debug, Clone)]

@@ -54,13 +54,20 @@ impl Store {
                 .fold(Fnv::default(), |hash, id| hash.field(id))
                 .finish()
         );
+        // Past this, a run that recorded no end died without a word: abandoned.
+        let longest: std::time::Duration = rules.iter().map(|r| r.timeout).sum();
+        let started = crate::time::now_millis();
+        let deadline =
+            started.saturating_add(i64::try_from(longest.as_millis()).unwrap_or(i64::MAX));
         let run: RunId = sqlx::query_scalar(
-            "INSERT INTO runs (started_at, tool_version, rules_hash, rules) VALUES ($1, $2, $3, $4) RETURNING id",
+            "INSERT INTO runs (started_at, tool_version, rules_hash, rules, deadline_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
-        .bind(crate::time::now_millis())
+        .bind(started)
         .bind(env!("CARGO_PKG_VERSION"))
         .bind(rules_hash)
         .bind(i64::try_from(rules.len()).unwrap_or(i64::MAX))
+        .bind(deadline)
         .fetch_one(&self.pool)
         .await
         .map_err(|e| self.failed(&e))?;
@@ -132,11 +139,7 @@ impl Recorder {
 
     /// Writes what is left, the fingerprints, the rules' outcomes, and marks the run complete.
     pub async fn finish(mut self, outcomes: &[RuleOutcome]) -> Result<RunId> {
-        self.flush().await;
-        self.batches = None;
-        self.writer
-            .await
-            .map_err(|e| Error::Other(format!("the recorder stopped: {e}")))??;
+        self.drain().await?;
         let store = &self.store;
         let mut transaction = store.pool.begin().await.map_err(|e| store.failed(&e))?;
         // By fingerprint (signed, as diffs merge them), then sequence number.
@@ -152,28 +155,9 @@ impl Recorder {
             .execute(&mut *transaction)
             .await
             .map_err(|e| store.failed(&e))?;
-        for outcome in outcomes {
-            sqlx::query(
-                "INSERT INTO run_rules (run_id, rule_id, rule_hash, severity, findings, duration_ms, error) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(self.run)
-            .bind(outcome.rule.id.as_str())
-            .bind(outcome.rule.definition_hash.as_str())
-            .bind(outcome.rule.severity.as_str())
-            .bind(i64::try_from(outcome.findings).unwrap_or(i64::MAX))
-            .bind(i64::try_from(outcome.elapsed.as_millis()).unwrap_or(i64::MAX))
-            .bind(outcome.error.as_ref().map(ToString::to_string))
-            .execute(&mut *transaction)
-            .await
-            .map_err(|e| store.failed(&e))?;
-        }
-        let findings: u64 = outcomes.iter().map(|o| o.findings).sum();
-        let errors = outcomes.iter().filter(|o| o.error.is_some()).count();
-        sqlx::query("UPDATE runs SET finished_at = $1, findings = $2, errors = $3 WHERE id = $4")
+        write_outcomes(store, &mut transaction, self.run, outcomes).await?;
+        sqlx::query("UPDATE runs SET finished_at = $1 WHERE id = $2")
             .bind(crate::time::now_millis())
-            .bind(i64::try_from(findings).unwrap_or(i64::MAX))
-            .bind(i64::try_from(errors).unwrap_or(i64::MAX))
             .bind(self.run)
             .execute(&mut *transaction)
             .await
@@ -181,6 +165,67 @@ impl Recorder {
         transaction.commit().await.map_err(|e| store.failed(&e))?;
         Ok(self.run)
     }
+
+    /// Records a run that was stopped by a signal: its findings so far and the outcomes of
+    /// the rules that finished, marked `interrupted` (never complete: `diff`, `last` and
+    /// baselines skip it).
+    pub async fn interrupt(mut self, outcomes: &[RuleOutcome]) -> Result<RunId> {
+        self.drain().await?;
+        let store = &self.store;
+        let mut transaction = store.pool.begin().await.map_err(|e| store.failed(&e))?;
+        write_outcomes(store, &mut transaction, self.run, outcomes).await?;
+        sqlx::query("UPDATE runs SET status = 'interrupted' WHERE id = $1")
+            .bind(self.run)
+            .execute(&mut *transaction)
+            .await
+            .map_err(|e| store.failed(&e))?;
+        transaction.commit().await.map_err(|e| store.failed(&e))?;
+        Ok(self.run)
+    }
+
+    /// Hands the last batch to the writer and waits for it to write everything.
+    async fn drain(&mut self) -> Result<()> {
+        self.flush().await;
+        self.batches = None;
+        (&mut self.writer)
+            .await
+            .map_err(|e| Error::Other(format!("the recorder stopped: {e}")))?
+    }
+}
+
+/// The rules' outcomes of `run`, and its totals.
+async fn write_outcomes(
+    store: &Store,
+    transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+    run: RunId,
+    outcomes: &[RuleOutcome],
+) -> Result<()> {
+    for outcome in outcomes {
+        sqlx::query(
+            "INSERT INTO run_rules (run_id, rule_id, rule_hash, severity, findings, duration_ms, error) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(run)
+        .bind(outcome.rule.id.as_str())
+        .bind(outcome.rule.definition_hash.as_str())
+        .bind(outcome.rule.severity.as_str())
+        .bind(i64::try_from(outcome.findings).unwrap_or(i64::MAX))
+        .bind(i64::try_from(outcome.elapsed.as_millis()).unwrap_or(i64::MAX))
+        .bind(outcome.error.as_ref().map(ToString::to_string))
+        .execute(&mut **transaction)
+        .await
+        .map_err(|e| store.failed(&e))?;
+    }
+    let findings: u64 = outcomes.iter().map(|o| o.findings).sum();
+    let errors = outcomes.iter().filter(|o| o.error.is_some()).count();
+    sqlx::query("UPDATE runs SET findings = $1, errors = $2 WHERE id = $3")
+        .bind(i64::try_from(findings).unwrap_or(i64::MAX))
+        .bind(i64::try_from(errors).unwrap_or(i64::MAX))
+        .bind(run)
+        .execute(&mut **transaction)
+        .await
+        .map_err(|e| store.failed(&e))?;
+    Ok(())
 }
 
 /// A batch as stored: a JSON array of `[seq, rule, fingerprint, key, detail, message]`.

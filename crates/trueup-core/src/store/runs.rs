@@ -14,9 +14,13 @@ use crate::{Error, Result};
 pub struct RunSummary {
     pub id: RunId,
     pub started_at: String,
-    /// `None` for a run that is still going or was killed: such a run is incomplete.
+    /// `None` for a run that is still going, was interrupted or was killed: such a run is
+    /// incomplete.
     pub finished_at: Option<String>,
     pub complete: bool,
+    /// `complete`, `running`, `interrupted` (stopped by a signal; what finished is recorded)
+    /// or `abandoned` (it died without a word and is past its deadline).
+    pub status: RunStatus,
     pub tool_version: String,
     pub rules_hash: String,
     pub rules: i64,
@@ -45,16 +49,46 @@ pub struct StoredFinding {
     pub message: String,
 }
 
-const RUN_COLUMNS: &str =
-    "id, started_at, finished_at, tool_version, rules_hash, rules, findings, errors";
+/// How a run ended, or that it has not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunStatus {
+    Complete,
+    Running,
+    Interrupted,
+    Abandoned,
+}
+
+/// The columns a run is read from; a store of schema 1 (read as it is) has no status.
+fn run_columns(schema: i64) -> &'static str {
+    match schema {
+        ..=1 => {
+            "id, started_at, finished_at, tool_version, rules_hash, rules, findings, errors, \
+             NULL AS status, NULL AS deadline_at"
+        }
+        _ => {
+            "id, started_at, finished_at, tool_version, rules_hash, rules, findings, errors, \
+             status, deadline_at"
+        }
+    }
+}
 
 fn run_from(row: &sqlx::any::AnyRow) -> RunSummary {
     let finished: Option<i64> = row.get("finished_at");
+    let status: Option<String> = row.try_get("status").ok().flatten();
+    let deadline: Option<i64> = row.try_get("deadline_at").ok().flatten();
+    let status = match (finished, status.as_deref(), deadline) {
+        (Some(_), _, _) => RunStatus::Complete,
+        (None, Some("interrupted"), _) => RunStatus::Interrupted,
+        (None, _, Some(deadline)) if deadline < crate::time::now_millis() => RunStatus::Abandoned,
+        _ => RunStatus::Running,
+    };
     RunSummary {
         id: row.get("id"),
         started_at: crate::time::iso8601(row.get("started_at")),
         finished_at: finished.map(crate::time::iso8601),
         complete: finished.is_some(),
+        status,
         tool_version: row.get("tool_version"),
         rules_hash: row.get("rules_hash"),
         rules: row.get("rules"),
@@ -66,7 +100,10 @@ fn run_from(row: &sqlx::any::AnyRow) -> RunSummary {
 impl Store {
     /// The newest `limit` runs, newest first.
     pub async fn runs(&self, limit: i64) -> Result<Vec<RunSummary>> {
-        let sql = format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT $1");
+        let sql = format!(
+            "SELECT {} FROM runs ORDER BY id DESC LIMIT $1",
+            run_columns(self.schema)
+        );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(limit)
             .fetch_all(&self.pool)
@@ -112,7 +149,10 @@ impl Store {
     }
 
     pub async fn run(&self, id: RunId) -> Result<RunSummary> {
-        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1");
+        let sql = format!(
+            "SELECT {} FROM runs WHERE id = $1",
+            run_columns(self.schema)
+        );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(&self.pool)

@@ -1,0 +1,4 @@
+-- How a run that did not finish ended: 'interrupted' (stopped by a signal, what finished
+-- recorded); NULL otherwise. A run with neither `finished_at` nor a status past its
+-- `deadline_at` (Unix milliseconds: its start plus every rule's timeout) was abandoned.
+ALTER TABLE runs ADD COLUMN status TEXT, ADD COLUMN deadline_at BIGINT;
