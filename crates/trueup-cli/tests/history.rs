@@ -297,3 +297,37 @@ query = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i 
         "nothing was written"
     );
 }
+
+/// Issue 12 item 14: `show` counts in the singular when there is one (it said
+/// `1 rules · 1 findings`).
+#[test]
+fn show_says_one_rule_and_one_finding() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let project = demo(&dir);
+    std::fs::write(
+        dir.join("rules/one.toml"),
+        r#"[[rule]]
+id = "one.finding"
+title = "Exactly one finding"
+severity = "low"
+[rule.detector]
+kind = "sql"
+key = ["id"]
+query = "SELECT 1 AS id"
+"#,
+    )
+    .unwrap();
+    let (code, _, stderr) = trueup(&project, &["check", "--quiet", "--rule", "one.finding"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let (code, shown, stderr) = trueup(&project, &["show", "last"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        shown.contains("\n1 rule · 1 finding · 0 errors · "),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("one.finding · low · 1 finding · "),
+        "{shown}"
+    );
+}

@@ -335,6 +335,16 @@ impl SqlWriter {
         let select_keys: Vec<&String> = d.key.iter().collect();
         // `range`: the parent key from `lo` to `hi` (inclusive), applied to both sides so
         // that each range aggregates only its own children.
+        // `where` filters the parents before the join, in a subquery of their own, so that
+        // its unqualified columns can only be the parent's.
+        let parent = match &d.filter {
+            Some(filter) => format!(
+                "(SELECT * FROM {}{})",
+                self.q(&d.table),
+                Self::where_filter(Some(filter))
+            ),
+            None => self.q(&d.table),
+        };
         let query = |range: Option<(&str, &str)>| {
             let (child_range, parent_range) = match (range, d.child_key.first(), d.key.first()) {
                 (Some((lo, hi)), Some(child_key), Some(key)) => (
@@ -346,6 +356,11 @@ impl SqlWriter {
                 ),
                 _ => (String::new(), String::new()),
             };
+            let child_range = match (&d.child_where, child_range.is_empty()) {
+                (None, _) => child_range,
+                (Some(filter), true) => Self::where_filter(Some(filter)),
+                (Some(filter), false) => child_range + &Self::and_filter(Some(filter)),
+            };
             format!(
                 "SELECT {keys}, {actual} AS {column}, {expected} AS \"expected\" \
                  FROM {parent} AS parent {join} \
@@ -354,7 +369,6 @@ impl SqlWriter {
                  WHERE {parent_range}({missing}(({actual} IS NULL) <> ({expected} IS NULL) OR ABS({actual} - {expected}) > {tolerance}))",
                 keys = self.list(Some("parent"), &select_keys),
                 column = self.q(&d.column),
-                parent = self.q(&d.table),
                 child = self.q(&d.child_table),
                 expression = fragment(&d.expression),
             )
@@ -426,13 +440,41 @@ impl SqlWriter {
         DetectorQuery::new(sql, binds, vec!["table".to_owned()], &message)
     }
 
+    /// The age of the newest timestamp, in the two largest units of `max-age`'s notation
+    /// (`3d 4h old`), or `no timestamp` when there is none.
+    fn age(&self, latest: &str) -> String {
+        let s = self.dialect.seconds_since(latest);
+        let unit = |divisor: u32, modulo: Option<u32>, suffix: &str| {
+            let value = match modulo {
+                Some(m) => format!("({s} % {m}) / {divisor}"),
+                None => format!("{s} / {divisor}"),
+            };
+            format!("CAST({value} AS TEXT) || '{suffix}'")
+        };
+        format!(
+            "COALESCE(CASE \
+             WHEN {s} >= 86400 THEN {} || ' ' || {} \
+             WHEN {s} >= 3600 THEN {} || ' ' || {} \
+             WHEN {s} >= 60 THEN {} || ' ' || {} \
+             ELSE {} END || ' old', 'no timestamp')",
+            unit(86400, None, "d"),
+            unit(3600, Some(86400), "h"),
+            unit(3600, None, "h"),
+            unit(60, Some(3600), "m"),
+            unit(60, None, "m"),
+            unit(1, Some(60), "s"),
+            unit(1, None, "s"),
+        )
+    }
+
     fn freshness(&self, d: &FreshnessDetector) -> DetectorQuery {
         let filter = Self::where_filter(d.filter.as_deref());
         let latest = "newest.\"latest\"";
         let sql = format!(
-            "SELECT CAST({} AS TEXT) AS \"table\", {} AS \"latest\" FROM (SELECT MAX({}) AS \"latest\" FROM {}{filter}) AS newest WHERE {latest} IS NULL OR {}",
+            "SELECT CAST({} AS TEXT) AS \"table\", {} AS \"latest\", {} AS \"age\" FROM (SELECT MAX({}) AS \"latest\" FROM {}{filter}) AS newest WHERE {latest} IS NULL OR {}",
             self.dialect.param(1),
             self.dialect.as_text(latest),
+            self.age(latest),
             self.q(&d.column),
             self.q(&d.table),
             self.dialect.older_than(latest, &self.dialect.param(2)),
@@ -442,7 +484,7 @@ impl SqlWriter {
             Value::Float(d.max_age.0.as_secs_f64()),
         ];
         let message = format!(
-            "newest {} is {{latest}}, older than {}",
+            "newest {} is {{latest}}, {{age}}, limit {}",
             literal(&d.column),
             d.max_age
         );

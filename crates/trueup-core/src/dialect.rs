@@ -59,6 +59,16 @@ impl Dialect {
         }
     }
 
+    /// Whole seconds from timestamp `expr` to now (NULL for NULL).
+    pub fn seconds_since(self, expr: &str) -> String {
+        match self {
+            Dialect::Sqlite => {
+                format!("CAST((julianday('now') - julianday({expr})) * 86400 AS INTEGER)")
+            }
+            Dialect::Postgres => format!("CAST(EXTRACT(EPOCH FROM now() - {expr}) AS BIGINT)"),
+        }
+    }
+
     /// The text form of an expression, for detail columns whose type a source cannot decode.
     pub fn as_text(self, expr: &str) -> String {
         format!("CAST({expr} AS TEXT)")

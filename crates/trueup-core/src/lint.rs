@@ -211,11 +211,22 @@ pub fn sql(loaded: &LoadedRule, dialect: Option<Dialect>) -> Vec<Diagnostic> {
             detector_problem(query, dialect)
                 .map(|message| loaded.diagnostic(&["detector", "query"], message)),
         ),
-        Detector::AggregateMatch(d) => problems.extend(fragment(
-            &["detector", "expression"],
-            &d.expression,
-            Fragment::Aggregated,
-        )),
+        Detector::AggregateMatch(d) => {
+            problems.extend(
+                fragment(
+                    &["detector", "expression"],
+                    &d.expression,
+                    Fragment::Aggregated,
+                )
+                .into_iter()
+                .chain(d.filter.as_deref().and_then(|filter| {
+                    fragment(&["detector", "where"], filter, Fragment::Expression)
+                }))
+                .chain(d.child_where.as_deref().and_then(|filter| {
+                    fragment(&["detector", "child-where"], filter, Fragment::Expression)
+                })),
+            )
+        }
         detector => problems.extend(
             detector
                 .filter()

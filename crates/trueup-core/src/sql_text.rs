@@ -388,6 +388,26 @@ mod tests {
         }
     }
 
+    /// Issue 12 item 9: a misspelt keyword is a syntax error with its place, not a write.
+    #[test]
+    fn a_typo_is_a_syntax_error_not_a_write() {
+        for sql in [
+            "SELEC id FROM t",
+            "SELCT id FROM t",
+            "WTIH x AS (SELECT 1) SELECT * FROM x",
+        ] {
+            for dialect in [Some(Dialect::Sqlite), Some(Dialect::Postgres), None] {
+                let problem = detector_problem(sql, dialect).expect("refused");
+                assert!(
+                    problem.contains("does not parse as one SQL statement")
+                        && problem.contains("Line: 1, Column: 1")
+                        && !problem.contains("only read"),
+                    "{dialect:?}: {sql}: {problem}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn hardening_1_where_cannot_carry_statements() {
         for text in [

@@ -17,6 +17,7 @@ use crate::ExitStatus;
 use crate::args::{DiffArgs, DiffFormat};
 use crate::commands::read_store;
 use crate::printer::{BOLD, DIM, ERROR, OK};
+use crate::render::plural;
 
 pub async fn run(args: &DiffArgs, project: &Path) -> anyhow::Result<ExitStatus> {
     let store = read_store(project).await?;
@@ -147,15 +148,17 @@ fn summary(rule: &RuleDiff) -> String {
             "{} new · {} resolved · {} persisting",
             rule.new, rule.resolved, rule.persisting
         ),
-        RuleChange::Added => format!("rule added · {} findings", rule.after),
-        RuleChange::Removed => format!("rule removed · had {} findings", rule.before),
+        RuleChange::Added => format!("rule added · {}", plural(rule.after, "finding")),
+        RuleChange::Removed => format!("rule removed · had {}", plural(rule.before, "finding")),
         RuleChange::Changed => format!(
-            "rule changed · {} findings before, {} after (not compared)",
-            rule.before, rule.after
+            "rule changed · {} before, {} after (not compared)",
+            plural(rule.before, "finding"),
+            rule.after
         ),
         RuleChange::Failed => format!(
-            "failed in one run · {} findings before, {} after (not compared)",
-            rule.before, rule.after
+            "failed in one run · {} before, {} after (not compared)",
+            plural(rule.before, "finding"),
+            rule.after
         ),
     }
 }
@@ -214,11 +217,12 @@ fn markdown(diff: &Diff, shown: &[[Vec<String>; 2]]) -> String {
     );
     let _ = writeln!(
         out,
-        "| rule | change | new | resolved | persisting |\n|---|---|---:|---:|---:|"
+        "| rule | compared | new | resolved | persisting |\n|---|---|---:|---:|---:|"
     );
     for rule in &diff.rules {
+        // Whether the counts compare the same rule in both runs, or why they do not.
         let change = match rule.change {
-            RuleChange::Same => "same",
+            RuleChange::Same => "yes",
             RuleChange::Added => "added",
             RuleChange::Removed => "removed",
             RuleChange::Changed => "changed",
@@ -236,10 +240,10 @@ fn markdown(diff: &Diff, shown: &[[Vec<String>; 2]]) -> String {
             // Not compared: say what each run found instead.
             _ => writeln!(
                 out,
-                "| {} | {change} ({} → {} findings) | – | – | – |",
+                "| {} | no: {change} ({} → {}) | – | – | – |",
                 markdown_cell_code(&rule.rule),
                 rule.before,
-                rule.after
+                plural(rule.after, "finding")
             ),
         };
     }

@@ -13,6 +13,7 @@ use crate::ExitStatus;
 use crate::args::{Format, ShowArgs};
 use crate::commands::read_store;
 use crate::printer::{BOLD, DIM, ERROR};
+use crate::render::plural;
 
 /// What `--format json` writes: the run, its rules, then every finding.
 #[derive(Serialize)]
@@ -101,16 +102,19 @@ fn human(
     )?;
     writeln!(
         out,
-        "{} rules · {} findings · {} errors · rule set {}\n",
-        run.rules, run.findings, run.errors, run.rules_hash
+        "{} · {} · {} · rule set {}\n",
+        plural(run.rules, "rule"),
+        plural(run.findings, "finding"),
+        plural(run.errors, "error"),
+        run.rules_hash
     )?;
     for rule in rules {
         writeln!(
             out,
-            "{BOLD}{}{BOLD:#} {DIM}· {} · {} findings · {} ms{DIM:#}",
+            "{BOLD}{}{BOLD:#} {DIM}· {} · {} · {} ms{DIM:#}",
             Escaped(&rule.rule),
             rule.severity,
-            rule.findings,
+            plural(rule.findings, "finding"),
             rule.duration_ms
         )?;
         if let Some(error) = &rule.error {

@@ -198,6 +198,15 @@ pub struct AggregateMatchDetector {
     /// What a parent without child rows is (default: `zero`).
     #[serde(default)]
     pub missing_children: MissingChildren,
+    /// Only parent rows matching this SQL condition over the parent's columns are checked,
+    /// e.g. `status <> 'void'`: one expression, parsed in the source's dialect.
+    #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+    /// Only child rows matching this SQL condition over the child's columns are
+    /// aggregated, e.g. `NOT cancelled`: one expression, parsed in the source's dialect. A
+    /// parent whose children are all filtered out has no children (see `missing-children`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child_where: Option<String>,
 }
 
 /// How child values are combined.

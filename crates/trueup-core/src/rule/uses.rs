@@ -130,7 +130,8 @@ impl Detector {
             Detector::AcceptedValues(d) => d.filter.as_deref(),
             Detector::RowCount(d) => d.filter.as_deref(),
             Detector::Freshness(d) => d.filter.as_deref(),
-            Detector::Sql(_) | Detector::AggregateMatch(_) | Detector::Plugin(_) => None,
+            Detector::AggregateMatch(d) => d.filter.as_deref(),
+            Detector::Sql(_) | Detector::Plugin(_) => None,
         }
     }
 }
