@@ -18,6 +18,9 @@ pub struct RuleSpec {
     pub title: String,
     pub severity: Severity,
     pub tags: Vec<String>,
+    /// Who to ask about the rule, and its runbook: shown with its findings.
+    pub owner: Option<String>,
+    pub runbook: Option<String>,
     /// The detector kind, e.g. `aggregate-match`.
     pub kind: &'static str,
     pub source: String,

@@ -6,14 +6,14 @@ use std::path::Path;
 
 use futures_util::TryStreamExt;
 use serde::Serialize;
-use trueup_core::store::{RunId, RunRule, RunSummary, Store, StoredFinding};
+use trueup_core::store::{RunId, RunRule, RunStatus, RunSummary, Store, StoredFinding};
 use trueup_core::text::Escaped;
 
 use crate::ExitStatus;
 use crate::args::{Format, ShowArgs};
 use crate::commands::read_store;
 use crate::printer::{BOLD, DIM, ERROR};
-use crate::render::plural;
+use crate::render::{contacts, plural};
 
 /// What `--format json` writes: the run, its rules, then every finding.
 #[derive(Serialize)]
@@ -93,7 +93,13 @@ fn human(
 ) -> anyhow::Result<()> {
     let finished = match &run.finished_at {
         Some(at) => format!("finished {at}"),
-        None => format!("{ERROR}incomplete{ERROR:#} (still running, or killed)"),
+        None => match run.status {
+            RunStatus::Interrupted => format!("{ERROR}incomplete{ERROR:#} (interrupted)"),
+            RunStatus::Abandoned => {
+                format!("{ERROR}incomplete{ERROR:#} (abandoned: past its deadline)")
+            }
+            _ => format!("{ERROR}incomplete{ERROR:#} (still running, or killed)"),
+        },
     };
     writeln!(
         out,
@@ -117,6 +123,11 @@ fn human(
             plural(rule.findings, "finding"),
             rule.duration_ms
         )?;
+        if (rule.findings > 0 || rule.error.is_some())
+            && let Some(contacts) = contacts(rule.owner.as_deref(), rule.runbook.as_deref())
+        {
+            writeln!(out, "    {DIM}{contacts}{DIM:#}")?;
+        }
         if let Some(error) = &rule.error {
             writeln!(out, "    {ERROR}{}{ERROR:#}", Escaped(error))?;
         }

@@ -93,6 +93,9 @@ impl<W: Write> HumanRenderer<W> {
         }
         if new > 0 || outcome.error.is_some() {
             writeln!(self.out, "           {}", Escaped(&rule.title))?;
+            if let Some(contacts) = contacts(rule.owner.as_deref(), rule.runbook.as_deref()) {
+                writeln!(self.out, "           {DIM}{contacts}{DIM:#}")?;
+            }
         }
         for finding in &self.samples[position] {
             writeln!(
@@ -192,6 +195,16 @@ impl<W: Write> CheckSink for HumanRenderer<W> {
 }
 
 /// `1 rule`, `2 rules`.
+/// `owner: … · runbook: …`, for whoever reads a failing rule at 3 a.m.; `None` when the
+/// rule names neither. Both are escaped.
+pub fn contacts(owner: Option<&str>, runbook: Option<&str>) -> Option<String> {
+    let parts: Vec<String> = [("owner", owner), ("runbook", runbook)]
+        .into_iter()
+        .filter_map(|(label, value)| value.map(|v| format!("{label}: {}", Escaped(v))))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" · "))
+}
+
 pub fn plural(n: impl TryInto<u128>, word: &str) -> String {
     match n.try_into().unwrap_or(u128::MAX) {
         1 => format!("1 {word}"),

@@ -37,6 +37,10 @@ struct RuleRecord<'a> {
     id: &'a str,
     title: &'a str,
     severity: Severity,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    runbook: Option<&'a str>,
     kind: &'a str,
     source: &'a str,
     findings: u64,
@@ -96,6 +100,8 @@ impl<W: Write> CheckSink for JsonRenderer<W> {
                 id: &o.rule.id,
                 title: &o.rule.title,
                 severity: o.rule.severity,
+                owner: o.rule.owner.as_deref(),
+                runbook: o.rule.runbook.as_deref(),
                 kind: o.rule.kind,
                 source: &o.rule.source,
                 findings: o.findings,

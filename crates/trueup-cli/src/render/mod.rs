@@ -6,5 +6,5 @@
 mod human;
 mod json;
 
-pub use human::{HumanRenderer, plural};
+pub use human::{HumanRenderer, contacts, plural};
 pub use json::JsonRenderer;

@@ -55,6 +55,8 @@ pub fn prepare(project: &Project, rules: &[&LoadedRule]) -> Result<Plan> {
                 title: rule.title.clone(),
                 severity: rule.severity,
                 tags: rule.tags.clone(),
+                owner: rule.owner.clone(),
+                runbook: rule.runbook.clone(),
                 kind: rule.detector.kind(),
                 source: loaded.source.clone(),
                 timeout: rule.timeout.unwrap_or(project.defaults.timeout).0,

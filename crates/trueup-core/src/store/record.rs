@@ -202,8 +202,8 @@ async fn write_outcomes(
 ) -> Result<()> {
     for outcome in outcomes {
         sqlx::query(
-            "INSERT INTO run_rules (run_id, rule_id, rule_hash, severity, findings, duration_ms, error) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO run_rules (run_id, rule_id, rule_hash, severity, findings, duration_ms, error, owner, runbook) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(run)
         .bind(outcome.rule.id.as_str())
@@ -212,6 +212,8 @@ async fn write_outcomes(
         .bind(i64::try_from(outcome.findings).unwrap_or(i64::MAX))
         .bind(i64::try_from(outcome.elapsed.as_millis()).unwrap_or(i64::MAX))
         .bind(outcome.error.as_ref().map(ToString::to_string))
+        .bind(outcome.rule.owner.as_deref())
+        .bind(outcome.rule.runbook.as_deref())
         .execute(&mut **transaction)
         .await
         .map_err(|e| store.failed(&e))?;

@@ -37,6 +37,11 @@ pub struct RunRule {
     pub findings: i64,
     pub duration_ms: i64,
     pub error: Option<String>,
+    /// Who to ask about the rule and its runbook, as the rule said when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runbook: Option<String>,
 }
 
 /// A recorded finding.
@@ -164,13 +169,19 @@ impl Store {
 
     /// The rules a run ran, by id.
     pub async fn run_rules(&self, id: RunId) -> Result<Vec<RunRule>> {
-        let rows = sqlx::query(
-            "SELECT rule_id, rule_hash, severity, findings, duration_ms, error FROM run_rules WHERE run_id = $1 ORDER BY rule_id",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.failed(&e))?;
+        let extra = match self.schema {
+            ..=1 => "NULL AS owner, NULL AS runbook",
+            _ => "owner, runbook",
+        };
+        let sql = format!(
+            "SELECT rule_id, rule_hash, severity, findings, duration_ms, error, {extra} \
+             FROM run_rules WHERE run_id = $1 ORDER BY rule_id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.failed(&e))?;
         Ok(rows
             .iter()
             .map(|row| RunRule {
@@ -180,6 +191,8 @@ impl Store {
                 findings: row.get("findings"),
                 duration_ms: row.get("duration_ms"),
                 error: row.get("error"),
+                owner: row.try_get("owner").ok().flatten(),
+                runbook: row.try_get("runbook").ok().flatten(),
             })
             .collect())
     }

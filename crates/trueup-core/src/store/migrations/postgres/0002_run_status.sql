@@ -2,3 +2,5 @@
 -- recorded); NULL otherwise. A run with neither `finished_at` nor a status past its
 -- `deadline_at` (Unix milliseconds: its start plus every rule's timeout) was abandoned.
 ALTER TABLE runs ADD COLUMN status TEXT, ADD COLUMN deadline_at BIGINT;
+-- Who to ask about each rule and where its runbook is, for whoever reads the run later.
+ALTER TABLE run_rules ADD COLUMN owner TEXT, ADD COLUMN runbook TEXT;

@@ -3,3 +3,6 @@
 -- `deadline_at` (Unix milliseconds: its start plus every rule's timeout) was abandoned.
 ALTER TABLE runs ADD COLUMN status TEXT;
 ALTER TABLE runs ADD COLUMN deadline_at INTEGER;
+-- Who to ask about each rule and where its runbook is, for whoever reads the run later.
+ALTER TABLE run_rules ADD COLUMN owner TEXT;
+ALTER TABLE run_rules ADD COLUMN runbook TEXT;
