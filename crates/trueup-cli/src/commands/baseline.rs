@@ -28,6 +28,13 @@ pub async fn run(
                     kept => format!(" (kept {kept} line(s) of rules the run did not run)"),
                 }
             ));
+            if !done.table_level.is_empty() {
+                printer.status(format!(
+                    "not accepted: the findings of {} are about whole tables (freshness, \
+                     row count) and stay findings until the table is right again",
+                    done.table_level.join(", ")
+                ));
+            }
             if !done.failed_rules.is_empty() {
                 printer.status(format!(
                     "warning: these rules failed in run {id}, their old lines were kept: {}",

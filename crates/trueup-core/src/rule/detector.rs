@@ -51,6 +51,12 @@ impl Detector {
         }
     }
 
+    /// Whether its findings are about a whole table (freshness, row count) rather than rows:
+    /// such a finding is a state that can come back, never debt to accept into a baseline.
+    pub fn is_table_level(&self) -> bool {
+        is_table_level(self.kind())
+    }
+
     /// The table whose rows the findings identify, when there is one.
     pub fn table(&self) -> Option<&str> {
         match self {
@@ -306,3 +312,8 @@ pub struct PluginLimits {
 
 /// The least memory limit a rule may set: a Rust plugin needs a few pages to start.
 pub const MIN_MEMORY: u64 = 1 << 20;
+
+/// [`Detector::is_table_level`] by the detector's `kind`, for what a store recorded.
+pub fn is_table_level(kind: &str) -> bool {
+    matches!(kind, "freshness" | "row-count")
+}

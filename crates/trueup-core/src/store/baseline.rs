@@ -82,6 +82,9 @@ pub struct Accepted {
     pub kept: usize,
     /// Rules that failed in the run, whose old lines were kept.
     pub failed_rules: Vec<String>,
+    /// Rules whose findings are about whole tables (freshness, row count): never accepted,
+    /// so that a table that goes stale again is a new finding again; their old lines dropped.
+    pub table_level: Vec<String>,
 }
 
 impl Store {
@@ -105,8 +108,16 @@ impl Store {
             .filter(|r| r.error.is_none())
             .map(|r| r.rule.as_str())
             .collect();
+        let table_level: Vec<String> = rules
+            .iter()
+            .filter(|r| r.kind.as_deref().is_some_and(crate::rule::is_table_level))
+            .map(|r| r.rule.clone())
+            .collect();
+        let skipped: HashSet<&str> = table_level.iter().map(String::as_str).collect();
         let temporary = path.with_extension("jsonl.tmp");
-        let written = self.merge_into(run, path, &temporary, &replaced).await;
+        let written = self
+            .merge_into(run, path, &temporary, &replaced, &skipped)
+            .await;
         let renamed = written.and_then(|counts| {
             std::fs::rename(&temporary, path)
                 .map(|()| counts)
@@ -120,6 +131,7 @@ impl Store {
             accepted,
             kept,
             failed_rules,
+            table_level,
         })
     }
 
@@ -133,6 +145,7 @@ impl Store {
         path: &Path,
         temporary: &Path,
         replaced: &HashSet<&str>,
+        skipped: &HashSet<&str>,
     ) -> Result<(usize, usize)> {
         let failed = |e: std::io::Error| cannot_write(temporary, &e);
         let mut out = BufWriter::new(std::fs::File::create(temporary).map_err(failed)?);
@@ -147,7 +160,12 @@ impl Store {
         loop {
             let new = loop {
                 match found.try_next().await? {
-                    Some(line) if !replaced.contains(line.rule.as_str()) => continue,
+                    Some(line)
+                        if !replaced.contains(line.rule.as_str())
+                            || skipped.contains(line.rule.as_str()) =>
+                    {
+                        continue;
+                    }
                     // A key recorded twice (by a trueup that kept repeated keys) is one line.
                     Some(line)
                         if last.as_ref().is_some_and(|(rule, print)| {

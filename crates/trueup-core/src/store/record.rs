@@ -202,8 +202,8 @@ async fn write_outcomes(
 ) -> Result<()> {
     for outcome in outcomes {
         sqlx::query(
-            "INSERT INTO run_rules (run_id, rule_id, rule_hash, severity, findings, duration_ms, error, owner, runbook) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO run_rules (run_id, rule_id, rule_hash, severity, findings, duration_ms, error, owner, runbook, kind) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(run)
         .bind(outcome.rule.id.as_str())
@@ -214,6 +214,7 @@ async fn write_outcomes(
         .bind(outcome.error.as_ref().map(ToString::to_string))
         .bind(outcome.rule.owner.as_deref())
         .bind(outcome.rule.runbook.as_deref())
+        .bind(outcome.rule.kind)
         .execute(&mut **transaction)
         .await
         .map_err(|e| store.failed(&e))?;

@@ -42,6 +42,9 @@ pub struct RunRule {
     pub owner: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub runbook: Option<String>,
+    /// The rule's detector kind (`None` in stores written before it was recorded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
 }
 
 /// A recorded finding.
@@ -170,8 +173,8 @@ impl Store {
     /// The rules a run ran, by id.
     pub async fn run_rules(&self, id: RunId) -> Result<Vec<RunRule>> {
         let extra = match self.schema {
-            ..=1 => "NULL AS owner, NULL AS runbook",
-            _ => "owner, runbook",
+            ..=1 => "NULL AS owner, NULL AS runbook, NULL AS kind",
+            _ => "owner, runbook, kind",
         };
         let sql = format!(
             "SELECT rule_id, rule_hash, severity, findings, duration_ms, error, {extra} \
@@ -193,6 +196,7 @@ impl Store {
                 error: row.get("error"),
                 owner: row.try_get("owner").ok().flatten(),
                 runbook: row.try_get("runbook").ok().flatten(),
+                kind: row.try_get("kind").ok().flatten(),
             })
             .collect())
     }

@@ -6,3 +6,6 @@ ALTER TABLE runs ADD COLUMN deadline_at INTEGER;
 -- Who to ask about each rule and where its runbook is, for whoever reads the run later.
 ALTER TABLE run_rules ADD COLUMN owner TEXT;
 ALTER TABLE run_rules ADD COLUMN runbook TEXT;
+-- The rule's detector kind: findings of table-level kinds (freshness, row-count) are never
+-- accepted into a baseline.
+ALTER TABLE run_rules ADD COLUMN kind TEXT;
