@@ -110,6 +110,9 @@ async fn check_project(project: &Project, offline: bool, printer: &Printer) -> R
                 .into_iter()
                 .flatten(),
         );
+    } else if let Err(Error::Invalid(unset)) = project.resolve_sources(&rules) {
+        // An unset variable is the user's to fix before anything connects.
+        problems.extend(unset);
     } else {
         printer
             .status("opening sources to check tables, columns and queries (--offline skips this)");
