@@ -179,7 +179,7 @@ pub async fn plugin(loaded: &LoadedRule, columns: Option<Vec<String>>) -> Option
     match checked {
         Ok(Ok(plugin)) => config_options_problem(&plugin.description.config_schema, &d.config).map(
             |(key, message)| match key {
-                Some(key) => loaded.diagnostic(&["detector", "config", &key], message),
+                Some(key) => loaded.key_diagnostic(&["detector", "config", &key], message),
                 None => loaded.diagnostic(&["detector", config_field], message),
             },
         ),

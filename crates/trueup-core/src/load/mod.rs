@@ -223,7 +223,13 @@ pub fn parse_diagnostic(file: &SourceFile, err: &toml::de::Error) -> Diagnostic 
                         .and_then(|value| value_span_after(&file.text, value, span.start))
                 })
                 .unwrap_or(span);
-            file.at_span(span, message)
+            let problem = file.at_span(span, message.clone());
+            match unknown_field(&message)
+                .and_then(|name| did_you_mean(name, expected_fields(&message)))
+            {
+                Some(hint) => problem.with_hint(hint),
+                None => problem,
+            }
         }
         None => file.at_file(message),
     }
@@ -232,6 +238,15 @@ pub fn parse_diagnostic(file: &SourceFile, err: &toml::de::Error) -> Diagnostic 
 /// The field name of an "unknown field `x`, expected ..." message.
 fn unknown_field(message: &str) -> Option<&str> {
     message.strip_prefix("unknown field `")?.split('`').next()
+}
+
+/// The fields an "unknown field `x`, expected one of `a`, `b`" (or "expected `a` or `b`")
+/// message lists.
+fn expected_fields(message: &str) -> impl Iterator<Item = &str> {
+    let listed = message
+        .split_once(", expected ")
+        .map_or("", |(_, rest)| rest);
+    listed.split('`').skip(1).step_by(2)
 }
 
 /// The value an "invalid type: string \"x\", ..." or "`x` is not a ..." message quotes.
