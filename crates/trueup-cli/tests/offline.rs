@@ -70,3 +70,25 @@ fn connecting_commands_name_the_unset_variable_at_its_url() {
     }
     assert!(!dir.path().join(".trueup").exists(), "nothing is recorded");
 }
+
+#[test]
+fn a_state_url_variable_is_needed_only_to_open_the_store() {
+    let dir = project("sqlite://shop.db", &[("orders.toml", RULE)]);
+    let toml = dir.path().join("trueup.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(&toml, format!("{text}[state]\nurl = \"${{{UNSET}}}\"\n")).unwrap();
+
+    for args in [&["validate", "--offline"][..], &["compile"]] {
+        let ran = trueup_in(&dir, args);
+        assert_eq!(ran.code, Some(0), "{args:?}: {}", ran.all());
+    }
+    let checked = trueup_in(&dir, &["check"]);
+    assert_eq!(checked.code, Some(2), "{}", checked.all());
+    assert!(
+        checked.stderr.contains(&format!(
+            "state store `[state] url`: environment variable `{UNSET}` is not set"
+        )),
+        "{}",
+        checked.all()
+    );
+}

@@ -1,5 +1,6 @@
-//! Loading a project: `trueup.toml`, the environment variables its URLs name, and every rule
-//! file it points at. Every problem found is collected, so a user sees all of them at once.
+//! Loading a project: `trueup.toml` and every rule file it points at (the environment
+//! variables its URLs name are read only when connecting). Every problem found is
+//! collected, so a user sees all of them at once.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -81,13 +82,9 @@ impl SourceSpec {
 }
 
 impl Project {
-    /// Reads `trueup.toml` at `path` and every rule file it names.
+    /// Reads `trueup.toml` at `path` and every rule file it names. Needs no environment
+    /// variable: the `${VAR}`s of URLs are replaced when connecting.
     pub fn load(path: &Path) -> Result<Project> {
-        Self::load_with_env(path, |name| std::env::var(name).ok())
-    }
-
-    /// [`Project::load`] with the environment given as a function, for tests.
-    pub fn load_with_env(path: &Path, env: impl Fn(&str) -> Option<String>) -> Result<Project> {
         let file = Arc::new(crate::read::source_file(path)?);
         let parsed: ProjectFile = toml::from_str(&file.text)
             .map_err(|err| Error::Invalid(vec![parse_diagnostic(&file, &err)]))?;
@@ -163,7 +160,7 @@ impl Project {
             problems.extend(rule.refused.iter().cloned());
         }
 
-        let state = match StoreLocation::from_config(&root, parsed.state.url.as_deref(), &env) {
+        let state = match StoreLocation::from_config(&root, parsed.state.url.as_deref()) {
             Ok(state) => state,
             Err(message) => {
                 blocking = true;
