@@ -58,15 +58,7 @@ fn connecting_commands_name_the_unset_variable_at_its_url() {
     let url = format!("postgres://app:${{{UNSET}}}@db.internal:5432/shop");
     let dir = project(&url, &[("orders.toml", RULE)]);
     for args in [&["check"][..], &["validate"]] {
-        let ran = trueup_in(&dir, args);
-        assert_eq!(ran.code, Some(2), "{args:?}: {}", ran.all());
-        assert!(
-            ran.stderr.contains(&format!(
-                "trueup.toml:3:7: environment variable `{UNSET}` is not set"
-            )),
-            "{args:?}: {}",
-            ran.all()
-        );
+        refused(&dir, args, "trueup.toml:3:7: environment variable");
     }
     assert!(!dir.path().join(".trueup").exists(), "nothing is recorded");
 }
@@ -82,13 +74,17 @@ fn a_state_url_variable_is_needed_only_to_open_the_store() {
         let ran = trueup_in(&dir, args);
         assert_eq!(ran.code, Some(0), "{args:?}: {}", ran.all());
     }
-    let checked = trueup_in(&dir, &["check"]);
-    assert_eq!(checked.code, Some(2), "{}", checked.all());
-    assert!(
-        checked.stderr.contains(&format!(
-            "state store `[state] url`: environment variable `{UNSET}` is not set"
-        )),
-        "{}",
-        checked.all()
+    refused(
+        &dir,
+        &["check"],
+        "state store `[state] url`: environment variable",
     );
+}
+
+/// Runs `args`, which must exit 2 saying `{at} `UNSET` is not set`.
+fn refused(dir: &tempfile::TempDir, args: &[&str], at: &str) {
+    let ran = trueup_in(dir, args);
+    assert_eq!(ran.code, Some(2), "{args:?}: {}", ran.all());
+    let says = format!("{at} `{UNSET}` is not set");
+    assert!(ran.stderr.contains(&says), "{args:?}: {}", ran.all());
 }
