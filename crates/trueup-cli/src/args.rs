@@ -66,6 +66,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Print the SQL each rule runs, compiled for its source's dialect, without running it.
     Compile(CompileArgs),
+    /// List the project's rules: id, severity, kind, source, tags and owner.
+    Rules(RulesArgs),
     /// Create a demo shop (SQLite) with planted problems and check it.
     Demo(DemoArgs),
     /// List recorded runs, newest first.
@@ -158,6 +160,21 @@ pub struct CompileArgs {
     /// Only rules with this id; `prefix.*` selects ids starting with `prefix.`. Repeatable.
     #[arg(long = "rule", short = 'r', value_name = "ID")]
     pub rules: Vec<String>,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct RulesArgs {
+    /// Only rules with this id; `prefix.*` selects ids starting with `prefix.`. Repeatable.
+    #[arg(long = "rule", short = 'r', value_name = "ID")]
+    pub rules: Vec<String>,
+    /// Only rules with this tag. Repeatable.
+    #[arg(long = "tag", short = 't', value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Only rules against this source. Repeatable.
+    #[arg(long = "source", short = 's', value_name = "NAME")]
+    pub sources: Vec<String>,
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
 }

@@ -331,6 +331,77 @@ fn init_writes_a_starter_project_and_overwrites_nothing() {
 }
 
 #[test]
+fn init_keeps_the_state_folder_out_of_git() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fresh = tmp.path().join("fresh");
+    let init = run(trueup().arg("init").arg(&fresh));
+    assert_eq!(init.code, Some(0), "{}", init.all());
+    let ignore = std::fs::read_to_string(fresh.join(".gitignore")).unwrap();
+    assert!(ignore.lines().any(|l| l == ".trueup/"), "{ignore}");
+    assert!(
+        init.stderr.contains(&format!("`cd {}`", fresh.display())),
+        "{}",
+        init.all()
+    );
+
+    // A `.gitignore` of the user's own gets the line once, after what it holds.
+    let own = tmp.path().join("own");
+    std::fs::create_dir(&own).unwrap();
+    std::fs::write(own.join(".gitignore"), "target").unwrap();
+    for args in [&["init"][..], &["init", "--force"]] {
+        let init = run(trueup().args(args).arg(&own));
+        assert_eq!(init.code, Some(0), "{}", init.all());
+    }
+    assert_eq!(
+        std::fs::read_to_string(own.join(".gitignore")).unwrap(),
+        "target\n.trueup/\n"
+    );
+}
+
+#[test]
+fn a_password_written_in_a_url_is_warned_about() {
+    let rule = "[[rule]]\nid = \"t.rows\"\ntitle = \"Rows\"\nseverity = \"low\"\n\
+                [rule.detector]\nkind = \"sql\"\nquery = \"SELECT 1 AS id\"\nkey = [\"id\"]\n";
+    let literal = common::project(
+        "postgres://app:hunter2@db.internal/shop",
+        &[("t.toml", rule)],
+    );
+    let project = literal.path().join("trueup.toml");
+    let warned = check(&project, &["validate", "--offline"]);
+    assert_eq!(warned.code, Some(0), "{}", warned.all());
+    assert!(
+        warned.stderr.contains("warning: ")
+            && warned.stderr.contains("holds a password written out"),
+        "{}",
+        warned.all()
+    );
+    assert!(
+        warned.stderr.contains("${DB_DB_PASSWORD}"),
+        "{}",
+        warned.all()
+    );
+    assert!(!warned.all().contains("hunter2"), "{}", warned.all());
+    let quiet = run(trueup()
+        .arg("--quiet")
+        .arg("--project")
+        .arg(&project)
+        .args(["validate", "--offline"]));
+    assert_eq!(quiet.code, Some(0), "{}", quiet.all());
+    assert_eq!(quiet.stderr, "", "--quiet silences warnings");
+
+    let from_env = common::project(
+        "postgres://app:${DB_PASSWORD}@db.internal/shop",
+        &[("t.toml", rule)],
+    );
+    let clean = check(
+        &from_env.path().join("trueup.toml"),
+        &["validate", "--offline"],
+    );
+    assert_eq!(clean.code, Some(0), "{}", clean.all());
+    assert!(!clean.stderr.contains("warning"), "{}", clean.all());
+}
+
+#[test]
 fn schema_prints_json_schemas() {
     for args in [
         &["schema"][..],

@@ -8,7 +8,7 @@ mod pg;
 
 use std::path::Path;
 
-use common::{Run, project, run, trueup};
+use common::{Run, run, trueup};
 
 const SETUP: &str = "
 CREATE TABLE orders (id INTEGER PRIMARY KEY, status TEXT);
@@ -53,10 +53,33 @@ query = "SELECT i.id FROM order_items i LEFT JOIN open_orders o ON o.id = i.orde
 /// Grants that let a role run the rules and nothing more.
 const READ: &str = "GRANT SELECT ON orders, order_items, open_orders TO {role};";
 
+/// The variable the projects' URLs take their password from: a password written out in
+/// `trueup.toml` is warned about, and these tests count the other warnings.
+const PASSWORD_VARIABLE: &str = "TRUEUP_TEST_LP_PASSWORD";
+
+/// A project whose URL reads its password from [`PASSWORD_VARIABLE`], and the password.
+fn project(url: &str, rules: &[(&str, &str)]) -> tempfile::TempDir {
+    let user_end = url.find("://").map_or(0, |i| i + 3);
+    let at = url.find('@').filter(|at| *at > user_end);
+    let colon = at.and_then(|at| url[user_end..at].find(':').map(|i| (user_end + i, at)));
+    let (written, password) = match colon {
+        Some((colon, at)) => (
+            format!("{}${{{PASSWORD_VARIABLE}}}{}", &url[..=colon], &url[at..]),
+            url[colon + 1..at].to_owned(),
+        ),
+        None => (url.to_owned(), String::new()),
+    };
+    let dir = common::project(&written, rules);
+    std::fs::write(dir.path().join("password"), password).expect("keep the password");
+    dir
+}
+
 fn validate(dir: &Path, format: &str) -> Run {
+    let password = std::fs::read_to_string(dir.join("password")).unwrap_or_default();
     run(trueup()
         .arg("--project")
         .arg(dir.join("trueup.toml"))
+        .env(PASSWORD_VARIABLE, password)
         .args(["validate", "--format", format]))
 }
 

@@ -246,17 +246,39 @@ impl SourceFile {
 
     /// The byte span of the value at `path`, or of its deepest existing ancestor.
     pub fn locate(&self, path: &FieldPath) -> Option<Range<usize>> {
+        self.find(path, false)
+    }
+
+    /// A diagnostic pointing at the key `path` ends with (e.g. a misspelt option), not at
+    /// its value; at its deepest existing ancestor's value when there is no such key.
+    pub fn at_key(&self, path: &FieldPath, message: impl Into<String>) -> Diagnostic {
+        match self.find(path, true) {
+            Some(span) => self.at_span(span, message),
+            None => self.at_file(message),
+        }
+    }
+
+    /// The span of the value at `path` (or of its last key, with `key`), or of its deepest
+    /// existing ancestor's value.
+    fn find(&self, path: &FieldPath, key: bool) -> Option<Range<usize>> {
         let document = toml::de::DeTable::parse(&self.text).ok()?;
         let mut span = None;
         let mut table = Some(document.get_ref());
         let mut value: Option<&toml::de::DeValue<'_>> = None;
-        for step in &path.0 {
+        for (at, step) in path.0.iter().enumerate() {
             let next = match (step, table, value) {
-                (Step::Key(key), Some(t), _) => t.get(key.as_str()),
-                (Step::Index(i), _, Some(toml::de::DeValue::Array(items))) => items.get(*i),
+                (Step::Key(name), Some(t), _) => t
+                    .get_key_value(name.as_str())
+                    .map(|(k, v)| (Some(k.span()), v)),
+                (Step::Index(i), _, Some(toml::de::DeValue::Array(items))) => {
+                    items.get(*i).map(|item| (None, item))
+                }
                 _ => None,
             };
-            let Some(next) = next else { break };
+            let Some((key_span, next)) = next else { break };
+            if key && at + 1 == path.0.len() && key_span.is_some() {
+                return key_span;
+            }
             // A table's span is the whole table; point at its header or first key instead.
             span = Some(next.span());
             value = Some(next.get_ref());

@@ -48,6 +48,11 @@ pub enum Error {
         what: &'static str,
     },
 
+    /// A source's URL names an environment variable that is not set (or writes `${` wrong);
+    /// the diagnostic points at the URL in `trueup.toml`.
+    #[error("{}", .0.headline())]
+    Unresolved(Box<Diagnostic>),
+
     /// A URL whose scheme trueup does not know.
     #[error("source `{source_name}`: unsupported URL `{url}`")]
     UnsupportedUrl { source_name: String, url: String },

@@ -82,7 +82,8 @@ impl RuleError {
             Error::Connect { .. }
             | Error::MissingDatabase { .. }
             | Error::NotADatabaseFile { .. }
-            | Error::UnsupportedUrl { .. } => RuleError::Connection(message),
+            | Error::UnsupportedUrl { .. }
+            | Error::Unresolved(_) => RuleError::Connection(message),
             Error::Database(sqlx::Error::Database(_)) => RuleError::Query(message),
             Error::Database(
                 sqlx::Error::Io(_)

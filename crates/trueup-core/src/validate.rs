@@ -19,6 +19,37 @@ use crate::suggest::did_you_mean;
 /// column on SQLite), when the rule sets no `timeout`.
 const DATA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// Warnings for sources whose URL holds a password written out, not a `${VAR}`:
+/// `trueup.toml` is usually committed, and the password with it.
+pub fn literal_passwords(project: &Project) -> Vec<Diagnostic> {
+    let variable = |part: &str| {
+        part.strip_prefix("${")
+            .and_then(|rest| rest.strip_suffix('}'))
+            .is_some_and(|name| !name.is_empty() && !name.contains(['$', '{', '}']))
+    };
+    project
+        .sources
+        .values()
+        .filter(|spec| crate::redact::secret_parts(&spec.url).any(|part| !variable(part)))
+        .map(|spec| {
+            let var = format!("{}_DB_PASSWORD", spec.name.to_uppercase().replace('-', "_"));
+            project
+                .file
+                .at_path(
+                    &spec.path,
+                    format!(
+                        "source `{}`: its URL holds a password written out",
+                        spec.name
+                    ),
+                )
+                .with_hint(format!(
+                    "keep it out of trueup.toml (which is usually committed): write `${{{var}}}` \
+                     in its place and set {var} in the environment"
+                ))
+        })
+        .collect()
+}
+
 /// Problems only the rule's source can reveal: missing tables and columns, a freshness
 /// column that holds no timestamps, queries that do not prepare or do not return their key
 /// columns. A rule whose SQL is refused ([`sql`]) is not checked here. Sources that could not be opened are reported by the caller, once each.
@@ -179,7 +210,7 @@ pub async fn plugin(loaded: &LoadedRule, columns: Option<Vec<String>>) -> Option
     match checked {
         Ok(Ok(plugin)) => config_options_problem(&plugin.description.config_schema, &d.config).map(
             |(key, message)| match key {
-                Some(key) => loaded.diagnostic(&["detector", "config", &key], message),
+                Some(key) => loaded.key_diagnostic(&["detector", "config", &key], message),
                 None => loaded.diagnostic(&["detector", config_field], message),
             },
         ),

@@ -344,9 +344,21 @@ async fn offline_validation_checks_config_options_against_the_plugin_schema() {
     let project = TestProject::new("sqlite://unused.db", &[("rules.toml", &rules)]);
     let project = trueup_core::load::Project::load(&project.path()).expect("loads");
     let offline = |i: usize| trueup_core::validate::plugin(&project.rules[i], None);
-    let misspelt = offline(0).await.expect("a problem").to_string();
+    let misspelt = offline(0).await.expect("a problem");
     assert!(
-        misspelt.contains("no option `frist-again`; did you mean `first-again`?"),
+        misspelt
+            .to_string()
+            .contains("no option `frist-again`; did you mean `first-again`?"),
+        "{misspelt}"
+    );
+    // At the misspelt key, not at its value.
+    let at = misspelt.location.clone().expect("a location");
+    let text = &project.rules[0].file.text;
+    let line = text.lines().nth(at.line - 1).expect("the line");
+    assert_eq!(
+        line.find("frist-again")
+            .map(|i| line[..i].chars().count() + 1),
+        Some(at.column),
         "{misspelt}"
     );
     let missing = offline(1).await.expect("a problem").to_string();

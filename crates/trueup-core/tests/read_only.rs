@@ -46,6 +46,7 @@ async fn shop() -> (TestDb, Source) {
         url: db.url.clone(),
         max_connections: None,
         path: Default::default(),
+        file: None,
     };
     let source = Source::connect(&spec, std::path::Path::new(""), 1)
         .await

@@ -15,6 +15,7 @@ pub async fn run(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     let project = Project::load(project_path)?;
+    printer.warnings(&trueup_core::validate::literal_passwords(&project));
     let report = execute(&project, args, printer, &mut |_| {}).await?;
     Ok(status(&report))
 }

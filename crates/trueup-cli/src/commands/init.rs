@@ -1,4 +1,4 @@
-//! `trueup init`: write a commented starter project.
+//! `trueup init`: write a commented starter project, and keep its run history out of git.
 
 use anyhow::{Context, bail};
 use trueup_core::project::{PROJECT_FILE, STARTER};
@@ -29,8 +29,44 @@ pub fn run(args: &InitArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
         std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
         printer.status(format!("created {}", path.display()));
     }
-    printer.status(
-        "next: set the source's url in trueup.toml, then run `trueup validate` and `trueup check`",
-    );
+    ignore_state(&args.dir, printer)?;
+    let cd = match args.dir == std::path::Path::new(".") {
+        true => String::new(),
+        false => format!("`cd {}`, ", args.dir.display()),
+    };
+    printer.status(format!(
+        "next: {cd}set the source's url in trueup.toml, then run `trueup validate` and `trueup check`"
+    ));
     Ok(ExitStatus::Success)
+}
+
+/// What `.gitignore` gets: the folder of the state store (run history, not for git).
+const IGNORED: &str = ".trueup/";
+
+/// Writes `dir/.gitignore` ignoring `.trueup/`, or adds the line to the one there.
+fn ignore_state(dir: &std::path::Path, printer: &Printer) -> anyhow::Result<()> {
+    let path = dir.join(".gitignore");
+    let existing = match std::fs::read_to_string(&path) {
+        Ok(text) => Some(text),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        Err(err) => return Err(err).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let text = match &existing {
+        None => format!("# trueup's run history (the state store)\n{IGNORED}\n"),
+        Some(text)
+            if text
+                .lines()
+                .any(|l| [".trueup", ".trueup/", "/.trueup/"].contains(&l.trim())) =>
+        {
+            return Ok(());
+        }
+        Some(text) if text.is_empty() || text.ends_with('\n') => format!("{text}{IGNORED}\n"),
+        Some(text) => format!("{text}\n{IGNORED}\n"),
+    };
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    printer.status(match existing {
+        None => format!("created {}", path.display()),
+        Some(_) => format!("added {IGNORED} to {}", path.display()),
+    });
+    Ok(())
 }

@@ -8,6 +8,7 @@ mod diff;
 mod gc;
 mod init;
 mod plugin;
+mod rules;
 mod runs;
 mod schema;
 mod show;
@@ -25,6 +26,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Schema(args) => schema::run(args),
         Command::Check(args) => check::run(args, project, printer).await,
         Command::Compile(args) => compile::run(args, project),
+        Command::Rules(args) => rules::run(args, project),
         Command::Demo(args) => demo::run(args, printer).await,
         Command::Runs(args) => runs::run(args, project).await,
         Command::Show(args) => show::run(args, project).await,

@@ -97,7 +97,7 @@ async fn check_project(project: &Project, offline: bool, printer: &Printer) -> R
         .len();
     // SQL trueup refuses to run fails only its rule in `check`, but is an error here.
     let mut problems: Vec<Diagnostic> = rules.iter().flat_map(|r| r.refused.clone()).collect();
-    let mut warnings = Vec::new();
+    let mut warnings = trueup_core::validate::literal_passwords(project);
     let mut sources_checked = Vec::new();
     if offline {
         // Plugins need no database: each loads, and speaks this trueup's interface.
@@ -110,6 +110,9 @@ async fn check_project(project: &Project, offline: bool, printer: &Printer) -> R
                 .into_iter()
                 .flatten(),
         );
+    } else if let Err(Error::Invalid(unset)) = project.resolve_sources(&rules) {
+        // An unset variable is the user's to fix before anything connects.
+        problems.extend(unset);
     } else {
         printer
             .status("opening sources to check tables, columns and queries (--offline skips this)");
@@ -140,7 +143,7 @@ async fn check_project(project: &Project, offline: bool, printer: &Printer) -> R
                 .into_iter()
                 .flatten(),
         );
-        warnings = trueup_core::validate::privileges(project, &rules, &sources).await;
+        warnings.extend(trueup_core::validate::privileges(project, &rules, &sources).await);
         for source in sources.values().flatten() {
             source.close().await;
         }

@@ -94,6 +94,10 @@ pub async fn run<S: CheckSink>(
     sink: &mut S,
 ) -> Result<CheckReport> {
     let selected = options.selection.select(project)?;
+    project.resolve_sources(&selected)?;
+    if options.record {
+        project.state.resolve()?;
+    }
     let plan = Arc::new(engine::prepare(project, &selected)?);
     let rules = &plan.rules;
     let concurrency = options

@@ -70,7 +70,7 @@ pub fn check_rule_patterns(project: &Project, patterns: &[String]) -> Result<()>
             let message = match did_you_mean(pattern, ids()) {
                 Some(hint) => format!("no rule matches `--rule {pattern}`; {hint}"),
                 None => {
-                    format!("no rule matches `--rule {pattern}`; `trueup compile` lists every rule")
+                    format!("no rule matches `--rule {pattern}`; `trueup rules` lists every rule")
                 }
             };
             return Err(Error::Selection(message));

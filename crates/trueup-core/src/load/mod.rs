@@ -1,5 +1,6 @@
-//! Loading a project: `trueup.toml`, the environment variables its URLs name, and every rule
-//! file it points at. Every problem found is collected, so a user sees all of them at once.
+//! Loading a project: `trueup.toml` and every rule file it points at (the environment
+//! variables its URLs name are read only when connecting). Every problem found is
+//! collected, so a user sees all of them at once.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -29,35 +30,61 @@ pub struct Project {
     pub state: StoreLocation,
 }
 
-/// A source as configured, with its URL's variables replaced.
+/// A source as configured. Its URL's `${VAR}`s are replaced only when connecting
+/// ([`SourceSpec::resolve`]), so that commands that never connect need no secrets.
 #[derive(Debug, Clone)]
 pub struct SourceSpec {
     pub name: String,
-    /// The URL with secrets in it: never print this, print [`crate::redact::redact`] of it.
+    /// The URL as written, `${VAR}`s kept; it may still hold a literal password: never print
+    /// this, print [`crate::redact::redact`] of it.
     pub url: String,
     pub max_connections: Option<u32>,
     /// Where the URL is written in `trueup.toml`.
     pub path: FieldPath,
+    /// The project file, to point at the URL when its variables cannot be replaced (none
+    /// for a source built in code).
+    pub file: Option<Arc<SourceFile>>,
 }
 
 impl SourceSpec {
-    /// The dialect the source's URL speaks, known before connecting.
+    /// The URL to connect to, its `${VAR}`s replaced by the environment. The URL holds
+    /// secrets: never print it.
+    pub fn resolve(&self) -> Result<String> {
+        self.resolve_with(|name| std::env::var(name).ok())
+    }
+
+    /// [`SourceSpec::resolve`] with the environment given as a function.
+    pub fn resolve_with(&self, env: impl Fn(&str) -> Option<String>) -> Result<String> {
+        interpolate(&self.url, env).map_err(|err| {
+            let diagnostic = match &self.file {
+                Some(file) => file.at_path(&self.path, err.to_string()),
+                None => Diagnostic::new(format!("source `{}`: {err}", self.name)),
+            };
+            Error::Unresolved(Box::new(diagnostic.with_hint(err.hint())))
+        })
+    }
+
+    /// The dialect the source's URL speaks, known before connecting: from the URL as
+    /// written, or, when a variable gives its scheme, from the URL resolved.
     pub fn dialect(&self) -> Result<crate::dialect::Dialect> {
-        crate::dialect::Dialect::of_url(&self.url).ok_or_else(|| Error::UnsupportedUrl {
+        if let Some(dialect) = crate::dialect::Dialect::of_url(&self.url) {
+            return Ok(dialect);
+        }
+        let url = match self.url.trim_start().starts_with("${") {
+            true => self.resolve()?,
+            false => self.url.clone(),
+        };
+        crate::dialect::Dialect::of_url(&url).ok_or_else(|| Error::UnsupportedUrl {
             source_name: self.name.clone(),
-            url: crate::redact::redact(&self.url),
+            url: crate::redact::redact(&url),
         })
     }
 }
 
 impl Project {
-    /// Reads `trueup.toml` at `path` and every rule file it names.
+    /// Reads `trueup.toml` at `path` and every rule file it names. Needs no environment
+    /// variable: the `${VAR}`s of URLs are replaced when connecting.
     pub fn load(path: &Path) -> Result<Project> {
-        Self::load_with_env(path, |name| std::env::var(name).ok())
-    }
-
-    /// [`Project::load`] with the environment given as a function, for tests.
-    pub fn load_with_env(path: &Path, env: impl Fn(&str) -> Option<String>) -> Result<Project> {
         let file = Arc::new(crate::read::source_file(path)?);
         let parsed: ProjectFile = toml::from_str(&file.text)
             .map_err(|err| Error::Invalid(vec![parse_diagnostic(&file, &err)]))?;
@@ -67,25 +94,22 @@ impl Project {
         let mut sources = BTreeMap::new();
         for (name, config) in &parsed.sources {
             let path = FieldPath::default().key("sources").key(name).key("url");
-            let url = match interpolate(&config.url, &env) {
-                Ok(url) => url,
-                Err(err) => {
-                    problems.push(file.at_path(&path, err.to_string()).with_hint(err.hint()));
-                    continue;
-                }
-            };
             let spec = SourceSpec {
                 name: name.clone(),
-                url,
+                url: config.url.clone(),
                 max_connections: config.max_connections,
                 path,
+                file: Some(file.clone()),
             };
-            if spec.dialect().is_err() {
+            // A malformed `${` is wrong whatever the environment; an unset variable only
+            // for the commands that connect ([`Project::resolve_sources`]).
+            if let Err(Error::Unresolved(problem)) = spec.resolve_with(|_| Some(String::new())) {
+                problems.push(*problem);
+                continue;
+            }
+            if let Err(Error::UnsupportedUrl { url, .. }) = spec.dialect() {
                 problems.push(
-                    file.at_path(
-                        &spec.path,
-                        format!("unsupported URL `{}`", crate::redact::redact(&spec.url)),
-                    )
+                    file.at_path(&spec.path, format!("unsupported URL `{url}`"))
                     .with_hint(
                         "trueup reads sqlite://path/to/file.db and postgres://user@host/db sources",
                     ),
@@ -136,7 +160,7 @@ impl Project {
             problems.extend(rule.refused.iter().cloned());
         }
 
-        let state = match StoreLocation::from_config(&root, parsed.state.url.as_deref(), &env) {
+        let state = match StoreLocation::from_config(&root, parsed.state.url.as_deref()) {
             Ok(state) => state,
             Err(message) => {
                 blocking = true;
@@ -159,6 +183,27 @@ impl Project {
     }
 }
 
+impl Project {
+    /// Checks that the URL of every source `rules` use can be resolved, before anything
+    /// connects: all unset variables at once, each at its URL in `trueup.toml`.
+    pub fn resolve_sources(&self, rules: &[&LoadedRule]) -> Result<()> {
+        let mut names: Vec<&str> = rules.iter().map(|r| r.source.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        let problems: Vec<Diagnostic> = names
+            .iter()
+            .filter_map(|name| match self.sources.get(*name)?.resolve() {
+                Err(Error::Unresolved(problem)) => Some(*problem),
+                _ => None,
+            })
+            .collect();
+        match problems.is_empty() {
+            true => Ok(()),
+            false => Err(Error::Invalid(problems)),
+        }
+    }
+}
+
 /// Turns a `toml` parse or type error into a diagnostic at its span. The message may quote
 /// a value of the file: the diagnostic hides the file's secrets in it and cuts it.
 pub fn parse_diagnostic(file: &SourceFile, err: &toml::de::Error) -> Diagnostic {
@@ -175,7 +220,13 @@ pub fn parse_diagnostic(file: &SourceFile, err: &toml::de::Error) -> Diagnostic 
                         .and_then(|value| value_span_after(&file.text, value, span.start))
                 })
                 .unwrap_or(span);
-            file.at_span(span, message)
+            let problem = file.at_span(span, message.clone());
+            match unknown_field(&message)
+                .and_then(|name| did_you_mean(name, expected_fields(&message)))
+            {
+                Some(hint) => problem.with_hint(hint),
+                None => problem,
+            }
         }
         None => file.at_file(message),
     }
@@ -184,6 +235,15 @@ pub fn parse_diagnostic(file: &SourceFile, err: &toml::de::Error) -> Diagnostic 
 /// The field name of an "unknown field `x`, expected ..." message.
 fn unknown_field(message: &str) -> Option<&str> {
     message.strip_prefix("unknown field `")?.split('`').next()
+}
+
+/// The fields an "unknown field `x`, expected one of `a`, `b`" (or "expected `a` or `b`")
+/// message lists.
+fn expected_fields(message: &str) -> impl Iterator<Item = &str> {
+    let listed = message
+        .split_once(", expected ")
+        .map_or("", |(_, rest)| rest);
+    listed.split('`').skip(1).step_by(2)
 }
 
 /// The value an "invalid type: string \"x\", ..." or "`x` is not a ..." message quotes.

@@ -23,9 +23,17 @@ pub struct LoadedRule {
 impl LoadedRule {
     /// A diagnostic pointing at `field` of this rule (e.g. `["detector", "table"]`).
     pub fn diagnostic(&self, field: &[&str], message: impl Into<String>) -> Diagnostic {
-        let path = field
+        self.file.at_path(&self.field(field), message)
+    }
+
+    /// A diagnostic pointing at the key `field` ends with, not at its value.
+    pub fn key_diagnostic(&self, field: &[&str], message: impl Into<String>) -> Diagnostic {
+        self.file.at_key(&self.field(field), message)
+    }
+
+    fn field(&self, field: &[&str]) -> FieldPath {
+        field
             .iter()
-            .fold(self.path.clone(), |path, key| path.key(key));
-        self.file.at_path(&path, message)
+            .fold(self.path.clone(), |path, key| path.key(key))
     }
 }

@@ -122,15 +122,20 @@ impl Source {
     /// Opens a read-only pool of at most `max_connections` to the source; relative SQLite
     /// paths start at `root`.
     pub async fn connect(spec: &SourceSpec, root: &Path, max_connections: u32) -> Result<Source> {
+        let url = spec.resolve()?;
+        let name = &spec.name;
         let backend = match spec.dialect()? {
-            Dialect::Sqlite => Backend::Sqlite(sqlite::connect(spec, root, max_connections).await?),
-            Dialect::Postgres => Backend::Postgres(postgres::connect(spec, max_connections).await?),
+            Dialect::Sqlite => {
+                Backend::Sqlite(sqlite::connect(name, &url, root, max_connections).await?)
+            }
+            Dialect::Postgres => {
+                Backend::Postgres(postgres::connect(name, &url, max_connections).await?)
+            }
         };
-        let file =
-            matches!(backend, Backend::Sqlite(_)).then(|| sqlite::database_path(&spec.url, root));
+        let file = matches!(backend, Backend::Sqlite(_)).then(|| sqlite::database_path(&url, root));
         Ok(Source {
             name: spec.name.clone(),
-            display_url: redact(&spec.url),
+            display_url: redact(&url),
             backend,
             file,
         })

@@ -12,7 +12,6 @@ use super::fetch::{Backend, FirstRow, RowSink, stream_rows};
 use super::{QueryError, TimestampColumn, redact};
 use crate::compile::DetectorQuery;
 use crate::dialect::Dialect;
-use crate::load::SourceSpec;
 use crate::value::Value;
 use crate::{Error, Result};
 
@@ -23,15 +22,16 @@ const CANCEL_GRACE: Duration = Duration::from_secs(5);
 /// How long connecting to the server may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub(super) async fn connect(spec: &SourceSpec, max_connections: u32) -> Result<PgPool> {
+/// Opens source `name` at the resolved `url`.
+pub(super) async fn connect(name: &str, url: &str, max_connections: u32) -> Result<PgPool> {
     let connect_error = |source| Error::Connect {
-        source_name: spec.name.clone(),
-        url: redact(&spec.url),
+        source_name: name.to_owned(),
+        url: redact(url),
         source,
     };
-    let options = PgConnectOptions::from_str(&spec.url)
+    let options = PgConnectOptions::from_str(url)
         .map_err(connect_error)?
-        .application_name(&session_name(&spec.name))
+        .application_name(&session_name(name))
         .options([("default_transaction_read_only", "on")]);
     // One direct connection first: a refused connection or a wrong password is reported at
     // once with its cause, where a pool would retry until its timeout and say only that.

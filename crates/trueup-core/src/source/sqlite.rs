@@ -11,7 +11,6 @@ use super::fetch::{Backend, FirstRow, RowSink, stream_rows};
 use super::{QueryError, TimestampColumn, redact};
 use crate::compile::DetectorQuery;
 use crate::dialect::Dialect;
-use crate::load::SourceSpec;
 use crate::value::Value;
 use crate::{Error, Result};
 
@@ -29,25 +28,27 @@ pub fn database_path(url: &str, root: &Path) -> PathBuf {
     root.join(path)
 }
 
+/// Opens source `name` at the resolved `url`.
 pub(super) async fn connect(
-    spec: &SourceSpec,
+    name: &str,
+    url: &str,
     root: &Path,
     max_connections: u32,
 ) -> Result<SqlitePool> {
-    let path = database_path(&spec.url, root);
+    let path = database_path(url, root);
     // A FIFO would block the open; a folder is no database.
     match std::fs::metadata(&path).map(|m| crate::read::not_regular(&m)) {
         Ok(None) => {}
         Ok(Some(what)) => {
             return Err(Error::NotADatabaseFile {
-                source_name: spec.name.clone(),
+                source_name: name.to_owned(),
                 path,
                 what,
             });
         }
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
             return Err(Error::MissingDatabase {
-                source_name: spec.name.clone(),
+                source_name: name.to_owned(),
                 path,
             });
         }
@@ -65,8 +66,8 @@ pub(super) async fn connect(
         .connect_with(options)
         .await
         .map_err(|source| Error::Connect {
-            source_name: spec.name.clone(),
-            url: redact(&spec.url),
+            source_name: name.to_owned(),
+            url: redact(url),
             source,
         })
 }

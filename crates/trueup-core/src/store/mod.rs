@@ -105,7 +105,7 @@ impl Store {
 
     /// Opens the store at `location`.
     pub async fn open_location(location: &StoreLocation) -> Result<Store> {
-        match location {
+        match &location.resolve()? {
             StoreLocation::File(path) => Store::open(path).await,
             StoreLocation::Url(url) => Store::open_url(url).await,
         }
@@ -116,6 +116,7 @@ impl Store {
     /// `runs`, `show`, `diff` and `baseline accept`). A missing SQLite file is an error that
     /// says `check` records the first run.
     pub async fn open_read_only(location: &StoreLocation) -> Result<Store> {
+        let location = &location.resolve()?;
         match location {
             StoreLocation::File(path) => {
                 if !path.is_file() {

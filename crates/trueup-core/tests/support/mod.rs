@@ -245,6 +245,7 @@ pub async fn open_source(url: &str) -> Source {
         url: url.to_owned(),
         max_connections: None,
         path: Default::default(),
+        file: None,
     };
     Source::connect(&spec, Path::new(""), 1)
         .await
