@@ -120,15 +120,8 @@ pub struct SchemaArgs {
 /// Which rules to run and how to report them.
 #[derive(Debug, Args, Clone)]
 pub struct CheckArgs {
-    /// Run only rules with this id; `prefix.*` selects ids starting with `prefix.`. Repeatable.
-    #[arg(long = "rule", short = 'r', value_name = "ID")]
-    pub rules: Vec<String>,
-    /// Run only rules with this tag. Repeatable.
-    #[arg(long = "tag", short = 't', value_name = "TAG")]
-    pub tags: Vec<String>,
-    /// Run only rules against this source. Repeatable.
-    #[arg(long = "source", short = 's', value_name = "NAME")]
-    pub sources: Vec<String>,
+    #[command(flatten)]
+    pub select: SelectArgs,
     /// Exit 1 when a finding is at least this severe (default: the project's `fail-on`).
     #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
     pub fail_on: Option<Severity>,
@@ -164,8 +157,9 @@ pub struct CompileArgs {
     pub format: Format,
 }
 
-#[derive(Debug, Args)]
-pub struct RulesArgs {
+/// Which rules a command takes: `--rule`, `--tag`, `--source` (none: every rule).
+#[derive(Debug, Args, Clone)]
+pub struct SelectArgs {
     /// Only rules with this id; `prefix.*` selects ids starting with `prefix.`. Repeatable.
     #[arg(long = "rule", short = 'r', value_name = "ID")]
     pub rules: Vec<String>,
@@ -175,6 +169,23 @@ pub struct RulesArgs {
     /// Only rules against this source. Repeatable.
     #[arg(long = "source", short = 's', value_name = "NAME")]
     pub sources: Vec<String>,
+}
+
+impl SelectArgs {
+    /// The selection, as core takes it.
+    pub fn selection(&self) -> trueup_core::check::Selection {
+        trueup_core::check::Selection {
+            rules: self.rules.clone(),
+            tags: self.tags.clone(),
+            sources: self.sources.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct RulesArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
 }

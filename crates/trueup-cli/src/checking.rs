@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use indicatif::ProgressBar;
 use trueup_core::cancel::Cancel;
-use trueup_core::check::{self, CheckOptions, CheckReport, CheckSink, Selection, Summary};
+use trueup_core::check::{self, CheckOptions, CheckReport, CheckSink, Summary};
 use trueup_core::finding::{Finding, RuleSpec};
 use trueup_core::load::Project;
 use trueup_core::outcome::{RuleError, RuleOutcome};
@@ -36,11 +36,7 @@ pub fn status(report: &CheckReport) -> ExitStatus {
 /// What `check`'s flags ask of the use case.
 pub fn options(args: &CheckArgs) -> CheckOptions {
     CheckOptions {
-        selection: Selection {
-            rules: args.rules.clone(),
-            tags: args.tags.clone(),
-            sources: args.sources.clone(),
-        },
+        selection: args.select.selection(),
         concurrency: args.concurrency,
         split: args.split,
         fail_on: args.fail_on,

@@ -89,8 +89,8 @@ pub async fn run(args: &DemoArgs, printer: &Printer) -> anyhow::Result<ExitStatu
     .await?;
     let status = checking::status(&report);
     if matches!(status, ExitStatus::Error | ExitStatus::Interrupted)
-        || !args.check.rules.is_empty()
-        || !args.check.tags.is_empty()
+        || !args.check.select.rules.is_empty()
+        || !args.check.select.tags.is_empty()
     {
         return Ok(status);
     }

@@ -5,7 +5,6 @@ use std::io::Write;
 use std::path::Path;
 
 use serde::Serialize;
-use trueup_core::check::Selection;
 use trueup_core::load::Project;
 use trueup_core::text::escape;
 
@@ -26,12 +25,9 @@ struct Listed<'a> {
 
 pub fn run(args: &RulesArgs, project_path: &Path) -> anyhow::Result<ExitStatus> {
     let project = Project::load(project_path)?;
-    let selection = Selection {
-        rules: args.rules.clone(),
-        tags: args.tags.clone(),
-        sources: args.sources.clone(),
-    };
-    let listed: Vec<Listed<'_>> = selection
+    let listed: Vec<Listed<'_>> = args
+        .select
+        .selection()
         .select(&project)?
         .into_iter()
         .map(|loaded| {
