@@ -350,7 +350,7 @@ pub struct PluginTestArgs {
 
 #[derive(Debug, Args)]
 pub struct PluginDescribeArgs {
-    /// The plugin's .wasm file.
+    /// The plugin's .wasm file, or its crate's folder (built first, as `plugin test` does).
     pub wasm: PathBuf,
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,

@@ -91,15 +91,18 @@ fn a_new_plugin_builds_and_passes_its_own_fixtures() {
     let wasm = PathBuf::from(plugins[0]["path"].as_str().expect("a path"));
     assert!(wasm.is_file(), "{}", wasm.display());
 
-    let described = run(trueup().args(["plugin", "describe"]).arg(&wasm));
-    assert_eq!(described.code, Some(0), "{}", described.all());
-    assert!(
-        described
-            .stdout
-            .contains("column  string, required · The text column to check."),
-        "{}",
-        described.all()
-    );
+    // The .wasm, or its crate's folder (built first, as `test` does).
+    for target in [&wasm, &crate_dir] {
+        let described = run(trueup().args(["plugin", "describe"]).arg(target));
+        assert_eq!(described.code, Some(0), "{}", described.all());
+        assert!(
+            described
+                .stdout
+                .contains("column  string, required · The text column to check."),
+            "{}",
+            described.all()
+        );
+    }
 
     // Its unit tests run natively.
     let unit = Command::new("cargo")

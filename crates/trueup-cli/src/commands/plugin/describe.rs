@@ -1,5 +1,5 @@
-//! `trueup plugin describe`: what a `.wasm` says of itself, and the options its rules'
-//! `config` takes.
+//! `trueup plugin describe`: what a `.wasm` (or the one a crate folder builds) says of
+//! itself, and the options its rules' `config` takes.
 
 use std::io::Write;
 
@@ -9,11 +9,22 @@ use trueup_core::text::Escaped;
 
 use super::PluginInfo;
 use crate::ExitStatus;
-use crate::args::{Format, PluginDescribeArgs};
-use crate::printer::{BOLD, DIM};
+use crate::args::{Format, GlobalArgs, PluginDescribeArgs};
+use crate::printer::{BOLD, DIM, Printer};
 
-pub fn run(args: &PluginDescribeArgs) -> anyhow::Result<ExitStatus> {
-    let plugin = Plugin::load(&args.wasm)?;
+pub fn run(
+    args: &PluginDescribeArgs,
+    global: &GlobalArgs,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    let wasm = match args.wasm.is_dir() {
+        true => super::test::one_plugin(
+            super::build::build(&args.wasm, global, printer)?,
+            &args.wasm,
+        )?,
+        false => args.wasm.clone(),
+    };
+    let plugin = Plugin::load(&wasm)?;
     let schema = plugin.description.config_schema.clone();
     let info = PluginInfo {
         config_schema: Some(schema.clone()),

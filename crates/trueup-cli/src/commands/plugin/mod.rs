@@ -29,7 +29,7 @@ pub fn run(
         PluginCommand::New(args) => new::run(args, printer),
         PluginCommand::Build(args) => build::run(args, global, printer),
         PluginCommand::Test(args) => test::run(args, global, printer),
-        PluginCommand::Describe(args) => describe::run(args),
+        PluginCommand::Describe(args) => describe::run(args, global, printer),
     }
 }
 

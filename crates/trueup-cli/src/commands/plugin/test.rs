@@ -73,7 +73,7 @@ pub fn run(
 }
 
 /// The `.wasm` of the plugin in `dir`, of those built there.
-fn one_plugin(artifacts: Vec<Artifact>, dir: &Path) -> anyhow::Result<PathBuf> {
+pub(super) fn one_plugin(artifacts: Vec<Artifact>, dir: &Path) -> anyhow::Result<PathBuf> {
     let dir = dir
         .canonicalize()
         .with_context(|| format!("cannot find {}", dir.display()))?;
