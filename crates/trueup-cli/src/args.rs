@@ -248,7 +248,8 @@ pub enum DiffFormat {
 
 #[derive(Debug, Args)]
 pub struct DiffArgs {
-    /// The earlier run: an id, `last` or `last~N` (default: `last~1`).
+    /// The earlier run: an id, `last` or `last~N` (default: the newest complete run before
+    /// TO that selected the same rules, `--rule/--tag/--source` or every rule).
     pub from: Option<String>,
     /// The later run: an id, `last` or `last~N` (default: `last`).
     pub to: Option<String>,

@@ -331,3 +331,57 @@ query = "SELECT 1 AS id"
         "{shown}"
     );
 }
+
+/// A filtered run records what it selected: `diff` says "not run" for the rules another
+/// run did not select (not "removed"/"added"), and `diff` with no arguments compares runs of
+/// the same selection, saying which it took.
+#[test]
+fn filtered_runs_diff_by_their_selection() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = demo(tmp.path());
+    let orders = ["check", "--rule", "ecommerce.order-*"];
+    assert_eq!(trueup(&project, &orders).0, Some(1)); // run 1
+    assert_eq!(
+        trueup(&project, &["check", "--tag", "inventory"]).0,
+        Some(1)
+    ); // run 2
+
+    let (code, across, _) = trueup(&project, &["diff", "1", "2"]);
+    assert_eq!(code, Some(0), "{across}");
+    assert!(
+        across.contains("ecommerce.order-total-matches-items · not run in run 2 (not selected)"),
+        "{across}"
+    );
+    assert!(
+        across.contains("ecommerce.stock-matches-inventory · not run in run 1 (not selected)"),
+        "{across}"
+    );
+    assert!(
+        !across.contains("removed") && !across.contains("added"),
+        "{across}"
+    );
+
+    assert_eq!(trueup(&project, &orders).0, Some(1)); // run 3
+    let (code, default, stderr) = trueup(&project, &["diff"]);
+    assert_eq!(code, Some(0), "{default}{stderr}");
+    assert!(
+        stderr.contains(
+            "comparing run 3 with run 1, the newest complete run before it of the same selection (`--rule ecommerce.order-*`)"
+        ),
+        "{stderr}"
+    );
+    assert!(default.starts_with("run 1 → run 3"), "{default}");
+    assert!(!default.contains("not run"), "{default}");
+
+    // A selection no earlier run made has nothing to compare with by default.
+    assert_eq!(
+        trueup(&project, &["check", "--tag", "duplicates"]).0,
+        Some(1)
+    ); // run 4
+    let (code, _, stderr) = trueup(&project, &["diff"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no complete run before run 4 selected `--tag duplicates` as it did"),
+        "{stderr}"
+    );
+}

@@ -169,7 +169,7 @@ async fn a_run_that_never_finished_is_incomplete_and_not_last() {
     let rules = trueup_core::engine::prepare(&project_loaded, &loaded)
         .unwrap()
         .rules;
-    let killed = store.begin_run(&rules).await.unwrap().run_id();
+    let killed = store.begin_run(&rules, None).await.unwrap().run_id();
     let runs = store.runs(10).await.unwrap();
     let incomplete = runs.iter().find(|r| r.id == killed).unwrap();
     assert!(!incomplete.complete && incomplete.finished_at.is_none());
@@ -187,7 +187,7 @@ async fn a_run_that_never_finished_is_incomplete_and_not_last() {
             std::sync::Arc::new(rule)
         })
         .collect();
-    let abandoned = store.begin_run(&quick).await.unwrap().run_id();
+    let abandoned = store.begin_run(&quick, None).await.unwrap().run_id();
     std::thread::sleep(std::time::Duration::from_millis(20));
     let runs = store.runs(10).await.unwrap();
     let status = |id| runs.iter().find(|r| r.id == id).unwrap().status;

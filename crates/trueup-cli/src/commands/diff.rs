@@ -16,15 +16,28 @@ use trueup_core::text::{Escaped, markdown_cell_code, markdown_code};
 use crate::ExitStatus;
 use crate::args::{DiffArgs, DiffFormat};
 use crate::commands::read_store;
-use crate::printer::{BOLD, DIM, ERROR, OK};
+use crate::printer::{BOLD, DIM, ERROR, OK, Printer};
 use crate::render::plural;
 
-pub async fn run(args: &DiffArgs, project: &Path) -> anyhow::Result<ExitStatus> {
+pub async fn run(args: &DiffArgs, project: &Path, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let store = read_store(project).await?;
-    let from = store
-        .resolve(args.from.as_deref().unwrap_or("last~1"))
-        .await?;
     let to = store.resolve(args.to.as_deref().unwrap_or("last")).await?;
+    let from = match args.from.as_deref() {
+        Some(from) => store.resolve(from).await?,
+        // Runs of the same selection compare; say which one that is.
+        None => {
+            let from = store.previous_like(to).await?;
+            let selection = store.run(to).await?.selection;
+            printer.status(format!(
+                "comparing run {to} with run {from}, the newest complete run before it of {}",
+                selection.map_or_else(
+                    || "every rule".to_owned(),
+                    |s| format!("the same selection (`{}`)", Escaped(s))
+                )
+            ));
+            from
+        }
+    };
     let diff = store.diff(from, to).await?;
     let mut out = std::io::BufWriter::new(anstream::stdout().lock());
     let written = match args.format {
@@ -142,7 +155,7 @@ pub fn key_text(key: &serde_json::Value) -> String {
 }
 
 /// What a rule's line says about it.
-fn summary(rule: &RuleDiff) -> String {
+fn summary(diff: &Diff, rule: &RuleDiff) -> String {
     match rule.change {
         RuleChange::Same => format!(
             "{} new · {} resolved · {} persisting",
@@ -150,6 +163,16 @@ fn summary(rule: &RuleDiff) -> String {
         ),
         RuleChange::Added => format!("rule added · {}", plural(rule.after, "finding")),
         RuleChange::Removed => format!("rule removed · had {}", plural(rule.before, "finding")),
+        RuleChange::NotRunBefore => format!(
+            "not run in run {} (not selected) · {} now",
+            diff.from.id,
+            plural(rule.after, "finding")
+        ),
+        RuleChange::NotRunAfter => format!(
+            "not run in run {} (not selected) · had {}",
+            diff.to.id,
+            plural(rule.before, "finding")
+        ),
         RuleChange::Changed => format!(
             "rule changed · {} before, {} after (not compared)",
             plural(rule.before, "finding"),
@@ -185,7 +208,7 @@ fn human(diff: &Diff, shown: &[[Vec<String>; 2]]) -> String {
             out,
             "{mark} {BOLD}{}{BOLD:#} {DIM}· {}{DIM:#}",
             Escaped(&rule.rule),
-            summary(rule)
+            summary(diff, rule)
         );
         for (sign, count, keys) in [("+", rule.new, new), ("-", rule.resolved, resolved)] {
             for key in keys {
@@ -227,6 +250,8 @@ fn markdown(diff: &Diff, shown: &[[Vec<String>; 2]]) -> String {
             RuleChange::Removed => "removed",
             RuleChange::Changed => "changed",
             RuleChange::Failed => "failed",
+            RuleChange::NotRunBefore => "not run in the first",
+            RuleChange::NotRunAfter => "not run in the second",
         };
         let _ = match rule.change {
             RuleChange::Same => writeln!(

@@ -30,7 +30,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Demo(args) => demo::run(args, printer).await,
         Command::Runs(args) => runs::run(args, project).await,
         Command::Show(args) => show::run(args, project).await,
-        Command::Diff(args) => diff::run(args, project).await,
+        Command::Diff(args) => diff::run(args, project, printer).await,
         Command::Baseline(args) => baseline::run(args, project, printer).await,
         Command::Gc(args) => gc::run(args, project, printer).await,
         Command::Plugin(args) => plugin::run(args, &cli.global, printer),

@@ -130,7 +130,11 @@ pub async fn run<S: CheckSink>(
                     source: Box::new(err),
                 }
                 })?;
-                Some(store.begin_run(rules).await?)
+                Some(
+                    store
+                        .begin_run(rules, options.selection.describe().as_deref())
+                        .await?,
+                )
             }
             false => None,
         };

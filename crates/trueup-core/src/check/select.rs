@@ -15,6 +15,20 @@ pub struct Selection {
 }
 
 impl Selection {
+    /// The selection as flags (`--rule a --tag b`), or `None` when it selects every rule:
+    /// what a run records, so that runs of the same selection can be compared.
+    pub fn describe(&self) -> Option<String> {
+        let flags: Vec<String> = [
+            ("--rule", &self.rules),
+            ("--tag", &self.tags),
+            ("--source", &self.sources),
+        ]
+        .into_iter()
+        .flat_map(|(flag, values)| values.iter().map(move |v| format!("{flag} {v}")))
+        .collect();
+        (!flags.is_empty()).then(|| flags.join(" "))
+    }
+
     /// The rules selected, in project order; a pattern, tag or source that matches nothing
     /// is an error naming it.
     pub fn select<'p>(&self, project: &'p Project) -> Result<Vec<&'p LoadedRule>> {

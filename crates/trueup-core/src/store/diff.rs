@@ -61,6 +61,10 @@ pub enum RuleChange {
     Removed,
     /// Its definition changed: its findings are not comparable.
     Changed,
+    /// Not selected in the first run (a `check --rule/--tag/--source`): not compared.
+    NotRunBefore,
+    /// Not selected in the second run: not compared.
+    NotRunAfter,
     /// It failed in one of the runs: its findings are incomplete.
     Failed,
 }
@@ -139,6 +143,7 @@ type Row<Print, Key> = (i64, String, Print, Key, IgnoredAny, IgnoredAny);
 impl Store {
     /// Compares run `from` with run `to`.
     pub async fn diff(&self, from: RunId, to: RunId) -> Result<Diff> {
+        let (from_run, to_run) = (self.run(from).await?, self.run(to).await?);
         let before: BTreeMap<String, RunRule> = self
             .run_rules(from)
             .await?
@@ -156,6 +161,9 @@ impl Store {
         for id in before.keys().chain(after.keys()) {
             let (b, a) = (before.get(id), after.get(id));
             let change = match (b, a) {
+                // Absent from a run that selected some rules: it was not selected there.
+                (Some(_), None) if to_run.selection.is_some() => RuleChange::NotRunAfter,
+                (None, Some(_)) if from_run.selection.is_some() => RuleChange::NotRunBefore,
                 (Some(_), None) => RuleChange::Removed,
                 (None, Some(_)) => RuleChange::Added,
                 (Some(b), Some(a)) if b.error.is_some() || a.error.is_some() => RuleChange::Failed,
@@ -184,8 +192,8 @@ impl Store {
         }
         let rules: Vec<RuleDiff> = rules.into_values().collect();
         Ok(Diff {
-            from: self.run(from).await?,
-            to: self.run(to).await?,
+            from: from_run,
+            to: to_run,
             new: rules.iter().map(|r| r.new).sum(),
             resolved: rules.iter().map(|r| r.resolved).sum(),
             persisting: rules.iter().map(|r| r.persisting).sum(),

@@ -42,7 +42,12 @@ pub struct Recorder {
 impl Store {
     /// Starts recording a run of `rules`. Until [`Recorder::finish`], the run shows as
     /// incomplete: a `check` that is killed stays that way.
-    pub async fn begin_run(&self, rules: &[Arc<RuleSpec>]) -> Result<Recorder> {
+    /// `selection` is what the run selected (`--rule …`), `None` for every rule.
+    pub async fn begin_run(
+        &self,
+        rules: &[Arc<RuleSpec>],
+        selection: Option<&str>,
+    ) -> Result<Recorder> {
         let mut ids: Vec<String> = rules
             .iter()
             .map(|r| format!("{}={}", r.id, r.definition_hash))
@@ -60,14 +65,15 @@ impl Store {
         let deadline =
             started.saturating_add(i64::try_from(longest.as_millis()).unwrap_or(i64::MAX));
         let run: RunId = sqlx::query_scalar(
-            "INSERT INTO runs (started_at, tool_version, rules_hash, rules, deadline_at) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            "INSERT INTO runs (started_at, tool_version, rules_hash, rules, deadline_at, selection) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(started)
         .bind(env!("CARGO_PKG_VERSION"))
         .bind(rules_hash)
         .bind(i64::try_from(rules.len()).unwrap_or(i64::MAX))
         .bind(deadline)
+        .bind(selection)
         .fetch_one(&self.pool)
         .await
         .map_err(|e| self.failed(&e))?;

@@ -21,6 +21,8 @@ pub struct RunSummary {
     /// `complete`, `running`, `interrupted` (stopped by a signal; what finished is recorded)
     /// or `abandoned` (it died without a word and is past its deadline).
     pub status: RunStatus,
+    /// What the run selected (`--rule … --tag …`); `None`: every rule.
+    pub selection: Option<String>,
     pub tool_version: String,
     pub rules_hash: String,
     pub rules: i64,
@@ -72,11 +74,11 @@ fn run_columns(schema: i64) -> &'static str {
     match schema {
         ..=1 => {
             "id, started_at, finished_at, tool_version, rules_hash, rules, findings, errors, \
-             NULL AS status, NULL AS deadline_at"
+             NULL AS status, NULL AS deadline_at, NULL AS selection"
         }
         _ => {
             "id, started_at, finished_at, tool_version, rules_hash, rules, findings, errors, \
-             status, deadline_at"
+             status, deadline_at, selection"
         }
     }
 }
@@ -97,6 +99,7 @@ fn run_from(row: &sqlx::any::AnyRow) -> RunSummary {
         finished_at: finished.map(crate::time::iso8601),
         complete: finished.is_some(),
         status,
+        selection: row.try_get("selection").ok().flatten(),
         tool_version: row.get("tool_version"),
         rules_hash: row.get("rules_hash"),
         rules: row.get("rules"),
@@ -118,6 +121,41 @@ impl Store {
             .await
             .map_err(|e| self.failed(&e))?;
         Ok(rows.iter().map(run_from).collect())
+    }
+
+    /// The newest complete run before `run` that selected what `run` did (both every rule,
+    /// or the same `--rule/--tag/--source`): what `diff` compares `run` with by default.
+    pub async fn previous_like(&self, run: RunId) -> Result<RunId> {
+        let selection = self.run(run).await?.selection;
+        // A store of schema 1 recorded no selection: the run before is the one.
+        let sql = match self.schema {
+            ..=1 => {
+                "SELECT id FROM runs WHERE finished_at IS NOT NULL AND id < $1 \
+                 AND $2 IS NULL ORDER BY id DESC LIMIT 1"
+            }
+            _ => {
+                "SELECT id FROM runs WHERE finished_at IS NOT NULL AND id < $1 \
+                 AND (selection = $2 OR (selection IS NULL AND $2 IS NULL)) ORDER BY id DESC LIMIT 1"
+            }
+        };
+        let previous: Option<RunId> = sqlx::query_scalar(sql)
+            .bind(run)
+            .bind(selection.clone())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.failed(&e))?;
+        previous.ok_or_else(|| {
+            Error::UnknownRun(match selection {
+                Some(selection) => format!(
+                    "no complete run before run {run} selected `{selection}` as it did: \
+                     `trueup diff A B` compares any two (`trueup runs` lists them)"
+                ),
+                None => format!(
+                    "no complete run of every rule before run {run}: `trueup diff A B` \
+                     compares any two (`trueup runs` lists them)"
+                ),
+            })
+        })
     }
 
     /// The run a selector names: an id, `last` (the newest complete run) or `last~N` (the

@@ -173,7 +173,7 @@ pub async fn run_and_record(path: &Path, store: Option<&Store>) -> (RunResult, O
     let plan = engine::prepare(&project, &loaded).expect("prepare");
     let sources = trueup_core::source::open_all(&project, &loaded, 2).await;
     let mut recorder = match store {
-        Some(store) => Some(store.begin_run(&plan.rules).await.expect("begin run")),
+        Some(store) => Some(store.begin_run(&plan.rules, None).await.expect("begin run")),
         None => None,
     };
     let (events, mut received) = mpsc::channel(64);

@@ -9,3 +9,6 @@ ALTER TABLE run_rules ADD COLUMN runbook TEXT;
 -- The rule's detector kind: findings of table-level kinds (freshness, row-count) are never
 -- accepted into a baseline.
 ALTER TABLE run_rules ADD COLUMN kind TEXT;
+-- What the run selected (`--rule … --tag … --source …`), NULL for every rule: `diff` tells a
+-- rule that was not selected from one that was added or removed.
+ALTER TABLE runs ADD COLUMN selection TEXT;
