@@ -42,9 +42,15 @@ pub async fn run(args: &RunsArgs, project: &Path) -> anyhow::Result<ExitStatus> 
                         "  {ERROR}incomplete{ERROR:#} {DIM}(abandoned: past its deadline){DIM:#}"
                     ),
                 };
+                // A filtered check says what it selected.
+                let selected = run
+                    .selection
+                    .as_ref()
+                    .map(|s| format!("  {DIM}{}{DIM:#}", Escaped(s)))
+                    .unwrap_or_default();
                 writeln!(
                     out,
-                    "{:>6}  {:<20}  {:>5}  {:>9}  {:>6}  {}{state}",
+                    "{:>6}  {:<20}  {:>5}  {:>9}  {:>6}  {}{selected}{state}",
                     run.id,
                     // Read back from the store, which another process may have written.
                     Escaped(&run.started_at),
