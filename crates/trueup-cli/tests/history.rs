@@ -363,7 +363,10 @@ fn filtered_runs_diff_by_their_selection() {
 
     assert_eq!(trueup(&project, &orders).0, Some(1)); // run 3
     let (_, listed, _) = trueup(&project, &["runs"]);
-    assert!(listed.contains("--rule ecommerce.order-*"), "runs shows the selection: {listed}");
+    assert!(
+        listed.contains("--rule ecommerce.order-*"),
+        "runs shows the selection: {listed}"
+    );
     let (code, default, stderr) = trueup(&project, &["diff"]);
     assert_eq!(code, Some(0), "{default}{stderr}");
     assert!(
