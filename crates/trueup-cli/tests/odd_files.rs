@@ -281,3 +281,34 @@ fn an_unreadable_rules_folder_is_an_error_naming_it() {
     );
     assert!(run.stderr.contains("1 problem(s) found"), "{}", run.all());
 }
+
+#[test]
+fn a_fifo_as_the_baseline_or_the_gitignore_is_an_error() {
+    let dir = project(r#"["rules"]"#);
+    mkfifo(&dir.path().join("trueup.baseline.jsonl"));
+    let mut command = trueup();
+    command
+        .arg("--project")
+        .arg(dir.path().join("trueup.toml"))
+        .args(["check", "--baseline", "--no-record"]);
+    let run = within_deadline(command);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr.contains("trueup.baseline.jsonl")
+            && run.stderr.contains("it is a FIFO (named pipe)"),
+        "{}",
+        run.all()
+    );
+
+    let fresh = tempfile::tempdir().unwrap();
+    mkfifo(&fresh.path().join(".gitignore"));
+    let mut command = trueup();
+    command.args(["init"]).arg(fresh.path());
+    let run = within_deadline(command);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr.contains(".gitignore") && run.stderr.contains("it is a FIFO (named pipe)"),
+        "{}",
+        run.all()
+    );
+}

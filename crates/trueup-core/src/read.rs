@@ -48,9 +48,7 @@ pub fn not_regular(metadata: &Metadata) -> Option<&'static str> {
 /// The bytes of the regular file at `path`, at most `limit` of them. Any other kind of
 /// file, or a larger one, is an error of kind `InvalidInput` saying what it is.
 pub fn bytes(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
-    refuse_odd(&std::fs::metadata(path)?)?;
-    let file = open(path)?;
-    refuse_odd(&file.metadata()?)?;
+    let file = open_regular(path)?;
     let mut bytes = Vec::new();
     file.take(limit + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
@@ -63,6 +61,16 @@ pub fn bytes(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
         ));
     }
     Ok(bytes)
+}
+
+/// The regular file at `path`, opened to read without blocking on a FIFO or a device (its
+/// kind is checked before and after opening); any other kind is an `InvalidInput` error
+/// saying what it is. For files read as a stream, which [`bytes`] would hold whole.
+pub fn open_regular(path: &Path) -> io::Result<File> {
+    refuse_odd(&std::fs::metadata(path)?)?;
+    let file = open(path)?;
+    refuse_odd(&file.metadata()?)?;
+    Ok(file)
 }
 
 fn refuse_odd(metadata: &Metadata) -> io::Result<()> {

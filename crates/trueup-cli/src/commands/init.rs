@@ -46,8 +46,11 @@ const IGNORED: &str = ".trueup/";
 /// Writes `dir/.gitignore` ignoring `.trueup/`, or adds the line to the one there.
 fn ignore_state(dir: &std::path::Path, printer: &Printer) -> anyhow::Result<()> {
     let path = dir.join(".gitignore");
-    let existing = match std::fs::read_to_string(&path) {
-        Ok(text) => Some(text),
+    let existing = match trueup_core::read::bytes(&path, trueup_core::read::TEXT_LIMIT) {
+        Ok(bytes) => Some(
+            String::from_utf8(bytes)
+                .with_context(|| format!("{} is not UTF-8 text", path.display()))?,
+        ),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
         Err(err) => return Err(err).with_context(|| format!("cannot read {}", path.display())),
     };

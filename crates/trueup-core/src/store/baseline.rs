@@ -235,7 +235,7 @@ fn cannot_write(path: &Path, err: &std::io::Error) -> Error {
 
 /// The lines of the baseline at `path`, read one at a time; none when it does not exist.
 fn read_lines(path: &Path) -> Result<impl Iterator<Item = Result<Line>> + use<>> {
-    let file = match std::fs::File::open(path) {
+    let file = match crate::read::open_regular(path) {
         Ok(file) => Some(BufReader::new(file)),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
         Err(source) => {
