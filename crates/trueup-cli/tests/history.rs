@@ -1,23 +1,12 @@
 //! Run history through the real binary: `check` records, `runs`, `show`, `diff` in every
 //! format, baselines for CI, and `gc`.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
-fn trueup(project: &Path, args: &[&str]) -> (Option<i32>, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_trueup"))
-        .arg("--project")
-        .arg(project)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+use common::in_project as trueup;
 
 fn demo(dir: &Path) -> std::path::PathBuf {
     let status = Command::new(env!("CARGO_BIN_EXE_trueup"))

@@ -1,23 +1,11 @@
 //! A `sql` rule whose query returns a key on more than one row: one finding per key, the
 //! repeats counted on the rule, so that `check`, `diff` and `baseline accept` agree.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
-fn trueup(project: &Path, args: &[&str]) -> (Option<i32>, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_trueup"))
-        .arg("--project")
-        .arg(project)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+use std::path::Path;
+
+use common::in_project as trueup;
 
 fn write_rows(dir: &Path, rows: &str) {
     tokio::runtime::Runtime::new().unwrap().block_on(async {

@@ -40,6 +40,12 @@ pub fn trueup() -> Command {
     command
 }
 
+/// `trueup --project PROJECT ARGS…`: its exit code, stdout and stderr.
+pub fn in_project(project: &std::path::Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let run = run(trueup().arg("--project").arg(project).args(args));
+    (run.code, run.stdout, run.stderr)
+}
+
 pub fn run(command: &mut Command) -> Run {
     let output = command.output().expect("run trueup");
     let run = Run {
