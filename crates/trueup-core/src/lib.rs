@@ -23,6 +23,7 @@ pub mod plugin;
 pub mod project;
 pub mod read;
 pub mod redact;
+pub mod repair;
 pub mod rule;
 pub mod rule_files;
 pub mod schema;

@@ -37,6 +37,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("engine", &["engine"]),
     ("validate", &["validate"]),
     ("check", &["check"]),
+    ("repair", &["repair"]),
 ];
 
 /// `crate::Error` and `crate::Result` are the `error` module's, re-exported at the root.

@@ -1,5 +1,5 @@
-//! Repair strategies: what to do about a rule's findings. They are parsed and validated
-//! with the rule; planning and applying them is a later command's job.
+//! Repair strategies: what to do about a rule's findings, as rule files write them. They are
+//! parsed and validated with the rule; `crate::repair` plans, applies and undoes them.
 
 use std::collections::BTreeMap;
 
@@ -45,10 +45,34 @@ impl Repair {
             Repair::Delete(r) => r.table.as_deref(),
             Repair::Quarantine(r) => r.table.as_deref(),
             Repair::Update(r) => r.table.as_deref(),
-            Repair::Recompute(_)
-            | Repair::MergeDuplicates(_)
-            | Repair::Sql(_)
-            | Repair::Manual(_) => None,
+            Repair::Sql(r) => r.table.as_deref(),
+            Repair::Recompute(_) | Repair::MergeDuplicates(_) | Repair::Manual(_) => None,
+        }
+    }
+
+    /// The most rows the repair may change, in every table together.
+    pub fn max_rows(&self) -> Option<u64> {
+        match self {
+            Repair::Delete(r) => r.max_rows,
+            Repair::Quarantine(r) => r.max_rows,
+            Repair::Update(r) => r.max_rows,
+            Repair::Recompute(r) => r.max_rows,
+            Repair::MergeDuplicates(r) => r.max_rows,
+            Repair::Sql(r) => r.max_rows,
+            Repair::Manual(_) => None,
+        }
+    }
+
+    /// Whether the rule lets the repair run on tables with triggers.
+    pub fn allow_triggers(&self) -> bool {
+        match self {
+            Repair::Delete(r) => r.allow_triggers,
+            Repair::Quarantine(r) => r.allow_triggers,
+            Repair::Update(r) => r.allow_triggers,
+            Repair::Recompute(r) => r.allow_triggers,
+            Repair::MergeDuplicates(r) => r.allow_triggers,
+            Repair::Sql(r) => r.allow_triggers,
+            Repair::Manual(_) => false,
         }
     }
 }
@@ -63,6 +87,14 @@ pub struct DeleteRepair {
     /// Refuse to apply when more rows would change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_rows: Option<u64>,
+    /// Tables whose rows reference the deleted rows and are deleted (and journaled) first,
+    /// e.g. `[{ table = "order_items", column = "order_id" }]`. Without it, a referencing
+    /// row that the database would not cascade makes the plan refuse.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cascade: Vec<ColumnRef>,
+    /// Repair although the table has triggers (whose writes trueup cannot journal).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_triggers: bool,
 }
 
 /// Move the violating rows to a quarantine table.
@@ -78,6 +110,14 @@ pub struct QuarantineRepair {
     /// Refuse to apply when more rows would change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_rows: Option<u64>,
+    /// Tables whose rows reference the deleted rows and are deleted (and journaled) first,
+    /// e.g. `[{ table = "order_items", column = "order_id" }]`. Without it, a referencing
+    /// row that the database would not cascade makes the plan refuse.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cascade: Vec<ColumnRef>,
+    /// Repair although the table has triggers (whose writes trueup cannot journal).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_triggers: bool,
 }
 
 /// Set columns from SQL expressions.
@@ -92,6 +132,9 @@ pub struct UpdateRepair {
     /// Refuse to apply when more rows would change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_rows: Option<u64>,
+    /// Repair although the table has triggers (whose writes trueup cannot journal).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_triggers: bool,
 }
 
 /// Recompute an aggregate-match column.
@@ -101,6 +144,9 @@ pub struct RecomputeRepair {
     /// Refuse to apply when more rows would change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_rows: Option<u64>,
+    /// Repair although the table has triggers (whose writes trueup cannot journal).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_triggers: bool,
 }
 
 /// Merge duplicate rows into one survivor.
@@ -119,6 +165,9 @@ pub struct MergeDuplicatesRepair {
     /// Refuse to apply when more rows would change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_rows: Option<u64>,
+    /// Repair although the table has triggers (whose writes trueup cannot journal).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_triggers: bool,
 }
 
 /// A column of a table, e.g. `{ table = "orders", column = "customer_id" }`.
@@ -133,11 +182,18 @@ pub struct ColumnRef {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SqlRepair {
+    /// The table whose rows the statements change, identified by the finding's key
+    /// (default: the detector's table; required for `sql` detectors). Its rows are journaled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
     /// Statements run in order in one transaction; `:column` binds that key column's value.
     pub statements: Vec<String>,
     /// Refuse to apply when more rows would change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_rows: Option<u64>,
+    /// Repair although the table has triggers (whose writes trueup cannot journal).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_triggers: bool,
 }
 
 /// A person must look.

@@ -16,6 +16,7 @@ use sqlx::{PgPool, SqlitePool};
 
 pub use crate::redact::redact;
 pub use fetch::RowSink;
+pub use sqlite::database_path;
 
 use crate::compile::DetectorQuery;
 use crate::dialect::Dialect;
@@ -132,7 +133,7 @@ impl Source {
                 Backend::Postgres(postgres::connect(name, &url, max_connections).await?)
             }
         };
-        let file = matches!(backend, Backend::Sqlite(_)).then(|| sqlite::database_path(&url, root));
+        let file = matches!(backend, Backend::Sqlite(_)).then(|| database_path(&url, root));
         Ok(Source {
             name: spec.name.clone(),
             display_url: redact(&url),

@@ -1,0 +1,287 @@
+//! The connection a repair uses: one session to one source, read-write for `apply` and
+//! `undo`, read-only for `plan` and `repairs`. Only this module opens it, so detection can
+//! never hold a connection that writes.
+//!
+//! Everything repairs read comes back as [`Value`]s the same way in every command, because
+//! a row's image hash made by `plan` must equal the one `apply` makes of an unchanged row:
+//! SQLite values by their storage class, PostgreSQL values as text (the SQL casts them), and
+//! a row's image as PostgreSQL's `to_jsonb` text or SQLite's values in a JSON array.
+
+use std::path::Path;
+use std::time::Duration;
+
+use futures_util::TryStreamExt;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, PgConnection, Row, SqliteConnection, TypeInfo, ValueRef};
+
+use crate::dialect::Dialect;
+use crate::load::SourceSpec;
+use crate::redact::redact;
+use crate::value::Value;
+use crate::{Error, Result};
+
+/// How long opening a session may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a repair waits for a row another session holds locked.
+const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Whether the session may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    ReadOnly,
+    ReadWrite,
+}
+
+/// One session to a source.
+pub struct Db {
+    pub source: String,
+    /// The URL without its password.
+    pub display_url: String,
+    conn: Conn,
+}
+
+enum Conn {
+    Sqlite(SqliteConnection),
+    Postgres(PgConnection),
+}
+
+/// Binds `$values` to `$query` by their types.
+macro_rules! bind_values {
+    ($query:expr, $values:expr) => {{
+        let mut query = $query;
+        for value in $values {
+            query = match value {
+                Value::Null => query.bind(None::<String>),
+                Value::Bool(b) => query.bind(*b),
+                Value::Int(i) => query.bind(*i),
+                Value::Float(x) => query.bind(*x),
+                Value::Decimal(s) | Value::Text(s) | Value::Timestamp(s) => query.bind(s.clone()),
+                Value::Bytes(b) => query.bind(b.clone()),
+            };
+        }
+        query
+    }};
+}
+
+impl Db {
+    /// Opens one session to `spec`'s database.
+    pub async fn open(spec: &SourceSpec, root: &Path, access: Access) -> Result<Db> {
+        let url = spec.resolve()?;
+        let connect_error = |source| Error::Connect {
+            source_name: spec.name.clone(),
+            url: redact(&url),
+            source,
+        };
+        let conn = match spec.dialect()? {
+            Dialect::Sqlite => {
+                let path = crate::source::database_path(&url, root);
+                if !path.is_file() {
+                    return Err(Error::MissingDatabase {
+                        source_name: spec.name.clone(),
+                        path,
+                    });
+                }
+                let options = SqliteConnectOptions::new()
+                    .filename(&path)
+                    .read_only(access == Access::ReadOnly)
+                    .create_if_missing(false)
+                    .foreign_keys(true)
+                    .busy_timeout(LOCK_TIMEOUT);
+                Conn::Sqlite(options.connect().await.map_err(connect_error)?)
+            }
+            Dialect::Postgres => {
+                let read_only = if access == Access::ReadOnly {
+                    "on"
+                } else {
+                    "off"
+                };
+                let options: PgConnectOptions = url.parse().map_err(connect_error)?;
+                let options = options
+                    .application_name("trueup repair")
+                    .options([("default_transaction_read_only", read_only)]);
+                let conn = tokio::time::timeout(CONNECT_TIMEOUT, options.connect())
+                    .await
+                    .map_err(|_| connect_error(sqlx::Error::PoolTimedOut))?
+                    .map_err(connect_error)?;
+                Conn::Postgres(conn)
+            }
+        };
+        Ok(Db {
+            source: spec.name.clone(),
+            display_url: redact(&url),
+            conn,
+        })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match self.conn {
+            Conn::Sqlite(_) => Dialect::Sqlite,
+            Conn::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// The placeholder of the `n`-th bound value, read as SQL type `ty` (PostgreSQL casts the
+    /// text trueup reads its values as; SQLite compares by value).
+    pub fn param(&self, n: usize, ty: &str) -> String {
+        match self.conn {
+            Conn::Sqlite(_) => format!("?{n}"),
+            Conn::Postgres(_) => format!("CAST(${n} AS {ty})"),
+        }
+    }
+
+    /// An expression of column `column` of `alias` as this module reads values.
+    pub fn read(&self, alias: &str, column: &str) -> String {
+        let q = self.dialect().quote(column);
+        match self.conn {
+            Conn::Sqlite(_) => format!("{alias}.{q}"),
+            Conn::Postgres(_) => format!("CAST({alias}.{q} AS TEXT)"),
+        }
+    }
+
+    /// The expressions that read the whole image of row `alias` of a table with `columns`.
+    pub fn image(&self, alias: &str, columns: &[String]) -> Vec<String> {
+        match self.conn {
+            Conn::Sqlite(_) => columns.iter().map(|c| self.read(alias, c)).collect(),
+            Conn::Postgres(_) => vec![format!("CAST(to_jsonb({alias}) AS TEXT)")],
+        }
+    }
+
+    /// The clause that locks the rows a `SELECT` reads until the transaction ends (SQLite's
+    /// write transaction already holds the whole database).
+    pub fn for_update(&self) -> &'static str {
+        match self.conn {
+            Conn::Sqlite(_) => "",
+            Conn::Postgres(_) => " FOR UPDATE",
+        }
+    }
+
+    /// Starts a transaction that may write: SQLite takes the write lock at once, so that
+    /// what the repair reads cannot change before it writes.
+    pub async fn begin(&mut self) -> Result<()> {
+        match &mut self.conn {
+            Conn::Sqlite(conn) => {
+                sqlx::raw_sql("BEGIN IMMEDIATE").execute(conn).await?;
+            }
+            Conn::Postgres(conn) => {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "BEGIN; SET LOCAL lock_timeout = '{}ms'",
+                    LOCK_TIMEOUT.as_millis()
+                )))
+                .execute(conn)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn commit(&mut self) -> Result<()> {
+        self.batch("COMMIT").await
+    }
+
+    pub async fn rollback(&mut self) -> Result<()> {
+        self.batch("ROLLBACK").await
+    }
+
+    /// Runs statements without bound values (DDL, transaction control).
+    pub async fn batch(&mut self, sql: &str) -> Result<()> {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match &mut self.conn {
+            Conn::Sqlite(conn) => {
+                sqlx::raw_sql(sql).execute(conn).await?;
+            }
+            Conn::Postgres(conn) => {
+                sqlx::raw_sql(sql).execute(conn).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs one statement with `binds`; returns how many rows it changed.
+    pub async fn execute(&mut self, sql: &str, binds: &[Value]) -> Result<u64> {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        Ok(match &mut self.conn {
+            Conn::Sqlite(conn) => bind_values!(sqlx::query(sql), binds)
+                .execute(conn)
+                .await?
+                .rows_affected(),
+            Conn::Postgres(conn) => bind_values!(sqlx::query(sql), binds)
+                .execute(conn)
+                .await?
+                .rows_affected(),
+        })
+    }
+
+    /// The rows of one query with `binds`, for results bounded by a batch.
+    pub async fn rows(&mut self, sql: &str, binds: &[Value]) -> Result<Vec<Vec<Value>>> {
+        let mut rows = Vec::new();
+        self.each(sql, binds, |row| {
+            rows.push(row);
+            Ok(())
+        })
+        .await?;
+        Ok(rows)
+    }
+
+    /// Hands each row of one query to `each`, as it arrives.
+    pub async fn each(
+        &mut self,
+        sql: &str,
+        binds: &[Value],
+        mut each: impl FnMut(Vec<Value>) -> Result<()>,
+    ) -> Result<()> {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match &mut self.conn {
+            Conn::Sqlite(conn) => {
+                let query = bind_values!(sqlx::query(sql), binds);
+                let mut stream = query.fetch(conn);
+                while let Some(row) = stream.try_next().await? {
+                    each((0..row.len()).map(|i| sqlite_value(&row, i)).collect())?;
+                }
+            }
+            Conn::Postgres(conn) => {
+                let query = bind_values!(sqlx::query(sql), binds);
+                let mut stream = query.fetch(conn);
+                while let Some(row) = stream.try_next().await? {
+                    let values = (0..row.len())
+                        .map(|i| postgres_value(&row, i))
+                        .collect::<Result<Vec<_>>>()?;
+                    each(values)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A SQLite value by its storage class.
+fn sqlite_value(row: &sqlx::sqlite::SqliteRow, index: usize) -> Value {
+    let Ok(raw) = row.try_get_raw(index) else {
+        return Value::Null;
+    };
+    if raw.is_null() {
+        return Value::Null;
+    }
+    match raw.type_info().name() {
+        "INTEGER" => row.try_get::<i64, _>(index).map_or(Value::Null, Value::Int),
+        "REAL" => row.try_get::<f64, _>(index).map_or(Value::Null, Value::Float),
+        "BLOB" => row
+            .try_get::<Vec<u8>, _>(index)
+            .map_or(Value::Null, Value::Bytes),
+        _ => row
+            .try_get::<String, _>(index)
+            .map_or(Value::Null, Value::Text),
+    }
+}
+
+/// A PostgreSQL value: repairs read every column as text (or a boolean or number the
+/// catalog queries return as text too).
+fn postgres_value(row: &sqlx::postgres::PgRow, index: usize) -> Result<Value> {
+    let text: Option<String> = row.try_get(index).map_err(|e| {
+        Error::Other(format!(
+            "a repair query returned a column that is not text ({e}); this is a bug"
+        ))
+    })?;
+    Ok(text.map_or(Value::Null, Value::Text))
+}

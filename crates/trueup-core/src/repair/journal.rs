@@ -1,0 +1,502 @@
+//! The journal: in the repaired database itself (a `trueup` schema on PostgreSQL,
+//! `trueup_*` tables on SQLite), because only there does it commit in the same transaction
+//! as the change. One row per repair, and the before-image of every row a repair changed,
+//! deleted or inserted, so that `undo` can put it back.
+
+use serde::Serialize;
+
+use super::db::Db;
+use super::row;
+use crate::dialect::Dialect;
+use crate::value::Value;
+use crate::{Error, Result};
+
+/// The journal's layout version this trueup writes.
+const VERSION: i64 = 1;
+
+/// What a journaled row went through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Change {
+    /// The row was deleted; `before` is all of it.
+    Delete,
+    /// The row was changed; `before` is all of it, `after_hash` what the repair left.
+    Update,
+    /// The row was inserted (a quarantine copy); `after_hash` what the repair left.
+    Insert,
+}
+
+impl Change {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Delete => "delete",
+            Change::Update => "update",
+            Change::Insert => "insert",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Change> {
+        match text {
+            "delete" => Ok(Change::Delete),
+            "update" => Ok(Change::Update),
+            "insert" => Ok(Change::Insert),
+            other => Err(Error::Other(format!("unknown journal change `{other}`"))),
+        }
+    }
+}
+
+/// One journaled row.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub rule: String,
+    pub table: String,
+    pub key_columns: Vec<String>,
+    pub key: Vec<Value>,
+    pub change: Change,
+    pub before: Option<String>,
+    pub after_hash: Option<String>,
+}
+
+/// A repair as the journal lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RepairSummary {
+    pub id: i64,
+    pub source: String,
+    /// `apply` or `undo`.
+    pub kind: String,
+    /// The repair an undo restored.
+    pub undoes: Option<i64>,
+    pub plan_hash: String,
+    pub rules: Vec<String>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    /// `running` (or died), `complete`, `stopped` (interrupted or refused part way), `failed`.
+    pub status: String,
+    pub rows: i64,
+    pub user: Option<String>,
+    pub host: Option<String>,
+    pub tool_version: String,
+    /// The undo that restored this repair, if one did.
+    pub undone_by: Option<i64>,
+}
+
+/// What a new repair row records.
+pub struct NewRepair<'a> {
+    pub kind: &'a str,
+    pub undoes: Option<i64>,
+    pub plan_hash: &'a str,
+    pub rules: &'a [String],
+}
+
+fn names(dialect: Dialect) -> (&'static str, &'static str, &'static str) {
+    match dialect {
+        Dialect::Sqlite => ("trueup_journal_version", "trueup_repairs", "trueup_journal"),
+        Dialect::Postgres => ("trueup.journal_version", "trueup.repairs", "trueup.journal"),
+    }
+}
+
+fn migration(dialect: Dialect) -> String {
+    let (version, repairs, journal) = names(dialect);
+    let (schema, id, image) = match dialect {
+        Dialect::Sqlite => ("", "INTEGER PRIMARY KEY AUTOINCREMENT", "TEXT"),
+        Dialect::Postgres => (
+            "CREATE SCHEMA IF NOT EXISTS trueup;",
+            "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+            "JSONB",
+        ),
+    };
+    format!(
+        "{schema}
+         CREATE TABLE {version} (version BIGINT NOT NULL);
+         CREATE TABLE {repairs} (
+             id {id},
+             kind TEXT NOT NULL,
+             undoes BIGINT,
+             plan_hash TEXT NOT NULL,
+             rules TEXT NOT NULL,
+             started_at TEXT NOT NULL,
+             finished_at TEXT,
+             status TEXT NOT NULL,
+             rows_changed BIGINT NOT NULL DEFAULT 0,
+             user_name TEXT,
+             host TEXT,
+             tool_version TEXT NOT NULL,
+             undone_by BIGINT);
+         CREATE TABLE {journal} (
+             repair_id BIGINT NOT NULL,
+             seq BIGINT NOT NULL,
+             batch BIGINT NOT NULL,
+             rule_id TEXT NOT NULL,
+             table_name TEXT NOT NULL,
+             key_columns TEXT NOT NULL,
+             key TEXT NOT NULL,
+             change TEXT NOT NULL,
+             before {image},
+             after_hash TEXT,
+             PRIMARY KEY (repair_id, seq));
+         CREATE INDEX {index} ON {journal} (table_name, key);
+         INSERT INTO {version} (version) VALUES ({VERSION});",
+        index = match dialect {
+            Dialect::Sqlite => "trueup_journal_by_key",
+            Dialect::Postgres => "journal_by_key",
+        }
+    )
+}
+
+/// The journal's version in `db`, `None` when it has none yet.
+pub async fn version(db: &mut Db) -> Result<Option<i64>> {
+    let exists = match db.dialect() {
+        Dialect::Sqlite => {
+            "SELECT CAST(count(*) AS TEXT) FROM sqlite_schema WHERE name = 'trueup_journal_version'"
+        }
+        Dialect::Postgres => "SELECT CAST(count(*) AS TEXT) FROM pg_tables \
+             WHERE schemaname = 'trueup' AND tablename = 'journal_version'",
+    };
+    let present = db.rows(exists, &[]).await?;
+    if !matches!(present.first().and_then(|r| r.first()), Some(v) if v.to_string() != "0") {
+        return Ok(None);
+    }
+    let (version, _, _) = names(db.dialect());
+    let rows = db
+        .rows(
+            &format!("SELECT CAST(max(version) AS TEXT) FROM {version}"),
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .first()
+        .and_then(|r| r.first())
+        .and_then(|v| v.to_string().parse().ok()))
+}
+
+/// Creates the journal when the database has none (in its own transaction unless
+/// `in_transaction`); refuses one a newer trueup wrote.
+pub async fn ensure(db: &mut Db, in_transaction: bool) -> Result<()> {
+    match version(db).await? {
+        Some(VERSION) => Ok(()),
+        Some(newer) => Err(Error::Other(format!(
+            "source `{}` has a repair journal of version {newer}, newer than this trueup's \
+             ({VERSION}): upgrade trueup",
+            db.source
+        ))),
+        None if in_transaction => db.batch(&migration(db.dialect())).await,
+        None => {
+            db.begin().await?;
+            let created = db.batch(&migration(db.dialect())).await;
+            match created {
+                Ok(()) => db.commit().await,
+                Err(e) => {
+                    db.rollback().await.ok();
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
+fn user() -> Option<String> {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .ok()
+}
+
+fn host() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+}
+
+/// Records the start of a repair (committed on its own, so that every batch can name it).
+pub async fn begin_repair(db: &mut Db, new: &NewRepair<'_>) -> Result<i64> {
+    let (_, repairs, _) = names(db.dialect());
+    let p = |n: usize, ty: &str| db.param(n, ty);
+    let sql = format!(
+        "INSERT INTO {repairs} (kind, undoes, plan_hash, rules, started_at, status, user_name, host, tool_version) \
+         VALUES ({}, {}, {}, {}, {}, 'running', {}, {}, {}) RETURNING CAST(id AS TEXT)",
+        p(1, "text"),
+        p(2, "bigint"),
+        p(3, "text"),
+        p(4, "text"),
+        p(5, "text"),
+        p(6, "text"),
+        p(7, "text"),
+        p(8, "text"),
+    );
+    let text = |s: Option<String>| s.map_or(Value::Null, Value::Text);
+    let rows = db
+        .rows(
+            &sql,
+            &[
+                Value::Text(new.kind.to_owned()),
+                new.undoes.map_or(Value::Null, |u| Value::Text(u.to_string())),
+                Value::Text(new.plan_hash.to_owned()),
+                Value::Text(serde_json::to_string(new.rules).unwrap_or_default()),
+                Value::Text(crate::time::iso8601(crate::time::now_millis())),
+                text(user()),
+                text(host()),
+                Value::Text(env!("CARGO_PKG_VERSION").to_owned()),
+            ],
+        )
+        .await?;
+    rows.first()
+        .and_then(|r| r.first())
+        .and_then(|v| v.to_string().parse().ok())
+        .ok_or_else(|| Error::Other("the journal did not return the repair's id".into()))
+}
+
+/// Records how a repair ended.
+pub async fn finish_repair(db: &mut Db, repair: i64, status: &str) -> Result<()> {
+    let (_, repairs, _) = names(db.dialect());
+    db.execute(
+        &format!(
+            "UPDATE {repairs} SET status = {}, finished_at = {} WHERE id = {}",
+            db.param(1, "text"),
+            db.param(2, "text"),
+            db.param(3, "bigint")
+        ),
+        &[
+            Value::Text(status.to_owned()),
+            Value::Text(crate::time::iso8601(crate::time::now_millis())),
+            Value::Text(repair.to_string()),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Marks `repair` as restored by `undo` (inside the undo's last transaction).
+pub async fn mark_undone(db: &mut Db, repair: i64, undo: i64) -> Result<()> {
+    let (_, repairs, _) = names(db.dialect());
+    db.execute(
+        &format!(
+            "UPDATE {repairs} SET undone_by = {} WHERE id = {}",
+            db.param(1, "bigint"),
+            db.param(2, "bigint")
+        ),
+        &[Value::Text(undo.to_string()), Value::Text(repair.to_string())],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Most rows one INSERT writes (PostgreSQL binds at most 65535 values).
+const ROWS_PER_INSERT: usize = 500;
+
+/// Writes `entries` as batch `batch` of `repair`, numbered on from `seq`, and adds their
+/// count to the repair's rows; inside the batch's transaction.
+pub async fn write(
+    db: &mut Db,
+    repair: i64,
+    batch: i64,
+    seq: &mut i64,
+    entries: &[Entry],
+) -> Result<()> {
+    let (_, repairs, journal) = names(db.dialect());
+    for chunk in entries.chunks(ROWS_PER_INSERT) {
+        let mut binds = Vec::with_capacity(chunk.len() * 10);
+        let mut rows = Vec::with_capacity(chunk.len());
+        for entry in chunk {
+            let n = binds.len();
+            let image = match db.dialect() {
+                Dialect::Sqlite => "text",
+                Dialect::Postgres => "jsonb",
+            };
+            rows.push(format!(
+                "({}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+                db.param(n + 1, "bigint"),
+                db.param(n + 2, "bigint"),
+                db.param(n + 3, "bigint"),
+                db.param(n + 4, "text"),
+                db.param(n + 5, "text"),
+                db.param(n + 6, "text"),
+                db.param(n + 7, "text"),
+                db.param(n + 8, "text"),
+                db.param(n + 9, image),
+                db.param(n + 10, "text"),
+            ));
+            binds.extend([
+                Value::Int(repair),
+                Value::Int(*seq),
+                Value::Int(batch),
+                Value::Text(entry.rule.clone()),
+                Value::Text(entry.table.clone()),
+                Value::Text(serde_json::to_string(&entry.key_columns).unwrap_or_default()),
+                Value::Text(row::key_json(&entry.key).to_string()),
+                Value::Text(entry.change.as_str().to_owned()),
+                entry.before.clone().map_or(Value::Null, Value::Text),
+                entry.after_hash.clone().map_or(Value::Null, Value::Text),
+            ]);
+            *seq += 1;
+        }
+        db.execute(
+            &format!(
+                "INSERT INTO {journal} (repair_id, seq, batch, rule_id, table_name, key_columns, key, change, before, after_hash) VALUES {}",
+                rows.join(", ")
+            ),
+            &binds,
+        )
+        .await?;
+    }
+    db.execute(
+        &format!(
+            "UPDATE {repairs} SET rows_changed = rows_changed + {} WHERE id = {}",
+            db.param(1, "bigint"),
+            db.param(2, "bigint")
+        ),
+        &[
+            Value::Int(i64::try_from(entries.len()).unwrap_or(i64::MAX)),
+            Value::Int(repair),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The batches of `repair`, newest first.
+pub async fn batches(db: &mut Db, repair: i64) -> Result<Vec<i64>> {
+    let (_, _, journal) = names(db.dialect());
+    let rows = db
+        .rows(
+            &format!(
+                "SELECT DISTINCT CAST(batch AS TEXT), batch FROM {journal} WHERE repair_id = {} ORDER BY batch DESC",
+                db.param(1, "bigint")
+            ),
+            &[Value::Int(repair)],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| r.first().and_then(|v| v.to_string().parse().ok()))
+        .collect())
+}
+
+/// The entries of one batch of `repair`, last first (the order they are undone in).
+pub async fn entries(db: &mut Db, repair: i64, batch: i64) -> Result<Vec<Entry>> {
+    let (_, _, journal) = names(db.dialect());
+    let rows = db
+        .rows(
+            &format!(
+                "SELECT rule_id, table_name, key_columns, key, change, CAST(before AS TEXT), after_hash \
+                 FROM {journal} WHERE repair_id = {} AND batch = {} ORDER BY seq DESC",
+                db.param(1, "bigint"),
+                db.param(2, "bigint")
+            ),
+            &[Value::Int(repair), Value::Int(batch)],
+        )
+        .await?;
+    rows.into_iter()
+        .map(|r| {
+            let text = |v: &Value| match v {
+                Value::Null => None,
+                other => Some(other.to_string()),
+            };
+            let corrupt = |what: &str| Error::Other(format!("the journal's {what} does not read"));
+            Ok(Entry {
+                rule: text(&r[0]).unwrap_or_default(),
+                table: text(&r[1]).unwrap_or_default(),
+                key_columns: serde_json::from_str(&text(&r[2]).unwrap_or_default())
+                    .map_err(|_| corrupt("key columns"))?,
+                key: row::key_values(
+                    &serde_json::from_str(&text(&r[3]).unwrap_or_default())
+                        .map_err(|_| corrupt("key"))?,
+                )?,
+                change: Change::parse(&text(&r[4]).unwrap_or_default())?,
+                before: text(&r[5]),
+                after_hash: text(&r[6]),
+            })
+        })
+        .collect()
+}
+
+/// The repairs the journal of `db` lists, newest first; none when it has no journal.
+pub async fn list(db: &mut Db) -> Result<Vec<RepairSummary>> {
+    if version(db).await?.is_none() {
+        return Ok(Vec::new());
+    }
+    let (_, repairs, _) = names(db.dialect());
+    let rows = db
+        .rows(
+            &format!(
+                "SELECT CAST(id AS TEXT), kind, CAST(undoes AS TEXT), plan_hash, rules, started_at, finished_at, \
+                 status, CAST(rows_changed AS TEXT), user_name, host, tool_version, CAST(undone_by AS TEXT) \
+                 FROM {repairs} ORDER BY id DESC"
+            ),
+            &[],
+        )
+        .await?;
+    let source = db.source.clone();
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let text = |v: &Value| match v {
+                Value::Null => None,
+                other => Some(other.to_string()),
+            };
+            let int = |v: &Value| text(v).and_then(|t| t.parse().ok());
+            RepairSummary {
+                id: int(&r[0]).unwrap_or_default(),
+                source: source.clone(),
+                kind: text(&r[1]).unwrap_or_default(),
+                undoes: int(&r[2]),
+                plan_hash: text(&r[3]).unwrap_or_default(),
+                rules: serde_json::from_str(&text(&r[4]).unwrap_or_default()).unwrap_or_default(),
+                started_at: text(&r[5]).unwrap_or_default(),
+                finished_at: text(&r[6]),
+                status: text(&r[7]).unwrap_or_default(),
+                rows: int(&r[8]).unwrap_or_default(),
+                user: text(&r[9]),
+                host: text(&r[10]),
+                tool_version: text(&r[11]).unwrap_or_default(),
+                undone_by: int(&r[12]),
+            }
+        })
+        .collect())
+}
+
+/// The repair `id` of `db`'s journal.
+pub async fn find(db: &mut Db, id: i64) -> Result<Option<RepairSummary>> {
+    Ok(list(db).await?.into_iter().find(|r| r.id == id))
+}
+
+/// Keys of `table` that a repair of plan `plan_hash` already journaled, with the hash it
+/// left (`None` for a deleted row), for telling "already repaired" from "changed".
+pub async fn already_done(
+    db: &mut Db,
+    plan_hash: &str,
+    table: &str,
+    keys: &[String],
+) -> Result<Vec<(String, Option<String>)>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (_, repairs, journal) = names(db.dialect());
+    let list = (0..keys.len())
+        .map(|i| db.param(i + 3, "text"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut binds = vec![Value::Text(plan_hash.to_owned()), Value::Text(table.to_owned())];
+    binds.extend(keys.iter().cloned().map(Value::Text));
+    let rows = db
+        .rows(
+            &format!(
+                "SELECT j.key, j.after_hash FROM {journal} AS j JOIN {repairs} AS r ON r.id = j.repair_id \
+                 WHERE r.plan_hash = {} AND r.kind = 'apply' AND r.undone_by IS NULL \
+                   AND j.table_name = {} AND j.key IN ({list})",
+                db.param(1, "text"),
+                db.param(2, "text"),
+            ),
+            &binds,
+        )
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let hash = match &r[1] {
+                Value::Null => None,
+                other => Some(other.to_string()),
+            };
+            (r[0].to_string(), hash)
+        })
+        .collect())
+}

@@ -1,0 +1,45 @@
+//! Repairs: a rule's findings turned into a reviewed plan, applied in transactions that
+//! journal every row they touch and prove themselves, and undone row for row.
+//!
+//! `plan` reads only; `apply` and `undo` are the only code in trueup that opens a session
+//! that may write ([`db::Access::ReadWrite`]), and only to run what a plan or a journal says.
+//! See docs/design/repairs.md.
+
+mod apply;
+mod catalog;
+mod db;
+mod journal;
+mod plan;
+mod row;
+mod spec;
+mod sql;
+mod undo;
+
+pub use apply::{AppliedRule, ApplyOptions, ApplyProgress, ApplyReport, Skip, apply};
+pub use journal::RepairSummary;
+pub use plan::{PlanFile, PlanSummary, PlannedRule, RowCounts, RuleEnd, RuleLine, TableCounts, plan, read};
+pub use spec::Refusal;
+pub use undo::{Conflict, UndoReport, find_source, undo};
+
+use crate::load::Project;
+use crate::Result;
+
+/// The repairs in the journals of the project's sources (`source` only, when named),
+/// newest first. A source that cannot be reached is reported as an error of its own.
+pub async fn list(
+    project: &Project,
+    source: Option<&str>,
+) -> Vec<(String, Result<Vec<RepairSummary>>)> {
+    let mut all = Vec::new();
+    for (name, spec) in &project.sources {
+        if source.is_some_and(|s| s != name) {
+            continue;
+        }
+        let listed = match db::Db::open(spec, &project.root, db::Access::ReadOnly).await {
+            Ok(mut db) => journal::list(&mut db).await,
+            Err(e) => Err(e),
+        };
+        all.push((name.clone(), listed));
+    }
+    all
+}

@@ -1,0 +1,602 @@
+//! `plan`: what a repair would do, written as a plan file `apply` takes. The file is JSON
+//! Lines, so that both commands read and write it in constant memory: a header, then per
+//! rule a `rule` line, its `target` lines (a key and the hash of the row's image; for a merge,
+//! a group and its rows) and a `rule_end` line with its counts, then an `end` line with the
+//! SHA-256 of everything before it, so that a plan edited by hand is refused.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+use sha2::{Digest, Sha256};
+
+use super::db::{Access, Db};
+use super::row;
+use super::spec::{self, Action, Refusal, RuleRepair};
+use super::sql;
+use crate::cancel::Cancel;
+use crate::check::Selection;
+use crate::load::Project;
+use crate::value::Value;
+use crate::{Error, Result};
+
+/// The plan file format this trueup writes and reads.
+pub const FORMAT: u32 = 1;
+
+/// The first line of a plan.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Header {
+    pub trueup_plan: u32,
+    pub tool_version: String,
+    pub created_at: String,
+    pub selection: Option<String>,
+}
+
+/// A rule's line: what its repair does and to which table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RuleLine {
+    pub index: usize,
+    pub rule: String,
+    pub rule_hash: String,
+    pub source: String,
+    /// The source's URL without its password: a plan applies to the database it was made on.
+    pub database: String,
+    pub strategy: String,
+    pub table: String,
+    pub key: Vec<String>,
+    /// The table's columns and types as the plan saw them.
+    pub columns: Vec<super::catalog::Column>,
+    /// What each batch runs, keys as bound parameters.
+    pub statements: Vec<String>,
+    pub max_rows: Option<u64>,
+}
+
+/// A target: one row by key and image hash, or a merge's group and its rows (survivor first).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TargetLine {
+    pub r: usize,
+    pub key: Json,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rows: Vec<(Json, String)>,
+}
+
+/// How many rows each table loses, gains or changes.
+pub type RowCounts = BTreeMap<String, TableCounts>;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TableCounts {
+    #[serde(default)]
+    pub delete: u64,
+    #[serde(default)]
+    pub update: u64,
+    #[serde(default)]
+    pub insert: u64,
+}
+
+impl TableCounts {
+    pub fn total(&self) -> u64 {
+        self.delete + self.update + self.insert
+    }
+}
+
+/// A rule's counts, after its targets; `refused` when it will not be applied after all.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RuleEnd {
+    pub index: usize,
+    pub targets: u64,
+    pub rows: RowCounts,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+}
+
+/// The last line.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct End {
+    pub rules: usize,
+    pub targets: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Line {
+    Rule(RuleLine),
+    Target(TargetLine),
+    RuleEnd(RuleEnd),
+    Refused(Refusal),
+    End(End),
+}
+
+/// What `plan` found, for people: per rule its line and counts, the first keys, refusals.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PlanSummary {
+    pub rules: Vec<PlannedRule>,
+    pub refused: Vec<Refusal>,
+    /// The plan file's hash (its `end` line's `sha256`).
+    pub plan_hash: String,
+    pub interrupted: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedRule {
+    pub line: RuleLine,
+    pub end: RuleEnd,
+    /// The first keys, as JSON.
+    pub sample: Vec<Json>,
+}
+
+/// How many keys a summary keeps per rule.
+const SAMPLE: usize = 10;
+
+/// Writes lines and hashes them.
+struct PlanWriter<'w> {
+    out: &'w mut dyn Write,
+    hash: Sha256,
+}
+
+impl PlanWriter<'_> {
+    fn line(&mut self, line: &Line) -> Result<()> {
+        let mut text = serde_json::to_string(line).map_err(|e| Error::Other(e.to_string()))?;
+        text.push('\n');
+        self.hash.update(text.as_bytes());
+        self.out.write_all(text.as_bytes())?;
+        Ok(())
+    }
+}
+
+/// Plans the repairs of the selected rules, writing the plan file to `out`. Reads only:
+/// every session it opens is read-only.
+pub async fn plan(
+    project: &Project,
+    selection: &Selection,
+    cancel: &Cancel,
+    out: &mut dyn Write,
+) -> Result<PlanSummary> {
+    let rules = selection.select(project)?;
+    let mut writer = PlanWriter {
+        out,
+        hash: Sha256::new(),
+    };
+    let header = Header {
+        trueup_plan: FORMAT,
+        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        created_at: crate::time::iso8601(crate::time::now_millis()),
+        selection: selection.describe(),
+    };
+    let text = serde_json::to_string(&header).map_err(|e| Error::Other(e.to_string()))? + "\n";
+    writer.hash.update(text.as_bytes());
+    writer.out.write_all(text.as_bytes())?;
+
+    let mut summary = PlanSummary::default();
+    let mut dbs: BTreeMap<String, std::result::Result<Db, String>> = BTreeMap::new();
+    let mut total = 0;
+    for loaded in rules {
+        if cancel.is_cancelled() {
+            summary.interrupted = true;
+            break;
+        }
+        let db = match dbs.get_mut(&loaded.source) {
+            Some(db) => db,
+            None => {
+                let spec = &project.sources[&loaded.source];
+                let opened = Db::open(spec, &project.root, Access::ReadOnly)
+                    .await
+                    .map_err(|e| crate::error::chain(&e));
+                dbs.entry(loaded.source.clone()).or_insert(opened)
+            }
+        };
+        let db = match db {
+            Ok(db) => db,
+            Err(e) => {
+                let refusal = Refusal {
+                    rule: loaded.rule.id.clone(),
+                    strategy: loaded.rule.repair.as_ref().map(|r| r.strategy().to_owned()),
+                    reason: e.clone(),
+                };
+                writer.line(&Line::Refused(refusal.clone()))?;
+                summary.refused.push(refusal);
+                continue;
+            }
+        };
+        let rr = match spec::prepare(db, loaded).await {
+            Ok(Ok(rr)) => rr,
+            Ok(Err(refusal)) => {
+                writer.line(&Line::Refused(refusal.clone()))?;
+                summary.refused.push(refusal);
+                continue;
+            }
+            Err(e) => {
+                let refusal = Refusal {
+                    rule: loaded.rule.id.clone(),
+                    strategy: loaded.rule.repair.as_ref().map(|r| r.strategy().to_owned()),
+                    reason: crate::error::chain(&e),
+                };
+                writer.line(&Line::Refused(refusal.clone()))?;
+                summary.refused.push(refusal);
+                continue;
+            }
+        };
+        let index = summary.rules.len();
+        let line = rule_line(db, &rr, index);
+        writer.line(&Line::Rule(line.clone()))?;
+        let planned = plan_rule(db, &rr, index, &mut writer, cancel).await;
+        let (end, sample) = match planned {
+            Ok(done) => done,
+            Err(e) => (
+                RuleEnd {
+                    index,
+                    targets: 0,
+                    rows: RowCounts::new(),
+                    refused: Some(crate::error::chain(&e)),
+                },
+                Vec::new(),
+            ),
+        };
+        writer.line(&Line::RuleEnd(end.clone()))?;
+        total += end.targets;
+        summary.rules.push(PlannedRule { line, end, sample });
+    }
+    let hash = row::hex(&std::mem::take(&mut writer.hash).finalize());
+    writer.line(&Line::End(End {
+        rules: summary.rules.len(),
+        targets: total,
+        sha256: hash.clone(),
+    }))?;
+    writer.out.flush()?;
+    summary.plan_hash = hash;
+    Ok(summary)
+}
+
+fn rule_line(db: &Db, rr: &RuleRepair, index: usize) -> RuleLine {
+    let mut statements: Vec<String> = match &rr.action {
+        Action::Merge {
+            row_key,
+            references,
+            ..
+        } => {
+            let mut s = vec![sql::group_rows(db, rr, 1)];
+            for reference in references {
+                s.push(sql::repoint(db, reference, 1));
+            }
+            s.push(sql::delete_losers(db, rr, row_key, 1));
+            s
+        }
+        _ => {
+            let mut s = vec![sql::read_rows(db, &rr.table, &rr.key, 1, true)];
+            s.extend(
+                rr.dependents
+                    .iter()
+                    .filter(|d| d.declared)
+                    .map(|d| sql::delete_dependent(db, rr, d, 1)),
+            );
+            s.extend(sql::change(db, rr, 1));
+            s
+        }
+    };
+    statements.push(sql::redetect(
+        db,
+        rr,
+        &rr.key_types().unwrap_or_default(),
+        1,
+    ));
+    RuleLine {
+        index,
+        rule: rr.rule.clone(),
+        rule_hash: rr.rule_hash.clone(),
+        source: rr.source.clone(),
+        database: db.display_url.clone(),
+        strategy: rr.strategy.to_owned(),
+        table: rr.table.name.clone(),
+        key: rr.key.clone(),
+        columns: rr.table.columns.clone(),
+        statements,
+        max_rows: rr.max_rows,
+    }
+}
+
+/// Streams one rule's targets into the plan; returns its counts and first keys.
+async fn plan_rule(
+    db: &mut Db,
+    rr: &RuleRepair,
+    index: usize,
+    writer: &mut PlanWriter<'_>,
+    cancel: &Cancel,
+) -> Result<(RuleEnd, Vec<Json>)> {
+    let dialect = db.dialect();
+    let columns = rr.table.column_names();
+    let width = rr.key.len();
+    let merge = matches!(rr.action, Action::Merge { .. });
+    let mut targets = 0u64;
+    let mut rows_in_groups = 0u64;
+    let mut sample = Vec::new();
+    let mut group: Option<TargetLine> = None;
+    let query = sql::targets(db, rr);
+    let mut failed = None;
+    db.each(&query, &rr.detector.binds, |values| {
+        if cancel.is_cancelled() {
+            return Err(Error::Other("interrupted".into()));
+        }
+        let key = row::key_json(&values[..width]);
+        if merge {
+            let row_key = row::key_json(&values[width..=width]);
+            let hash = row::image_hash(&row::image_text(dialect, &columns, &values[width + 1..]));
+            rows_in_groups += 1;
+            match &mut group {
+                Some(current) if current.key == key => current.rows.push((row_key, hash)),
+                _ => {
+                    if let Some(done) = group.take() {
+                        targets += 1;
+                        if sample.len() < SAMPLE {
+                            sample.push(done.key.clone());
+                        }
+                        if let Err(e) = writer.line(&Line::Target(done)) {
+                            failed = Some(e);
+                        }
+                    }
+                    group = Some(TargetLine {
+                        r: index,
+                        key,
+                        hash: None,
+                        rows: vec![(row_key, hash)],
+                    });
+                }
+            }
+        } else {
+            let hash = row::image_hash(&row::image_text(dialect, &columns, &values[width..]));
+            targets += 1;
+            if sample.len() < SAMPLE {
+                sample.push(key.clone());
+            }
+            writer.line(&Line::Target(TargetLine {
+                r: index,
+                key,
+                hash: Some(hash),
+                rows: Vec::new(),
+            }))?;
+        }
+        Ok(())
+    })
+    .await?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if let Some(done) = group.take() {
+        targets += 1;
+        if sample.len() < SAMPLE {
+            sample.push(done.key.clone());
+        }
+        writer.line(&Line::Target(done))?;
+    }
+    let mut rows = RowCounts::new();
+    let table = rr.table.name.clone();
+    match &rr.action {
+        Action::Delete => rows.entry(table).or_default().delete += targets,
+        Action::Quarantine { into, .. } => {
+            rows.entry(table).or_default().delete += targets;
+            rows.entry(into.clone()).or_default().insert += targets;
+        }
+        Action::Update { .. } => rows.entry(table).or_default().update += targets,
+        Action::Merge { references, .. } => {
+            let losers = rows_in_groups - targets;
+            rows.entry(table).or_default().delete += losers;
+            for reference in references {
+                let count = count_referencing(db, rr, reference).await?;
+                rows.entry(reference.table.name.clone()).or_default().update += count;
+            }
+        }
+    }
+    for dependent in &rr.dependents {
+        let count = count_dependents(db, rr, dependent).await?;
+        let counts = rows.entry(dependent.table.name.clone()).or_default();
+        let set_null = !dependent.declared
+            && rr
+                .table
+                .referenced_by
+                .iter()
+                .any(|fk| fk.columns == dependent.columns && fk.on_delete == super::catalog::OnDelete::Set);
+        if set_null {
+            counts.update += count;
+        } else {
+            counts.delete += count;
+        }
+    }
+    let total: u64 = rows.values().map(TableCounts::total).sum();
+    let refused = rr.max_rows.filter(|max| total > *max).map(|max| {
+        format!("it would change {total} rows, more than its `max-rows` ({max})")
+    });
+    Ok((
+        RuleEnd {
+            index,
+            targets,
+            rows,
+            refused,
+        },
+        sample,
+    ))
+}
+
+/// Rows of a dependent table that reference the findings' rows.
+async fn count_dependents(db: &mut Db, rr: &RuleRepair, dependent: &spec::Dependent) -> Result<u64> {
+    let q = |n: &str| db.dialect().quote(n);
+    let cols = |alias: &str, names: &[String]| {
+        names
+            .iter()
+            .map(|c| format!("{alias}.{}", q(c)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let sql = format!(
+        "SELECT CAST(count(*) AS TEXT) FROM {} AS c WHERE ({}) IN (SELECT {} FROM {} AS p WHERE ({}) IN (SELECT {} FROM (\n{}\n) AS d))",
+        q(&dependent.table.name),
+        cols("c", &dependent.columns),
+        cols("p", &dependent.referenced),
+        q(&rr.table.name),
+        cols("p", &rr.key),
+        cols("d", &rr.key),
+        rr.detector.sql,
+    );
+    count(db, &sql, &rr.detector.binds).await
+}
+
+/// Rows that point at a merge's losers (every row of a group but the survivor).
+async fn count_referencing(db: &mut Db, rr: &RuleRepair, reference: &spec::Reference) -> Result<u64> {
+    let Action::Merge {
+        row_key,
+        keep,
+        filter,
+        ..
+    } = &rr.action
+    else {
+        return Ok(0);
+    };
+    let q = |n: &str| db.dialect().quote(n);
+    let group = rr
+        .key
+        .iter()
+        .map(|c| format!("t.{}", q(c)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let d_group = rr
+        .key
+        .iter()
+        .map(|c| format!("d.{}", q(c)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT CAST(count(*) AS TEXT) FROM {} AS r WHERE r.{} IN (\
+           SELECT m.k FROM (SELECT t.{} AS k, ROW_NUMBER() OVER (PARTITION BY {group} ORDER BY {}) AS n \
+                            FROM {} AS t WHERE ({group}) IN (SELECT {d_group} FROM (\n{}\n) AS d){}) AS m \
+           WHERE m.n > 1)",
+        q(&reference.table.name),
+        q(&reference.column),
+        q(row_key),
+        keep.trim(),
+        q(&rr.table.name),
+        rr.detector.sql,
+        filter
+            .as_deref()
+            .map(|f| format!(" AND (\n{}\n)", f.trim()))
+            .unwrap_or_default(),
+    );
+    count(db, &sql, &rr.detector.binds).await
+}
+
+async fn count(db: &mut Db, sql: &str, binds: &[Value]) -> Result<u64> {
+    let rows = db.rows(sql, binds).await?;
+    Ok(rows
+        .first()
+        .and_then(|r| r.first())
+        .and_then(|v| v.to_string().parse().ok())
+        .unwrap_or(0))
+}
+
+/// A plan file read back: its header, rules and counts (its targets stay in the file).
+#[derive(Debug, Clone)]
+pub struct PlanFile {
+    pub header: Header,
+    pub rules: Vec<RuleLine>,
+    pub ends: Vec<RuleEnd>,
+    pub refused: Vec<Refusal>,
+    pub hash: String,
+    pub targets: u64,
+}
+
+fn bad_plan(path: &std::path::Path, line: usize, why: impl std::fmt::Display) -> Error {
+    Error::Mismatch(format!("{}:{line}: {why}", path.display()))
+}
+
+/// Reads a plan file's header, rules and counts, checking its `end` line's hash. A plan
+/// edited by hand, cut short or written by another format is an error naming the line.
+pub fn read(path: &std::path::Path) -> Result<PlanFile> {
+    let file = open(path)?;
+    let mut lines = std::io::BufReader::new(file).lines();
+    let header_text = match lines.next() {
+        Some(Ok(text)) => text,
+        Some(Err(e)) => return Err(bad_plan(path, 1, e)),
+        None => return Err(bad_plan(path, 1, "the file is empty, not a plan")),
+    };
+    let header: Header = serde_json::from_str(&header_text)
+        .map_err(|_| bad_plan(path, 1, "this is not a trueup plan (no plan header)"))?;
+    if header.trueup_plan != FORMAT {
+        return Err(bad_plan(
+            path,
+            1,
+            format!(
+                "plan format {} is not the one this trueup reads ({FORMAT})",
+                header.trueup_plan
+            ),
+        ));
+    }
+    let mut hash = Sha256::new();
+    hash.update(header_text.as_bytes());
+    hash.update(b"\n");
+    let mut plan = PlanFile {
+        header,
+        rules: Vec::new(),
+        ends: Vec::new(),
+        refused: Vec::new(),
+        hash: String::new(),
+        targets: 0,
+    };
+    let mut number = 1;
+    for text in lines {
+        number += 1;
+        let text = text.map_err(|e| bad_plan(path, number, e))?;
+        let line: Line = serde_json::from_str(&text)
+            .map_err(|e| bad_plan(path, number, format!("not a plan line: {e}")))?;
+        if let Line::End(end) = line {
+            let actual = row::hex(&hash.finalize());
+            if actual != end.sha256 {
+                return Err(bad_plan(
+                    path,
+                    number,
+                    "the plan was changed after trueup wrote it (its SHA-256 does not match): make a new plan",
+                ));
+            }
+            plan.hash = actual;
+            return Ok(plan);
+        }
+        hash.update(text.as_bytes());
+        hash.update(b"\n");
+        match line {
+            Line::Rule(rule) => plan.rules.push(rule),
+            Line::RuleEnd(end) => plan.ends.push(end),
+            Line::Refused(refusal) => plan.refused.push(refusal),
+            Line::Target(_) => plan.targets += 1,
+            Line::End(_) => unreachable!("handled above"),
+        }
+    }
+    Err(bad_plan(
+        path,
+        number,
+        "the plan ends before its `end` line: it was cut short",
+    ))
+}
+
+fn open(path: &std::path::Path) -> Result<std::fs::File> {
+    crate::read::open_regular(path).map_err(|source| Error::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The targets of a plan (already checked by [`read`]), in file order, one at a time.
+pub fn targets(path: &std::path::Path) -> Result<impl Iterator<Item = Result<TargetLine>>> {
+    let file = open(path)?;
+    let path = path.to_owned();
+    Ok(std::io::BufReader::new(file)
+        .lines()
+        .enumerate()
+        .skip(1)
+        .filter_map(move |(i, text)| match text {
+            Err(e) => Some(Err(bad_plan(&path, i + 1, e))),
+            Ok(text) => match serde_json::from_str::<Line>(&text) {
+                Ok(Line::Target(target)) => Some(Ok(target)),
+                Ok(_) => None,
+                Err(e) => Some(Err(bad_plan(&path, i + 1, e))),
+            },
+        }))
+}

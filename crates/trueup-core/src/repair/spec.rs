@@ -1,0 +1,415 @@
+//! A rule's repair made concrete against its database: the table and key it changes, the
+//! rows that depend on them, and the SQL of each step, or the reason it will not repair.
+
+use serde::Serialize;
+
+use super::catalog::{self, ForeignKey, OnDelete, Table};
+use super::db::Db;
+use crate::compile::{DetectorQuery, compile};
+use crate::dialect::Dialect;
+use crate::load::LoadedRule;
+use crate::rule::{Detector, Repair};
+use crate::{Error, Result};
+
+/// Columns trueup adds to a quarantine table.
+pub const QUARANTINE_COLUMNS: [&str; 3] = [
+    "trueup_repair_id",
+    "trueup_rule_id",
+    "trueup_quarantined_at",
+];
+
+/// What one rule's repair does, ready to plan and apply.
+#[derive(Debug, Clone)]
+pub struct RuleRepair {
+    pub rule: String,
+    /// A hash of the rule's detector, source and repair: a plan applies only to the rule it
+    /// was made from.
+    pub rule_hash: String,
+    pub source: String,
+    pub strategy: &'static str,
+    /// The table whose rows the findings are.
+    pub table: Table,
+    /// The finding's key: columns of `table` that identify one row (for `merge-duplicates`,
+    /// the duplicated columns, which identify a group).
+    pub key: Vec<String>,
+    pub action: Action,
+    pub max_rows: Option<u64>,
+    pub detector: DetectorQuery,
+    /// Rows of other tables that change with the table's: referencing rows deleted first
+    /// (declared `cascade`), or changed by the database (`ON DELETE CASCADE / SET NULL`).
+    pub dependents: Vec<Dependent>,
+}
+
+/// The change a strategy makes to the findings' rows.
+#[derive(Debug, Clone)]
+pub enum Action {
+    Delete,
+    Quarantine {
+        into: String,
+        /// Whether the quarantine table exists; the first batch creates it otherwise.
+        exists: bool,
+    },
+    /// Columns set to expressions over the row.
+    Update { set: Vec<(String, String)> },
+    /// Duplicates merged into the first row by `keep`; `row_key` identifies one row.
+    Merge {
+        row_key: String,
+        keep: String,
+        filter: Option<String>,
+        references: Vec<Reference>,
+    },
+}
+
+/// A column elsewhere that points at the merged table's rows.
+#[derive(Debug, Clone)]
+pub struct Reference {
+    pub table: Table,
+    pub column: String,
+}
+
+/// Rows of another table that reference the repaired rows.
+#[derive(Debug, Clone)]
+pub struct Dependent {
+    pub table: Table,
+    pub columns: Vec<String>,
+    /// The repaired table's columns they reference.
+    pub referenced: Vec<String>,
+    /// Whether trueup deletes them itself (declared `cascade`), or the database changes
+    /// them (a foreign key's `ON DELETE`).
+    pub declared: bool,
+}
+
+/// Why a rule's repair will not run.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct Refusal {
+    pub rule: String,
+    pub strategy: Option<String>,
+    pub reason: String,
+}
+
+/// The rule's repair prepared against `db`, or why it is refused.
+pub async fn prepare(
+    db: &mut Db,
+    loaded: &LoadedRule,
+) -> Result<std::result::Result<RuleRepair, Refusal>> {
+    let rule = &loaded.rule;
+    let refuse = |strategy: Option<&'static str>, reason: String| {
+        Ok(Err(Refusal {
+            rule: rule.id.clone(),
+            strategy: strategy.map(str::to_owned),
+            reason,
+        }))
+    };
+    let Some(repair) = &rule.repair else {
+        return refuse(None, "the rule has no repair".to_owned());
+    };
+    let strategy = repair.strategy();
+    let some = Some(strategy);
+    if let Repair::Manual(manual) = repair {
+        let what = manual
+            .instructions
+            .as_deref()
+            .unwrap_or("a person must look");
+        return refuse(some, format!("manual: {what}"));
+    }
+    if !loaded.refused.is_empty() {
+        return refuse(some, "trueup refuses the rule's SQL (see `trueup validate`)".into());
+    }
+    let (table_name, key): (String, Vec<String>) = match (&rule.detector, repair.table()) {
+        (Detector::Plugin(_), _) => {
+            return refuse(
+                some,
+                "plugin findings cannot be re-detected in SQL, so trueup cannot verify a repair of them".into(),
+            );
+        }
+        (Detector::Sql(_), None) => {
+            return refuse(some, format!("`{strategy}` after a `sql` detector must name its `table`"));
+        }
+        (Detector::Sql(d), Some(table)) => (table.to_owned(), d.key.clone()),
+        (Detector::NotNull(d), t) => (t.unwrap_or(&d.table).to_owned(), d.key.clone()),
+        (Detector::ForeignKey(d), t) => (t.unwrap_or(&d.table).to_owned(), d.key.clone()),
+        (Detector::AcceptedValues(d), t) => (t.unwrap_or(&d.table).to_owned(), d.key.clone()),
+        (Detector::AggregateMatch(d), t) => (t.unwrap_or(&d.table).to_owned(), d.key.clone()),
+        (Detector::Unique(d), _) => (d.table.clone(), d.columns.clone()),
+        (Detector::RowCount(_) | Detector::Freshness(_), _) => {
+            return refuse(some, "its findings are whole tables, not rows".into());
+        }
+    };
+    if let Repair::Sql(_) = repair {
+        return refuse(some, "the `sql` strategy is not supported by `apply` yet".into());
+    }
+    let detector = match compile(&rule.detector, db.dialect()) {
+        Ok(query) => query,
+        Err(e) => return refuse(some, e),
+    };
+    let Some(table) = catalog::table(db, &table_name).await? else {
+        return refuse(some, format!("source `{}` has no table `{table_name}`", db.source));
+    };
+    if !table.triggers.is_empty() && !repair.allow_triggers() {
+        return refuse(
+            some,
+            format!(
+                "table `{table_name}` has triggers ({}), whose writes trueup cannot journal; \
+                 set `allow-triggers = true` in the repair to repair it anyway",
+                table.triggers.join(", ")
+            ),
+        );
+    }
+    if let Some(missing) = key.iter().find(|k| table.type_of(k).is_none()) {
+        return refuse(
+            some,
+            format!("the finding's key column `{missing}` is not a column of `{table_name}`"),
+        );
+    }
+    let row_strategy = !matches!(repair, Repair::MergeDuplicates(_));
+    if table.keys.is_empty() {
+        return refuse(
+            some,
+            format!(
+                "table `{table_name}` has no primary key or unique key, so trueup cannot tell its rows apart"
+            ),
+        );
+    }
+    if row_strategy && !table.identifies(&key) {
+        return refuse(
+            some,
+            format!(
+                "the finding's key ({}) is not a primary or unique key of `{table_name}`",
+                key.join(", ")
+            ),
+        );
+    }
+    let action = match repair {
+        Repair::Delete(_) => Action::Delete,
+        Repair::Quarantine(r) => {
+            let into = r
+                .into
+                .clone()
+                .unwrap_or_else(|| format!("{table_name}_quarantine"));
+            let exists = catalog::table(db, &into).await?.is_some();
+            Action::Quarantine { into, exists }
+        }
+        Repair::Update(r) => {
+            if let Some(column) = r.set.keys().find(|c| key.contains(c)) {
+                return refuse(some, format!("`set` changes `{column}`, which is the finding's key"));
+            }
+            if let Some(column) = r.set.keys().find(|c| table.type_of(c).is_none()) {
+                return refuse(some, format!("`set` names `{column}`, which `{table_name}` does not have"));
+            }
+            Action::Update {
+                set: r.set.iter().map(|(c, e)| (c.clone(), e.clone())).collect(),
+            }
+        }
+        Repair::Recompute(_) => {
+            let Detector::AggregateMatch(d) = &rule.detector else {
+                return refuse(some, "`recompute` repairs `aggregate-match` findings".into());
+            };
+            Action::Update {
+                set: vec![(d.column.clone(), expected(db.dialect(), d))],
+            }
+        }
+        Repair::MergeDuplicates(r) => {
+            let Detector::Unique(d) = &rule.detector else {
+                return refuse(some, "`merge-duplicates` repairs `unique` findings".into());
+            };
+            let [row_key] = r.key.as_slice() else {
+                return refuse(some, "`merge-duplicates` needs a key of one column".into());
+            };
+            if !table.identifies(std::slice::from_ref(row_key)) {
+                return refuse(
+                    some,
+                    format!("`{row_key}` is not a primary or unique key of `{table_name}`"),
+                );
+            }
+            let mut references = Vec::new();
+            for reference in &r.references {
+                let Some(referencing) = catalog::table(db, &reference.table).await? else {
+                    return refuse(some, format!("source `{}` has no table `{}`", db.source, reference.table));
+                };
+                if referencing.type_of(&reference.column).is_none() {
+                    return refuse(some, format!("table `{}` has no column `{}`", reference.table, reference.column));
+                }
+                if referencing.key().is_none() {
+                    return refuse(some, format!("table `{}` has no primary or unique key", reference.table));
+                }
+                if !referencing.triggers.is_empty() && !repair.allow_triggers() {
+                    return refuse(some, format!("table `{}` has triggers ({})", reference.table, referencing.triggers.join(", ")));
+                }
+                references.push(Reference {
+                    table: referencing,
+                    column: reference.column.clone(),
+                });
+            }
+            // Every foreign key to the merged table must be one the rule re-points.
+            if let Some(fk) = table.referenced_by.iter().find(|fk| {
+                !r.references.iter().any(|declared| {
+                    same_table(&declared.table, &fk.table) && fk.columns == [declared.column.clone()]
+                })
+            }) {
+                return refuse(some, format!(
+                    "foreign key `{}` of `{}` ({}) references `{table_name}`, but the rule's `references` do not re-point it",
+                    fk.name, fk.table, fk.columns.join(", ")
+                ));
+            }
+            Action::Merge {
+                row_key: row_key.clone(),
+                keep: r.keep.clone(),
+                filter: d.filter.clone(),
+                references,
+            }
+        }
+        Repair::Sql(_) | Repair::Manual(_) => unreachable!("refused above"),
+    };
+    let mut dependents = Vec::new();
+    let cascade = match repair {
+        Repair::Delete(r) => Some(&r.cascade),
+        Repair::Quarantine(r) => Some(&r.cascade),
+        _ => None,
+    };
+    if let Some(cascade) = cascade {
+        for declared in cascade {
+            let Some(child) = catalog::table(db, &declared.table).await? else {
+                return refuse(some, format!("source `{}` has no table `{}`", db.source, declared.table));
+            };
+            let Some(fk) = table.referenced_by.iter().find(|fk| {
+                same_table(&declared.table, &fk.table) && fk.columns == [declared.column.clone()]
+            }) else {
+                // No foreign key: it references the finding's key.
+                dependents.push(Dependent {
+                    columns: vec![declared.column.clone()],
+                    referenced: key.clone(),
+                    table: child,
+                    declared: true,
+                });
+                continue;
+            };
+            dependents.push(Dependent {
+                columns: fk.columns.clone(),
+                referenced: fk.referenced.clone(),
+                table: child,
+                declared: true,
+            });
+        }
+        for fk in &table.referenced_by {
+            if dependents.iter().any(|d| same_table(&d.table.name, &fk.table) && d.columns == fk.columns) {
+                continue;
+            }
+            match dependent(db, fk).await? {
+                Ok(Some(dependent)) => dependents.push(dependent),
+                Ok(None) => {}
+                Err(reason) => return refuse(some, reason),
+            }
+        }
+        if let Some(child) = dependents.iter().find(|d| d.table.key().is_none()) {
+            return refuse(
+                some,
+                format!("table `{}` references `{table_name}` but has no primary or unique key to journal its rows by", child.table.name),
+            );
+        }
+    }
+    Ok(Ok(RuleRepair {
+        rule: rule.id.clone(),
+        rule_hash: rule_hash(loaded),
+        source: loaded.source.clone(),
+        strategy,
+        table,
+        key,
+        action,
+        max_rows: repair.max_rows(),
+        detector,
+        dependents,
+    }))
+}
+
+/// The rows a foreign key makes the database change when referenced rows are deleted;
+/// refused when the database would refuse the delete, checked per batch by the database.
+async fn dependent(
+    db: &mut Db,
+    fk: &ForeignKey,
+) -> Result<std::result::Result<Option<Dependent>, String>> {
+    if fk.on_delete == OnDelete::Refuse {
+        // The database refuses the delete of a referenced row; rows nothing references
+        // delete fine, so this is for the batch to find out, with the constraint named.
+        return Ok(Ok(None));
+    }
+    let Some(child) = catalog::table(db, &fk.table).await? else {
+        return Ok(Err(format!("foreign key `{}`: no table `{}`", fk.name, fk.table)));
+    };
+    if child.referenced_by.iter().any(|deeper| deeper.on_delete != OnDelete::Refuse) {
+        return Ok(Err(format!(
+            "table `{}` (cascaded from foreign key `{}`) has cascading foreign keys of its own, which trueup does not journal yet",
+            fk.table, fk.name
+        )));
+    }
+    if !child.triggers.is_empty() {
+        return Ok(Err(format!("table `{}` (cascaded from foreign key `{}`) has triggers", fk.table, fk.name)));
+    }
+    Ok(Ok(Some(Dependent {
+        table: child,
+        columns: fk.columns.clone(),
+        referenced: fk.referenced.clone(),
+        declared: false,
+    })))
+}
+
+fn same_table(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b) || b.trim_matches('"').eq_ignore_ascii_case(a)
+}
+
+/// The aggregate an `aggregate-match` compares its column with, as an expression over the
+/// parent row `t`.
+fn expected(dialect: Dialect, d: &crate::rule::AggregateMatchDetector) -> String {
+    use crate::rule::{Aggregate, MissingChildren};
+    let function = match d.aggregate {
+        Aggregate::Sum => "SUM",
+        Aggregate::Count => "COUNT",
+        Aggregate::Min => "MIN",
+        Aggregate::Max => "MAX",
+    };
+    let on = d
+        .child_key
+        .iter()
+        .zip(&d.key)
+        .map(|(c, k)| format!("c.{} = t.{}", dialect.quote(c), dialect.quote(k)))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let child_where = d
+        .child_where
+        .as_deref()
+        .map(|w| format!(" AND (\n{}\n)", w.trim()))
+        .unwrap_or_default();
+    let aggregate = format!(
+        "(SELECT {function}((\n{}\n)) FROM {} AS c WHERE {on}{child_where})",
+        d.expression.trim(),
+        dialect.quote(&d.child_table)
+    );
+    match d.missing_children {
+        MissingChildren::Zero => format!("COALESCE({aggregate}, 0)"),
+        MissingChildren::Skip | MissingChildren::Violation => aggregate,
+    }
+}
+
+/// A hash of what the rule finds and how it repairs, to tell a plan's rule from a changed one.
+pub fn rule_hash(loaded: &LoadedRule) -> String {
+    let rule = &loaded.rule;
+    let definition = serde_json::to_string(&(&rule.detector, &loaded.source, &rule.repair))
+        .unwrap_or_default();
+    format!(
+        "{:016x}",
+        crate::fingerprint::Fnv::default()
+            .field(&definition)
+            .finish()
+    )
+}
+
+impl RuleRepair {
+    /// The types of the finding's key columns.
+    pub fn key_types(&self) -> Result<Vec<String>> {
+        self.table.types_of(&self.key)
+    }
+}
+
+/// An error for a plan that does not fit the project or the database.
+pub fn mismatch(message: impl Into<String>) -> Error {
+    Error::Mismatch(message.into())
+}

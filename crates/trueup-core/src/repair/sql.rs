@@ -1,0 +1,360 @@
+//! The SQL of each step of a repair, per dialect: identifiers quoted, every value bound
+//! (keys by the column's type on PostgreSQL), fragments the rule wrote used as parsed.
+
+use super::catalog::Table;
+use super::db::Db;
+use super::spec::{Action, Dependent, QUARANTINE_COLUMNS, Reference, RuleRepair};
+
+fn q(db: &Db, name: &str) -> String {
+    db.dialect().quote(name)
+}
+
+fn columns(db: &Db, alias: &str, names: &[String]) -> String {
+    names
+        .iter()
+        .map(|c| format!("{alias}.{}", q(db, c)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `(alias.c1, …) IN (VALUES (…), …)` for `rows` keys of `cols`, bound from `first` on.
+pub fn key_in(
+    db: &Db,
+    alias: &str,
+    cols: &[String],
+    types: &[String],
+    rows: usize,
+    first: usize,
+) -> String {
+    let width = cols.len();
+    let values = (0..rows.max(1))
+        .map(|r| {
+            let row = types
+                .iter()
+                .enumerate()
+                .map(|(i, ty)| db.param(first + r * width + i, ty))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("({row})")
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("({}) IN (VALUES {values})", columns(db, alias, cols))
+}
+
+/// Key columns read as repairs read values, then the row's image.
+fn key_and_image(db: &Db, alias: &str, key: &[String], table: &Table) -> String {
+    let mut parts: Vec<String> = key.iter().map(|k| db.read(alias, k)).collect();
+    parts.extend(db.image(alias, &table.column_names()));
+    parts.join(", ")
+}
+
+/// The query `plan` streams: every target row of the findings, key and image.
+pub fn targets(db: &Db, rr: &RuleRepair) -> String {
+    let t = q(db, &rr.table.name);
+    let d_key = columns(db, "d", &rr.key);
+    match &rr.action {
+        Action::Merge {
+            row_key,
+            keep,
+            filter,
+            ..
+        } => {
+            let mut read: Vec<String> = rr.key.iter().map(|k| db.read("t", k)).collect();
+            read.push(db.read("t", row_key));
+            read.extend(db.image("t", &rr.table.column_names()));
+            format!(
+                "SELECT {} FROM {t} AS t WHERE ({}) IN (SELECT {d_key} FROM (\n{}\n) AS d){} \
+                 ORDER BY {}, {}",
+                read.join(", "),
+                columns(db, "t", &rr.key),
+                rr.detector.sql,
+                filter
+                    .as_deref()
+                    .map(|f| format!(" AND (\n{}\n)", f.trim()))
+                    .unwrap_or_default(),
+                columns(db, "t", &rr.key),
+                keep.trim(),
+            )
+        }
+        _ => format!(
+            "SELECT {} FROM {t} AS t WHERE ({}) IN (SELECT {d_key} FROM (\n{}\n) AS d) ORDER BY {}",
+            key_and_image(db, "t", &rr.key, &rr.table),
+            columns(db, "t", &rr.key),
+            rr.detector.sql,
+            columns(db, "t", &rr.key),
+        ),
+    }
+}
+
+/// Reads (and on PostgreSQL locks) `rows` rows of `table` by `key`: key then image.
+pub fn read_rows(db: &Db, table: &Table, key: &[String], rows: usize, lock: bool) -> String {
+    let types = table.types_of(key).unwrap_or_default();
+    format!(
+        "SELECT {} FROM {} AS t WHERE {}{}",
+        key_and_image(db, "t", key, table),
+        q(db, &table.name),
+        key_in(db, "t", key, &types, rows, 1),
+        if lock { db.for_update() } else { "" }
+    )
+}
+
+/// The detector restricted to `rows` keys, bound after its own values: the keys that
+/// still violate.
+pub fn redetect(db: &Db, rr: &RuleRepair, types: &[String], rows: usize) -> String {
+    let read: Vec<String> = rr.key.iter().map(|k| db.read("d", k)).collect();
+    format!(
+        "SELECT {} FROM (\n{}\n) AS d WHERE {}",
+        read.join(", "),
+        rr.detector.sql,
+        key_in(db, "d", &rr.key, types, rows, rr.detector.binds.len() + 1)
+    )
+}
+
+/// The rows of `dependent` that reference `rows` target keys (bound from 1): key, image.
+pub fn dependent_rows(db: &Db, rr: &RuleRepair, dependent: &Dependent, rows: usize) -> String {
+    let key = dependent.table.key().unwrap_or_default();
+    format!(
+        "SELECT {} FROM {} AS t WHERE ({}) IN (SELECT {} FROM {} AS p WHERE {}){}",
+        key_and_image(db, "t", key, &dependent.table),
+        q(db, &dependent.table.name),
+        columns(db, "t", &dependent.columns),
+        columns(db, "p", &dependent.referenced),
+        q(db, &rr.table.name),
+        key_in(db, "p", &rr.key, &rr.key_types().unwrap_or_default(), rows, 1),
+        db.for_update(),
+    )
+}
+
+/// Deletes the rows of a declared `cascade` that reference `rows` target keys.
+pub fn delete_dependent(db: &Db, rr: &RuleRepair, dependent: &Dependent, rows: usize) -> String {
+    format!(
+        "DELETE FROM {} WHERE ({}) IN (SELECT {} FROM {} AS p WHERE {})",
+        q(db, &dependent.table.name),
+        dependent
+            .columns
+            .iter()
+            .map(|c| q(db, c))
+            .collect::<Vec<_>>()
+            .join(", "),
+        columns(db, "p", &dependent.referenced),
+        q(db, &rr.table.name),
+        key_in(db, "p", &rr.key, &rr.key_types().unwrap_or_default(), rows, 1),
+    )
+}
+
+/// The statements that change `rows` target rows (keys bound from 1; a quarantine's
+/// repair id, rule id and time after them).
+pub fn change(db: &Db, rr: &RuleRepair, rows: usize) -> Vec<String> {
+    let t = q(db, &rr.table.name);
+    let types = rr.key_types().unwrap_or_default();
+    let bare_key = |alias: &str| key_in(db, alias, &rr.key, &types, rows, 1);
+    let delete = format!("DELETE FROM {t} AS t WHERE {}", bare_key("t"));
+    match &rr.action {
+        Action::Delete => vec![delete],
+        Action::Quarantine { into, .. } => {
+            let n = rows.max(1) * rr.key.len();
+            let cols = rr.table.column_names();
+            let list = cols.iter().map(|c| q(db, c)).collect::<Vec<_>>().join(", ");
+            let extra = QUARANTINE_COLUMNS
+                .iter()
+                .map(|c| q(db, c))
+                .collect::<Vec<_>>()
+                .join(", ");
+            vec![
+                format!(
+                    "INSERT INTO {} ({list}, {extra}) SELECT {}, {}, {}, {} FROM {t} AS t WHERE {}",
+                    q(db, into),
+                    columns(db, "t", &cols),
+                    db.param(n + 1, "bigint"),
+                    db.param(n + 2, "text"),
+                    db.param(n + 3, "timestamptz"),
+                    bare_key("t"),
+                ),
+                delete,
+            ]
+        }
+        Action::Update { set } => {
+            let assignments = set
+                .iter()
+                .map(|(c, e)| format!("{} = (\n{}\n)", q(db, c), e.trim()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            vec![format!("UPDATE {t} AS t SET {assignments} WHERE {}", bare_key("t"))]
+        }
+        Action::Merge { .. } => Vec::new(),
+    }
+}
+
+/// Creates a quarantine table shaped as the repaired table, plus trueup's columns.
+pub fn create_quarantine(db: &Db, rr: &RuleRepair, into: &str) -> String {
+    let (t, into) = (q(db, &rr.table.name), q(db, into));
+    match db.dialect() {
+        crate::dialect::Dialect::Sqlite => format!(
+            "CREATE TABLE {into} AS SELECT * FROM {t} WHERE 0; \
+             ALTER TABLE {into} ADD COLUMN trueup_repair_id INTEGER; \
+             ALTER TABLE {into} ADD COLUMN trueup_rule_id TEXT; \
+             ALTER TABLE {into} ADD COLUMN trueup_quarantined_at TEXT"
+        ),
+        crate::dialect::Dialect::Postgres => format!(
+            "CREATE TABLE {into} (LIKE {t}); \
+             ALTER TABLE {into} ADD COLUMN trueup_repair_id BIGINT, \
+             ADD COLUMN trueup_rule_id TEXT, ADD COLUMN trueup_quarantined_at TIMESTAMPTZ"
+        ),
+    }
+}
+
+/// A merge's rows of `rows` groups (bound from 1), locked, survivor first in each group:
+/// group columns, row key, image.
+pub fn group_rows(db: &Db, rr: &RuleRepair, rows: usize) -> String {
+    let Action::Merge {
+        row_key,
+        keep,
+        filter,
+        ..
+    } = &rr.action
+    else {
+        return String::new();
+    };
+    let mut read: Vec<String> = rr.key.iter().map(|k| db.read("t", k)).collect();
+    read.push(db.read("t", row_key));
+    read.extend(db.image("t", &rr.table.column_names()));
+    // PostgreSQL does not lock rows in a query with window functions or DISTINCT; this
+    // one has neither, so `FOR UPDATE` holds the groups' rows.
+    format!(
+        "SELECT {} FROM {} AS t WHERE {}{} ORDER BY {}, {}{}",
+        read.join(", "),
+        q(db, &rr.table.name),
+        key_in(db, "t", &rr.key, &rr.key_types().unwrap_or_default(), rows, 1),
+        filter
+            .as_deref()
+            .map(|f| format!(" AND (\n{}\n)", f.trim()))
+            .unwrap_or_default(),
+        columns(db, "t", &rr.key),
+        keep.trim(),
+        db.for_update(),
+    )
+}
+
+/// The rows of `reference` that point at `losers` row keys (bound from 1): key, image.
+pub fn referencing_rows(db: &Db, reference: &Reference, losers: usize) -> String {
+    let key = reference.table.key().unwrap_or_default();
+    let ty = reference
+        .table
+        .type_of(&reference.column)
+        .unwrap_or("text")
+        .to_owned();
+    format!(
+        "SELECT {} FROM {} AS t WHERE {}{}",
+        key_and_image(db, "t", key, &reference.table),
+        q(db, &reference.table.name),
+        key_in(
+            db,
+            "t",
+            std::slice::from_ref(&reference.column),
+            &[ty],
+            losers,
+            1
+        ),
+        db.for_update(),
+    )
+}
+
+/// Re-points `reference` from `losers` row keys (bound from 2) to the survivor (bound 1).
+pub fn repoint(db: &Db, reference: &Reference, losers: usize) -> String {
+    let ty = reference
+        .table
+        .type_of(&reference.column)
+        .unwrap_or("text")
+        .to_owned();
+    let column = q(db, &reference.column);
+    format!(
+        "UPDATE {} AS t SET {column} = {} WHERE {}",
+        q(db, &reference.table.name),
+        db.param(1, &ty),
+        key_in(
+            db,
+            "t",
+            std::slice::from_ref(&reference.column),
+            &[ty.clone()],
+            losers,
+            2
+        ),
+    )
+}
+
+/// Deletes `losers` rows of a merged table by their row key (bound from 1).
+pub fn delete_losers(db: &Db, rr: &RuleRepair, row_key: &str, losers: usize) -> String {
+    let key = [row_key.to_owned()];
+    let types = rr.table.types_of(&key).unwrap_or_default();
+    format!(
+        "DELETE FROM {} AS t WHERE {}",
+        q(db, &rr.table.name),
+        key_in(db, "t", &key, &types, losers, 1)
+    )
+}
+
+/// Puts a journaled image back over the row with the same key (image bound 1 on
+/// PostgreSQL; on SQLite the columns' values bound from 1, then the key).
+pub fn restore(db: &Db, table: &Table, key: &[String]) -> String {
+    let types = table.types_of(key).unwrap_or_default();
+    let writable = table.writable_columns();
+    match db.dialect() {
+        crate::dialect::Dialect::Sqlite => format!(
+            "UPDATE {} AS t SET {} WHERE {}",
+            q(db, &table.name),
+            writable
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("{} = ?{}", q(db, c), i + 1))
+                .collect::<Vec<_>>()
+                .join(", "),
+            key_in(db, "t", key, &types, 1, writable.len() + 1)
+        ),
+        crate::dialect::Dialect::Postgres => format!(
+            "UPDATE {t} AS t SET {} FROM jsonb_populate_record(CAST(NULL AS {t}), CAST($1 AS jsonb)) AS r WHERE {}",
+            writable
+                .iter()
+                .map(|c| format!("{} = r.{}", q(db, c), q(db, c)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            key_in(db, "t", key, &types, 1, 2),
+            t = q(db, &table.name),
+        ),
+    }
+}
+
+/// Inserts a journaled image again (image bound 1 on PostgreSQL; values on SQLite).
+pub fn reinsert(db: &Db, table: &Table) -> String {
+    let writable = table.writable_columns();
+    let list = writable
+        .iter()
+        .map(|c| q(db, c))
+        .collect::<Vec<_>>()
+        .join(", ");
+    match db.dialect() {
+        crate::dialect::Dialect::Sqlite => format!(
+            "INSERT INTO {} ({list}) VALUES ({})",
+            q(db, &table.name),
+            (1..=writable.len())
+                .map(|i| format!("?{i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        crate::dialect::Dialect::Postgres => format!(
+            "INSERT INTO {t} ({list}) OVERRIDING SYSTEM VALUE SELECT {} FROM jsonb_populate_record(CAST(NULL AS {t}), CAST($1 AS jsonb)) AS r",
+            columns(db, "r", &writable),
+            t = q(db, &table.name),
+        ),
+    }
+}
+
+/// Deletes one row by key (bound from 1).
+pub fn delete_row(db: &Db, table: &Table, key: &[String]) -> String {
+    let types = table.types_of(key).unwrap_or_default();
+    format!(
+        "DELETE FROM {} AS t WHERE {}",
+        q(db, &table.name),
+        key_in(db, "t", key, &types, 1, 1)
+    )
+}
