@@ -87,6 +87,37 @@ async fn unreachable_host_is_a_connection_error() {
     assert!(all.contains("source `db` cannot be opened"), "{all}");
 }
 
+#[test]
+fn connection_words_a_host_that_never_answers_is_named_with_the_connect_timeout() {
+    // A server that accepts connections and says nothing: the probe waits for its answer.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    let dir = project(&format!("postgres://app:hunter2@127.0.0.1:{port}/shop"), "");
+    let toml = dir.path().join("trueup.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(&toml, format!("{text}connect-timeout = \"1s\"\n")).unwrap();
+    let output = trueup(&dir, &["check", "--format", "json", "--no-record"]);
+    let all = assert_clean_failure(&output, "hunter2");
+    let expected = format!(
+        "could not connect to source `db` at 127.0.0.1:{port} within 1s (connect-timeout)"
+    );
+    assert!(all.contains(&expected), "{all}");
+    assert!(!all.contains("pool timed out"), "{all}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let rule = &report["rules"][0];
+    assert_eq!(rule["error_cause"], "connection", "{all}");
+    assert!(rule["error"].as_str().unwrap().contains(&expected), "{all}");
+    // The rule waited for the connection as long as the timeout: its time says so.
+    let waited = rule["duration_ms"].as_u64().expect("a duration");
+    assert!(waited >= 1000, "the rule reports {waited} ms:\n{all}");
+}
+
 #[tokio::test]
 async fn timed_out_rule_is_cancelled_on_the_server_and_the_rest_reports() {
     let Some(url) = database().await else { return };

@@ -19,15 +19,28 @@ use crate::{Error, Result};
 /// trueup gives up on the connection.
 const CANCEL_GRACE: Duration = Duration::from_secs(5);
 
-/// How long connecting to the server may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Opens source `name` at the resolved `url`.
-pub(super) async fn connect(name: &str, url: &str, max_connections: u32) -> Result<PgPool> {
-    let connect_error = |source| Error::Connect {
-        source_name: name.to_owned(),
-        url: redact(url),
-        source,
+/// Opens source `name` at the resolved `url`; connecting may take `timeout`. A failure
+/// whose cause may be a password the URL misreads (`/`, `?` or `#` in it, unencoded) says
+/// so ([`crate::redact::password_encoding_hint`]).
+pub(super) async fn connect(
+    name: &str,
+    url: &str,
+    max_connections: u32,
+    timeout: Duration,
+) -> Result<PgPool> {
+    let hinted = |error: Error| match crate::redact::password_encoding_hint(url) {
+        Some(hint) => Error::Hinted {
+            error: Box::new(error),
+            hint,
+        },
+        None => error,
+    };
+    let connect_error = |source| {
+        hinted(Error::Connect {
+            source_name: name.to_owned(),
+            url: redact(url),
+            source,
+        })
     };
     let options = PgConnectOptions::from_str(url)
         .map_err(connect_error)?
@@ -35,16 +48,42 @@ pub(super) async fn connect(name: &str, url: &str, max_connections: u32) -> Resu
         .options([("default_transaction_read_only", "on")]);
     // One direct connection first: a refused connection or a wrong password is reported at
     // once with its cause, where a pool would retry until its timeout and say only that.
-    let probe = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+    let probe = tokio::time::timeout(timeout, PgConnection::connect_with(&options))
         .await
-        .map_err(|_| connect_error(sqlx::Error::PoolTimedOut))?
+        .map_err(|_| hinted(timed_out(name, &options, timeout)))?
         .map_err(connect_error)?;
     probe.close().await.map_err(connect_error)?;
     Ok(PgPoolOptions::new()
         .max_connections(max_connections.max(1))
         .min_connections(0)
-        .acquire_timeout(CONNECT_TIMEOUT)
+        .acquire_timeout(timeout)
         .connect_lazy_with(options))
+}
+
+/// Source `name` at the server `options` name did not answer within `timeout`.
+fn timed_out(name: &str, options: &PgConnectOptions, timeout: Duration) -> Error {
+    Error::ConnectTimeout {
+        source_name: name.to_owned(),
+        address: match options.get_socket() {
+            Some(folder) => format!("the socket in {}", folder.display()),
+            None => format!("{}:{}", options.get_host(), options.get_port()),
+        },
+        limit: timeout,
+    }
+}
+
+/// A pool of source `name` that could not hand out a connection in time (the server stopped
+/// answering after the source was opened) as [`Error::ConnectTimeout`]; other errors as
+/// they are.
+pub(super) fn pool_error(name: &str, pool: &PgPool, error: Error) -> Error {
+    match error {
+        Error::Database(sqlx::Error::PoolTimedOut) => timed_out(
+            name,
+            &pool.connect_options(),
+            pool.options().get_acquire_timeout(),
+        ),
+        other => other,
+    }
 }
 
 /// The `application_name` of one source's sessions in one trueup process: `trueup`, then
@@ -69,7 +108,8 @@ pub(super) async fn cancel_running(pool: &PgPool) -> Result<u64> {
         .get_application_name()
         .unwrap_or_default()
         .to_owned();
-    let mut conn = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+    let wait = pool.options().get_acquire_timeout();
+    let mut conn = tokio::time::timeout(wait, PgConnection::connect_with(&options))
         .await
         .map_err(|_| Error::Database(sqlx::Error::PoolTimedOut))??;
     let cancelled: i64 = sqlx::query_scalar(
