@@ -68,10 +68,11 @@ const MISREAD: [(char, &str); 4] = [('/', "%2F"), ('?', "%3F"), ('#', "%23"), ('
 /// be seen, as a hint that names the characters and never the password: "the password
 /// contains `#`, which must be written %23 in a URL". Before the `@` (the text from the
 /// first `:` after `//` to the last `@`), a `/`, `?` or `#` ends the authority, so the
-/// driver reads a shorter password or another host; in a `password=` parameter, `#` starts
-/// the fragment and `+` is a space. `@` and `:` in a password read as written (the parser
-/// takes the last `@` and the first `:`), so they are not named.
-pub fn password_encoding_hint(url: &str) -> Option<String> {
+/// driver reads another password and another host: named whatever failed. In a `password=`
+/// parameter, `#` starts the fragment and `+` is a space, which only the password suffers:
+/// named when `authentication_failed`. `@` and `:` in a password read as written (the
+/// parser takes the last `@` and the first `:`), so they are not named.
+pub fn password_encoding_hint(url: &str, authentication_failed: bool) -> Option<String> {
     let body = url.split_once("://")?.1;
     let mut found = Vec::new();
     let after_userinfo = match body.rfind('@') {
@@ -83,7 +84,10 @@ pub fn password_encoding_hint(url: &str) -> Option<String> {
         }
         None => body,
     };
-    if let Some((_, query)) = after_userinfo.split_once('?') {
+    if let Some((_, query)) = after_userinfo
+        .split_once('?')
+        .filter(|_| authentication_failed)
+    {
         for pair in query.split('&') {
             if let Some((name, value)) = pair.split_once('=')
                 && parameter_name(name).is_some_and(|name| name == "password")
@@ -334,7 +338,7 @@ mod tests {
 
     #[test]
     fn connection_words_hint_names_the_characters_a_url_misreads() {
-        let hint = |url: &str| password_encoding_hint(url);
+        let hint = |url: &str| password_encoding_hint(url, true);
         assert_eq!(
             hint("postgres://u:pa#ss@h:5432/db").as_deref(),
             Some("the password contains `#`, which must be written %23 in a URL")
@@ -358,6 +362,12 @@ mod tests {
         assert_eq!(hint("postgres://u:p%23ss%2F@h/db?password=a%2Bb"), None);
         assert_eq!(hint("postgres://u@h/db?application_name=a+b"), None);
         assert_eq!(hint("sqlite://shop.db"), None);
+        // A misread parameter changes the password only: named for a failed login only.
+        assert_eq!(
+            password_encoding_hint("postgres://u@h/db?password=a#b", false),
+            None
+        );
+        assert!(password_encoding_hint("postgres://u:a#b@h/db", false).is_some());
         // The hint never holds the password.
         let secret = hint("postgres://u:hunter2#x@h/db").unwrap();
         assert!(!secret.contains("hunter2"), "{secret}");

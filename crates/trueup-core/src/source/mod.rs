@@ -147,9 +147,9 @@ impl Source {
             Dialect::Sqlite => {
                 Backend::Sqlite(sqlite::connect(name, &url, root, max_connections).await?)
             }
-            Dialect::Postgres => {
-                Backend::Postgres(postgres::connect(name, &url, max_connections, spec.connect_timeout).await?)
-            }
+            Dialect::Postgres => Backend::Postgres(
+                postgres::connect(name, &url, max_connections, spec.connect_timeout).await?,
+            ),
         };
         let file = matches!(backend, Backend::Sqlite(_)).then(|| sqlite::database_path(&url, root));
         Ok(Source {
@@ -185,10 +185,14 @@ impl Source {
     ) -> Result<Vec<SchemaProblem>> {
         let Some(existing) = self.columns(table).await? else {
             let tables = self.tables().await.unwrap_or_default();
+            let mut hint = crate::suggest::did_you_mean(table, tables.iter().map(String::as_str));
+            if let (None, Backend::Postgres(pool)) = (&hint, &self.backend) {
+                hint = postgres::elsewhere(pool, table).await.unwrap_or_default();
+            }
             return Ok(vec![SchemaProblem::NoTable {
                 source: self.name.clone(),
                 table: table.to_owned(),
-                hint: crate::suggest::did_you_mean(table, tables.iter().map(String::as_str)),
+                hint,
             }]);
         };
         Ok(columns

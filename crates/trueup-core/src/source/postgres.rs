@@ -20,27 +20,38 @@ use crate::{Error, Result};
 const CANCEL_GRACE: Duration = Duration::from_secs(5);
 
 /// Opens source `name` at the resolved `url`; connecting may take `timeout`. A failure
-/// whose cause may be a password the URL misreads (`/`, `?` or `#` in it, unencoded) says
-/// so ([`crate::redact::password_encoding_hint`]).
+/// that a password the URL misreads may explain (`/`, `?` or `#` in it, unencoded) says so
+/// ([`crate::redact::password_encoding_hint`]).
 pub(super) async fn connect(
     name: &str,
     url: &str,
     max_connections: u32,
     timeout: Duration,
 ) -> Result<PgPool> {
-    let hinted = |error: Error| match crate::redact::password_encoding_hint(url) {
+    let hinted = |error: Error, login_refused: bool| match crate::redact::password_encoding_hint(
+        url,
+        login_refused,
+    ) {
         Some(hint) => Error::Hinted {
             error: Box::new(error),
             hint,
         },
         None => error,
     };
-    let connect_error = |source| {
-        hinted(Error::Connect {
-            source_name: name.to_owned(),
-            url: redact(url),
-            source,
-        })
+    let connect_error = |source: sqlx::Error| {
+        // 28P01: invalid_password.
+        let login_refused = source
+            .as_database_error()
+            .and_then(|e| e.code())
+            .is_some_and(|code| code == "28P01");
+        hinted(
+            Error::Connect {
+                source_name: name.to_owned(),
+                url: redact(url),
+                source,
+            },
+            login_refused,
+        )
     };
     let options = PgConnectOptions::from_str(url)
         .map_err(connect_error)?
@@ -50,7 +61,7 @@ pub(super) async fn connect(
     // once with its cause, where a pool would retry until its timeout and say only that.
     let probe = tokio::time::timeout(timeout, PgConnection::connect_with(&options))
         .await
-        .map_err(|_| hinted(timed_out(name, &options, timeout)))?
+        .map_err(|_| hinted(timed_out(name, &options, timeout), false))?
         .map_err(connect_error)?;
     probe.close().await.map_err(connect_error)?;
     Ok(PgPoolOptions::new()
@@ -123,17 +134,74 @@ pub(super) async fn cancel_running(pool: &PgPool) -> Result<u64> {
     Ok(u64::try_from(cancelled).unwrap_or(0))
 }
 
+/// A condition on `information_schema`'s `table_schema` and `table_name`: the relation the
+/// quoted name `$1` stands for, found as the server finds it (the session's `search_path`
+/// for an unqualified name, not only its first schema).
+const RESOLVED: &str = "(table_schema::text, table_name::text) = \
+     (SELECT n.nspname::text, c.relname::text FROM pg_class c \
+      JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1))";
+
 pub(super) async fn columns(pool: &PgPool, table: &str) -> Result<Vec<String>> {
-    let (schema, name) = split_name(table);
-    Ok(sqlx::query_scalar(
-        "SELECT column_name::text FROM information_schema.columns \
-         WHERE table_schema = COALESCE($1, current_schema()) AND table_name = $2 \
-         ORDER BY ordinal_position",
-    )
-    .bind(schema)
-    .bind(name)
+    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT column_name::text FROM information_schema.columns WHERE {RESOLVED} \
+         ORDER BY ordinal_position"
+    )))
+    .bind(Dialect::Postgres.quote(table))
     .fetch_all(pool)
     .await?)
+}
+
+/// What to say about an unqualified `table` the session does not find, when tables of
+/// that name (that the role can see) are in other schemas: qualify it, or put the schema
+/// on the source's `search_path`. `None` for a qualified name or none elsewhere.
+pub(super) async fn elsewhere(pool: &PgPool, table: &str) -> Result<Option<String>> {
+    if table.contains('.') {
+        return Ok(None);
+    }
+    let schemas: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT table_schema::text FROM information_schema.tables \
+         WHERE table_name = $1 ORDER BY 1",
+    )
+    .bind(table)
+    .fetch_all(pool)
+    .await?;
+    let Some(first) = schemas.first() else {
+        return Ok(None);
+    };
+    let names: Vec<String> = schemas.iter().map(|s| format!("`{s}.{table}`")).collect();
+    let found = match names.as_slice() {
+        [one] => format!("there is {one}"),
+        [init @ .., last] => format!("there are {} and {last}", init.join(", ")),
+        [] => unreachable!("one schema at least"),
+    };
+    Ok(Some(format!(
+        "{found} in another schema: write the schema before the table (`{first}.{table}`), \
+         or put `{first}` on the source's search_path (add \
+         `options=-csearch_path%3D{first}` to its URL's parameters)"
+    )))
+}
+
+/// A query that failed because a relation it names does not exist (42P01), with a hint
+/// when tables of that name are in other schemas; other errors as they are. `relation
+/// "accounts" does not exist` names the relation as written.
+async fn missing_relation(pool: &PgPool, error: Error) -> Error {
+    let Error::Database(sqlx::Error::Database(db)) = &error else {
+        return error;
+    };
+    if db.code().as_deref() != Some("42P01") {
+        return error;
+    }
+    let name = db.message().split('"').nth(1).map(str::to_owned);
+    match name {
+        Some(name) => match elsewhere(pool, &name).await {
+            Ok(Some(hint)) => Error::Hinted {
+                error: Box::new(error),
+                hint,
+            },
+            _ => error,
+        },
+        None => error,
+    }
 }
 
 /// The types freshness compares with `now()`, as `information_schema` names them.
@@ -147,15 +215,12 @@ pub(super) async fn timestamp_problem(
     pool: &PgPool,
     column: &TimestampColumn,
 ) -> Result<Option<String>> {
-    let (schema, name) = split_name(&column.table);
     // `data_type` is a domain's base type; user-defined types are named by `udt_name`.
-    let found: Option<String> = sqlx::query_scalar(
+    let found: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT CASE WHEN data_type = 'USER-DEFINED' THEN udt_name::text ELSE data_type::text END \
-         FROM information_schema.columns \
-         WHERE table_schema = COALESCE($1, current_schema()) AND table_name = $2 AND column_name = $3",
-    )
-    .bind(schema)
-    .bind(name)
+         FROM information_schema.columns WHERE {RESOLVED} AND column_name = $2"
+    )))
+    .bind(Dialect::Postgres.quote(&column.table))
     .bind(&column.column)
     .fetch_optional(pool)
     .await?;
@@ -168,14 +233,6 @@ pub(super) async fn timestamp_problem(
                 column.column, column.table
             )
         }))
-}
-
-/// `schema.table` or `table` as (schema, table).
-fn split_name(table: &str) -> (Option<&str>, &str) {
-    match table.rsplit_once('.') {
-        Some((schema, name)) => (Some(schema), name),
-        None => (None, table),
-    }
 }
 
 /// How long explaining one rule's query may take (planning, not running it).
@@ -388,7 +445,12 @@ pub(super) async fn fetch<S: RowSink>(
     let outcome = tokio::time::timeout(timeout + CANCEL_GRACE, run).await;
     match outcome {
         Ok(Err(Error::Database(err))) if is_cancelled(&err) => Err(QueryError::Timeout(timeout)),
-        Ok(other) => Ok(other?),
+        Ok(Err(err)) => {
+            // The session goes back first: the hint asks on one of the pool's.
+            drop(conn);
+            Err(QueryError::Failed(missing_relation(pool, err).await))
+        }
+        Ok(Ok(())) => Ok(()),
         Err(_elapsed) => {
             // The server did not honour statement_timeout in time: never reuse this session.
             drop(conn.detach());
