@@ -87,6 +87,133 @@ async fn unreachable_host_is_a_connection_error() {
     assert!(all.contains("source `db` cannot be opened"), "{all}");
 }
 
+#[test]
+fn connection_words_a_host_that_never_answers_is_named_with_the_connect_timeout() {
+    // A server that accepts connections and says nothing: the probe waits for its answer.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    let dir = project(&format!("postgres://app:hunter2@127.0.0.1:{port}/shop"), "");
+    let toml = dir.path().join("trueup.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(&toml, format!("{text}connect-timeout = \"1s\"\n")).unwrap();
+    let output = trueup(&dir, &["check", "--format", "json", "--no-record"]);
+    let all = assert_clean_failure(&output, "hunter2");
+    let expected =
+        format!("could not connect to source `db` at 127.0.0.1:{port} within 1s (connect-timeout)");
+    assert!(all.contains(&expected), "{all}");
+    assert!(!all.contains("pool timed out"), "{all}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let rule = &report["rules"][0];
+    assert_eq!(rule["error_cause"], "connection", "{all}");
+    assert!(rule["error"].as_str().unwrap().contains(&expected), "{all}");
+    // The rule waited for the connection as long as the timeout: its time says so.
+    let waited = rule["duration_ms"].as_u64().expect("a duration");
+    assert!(waited >= 1000, "the rule reports {waited} ms:\n{all}");
+}
+
+#[tokio::test]
+async fn connection_words_a_password_the_url_misreads_gets_an_encoding_hint() {
+    let Some(url) = database().await else { return };
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let role = format!(
+        "trueup_hash_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let password = "Zq#Kx7/Wv";
+    pg::execute(
+        &url,
+        &format!("CREATE ROLE \"{role}\" LOGIN PASSWORD '{password}'; GRANT SELECT ON orders TO \"{role}\";"),
+    )
+    .await;
+    let (_, host) = url.rsplit_once('@').unwrap();
+    // In a parameter, `#` starts the fragment: the server gets `Zq` and says no.
+    let in_parameter = format!("postgres://{role}@{host}?password={password}");
+    let output = trueup(&project(&in_parameter, ""), &["check", "--no-record"]);
+    let all = assert_clean_failure(&output, "Kx7");
+    assert!(all.contains("password authentication failed"), "{all}");
+    assert!(
+        all.contains("hint: the password contains `#`, which must be written %23 in a URL"),
+        "{all}"
+    );
+    // Before the `@`, `/` and `#` end the host: the URL is misread before connecting.
+    let in_userinfo = format!("postgres://{role}:{password}@{host}");
+    let output = trueup(&project(&in_userinfo, ""), &["check", "--no-record"]);
+    let all = assert_clean_failure(&output, "Kx7");
+    assert!(
+        all.contains("which must be written %2F and %23 in a URL"),
+        "{all}"
+    );
+    // Written as the hint says, it connects and the rule runs.
+    let encoded = format!("postgres://{role}:Zq%23Kx7%2FWv@{host}");
+    let output = trueup(&project(&encoded, ""), &["check", "--no-record"]);
+    assert!(text(&output).contains("1 finding"), "{}", text(&output));
+    pg::drop_roles(&url, &[&role]).await;
+}
+
+/// A rule on `accounts`, which is in schema `billing`, not on the search_path.
+const ACCOUNTS_RULES: &str = r#"
+[[rule]]
+id = "accounts.owner"
+title = "Account without an owner"
+severity = "low"
+[rule.detector]
+kind = "not-null"
+table = "accounts"
+columns = ["owner"]
+
+[[rule]]
+id = "accounts.sql"
+title = "Account without an owner, in SQL"
+severity = "low"
+[rule.detector]
+kind = "sql"
+key = ["id"]
+query = "SELECT id FROM accounts WHERE owner IS NULL"
+"#;
+
+#[tokio::test]
+async fn connection_words_an_unqualified_table_in_another_schema_is_suggested_qualified() {
+    let Some(url) = database().await else { return };
+    pg::execute(
+        &url,
+        "CREATE SCHEMA billing; CREATE TABLE billing.accounts (id INTEGER PRIMARY KEY, owner TEXT); \
+         INSERT INTO billing.accounts VALUES (1, NULL);",
+    )
+    .await;
+    let output = trueup(&project(&url, ACCOUNTS_RULES), &["check", "--no-record"]);
+    let all = assert_clean_failure(&output, "trueup-test");
+    // The built-in (checked before it runs) and the SQL rule (failed with 42P01) both say
+    // where the table is.
+    assert!(
+        all.contains(
+            "source `db` has no table `accounts`; there is `billing.accounts` in another schema"
+        ),
+        "{all}"
+    );
+    assert!(
+        all.contains("relation \"accounts\" does not exist; hint: there is `billing.accounts` in another schema"),
+        "{all}"
+    );
+    assert!(all.contains("options=-csearch_path%3Dbilling"), "{all}");
+    // The search_path the hint suggests finds it, and tables of the other schemas on the
+    // path are still found (`orders`, in public).
+    let with_path = format!("{url}?options=-csearch_path%3Dbilling,public");
+    let output = trueup(
+        &project(&with_path, ACCOUNTS_RULES),
+        &["check", "--no-record"],
+    );
+    let all = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{all}");
+    assert!(all.contains("3 findings"), "{all}");
+}
+
 #[tokio::test]
 async fn timed_out_rule_is_cancelled_on_the_server_and_the_rest_reports() {
     let Some(url) = database().await else { return };

@@ -35,6 +35,19 @@ pub enum Error {
         source: sqlx::Error,
     },
 
+    /// A server that did not answer within the source's `connect-timeout`: unreachable, or
+    /// accepting connections and then saying nothing.
+    #[error(
+        "could not connect to source `{source_name}` at {address} within {} (connect-timeout)",
+        crate::duration::HumanDuration(*limit)
+    )]
+    ConnectTimeout {
+        source_name: String,
+        /// `host:port` (or the socket's folder), never the URL.
+        address: String,
+        limit: std::time::Duration,
+    },
+
     /// A SQLite database file that should exist does not.
     #[error("source `{source_name}`: database file {} does not exist", path.display())]
     MissingDatabase { source_name: String, path: PathBuf },
@@ -102,6 +115,10 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// `error`, and what to try about it; [`chain`] puts the hint after every cause.
+    #[error("{error}; hint: {hint}")]
+    Hinted { error: Box<Error>, hint: String },
+
     /// Anything else in the core that is a bug or an environment failure.
     #[error("{0}")]
     Other(String),
@@ -128,8 +145,14 @@ pub enum PluginFailure {
 /// repeats. A database's error ends the chain with its own message, detail and hint.
 pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut message = String::new();
+    let mut hints = Vec::new();
     let mut next = Some(err);
     while let Some(current) = next {
+        if let Some(Error::Hinted { error, hint }) = current.downcast_ref::<Error>() {
+            hints.push(hint);
+            next = Some(error.as_ref());
+            continue;
+        }
         let (text, last) = match database_error(current) {
             Some(db) => (describe_database_error(db), true),
             None => (current.to_string(), false),
@@ -141,6 +164,10 @@ pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
             message.push_str(&text);
         }
         next = if last { None } else { current.source() };
+    }
+    for hint in hints {
+        message.push_str("; hint: ");
+        message.push_str(hint);
     }
     // A driver may quote the URL it failed to parse: never let its password through.
     crate::redact::redact_urls_in(&message)

@@ -73,6 +73,11 @@ impl RuleError {
     /// The rule error an engine error stands for.
     pub fn from_error(error: &Error) -> RuleError {
         let message = crate::error::chain(error);
+        // A hint changes the words, not the cause.
+        let mut error = error;
+        while let Error::Hinted { error: inner, .. } = error {
+            error = inner;
+        }
         match error {
             Error::Plugin { failure, .. } => RuleError::Plugin {
                 failure: *failure,
@@ -80,6 +85,7 @@ impl RuleError {
             },
             Error::Mismatch(_) => RuleError::Configuration(message),
             Error::Connect { .. }
+            | Error::ConnectTimeout { .. }
             | Error::MissingDatabase { .. }
             | Error::NotADatabaseFile { .. }
             | Error::UnsupportedUrl { .. }

@@ -59,7 +59,14 @@ pub struct SourceConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub max_connections: Option<u32>,
+    /// How long connecting to the server may take before the source counts as unreachable
+    /// (default: `10s`). PostgreSQL only: a SQLite source opens a local file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_timeout: Option<HumanDuration>,
 }
+
+/// How long connecting to a source may take when its `connect-timeout` does not say.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Defaults for every rule.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

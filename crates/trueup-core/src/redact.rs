@@ -61,6 +61,64 @@ pub fn spellings(secret: &str) -> Vec<String> {
     all
 }
 
+/// Characters a password may hold that a URL reads as structure, and how to write them.
+const MISREAD: [(char, &str); 4] = [('/', "%2F"), ('?', "%3F"), ('#', "%23"), ('+', "%2B")];
+
+/// Why the password of `url` as written is not the password the driver reads, when that can
+/// be seen, as a hint that names the characters and never the password: "the password
+/// contains `#`, which must be written %23 in a URL". Before the `@` (the text from the
+/// first `:` after `//` to the last `@`), a `/`, `?` or `#` ends the authority, so the
+/// driver reads another password and another host: named whatever failed. In a `password=`
+/// parameter, `#` starts the fragment and `+` is a space, which only the password suffers:
+/// named when `authentication_failed`. `@` and `:` in a password read as written (the
+/// parser takes the last `@` and the first `:`), so they are not named.
+pub fn password_encoding_hint(url: &str, authentication_failed: bool) -> Option<String> {
+    let body = url.split_once("://")?.1;
+    let mut found = Vec::new();
+    let after_userinfo = match body.rfind('@') {
+        Some(at) => {
+            if let Some((_, password)) = body[..at].split_once(':') {
+                found.extend(password.chars().filter(|c| matches!(c, '/' | '?' | '#')));
+            }
+            &body[at + 1..]
+        }
+        None => body,
+    };
+    if let Some((_, query)) = after_userinfo
+        .split_once('?')
+        .filter(|_| authentication_failed)
+    {
+        for pair in query.split('&') {
+            if let Some((name, value)) = pair.split_once('=')
+                && parameter_name(name).is_some_and(|name| name == "password")
+            {
+                found.extend(value.chars().filter(|c| matches!(c, '#' | '+')));
+            }
+        }
+    }
+    let named: Vec<(char, &str)> = MISREAD
+        .into_iter()
+        .filter(|(c, _)| found.contains(c))
+        .collect();
+    let list = |items: Vec<String>| match items.as_slice() {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    };
+    let characters = list(named.iter().map(|(c, _)| format!("`{c}`")).collect());
+    let encodings = list(named.iter().map(|(_, e)| (*e).to_owned()).collect());
+    match named.len() {
+        0 => None,
+        1 => Some(format!(
+            "the password contains {characters}, which must be written {encodings} in a URL"
+        )),
+        _ => Some(format!(
+            "the password contains {characters}, which must be written {encodings} in a URL \
+             (percent-encoding)"
+        )),
+    }
+}
+
 /// Whether a query parameter or a field called `name` holds a secret.
 pub fn is_secret_name(name: &str) -> bool {
     let name = name.to_lowercase();
@@ -276,6 +334,43 @@ mod tests {
         );
         assert_eq!(spellings("p%40ss+w"), ["p%40ss+w", "p@ss+w", "p@ss w"]);
         assert_eq!(spellings("hunter2"), ["hunter2"]);
+    }
+
+    #[test]
+    fn connection_words_hint_names_the_characters_a_url_misreads() {
+        let hint = |url: &str| password_encoding_hint(url, true);
+        assert_eq!(
+            hint("postgres://u:pa#ss@h:5432/db").as_deref(),
+            Some("the password contains `#`, which must be written %23 in a URL")
+        );
+        assert_eq!(
+            hint("postgres://u:a/b?c@h/db").as_deref(),
+            Some(
+                "the password contains `/` and `?`, which must be written %2F and %3F in a URL \
+                 (percent-encoding)"
+            )
+        );
+        assert_eq!(
+            hint("postgres://u@h/db?sslmode=disable&password=a+b#c").as_deref(),
+            Some(
+                "the password contains `#` and `+`, which must be written %23 and %2B in a URL \
+                 (percent-encoding)"
+            )
+        );
+        // Read as written: `@` and `:` in the password, encoded characters, no password.
+        assert_eq!(hint("postgres://u:p@ss:w@h/db"), None);
+        assert_eq!(hint("postgres://u:p%23ss%2F@h/db?password=a%2Bb"), None);
+        assert_eq!(hint("postgres://u@h/db?application_name=a+b"), None);
+        assert_eq!(hint("sqlite://shop.db"), None);
+        // A misread parameter changes the password only: named for a failed login only.
+        assert_eq!(
+            password_encoding_hint("postgres://u@h/db?password=a#b", false),
+            None
+        );
+        assert!(password_encoding_hint("postgres://u:a#b@h/db", false).is_some());
+        // The hint never holds the password.
+        let secret = hint("postgres://u:hunter2#x@h/db").unwrap();
+        assert!(!secret.contains("hunter2"), "{secret}");
     }
 
     #[test]

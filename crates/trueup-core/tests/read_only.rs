@@ -45,6 +45,7 @@ async fn shop() -> (TestDb, Source) {
         name: "db".into(),
         url: db.url.clone(),
         max_connections: None,
+        connect_timeout: trueup_core::project::DEFAULT_CONNECT_TIMEOUT,
         path: Default::default(),
         file: None,
     };

@@ -104,10 +104,13 @@ pub async fn run<S: CheckSink>(
         .concurrency
         .unwrap_or(project.defaults.concurrency)
         .max(1);
+    // The run's time includes opening its sources (a source that does not answer is time
+    // spent too).
+    let started = Instant::now();
     let sources = Arc::new(crate::source::open_all(project, &selected, concurrency).await);
     for (name, source) in sources.iter() {
-        if let Err(err) = source {
-            sink.source_failed(name, err);
+        if let Err(failure) = source {
+            sink.source_failed(name, &failure.error);
         }
     }
     let baseline = match options.baseline {
@@ -144,7 +147,6 @@ pub async fn run<S: CheckSink>(
     let mut seen_in_baseline: HashSet<(String, Fingerprint)> = HashSet::new();
     let mut distinct = Distinct::default();
     let mut outcomes = Vec::new();
-    let started = Instant::now();
     sink.start(rules)?;
 
     let (events, mut received) = mpsc::channel(EVENT_BUFFER);

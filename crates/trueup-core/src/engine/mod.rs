@@ -64,11 +64,21 @@ pub async fn run(
 ) {
     let (rules, plugins) = (&plan.rules, &plan.plugins);
     let concurrency = options.concurrency.max(1);
-    let plans: Vec<Result<Vec<DetectorQuery>, RuleError>> =
+    // Each plan with the time it took; a rule whose source could not be opened took the
+    // time that trying took too, so that its report says how long it waited, not 0 ms.
+    let (spent, plans): (Vec<Duration>, Vec<Result<Vec<DetectorQuery>, RuleError>>) =
         futures_util::stream::iter(0..rules.len())
-            .map(|index| queries(&rules[index], sources, options.split))
+            .map(|index| async move {
+                let started = Instant::now();
+                let plan = queries(&rules[index], sources, options.split).await;
+                let waited = match sources.get(&rules[index].source) {
+                    Some(Err(failure)) => failure.elapsed,
+                    _ => Duration::ZERO,
+                };
+                (waited + started.elapsed(), plan)
+            })
             .buffered(concurrency)
-            .collect()
+            .unzip()
             .await;
 
     let progress: Vec<Mutex<Progress>> = plans
@@ -91,7 +101,7 @@ pub async fn run(
                     rule: rules[index].clone(),
                     findings: 0,
                     repeats: 0,
-                    elapsed: Duration::ZERO,
+                    elapsed: spent[index],
                     error: Some(error.clone()),
                 };
                 let _ = events.send(Event::Finished(outcome)).await;
@@ -161,7 +171,7 @@ pub async fn run(
                         .await
                         .err()
                         .map(describe),
-                    (Some(Err(err)), _) => Some(err.clone()),
+                    (Some(Err(failure)), _) => Some(failure.error.clone()),
                     (None, _) => Some(not_opened(rule)),
                 };
                 // The findings before an error are reported too.
@@ -228,7 +238,7 @@ async fn queries(
     }
     let source = match sources.get(&rule.source) {
         Some(Ok(source)) => source,
-        Some(Err(err)) => return Err(err.clone()),
+        Some(Err(failure)) => return Err(failure.error.clone()),
         None => return Err(not_opened(rule)),
     };
     let failed = |err: Error| RuleError::from_error(&err);

@@ -39,6 +39,8 @@ pub struct SourceSpec {
     /// this, print [`crate::redact::redact`] of it.
     pub url: String,
     pub max_connections: Option<u32>,
+    /// How long connecting may take (`connect-timeout`).
+    pub connect_timeout: std::time::Duration,
     /// Where the URL is written in `trueup.toml`.
     pub path: FieldPath,
     /// The project file, to point at the URL when its variables cannot be replaced (none
@@ -98,6 +100,9 @@ impl Project {
                 name: name.clone(),
                 url: config.url.clone(),
                 max_connections: config.max_connections,
+                connect_timeout: config
+                    .connect_timeout
+                    .map_or(crate::project::DEFAULT_CONNECT_TIMEOUT, |t| t.0),
                 path,
                 file: Some(file.clone()),
             };
@@ -121,6 +126,16 @@ impl Project {
                     .key(name)
                     .key("max-connections");
                 problems.push(file.at_path(&at, "`max-connections` must be at least 1"));
+            }
+            if spec.connect_timeout.is_zero() {
+                let at = FieldPath::default()
+                    .key("sources")
+                    .key(name)
+                    .key("connect-timeout");
+                problems.push(
+                    file.at_path(&at, "`connect-timeout` must be more than 0")
+                        .with_hint("write e.g. `10s`"),
+                );
             }
             sources.insert(name.clone(), spec);
         }

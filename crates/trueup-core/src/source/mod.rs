@@ -44,9 +44,24 @@ enum Backend {
 pub use crate::rule::TimestampColumn;
 
 /// The open sources of a run, by name; a source that could not be opened keeps its error.
-pub type Sources = BTreeMap<String, Result<Source, crate::outcome::RuleError>>;
+pub type Sources = BTreeMap<String, Result<Source, OpenFailure>>;
 
-/// Opens every source the rules use, at once; failures are kept per source.
+/// Why a source could not be opened, and how long trying took: the time its rules spent
+/// waiting for it, which they report as theirs.
+#[derive(Debug, Clone)]
+pub struct OpenFailure {
+    pub error: crate::outcome::RuleError,
+    pub elapsed: Duration,
+}
+
+impl std::fmt::Display for OpenFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+/// Opens every source the rules use, at once; failures are kept per source, with the time
+/// each attempt took.
 pub async fn open_all(project: &Project, rules: &[&LoadedRule], max_connections: u32) -> Sources {
     let mut names: Vec<&str> = rules.iter().map(|r| r.source.as_str()).collect();
     names.sort_unstable();
@@ -54,9 +69,13 @@ pub async fn open_all(project: &Project, rules: &[&LoadedRule], max_connections:
     let opened = futures_util::future::join_all(names.iter().map(|name| async move {
         let spec = &project.sources[*name];
         let pool_size = spec.max_connections.unwrap_or(max_connections);
+        let started = std::time::Instant::now();
         let source = Source::connect(spec, &project.root, pool_size)
             .await
-            .map_err(|e| crate::outcome::RuleError::from_error(&e));
+            .map_err(|e| OpenFailure {
+                error: crate::outcome::RuleError::from_error(&e),
+                elapsed: started.elapsed(),
+            });
         ((*name).to_owned(), source)
     }))
     .await;
@@ -129,9 +148,9 @@ impl Source {
             Dialect::Sqlite => {
                 Backend::Sqlite(sqlite::connect(name, &url, root, max_connections).await?)
             }
-            Dialect::Postgres => {
-                Backend::Postgres(postgres::connect(name, &url, max_connections).await?)
-            }
+            Dialect::Postgres => Backend::Postgres(
+                postgres::connect(name, &url, max_connections, spec.connect_timeout).await?,
+            ),
         };
         let file = matches!(backend, Backend::Sqlite(_)).then(|| database_path(&url, root));
         Ok(Source {
@@ -167,10 +186,14 @@ impl Source {
     ) -> Result<Vec<SchemaProblem>> {
         let Some(existing) = self.columns(table).await? else {
             let tables = self.tables().await.unwrap_or_default();
+            let mut hint = crate::suggest::did_you_mean(table, tables.iter().map(String::as_str));
+            if let (None, Backend::Postgres(pool)) = (&hint, &self.backend) {
+                hint = postgres::elsewhere(pool, table).await.unwrap_or_default();
+            }
             return Ok(vec![SchemaProblem::NoTable {
                 source: self.name.clone(),
                 table: table.to_owned(),
-                hint: crate::suggest::did_you_mean(table, tables.iter().map(String::as_str)),
+                hint,
             }]);
         };
         Ok(columns
@@ -298,7 +321,12 @@ impl Source {
     ) -> Result<(), QueryError> {
         match &self.backend {
             Backend::Sqlite(pool) => sqlite::fetch(pool, query, timeout, sink).await,
-            Backend::Postgres(pool) => postgres::fetch(pool, query, timeout, sink).await,
+            Backend::Postgres(pool) => match postgres::fetch(pool, query, timeout, sink).await {
+                Err(QueryError::Failed(error)) => Err(QueryError::Failed(postgres::pool_error(
+                    &self.name, pool, error,
+                ))),
+                other => other,
+            },
         }
     }
 

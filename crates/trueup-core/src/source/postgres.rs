@@ -8,6 +8,10 @@ use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgValueFormat};
 use sqlx::{Decode, PgPool, Postgres, Row, TypeInfo, ValueRef};
 
+mod schema;
+
+pub(super) use schema::{columns, elsewhere, timestamp_problem};
+
 use super::fetch::{Backend, FirstRow, RowSink, stream_rows};
 use super::{QueryError, TimestampColumn, redact};
 use crate::compile::DetectorQuery;
@@ -19,15 +23,39 @@ use crate::{Error, Result};
 /// trueup gives up on the connection.
 const CANCEL_GRACE: Duration = Duration::from_secs(5);
 
-/// How long connecting to the server may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Opens source `name` at the resolved `url`.
-pub(super) async fn connect(name: &str, url: &str, max_connections: u32) -> Result<PgPool> {
-    let connect_error = |source| Error::Connect {
-        source_name: name.to_owned(),
-        url: redact(url),
-        source,
+/// Opens source `name` at the resolved `url`; connecting may take `timeout`. A failure
+/// that a password the URL misreads may explain (`/`, `?` or `#` in it, unencoded) says so
+/// ([`crate::redact::password_encoding_hint`]).
+pub(super) async fn connect(
+    name: &str,
+    url: &str,
+    max_connections: u32,
+    timeout: Duration,
+) -> Result<PgPool> {
+    let hinted = |error: Error, login_refused: bool| match crate::redact::password_encoding_hint(
+        url,
+        login_refused,
+    ) {
+        Some(hint) => Error::Hinted {
+            error: Box::new(error),
+            hint,
+        },
+        None => error,
+    };
+    let connect_error = |source: sqlx::Error| {
+        // 28P01: invalid_password.
+        let login_refused = source
+            .as_database_error()
+            .and_then(|e| e.code())
+            .is_some_and(|code| code == "28P01");
+        hinted(
+            Error::Connect {
+                source_name: name.to_owned(),
+                url: redact(url),
+                source,
+            },
+            login_refused,
+        )
     };
     let options = PgConnectOptions::from_str(url)
         .map_err(connect_error)?
@@ -35,16 +63,42 @@ pub(super) async fn connect(name: &str, url: &str, max_connections: u32) -> Resu
         .options([("default_transaction_read_only", "on")]);
     // One direct connection first: a refused connection or a wrong password is reported at
     // once with its cause, where a pool would retry until its timeout and say only that.
-    let probe = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+    let probe = tokio::time::timeout(timeout, PgConnection::connect_with(&options))
         .await
-        .map_err(|_| connect_error(sqlx::Error::PoolTimedOut))?
+        .map_err(|_| hinted(timed_out(name, &options, timeout), false))?
         .map_err(connect_error)?;
     probe.close().await.map_err(connect_error)?;
     Ok(PgPoolOptions::new()
         .max_connections(max_connections.max(1))
         .min_connections(0)
-        .acquire_timeout(CONNECT_TIMEOUT)
+        .acquire_timeout(timeout)
         .connect_lazy_with(options))
+}
+
+/// Source `name` at the server `options` name did not answer within `timeout`.
+fn timed_out(name: &str, options: &PgConnectOptions, timeout: Duration) -> Error {
+    Error::ConnectTimeout {
+        source_name: name.to_owned(),
+        address: match options.get_socket() {
+            Some(folder) => format!("the socket in {}", folder.display()),
+            None => format!("{}:{}", options.get_host(), options.get_port()),
+        },
+        limit: timeout,
+    }
+}
+
+/// A pool of source `name` that could not hand out a connection in time (the server stopped
+/// answering after the source was opened) as [`Error::ConnectTimeout`]; other errors as
+/// they are.
+pub(super) fn pool_error(name: &str, pool: &PgPool, error: Error) -> Error {
+    match error {
+        Error::Database(sqlx::Error::PoolTimedOut) => timed_out(
+            name,
+            &pool.connect_options(),
+            pool.options().get_acquire_timeout(),
+        ),
+        other => other,
+    }
 }
 
 /// The `application_name` of one source's sessions in one trueup process: `trueup`, then
@@ -69,7 +123,8 @@ pub(super) async fn cancel_running(pool: &PgPool) -> Result<u64> {
         .get_application_name()
         .unwrap_or_default()
         .to_owned();
-    let mut conn = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+    let wait = pool.options().get_acquire_timeout();
+    let mut conn = tokio::time::timeout(wait, PgConnection::connect_with(&options))
         .await
         .map_err(|_| Error::Database(sqlx::Error::PoolTimedOut))??;
     let cancelled: i64 = sqlx::query_scalar(
@@ -81,61 +136,6 @@ pub(super) async fn cancel_running(pool: &PgPool) -> Result<u64> {
     .await?;
     let _ = conn.close().await;
     Ok(u64::try_from(cancelled).unwrap_or(0))
-}
-
-pub(super) async fn columns(pool: &PgPool, table: &str) -> Result<Vec<String>> {
-    let (schema, name) = split_name(table);
-    Ok(sqlx::query_scalar(
-        "SELECT column_name::text FROM information_schema.columns \
-         WHERE table_schema = COALESCE($1, current_schema()) AND table_name = $2 \
-         ORDER BY ordinal_position",
-    )
-    .bind(schema)
-    .bind(name)
-    .fetch_all(pool)
-    .await?)
-}
-
-/// The types freshness compares with `now()`, as `information_schema` names them.
-const TIMESTAMP_TYPES: [&str; 3] = [
-    "timestamp without time zone",
-    "timestamp with time zone",
-    "date",
-];
-
-pub(super) async fn timestamp_problem(
-    pool: &PgPool,
-    column: &TimestampColumn,
-) -> Result<Option<String>> {
-    let (schema, name) = split_name(&column.table);
-    // `data_type` is a domain's base type; user-defined types are named by `udt_name`.
-    let found: Option<String> = sqlx::query_scalar(
-        "SELECT CASE WHEN data_type = 'USER-DEFINED' THEN udt_name::text ELSE data_type::text END \
-         FROM information_schema.columns \
-         WHERE table_schema = COALESCE($1, current_schema()) AND table_name = $2 AND column_name = $3",
-    )
-    .bind(schema)
-    .bind(name)
-    .bind(&column.column)
-    .fetch_optional(pool)
-    .await?;
-    Ok(found
-        .filter(|found| !TIMESTAMP_TYPES.contains(&found.as_str()))
-        .map(|found| {
-            format!(
-                "column `{}` of `{}` is {found}, not a timestamp; freshness needs a `timestamp`, \
-                 `timestamptz` or `date` column (for dates kept as text, cast them in a `sql` rule)",
-                column.column, column.table
-            )
-        }))
-}
-
-/// `schema.table` or `table` as (schema, table).
-fn split_name(table: &str) -> (Option<&str>, &str) {
-    match table.rsplit_once('.') {
-        Some((schema, name)) => (Some(schema), name),
-        None => (None, table),
-    }
 }
 
 /// How long explaining one rule's query may take (planning, not running it).
@@ -348,7 +348,14 @@ pub(super) async fn fetch<S: RowSink>(
     let outcome = tokio::time::timeout(timeout + CANCEL_GRACE, run).await;
     match outcome {
         Ok(Err(Error::Database(err))) if is_cancelled(&err) => Err(QueryError::Timeout(timeout)),
-        Ok(other) => Ok(other?),
+        Ok(Err(err)) => {
+            // The session goes back first: the hint asks on one of the pool's.
+            drop(conn);
+            Err(QueryError::Failed(
+                schema::missing_relation(pool, err).await,
+            ))
+        }
+        Ok(Ok(())) => Ok(()),
         Err(_elapsed) => {
             // The server did not honour statement_timeout in time: never reuse this session.
             drop(conn.detach());

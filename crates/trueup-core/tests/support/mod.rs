@@ -244,6 +244,7 @@ pub async fn open_source(url: &str) -> Source {
         name: "db".into(),
         url: url.to_owned(),
         max_connections: None,
+        connect_timeout: trueup_core::project::DEFAULT_CONNECT_TIMEOUT,
         path: Default::default(),
         file: None,
     };
