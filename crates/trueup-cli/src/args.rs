@@ -82,6 +82,82 @@ pub enum Command {
     Gc(GcArgs),
     /// Write, build, test and inspect WebAssembly check plugins.
     Plugin(PluginArgs),
+    /// Plan the repairs of the selected rules' findings; writes nothing to any source.
+    Plan(PlanArgs),
+    /// Apply a plan: in batches, each one transaction that journals every row it changes.
+    Apply(ApplyArgs),
+    /// Undo a repair from its journal, refusing rows changed since (unless --force).
+    Undo(UndoArgs),
+    /// List the repairs in the sources' journals, newest first.
+    Repairs(RepairsArgs),
+}
+
+/// How `plan` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// For people: per rule the strategy, statements, counts and first keys.
+    Human,
+    /// The plan file itself (JSON Lines), as `apply` takes it.
+    Json,
+    /// The statements each batch runs, as a SQL script to read.
+    Sql,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[arg(long, value_enum, default_value_t = PlanFormat::Human)]
+    pub format: PlanFormat,
+    /// Write the plan file here (for `trueup apply FILE`); stdout shows the format asked for.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A plan file written by `trueup plan --output FILE`. Without it, the selected rules
+    /// are planned and applied at once.
+    pub plan: Option<PathBuf>,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Do everything, then roll back: what would change, changing nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Keys per batch; each batch is one transaction.
+    #[arg(long, default_value_t = 500, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub batch_size: u64,
+    /// Allow up to N changed rows per rule instead of the rule's `max-rows` (needs --yes).
+    #[arg(long, value_name = "N", requires = "yes")]
+    pub max_rows: Option<u64>,
+    /// Confirm --max-rows.
+    #[arg(long)]
+    pub yes: bool,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct UndoArgs {
+    /// The repair's id, as `trueup repairs` lists it.
+    pub repair: i64,
+    /// The source whose journal holds it (needed when several have that id).
+    #[arg(long, short = 's', value_name = "NAME")]
+    pub source: Option<String>,
+    /// Restore rows that changed since the repair too, overwriting those changes.
+    #[arg(long)]
+    pub force: bool,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct RepairsArgs {
+    /// Only this source's journal.
+    #[arg(long, short = 's', value_name = "NAME")]
+    pub source: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]

@@ -84,7 +84,7 @@ pub async fn execute(
 
 /// The first SIGINT or SIGTERM cancels the run (its queries are cancelled in their
 /// databases, what finished is reported); a second one exits at once.
-async fn stop_on_signals(cancel: Cancel) {
+pub(crate) async fn stop_on_signals(cancel: Cancel) {
     signal().await;
     cancel.cancel();
     signal().await;

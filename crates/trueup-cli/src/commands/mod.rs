@@ -8,6 +8,7 @@ mod diff;
 mod gc;
 mod init;
 mod plugin;
+mod repair;
 mod rules;
 mod runs;
 mod schema;
@@ -34,6 +35,10 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Baseline(args) => baseline::run(args, project, printer).await,
         Command::Gc(args) => gc::run(args, project, printer).await,
         Command::Plugin(args) => plugin::run(args, &cli.global, printer),
+        Command::Plan(args) => repair::plan(args, project).await,
+        Command::Apply(args) => repair::apply(args, project).await,
+        Command::Undo(args) => repair::undo(args, project, printer).await,
+        Command::Repairs(args) => repair::repairs(args, project).await,
     }
 }
 

@@ -468,7 +468,11 @@ async fn row_batch(
             Some((_, image)) if Some(row::image_hash(image)) == target.hash => {
                 ok.push((text, key.clone()));
             }
-            found => unsure.push((text, target.key.clone(), found.map(|(_, i)| row::image_hash(i)))),
+            found => unsure.push((
+                text,
+                target.key.clone(),
+                found.map(|(_, i)| row::image_hash(i)),
+            )),
         }
     }
     if !unsure.is_empty() {
@@ -491,7 +495,11 @@ async fn row_batch(
         if violating.contains(&text) {
             todo.push((text, key));
         } else {
-            skip(report, Skip::Resolved, &serde_json::from_str(&text).unwrap_or_default());
+            skip(
+                report,
+                Skip::Resolved,
+                &serde_json::from_str(&text).unwrap_or_default(),
+            );
         }
     }
     if todo.is_empty() {
@@ -555,17 +563,33 @@ async fn row_batch(
         let keys: Vec<Vec<Value>> = before.values().map(|(k, _)| k.clone()).collect();
         let after = read_images(db, &dependent.table, key, &keys, false).await?;
         for (text, (k, image)) in before {
-            entries.push(entry(rr, &dependent.table.name, key, k, image, after.get(text)));
+            entries.push(entry(
+                rr,
+                &dependent.table.name,
+                key,
+                k,
+                image,
+                after.get(text),
+            ));
         }
     }
     let after = read_images(db, &rr.table, &rr.key, &todo_keys, false).await?;
     for (text, key) in &todo {
         let (_, image) = &current[text];
-        entries.push(entry(rr, &rr.table.name, &rr.key, key, image, after.get(text)));
+        entries.push(entry(
+            rr,
+            &rr.table.name,
+            &rr.key,
+            key,
+            image,
+            after.get(text),
+        ));
     }
     if let Action::Quarantine { into, .. } = &rr.action {
         let Some(quarantine) = catalog::table(db, into).await? else {
-            return Err(Error::Other(format!("quarantine table `{into}` is missing")));
+            return Err(Error::Other(format!(
+                "quarantine table `{into}` is missing"
+            )));
         };
         let mut key = rr.key.clone();
         key.push(spec::QUARANTINE_COLUMNS[0].to_owned());
@@ -669,11 +693,9 @@ async fn merge_batch(
         let group = row::key_json(&values[..width]).to_string();
         let key = values[width].clone();
         let image = row::image_text(dialect, &columns, &values[width + 1..]);
-        now.entry(group).or_default().push((
-            row::key_json(std::slice::from_ref(&key)),
-            key,
-            image,
-        ));
+        now.entry(group)
+            .or_default()
+            .push((row::key_json(std::slice::from_ref(&key)), key, image));
     }
     let mut todo = Vec::new();
     for target in batch {
@@ -712,7 +734,10 @@ async fn merge_batch(
                 let (k, image) = values.split_at(key.len());
                 before.insert(
                     row::key_json(k).to_string(),
-                    (k.to_vec(), row::image_text(dialect, &reference_columns, image)),
+                    (
+                        k.to_vec(),
+                        row::image_text(dialect, &reference_columns, image),
+                    ),
                 );
             }
         }
@@ -741,7 +766,14 @@ async fn merge_batch(
         let keys: Vec<Vec<Value>> = before.values().map(|(k, _)| k.clone()).collect();
         let after = read_images(db, &reference.table, key, &keys, false).await?;
         for (text, (k, image)) in before {
-            entries.push(entry(rr, &reference.table.name, key, k, image, after.get(text)));
+            entries.push(entry(
+                rr,
+                &reference.table.name,
+                key,
+                k,
+                image,
+                after.get(text),
+            ));
         }
     }
     let key_columns = [row_key.clone()];

@@ -110,8 +110,7 @@ fn text(value: &Value) -> String {
 }
 
 fn names(json: &Value) -> Result<Vec<String>> {
-    serde_json::from_str(&text(json))
-        .map_err(|e| Error::Other(format!("reading the catalog: {e}")))
+    serde_json::from_str(&text(json)).map_err(|e| Error::Other(format!("reading the catalog: {e}")))
 }
 
 /// The table `name`, or `None` when the database has no such table.

@@ -265,7 +265,9 @@ fn sqlite_value(row: &sqlx::sqlite::SqliteRow, index: usize) -> Value {
     }
     match raw.type_info().name() {
         "INTEGER" => row.try_get::<i64, _>(index).map_or(Value::Null, Value::Int),
-        "REAL" => row.try_get::<f64, _>(index).map_or(Value::Null, Value::Float),
+        "REAL" => row
+            .try_get::<f64, _>(index)
+            .map_or(Value::Null, Value::Float),
         "BLOB" => row
             .try_get::<Vec<u8>, _>(index)
             .map_or(Value::Null, Value::Bytes),

@@ -149,8 +149,10 @@ pub async fn version(db: &mut Db) -> Result<Option<i64>> {
         Dialect::Sqlite => {
             "SELECT CAST(count(*) AS TEXT) FROM sqlite_schema WHERE name = 'trueup_journal_version'"
         }
-        Dialect::Postgres => "SELECT CAST(count(*) AS TEXT) FROM pg_tables \
-             WHERE schemaname = 'trueup' AND tablename = 'journal_version'",
+        Dialect::Postgres => {
+            "SELECT CAST(count(*) AS TEXT) FROM pg_tables \
+             WHERE schemaname = 'trueup' AND tablename = 'journal_version'"
+        }
     };
     let present = db.rows(exists, &[]).await?;
     if !matches!(present.first().and_then(|r| r.first()), Some(v) if v.to_string() != "0") {
@@ -229,7 +231,8 @@ pub async fn begin_repair(db: &mut Db, new: &NewRepair<'_>) -> Result<i64> {
             &sql,
             &[
                 Value::Text(new.kind.to_owned()),
-                new.undoes.map_or(Value::Null, |u| Value::Text(u.to_string())),
+                new.undoes
+                    .map_or(Value::Null, |u| Value::Text(u.to_string())),
                 Value::Text(new.plan_hash.to_owned()),
                 Value::Text(serde_json::to_string(new.rules).unwrap_or_default()),
                 Value::Text(crate::time::iso8601(crate::time::now_millis())),
@@ -274,7 +277,10 @@ pub async fn mark_undone(db: &mut Db, repair: i64, undo: i64) -> Result<()> {
             db.param(1, "bigint"),
             db.param(2, "bigint")
         ),
-        &[Value::Text(undo.to_string()), Value::Text(repair.to_string())],
+        &[
+            Value::Text(undo.to_string()),
+            Value::Text(repair.to_string()),
+        ],
     )
     .await?;
     Ok(())
@@ -475,7 +481,10 @@ pub async fn already_done(
         .map(|i| db.param(i + 3, "text"))
         .collect::<Vec<_>>()
         .join(", ");
-    let mut binds = vec![Value::Text(plan_hash.to_owned()), Value::Text(table.to_owned())];
+    let mut binds = vec![
+        Value::Text(plan_hash.to_owned()),
+        Value::Text(table.to_owned()),
+    ];
     binds.extend(keys.iter().cloned().map(Value::Text));
     let rows = db
         .rows(

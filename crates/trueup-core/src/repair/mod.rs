@@ -17,12 +17,14 @@ mod undo;
 
 pub use apply::{AppliedRule, ApplyOptions, ApplyProgress, ApplyReport, Skip, apply};
 pub use journal::RepairSummary;
-pub use plan::{PlanFile, PlanSummary, PlannedRule, RowCounts, RuleEnd, RuleLine, TableCounts, plan, read};
+pub use plan::{
+    PlanFile, PlanSummary, PlannedRule, RowCounts, RuleEnd, RuleLine, TableCounts, plan, read,
+};
 pub use spec::Refusal;
 pub use undo::{Conflict, UndoReport, find_source, undo};
 
-use crate::load::Project;
 use crate::Result;
+use crate::load::Project;
 
 /// The repairs in the journals of the project's sources (`source` only, when named),
 /// newest first. A source that cannot be reached is reported as an error of its own.

@@ -392,11 +392,9 @@ async fn plan_rule(
         let count = count_dependents(db, rr, dependent).await?;
         let counts = rows.entry(dependent.table.name.clone()).or_default();
         let set_null = !dependent.declared
-            && rr
-                .table
-                .referenced_by
-                .iter()
-                .any(|fk| fk.columns == dependent.columns && fk.on_delete == super::catalog::OnDelete::Set);
+            && rr.table.referenced_by.iter().any(|fk| {
+                fk.columns == dependent.columns && fk.on_delete == super::catalog::OnDelete::Set
+            });
         if set_null {
             counts.update += count;
         } else {
@@ -404,9 +402,10 @@ async fn plan_rule(
         }
     }
     let total: u64 = rows.values().map(TableCounts::total).sum();
-    let refused = rr.max_rows.filter(|max| total > *max).map(|max| {
-        format!("it would change {total} rows, more than its `max-rows` ({max})")
-    });
+    let refused = rr
+        .max_rows
+        .filter(|max| total > *max)
+        .map(|max| format!("it would change {total} rows, more than its `max-rows` ({max})"));
     Ok((
         RuleEnd {
             index,
@@ -419,7 +418,11 @@ async fn plan_rule(
 }
 
 /// Rows of a dependent table that reference the findings' rows.
-async fn count_dependents(db: &mut Db, rr: &RuleRepair, dependent: &spec::Dependent) -> Result<u64> {
+async fn count_dependents(
+    db: &mut Db,
+    rr: &RuleRepair,
+    dependent: &spec::Dependent,
+) -> Result<u64> {
     let q = |n: &str| db.dialect().quote(n);
     let cols = |alias: &str, names: &[String]| {
         names
@@ -442,7 +445,11 @@ async fn count_dependents(db: &mut Db, rr: &RuleRepair, dependent: &spec::Depend
 }
 
 /// Rows that point at a merge's losers (every row of a group but the survivor).
-async fn count_referencing(db: &mut Db, rr: &RuleRepair, reference: &spec::Reference) -> Result<u64> {
+async fn count_referencing(
+    db: &mut Db,
+    rr: &RuleRepair,
+    reference: &spec::Reference,
+) -> Result<u64> {
     let Action::Merge {
         row_key,
         keep,

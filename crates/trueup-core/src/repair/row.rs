@@ -37,7 +37,10 @@ pub fn from_json(json: &Json) -> Result<Value> {
             (None, Some(Json::String(hex))) => Value::Bytes(
                 (0..hex.len())
                     .step_by(2)
-                    .map(|i| hex.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+                    .map(|i| {
+                        hex.get(i..i + 2)
+                            .and_then(|b| u8::from_str_radix(b, 16).ok())
+                    })
                     .collect::<Option<Vec<u8>>>()
                     .ok_or_else(bad)?,
             ),
@@ -111,7 +114,7 @@ mod tests {
             Value::Null,
             Value::Bool(true),
             Value::Int(-7),
-            Value::Float(1920.570_000_000_000_2),
+            Value::Float(1_920.570_000_000_000_2),
             Value::Float(f64::INFINITY),
             Value::Text("{\"real\": 1}".into()),
             Value::Bytes(vec![0, 255, 16]),
@@ -124,15 +127,28 @@ mod tests {
 
     #[test]
     fn what_is_not_a_written_value_is_an_error() {
-        for text in [r#"{"real": "x"}"#, r#"{"hex": "abc"}"#, r#"{"other": 1}"#, "1.5", "[1]"] {
-            assert!(from_json(&serde_json::from_str(text).unwrap()).is_err(), "{text}");
+        for text in [
+            r#"{"real": "x"}"#,
+            r#"{"hex": "abc"}"#,
+            r#"{"other": 1}"#,
+            "1.5",
+            "[1]",
+        ] {
+            assert!(
+                from_json(&serde_json::from_str(text).unwrap()).is_err(),
+                "{text}"
+            );
         }
     }
 
     #[test]
     fn images_hash_by_their_text() {
         let columns = ["id".to_owned(), "name".to_owned()];
-        let a = image_text(Dialect::Sqlite, &columns, &[Value::Int(1), Value::Text("x".into())]);
+        let a = image_text(
+            Dialect::Sqlite,
+            &columns,
+            &[Value::Int(1), Value::Text("x".into())],
+        );
         assert_eq!(a, r#"{"id":1,"name":"x"}"#);
         assert_eq!(image_hash(&a), image_hash(r#"{"id":1,"name":"x"}"#));
         assert_ne!(image_hash(&a), image_hash(r#"{"id":1,"name":"y"}"#));
@@ -145,6 +161,9 @@ mod tests {
         let one = [Value::Text("{\"id\": 1}".into())];
         let id = ["id".to_owned()];
         assert_eq!(image_text(Dialect::Postgres, &id, &one), "{\"id\": 1}");
-        assert_eq!(image_text(Dialect::Sqlite, &id, &one), r#"{"id":"{\"id\": 1}"}"#);
+        assert_eq!(
+            image_text(Dialect::Sqlite, &id, &one),
+            r#"{"id":"{\"id\": 1}"}"#
+        );
     }
 }

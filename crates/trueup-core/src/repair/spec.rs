@@ -50,7 +50,9 @@ pub enum Action {
         exists: bool,
     },
     /// Columns set to expressions over the row.
-    Update { set: Vec<(String, String)> },
+    Update {
+        set: Vec<(String, String)>,
+    },
     /// Duplicates merged into the first row by `keep`; `row_key` identifies one row.
     Merge {
         row_key: String,
@@ -113,7 +115,10 @@ pub async fn prepare(
         return refuse(some, format!("manual: {what}"));
     }
     if !loaded.refused.is_empty() {
-        return refuse(some, "trueup refuses the rule's SQL (see `trueup validate`)".into());
+        return refuse(
+            some,
+            "trueup refuses the rule's SQL (see `trueup validate`)".into(),
+        );
     }
     let (table_name, key): (String, Vec<String>) = match (&rule.detector, repair.table()) {
         (Detector::Plugin(_), _) => {
@@ -123,7 +128,10 @@ pub async fn prepare(
             );
         }
         (Detector::Sql(_), None) => {
-            return refuse(some, format!("`{strategy}` after a `sql` detector must name its `table`"));
+            return refuse(
+                some,
+                format!("`{strategy}` after a `sql` detector must name its `table`"),
+            );
         }
         (Detector::Sql(d), Some(table)) => (table.to_owned(), d.key.clone()),
         (Detector::NotNull(d), t) => (t.unwrap_or(&d.table).to_owned(), d.key.clone()),
@@ -136,14 +144,20 @@ pub async fn prepare(
         }
     };
     if let Repair::Sql(_) = repair {
-        return refuse(some, "the `sql` strategy is not supported by `apply` yet".into());
+        return refuse(
+            some,
+            "the `sql` strategy is not supported by `apply` yet".into(),
+        );
     }
     let detector = match compile(&rule.detector, db.dialect()) {
         Ok(query) => query,
         Err(e) => return refuse(some, e),
     };
     let Some(table) = catalog::table(db, &table_name).await? else {
-        return refuse(some, format!("source `{}` has no table `{table_name}`", db.source));
+        return refuse(
+            some,
+            format!("source `{}` has no table `{table_name}`", db.source),
+        );
     };
     if !table.triggers.is_empty() && !repair.allow_triggers() {
         return refuse(
@@ -191,10 +205,16 @@ pub async fn prepare(
         }
         Repair::Update(r) => {
             if let Some(column) = r.set.keys().find(|c| key.contains(c)) {
-                return refuse(some, format!("`set` changes `{column}`, which is the finding's key"));
+                return refuse(
+                    some,
+                    format!("`set` changes `{column}`, which is the finding's key"),
+                );
             }
             if let Some(column) = r.set.keys().find(|c| table.type_of(c).is_none()) {
-                return refuse(some, format!("`set` names `{column}`, which `{table_name}` does not have"));
+                return refuse(
+                    some,
+                    format!("`set` names `{column}`, which `{table_name}` does not have"),
+                );
             }
             Action::Update {
                 set: r.set.iter().map(|(c, e)| (c.clone(), e.clone())).collect(),
@@ -202,7 +222,10 @@ pub async fn prepare(
         }
         Repair::Recompute(_) => {
             let Detector::AggregateMatch(d) = &rule.detector else {
-                return refuse(some, "`recompute` repairs `aggregate-match` findings".into());
+                return refuse(
+                    some,
+                    "`recompute` repairs `aggregate-match` findings".into(),
+                );
             };
             Action::Update {
                 set: vec![(d.column.clone(), expected(db.dialect(), d))],
@@ -224,16 +247,35 @@ pub async fn prepare(
             let mut references = Vec::new();
             for reference in &r.references {
                 let Some(referencing) = catalog::table(db, &reference.table).await? else {
-                    return refuse(some, format!("source `{}` has no table `{}`", db.source, reference.table));
+                    return refuse(
+                        some,
+                        format!("source `{}` has no table `{}`", db.source, reference.table),
+                    );
                 };
                 if referencing.type_of(&reference.column).is_none() {
-                    return refuse(some, format!("table `{}` has no column `{}`", reference.table, reference.column));
+                    return refuse(
+                        some,
+                        format!(
+                            "table `{}` has no column `{}`",
+                            reference.table, reference.column
+                        ),
+                    );
                 }
                 if referencing.key().is_none() {
-                    return refuse(some, format!("table `{}` has no primary or unique key", reference.table));
+                    return refuse(
+                        some,
+                        format!("table `{}` has no primary or unique key", reference.table),
+                    );
                 }
                 if !referencing.triggers.is_empty() && !repair.allow_triggers() {
-                    return refuse(some, format!("table `{}` has triggers ({})", reference.table, referencing.triggers.join(", ")));
+                    return refuse(
+                        some,
+                        format!(
+                            "table `{}` has triggers ({})",
+                            reference.table,
+                            referencing.triggers.join(", ")
+                        ),
+                    );
                 }
                 references.push(Reference {
                     table: referencing,
@@ -243,13 +285,19 @@ pub async fn prepare(
             // Every foreign key to the merged table must be one the rule re-points.
             if let Some(fk) = table.referenced_by.iter().find(|fk| {
                 !r.references.iter().any(|declared| {
-                    same_table(&declared.table, &fk.table) && fk.columns == [declared.column.clone()]
+                    same_table(&declared.table, &fk.table)
+                        && fk.columns == [declared.column.clone()]
                 })
             }) {
-                return refuse(some, format!(
-                    "foreign key `{}` of `{}` ({}) references `{table_name}`, but the rule's `references` do not re-point it",
-                    fk.name, fk.table, fk.columns.join(", ")
-                ));
+                return refuse(
+                    some,
+                    format!(
+                        "foreign key `{}` of `{}` ({}) references `{table_name}`, but the rule's `references` do not re-point it",
+                        fk.name,
+                        fk.table,
+                        fk.columns.join(", ")
+                    ),
+                );
             }
             Action::Merge {
                 row_key: row_key.clone(),
@@ -269,7 +317,10 @@ pub async fn prepare(
     if let Some(cascade) = cascade {
         for declared in cascade {
             let Some(child) = catalog::table(db, &declared.table).await? else {
-                return refuse(some, format!("source `{}` has no table `{}`", db.source, declared.table));
+                return refuse(
+                    some,
+                    format!("source `{}` has no table `{}`", db.source, declared.table),
+                );
             };
             let Some(fk) = table.referenced_by.iter().find(|fk| {
                 same_table(&declared.table, &fk.table) && fk.columns == [declared.column.clone()]
@@ -291,7 +342,10 @@ pub async fn prepare(
             });
         }
         for fk in &table.referenced_by {
-            if dependents.iter().any(|d| same_table(&d.table.name, &fk.table) && d.columns == fk.columns) {
+            if dependents
+                .iter()
+                .any(|d| same_table(&d.table.name, &fk.table) && d.columns == fk.columns)
+            {
                 continue;
             }
             match dependent(db, fk).await? {
@@ -303,7 +357,10 @@ pub async fn prepare(
         if let Some(child) = dependents.iter().find(|d| d.table.key().is_none()) {
             return refuse(
                 some,
-                format!("table `{}` references `{table_name}` but has no primary or unique key to journal its rows by", child.table.name),
+                format!(
+                    "table `{}` references `{table_name}` but has no primary or unique key to journal its rows by",
+                    child.table.name
+                ),
             );
         }
     }
@@ -333,16 +390,26 @@ async fn dependent(
         return Ok(Ok(None));
     }
     let Some(child) = catalog::table(db, &fk.table).await? else {
-        return Ok(Err(format!("foreign key `{}`: no table `{}`", fk.name, fk.table)));
+        return Ok(Err(format!(
+            "foreign key `{}`: no table `{}`",
+            fk.name, fk.table
+        )));
     };
-    if child.referenced_by.iter().any(|deeper| deeper.on_delete != OnDelete::Refuse) {
+    if child
+        .referenced_by
+        .iter()
+        .any(|deeper| deeper.on_delete != OnDelete::Refuse)
+    {
         return Ok(Err(format!(
             "table `{}` (cascaded from foreign key `{}`) has cascading foreign keys of its own, which trueup does not journal yet",
             fk.table, fk.name
         )));
     }
     if !child.triggers.is_empty() {
-        return Ok(Err(format!("table `{}` (cascaded from foreign key `{}`) has triggers", fk.table, fk.name)));
+        return Ok(Err(format!(
+            "table `{}` (cascaded from foreign key `{}`) has triggers",
+            fk.table, fk.name
+        )));
     }
     Ok(Ok(Some(Dependent {
         table: child,
@@ -392,8 +459,8 @@ fn expected(dialect: Dialect, d: &crate::rule::AggregateMatchDetector) -> String
 /// A hash of what the rule finds and how it repairs, to tell a plan's rule from a changed one.
 pub fn rule_hash(loaded: &LoadedRule) -> String {
     let rule = &loaded.rule;
-    let definition = serde_json::to_string(&(&rule.detector, &loaded.source, &rule.repair))
-        .unwrap_or_default();
+    let definition =
+        serde_json::to_string(&(&rule.detector, &loaded.source, &rule.repair)).unwrap_or_default();
     format!(
         "{:016x}",
         crate::fingerprint::Fnv::default()

@@ -121,7 +121,14 @@ pub fn dependent_rows(db: &Db, rr: &RuleRepair, dependent: &Dependent, rows: usi
         columns(db, "t", &dependent.columns),
         columns(db, "p", &dependent.referenced),
         q(db, &rr.table.name),
-        key_in(db, "p", &rr.key, &rr.key_types().unwrap_or_default(), rows, 1),
+        key_in(
+            db,
+            "p",
+            &rr.key,
+            &rr.key_types().unwrap_or_default(),
+            rows,
+            1
+        ),
         db.for_update(),
     )
 }
@@ -139,7 +146,14 @@ pub fn delete_dependent(db: &Db, rr: &RuleRepair, dependent: &Dependent, rows: u
             .join(", "),
         columns(db, "p", &dependent.referenced),
         q(db, &rr.table.name),
-        key_in(db, "p", &rr.key, &rr.key_types().unwrap_or_default(), rows, 1),
+        key_in(
+            db,
+            "p",
+            &rr.key,
+            &rr.key_types().unwrap_or_default(),
+            rows,
+            1
+        ),
     )
 }
 
@@ -180,7 +194,10 @@ pub fn change(db: &Db, rr: &RuleRepair, rows: usize) -> Vec<String> {
                 .map(|(c, e)| format!("{} = (\n{}\n)", q(db, c), e.trim()))
                 .collect::<Vec<_>>()
                 .join(", ");
-            vec![format!("UPDATE {t} AS t SET {assignments} WHERE {}", bare_key("t"))]
+            vec![format!(
+                "UPDATE {t} AS t SET {assignments} WHERE {}",
+                bare_key("t")
+            )]
         }
         Action::Merge { .. } => Vec::new(),
     }
@@ -225,7 +242,14 @@ pub fn group_rows(db: &Db, rr: &RuleRepair, rows: usize) -> String {
         "SELECT {} FROM {} AS t WHERE {}{} ORDER BY {}, {}{}",
         read.join(", "),
         q(db, &rr.table.name),
-        key_in(db, "t", &rr.key, &rr.key_types().unwrap_or_default(), rows, 1),
+        key_in(
+            db,
+            "t",
+            &rr.key,
+            &rr.key_types().unwrap_or_default(),
+            rows,
+            1
+        ),
         filter
             .as_deref()
             .map(|f| format!(" AND (\n{}\n)", f.trim()))
@@ -276,7 +300,7 @@ pub fn repoint(db: &Db, reference: &Reference, losers: usize) -> String {
             db,
             "t",
             std::slice::from_ref(&reference.column),
-            &[ty.clone()],
+            std::slice::from_ref(&ty),
             losers,
             2
         ),

@@ -50,7 +50,9 @@ const SAMPLE: usize = 20;
 pub async fn find_source(project: &Project, source: Option<&str>, id: i64) -> Result<String> {
     if let Some(source) = source {
         if !project.sources.contains_key(source) {
-            return Err(Error::Selection(format!("the project has no source `{source}`")));
+            return Err(Error::Selection(format!(
+                "the project has no source `{source}`"
+            )));
         }
         return Ok(source.to_owned());
     }
@@ -232,7 +234,12 @@ async fn undo_batch(
 
 /// Puts `entry`'s before-image back (or removes the row it inserted); returns the image it
 /// left, `None` when it left no row.
-async fn restore(db: &mut Db, table: &Table, entry: &Entry, exists: bool) -> Result<Option<String>> {
+async fn restore(
+    db: &mut Db,
+    table: &Table,
+    entry: &Entry,
+    exists: bool,
+) -> Result<Option<String>> {
     let Some(before) = &entry.before else {
         // An inserted row (a quarantine copy): remove it.
         if exists {
