@@ -102,6 +102,15 @@ fn a_new_plugin_builds_and_passes_its_own_fixtures() {
     assert_eq!(plugins[0]["name"], "blank-check", "{}", built.all());
     let wasm = PathBuf::from(plugins[0]["path"].as_str().expect("a path"));
     assert!(wasm.is_file(), "{}", wasm.display());
+    // The hash a rule pins the file with.
+    let sha256 = trueup_core::plugin::sha256_hex(&std::fs::read(&wasm).expect("read"));
+    assert_eq!(plugins[0]["sha256"], sha256.as_str(), "{}", built.all());
+    let human = run(trueup().args(["plugin", "build"]).arg(&crate_dir));
+    assert!(
+        human.stdout.contains(&format!("  sha256 = \"{sha256}\"\n")),
+        "{}",
+        human.all()
+    );
 
     // The .wasm, or its crate's folder (built first, as `test` does).
     for target in [&wasm, &crate_dir] {

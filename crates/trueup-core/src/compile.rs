@@ -40,6 +40,8 @@ pub struct PluginCall {
     pub path: std::path::PathBuf,
     pub config: serde_json::Map<String, serde_json::Value>,
     pub limits: PluginLimits,
+    /// The SHA-256 the `.wasm` must have, when the rule pins it.
+    pub sha256: Option<String>,
 }
 
 impl DetectorQuery {
@@ -100,6 +102,7 @@ fn plugin_query(d: &PluginDetector) -> DetectorQuery {
         path: d.plugin.clone().into(),
         config: d.config.clone(),
         limits: d.limits.clone(),
+        sha256: d.sha256.clone(),
     });
     query
 }

@@ -78,6 +78,10 @@ impl RuleError {
                 failure: *failure,
                 message,
             },
+            Error::PluginHash { .. } => RuleError::Plugin {
+                failure: PluginFailure::Load,
+                message,
+            },
             Error::Mismatch(_) => RuleError::Configuration(message),
             Error::Connect { .. }
             | Error::MissingDatabase { .. }

@@ -281,6 +281,12 @@ pub struct PluginDetector {
     /// The plugin's `.wasm` file, relative to this rule file (`trueup plugin build` prints
     /// it).
     pub plugin: String,
+    /// The SHA-256 of the `.wasm`, in hex (`trueup plugin build` prints it): when given,
+    /// `validate` and `check` refuse a file whose hash differs, before running any of it.
+    /// For a `.wasm` committed beside the rules rather than built where trueup runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9a-f]{64}$"))]
+    pub sha256: Option<String>,
     /// A single read-only statement whose rows the plugin checks, as for `sql`.
     pub query: String,
     /// Columns of the result that identify a finding; they must be returned by the query.
