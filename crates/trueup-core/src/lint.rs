@@ -113,7 +113,12 @@ pub fn offline(loaded: &LoadedRule) -> Vec<Diagnostic> {
             require("columns", d.columns.len());
             require("key", d.key.len());
         }
-        Detector::Unique(d) => require("columns", d.columns.len()),
+        Detector::Unique(d) => {
+            require("columns", d.columns.len());
+            if let Some(key) = &d.key {
+                require("key", key.len());
+            }
+        }
         Detector::ForeignKey(d) => {
             require("columns", d.columns.len());
             require("key", d.key.len());
