@@ -80,7 +80,9 @@ fn a_new_plugin_builds_and_passes_its_own_fixtures() {
     let crate_dir = tmp.path().join("blank-check");
     let manifest = std::fs::read_to_string(crate_dir.join("Cargo.toml")).expect("Cargo.toml");
     assert!(
-        manifest.contains(&format!("trueup-plugin-sdk = {{ path = \"{relative_sdk}\" }}")),
+        manifest.contains(&format!(
+            "trueup-plugin-sdk = {{ path = \"{relative_sdk}\" }}"
+        )),
         "{manifest}"
     );
     // The versions the workspace already has, so that nothing needs downloading.
@@ -304,10 +306,11 @@ fn describe_shows_the_name_and_the_config_schema() {
 #[test]
 fn a_new_plugin_outside_a_checkout_has_no_absolute_path() {
     let tmp = tempfile::tempdir().expect("temp dir");
-    let created = run(trueup().args(["plugin", "new", "away", "--dir"]).arg(tmp.path()));
+    let created = run(trueup()
+        .args(["plugin", "new", "away", "--dir"])
+        .arg(tmp.path()));
     assert_eq!(created.code, Some(0), "{}", created.all());
-    let manifest =
-        std::fs::read_to_string(tmp.path().join("away/Cargo.toml")).expect("Cargo.toml");
+    let manifest = std::fs::read_to_string(tmp.path().join("away/Cargo.toml")).expect("Cargo.toml");
     let sdk_line = manifest
         .lines()
         .find(|l| l.starts_with("trueup-plugin-sdk"))

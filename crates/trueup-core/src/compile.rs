@@ -243,7 +243,10 @@ impl SqlWriter {
             [one] => text(one),
             many => format!(
                 "'(' || {} || ')'",
-                many.iter().map(text).collect::<Vec<_>>().join(" || ', ' || ")
+                many.iter()
+                    .map(text)
+                    .collect::<Vec<_>>()
+                    .join(" || ', ' || ")
             ),
         };
         let (duplicates, rank, shown) = (
@@ -269,7 +272,10 @@ impl SqlWriter {
             [one] => literal(one),
             many => format!(
                 "({})",
-                many.iter().map(|k| literal(k)).collect::<Vec<_>>().join(", ")
+                many.iter()
+                    .map(|k| literal(k))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         };
         let message = format!("{message} ({names}: {{duplicate_keys}})");

@@ -115,9 +115,13 @@ async fn unique_lists_the_keys_of_duplicate_rows(db: TestDb) {
     let many: Vec<String> = (100..125)
         .map(|id| format!("({id}, 'many@x.io', 'eu')"))
         .collect();
-    db.execute(&format!("INSERT INTO customers VALUES {};", many.join(", ")))
+    db.execute(&format!(
+        "INSERT INTO customers VALUES {};",
+        many.join(", ")
+    ))
+    .await;
+    db.execute("INSERT INTO customers VALUES (5, 'c@x.io', 'eu');")
         .await;
-    db.execute("INSERT INTO customers VALUES (5, 'c@x.io', 'eu');").await;
     let rule = |id: &str, extra: &str| {
         format!(
             "[[rule]]\nid = \"{id}\"\ntitle = \"{id}\"\nseverity = \"low\"\n\n[rule.detector]\n\
@@ -126,7 +130,10 @@ async fn unique_lists_the_keys_of_duplicate_rows(db: TestDb) {
     };
     let rules = [
         rule("by-id", "key = [\"id\"]"),
-        rule("by-tenant-and-id", "key = [\"tenant\", \"id\"]\nwhere = \"id < 100\""),
+        rule(
+            "by-tenant-and-id",
+            "key = [\"tenant\", \"id\"]\nwhere = \"id < 100\"",
+        ),
         rule("without-key", ""),
     ]
     .join("\n");

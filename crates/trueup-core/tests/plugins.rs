@@ -426,5 +426,8 @@ async fn a_pinned_plugin_runs_only_when_its_file_has_the_pinned_hash() {
     assert_eq!(error.cause(), "plugin-load");
     let message = error.to_string();
     assert!(message.contains("rules.toml:24:10: "), "{message}");
-    assert!(message.contains(&format!("its SHA-256 is {actual}")), "{message}");
+    assert!(
+        message.contains(&format!("its SHA-256 is {actual}")),
+        "{message}"
+    );
 }

@@ -280,10 +280,16 @@ mod tests {
     fn sdk_paths_are_relative_to_the_crate() {
         let at = |p: &str| Path::new(p).to_path_buf();
         assert_eq!(
-            relative_path(&at("/repo/plugins/blank"), &at("/repo/crates/trueup-plugin-sdk")),
+            relative_path(
+                &at("/repo/plugins/blank"),
+                &at("/repo/crates/trueup-plugin-sdk")
+            ),
             "../../crates/trueup-plugin-sdk"
         );
-        assert_eq!(relative_path(&at("/repo"), &at("/repo/crates/sdk")), "crates/sdk");
+        assert_eq!(
+            relative_path(&at("/repo"), &at("/repo/crates/sdk")),
+            "crates/sdk"
+        );
         assert_eq!(relative_path(&at("/a/b"), &at("/a/b")), ".");
     }
 
