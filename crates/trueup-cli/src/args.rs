@@ -392,8 +392,9 @@ pub struct PluginNewArgs {
     /// The folder to create the crate in, as `DIR/NAME`.
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,
-    /// Depend on the trueup-plugin-sdk at this path instead of the one trueup was built with
-    /// (or, without one, the version on crates.io).
+    /// Depend on the trueup-plugin-sdk at this path (written relative to the new crate).
+    /// Without it: the SDK of the trueup checkout the crate is created in, by a relative
+    /// path; outside a checkout, this trueup's tag of its git repository.
     #[arg(long, value_name = "PATH")]
     pub sdk: Option<PathBuf>,
 }

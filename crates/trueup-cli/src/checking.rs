@@ -67,8 +67,7 @@ pub async fn execute(
         renderer,
         printer,
         bar: ProgressBar::hidden(),
-        running: Vec::new(),
-        found: 0,
+        tally: Tally::default(),
         observe,
     };
     let cancel = Cancel::new();
@@ -174,19 +173,48 @@ struct Output<'a> {
     renderer: Box<dyn CheckSink + 'a>,
     printer: &'a Printer,
     bar: ProgressBar,
-    /// Rules whose queries run now, for the progress bar.
-    running: Vec<String>,
-    found: u64,
+    tally: Tally,
     observe: &'a mut dyn FnMut(&Finding),
 }
 
 impl Output<'_> {
+    /// One message holds the rules done and the findings, so that no frame pairs a new
+    /// count of one with an old count of the other (a frame drawn between two updates
+    /// showed every rule done beside the findings of all but the last); the bar itself
+    /// follows.
     fn show_progress(&self) {
-        self.bar.set_message(format!(
-            "· {} findings · {}",
-            self.found,
-            Escaped(self.running.join(", "))
-        ));
+        self.bar.set_message(self.tally.line());
+        self.bar.set_position(self.tally.done);
+    }
+}
+
+/// What the progress bar says: rules done of all, the findings reported so far (one per
+/// key, accepted ones too: what the summary counts), and the rules running now.
+#[derive(Debug, Default)]
+struct Tally {
+    rules: u64,
+    done: u64,
+    found: u64,
+    running: Vec<String>,
+}
+
+impl Tally {
+    fn line(&self) -> String {
+        let mut line = format!(
+            "{}/{} rules · {}",
+            self.done,
+            self.rules,
+            crate::render::plural(self.found, "finding")
+        );
+        if !self.running.is_empty() {
+            line.push_str(&format!(" · {}", Escaped(self.running.join(", "))));
+        }
+        line
+    }
+
+    fn finished(&mut self, rule: &str) {
+        self.running.retain(|id| id != rule);
+        self.done += 1;
     }
 }
 
@@ -207,11 +235,13 @@ impl CheckSink for Output<'_> {
     fn start(&mut self, rules: &[Arc<RuleSpec>]) -> std::io::Result<()> {
         self.renderer.start(rules)?;
         self.bar = self.printer.progress(rules.len());
+        self.tally.rules = rules.len() as u64;
+        self.show_progress();
         Ok(())
     }
 
     fn rule_started(&mut self, rule: &Arc<RuleSpec>) {
-        self.running.push(rule.id.clone());
+        self.tally.running.push(rule.id.clone());
         self.show_progress();
     }
 
@@ -221,26 +251,58 @@ impl CheckSink for Output<'_> {
         fingerprint: trueup_core::fingerprint::Fingerprint,
         accepted: bool,
     ) -> std::io::Result<()> {
-        self.found += 1;
+        self.tally.found += 1;
         (self.observe)(finding);
         self.renderer.finding(finding, fingerprint, accepted)?;
-        if self.found.is_multiple_of(4096) {
+        if self.tally.found.is_multiple_of(4096) {
             self.show_progress();
         }
         Ok(())
     }
 
     fn rule_finished(&mut self, outcome: &RuleOutcome) -> std::io::Result<()> {
-        self.running.retain(|id| *id != outcome.rule.id);
-        self.bar.inc(1);
+        self.tally.finished(&outcome.rule.id);
+        self.show_progress();
         let renderer = &mut self.renderer;
         self.bar.suspend(|| renderer.rule_finished(outcome))?;
-        self.show_progress();
         Ok(())
     }
 
     fn finish(&mut self, summary: &Summary) -> std::io::Result<()> {
         self.bar.finish_and_clear();
         self.renderer.finish(summary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tally;
+
+    #[test]
+    fn the_progress_line_counts_a_finished_rule_with_its_findings_in_one_message() {
+        let mut tally = Tally {
+            rules: 2,
+            ..Tally::default()
+        };
+        assert_eq!(tally.line(), "0/2 rules · 0 findings");
+        tally.running.extend(["a".to_owned(), "b".to_owned()]);
+        tally.found += 3;
+        assert_eq!(tally.line(), "0/2 rules · 3 findings · a, b");
+        tally.finished("a");
+        assert_eq!(tally.line(), "1/2 rules · 3 findings · b");
+        tally.found += 1;
+        tally.finished("b");
+        // The last frame: every rule done, every finding counted, nothing running.
+        assert_eq!(tally.line(), "2/2 rules · 4 findings");
+    }
+
+    #[test]
+    fn rule_ids_in_the_progress_line_are_escaped() {
+        let tally = Tally {
+            rules: 1,
+            running: vec!["x\u{1b}[2Jy".to_owned()],
+            ..Tally::default()
+        };
+        assert!(!tally.line().contains('\u{1b}'), "{}", tally.line());
     }
 }

@@ -96,11 +96,9 @@ impl Printer {
         }
         let bar = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr());
         bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} {elapsed:>4} [{bar:24}] {pos}/{len} rules {wide_msg}",
-            )
-            .expect("valid progress template")
-            .progress_chars("=> "),
+            ProgressStyle::with_template("{spinner} {elapsed:>4} [{bar:24}] {wide_msg}")
+                .expect("valid progress template")
+                .progress_chars("=> "),
         );
         bar.enable_steady_tick(Duration::from_millis(120));
         bar

@@ -57,18 +57,32 @@ fn test_every_nth(dir: &Path, extra: &[&str]) -> Run {
         .args(extra))
 }
 
+/// A temp folder inside this checkout (under the test plugins' ignored `target/`).
+fn tempdir_in_checkout() -> tempfile::TempDir {
+    let parent = workspace().join("tests/plugins/target/scaffolds");
+    std::fs::create_dir_all(&parent).expect("mkdir");
+    tempfile::tempdir_in(parent).expect("temp dir")
+}
+
 #[test]
 fn a_new_plugin_builds_and_passes_its_own_fixtures() {
-    let tmp = tempfile::tempdir().expect("temp dir");
+    // Inside a checkout of trueup, the scaffold depends on its SDK by a relative path.
+    let tmp = tempdir_in_checkout();
     let created = run(trueup()
         .args(["plugin", "new", "blank-check", "--dir"])
         .arg(tmp.path()));
     assert_eq!(created.code, Some(0), "{}", created.all());
-    insta::assert_snapshot!("new_stderr", without_paths(&created.stderr, tmp.path()));
+    let relative_sdk = "../../../../../../crates/trueup-plugin-sdk";
+    insta::assert_snapshot!(
+        "new_stderr",
+        without_paths(&created.stderr, tmp.path()).replace(relative_sdk, "[RELATIVE SDK]")
+    );
     let crate_dir = tmp.path().join("blank-check");
     let manifest = std::fs::read_to_string(crate_dir.join("Cargo.toml")).expect("Cargo.toml");
     assert!(
-        manifest.contains("trueup-plugin-sdk = { path = "),
+        manifest.contains(&format!(
+            "trueup-plugin-sdk = {{ path = \"{relative_sdk}\" }}"
+        )),
         "{manifest}"
     );
     // The versions the workspace already has, so that nothing needs downloading.
@@ -90,6 +104,15 @@ fn a_new_plugin_builds_and_passes_its_own_fixtures() {
     assert_eq!(plugins[0]["name"], "blank-check", "{}", built.all());
     let wasm = PathBuf::from(plugins[0]["path"].as_str().expect("a path"));
     assert!(wasm.is_file(), "{}", wasm.display());
+    // The hash a rule pins the file with.
+    let sha256 = trueup_core::plugin::sha256_hex(&std::fs::read(&wasm).expect("read"));
+    assert_eq!(plugins[0]["sha256"], sha256.as_str(), "{}", built.all());
+    let human = run(trueup().args(["plugin", "build"]).arg(&crate_dir));
+    assert!(
+        human.stdout.contains(&format!("  sha256 = \"{sha256}\"\n")),
+        "{}",
+        human.all()
+    );
 
     // The .wasm, or its crate's folder (built first, as `test` does).
     for target in [&wasm, &crate_dir] {
@@ -276,6 +299,49 @@ fn describe_shows_the_name_and_the_config_schema() {
     assert_eq!(json["name"], "every-nth");
     assert_eq!(json["config_schema"]["required"], serde_json::json!(["n"]));
     assert_eq!(json["config_schema"]["additionalProperties"], false);
+}
+
+/// Outside a checkout the scaffold names no folder of this machine: a git dependency on
+/// this trueup's tag, or `--sdk`'s folder relative to the crate.
+#[test]
+fn a_new_plugin_outside_a_checkout_has_no_absolute_path() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let created = run(trueup()
+        .args(["plugin", "new", "away", "--dir"])
+        .arg(tmp.path()));
+    assert_eq!(created.code, Some(0), "{}", created.all());
+    let manifest = std::fs::read_to_string(tmp.path().join("away/Cargo.toml")).expect("Cargo.toml");
+    let sdk_line = manifest
+        .lines()
+        .find(|l| l.starts_with("trueup-plugin-sdk"))
+        .expect("an SDK dependency");
+    assert_eq!(
+        sdk_line,
+        format!(
+            "trueup-plugin-sdk = {{ git = \"https://example.invalid/trueup\", tag = \"v{}\" }}",
+            env!("CARGO_PKG_VERSION")
+        ),
+        "{}",
+        created.all()
+    );
+    assert!(created.stderr.contains("pass --sdk"), "{}", created.all());
+
+    // A vendored SDK next to the plugins: written relative, so the two move together.
+    let vendored = tmp.path().join("vendor/trueup-plugin-sdk");
+    std::fs::create_dir_all(&vendored).expect("mkdir");
+    std::fs::write(vendored.join("Cargo.toml"), "[package]\n").expect("write");
+    let created = run(trueup()
+        .args(["plugin", "new", "near", "--dir"])
+        .arg(tmp.path().join("plugins"))
+        .arg("--sdk")
+        .arg(&vendored));
+    assert_eq!(created.code, Some(0), "{}", created.all());
+    let manifest =
+        std::fs::read_to_string(tmp.path().join("plugins/near/Cargo.toml")).expect("Cargo.toml");
+    assert!(
+        manifest.contains("trueup-plugin-sdk = { path = \"../../vendor/trueup-plugin-sdk\" }"),
+        "{manifest}"
+    );
 }
 
 #[test]

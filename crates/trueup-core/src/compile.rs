@@ -9,7 +9,7 @@ use crate::dialect::Dialect;
 use crate::rule::{
     AcceptedValue, AcceptedValuesDetector, Aggregate, AggregateMatchDetector, Detector,
     ForeignKeyDetector, FreshnessDetector, MissingChildren, NotNullDetector, PluginDetector,
-    PluginLimits, RowCountDetector, SqlDetector, UniqueDetector,
+    PluginLimits, RowCountDetector, SqlDetector, UNIQUE_LISTED_KEYS, UniqueDetector,
 };
 use crate::template::Template;
 use crate::value::Value;
@@ -40,6 +40,8 @@ pub struct PluginCall {
     pub path: std::path::PathBuf,
     pub config: serde_json::Map<String, serde_json::Value>,
     pub limits: PluginLimits,
+    /// The SHA-256 the `.wasm` must have, when the rule pins it.
+    pub sha256: Option<String>,
 }
 
 impl DetectorQuery {
@@ -100,6 +102,7 @@ fn plugin_query(d: &PluginDetector) -> DetectorQuery {
         path: d.plugin.clone().into(),
         config: d.config.clone(),
         limits: d.limits.clone(),
+        sha256: d.sha256.clone(),
     });
     query
 }
@@ -214,11 +217,11 @@ impl SqlWriter {
         let columns: Vec<&String> = d.columns.iter().collect();
         let cols = self.list(None, &columns);
         let not_null = self.each(&d.columns, |c| format!("{c} IS NOT NULL"), " AND ");
-        let sql = format!(
-            "SELECT {cols}, COUNT(*) AS {} FROM {} WHERE {not_null}{} GROUP BY {cols} HAVING COUNT(*) > 1",
+        let table = self.q(&d.table);
+        let filter = Self::and_filter(d.filter.as_deref());
+        let groups = format!(
+            "SELECT {cols}, COUNT(*) AS {} FROM {table} WHERE {not_null}{filter} GROUP BY {cols} HAVING COUNT(*) > 1",
             self.q("duplicate_count"),
-            self.q(&d.table),
-            Self::and_filter(d.filter.as_deref())
         );
         let values = d
             .columns
@@ -230,6 +233,52 @@ impl SqlWriter {
             "{{duplicate_count}} rows of {} share {values}",
             literal(&d.table)
         );
+        let Some(key) = d.key.as_deref().filter(|key| !key.is_empty()) else {
+            return DetectorQuery::new(groups, Vec::new(), d.columns.clone(), &message);
+        };
+        // The duplicated values first (one hash aggregate, as without `key`), then only
+        // their rows, ranked by key within each value: the first few keys are listed.
+        let text = |c: &String| format!("COALESCE({}, 'NULL')", self.dialect.as_text(&self.q(c)));
+        let row_key = match key {
+            [one] => text(one),
+            many => format!(
+                "'(' || {} || ')'",
+                many.iter()
+                    .map(text)
+                    .collect::<Vec<_>>()
+                    .join(" || ', ' || ")
+            ),
+        };
+        let (duplicates, rank, shown) = (
+            self.q("trueup_duplicates"),
+            self.q("trueup_rank"),
+            self.q("trueup_key"),
+        );
+        let listed = UNIQUE_LISTED_KEYS;
+        let sql = format!(
+            "WITH {duplicates} AS (SELECT {cols} FROM {table} WHERE {not_null}{filter} GROUP BY {cols} HAVING COUNT(*) > 1) \
+             SELECT {cols}, COUNT(*) AS {count}, {agg} FILTER (WHERE {rank} <= {listed}) || \
+             CASE WHEN COUNT(*) > {listed} THEN ' and ' || CAST(COUNT(*) - {listed} AS TEXT) || ' more' ELSE '' END AS {keys} \
+             FROM (SELECT {cols}, {row_key} AS {shown}, ROW_NUMBER() OVER (PARTITION BY {cols} ORDER BY {order}) AS {rank} \
+             FROM {table} WHERE ({cols}) IN (SELECT {cols} FROM {duplicates}){filter}) AS {rows} GROUP BY {cols}",
+            count = self.q("duplicate_count"),
+            agg = self.dialect.ordered_text_agg(&shown, "', '", &rank),
+            keys = self.q("duplicate_keys"),
+            // NULLs last on every backend (SQLite sorts them first, PostgreSQL last).
+            order = self.each(key, |c| format!("{c} NULLS LAST"), ", "),
+            rows = self.q("trueup_rows"),
+        );
+        let names = match key {
+            [one] => literal(one),
+            many => format!(
+                "({})",
+                many.iter()
+                    .map(|k| literal(k))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        let message = format!("{message} ({names}: {{duplicate_keys}})");
         DetectorQuery::new(sql, Vec::new(), d.columns.clone(), &message)
     }
 

@@ -69,6 +69,16 @@ impl Dialect {
         }
     }
 
+    /// The aggregate joining text `expr` of a group's rows with `separator` (an SQL string
+    /// literal), in the order of `order`. SQLite's `group_concat … ORDER BY` needs 3.44
+    /// (trueup links 3.51).
+    pub fn ordered_text_agg(self, expr: &str, separator: &str, order: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("group_concat({expr}, {separator} ORDER BY {order})"),
+            Dialect::Postgres => format!("string_agg({expr}, {separator} ORDER BY {order})"),
+        }
+    }
+
     /// The text form of an expression, for detail columns whose type a source cannot decode.
     pub fn as_text(self, expr: &str) -> String {
         format!("CAST({expr} AS TEXT)")

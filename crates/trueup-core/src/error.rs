@@ -90,6 +90,19 @@ pub enum Error {
         message: String,
     },
 
+    /// A plugin's `.wasm` is not the file its rule pins with `sha256`; nothing of it ran.
+    #[error(
+        "{}: its SHA-256 is {actual}, but the rule's `sha256` is {expected}: restore or \
+         rebuild the file the rule was written for, or, if this file is the one to run, \
+         put its hash in `sha256`",
+        path.display()
+    )]
+    PluginHash {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+
     /// A query's result does not fit its rule: a key or message column it does not return,
     /// rows narrower than its columns.
     #[error("{0}")]
@@ -127,7 +140,8 @@ pub enum Error {
 /// How a plugin failed, for whoever decides what to do about it (metrics, retries).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PluginFailure {
-    /// The file is missing, too big, not a valid module, or speaks another interface.
+    /// The file is missing, too big, not a valid module, not the one its rule pins, or
+    /// speaks another interface.
     Load,
     /// The plugin answered with an error of its own (a config it refuses, say).
     Refused,

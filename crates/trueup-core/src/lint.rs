@@ -81,6 +81,15 @@ pub fn offline(loaded: &LoadedRule) -> Vec<Diagnostic> {
                     "`plugin` is empty: name the plugin's .wasm file".to_owned(),
                 );
             }
+            if let Some(sha256) = &d.sha256
+                && !is_sha256(sha256)
+            {
+                problem(
+                    &["detector", "sha256"],
+                    "`sha256` must be 64 lowercase hex digits, as `trueup plugin build` prints it"
+                        .to_owned(),
+                );
+            }
             if d.limits.time.is_some_and(|t| t.0.is_zero()) {
                 problem(
                     &["detector", "limits", "time"],
@@ -104,7 +113,12 @@ pub fn offline(loaded: &LoadedRule) -> Vec<Diagnostic> {
             require("columns", d.columns.len());
             require("key", d.key.len());
         }
-        Detector::Unique(d) => require("columns", d.columns.len()),
+        Detector::Unique(d) => {
+            require("columns", d.columns.len());
+            if let Some(key) = &d.key {
+                require("key", key.len());
+            }
+        }
         Detector::ForeignKey(d) => {
             require("columns", d.columns.len());
             require("key", d.key.len());
@@ -268,4 +282,9 @@ fn repair_problem(detector: &Detector, repair: &Repair) -> Option<String> {
             .then(|| format!("`merge-duplicates` repairs `unique` findings, not `{kind}` ones")),
         Repair::Sql(_) | Repair::Manual(_) => None,
     }
+}
+
+/// Whether `text` is a SHA-256 as `trueup plugin build` prints it: 64 lowercase hex digits.
+fn is_sha256(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }

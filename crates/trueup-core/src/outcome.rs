@@ -83,6 +83,10 @@ impl RuleError {
                 failure: *failure,
                 message,
             },
+            Error::PluginHash { .. } => RuleError::Plugin {
+                failure: PluginFailure::Load,
+                message,
+            },
             Error::Mismatch(_) => RuleError::Configuration(message),
             Error::Connect { .. }
             | Error::ConnectTimeout { .. }

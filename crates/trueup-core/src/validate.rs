@@ -187,8 +187,13 @@ pub async fn plugin(loaded: &LoadedRule, columns: Option<Vec<String>>) -> Option
         key: d.key.clone(),
     });
     let limits = crate::plugin::Limits::of_rule(&d.limits, std::time::Duration::from_secs(10));
+    let sha256 = d.sha256.clone();
     let checked = tokio::task::spawn_blocking(move || {
-        let plugin = crate::plugin::Plugin::load(&path).map_err(|e| ("plugin", e))?;
+        let plugin =
+            crate::plugin::Plugin::load_pinned(&path, sha256.as_deref()).map_err(|e| match e {
+                crate::Error::PluginHash { .. } => ("sha256", e),
+                _ => ("plugin", e),
+            })?;
         if let Some(start) = start {
             let mut instance = plugin.instantiate(limits).map_err(|e| ("plugin", e))?;
             // The plugin's refusal is about the config; a trap or a limit, about the plugin.

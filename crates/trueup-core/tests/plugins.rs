@@ -365,3 +365,69 @@ async fn offline_validation_checks_config_options_against_the_plugin_schema() {
     assert!(missing.contains("needs the option `n`"), "{missing}");
     assert_eq!(offline(2).await.map(|d| d.to_string()), None);
 }
+
+/// A rule's `sha256` pins its `.wasm`: the file it names runs; another file is refused by
+/// `validate` and by `check` at the `sha256` line, with both hashes, before any of it runs.
+#[tokio::test]
+async fn a_pinned_plugin_runs_only_when_its_file_has_the_pinned_hash() {
+    let db = TestDb::sqlite();
+    db.execute(ROWS).await;
+    let every = wasm::plugin("tests/plugins", "every_nth");
+    let actual = trueup_core::plugin::sha256_hex(&std::fs::read(&every).expect("read"));
+    let wrong = "0".repeat(64);
+    let rules = [
+        plugin_rule(
+            "pinned",
+            &every,
+            "SELECT id FROM t",
+            &format!("sha256 = \"{actual}\"\nconfig = {{ n = 1000 }}"),
+        ),
+        plugin_rule(
+            "other-build",
+            &every,
+            "SELECT id FROM t",
+            &format!("sha256 = \"{wrong}\"\nconfig = {{ n = 1000 }}"),
+        ),
+    ]
+    .join("\n");
+    let project = TestProject::new(&db.url, &[("rules.toml", &rules)]);
+    let loaded = trueup_core::load::Project::load(&project.path()).expect("loads");
+    assert_eq!(
+        trueup_core::validate::plugin(&loaded.rules[0], None)
+            .await
+            .map(|d| d.to_string()),
+        None
+    );
+    let refused = trueup_core::validate::plugin(&loaded.rules[1], None)
+        .await
+        .expect("a problem")
+        .to_string();
+    // The second rule's `sha256` is line 24 of the file, its value at column 10.
+    for part in [
+        "rules.toml:24:10".to_owned(),
+        every.display().to_string(),
+        format!("its SHA-256 is {actual}"),
+        format!("the rule's `sha256` is {wrong}"),
+    ] {
+        assert!(refused.contains(&part), "{part} not in {refused}");
+    }
+
+    let result = run_project(&project.path()).await;
+    let outcome = |id: &str| {
+        result
+            .outcomes
+            .iter()
+            .find(|o| o.rule.id == id)
+            .expect("the rule ran")
+    };
+    assert_eq!(outcome("pinned").error, None);
+    assert_eq!(outcome("pinned").findings, 3);
+    let error = outcome("other-build").error.clone().expect("refused");
+    assert_eq!(error.cause(), "plugin-load");
+    let message = error.to_string();
+    assert!(message.contains("rules.toml:24:10: "), "{message}");
+    assert!(
+        message.contains(&format!("its SHA-256 is {actual}")),
+        "{message}"
+    );
+}

@@ -24,7 +24,8 @@ pub struct Plan {
 /// Turns loaded rules into runnable ones, compiling each for its source's dialect and
 /// loading the plugins of `plugin` rules (each file once).
 pub fn prepare(project: &Project, rules: &[&LoadedRule]) -> Result<Plan> {
-    let mut plugins: BTreeMap<std::path::PathBuf, Loaded> = BTreeMap::new();
+    // By file and pin: two rules may pin the same file to different hashes.
+    let mut plugins: BTreeMap<(std::path::PathBuf, Option<String>), Loaded> = BTreeMap::new();
     let prepared: Vec<(Arc<RuleSpec>, Option<Loaded>)> = rules
         .iter()
         .map(|loaded| {
@@ -42,11 +43,11 @@ pub fn prepare(project: &Project, rules: &[&LoadedRule]) -> Result<Plan> {
             let plugin = query.plugin.as_mut().map(|call| {
                 call.path = crate::plugin::resolve(&loaded.file.path, &call.path.to_string_lossy());
                 plugins
-                    .entry(call.path.clone())
+                    .entry((call.path.clone(), call.sha256.clone()))
                     .or_insert_with(|| {
-                        Plugin::load(&call.path)
+                        Plugin::load_pinned(&call.path, call.sha256.as_deref())
                             .map(Arc::new)
-                            .map_err(|e| crate::outcome::RuleError::from_error(&e))
+                            .map_err(|e| load_error(loaded, &e))
                     })
                     .clone()
             });
@@ -71,6 +72,20 @@ pub fn prepare(project: &Project, rules: &[&LoadedRule]) -> Result<Plan> {
         .collect::<Result<_>>()?;
     let (rules, plugins) = prepared.into_iter().unzip();
     Ok(Plan { rules, plugins })
+}
+
+/// The rule error for a plugin that did not load; a file its rule's `sha256` does not
+/// match is reported at that field, as `validate` does.
+fn load_error(loaded: &LoadedRule, error: &Error) -> crate::outcome::RuleError {
+    match error {
+        Error::PluginHash { .. } => crate::outcome::RuleError::Plugin {
+            failure: crate::error::PluginFailure::Load,
+            message: loaded
+                .diagnostic(&["detector", "sha256"], error.to_string())
+                .headline(),
+        },
+        _ => crate::outcome::RuleError::from_error(error),
+    }
 }
 
 /// Why the rule's SQL is not run, on one line: its first refused fragment or query.

@@ -111,6 +111,8 @@ pub struct Plugin {
     /// FNV-1a 64 of the module's bytes, in hex: a rebuilt plugin changes its rules'
     /// definitions.
     pub hash: String,
+    /// SHA-256 of the module's bytes, in hex: what a rule pins it with (`sha256`).
+    pub sha256: String,
     module: Module,
 }
 
@@ -127,6 +129,13 @@ impl Plugin {
     /// Reads, compiles (or finds in the cache) and checks the module at `path`, then asks
     /// it to describe itself.
     pub fn load(path: &Path) -> Result<Plugin> {
+        Plugin::load_pinned(path, None)
+    }
+
+    /// [`Plugin::load`], refusing ([`Error::PluginHash`]) a file whose SHA-256 is not
+    /// `sha256` when it is given, before compiling or running any of it: the bytes checked
+    /// are the bytes compiled.
+    pub fn load_pinned(path: &Path, sha256: Option<&str>) -> Result<Plugin> {
         let shown = path.file_name().map_or_else(
             || path.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
@@ -146,6 +155,16 @@ impl Plugin {
                 _ => format!("cannot read {}: {e}", path.display()),
             })
         })?;
+        let actual = sha256_hex(&bytes);
+        if let Some(expected) = sha256
+            && expected != actual
+        {
+            return Err(Error::PluginHash {
+                path: path.to_owned(),
+                expected: expected.to_owned(),
+                actual,
+            });
+        }
         let module = Module::new(engine()?, &bytes).map_err(|e| {
             failed(format!(
                 "{} is not a valid WebAssembly module: {}",
@@ -166,6 +185,7 @@ impl Plugin {
             path: path.to_owned(),
             description,
             hash,
+            sha256: actual,
             module,
         })
     }
@@ -179,6 +199,18 @@ impl Plugin {
     pub fn instantiate(&self, limits: Limits) -> Result<Instance> {
         Instance::new(self.name(), &self.module, limits)
     }
+}
+
+/// SHA-256 of `bytes`, in lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    use std::fmt::Write as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, byte| {
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        })
 }
 
 fn check_imports(module: &Module) -> std::result::Result<(), String> {

@@ -118,11 +118,19 @@ pub struct UniqueDetector {
     pub table: String,
     /// The column, or columns for a composite key, whose values must be unique together.
     pub columns: Vec<String>,
+    /// Columns that identify a row, e.g. `["id"]`: when given, each finding lists the keys
+    /// of its duplicate rows, in key order, at most 10 and then how many more (detail
+    /// `duplicate_keys`, and the message). A finding is still keyed by the duplicated value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<Vec<String>>,
     /// Only rows matching this SQL condition are checked: one expression, parsed in
     /// the source's dialect.
     #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
     pub filter: Option<String>,
 }
+
+/// The most row keys a `unique` finding lists; past it, it says how many more there are.
+pub const UNIQUE_LISTED_KEYS: usize = 10;
 
 /// Rows whose `columns` reference no row of `references`.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -281,6 +289,12 @@ pub struct PluginDetector {
     /// The plugin's `.wasm` file, relative to this rule file (`trueup plugin build` prints
     /// it).
     pub plugin: String,
+    /// The SHA-256 of the `.wasm`, in hex (`trueup plugin build` prints it): when given,
+    /// `validate` and `check` refuse a file whose hash differs, before running any of it.
+    /// For a `.wasm` committed beside the rules rather than built where trueup runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9a-f]{64}$"))]
+    pub sha256: Option<String>,
     /// A single read-only statement whose rows the plugin checks, as for `sql`.
     pub query: String,
     /// Columns of the result that identify a finding; they must be returned by the query.

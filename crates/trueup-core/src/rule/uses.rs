@@ -52,7 +52,9 @@ impl Detector {
                 ..one("table")(&d.table)
             }],
             Detector::Unique(d) => vec![TableUse {
-                columns: list(&d.columns, "columns").collect(),
+                columns: list(&d.columns, "columns")
+                    .chain(list(d.key.as_deref().unwrap_or_default(), "key"))
+                    .collect(),
                 ..one("table")(&d.table)
             }],
             Detector::ForeignKey(d) => vec![

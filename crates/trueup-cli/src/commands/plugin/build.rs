@@ -45,9 +45,11 @@ pub fn run(
                     Escaped(&info.description)
                 );
                 println!("  {}", info.rule_line());
+                println!("  {}", info.sha256_line());
             }
             printer.status(
-                "in a rule (`kind = \"plugin\"`), the path is relative to the rule file's folder",
+                "in a rule (`kind = \"plugin\"`), the path is relative to the rule file's folder; \
+                 `sha256` (optional) makes validate and check refuse any other build of the file",
             );
         }
     }

@@ -43,6 +43,8 @@ struct PluginInfo {
     path: PathBuf,
     /// The module's content hash (what a rule's definition records).
     hash: String,
+    /// The file's SHA-256, what a rule's `sha256` pins it to.
+    sha256: String,
     /// The JSON Schema of its `config` (`describe` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     config_schema: Option<serde_json::Value>,
@@ -56,6 +58,7 @@ impl PluginInfo {
             description: plugin.description.description.clone(),
             path: shown_path(&plugin.path),
             hash: plugin.hash.clone(),
+            sha256: plugin.sha256.clone(),
             config_schema: None,
         }
     }
@@ -63,6 +66,11 @@ impl PluginInfo {
     /// The line a rule's detector names the plugin with.
     fn rule_line(&self) -> String {
         rule_line(&self.path)
+    }
+
+    /// The line that pins a rule to this very file.
+    fn sha256_line(&self) -> String {
+        format!("sha256 = \"{}\"", self.sha256)
     }
 }
 

@@ -16,9 +16,6 @@ const FIXTURES: &str = include_str!("scaffold/fixtures.toml.in");
 const README: &str = include_str!("scaffold/README.md.in");
 const GITIGNORE: &str = include_str!("scaffold/gitignore.in");
 
-/// The SDK this trueup was built from, when its source is still there.
-const BUILT_FROM_SDK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../trueup-plugin-sdk");
-
 /// Names the scaffold's source already uses: a plugin type so named gets `Check` appended.
 const TAKEN: [&str; 10] = [
     "Columns", "Config", "Finding", "Plugin", "Row", "Value", "Option", "Result", "String", "Some",
@@ -84,7 +81,8 @@ pub fn run(args: &PluginNewArgs, printer: &Printer) -> anyhow::Result<ExitStatus
         args.dir.join(&args.name)
     };
     refuse_to_overwrite(&dir)?;
-    let (sdk, sdk_shown) = sdk_dependency(args.sdk.as_deref())?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let (sdk, sdk_shown) = sdk_dependency(args.sdk.as_deref(), &dir)?;
     let crate_name = args.name.replace('-', "_");
     let fill = |template: &str| {
         template
@@ -184,9 +182,15 @@ fn refuse_to_overwrite(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The SDK dependency (a TOML value) and how to show it: `--sdk`, else the SDK this trueup
-/// was built from if its source is still there, else this trueup's version on crates.io.
-fn sdk_dependency(sdk: Option<&Path>) -> anyhow::Result<(String, String)> {
+/// The SDK dependency (a TOML value) and how to show it. A path is always written relative
+/// to the crate's folder `dir`, so that the crate builds wherever the two move together:
+/// `--sdk`'s folder; else, when `dir` is inside a checkout of trueup, that checkout's SDK;
+/// else a git dependency on this trueup's tag of its repository (the SDK is not on
+/// crates.io), which builds on any machine that reaches the repository.
+fn sdk_dependency(sdk: Option<&Path>, dir: &Path) -> anyhow::Result<(String, String)> {
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("cannot find {}", dir.display()))?;
     let local = match sdk {
         Some(path) => {
             let path = path
@@ -200,27 +204,65 @@ fn sdk_dependency(sdk: Option<&Path>) -> anyhow::Result<(String, String)> {
             }
             Some(path)
         }
-        None => Path::new(BUILT_FROM_SDK)
-            .canonicalize()
-            .ok()
-            .filter(|path| path.join("Cargo.toml").is_file()),
+        None => checkout_sdk(&dir),
     };
     Ok(match local {
         Some(path) => {
-            let shown = path.display().to_string();
+            let relative = relative_path(&dir, &path);
             (
-                format!("{{ path = {} }}", super::toml_string(&shown)),
-                format!("path {shown}"),
+                format!("{{ path = {} }}", super::toml_string(&relative)),
+                format!("path {relative}"),
             )
         }
         None => {
-            let version = env!("CARGO_PKG_VERSION");
+            let (repository, tag) = (SDK_REPOSITORY, concat!("v", env!("CARGO_PKG_VERSION")));
             (
-                format!("\"{version}\""),
-                format!("version {version} from crates.io"),
+                format!(
+                    "{{ git = {}, tag = {} }}",
+                    super::toml_string(repository),
+                    super::toml_string(tag)
+                ),
+                format!(
+                    "git {repository}, tag {tag} (the crate is not inside a trueup checkout; \
+                     on a machine that cannot reach the repository, pass --sdk \
+                     <checkout>/crates/trueup-plugin-sdk)"
+                ),
             )
         }
     })
+}
+
+/// The repository the SDK's git dependency names.
+const SDK_REPOSITORY: &str = env!("CARGO_PKG_REPOSITORY");
+
+/// The SDK of the trueup checkout `dir` is inside (the first folder up from it that holds
+/// `crates/trueup-plugin-sdk/Cargo.toml`), if any.
+fn checkout_sdk(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors()
+        .map(|folder| folder.join("crates").join("trueup-plugin-sdk"))
+        .find(|sdk| sdk.join("Cargo.toml").is_file())
+}
+
+/// `to` relative to the folder `from` (both absolute), with `/` between components, which
+/// cargo reads on every platform. Paths with no common root (another Windows drive) stay
+/// absolute.
+fn relative_path(from: &Path, to: &Path) -> String {
+    let from: Vec<_> = from.components().collect();
+    let to: Vec<_> = to.components().collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    if common == 0 {
+        return to.iter().collect::<PathBuf>().display().to_string();
+    }
+    let ups = std::iter::repeat_n("..".to_owned(), from.len() - common);
+    let downs = to[common..]
+        .iter()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned());
+    let parts: Vec<String> = ups.chain(downs).collect();
+    if parts.is_empty() {
+        ".".to_owned()
+    } else {
+        parts.join("/")
+    }
 }
 
 #[cfg(test)]
@@ -232,6 +274,23 @@ mod tests {
         assert_eq!(type_name("blank-names"), "BlankNames");
         assert_eq!(type_name("iban_check2"), "IbanCheck2");
         assert_eq!(type_name("config"), "ConfigCheck");
+    }
+
+    #[test]
+    fn sdk_paths_are_relative_to_the_crate() {
+        let at = |p: &str| Path::new(p).to_path_buf();
+        assert_eq!(
+            relative_path(
+                &at("/repo/plugins/blank"),
+                &at("/repo/crates/trueup-plugin-sdk")
+            ),
+            "../../crates/trueup-plugin-sdk"
+        );
+        assert_eq!(
+            relative_path(&at("/repo"), &at("/repo/crates/sdk")),
+            "crates/sdk"
+        );
+        assert_eq!(relative_path(&at("/a/b"), &at("/a/b")), ".");
     }
 
     #[test]
