@@ -376,7 +376,7 @@ pub async fn repairs(args: &RepairsArgs, project_path: &Path) -> anyhow::Result<
         writeln!(out)?;
         return Ok(status);
     }
-    if all.is_empty() {
+    if all.is_empty() && status == ExitStatus::Success {
         writeln!(out, "no repairs yet")?;
     }
     for r in &all {

@@ -248,9 +248,21 @@ pub async fn begin_repair(db: &mut Db, new: &NewRepair<'_>) -> Result<i64> {
         .ok_or_else(|| Error::Other("the journal did not return the repair's id".into()))
 }
 
-/// Records how a repair ended.
+/// Records how a repair ended; a repair that changed no row leaves no trace.
 pub async fn finish_repair(db: &mut Db, repair: i64, status: &str) -> Result<()> {
     let (_, repairs, _) = names(db.dialect());
+    let removed = db
+        .execute(
+            &format!(
+                "DELETE FROM {repairs} WHERE id = {} AND rows_changed = 0 AND kind = 'apply'",
+                db.param(1, "bigint")
+            ),
+            &[Value::Int(repair)],
+        )
+        .await?;
+    if removed > 0 {
+        return Ok(());
+    }
     db.execute(
         &format!(
             "UPDATE {repairs} SET status = {}, finished_at = {} WHERE id = {}",
@@ -365,7 +377,7 @@ pub async fn batches(db: &mut Db, repair: i64) -> Result<Vec<i64>> {
     let rows = db
         .rows(
             &format!(
-                "SELECT DISTINCT CAST(batch AS TEXT), batch FROM {journal} WHERE repair_id = {} ORDER BY batch DESC",
+                "SELECT CAST(batch AS TEXT) FROM {journal} WHERE repair_id = {} GROUP BY batch ORDER BY batch DESC",
                 db.param(1, "bigint")
             ),
             &[Value::Int(repair)],

@@ -57,19 +57,28 @@ pub async fn find_source(project: &Project, source: Option<&str>, id: i64) -> Re
         return Ok(source.to_owned());
     }
     let mut found = Vec::new();
+    let mut unreachable = Vec::new();
     for (name, spec) in &project.sources {
-        let Ok(mut db) = Db::open(spec, &project.root, Access::ReadOnly).await else {
-            continue;
+        let opened = Db::open(spec, &project.root, Access::ReadOnly).await;
+        let listed = match opened {
+            Ok(mut db) => journal::find(&mut db, id).await,
+            Err(e) => Err(e),
         };
-        if journal::find(&mut db, id).await?.is_some() {
-            found.push(name.clone());
+        match listed {
+            Ok(Some(_)) => found.push(name.clone()),
+            Ok(None) => {}
+            Err(e) => unreachable.push(e),
         }
     }
     match found.as_slice() {
         [one] => Ok(one.clone()),
-        [] => Err(Error::Selection(format!(
-            "no source's journal has repair {id} (see `trueup repairs`)"
-        ))),
+        [] => match unreachable.into_iter().next() {
+            // The repair may be in the journal that could not be read.
+            Some(e) => Err(e),
+            None => Err(Error::Selection(format!(
+                "no source's journal has repair {id} (see `trueup repairs`)"
+            ))),
+        },
         many => Err(Error::Selection(format!(
             "repair {id} is in the journals of {}: name one with --source",
             many.join(", ")
@@ -97,6 +106,7 @@ pub async fn undo(
             "repair {id} was already undone by repair {by}"
         )));
     }
+    let batches = journal::batches(&mut db, id).await?;
     let undo = journal::begin_repair(
         &mut db,
         &NewRepair {
@@ -120,7 +130,6 @@ pub async fn undo(
     let mut tables: HashMap<String, Table> = HashMap::new();
     let mut seq = 0;
     let mut number = 0;
-    let batches = journal::batches(&mut db, id).await?;
     for batch in batches {
         if cancel.is_cancelled() {
             report.interrupted = true;
