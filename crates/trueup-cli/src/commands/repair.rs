@@ -272,6 +272,15 @@ fn write_applied(out: &mut impl Write, report: &ApplyReport, plan: &Path) -> std
             writeln!(out, "  {WARNING}stopped:{WARNING:#} {}", escape(error))?;
         }
     }
+    for refusal in &report.refused {
+        writeln!(
+            out,
+            "{BOLD}{}{BOLD:#} · {} · {WARNING}not applied:{WARNING:#} {}",
+            escape(&refusal.rule),
+            refusal.strategy.as_deref().unwrap_or("no repair"),
+            escape(&refusal.reason)
+        )?;
+    }
     if report.rules.iter().all(|r| r.repaired == 0) && !report.failed() {
         writeln!(
             out,

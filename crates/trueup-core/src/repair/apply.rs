@@ -80,12 +80,17 @@ pub struct ApplyReport {
     pub plan_hash: String,
     pub dry_run: bool,
     pub rules: Vec<AppliedRule>,
+    /// Rules the plan found but refused to apply (over `max-rows`, an error while planning):
+    /// an apply with any is a failed one.
+    pub refused: Vec<spec::Refusal>,
+    /// Rules the plan does not repair at all (`manual`, no repair): for the record.
+    pub not_repaired: Vec<spec::Refusal>,
     pub interrupted: bool,
 }
 
 impl ApplyReport {
     pub fn failed(&self) -> bool {
-        self.rules.iter().any(|r| r.error.is_some())
+        !self.refused.is_empty() || self.rules.iter().any(|r| r.error.is_some())
     }
 }
 
@@ -218,10 +223,25 @@ pub async fn apply(
             journal::finish_repair(&mut session.db, repair, status).await?;
         }
     }
+    let refused = plan
+        .ends
+        .iter()
+        .filter_map(|end| {
+            let reason = end.refused.clone()?;
+            let line = plan.rules.iter().find(|l| l.index == end.index)?;
+            Some(spec::Refusal {
+                rule: line.rule.clone(),
+                strategy: Some(line.strategy.clone()),
+                reason,
+            })
+        })
+        .collect();
     Ok(ApplyReport {
         plan_hash,
         dry_run: options.dry_run,
         rules: runs.into_values().map(|r| r.report).collect(),
+        refused,
+        not_repaired: plan.refused,
         interrupted,
     })
 }
@@ -479,13 +499,21 @@ async fn row_batch(
         let texts: Vec<String> = unsure.iter().map(|(t, _, _)| t.clone()).collect();
         let done = journal::already_done(db, plan_hash, &rr.table.name, &texts).await?;
         for (text, key, now) in unsure {
-            let applied = done.iter().any(|(k, after)| *k == text && *after == now);
-            let why = match (applied, now) {
-                (true, _) => Skip::AlreadyApplied,
-                (false, None) => Skip::Gone,
-                (false, Some(_)) => Skip::Changed,
-            };
-            skip(report, why, &key);
+            // The last thing this plan did to the row, if the row is still as it left it.
+            let ours = done
+                .iter()
+                .rev()
+                .find(|(k, _, _)| *k == text)
+                .filter(|(_, after, _)| *after == now);
+            match (ours, now) {
+                (Some((_, _, rule)), _) if *rule == rr.rule => {
+                    skip(report, Skip::AlreadyApplied, &key);
+                }
+                // Another rule of this plan changed it: the row is as this plan left it.
+                (Some(_), Some(_)) => ok.push((text, row::key_values(&key)?)),
+                (_, None) => skip(report, Skip::Gone, &key),
+                (None, Some(_)) => skip(report, Skip::Changed, &key),
+            }
         }
     }
     let ok_keys: Vec<Vec<Value>> = ok.iter().map(|(_, k)| k.clone()).collect();

@@ -42,11 +42,23 @@ pub fn key_in(
     format!("({}) IN (VALUES {values})", columns(db, alias, cols))
 }
 
+/// A select list of `parts`, each named `trueup_cN`: no output name can then stand for a
+/// column of the table in an `ORDER BY` the rule wrote (PostgreSQL resolves a bare name
+/// there to an output column first, and repairs read columns as text).
+fn select_list(parts: &[String]) -> String {
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, part)| format!("{part} AS \"trueup_c{i}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Key columns read as repairs read values, then the row's image.
 fn key_and_image(db: &Db, alias: &str, key: &[String], table: &Table) -> String {
     let mut parts: Vec<String> = key.iter().map(|k| db.read(alias, k)).collect();
     parts.extend(db.image(alias, &table.column_names()));
-    parts.join(", ")
+    select_list(&parts)
 }
 
 /// The query `plan` streams: every target row of the findings, key and image.
@@ -66,7 +78,7 @@ pub fn targets(db: &Db, rr: &RuleRepair) -> String {
             format!(
                 "SELECT {} FROM {t} AS t WHERE ({}) IN (SELECT {d_key} FROM (\n{}\n) AS d){} \
                  ORDER BY {}, {}",
-                read.join(", "),
+                select_list(&read),
                 columns(db, "t", &rr.key),
                 rr.detector.sql,
                 filter
@@ -105,7 +117,7 @@ pub fn redetect(db: &Db, rr: &RuleRepair, types: &[String], rows: usize) -> Stri
     let read: Vec<String> = rr.key.iter().map(|k| db.read("d", k)).collect();
     format!(
         "SELECT {} FROM (\n{}\n) AS d WHERE {}",
-        read.join(", "),
+        select_list(&read),
         rr.detector.sql,
         key_in(db, "d", &rr.key, types, rows, rr.detector.binds.len() + 1)
     )
@@ -240,7 +252,7 @@ pub fn group_rows(db: &Db, rr: &RuleRepair, rows: usize) -> String {
     // one has neither, so `FOR UPDATE` holds the groups' rows.
     format!(
         "SELECT {} FROM {} AS t WHERE {}{} ORDER BY {}, {}{}",
-        read.join(", "),
+        select_list(&read),
         q(db, &rr.table.name),
         key_in(
             db,
