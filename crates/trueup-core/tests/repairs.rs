@@ -599,3 +599,185 @@ async fn merge_keeps_the_first_row_by_value_on_sqlite() {
 async fn merge_keeps_the_first_row_by_value_on_postgres() {
     keep_orders_by_value("postgres").await;
 }
+
+async fn fresh(backend: &str) -> Option<TestDb> {
+    match backend {
+        "sqlite" => Some(TestDb::sqlite()),
+        _ => TestDb::postgres().await,
+    }
+}
+
+/// A project of the orphans rule with its repair replaced by `repair`, on `schema`.
+async fn orphans_with(backend: &str, schema: &str, repair: &str) -> Option<(TestDb, TestProject)> {
+    let db = fresh(backend).await?;
+    db.execute(schema).await;
+    let rule = ORPHANS.replace("[rule.repair]\nstrategy = \"delete\"\n", repair);
+    let project = TestProject::with_source("shop", &db.url, &[("orphans.toml", &rule)]);
+    Some((db, project))
+}
+
+const ITEMS_SCHEMA: &str = "
+CREATE TABLE customers (id INTEGER PRIMARY KEY, email TEXT);
+CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER, total_amount REAL);
+CREATE TABLE order_items (id INTEGER PRIMARY KEY, order_id INTEGER REFERENCES orders (id) ON DELETE {ACTION}, quantity INTEGER);
+INSERT INTO customers VALUES (1, 'a@example.com');
+INSERT INTO orders VALUES (10, 1, 5.0), (11, 99, 7.5), (12, 98, 1.25);
+INSERT INTO order_items VALUES (100, 10, 1), (101, 11, 2), (102, 11, 3), (103, 12, 4);
+";
+
+async fn quarantined_rows_move_and_come_back(backend: &str) {
+    let schema = ITEMS_SCHEMA.replace("{ACTION}", "CASCADE");
+    let Some((db, project)) =
+        orphans_with(backend, &schema, "[rule.repair]\nstrategy = \"quarantine\"\ncascade = [{ table = \"order_items\", column = \"order_id\" }]\n").await
+    else {
+        return;
+    };
+    let plan_file = project.dir.path().join("plan.jsonl");
+    let before = [
+        table_text(&db, "orders").await,
+        table_text(&db, "order_items").await,
+    ];
+    let summary = plan_to(&project.path(), &Selection::default(), &plan_file).await;
+    assert!(summary.refused.is_empty(), "{:?}", summary.refused);
+    let rows = &summary.rules[0].end.rows;
+    assert_eq!(rows["orders_quarantine"].insert, 2, "{rows:?}");
+    let report = apply(&project.path(), &plan_file, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(!report.failed(), "{report:?}");
+    assert_eq!(table_text(&db, "orders").await.lines().count(), 1);
+    let quarantined = table_text(&db, "orders_quarantine").await;
+    assert_eq!(quarantined.lines().count(), 2, "{quarantined}");
+    assert!(
+        quarantined.contains("orphans"),
+        "the rule id travels with the rows: {quarantined}"
+    );
+    let undone = undo(&project.path(), report.rules[0].repair.unwrap(), false)
+        .await
+        .unwrap();
+    assert!(undone.complete, "{undone:?}");
+    assert_eq!(
+        [
+            table_text(&db, "orders").await,
+            table_text(&db, "order_items").await
+        ],
+        before
+    );
+    assert_eq!(table_text(&db, "orders_quarantine").await, "", "moved back");
+}
+
+#[tokio::test]
+async fn quarantined_rows_move_with_their_run_and_come_back_on_sqlite() {
+    quarantined_rows_move_and_come_back("sqlite").await;
+}
+
+#[tokio::test]
+async fn quarantined_rows_move_with_their_run_and_come_back_on_postgres() {
+    quarantined_rows_move_and_come_back("postgres").await;
+}
+
+async fn blocking_foreign_keys(backend: &str) {
+    let schema = ITEMS_SCHEMA.replace(" ON DELETE {ACTION}", "");
+    let Some((db, project)) =
+        orphans_with(backend, &schema, "[rule.repair]\nstrategy = \"delete\"\n").await
+    else {
+        return;
+    };
+    let plan_file = project.dir.path().join("plan.jsonl");
+    let summary = plan_to(&project.path(), &Selection::default(), &plan_file).await;
+    let refused = summary.rules[0].end.refused.clone().expect("refused");
+    assert!(
+        refused.contains("of `order_items` (order_id) references 3 of the rows to delete"),
+        "{refused}"
+    );
+    // Declared, the items are deleted first and journaled.
+    let rule = project.dir.path().join("rules/orphans.toml");
+    let text = std::fs::read_to_string(&rule).unwrap().replace(
+        "strategy = \"delete\"\n",
+        "strategy = \"delete\"\ncascade = [{ table = \"order_items\", column = \"order_id\" }]\n",
+    );
+    std::fs::write(&rule, text).unwrap();
+    let before = table_text(&db, "order_items").await;
+    plan_to(&project.path(), &Selection::default(), &plan_file).await;
+    let report = apply(&project.path(), &plan_file, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(!report.failed(), "{report:?}");
+    assert_eq!(report.rules[0].rows, 5);
+    undo(&project.path(), report.rules[0].repair.unwrap(), false)
+        .await
+        .unwrap();
+    assert_eq!(table_text(&db, "order_items").await, before);
+}
+
+#[tokio::test]
+async fn a_foreign_key_the_rule_does_not_cascade_refuses_the_plan_on_sqlite() {
+    blocking_foreign_keys("sqlite").await;
+}
+
+#[tokio::test]
+async fn a_foreign_key_the_rule_does_not_cascade_refuses_the_plan_on_postgres() {
+    blocking_foreign_keys("postgres").await;
+}
+
+async fn set_null_is_journaled(backend: &str) {
+    let schema = ITEMS_SCHEMA.replace("{ACTION}", "SET NULL");
+    let Some((db, project)) =
+        orphans_with(backend, &schema, "[rule.repair]\nstrategy = \"delete\"\n").await
+    else {
+        return;
+    };
+    let plan_file = project.dir.path().join("plan.jsonl");
+    let before = table_text(&db, "order_items").await;
+    let summary = plan_to(&project.path(), &Selection::default(), &plan_file).await;
+    assert_eq!(summary.rules[0].end.rows["order_items"].update, 3);
+    let report = apply(&project.path(), &plan_file, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(!report.failed(), "{report:?}");
+    assert_ne!(table_text(&db, "order_items").await, before);
+    undo(&project.path(), report.rules[0].repair.unwrap(), false)
+        .await
+        .unwrap();
+    assert_eq!(
+        table_text(&db, "order_items").await,
+        before,
+        "references restored"
+    );
+}
+
+#[tokio::test]
+async fn rows_a_foreign_key_sets_to_null_are_journaled_and_undone_on_sqlite() {
+    set_null_is_journaled("sqlite").await;
+}
+
+#[tokio::test]
+async fn rows_a_foreign_key_sets_to_null_are_journaled_and_undone_on_postgres() {
+    set_null_is_journaled("postgres").await;
+}
+
+#[tokio::test]
+async fn a_table_with_triggers_is_refused_unless_the_rule_allows_them() {
+    let schema = format!(
+        "{}CREATE TABLE audit (id INTEGER PRIMARY KEY, note TEXT);
+         CREATE TRIGGER orders_audit AFTER DELETE ON orders BEGIN INSERT INTO audit (note) VALUES ('gone'); END;",
+        ITEMS_SCHEMA.replace("{ACTION}", "CASCADE")
+    );
+    let Some((_db, project)) =
+        orphans_with("sqlite", &schema, "[rule.repair]\nstrategy = \"delete\"\n").await
+    else {
+        return;
+    };
+    let plan_file = project.dir.path().join("plan.jsonl");
+    let summary = plan_to(&project.path(), &Selection::default(), &plan_file).await;
+    let reason = &summary.refused[0].reason;
+    assert!(reason.contains("has triggers (orders_audit)"), "{reason}");
+    let rule = project.dir.path().join("rules/orphans.toml");
+    let text = std::fs::read_to_string(&rule).unwrap().replace(
+        "strategy = \"delete\"\n",
+        "strategy = \"delete\"\nallow-triggers = true\n",
+    );
+    std::fs::write(&rule, text).unwrap();
+    let summary = plan_to(&project.path(), &Selection::default(), &plan_file).await;
+    assert!(summary.refused.is_empty(), "{:?}", summary.refused);
+}

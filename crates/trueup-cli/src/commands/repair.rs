@@ -141,6 +141,24 @@ fn write_plan(
     }
 }
 
+/// A key as people read it: `42`, `a@example.com`, `(eu, 42)`; text from data escaped.
+fn key_text(key: &serde_json::Value) -> String {
+    let value = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => escape(s).into_owned(),
+        other => escape(&other.to_string()).into_owned(),
+    };
+    match key {
+        serde_json::Value::Array(parts) if parts.len() == 1 => value(&parts[0]),
+        serde_json::Value::Array(parts) => {
+            format!(
+                "({})",
+                parts.iter().map(value).collect::<Vec<_>>().join(", ")
+            )
+        }
+        other => value(other),
+    }
+}
+
 fn one_line(sql: &str) -> String {
     sql.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -388,8 +388,30 @@ async fn plan_rule(
             }
         }
     }
+    let mut refused = None;
+    for fk in &rr.blocking {
+        let count = count_referencing_rows(db, rr, &fk.table, &fk.columns, &fk.referenced).await?;
+        if count > 0 && refused.is_none() {
+            refused = Some(format!(
+                "foreign key `{}` of `{}` ({}) references {count} of the rows to delete, and the \
+                 database refuses to delete them: declare `{}` in the repair's `cascade`, or \
+                 repair those rows first",
+                fk.name,
+                fk.table,
+                fk.columns.join(", "),
+                fk.table
+            ));
+        }
+    }
     for dependent in &rr.dependents {
-        let count = count_dependents(db, rr, dependent).await?;
+        let count = count_referencing_rows(
+            db,
+            rr,
+            &dependent.table.name,
+            &dependent.columns,
+            &dependent.referenced,
+        )
+        .await?;
         let counts = rows.entry(dependent.table.name.clone()).or_default();
         let set_null = !dependent.declared
             && rr.table.referenced_by.iter().any(|fk| {
@@ -402,10 +424,11 @@ async fn plan_rule(
         }
     }
     let total: u64 = rows.values().map(TableCounts::total).sum();
-    let refused = rr
-        .max_rows
-        .filter(|max| total > *max)
-        .map(|max| format!("it would change {total} rows, more than its `max-rows` ({max})"));
+    let refused = refused.or_else(|| {
+        rr.max_rows
+            .filter(|max| total > *max)
+            .map(|max| format!("it would change {total} rows, more than its `max-rows` ({max})"))
+    });
     Ok((
         RuleEnd {
             index,
@@ -417,11 +440,13 @@ async fn plan_rule(
     ))
 }
 
-/// Rows of a dependent table that reference the findings' rows.
-async fn count_dependents(
+/// Rows of `table` whose `columns` reference (`referenced` columns of) the findings' rows.
+async fn count_referencing_rows(
     db: &mut Db,
     rr: &RuleRepair,
-    dependent: &spec::Dependent,
+    table: &str,
+    columns: &[String],
+    referenced: &[String],
 ) -> Result<u64> {
     let q = |n: &str| db.dialect().quote(n);
     let cols = |alias: &str, names: &[String]| {
@@ -433,9 +458,9 @@ async fn count_dependents(
     };
     let sql = format!(
         "SELECT CAST(count(*) AS TEXT) FROM {} AS c WHERE ({}) IN (SELECT {} FROM {} AS p WHERE ({}) IN (SELECT {} FROM (\n{}\n) AS d))",
-        q(&dependent.table.name),
-        cols("c", &dependent.columns),
-        cols("p", &dependent.referenced),
+        q(table),
+        cols("c", columns),
+        cols("p", referenced),
         q(&rr.table.name),
         cols("p", &rr.key),
         cols("d", &rr.key),

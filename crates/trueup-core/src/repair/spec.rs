@@ -38,6 +38,10 @@ pub struct RuleRepair {
     /// Rows of other tables that change with the table's: referencing rows deleted first
     /// (declared `cascade`), or changed by the database (`ON DELETE CASCADE / SET NULL`).
     pub dependents: Vec<Dependent>,
+    /// Foreign keys that make the database refuse to delete a referenced row (`NO ACTION`,
+    /// `RESTRICT`) and that the rule does not `cascade`: a plan whose rows they reference
+    /// is refused, naming them.
+    pub blocking: Vec<ForeignKey>,
 }
 
 /// The change a strategy makes to the findings' rows.
@@ -309,6 +313,7 @@ pub async fn prepare(
         Repair::Sql(_) | Repair::Manual(_) => unreachable!("refused above"),
     };
     let mut dependents = Vec::new();
+    let mut blocking = Vec::new();
     let cascade = match repair {
         Repair::Delete(r) => Some(&r.cascade),
         Repair::Quarantine(r) => Some(&r.cascade),
@@ -342,6 +347,14 @@ pub async fn prepare(
             });
         }
         for fk in &table.referenced_by {
+            if fk.on_delete == OnDelete::Refuse
+                && !dependents
+                    .iter()
+                    .any(|d| same_table(&d.table.name, &fk.table) && d.columns == fk.columns)
+            {
+                blocking.push(fk.clone());
+                continue;
+            }
             if dependents
                 .iter()
                 .any(|d| same_table(&d.table.name, &fk.table) && d.columns == fk.columns)
@@ -375,6 +388,7 @@ pub async fn prepare(
         max_rows: repair.max_rows(),
         detector,
         dependents,
+        blocking,
     }))
 }
 
