@@ -87,11 +87,7 @@ fn write_plan(
             writeln!(out, "  {}: {}", escape(table), parts.join(", "))?;
         }
         if !rule.sample.is_empty() {
-            let keys: Vec<String> = rule
-                .sample
-                .iter()
-                .map(|k| escape(&k.to_string()).into_owned())
-                .collect();
+            let keys: Vec<String> = rule.sample.iter().map(key_text).collect();
             let more = rule.end.targets.saturating_sub(rule.sample.len() as u64);
             let more = if more > 0 {
                 format!(" and {more} more")
@@ -340,9 +336,9 @@ pub async fn undo(
         for conflict in &report.conflicts {
             writeln!(
                 out,
-                "  {}: {} {}",
+                "  {} {}: {}",
                 escape(&conflict.table),
-                escape(&conflict.key.to_string()),
+                key_text(&conflict.key),
                 conflict.what
             )?;
         }
