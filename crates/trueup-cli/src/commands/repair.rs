@@ -73,7 +73,7 @@ fn write_plan(
         if let Some(why) = &rule.end.refused {
             writeln!(out, "  {WARNING}refused:{WARNING:#} {}", escape(why))?;
         }
-        for (table, counts) in &rule.end.rows {
+        for (table, counts) in rule.end.rows.iter().filter(|(_, c)| c.total() > 0) {
             let mut parts = Vec::new();
             for (n, what) in [
                 (counts.delete, "deleted"),
@@ -202,6 +202,12 @@ pub async fn apply(args: &ApplyArgs, project_path: &Path) -> anyhow::Result<Exit
     let cancel = Cancel::new();
     let signals = tokio::spawn(crate::checking::stop_on_signals(cancel.clone()));
     let path = match &args.plan {
+        Some(_) if args.select.selection().describe().is_some() => {
+            anyhow::bail!(
+                "--rule, --tag and --source select what to plan; a plan file is applied whole \
+                 (make a plan of those rules with `trueup plan --rule … -o FILE`)"
+            )
+        }
         Some(path) => path.clone(),
         None => {
             let path = plan_path(&project)?;
@@ -378,7 +384,7 @@ pub async fn undo(
 
 pub async fn repairs(args: &RepairsArgs, project_path: &Path) -> anyhow::Result<ExitStatus> {
     let project = Project::load(project_path)?;
-    let listed = repair::list(&project, args.source.as_deref()).await;
+    let listed = repair::list(&project, args.source.as_deref()).await?;
     let mut out = anstream::stdout().lock();
     let mut status = ExitStatus::Success;
     let mut all = Vec::new();

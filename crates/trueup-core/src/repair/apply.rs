@@ -135,7 +135,7 @@ pub async fn apply(
     // Everything is checked before anything changes.
     for line in &plan.rules {
         if let Some(end) = plan.ends.iter().find(|e| e.index == line.index)
-            && end.refused.is_some()
+            && end.refusal(options.max_rows).is_some()
         {
             continue;
         }
@@ -227,7 +227,7 @@ pub async fn apply(
         .ends
         .iter()
         .filter_map(|end| {
-            let reason = end.refused.clone()?;
+            let reason = end.refusal(options.max_rows)?.to_owned();
             let line = plan.rules.iter().find(|l| l.index == end.index)?;
             Some(spec::Refusal {
                 rule: line.rule.clone(),
@@ -352,7 +352,6 @@ async fn run_batch(
     options: &ApplyOptions,
 ) -> Result<()> {
     let repair = session.repair.expect("the repair was begun");
-    run.report.repair = (!options.dry_run).then_some(repair);
     if options.dry_run {
         session.db.batch("SAVEPOINT trueup_batch").await?;
     } else {
@@ -409,6 +408,9 @@ async fn run_batch(
         session.db.commit().await?;
     }
     report.rows = rows;
+    if !entries.is_empty() && !options.dry_run {
+        report.repair = Some(repair);
+    }
     run.report = report;
     if let Action::Quarantine { exists, .. } = &mut run.rr.action {
         *exists = true;
@@ -457,8 +459,23 @@ async fn still_violating(
         return Ok(found);
     }
     let mut binds = run.rr.detector.binds.clone();
+    // A one-column integer key: the detector's range form, from the smallest to the largest.
+    let ints: Option<Vec<i64>> = keys
+        .iter()
+        .map(|k| match k.as_slice() {
+            [Value::Int(i)] => Some(*i),
+            [Value::Text(t)] => t.parse().ok(),
+            _ => None,
+        })
+        .collect();
+    let bounds = ints
+        .filter(|_| run.rr.detector.split.is_some())
+        .and_then(|ints| Some((*ints.iter().min()?, *ints.iter().max()?)));
+    if let Some((lo, hi)) = bounds {
+        binds.extend([Value::Int(lo), Value::Int(hi)]);
+    }
     binds.extend(keys.iter().flatten().cloned());
-    let sql = sql::redetect(db, &run.rr, &run.types, keys.len());
+    let sql = sql::redetect(db, &run.rr, &run.types, keys.len(), bounds.is_some());
     for values in db.rows(&sql, &binds).await? {
         found.insert(row::key_json(&values).to_string());
     }

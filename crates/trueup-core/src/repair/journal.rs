@@ -254,7 +254,7 @@ pub async fn finish_repair(db: &mut Db, repair: i64, status: &str) -> Result<()>
     let removed = db
         .execute(
             &format!(
-                "DELETE FROM {repairs} WHERE id = {} AND rows_changed = 0 AND kind = 'apply'",
+                "DELETE FROM {repairs} WHERE id = {} AND rows_changed = 0",
                 db.param(1, "bigint")
             ),
             &[Value::Int(repair)],
@@ -371,13 +371,34 @@ pub async fn write(
     Ok(())
 }
 
-/// The batches of `repair`, newest first.
+/// The batches of `repair`, last written first.
 pub async fn batches(db: &mut Db, repair: i64) -> Result<Vec<i64>> {
     let (_, _, journal) = names(db.dialect());
     let rows = db
         .rows(
             &format!(
-                "SELECT CAST(batch AS TEXT) AS batch_text FROM {journal} WHERE repair_id = {} GROUP BY batch ORDER BY batch DESC",
+                "SELECT CAST(batch AS TEXT) AS batch_text FROM {journal} WHERE repair_id = {} GROUP BY batch ORDER BY max(seq) DESC",
+                db.param(1, "bigint")
+            ),
+            &[Value::Int(repair)],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| r.first().and_then(|v| v.to_string().parse().ok()))
+        .collect())
+}
+
+/// The batches of `repair` that earlier undos which stopped part way restored (an undo's
+/// batches are numbered as the batches they restored).
+pub async fn restored_batches(db: &mut Db, repair: i64) -> Result<Vec<i64>> {
+    let (_, repairs, journal) = names(db.dialect());
+    let rows = db
+        .rows(
+            &format!(
+                "SELECT CAST(j.batch AS TEXT) AS batch_text FROM {journal} AS j \
+                 JOIN {repairs} AS r ON r.id = j.repair_id \
+                 WHERE r.kind = 'undo' AND r.undoes = {} AND r.undone_by IS NULL GROUP BY j.batch",
                 db.param(1, "bigint")
             ),
             &[Value::Int(repair)],

@@ -90,6 +90,20 @@ pub struct RuleEnd {
     pub rows: RowCounts,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refused: Option<String>,
+    /// When `refused` is only that the rows exceed the rule's `max-rows`: how many rows, so
+    /// that `apply --max-rows N --yes` with a large enough N applies it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub over_max_rows: Option<u64>,
+}
+
+impl RuleEnd {
+    /// Why the rule will not be applied with `max_rows` (the `--max-rows` given), if not.
+    pub fn refusal(&self, max_rows: Option<u64>) -> Option<&str> {
+        match (self.over_max_rows, max_rows) {
+            (Some(total), Some(max)) if total <= max => None,
+            _ => self.refused.as_deref(),
+        }
+    }
 }
 
 /// The last line.
@@ -231,6 +245,7 @@ pub async fn plan(
                     targets: 0,
                     rows: RowCounts::new(),
                     refused: Some(crate::error::chain(&e)),
+                    over_max_rows: None,
                 },
                 Vec::new(),
             ),
@@ -239,6 +254,7 @@ pub async fn plan(
         total += end.targets;
         summary.rules.push(PlannedRule { line, end, sample });
     }
+    summary.interrupted |= cancel.is_cancelled();
     let hash = row::hex(&std::mem::take(&mut writer.hash).finalize());
     writer.line(&Line::End(End {
         rules: summary.rules.len(),
@@ -281,6 +297,7 @@ fn rule_line(db: &Db, rr: &RuleRepair, index: usize) -> RuleLine {
         rr,
         &rr.key_types().unwrap_or_default(),
         1,
+        rr.detector.split.is_some(),
     ));
     RuleLine {
         index,
@@ -424,10 +441,15 @@ async fn plan_rule(
         }
     }
     let total: u64 = rows.values().map(TableCounts::total).sum();
+    let over_max_rows =
+        (refused.is_none() && rr.max_rows.is_some_and(|max| total > max)).then_some(total);
     let refused = refused.or_else(|| {
-        rr.max_rows
-            .filter(|max| total > *max)
-            .map(|max| format!("it would change {total} rows, more than its `max-rows` ({max})"))
+        rr.max_rows.filter(|max| total > *max).map(|max| {
+            format!(
+                "it would change {total} rows, more than its `max-rows` ({max}); \
+                 `apply --max-rows {total} --yes` allows it"
+            )
+        })
     });
     Ok((
         RuleEnd {
@@ -435,6 +457,7 @@ async fn plan_rule(
             targets,
             rows,
             refused,
+            over_max_rows,
         },
         sample,
     ))

@@ -113,13 +113,21 @@ pub fn read_rows(db: &Db, table: &Table, key: &[String], rows: usize, lock: bool
 
 /// The detector restricted to `rows` keys, bound after its own values: the keys that
 /// still violate.
-pub fn redetect(db: &Db, rr: &RuleRepair, types: &[String], rows: usize) -> String {
+///
+/// With `ranged`, the detector's key-range form runs instead (its smallest and largest key
+/// bound after its own values, then the keys): the range reaches inside its aggregate,
+/// where SQLite would not push the keys down and would aggregate the whole table per batch.
+pub fn redetect(db: &Db, rr: &RuleRepair, types: &[String], rows: usize, ranged: bool) -> String {
     let read: Vec<String> = rr.key.iter().map(|k| db.read("d", k)).collect();
+    let (query, first) = match (&rr.detector.split, ranged) {
+        (Some(split), true) => (&split.range_sql, rr.detector.binds.len() + 3),
+        _ => (&rr.detector.sql, rr.detector.binds.len() + 1),
+    };
     format!(
         "SELECT {} FROM (\n{}\n) AS d WHERE {}",
         select_list(&read),
-        rr.detector.sql,
-        key_in(db, "d", &rr.key, types, rows, rr.detector.binds.len() + 1)
+        query,
+        key_in(db, "d", &rr.key, types, rows, first)
     )
 }
 
