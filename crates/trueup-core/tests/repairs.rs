@@ -167,6 +167,7 @@ async fn the_pack_is_repaired_and_undone(backend: &str) {
         &ApplyOptions {
             dry_run: true,
             max_rows: Some(100_000),
+            allow_new_findings: true,
             ..ApplyOptions::default()
         },
     )
@@ -180,9 +181,11 @@ async fn the_pack_is_repaired_and_undone(backend: &str) {
     );
     assert_eq!(tables(&db).await, before, "a dry run rolls back");
 
+    // Recomputed totals make payments differ: the payments rule gets new findings.
     let options = ApplyOptions {
         batch_size: 7,
         max_rows: Some(100_000),
+        allow_new_findings: true,
         ..ApplyOptions::default()
     };
     let applied = apply(&project.path(), &plan_file, &options).await.unwrap();
@@ -271,9 +274,11 @@ async fn a_concurrent_write_survives(backend: &str) {
         "UPDATE orders SET total_amount = 12345.5 WHERE id = {key}"
     ))
     .await;
-    let report = apply(&project.path(), &plan_file, &ApplyOptions::default())
-        .await
-        .unwrap();
+    let options = ApplyOptions {
+        allow_new_findings: true,
+        ..ApplyOptions::default()
+    };
+    let report = apply(&project.path(), &plan_file, &options).await.unwrap();
     let rule = &report.rules[0];
     assert_eq!(rule.skipped.get(&Skip::Changed), Some(&1), "{rule:?}");
     assert_eq!(rule.repaired, targets - 1);
@@ -837,6 +842,7 @@ async fn an_undo_stopped_by_a_conflict_finishes_once_the_row_is_put_back() {
     let before = table_text(&db, "orders").await;
     let options = ApplyOptions {
         batch_size: 5,
+        allow_new_findings: true,
         ..ApplyOptions::default()
     };
     let report = apply(&project.path(), &plan_file, &options).await.unwrap();
@@ -904,4 +910,56 @@ async fn apply_max_rows_lifts_a_plans_max_rows_refusal() {
     let report = apply(&project.path(), &plan_file, &enough).await.unwrap();
     assert!(!report.failed(), "{report:?}");
     assert_eq!(report.rules[0].repaired, summary.rules[0].end.targets);
+}
+
+#[tokio::test]
+async fn a_batch_that_gives_another_rule_new_findings_is_refused_unless_allowed() {
+    let Some(db) = shop("sqlite").await else {
+        return;
+    };
+    let project = pack_project(&db.url);
+    let plan_file = project.dir.path().join("plan.jsonl");
+    let selection = Selection {
+        rules: vec!["ecommerce.order-total-matches-items".into()],
+        ..Selection::default()
+    };
+    let summary = plan_to(&project.path(), &selection, &plan_file).await;
+    assert!(
+        summary.rules[0]
+            .line
+            .may_affect
+            .contains(&"ecommerce.completed-orders-paid".to_owned()),
+        "the plan says which rules it may affect: {:?}",
+        summary.rules[0].line.may_affect
+    );
+    let payments_before = run_project(&project.path())
+        .await
+        .keys("ecommerce.completed-orders-paid");
+    let before = tables(&db).await;
+    let report = apply(&project.path(), &plan_file, &ApplyOptions::default())
+        .await
+        .unwrap();
+    let error = report.rules[0].error.clone().expect("refused");
+    assert!(
+        error.contains("new findings") && error.contains("ecommerce.completed-orders-paid"),
+        "{error}"
+    );
+    assert_eq!(tables(&db).await, before, "the batch was rolled back");
+    let allowed = ApplyOptions {
+        allow_new_findings: true,
+        ..ApplyOptions::default()
+    };
+    let report = apply(&project.path(), &plan_file, &allowed).await.unwrap();
+    assert!(!report.failed(), "{report:?}");
+    let new = &report.rules[0].new_findings;
+    assert_eq!(new.len(), 1, "{new:?}");
+    assert_eq!(new[0].rule, "ecommerce.completed-orders-paid");
+    let payments_after = run_project(&project.path())
+        .await
+        .keys("ecommerce.completed-orders-paid");
+    assert_eq!(
+        payments_after.len() as u64,
+        payments_before.len() as u64 + new[0].count,
+        "the count is what check finds afterwards"
+    );
 }

@@ -96,6 +96,18 @@ fn write_plan(
             };
             writeln!(out, "  keys: {}{more}", keys.join(" "))?;
         }
+        if !line.may_affect.is_empty() {
+            let rules: Vec<String> = line
+                .may_affect
+                .iter()
+                .map(|r| format!("`{}`", escape(r)))
+                .collect();
+            writeln!(
+                out,
+                "  may change the findings of {} (they read a table it changes): apply re-runs them per batch",
+                rules.join(", ")
+            )?;
+        }
         writeln!(out, "  {DIM}each batch runs, in one transaction:{DIM:#}")?;
         for statement in &line.statements {
             writeln!(out, "    {DIM}{}{DIM:#}", escape(&one_line(statement)))?;
@@ -234,6 +246,7 @@ pub async fn apply(args: &ApplyArgs, project_path: &Path) -> anyhow::Result<Exit
         batch_size: usize::try_from(args.batch_size).unwrap_or(500),
         dry_run: args.dry_run,
         max_rows: args.max_rows,
+        allow_new_findings: args.allow_new_findings,
     };
     let report = repair::apply(&project, &path, &options, &cancel, &mut ()).await;
     signals.abort();
@@ -271,6 +284,10 @@ fn write_applied(out: &mut impl Write, report: &ApplyReport, plan: &Path) -> std
             rule.planned,
             plural(rule.rows, "row")
         )?;
+        if !rule.reached && report.failed() {
+            writeln!(out, " · not run: the apply stopped before it")?;
+            continue;
+        }
         match rule.repair {
             Some(id) if rule.rows > 0 => writeln!(
                 out,
@@ -287,6 +304,20 @@ fn write_applied(out: &mut impl Write, report: &ApplyReport, plan: &Path) -> std
                 repair::Skip::AlreadyApplied => "already repaired by an earlier apply of this plan",
             };
             writeln!(out, "  skipped {n}: {what}")?;
+        }
+        for found in &rule.new_findings {
+            writeln!(
+                out,
+                "  {WARNING}gave{WARNING:#} {} new {} to `{}`, e.g. {}",
+                found.count,
+                if found.count == 1 {
+                    "finding"
+                } else {
+                    "findings"
+                },
+                escape(&found.rule),
+                found.sample.first().map(key_text).unwrap_or_default()
+            )?;
         }
         if let Some(error) = &rule.error {
             writeln!(out, "  {WARNING}stopped:{WARNING:#} {}", escape(error))?;

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::catalog;
 use super::db::{Access, Db};
+use super::effects::{self, NewFindings};
 use super::journal::{self, Change, Entry, NewRepair};
 use super::plan::{self, PlanFile, RuleLine, TargetLine};
 use super::row;
@@ -29,6 +30,8 @@ pub struct ApplyOptions {
     pub dry_run: bool,
     /// Replaces the rules' `max-rows` (the CLI asks for `--yes` with it).
     pub max_rows: Option<u64>,
+    /// Commit batches that give other rules new findings (they are reported).
+    pub allow_new_findings: bool,
 }
 
 impl Default for ApplyOptions {
@@ -37,6 +40,7 @@ impl Default for ApplyOptions {
             batch_size: 500,
             dry_run: false,
             max_rows: None,
+            allow_new_findings: false,
         }
     }
 }
@@ -71,7 +75,11 @@ pub struct AppliedRule {
     pub skipped: BTreeMap<Skip, u64>,
     /// A few skipped keys, for people to look at.
     pub skipped_sample: Vec<(Skip, serde_json::Value)>,
+    /// Findings the batches gave other rules (committed only with `--allow-new-findings`).
+    pub new_findings: Vec<NewFindings>,
     pub error: Option<String>,
+    /// Whether any of its batches ran (not when the apply stopped at an earlier rule).
+    pub reached: bool,
 }
 
 /// What `apply` did.
@@ -114,6 +122,7 @@ struct Session {
 /// A rule being applied.
 struct RuleRun {
     rr: RuleRepair,
+    watchers: Vec<effects::Watcher>,
     types: Vec<String>,
     max_rows: Option<u64>,
     report: AppliedRule,
@@ -325,14 +334,32 @@ async fn check_rule(
         rows: 0,
         skipped: BTreeMap::new(),
         skipped_sample: Vec::new(),
+        new_findings: Vec::new(),
         error: None,
+        reached: false,
     };
+    let watchers = effects::watchers(project, &rr, db.dialect());
     Ok(RuleRun {
+        watchers,
         rr,
         types,
         max_rows,
         report,
     })
+}
+
+/// Adds a batch's new findings to the rule's, per other rule.
+fn merge_new_findings(all: &mut Vec<NewFindings>, found: Vec<NewFindings>) {
+    for found in found {
+        match all.iter_mut().find(|f| f.rule == found.rule) {
+            Some(known) => {
+                known.count += found.count;
+                let room = 5usize.saturating_sub(known.sample.len());
+                known.sample.extend(found.sample.into_iter().take(room));
+            }
+            None => all.push(found),
+        }
+    }
 }
 
 fn skip(report: &mut AppliedRule, why: Skip, key: &serde_json::Value) {
@@ -352,6 +379,7 @@ async fn run_batch(
     options: &ApplyOptions,
 ) -> Result<()> {
     let repair = session.repair.expect("the repair was begun");
+    run.report.reached = true;
     if options.dry_run {
         session.db.batch("SAVEPOINT trueup_batch").await?;
     } else {
@@ -359,9 +387,43 @@ async fn run_batch(
     }
     let mut entries = Vec::new();
     let mut report = run.report.clone();
-    let outcome = match run.rr.action {
-        Action::Merge { .. } => merge_batch(session, run, batch, &mut entries, &mut report).await,
-        _ => row_batch(session, run, batch, plan_hash, &mut entries, &mut report).await,
+    let outcome = match effects::before(&mut session.db, &run.watchers).await {
+        Err(e) => Err(e),
+        Ok(()) => match run.rr.action {
+            Action::Merge { .. } => {
+                merge_batch(session, run, batch, &mut entries, &mut report).await
+            }
+            _ => row_batch(session, run, batch, plan_hash, &mut entries, &mut report).await,
+        },
+    };
+    let outcome = match outcome {
+        Ok(()) => match effects::after(&mut session.db, &run.watchers).await {
+            Ok(found) if found.is_empty() => Ok(()),
+            Ok(found) if options.allow_new_findings => {
+                merge_new_findings(&mut report.new_findings, found);
+                Ok(())
+            }
+            Ok(found) => Err(Error::Mismatch(format!(
+                "rule `{}`: the batch would give other rules new findings ({}): rolled back; \
+                 `--allow-new-findings` applies it anyway",
+                run.rr.rule,
+                found
+                    .iter()
+                    .map(|f| format!(
+                        "{} of `{}`, e.g. {}",
+                        f.count,
+                        f.rule,
+                        f.sample
+                            .first()
+                            .map(ToString::to_string)
+                            .unwrap_or_default()
+                    ))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ))),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
     };
     let outcome = match outcome {
         Ok(()) => {

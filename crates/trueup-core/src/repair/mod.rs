@@ -8,6 +8,7 @@
 mod apply;
 mod catalog;
 mod db;
+mod effects;
 mod journal;
 mod plan;
 mod row;
@@ -16,6 +17,7 @@ mod sql;
 mod undo;
 
 pub use apply::{AppliedRule, ApplyOptions, ApplyProgress, ApplyReport, Skip, apply};
+pub use effects::NewFindings;
 pub use journal::RepairSummary;
 pub use plan::{
     PlanFile, PlanSummary, PlannedRule, RowCounts, RuleEnd, RuleLine, TableCounts, plan, read,

@@ -50,6 +50,10 @@ pub struct RuleLine {
     /// What each batch runs, keys as bound parameters.
     pub statements: Vec<String>,
     pub max_rows: Option<u64>,
+    /// Other rules that read a table this repair changes: `apply` re-runs them in each
+    /// batch and refuses a batch that gives them new findings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub may_affect: Vec<String>,
 }
 
 /// A target: one row by key and image hash, or a merge's group and its rows (survivor first).
@@ -234,7 +238,11 @@ pub async fn plan(
             }
         };
         let index = summary.rules.len();
-        let line = rule_line(db, &rr, index);
+        let mut line = rule_line(db, &rr, index);
+        line.may_affect = super::effects::watchers(project, &rr, db.dialect())
+            .into_iter()
+            .map(|w| w.rule)
+            .collect();
         writer.line(&Line::Rule(line.clone()))?;
         let planned = plan_rule(db, &rr, index, &mut writer, cancel).await;
         let (end, sample) = match planned {
@@ -311,6 +319,7 @@ fn rule_line(db: &Db, rr: &RuleRepair, index: usize) -> RuleLine {
         columns: rr.table.columns.clone(),
         statements,
         max_rows: rr.max_rows,
+        may_affect: Vec::new(),
     }
 }
 
