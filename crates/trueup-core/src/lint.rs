@@ -254,6 +254,25 @@ pub fn sql(loaded: &LoadedRule, dialect: Option<Dialect>) -> Vec<Diagnostic> {
         Some(Repair::MergeDuplicates(r)) => {
             problems.extend(fragment(&["repair", "keep"], &r.keep, Fragment::OrderBy));
         }
+        Some(Repair::Sql(r)) => {
+            let table = r.table.as_deref().or(rule.detector.table());
+            let key = dialect.and_then(|d| crate::compile::compile(&rule.detector, d).ok());
+            if let (Some(dialect), Some(table), Some(key)) = (dialect, table, key) {
+                for (i, statement) in r.statements.iter().enumerate() {
+                    let bind = |n: usize, name: &str| {
+                        key.key.iter().any(|k| k == name).then(|| dialect.param(n))
+                    };
+                    if let Err(message) =
+                        crate::sql_text::repair_statement(statement, dialect, table, bind)
+                    {
+                        problems.push(loaded.diagnostic(
+                            &["repair", "statements"],
+                            format!("statement {}: {message}", i + 1),
+                        ));
+                    }
+                }
+            }
+        }
         _ => {}
     }
     problems

@@ -131,6 +131,84 @@ pub fn relations(sql: &str, dialect: Dialect) -> Vec<String> {
     names
 }
 
+/// A statement of a `sql` repair made ready to bind: each `:name` placeholder (a `:`
+/// token, then a name, as `dialect`'s tokenizer reads them, so text in quotes and `::`
+/// casts are left alone) replaced by `param(n, name)` for the n-th, and the names in
+/// order. Refused unless the result is exactly one `UPDATE` or `DELETE` of `table`: the
+/// rows a repair journals are that table's, by the finding's key.
+pub fn repair_statement(
+    text: &str,
+    dialect: Dialect,
+    table: &str,
+    mut param: impl FnMut(usize, &str) -> Option<String>,
+) -> Result<(String, Vec<String>), String> {
+    use sqlparser::tokenizer::Tokenizer;
+    static SQLITE: SQLiteDialect = SQLiteDialect {};
+    static POSTGRES: PostgreSqlDialect = PostgreSqlDialect {};
+    let tokenizer_dialect: &dyn sqlparser::dialect::Dialect = match dialect {
+        Dialect::Sqlite => &SQLITE,
+        Dialect::Postgres => &POSTGRES,
+    };
+    let tokens = Tokenizer::new(tokenizer_dialect, text)
+        .tokenize()
+        .map_err(|e| format!("the statement does not parse in {}: {e}", dialect.name()))?;
+    let mut out = String::with_capacity(text.len());
+    let mut names = Vec::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        if let (Token::Colon, Some(Token::Word(word))) = (&tokens[i], tokens.get(i + 1))
+            && word.quote_style.is_none()
+        {
+            let Some(replacement) = param(names.len() + 1, &word.value) else {
+                return Err(format!(
+                    "`:{}` names no key column of the finding",
+                    word.value
+                ));
+            };
+            out.push_str(&replacement);
+            names.push(word.value.clone());
+            i += 2;
+            continue;
+        }
+        out.push_str(&tokens[i].to_string());
+        i += 1;
+    }
+    let statements = parser(&out, Some(dialect))
+        .and_then(|mut p| p.parse_statements())
+        .map_err(|e| not_parsed("the statement", "one SQL statement", &e, Some(dialect)))?;
+    let [statement] = statements.as_slice() else {
+        return Err(format!(
+            "each entry of `statements` is one statement, but this has {}",
+            statements.len()
+        ));
+    };
+    if !matches!(statement, Statement::Update(_) | Statement::Delete(_)) {
+        return Err(format!(
+            "a `sql` repair statement is an UPDATE or DELETE of `{table}`, not {}",
+            statement_kind(statement)
+        ));
+    }
+    let mut first = None;
+    let _ = sqlparser::ast::visit_relations(statement, |name| {
+        first.get_or_insert_with(|| {
+            name.0
+                .iter()
+                .filter_map(|part| part.as_ident().map(|ident| ident.value.clone()))
+                .collect::<Vec<_>>()
+                .join(".")
+        });
+        ControlFlow::<()>::Break(())
+    });
+    match first {
+        Some(name) if name.eq_ignore_ascii_case(table) => Ok((out, names)),
+        other => Err(format!(
+            "a `sql` repair statement changes `{table}` (the repair's table, whose rows are \
+             journaled), not `{}`",
+            other.unwrap_or_default()
+        )),
+    }
+}
+
 /// What a fragment of SQL must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fragment {
@@ -349,6 +427,35 @@ fn cut(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repair_statements_bind_named_keys_and_change_only_their_table() {
+        let bind = |n: usize, name: &str| (name == "id").then(|| format!("${n}"));
+        let (sql, names) = repair_statement(
+            "UPDATE orders SET status = 'X:y', note = ':id' WHERE id = :id AND total::text <> ''",
+            Dialect::Postgres,
+            "orders",
+            bind,
+        )
+        .unwrap();
+        assert_eq!(
+            sql,
+            "UPDATE orders SET status = 'X:y', note = ':id' WHERE id = $1 AND total::text <> ''"
+        );
+        assert_eq!(names, ["id"]);
+        for (text, why) in [
+            (
+                "DELETE FROM payments WHERE order_id = :id",
+                "not `payments`",
+            ),
+            ("SELECT 1", "not a `SELECT` statement"),
+            ("UPDATE orders SET a = 1; DROP TABLE orders", "this has 2"),
+            ("UPDATE orders SET a = :nope", "`:nope` names no key column"),
+        ] {
+            let err = repair_statement(text, Dialect::Sqlite, "orders", bind).unwrap_err();
+            assert!(err.contains(why), "{text}: {err}");
+        }
+    }
 
     #[test]
     fn relations_are_the_tables_a_query_reads() {

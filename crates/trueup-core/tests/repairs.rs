@@ -963,3 +963,78 @@ async fn a_batch_that_gives_another_rule_new_findings_is_refused_unless_allowed(
         "the count is what check finds afterwards"
     );
 }
+
+const STATUS_RULE: &str = r#"
+[[rule]]
+id = "order-status"
+title = "Orders with an unknown status"
+severity = "high"
+[rule.detector]
+kind = "accepted-values"
+table = "orders"
+column = "status"
+values = ["PENDING", "COMPLETED", "CANCELLED"]
+[rule.repair]
+strategy = "sql"
+statements = ["UPDATE orders SET status = 'CANCELLED' WHERE id = :id"]
+"#;
+
+async fn sql_statements_are_bound_per_finding(backend: &str) {
+    let Some(db) = fresh(backend).await else {
+        return;
+    };
+    db.execute(
+        "CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER, status TEXT);
+         INSERT INTO orders VALUES (1, 1, 'PENDING'), (2, 1, 'LOST'), (3, 2, 'lost'), (4, 2, 'COMPLETED');",
+    )
+    .await;
+    let project = TestProject::with_source("shop", &db.url, &[("status.toml", STATUS_RULE)]);
+    let plan_file = project.dir.path().join("plan.jsonl");
+    let before = table_text(&db, "orders").await;
+    let summary = plan_to(&project.path(), &Selection::default(), &plan_file).await;
+    assert_eq!(summary.rules[0].end.targets, 2, "{:?}", summary.refused);
+    let report = apply(&project.path(), &plan_file, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(!report.failed(), "{report:?}");
+    assert_eq!(report.rules[0].rows, 2);
+    assert!(
+        run_project(&project.path())
+            .await
+            .keys("order-status")
+            .is_empty()
+    );
+    undo(&project.path(), report.rules[0].repair.unwrap(), false)
+        .await
+        .unwrap();
+    assert_eq!(table_text(&db, "orders").await, before);
+
+    // A statement that reaches rows other than the finding's is rolled back.
+    for statement in [
+        "UPDATE orders SET status = 'CANCELLED' WHERE id = :id + 1",
+        "UPDATE orders SET status = 'CANCELLED' WHERE customer_id = (SELECT o.customer_id FROM orders AS o WHERE o.id = :id)",
+    ] {
+        let rule = STATUS_RULE.replace(
+            "UPDATE orders SET status = 'CANCELLED' WHERE id = :id",
+            statement,
+        );
+        std::fs::write(project.dir.path().join("rules/status.toml"), rule).unwrap();
+        plan_to(&project.path(), &Selection::default(), &plan_file).await;
+        let report = apply(&project.path(), &plan_file, &ApplyOptions::default())
+            .await
+            .unwrap();
+        let error = report.rules[0].error.clone().expect("rolled back");
+        assert!(error.contains("rolled back"), "{statement}: {error}");
+        assert_eq!(table_text(&db, "orders").await, before, "{statement}");
+    }
+}
+
+#[tokio::test]
+async fn sql_repair_statements_are_bound_per_finding_and_journaled_on_sqlite() {
+    sql_statements_are_bound_per_finding("sqlite").await;
+}
+
+#[tokio::test]
+async fn sql_repair_statements_are_bound_per_finding_and_journaled_on_postgres() {
+    sql_statements_are_bound_per_finding("postgres").await;
+}

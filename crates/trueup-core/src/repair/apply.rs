@@ -641,6 +641,8 @@ async fn row_batch(
     }
     let statements = sql::change(db, rr, n);
     let mut changed = 0;
+    // Findings whose `sql` statements reported a changed row: it must be their own.
+    let mut sql_touched = HashSet::new();
     if let Action::Quarantine { into, exists } = &rr.action {
         if !exists {
             db.batch(&sql::create_quarantine(db, rr, into)).await?;
@@ -653,6 +655,25 @@ async fn row_batch(
         ]);
         db.execute(&statements[0], &insert_binds).await?;
         changed = db.execute(&statements[1], &binds).await?;
+    } else if let Action::Sql { statements } = &rr.action {
+        changed = n as u64;
+        for (text, key) in &todo {
+            for (i, (sql, columns)) in statements.iter().enumerate() {
+                let binds: Vec<Value> = columns.iter().map(|c| key[*c].clone()).collect();
+                let touched = db.execute(sql, &binds).await?;
+                if touched > 0 {
+                    sql_touched.insert(text.clone());
+                }
+                if touched > 1 {
+                    return Err(Error::Mismatch(format!(
+                        "rule `{}`: statement {} changed {touched} rows for one finding; a `sql` \
+                         repair changes only the finding's own row: rolled back",
+                        rr.rule,
+                        i + 1
+                    )));
+                }
+            }
+        }
     } else {
         for statement in &statements {
             changed = db.execute(statement, &binds).await?;
@@ -683,6 +704,13 @@ async fn row_batch(
     let after = read_images(db, &rr.table, &rr.key, &todo_keys, false).await?;
     for (text, key) in &todo {
         let (_, image) = &current[text];
+        if sql_touched.contains(text) && after.get(text).is_some_and(|(_, now)| now == image) {
+            return Err(Error::Mismatch(format!(
+                "rule `{}`: the `sql` statements changed a row for finding {text}, but not that \
+                 finding's row of `{}`: a row trueup did not journal; rolled back",
+                rr.rule, rr.table.name
+            )));
+        }
         entries.push(entry(
             rr,
             &rr.table.name,

@@ -44,7 +44,7 @@ fn changed_tables(rr: &RuleRepair) -> Vec<String> {
         Action::Merge { references, .. } => {
             tables.extend(references.iter().map(|r| r.table.name.clone()));
         }
-        Action::Delete | Action::Update { .. } => {}
+        Action::Delete | Action::Update { .. } | Action::Sql { .. } => {}
     }
     tables
 }

@@ -404,7 +404,9 @@ async fn plan_rule(
             rows.entry(table).or_default().delete += targets;
             rows.entry(into.clone()).or_default().insert += targets;
         }
-        Action::Update { .. } => rows.entry(table).or_default().update += targets,
+        Action::Update { .. } | Action::Sql { .. } => {
+            rows.entry(table).or_default().update += targets;
+        }
         Action::Merge { references, .. } => {
             let losers = rows_in_groups - targets;
             rows.entry(table).or_default().delete += losers;

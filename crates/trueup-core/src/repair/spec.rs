@@ -57,6 +57,11 @@ pub enum Action {
     Update {
         set: Vec<(String, String)>,
     },
+    /// Statements run once per finding: SQL with placeholders, and for each placeholder the
+    /// index of the key column it binds.
+    Sql {
+        statements: Vec<(String, Vec<usize>)>,
+    },
     /// Duplicates merged into the first row by `keep`; `row_key` identifies one row.
     Merge {
         row_key: String,
@@ -138,6 +143,12 @@ pub async fn prepare(
             );
         }
         (Detector::Sql(d), Some(table)) => (table.to_owned(), d.key.clone()),
+        (Detector::Unique(_), _) if matches!(repair, Repair::Sql(_)) => {
+            return refuse(
+                some,
+                "a `sql` repair changes the finding's row, but `unique` findings are groups".into(),
+            );
+        }
         (Detector::NotNull(d), t) => (t.unwrap_or(&d.table).to_owned(), d.key.clone()),
         (Detector::ForeignKey(d), t) => (t.unwrap_or(&d.table).to_owned(), d.key.clone()),
         (Detector::AcceptedValues(d), t) => (t.unwrap_or(&d.table).to_owned(), d.key.clone()),
@@ -147,12 +158,6 @@ pub async fn prepare(
             return refuse(some, "its findings are whole tables, not rows".into());
         }
     };
-    if let Repair::Sql(_) = repair {
-        return refuse(
-            some,
-            "the `sql` strategy is not supported by `apply` yet".into(),
-        );
-    }
     let detector = match compile(&rule.detector, db.dialect()) {
         Ok(query) => query,
         Err(e) => return refuse(some, e),
@@ -310,7 +315,24 @@ pub async fn prepare(
                 references,
             }
         }
-        Repair::Sql(_) | Repair::Manual(_) => unreachable!("refused above"),
+        Repair::Sql(r) => {
+            let types = table.types_of(&key)?;
+            let mut statements = Vec::new();
+            for (i, text) in r.statements.iter().enumerate() {
+                let mut columns = Vec::new();
+                let bind = |n: usize, name: &str| {
+                    let at = key.iter().position(|k| k == name)?;
+                    columns.push(at);
+                    Some(db.param(n, &types[at]))
+                };
+                match crate::sql_text::repair_statement(text, db.dialect(), &table_name, bind) {
+                    Ok((sql, _)) => statements.push((sql, columns)),
+                    Err(e) => return refuse(some, format!("statement {}: {e}", i + 1)),
+                }
+            }
+            Action::Sql { statements }
+        }
+        Repair::Manual(_) => unreachable!("refused above"),
     };
     let mut dependents = Vec::new();
     let mut blocking = Vec::new();

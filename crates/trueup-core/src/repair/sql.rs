@@ -219,6 +219,7 @@ pub fn change(db: &Db, rr: &RuleRepair, rows: usize) -> Vec<String> {
                 bare_key("t")
             )]
         }
+        Action::Sql { statements } => statements.iter().map(|(sql, _)| sql.clone()).collect(),
         Action::Merge { .. } => Vec::new(),
     }
 }
