@@ -112,6 +112,10 @@ pub struct PlanArgs {
     /// Write the plan file here (for `trueup apply FILE`); stdout shows the format asked for.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Plan the findings a recorded run found (`latest`, an id) whose rows still exist,
+    /// instead of detecting now.
+    #[arg(long, value_name = "RUN")]
+    pub from_run: Option<String>,
 }
 
 #[derive(Debug, Args)]

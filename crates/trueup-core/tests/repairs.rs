@@ -108,7 +108,7 @@ fn pack_project(url: &str) -> TestProject {
 async fn plan_to(project: &Path, selection: &Selection, file: &Path) -> PlanSummary {
     let project = Project::load(project).unwrap();
     let mut out = std::fs::File::create(file).unwrap();
-    repair::plan(&project, selection, &Cancel::new(), &mut out)
+    repair::plan(&project, selection, None, &Cancel::new(), &mut out)
         .await
         .unwrap()
 }
@@ -1037,4 +1037,49 @@ async fn sql_repair_statements_are_bound_per_finding_and_journaled_on_sqlite() {
 #[tokio::test]
 async fn sql_repair_statements_are_bound_per_finding_and_journaled_on_postgres() {
     sql_statements_are_bound_per_finding("postgres").await;
+}
+
+#[tokio::test]
+async fn a_plan_from_a_recorded_run_takes_its_findings_whose_rows_still_exist() {
+    let Some(db) = shop("sqlite").await else {
+        return;
+    };
+    let project = pack_project(&db.url);
+    let loaded = Project::load(&project.path()).unwrap();
+    let store = trueup_core::store::Store::open_location(&loaded.state)
+        .await
+        .unwrap();
+    let (found, run) = support::run_and_record(&project.path(), Some(&store)).await;
+    store.close().await;
+    let orphans = found.keys("ecommerce.orphaned-orders");
+    assert!(orphans.len() > 2);
+    // Someone deletes one orphaned order after the run.
+    let gone = orphans[0].trim_start_matches("id=").to_owned();
+    db.execute(&format!(
+        "DELETE FROM order_items WHERE order_id = {gone}; DELETE FROM orders WHERE id = {gone}"
+    ))
+    .await;
+    let selection = Selection {
+        rules: vec!["ecommerce.orphaned-orders".into()],
+        ..Selection::default()
+    };
+    let plan_file = project.dir.path().join("plan.jsonl");
+    let mut out = std::fs::File::create(&plan_file).unwrap();
+    let run = run.unwrap().to_string();
+    let summary = repair::plan(&loaded, &selection, Some(&run), &Cancel::new(), &mut out)
+        .await
+        .unwrap();
+    assert_eq!(summary.rules[0].end.targets, orphans.len() as u64 - 1);
+    let read = repair::read(&plan_file).unwrap();
+    assert_eq!(read.header.from_run.map(|r| r.to_string()), Some(run));
+    let report = apply(&project.path(), &plan_file, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(!report.failed(), "{report:?}");
+    assert!(
+        run_project(&project.path())
+            .await
+            .keys("ecommerce.orphaned-orders")
+            .is_empty()
+    );
 }

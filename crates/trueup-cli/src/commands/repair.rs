@@ -18,22 +18,19 @@ pub async fn plan(args: &PlanArgs, project_path: &Path) -> anyhow::Result<ExitSt
     let cancel = Cancel::new();
     let signals = tokio::spawn(crate::checking::stop_on_signals(cancel.clone()));
     let selection = args.select.selection();
-    let summary = match (&args.output, args.format) {
-        (Some(path), _) => {
-            let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
-            let summary = repair::plan(&project, &selection, &cancel, &mut file).await?;
-            file.flush()?;
-            if args.format == PlanFormat::Json {
-                std::io::copy(&mut std::fs::File::open(path)?, &mut std::io::stdout())?;
-            }
-            summary
-        }
-        (None, PlanFormat::Json) => {
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            repair::plan(&project, &selection, &cancel, &mut out).await?
-        }
-        (None, _) => repair::plan(&project, &selection, &cancel, &mut std::io::sink()).await?,
+    // The plan file goes to --output, else to stdout for --format json, else nowhere.
+    let mut out: Box<dyn Write> = match (&args.output, args.format) {
+        (Some(path), _) => Box::new(std::io::BufWriter::new(std::fs::File::create(path)?)),
+        (None, PlanFormat::Json) => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+        (None, _) => Box::new(std::io::sink()),
     };
+    let from_run = args.from_run.as_deref();
+    let summary = repair::plan(&project, &selection, from_run, &cancel, &mut out).await?;
+    out.flush()?;
+    drop(out);
+    if let (Some(path), PlanFormat::Json) = (&args.output, args.format) {
+        std::io::copy(&mut std::fs::File::open(path)?, &mut std::io::stdout())?;
+    }
     signals.abort();
     let mut out = anstream::stdout().lock();
     match args.format {
@@ -225,7 +222,7 @@ pub async fn apply(args: &ApplyArgs, project_path: &Path) -> anyhow::Result<Exit
             let path = plan_path(&project)?;
             let mut file = std::io::BufWriter::new(std::fs::File::create(&path)?);
             let summary =
-                repair::plan(&project, &args.select.selection(), &cancel, &mut file).await?;
+                repair::plan(&project, &args.select.selection(), None, &cancel, &mut file).await?;
             file.flush()?;
             for refusal in &summary.refused {
                 eprintln!(

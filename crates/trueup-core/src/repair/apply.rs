@@ -822,7 +822,7 @@ async fn merge_batch(
     // Group → its rows now, survivor first: (row key JSON, row key, image).
     let mut now: HashMap<String, Vec<(serde_json::Value, Value, String)>> = HashMap::new();
     for values in db
-        .rows(&sql::group_rows(db, rr, groups.len()), &binds)
+        .rows(&sql::group_rows(db, rr, groups.len(), true), &binds)
         .await?
     {
         let group = row::key_json(&values[..width]).to_string();

@@ -31,6 +31,9 @@ pub struct Header {
     pub tool_version: String,
     pub created_at: String,
     pub selection: Option<String>,
+    /// The recorded run whose findings the plan repairs, when it was made from one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_run: Option<i64>,
 }
 
 /// A rule's line: what its repair does and to which table.
@@ -166,14 +169,29 @@ impl PlanWriter<'_> {
 }
 
 /// Plans the repairs of the selected rules, writing the plan file to `out`. Reads only:
-/// every session it opens is read-only.
+/// every session it opens is read-only. With `from_run` (a run as `show` takes it), the
+/// targets are that recorded run's findings whose rows still exist, not what the detector
+/// finds now; `apply` re-detects either way.
 pub async fn plan(
     project: &Project,
     selection: &Selection,
+    from_run: Option<&str>,
     cancel: &Cancel,
     out: &mut dyn Write,
 ) -> Result<PlanSummary> {
     let rules = selection.select(project)?;
+    let store = match from_run {
+        Some(_) => Some(crate::store::Store::open_read_only(&project.state).await?),
+        None => None,
+    };
+    let run = match (&store, from_run) {
+        (Some(store), Some(selector)) => Some(store.resolve(selector).await?),
+        _ => None,
+    };
+    let from = match (&store, run) {
+        (Some(store), Some(run)) => TargetSource::Run(store, run),
+        _ => TargetSource::Detector,
+    };
     let mut writer = PlanWriter {
         out,
         hash: Sha256::new(),
@@ -183,6 +201,7 @@ pub async fn plan(
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
         created_at: crate::time::iso8601(crate::time::now_millis()),
         selection: selection.describe(),
+        from_run: run,
     };
     let text = serde_json::to_string(&header).map_err(|e| Error::Other(e.to_string()))? + "\n";
     writer.hash.update(text.as_bytes());
@@ -244,7 +263,7 @@ pub async fn plan(
             .map(|w| w.rule)
             .collect();
         writer.line(&Line::Rule(line.clone()))?;
-        let planned = plan_rule(db, &rr, index, &mut writer, cancel).await;
+        let planned = plan_rule(db, &rr, index, &mut writer, cancel, &from).await;
         let (end, sample) = match planned {
             Ok(done) => done,
             Err(e) => (
@@ -281,7 +300,7 @@ fn rule_line(db: &Db, rr: &RuleRepair, index: usize) -> RuleLine {
             references,
             ..
         } => {
-            let mut s = vec![sql::group_rows(db, rr, 1)];
+            let mut s = vec![sql::group_rows(db, rr, 1, true)];
             for reference in references {
                 s.push(sql::repoint(db, reference, 1));
             }
@@ -323,6 +342,82 @@ fn rule_line(db: &Db, rr: &RuleRepair, index: usize) -> RuleLine {
     }
 }
 
+/// Turns the rows of a targets query into the plan's target lines, counting them: a row
+/// is a target, or (for a merge) a row of the group its first columns name; a group of one
+/// row is no duplicate and no target.
+struct TargetWriter<'a, 'w> {
+    writer: &'a mut PlanWriter<'w>,
+    dialect: crate::dialect::Dialect,
+    columns: Vec<String>,
+    width: usize,
+    merge: bool,
+    index: usize,
+    targets: u64,
+    rows_in_groups: u64,
+    sample: Vec<Json>,
+    group: Option<TargetLine>,
+}
+
+impl TargetWriter<'_, '_> {
+    fn row(&mut self, values: &[Value]) -> Result<()> {
+        let width = self.width;
+        let key = row::key_json(&values[..width]);
+        if !self.merge {
+            let image = row::image_text(self.dialect, &self.columns, &values[width..]);
+            return self.target(TargetLine {
+                r: self.index,
+                key,
+                hash: Some(row::image_hash(&image)),
+                rows: Vec::new(),
+            });
+        }
+        let row_key = row::key_json(&values[width..=width]);
+        let image = row::image_text(self.dialect, &self.columns, &values[width + 1..]);
+        let hash = row::image_hash(&image);
+        if let Some(current) = &mut self.group
+            && current.key == key
+        {
+            current.rows.push((row_key, hash));
+            return Ok(());
+        }
+        self.flush()?;
+        self.group = Some(TargetLine {
+            r: self.index,
+            key,
+            hash: None,
+            rows: vec![(row_key, hash)],
+        });
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        match self.group.take() {
+            Some(group) if group.rows.len() > 1 => {
+                self.rows_in_groups += group.rows.len() as u64;
+                self.target(group)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn target(&mut self, target: TargetLine) -> Result<()> {
+        self.targets += 1;
+        if self.sample.len() < SAMPLE {
+            self.sample.push(target.key.clone());
+        }
+        self.writer.line(&Line::Target(target))
+    }
+}
+
+/// Where a plan's targets come from: the detector now, or a recorded run's findings.
+pub enum TargetSource<'s> {
+    Detector,
+    Run(&'s crate::store::Store, crate::store::RunId),
+}
+
+/// How many recorded findings are looked up in one query.
+const LOOKUP: usize = 500;
+
 /// Streams one rule's targets into the plan; returns its counts and first keys.
 async fn plan_rule(
     db: &mut Db,
@@ -330,72 +425,65 @@ async fn plan_rule(
     index: usize,
     writer: &mut PlanWriter<'_>,
     cancel: &Cancel,
+    from: &TargetSource<'_>,
 ) -> Result<(RuleEnd, Vec<Json>)> {
-    let dialect = db.dialect();
-    let columns = rr.table.column_names();
-    let width = rr.key.len();
-    let merge = matches!(rr.action, Action::Merge { .. });
-    let mut targets = 0u64;
-    let mut rows_in_groups = 0u64;
-    let mut sample = Vec::new();
-    let mut group: Option<TargetLine> = None;
-    let query = sql::targets(db, rr);
-    let mut failed = None;
-    db.each(&query, &rr.detector.binds, |values| {
-        if cancel.is_cancelled() {
-            return Err(Error::Other("interrupted".into()));
+    let mut out = TargetWriter {
+        writer,
+        dialect: db.dialect(),
+        columns: rr.table.column_names(),
+        width: rr.key.len(),
+        merge: matches!(rr.action, Action::Merge { .. }),
+        index,
+        targets: 0,
+        rows_in_groups: 0,
+        sample: Vec::new(),
+        group: None,
+    };
+    let interrupted = || Error::Other("interrupted".into());
+    match from {
+        TargetSource::Detector => {
+            let query = sql::targets(db, rr);
+            db.each(&query, &rr.detector.binds, |values| {
+                if cancel.is_cancelled() {
+                    return Err(interrupted());
+                }
+                out.row(&values)
+            })
+            .await?;
         }
-        let key = row::key_json(&values[..width]);
-        if merge {
-            let row_key = row::key_json(&values[width..=width]);
-            let hash = row::image_hash(&row::image_text(dialect, &columns, &values[width + 1..]));
-            rows_in_groups += 1;
-            match &mut group {
-                Some(current) if current.key == key => current.rows.push((row_key, hash)),
-                _ => {
-                    if let Some(done) = group.take() {
-                        targets += 1;
-                        if sample.len() < SAMPLE {
-                            sample.push(done.key.clone());
-                        }
-                        if let Err(e) = writer.line(&Line::Target(done)) {
-                            failed = Some(e);
-                        }
+        TargetSource::Run(store, run) => {
+            use futures_util::TryStreamExt;
+            let mut findings = store.stream_rule_findings(*run, &rr.rule);
+            let mut keys: Vec<Vec<Value>> = Vec::new();
+            loop {
+                let next = findings.try_next().await?;
+                if let Some(finding) = &next {
+                    keys.push(
+                        rr.key
+                            .iter()
+                            .map(|k| stored_value(finding.key.get(k)))
+                            .collect(),
+                    );
+                }
+                if keys.len() >= LOOKUP || (next.is_none() && !keys.is_empty()) {
+                    if cancel.is_cancelled() {
+                        return Err(interrupted());
                     }
-                    group = Some(TargetLine {
-                        r: index,
-                        key,
-                        hash: None,
-                        rows: vec![(row_key, hash)],
-                    });
+                    let sql = match rr.action {
+                        Action::Merge { .. } => sql::group_rows(db, rr, keys.len(), false),
+                        _ => sql::read_rows(db, &rr.table, &rr.key, keys.len(), false),
+                    };
+                    let binds: Vec<Value> = keys.drain(..).flatten().collect();
+                    db.each(&sql, &binds, |values| out.row(&values)).await?;
+                }
+                if next.is_none() {
+                    break;
                 }
             }
-        } else {
-            let hash = row::image_hash(&row::image_text(dialect, &columns, &values[width..]));
-            targets += 1;
-            if sample.len() < SAMPLE {
-                sample.push(key.clone());
-            }
-            writer.line(&Line::Target(TargetLine {
-                r: index,
-                key,
-                hash: Some(hash),
-                rows: Vec::new(),
-            }))?;
         }
-        Ok(())
-    })
-    .await?;
-    if let Some(e) = failed {
-        return Err(e);
     }
-    if let Some(done) = group.take() {
-        targets += 1;
-        if sample.len() < SAMPLE {
-            sample.push(done.key.clone());
-        }
-        writer.line(&Line::Target(done))?;
-    }
+    out.flush()?;
+    let (targets, rows_in_groups, sample) = (out.targets, out.rows_in_groups, out.sample);
     let mut rows = RowCounts::new();
     let table = rr.table.name.clone();
     match &rr.action {
@@ -501,6 +589,18 @@ async fn count_referencing_rows(
         rr.detector.sql,
     );
     count(db, &sql, &rr.detector.binds).await
+}
+
+/// A value of a recorded finding's key, as repairs bind it.
+fn stored_value(json: Option<&Json>) -> Value {
+    match json {
+        Some(Json::Bool(b)) => Value::Bool(*b),
+        Some(Json::Number(n)) => n
+            .as_i64()
+            .map_or_else(|| Value::Float(n.as_f64().unwrap_or_default()), Value::Int),
+        Some(Json::String(s)) => Value::Text(s.clone()),
+        _ => Value::Null,
+    }
 }
 
 /// Rows that point at a merge's losers (every row of a group but the survivor).

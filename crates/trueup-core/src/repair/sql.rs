@@ -244,7 +244,7 @@ pub fn create_quarantine(db: &Db, rr: &RuleRepair, into: &str) -> String {
 
 /// A merge's rows of `rows` groups (bound from 1), locked, survivor first in each group:
 /// group columns, row key, image.
-pub fn group_rows(db: &Db, rr: &RuleRepair, rows: usize) -> String {
+pub fn group_rows(db: &Db, rr: &RuleRepair, rows: usize, lock: bool) -> String {
     let Action::Merge {
         row_key,
         keep,
@@ -277,7 +277,7 @@ pub fn group_rows(db: &Db, rr: &RuleRepair, rows: usize) -> String {
             .unwrap_or_default(),
         columns(db, "t", &rr.key),
         keep.trim(),
-        db.for_update(),
+        if lock { db.for_update() } else { "" },
     )
 }
 

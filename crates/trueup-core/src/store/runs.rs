@@ -274,17 +274,27 @@ impl Store {
             .fetch(&self.pool)
             .map(move |row| {
                 let row = row.map_err(|e| self.failed(&e))?;
-                Ok(StoredFinding {
-                    rule: row.get("rule_id"),
-                    fingerprint: crate::fingerprint::Fingerprint::from_stored(
-                        row.get("fingerprint"),
-                    )
-                    .to_string(),
-                    key: serde_json::from_str(row.get("key")).unwrap_or_default(),
-                    detail: serde_json::from_str(row.get("detail")).unwrap_or_default(),
-                    message: row.get("message"),
-                })
+                Ok(stored_finding(&row))
             })
+    }
+
+    /// One rule's findings of a run as a stream, by fingerprint.
+    pub fn stream_rule_findings<'s>(
+        &'s self,
+        id: RunId,
+        rule: &'s str,
+    ) -> impl Stream<Item = Result<StoredFinding>> + Send + 's {
+        sqlx::query(
+            "SELECT rule_id, fingerprint, key, detail, message FROM findings \
+             WHERE run_id = $1 AND rule_id = $2 ORDER BY fingerprint",
+        )
+        .bind(id)
+        .bind(rule)
+        .fetch(&self.pool)
+        .map(move |row| {
+            let row = row.map_err(|e| self.failed(&e))?;
+            Ok(stored_finding(&row))
+        })
     }
 
     /// Deletes runs beyond the newest `keep` and runs started more than `older_than` ago,
@@ -328,5 +338,17 @@ impl Store {
                 .map_err(|e| self.failed(&e))?;
         }
         Ok(deleted)
+    }
+}
+
+/// A finding as a `findings` row holds it.
+fn stored_finding(row: &sqlx::any::AnyRow) -> StoredFinding {
+    StoredFinding {
+        rule: row.get("rule_id"),
+        fingerprint: crate::fingerprint::Fingerprint::from_stored(row.get("fingerprint"))
+            .to_string(),
+        key: serde_json::from_str(row.get("key")).unwrap_or_default(),
+        detail: serde_json::from_str(row.get("detail")).unwrap_or_default(),
+        message: row.get("message"),
     }
 }
