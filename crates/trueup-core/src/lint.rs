@@ -299,7 +299,16 @@ fn repair_problem(detector: &Detector, repair: &Repair) -> Option<String> {
             .then(|| format!("`recompute` repairs `aggregate-match` findings, not `{kind}` ones")),
         Repair::MergeDuplicates(_) => (!matches!(detector, Detector::Unique(_)))
             .then(|| format!("`merge-duplicates` repairs `unique` findings, not `{kind}` ones")),
-        Repair::Sql(_) | Repair::Manual(_) => None,
+        Repair::Sql(_) => match detector {
+            Detector::Unique(_) => Some(
+                "a `sql` repair changes the finding's row, but `unique` findings are groups of duplicates; use `merge-duplicates`".to_owned(),
+            ),
+            Detector::RowCount(_) | Detector::Freshness(_) => Some(format!(
+                "a `sql` repair changes the finding's row, but `{kind}` findings are whole tables"
+            )),
+            _ => None,
+        },
+        Repair::Manual(_) => None,
     }
 }
 

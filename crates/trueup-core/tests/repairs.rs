@@ -1071,7 +1071,10 @@ async fn a_plan_from_a_recorded_run_takes_its_findings_whose_rows_still_exist() 
         .unwrap();
     assert_eq!(summary.rules[0].end.targets, orphans.len() as u64 - 1);
     let read = repair::read(&plan_file).unwrap();
-    assert_eq!(read.header.from_run.map(|r| r.to_string()), Some(run));
+    assert_eq!(
+        read.header.from_run.map(|r| r.to_string()),
+        Some(run.clone())
+    );
     let report = apply(&project.path(), &plan_file, &ApplyOptions::default())
         .await
         .unwrap();
@@ -1081,5 +1084,25 @@ async fn a_plan_from_a_recorded_run_takes_its_findings_whose_rows_still_exist() 
             .await
             .keys("ecommerce.orphaned-orders")
             .is_empty()
+    );
+
+    // The state store records the repair, linked to the run it came from, and its undo.
+    let journal_id = report.rules[0].repair.unwrap();
+    undo(&project.path(), journal_id, false).await.unwrap();
+    let store = trueup_core::store::Store::open_location(&loaded.state)
+        .await
+        .unwrap();
+    let recorded = store.repairs(10).await.unwrap();
+    store.close().await;
+    assert_eq!(recorded.len(), 2, "{recorded:?}");
+    let (undone, applied) = (&recorded[0], &recorded[1]);
+    assert_eq!(applied.kind, "apply");
+    assert_eq!(applied.journal_id, journal_id);
+    assert_eq!(applied.run_id.map(|r| r.to_string()), Some(run));
+    assert_eq!(applied.status, "complete");
+    assert_eq!(applied.rows, report.rules[0].rows as i64);
+    assert_eq!(
+        (undone.kind.as_str(), undone.undoes),
+        ("undo", Some(journal_id))
     );
 }

@@ -248,6 +248,12 @@ pub async fn apply(args: &ApplyArgs, project_path: &Path) -> anyhow::Result<Exit
     let report = repair::apply(&project, &path, &options, &cancel, &mut ()).await;
     signals.abort();
     let report = report?;
+    if let Some(error) = &report.store_error {
+        eprintln!(
+            "warning: the state store did not record the repair (it is in the source's journal): {}",
+            escape(error)
+        );
+    }
     let mut out = anstream::stdout().lock();
     match args.format {
         Format::Json => {
@@ -271,6 +277,8 @@ fn write_applied(out: &mut impl Write, report: &ApplyReport, plan: &Path) -> std
     } else {
         "repaired"
     };
+    // A batch that failed stops the apply: the rules after it never ran.
+    let stopped = report.rules.iter().any(|r| r.error.is_some());
     for rule in &report.rules {
         write!(
             out,
@@ -281,7 +289,7 @@ fn write_applied(out: &mut impl Write, report: &ApplyReport, plan: &Path) -> std
             rule.planned,
             plural(rule.rows, "row")
         )?;
-        if !rule.reached && report.failed() {
+        if !rule.reached && rule.planned > 0 && stopped {
             writeln!(out, " · not run: the apply stopped before it")?;
             continue;
         }
@@ -362,6 +370,12 @@ pub async fn undo(
     let report = repair::undo(&project, &source, args.repair, args.force, &cancel).await;
     signals.abort();
     let report = report?;
+    if let Some(error) = &report.store_error {
+        eprintln!(
+            "warning: the state store did not record the undo (it is in the source's journal): {}",
+            escape(error)
+        );
+    }
     let mut out = anstream::stdout().lock();
     if args.format == Format::Json {
         serde_json::to_writer_pretty(&mut out, &report)?;

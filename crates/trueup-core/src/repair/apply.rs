@@ -94,6 +94,8 @@ pub struct ApplyReport {
     /// Rules the plan does not repair at all (`manual`, no repair): for the record.
     pub not_repaired: Vec<spec::Refusal>,
     pub interrupted: bool,
+    /// Why the state store did not record the repairs, if it did not (they stand).
+    pub store_error: Option<String>,
 }
 
 impl ApplyReport {
@@ -139,6 +141,7 @@ pub async fn apply(
     progress: &mut dyn ApplyProgress,
 ) -> Result<ApplyReport> {
     let plan = plan::read(path)?;
+    let started = crate::time::now_millis();
     let mut sessions: BTreeMap<String, Session> = BTreeMap::new();
     let mut runs: BTreeMap<usize, RuleRun> = BTreeMap::new();
     // Everything is checked before anything changes.
@@ -225,13 +228,33 @@ pub async fn apply(
     } else {
         "complete"
     };
+    let mut records = Vec::new();
     for session in sessions.values_mut() {
         if options.dry_run {
             session.db.rollback().await?;
         } else if let Some(repair) = session.repair {
             journal::finish_repair(&mut session.db, repair, status).await?;
+            let source = &session.db.source;
+            let applied = runs.values().filter(|r| r.rr.source == *source);
+            let rows: u64 = applied.clone().map(|r| r.report.rows).sum();
+            if rows > 0 {
+                records.push(crate::store::RepairRecord {
+                    source: source.clone(),
+                    journal_id: repair,
+                    kind: "apply".to_owned(),
+                    undoes: None,
+                    plan_hash: plan_hash.clone(),
+                    run_id: plan.header.from_run,
+                    rules: applied.map(|r| r.rr.rule.clone()).collect(),
+                    started_at: started,
+                    finished_at: crate::time::now_millis(),
+                    status: status.to_owned(),
+                    rows: i64::try_from(rows).unwrap_or(i64::MAX),
+                });
+            }
         }
     }
+    let store_error = super::record(project, &records).await;
     let refused = plan
         .ends
         .iter()
@@ -252,6 +275,7 @@ pub async fn apply(
         refused,
         not_repaired: plan.refused,
         interrupted,
+        store_error,
     })
 }
 

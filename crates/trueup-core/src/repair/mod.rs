@@ -27,6 +27,27 @@ pub use undo::{Conflict, UndoReport, find_source, undo};
 
 use crate::Result;
 use crate::load::Project;
+use crate::store::{RepairRecord, Store};
+
+/// Records repairs that ended in the project's state store; the error, as text, when the
+/// store cannot take them (the repairs stand: their journals are in their databases).
+async fn record(project: &Project, repairs: &[RepairRecord]) -> Option<String> {
+    if repairs.is_empty() {
+        return None;
+    }
+    let store = match Store::open_location(&project.state).await {
+        Ok(store) => store,
+        Err(e) => return Some(crate::error::chain(&e)),
+    };
+    let mut failed = None;
+    for repair in repairs {
+        if let Err(e) = store.record_repair(repair).await {
+            failed.get_or_insert(crate::error::chain(&e));
+        }
+    }
+    store.close().await;
+    failed
+}
 
 /// The repairs in the journals of the project's sources (`source` only, when named),
 /// newest first. A source that cannot be reached is reported as an error of its own.

@@ -41,6 +41,8 @@ pub struct UndoReport {
     pub interrupted: bool,
     /// Whether every batch was restored.
     pub complete: bool,
+    /// Why the state store did not record the undo, if it did not (it stands).
+    pub store_error: Option<String>,
 }
 
 const SAMPLE: usize = 20;
@@ -86,7 +88,7 @@ pub async fn find_source(project: &Project, source: Option<&str>, id: i64) -> Re
     }
 }
 
-/// Undoes repair `id` of `source`.
+/// Undoes repair `id` of `source`, and records the undo in the project's state store.
 pub async fn undo(
     project: &Project,
     source: &str,
@@ -94,6 +96,36 @@ pub async fn undo(
     force: bool,
     cancel: &Cancel,
 ) -> Result<UndoReport> {
+    let started = crate::time::now_millis();
+    let (mut report, status, plan_hash, rules) =
+        restore_repair(project, source, id, force, cancel).await?;
+    if report.restored > 0 {
+        let record = crate::store::RepairRecord {
+            source: source.to_owned(),
+            journal_id: report.undo,
+            kind: "undo".to_owned(),
+            undoes: Some(id),
+            plan_hash,
+            run_id: None,
+            rules,
+            started_at: started,
+            finished_at: crate::time::now_millis(),
+            status: status.to_owned(),
+            rows: i64::try_from(report.restored).unwrap_or(i64::MAX),
+        };
+        report.store_error = super::record(project, &[record]).await;
+    }
+    Ok(report)
+}
+
+/// What [`undo`] does in the source: its report, how it ended, the plan and rules.
+async fn restore_repair(
+    project: &Project,
+    source: &str,
+    id: i64,
+    force: bool,
+    cancel: &Cancel,
+) -> Result<(UndoReport, &'static str, String, Vec<String>)> {
     let spec = &project.sources[source];
     let mut db = Db::open(spec, &project.root, Access::ReadWrite).await?;
     let Some(original) = journal::find(&mut db, id).await? else {
@@ -132,6 +164,7 @@ pub async fn undo(
         forced: force,
         interrupted: false,
         complete: false,
+        store_error: None,
     };
     let mut tables: HashMap<String, Table> = HashMap::new();
     let mut seq = 0;
@@ -150,7 +183,7 @@ pub async fn undo(
             Ok(_) => {
                 db.rollback().await?;
                 journal::finish_repair(&mut db, undo, "refused").await?;
-                return Ok(report);
+                return Ok((report, "refused", original.plan_hash, original.rules));
             }
             Err(e) => {
                 db.rollback().await.ok();
@@ -166,7 +199,12 @@ pub async fn undo(
         journal::finish_repair(&mut db, undo, "complete").await?;
         report.complete = true;
     }
-    Ok(report)
+    let status = if report.complete {
+        "complete"
+    } else {
+        "stopped"
+    };
+    Ok((report, status, original.plan_hash, original.rules))
 }
 
 /// The row `entry` names as it is now: its image, if it exists (locked on PostgreSQL).

@@ -7,6 +7,7 @@ pub mod baseline;
 mod diff;
 mod prints;
 mod record;
+mod repairs;
 mod runs;
 
 use std::path::Path;
@@ -19,6 +20,7 @@ use sqlx::{AnyPool, Connection, Executor, SqlSafeStr};
 pub use baseline::{Accepted, Baseline};
 pub use diff::{Diff, DiffKey, RuleChange, RuleDiff, Side};
 pub use record::Recorder;
+pub use repairs::RepairRecord;
 pub use runs::{RunRule, RunStatus, RunSummary, StoredFinding};
 
 pub use crate::load::{DEFAULT_PATH, StoreLocation};
@@ -28,7 +30,7 @@ use crate::{Error, Result};
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The schema per backend, one migration per version. Never edit a released one: add one.
-const SQLITE_MIGRATIONS: [(i64, &str, &str); 2] = [
+const SQLITE_MIGRATIONS: [(i64, &str, &str); 3] = [
     (
         1,
         "runs, rules and findings",
@@ -39,8 +41,13 @@ const SQLITE_MIGRATIONS: [(i64, &str, &str); 2] = [
         "how a run ended",
         include_str!("migrations/sqlite/0002_run_status.sql"),
     ),
+    (
+        3,
+        "repairs",
+        include_str!("migrations/sqlite/0003_repairs.sql"),
+    ),
 ];
-const POSTGRES_MIGRATIONS: [(i64, &str, &str); 2] = [
+const POSTGRES_MIGRATIONS: [(i64, &str, &str); 3] = [
     (
         1,
         "runs, rules and findings",
@@ -50,6 +57,11 @@ const POSTGRES_MIGRATIONS: [(i64, &str, &str); 2] = [
         2,
         "how a run ended",
         include_str!("migrations/postgres/0002_run_status.sql"),
+    ),
+    (
+        3,
+        "repairs",
+        include_str!("migrations/postgres/0003_repairs.sql"),
     ),
 ];
 
