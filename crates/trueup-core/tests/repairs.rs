@@ -1100,7 +1100,7 @@ async fn a_plan_from_a_recorded_run_takes_its_findings_whose_rows_still_exist() 
     assert_eq!(applied.journal_id, journal_id);
     assert_eq!(applied.run_id.map(|r| r.to_string()), Some(run));
     assert_eq!(applied.status, "complete");
-    assert_eq!(applied.rows, report.rules[0].rows as i64);
+    assert_eq!(u64::try_from(applied.rows).ok(), Some(report.rules[0].rows));
     assert_eq!(
         (undone.kind.as_str(), undone.undoes),
         ("undo", Some(journal_id))
