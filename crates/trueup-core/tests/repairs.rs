@@ -1106,3 +1106,62 @@ async fn a_plan_from_a_recorded_run_takes_its_findings_whose_rows_still_exist() 
         ("undo", Some(journal_id))
     );
 }
+
+const UPDATE_RULE: &str = r#"
+[[rule]]
+id = "order-status"
+title = "Orders with an unknown status"
+severity = "high"
+[rule.detector]
+kind = "accepted-values"
+table = "orders"
+column = "status"
+values = ["PENDING", "COMPLETED", "CANCELLED"]
+[rule.repair]
+strategy = "update"
+set = { status = "CASE WHEN upper(status) IN ('PENDING', 'COMPLETED', 'CANCELLED') THEN upper(status) ELSE 'CANCELLED' END" }
+"#;
+
+async fn update_sets_expressions(backend: &str) {
+    let Some(db) = fresh(backend).await else {
+        return;
+    };
+    db.execute(
+        "CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER, status TEXT);
+         INSERT INTO orders VALUES (1, 1, 'PENDING'), (2, 1, 'LOST'), (3, 2, 'completed'), (4, 2, 'COMPLETED');",
+    )
+    .await;
+    let project = TestProject::with_source("shop", &db.url, &[("status.toml", UPDATE_RULE)]);
+    let plan_file = project.dir.path().join("plan.jsonl");
+    let before = table_text(&db, "orders").await;
+    plan_to(&project.path(), &Selection::default(), &plan_file).await;
+    let report = apply(&project.path(), &plan_file, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(!report.failed(), "{report:?}");
+    let after = table_text(&db, "orders").await;
+    assert!(
+        after.contains("CANCELLED") && after.matches("COMPLETED").count() == 2,
+        "{after}"
+    );
+    assert!(
+        run_project(&project.path())
+            .await
+            .keys("order-status")
+            .is_empty()
+    );
+    undo(&project.path(), report.rules[0].repair.unwrap(), false)
+        .await
+        .unwrap();
+    assert_eq!(table_text(&db, "orders").await, before);
+}
+
+#[tokio::test]
+async fn update_sets_columns_from_expressions_and_undo_restores_them_on_sqlite() {
+    update_sets_expressions("sqlite").await;
+}
+
+#[tokio::test]
+async fn update_sets_columns_from_expressions_and_undo_restores_them_on_postgres() {
+    update_sets_expressions("postgres").await;
+}
