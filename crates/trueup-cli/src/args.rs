@@ -133,6 +133,9 @@ pub struct ApplyArgs {
     /// Confirm --max-rows.
     #[arg(long)]
     pub yes: bool,
+    /// Commit batches even when they give other rules new findings (they are reported).
+    #[arg(long)]
+    pub allow_new_findings: bool,
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
 }

@@ -109,6 +109,28 @@ pub fn compiled_query_problem(sql: &str, dialect: Dialect) -> Option<String> {
     })
 }
 
+/// The tables and views a query reads, as written (a CTE's name counts too); empty when it
+/// does not parse.
+pub fn relations(sql: &str, dialect: Dialect) -> Vec<String> {
+    let Ok(statements) = parser(sql, Some(dialect)).and_then(|mut p| p.parse_statements()) else {
+        return Vec::new();
+    };
+    let mut names = Vec::new();
+    let _ = sqlparser::ast::visit_relations(&statements, |name| {
+        let text = name
+            .0
+            .iter()
+            .filter_map(|part| part.as_ident().map(|ident| ident.value.clone()))
+            .collect::<Vec<_>>()
+            .join(".");
+        if !names.contains(&text) {
+            names.push(text);
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    names
+}
+
 /// What a fragment of SQL must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fragment {
@@ -327,6 +349,17 @@ fn cut(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relations_are_the_tables_a_query_reads() {
+        let sql = "SELECT o.id FROM orders o LEFT JOIN payments p ON p.order_id = o.id \
+                   WHERE EXISTS (SELECT 1 FROM \"Order Items\" i WHERE i.order_id = o.id)";
+        assert_eq!(
+            relations(sql, Dialect::Postgres),
+            ["orders", "payments", "Order Items"]
+        );
+        assert!(relations("SELEC nonsense", Dialect::Sqlite).is_empty());
+    }
 
     const BOTH: [Dialect; 2] = [Dialect::Sqlite, Dialect::Postgres];
 

@@ -73,7 +73,7 @@ fn write_plan(
         if let Some(why) = &rule.end.refused {
             writeln!(out, "  {WARNING}refused:{WARNING:#} {}", escape(why))?;
         }
-        for (table, counts) in &rule.end.rows {
+        for (table, counts) in rule.end.rows.iter().filter(|(_, c)| c.total() > 0) {
             let mut parts = Vec::new();
             for (n, what) in [
                 (counts.delete, "deleted"),
@@ -87,11 +87,7 @@ fn write_plan(
             writeln!(out, "  {}: {}", escape(table), parts.join(", "))?;
         }
         if !rule.sample.is_empty() {
-            let keys: Vec<String> = rule
-                .sample
-                .iter()
-                .map(|k| escape(&k.to_string()).into_owned())
-                .collect();
+            let keys: Vec<String> = rule.sample.iter().map(key_text).collect();
             let more = rule.end.targets.saturating_sub(rule.sample.len() as u64);
             let more = if more > 0 {
                 format!(" and {more} more")
@@ -99,6 +95,18 @@ fn write_plan(
                 String::new()
             };
             writeln!(out, "  keys: {}{more}", keys.join(" "))?;
+        }
+        if !line.may_affect.is_empty() {
+            let rules: Vec<String> = line
+                .may_affect
+                .iter()
+                .map(|r| format!("`{}`", escape(r)))
+                .collect();
+            writeln!(
+                out,
+                "  may change the findings of {} (they read a table it changes): apply re-runs them per batch",
+                rules.join(", ")
+            )?;
         }
         writeln!(out, "  {DIM}each batch runs, in one transaction:{DIM:#}")?;
         for statement in &line.statements {
@@ -138,6 +146,24 @@ fn write_plan(
             out,
             "{DIM}write it with --output FILE, then `trueup apply FILE`{DIM:#}"
         ),
+    }
+}
+
+/// A key as people read it: `42`, `a@example.com`, `(eu, 42)`; text from data escaped.
+fn key_text(key: &serde_json::Value) -> String {
+    let value = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => escape(s).into_owned(),
+        other => escape(&other.to_string()).into_owned(),
+    };
+    match key {
+        serde_json::Value::Array(parts) if parts.len() == 1 => value(&parts[0]),
+        serde_json::Value::Array(parts) => {
+            format!(
+                "({})",
+                parts.iter().map(value).collect::<Vec<_>>().join(", ")
+            )
+        }
+        other => value(other),
     }
 }
 
@@ -188,6 +214,12 @@ pub async fn apply(args: &ApplyArgs, project_path: &Path) -> anyhow::Result<Exit
     let cancel = Cancel::new();
     let signals = tokio::spawn(crate::checking::stop_on_signals(cancel.clone()));
     let path = match &args.plan {
+        Some(_) if args.select.selection().describe().is_some() => {
+            anyhow::bail!(
+                "--rule, --tag and --source select what to plan; a plan file is applied whole \
+                 (make a plan of those rules with `trueup plan --rule … -o FILE`)"
+            )
+        }
         Some(path) => path.clone(),
         None => {
             let path = plan_path(&project)?;
@@ -214,6 +246,7 @@ pub async fn apply(args: &ApplyArgs, project_path: &Path) -> anyhow::Result<Exit
         batch_size: usize::try_from(args.batch_size).unwrap_or(500),
         dry_run: args.dry_run,
         max_rows: args.max_rows,
+        allow_new_findings: args.allow_new_findings,
     };
     let report = repair::apply(&project, &path, &options, &cancel, &mut ()).await;
     signals.abort();
@@ -251,6 +284,10 @@ fn write_applied(out: &mut impl Write, report: &ApplyReport, plan: &Path) -> std
             rule.planned,
             plural(rule.rows, "row")
         )?;
+        if !rule.reached && report.failed() {
+            writeln!(out, " · not run: the apply stopped before it")?;
+            continue;
+        }
         match rule.repair {
             Some(id) if rule.rows > 0 => writeln!(
                 out,
@@ -268,9 +305,32 @@ fn write_applied(out: &mut impl Write, report: &ApplyReport, plan: &Path) -> std
             };
             writeln!(out, "  skipped {n}: {what}")?;
         }
+        for found in &rule.new_findings {
+            writeln!(
+                out,
+                "  {WARNING}gave{WARNING:#} {} new {} to `{}`, e.g. {}",
+                found.count,
+                if found.count == 1 {
+                    "finding"
+                } else {
+                    "findings"
+                },
+                escape(&found.rule),
+                found.sample.first().map(key_text).unwrap_or_default()
+            )?;
+        }
         if let Some(error) = &rule.error {
             writeln!(out, "  {WARNING}stopped:{WARNING:#} {}", escape(error))?;
         }
+    }
+    for refusal in &report.refused {
+        writeln!(
+            out,
+            "{BOLD}{}{BOLD:#} · {} · {WARNING}not applied:{WARNING:#} {}",
+            escape(&refusal.rule),
+            refusal.strategy.as_deref().unwrap_or("no repair"),
+            escape(&refusal.reason)
+        )?;
     }
     if report.rules.iter().all(|r| r.repaired == 0) && !report.failed() {
         writeln!(
@@ -313,9 +373,9 @@ pub async fn undo(
         for conflict in &report.conflicts {
             writeln!(
                 out,
-                "  {}: {} {}",
+                "  {} {}: {}",
                 escape(&conflict.table),
-                escape(&conflict.key.to_string()),
+                key_text(&conflict.key),
                 conflict.what
             )?;
         }
@@ -355,7 +415,7 @@ pub async fn undo(
 
 pub async fn repairs(args: &RepairsArgs, project_path: &Path) -> anyhow::Result<ExitStatus> {
     let project = Project::load(project_path)?;
-    let listed = repair::list(&project, args.source.as_deref()).await;
+    let listed = repair::list(&project, args.source.as_deref()).await?;
     let mut out = anstream::stdout().lock();
     let mut status = ExitStatus::Success;
     let mut all = Vec::new();

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::catalog;
 use super::db::{Access, Db};
+use super::effects::{self, NewFindings};
 use super::journal::{self, Change, Entry, NewRepair};
 use super::plan::{self, PlanFile, RuleLine, TargetLine};
 use super::row;
@@ -29,6 +30,8 @@ pub struct ApplyOptions {
     pub dry_run: bool,
     /// Replaces the rules' `max-rows` (the CLI asks for `--yes` with it).
     pub max_rows: Option<u64>,
+    /// Commit batches that give other rules new findings (they are reported).
+    pub allow_new_findings: bool,
 }
 
 impl Default for ApplyOptions {
@@ -37,6 +40,7 @@ impl Default for ApplyOptions {
             batch_size: 500,
             dry_run: false,
             max_rows: None,
+            allow_new_findings: false,
         }
     }
 }
@@ -71,7 +75,11 @@ pub struct AppliedRule {
     pub skipped: BTreeMap<Skip, u64>,
     /// A few skipped keys, for people to look at.
     pub skipped_sample: Vec<(Skip, serde_json::Value)>,
+    /// Findings the batches gave other rules (committed only with `--allow-new-findings`).
+    pub new_findings: Vec<NewFindings>,
     pub error: Option<String>,
+    /// Whether any of its batches ran (not when the apply stopped at an earlier rule).
+    pub reached: bool,
 }
 
 /// What `apply` did.
@@ -80,12 +88,17 @@ pub struct ApplyReport {
     pub plan_hash: String,
     pub dry_run: bool,
     pub rules: Vec<AppliedRule>,
+    /// Rules the plan found but refused to apply (over `max-rows`, an error while planning):
+    /// an apply with any is a failed one.
+    pub refused: Vec<spec::Refusal>,
+    /// Rules the plan does not repair at all (`manual`, no repair): for the record.
+    pub not_repaired: Vec<spec::Refusal>,
     pub interrupted: bool,
 }
 
 impl ApplyReport {
     pub fn failed(&self) -> bool {
-        self.rules.iter().any(|r| r.error.is_some())
+        !self.refused.is_empty() || self.rules.iter().any(|r| r.error.is_some())
     }
 }
 
@@ -109,6 +122,7 @@ struct Session {
 /// A rule being applied.
 struct RuleRun {
     rr: RuleRepair,
+    watchers: Vec<effects::Watcher>,
     types: Vec<String>,
     max_rows: Option<u64>,
     report: AppliedRule,
@@ -130,7 +144,7 @@ pub async fn apply(
     // Everything is checked before anything changes.
     for line in &plan.rules {
         if let Some(end) = plan.ends.iter().find(|e| e.index == line.index)
-            && end.refused.is_some()
+            && end.refusal(options.max_rows).is_some()
         {
             continue;
         }
@@ -218,10 +232,25 @@ pub async fn apply(
             journal::finish_repair(&mut session.db, repair, status).await?;
         }
     }
+    let refused = plan
+        .ends
+        .iter()
+        .filter_map(|end| {
+            let reason = end.refusal(options.max_rows)?.to_owned();
+            let line = plan.rules.iter().find(|l| l.index == end.index)?;
+            Some(spec::Refusal {
+                rule: line.rule.clone(),
+                strategy: Some(line.strategy.clone()),
+                reason,
+            })
+        })
+        .collect();
     Ok(ApplyReport {
         plan_hash,
         dry_run: options.dry_run,
         rules: runs.into_values().map(|r| r.report).collect(),
+        refused,
+        not_repaired: plan.refused,
         interrupted,
     })
 }
@@ -305,14 +334,32 @@ async fn check_rule(
         rows: 0,
         skipped: BTreeMap::new(),
         skipped_sample: Vec::new(),
+        new_findings: Vec::new(),
         error: None,
+        reached: false,
     };
+    let watchers = effects::watchers(project, &rr, db.dialect());
     Ok(RuleRun {
+        watchers,
         rr,
         types,
         max_rows,
         report,
     })
+}
+
+/// Adds a batch's new findings to the rule's, per other rule.
+fn merge_new_findings(all: &mut Vec<NewFindings>, found: Vec<NewFindings>) {
+    for found in found {
+        match all.iter_mut().find(|f| f.rule == found.rule) {
+            Some(known) => {
+                known.count += found.count;
+                let room = 5usize.saturating_sub(known.sample.len());
+                known.sample.extend(found.sample.into_iter().take(room));
+            }
+            None => all.push(found),
+        }
+    }
 }
 
 fn skip(report: &mut AppliedRule, why: Skip, key: &serde_json::Value) {
@@ -332,7 +379,7 @@ async fn run_batch(
     options: &ApplyOptions,
 ) -> Result<()> {
     let repair = session.repair.expect("the repair was begun");
-    run.report.repair = (!options.dry_run).then_some(repair);
+    run.report.reached = true;
     if options.dry_run {
         session.db.batch("SAVEPOINT trueup_batch").await?;
     } else {
@@ -340,9 +387,43 @@ async fn run_batch(
     }
     let mut entries = Vec::new();
     let mut report = run.report.clone();
-    let outcome = match run.rr.action {
-        Action::Merge { .. } => merge_batch(session, run, batch, &mut entries, &mut report).await,
-        _ => row_batch(session, run, batch, plan_hash, &mut entries, &mut report).await,
+    let outcome = match effects::before(&mut session.db, &run.watchers).await {
+        Err(e) => Err(e),
+        Ok(()) => match run.rr.action {
+            Action::Merge { .. } => {
+                merge_batch(session, run, batch, &mut entries, &mut report).await
+            }
+            _ => row_batch(session, run, batch, plan_hash, &mut entries, &mut report).await,
+        },
+    };
+    let outcome = match outcome {
+        Ok(()) => match effects::after(&mut session.db, &run.watchers).await {
+            Ok(found) if found.is_empty() => Ok(()),
+            Ok(found) if options.allow_new_findings => {
+                merge_new_findings(&mut report.new_findings, found);
+                Ok(())
+            }
+            Ok(found) => Err(Error::Mismatch(format!(
+                "rule `{}`: the batch would give other rules new findings ({}): rolled back; \
+                 `--allow-new-findings` applies it anyway",
+                run.rr.rule,
+                found
+                    .iter()
+                    .map(|f| format!(
+                        "{} of `{}`, e.g. {}",
+                        f.count,
+                        f.rule,
+                        f.sample
+                            .first()
+                            .map(ToString::to_string)
+                            .unwrap_or_default()
+                    ))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ))),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
     };
     let outcome = match outcome {
         Ok(()) => {
@@ -389,6 +470,9 @@ async fn run_batch(
         session.db.commit().await?;
     }
     report.rows = rows;
+    if !entries.is_empty() && !options.dry_run {
+        report.repair = Some(repair);
+    }
     run.report = report;
     if let Action::Quarantine { exists, .. } = &mut run.rr.action {
         *exists = true;
@@ -437,8 +521,23 @@ async fn still_violating(
         return Ok(found);
     }
     let mut binds = run.rr.detector.binds.clone();
+    // A one-column integer key: the detector's range form, from the smallest to the largest.
+    let ints: Option<Vec<i64>> = keys
+        .iter()
+        .map(|k| match k.as_slice() {
+            [Value::Int(i)] => Some(*i),
+            [Value::Text(t)] => t.parse().ok(),
+            _ => None,
+        })
+        .collect();
+    let bounds = ints
+        .filter(|_| run.rr.detector.split.is_some())
+        .and_then(|ints| Some((*ints.iter().min()?, *ints.iter().max()?)));
+    if let Some((lo, hi)) = bounds {
+        binds.extend([Value::Int(lo), Value::Int(hi)]);
+    }
     binds.extend(keys.iter().flatten().cloned());
-    let sql = sql::redetect(db, &run.rr, &run.types, keys.len());
+    let sql = sql::redetect(db, &run.rr, &run.types, keys.len(), bounds.is_some());
     for values in db.rows(&sql, &binds).await? {
         found.insert(row::key_json(&values).to_string());
     }
@@ -479,13 +578,21 @@ async fn row_batch(
         let texts: Vec<String> = unsure.iter().map(|(t, _, _)| t.clone()).collect();
         let done = journal::already_done(db, plan_hash, &rr.table.name, &texts).await?;
         for (text, key, now) in unsure {
-            let applied = done.iter().any(|(k, after)| *k == text && *after == now);
-            let why = match (applied, now) {
-                (true, _) => Skip::AlreadyApplied,
-                (false, None) => Skip::Gone,
-                (false, Some(_)) => Skip::Changed,
-            };
-            skip(report, why, &key);
+            // The last thing this plan did to the row, if the row is still as it left it.
+            let ours = done
+                .iter()
+                .rev()
+                .find(|(k, _, _)| *k == text)
+                .filter(|(_, after, _)| *after == now);
+            match (ours, now) {
+                (Some((_, _, rule)), _) if *rule == rr.rule => {
+                    skip(report, Skip::AlreadyApplied, &key);
+                }
+                // Another rule of this plan changed it: the row is as this plan left it.
+                (Some(_), Some(_)) => ok.push((text, row::key_values(&key)?)),
+                (_, None) => skip(report, Skip::Gone, &key),
+                (None, Some(_)) => skip(report, Skip::Changed, &key),
+            }
         }
     }
     let ok_keys: Vec<Vec<Value>> = ok.iter().map(|(_, k)| k.clone()).collect();

@@ -5,7 +5,7 @@
 //! Everything repairs read comes back as [`Value`]s the same way in every command, because
 //! a row's image hash made by `plan` must equal the one `apply` makes of an unchanged row:
 //! SQLite values by their storage class, PostgreSQL values as text (the SQL casts them), and
-//! a row's image as PostgreSQL's `to_jsonb` text or SQLite's values in a JSON array.
+//! a row's image as PostgreSQL's `to_jsonb` text or SQLite's values in a JSON object.
 
 use std::path::Path;
 use std::time::Duration;

@@ -254,7 +254,7 @@ pub async fn finish_repair(db: &mut Db, repair: i64, status: &str) -> Result<()>
     let removed = db
         .execute(
             &format!(
-                "DELETE FROM {repairs} WHERE id = {} AND rows_changed = 0 AND kind = 'apply'",
+                "DELETE FROM {repairs} WHERE id = {} AND rows_changed = 0",
                 db.param(1, "bigint")
             ),
             &[Value::Int(repair)],
@@ -371,13 +371,34 @@ pub async fn write(
     Ok(())
 }
 
-/// The batches of `repair`, newest first.
+/// The batches of `repair`, last written first.
 pub async fn batches(db: &mut Db, repair: i64) -> Result<Vec<i64>> {
     let (_, _, journal) = names(db.dialect());
     let rows = db
         .rows(
             &format!(
-                "SELECT CAST(batch AS TEXT) FROM {journal} WHERE repair_id = {} GROUP BY batch ORDER BY batch DESC",
+                "SELECT CAST(batch AS TEXT) AS batch_text FROM {journal} WHERE repair_id = {} GROUP BY batch ORDER BY max(seq) DESC",
+                db.param(1, "bigint")
+            ),
+            &[Value::Int(repair)],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| r.first().and_then(|v| v.to_string().parse().ok()))
+        .collect())
+}
+
+/// The batches of `repair` that earlier undos which stopped part way restored (an undo's
+/// batches are numbered as the batches they restored).
+pub async fn restored_batches(db: &mut Db, repair: i64) -> Result<Vec<i64>> {
+    let (_, repairs, journal) = names(db.dialect());
+    let rows = db
+        .rows(
+            &format!(
+                "SELECT CAST(j.batch AS TEXT) AS batch_text FROM {journal} AS j \
+                 JOIN {repairs} AS r ON r.id = j.repair_id \
+                 WHERE r.kind = 'undo' AND r.undoes = {} AND r.undone_by IS NULL GROUP BY j.batch",
                 db.param(1, "bigint")
             ),
             &[Value::Int(repair)],
@@ -436,7 +457,7 @@ pub async fn list(db: &mut Db) -> Result<Vec<RepairSummary>> {
     let rows = db
         .rows(
             &format!(
-                "SELECT CAST(id AS TEXT), kind, CAST(undoes AS TEXT), plan_hash, rules, started_at, finished_at, \
+                "SELECT CAST(id AS TEXT) AS id_text, kind, CAST(undoes AS TEXT), plan_hash, rules, started_at, finished_at, \
                  status, CAST(rows_changed AS TEXT), user_name, host, tool_version, CAST(undone_by AS TEXT) \
                  FROM {repairs} ORDER BY id DESC"
             ),
@@ -478,13 +499,14 @@ pub async fn find(db: &mut Db, id: i64) -> Result<Option<RepairSummary>> {
 }
 
 /// Keys of `table` that a repair of plan `plan_hash` already journaled, with the hash it
-/// left (`None` for a deleted row), for telling "already repaired" from "changed".
+/// left (`None` for a deleted row) and the rule, oldest first: for telling "already
+/// repaired" and "changed by another rule of this plan" from "changed by someone else".
 pub async fn already_done(
     db: &mut Db,
     plan_hash: &str,
     table: &str,
     keys: &[String],
-) -> Result<Vec<(String, Option<String>)>> {
+) -> Result<Vec<(String, Option<String>, String)>> {
     if keys.is_empty() {
         return Ok(Vec::new());
     }
@@ -501,9 +523,9 @@ pub async fn already_done(
     let rows = db
         .rows(
             &format!(
-                "SELECT j.key, j.after_hash FROM {journal} AS j JOIN {repairs} AS r ON r.id = j.repair_id \
+                "SELECT j.key, j.after_hash, j.rule_id FROM {journal} AS j JOIN {repairs} AS r ON r.id = j.repair_id \
                  WHERE r.plan_hash = {} AND r.kind = 'apply' AND r.undone_by IS NULL \
-                   AND j.table_name = {} AND j.key IN ({list})",
+                   AND j.table_name = {} AND j.key IN ({list}) ORDER BY j.repair_id, j.seq",
                 db.param(1, "text"),
                 db.param(2, "text"),
             ),
@@ -517,7 +539,7 @@ pub async fn already_done(
                 Value::Null => None,
                 other => Some(other.to_string()),
             };
-            (r[0].to_string(), hash)
+            (r[0].to_string(), hash, r[2].to_string())
         })
         .collect())
 }

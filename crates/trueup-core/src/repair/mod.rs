@@ -8,6 +8,7 @@
 mod apply;
 mod catalog;
 mod db;
+mod effects;
 mod journal;
 mod plan;
 mod row;
@@ -16,6 +17,7 @@ mod sql;
 mod undo;
 
 pub use apply::{AppliedRule, ApplyOptions, ApplyProgress, ApplyReport, Skip, apply};
+pub use effects::NewFindings;
 pub use journal::RepairSummary;
 pub use plan::{
     PlanFile, PlanSummary, PlannedRule, RowCounts, RuleEnd, RuleLine, TableCounts, plan, read,
@@ -31,7 +33,17 @@ use crate::load::Project;
 pub async fn list(
     project: &Project,
     source: Option<&str>,
-) -> Vec<(String, Result<Vec<RepairSummary>>)> {
+) -> Result<Vec<(String, Result<Vec<RepairSummary>>)>> {
+    if let Some(source) = source
+        && !project.sources.contains_key(source)
+    {
+        return Err(crate::Error::Selection(format!(
+            "the project has no source `{source}`{}",
+            crate::suggest::did_you_mean(source, project.sources.keys().map(String::as_str))
+                .map(|hint| format!(" ({hint})"))
+                .unwrap_or_default()
+        )));
+    }
     let mut all = Vec::new();
     for (name, spec) in &project.sources {
         if source.is_some_and(|s| s != name) {
@@ -43,5 +55,5 @@ pub async fn list(
         };
         all.push((name.clone(), listed));
     }
-    all
+    Ok(all)
 }

@@ -50,6 +50,10 @@ pub struct RuleLine {
     /// What each batch runs, keys as bound parameters.
     pub statements: Vec<String>,
     pub max_rows: Option<u64>,
+    /// Other rules that read a table this repair changes: `apply` re-runs them in each
+    /// batch and refuses a batch that gives them new findings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub may_affect: Vec<String>,
 }
 
 /// A target: one row by key and image hash, or a merge's group and its rows (survivor first).
@@ -90,6 +94,20 @@ pub struct RuleEnd {
     pub rows: RowCounts,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refused: Option<String>,
+    /// When `refused` is only that the rows exceed the rule's `max-rows`: how many rows, so
+    /// that `apply --max-rows N --yes` with a large enough N applies it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub over_max_rows: Option<u64>,
+}
+
+impl RuleEnd {
+    /// Why the rule will not be applied with `max_rows` (the `--max-rows` given), if not.
+    pub fn refusal(&self, max_rows: Option<u64>) -> Option<&str> {
+        match (self.over_max_rows, max_rows) {
+            (Some(total), Some(max)) if total <= max => None,
+            _ => self.refused.as_deref(),
+        }
+    }
 }
 
 /// The last line.
@@ -220,7 +238,11 @@ pub async fn plan(
             }
         };
         let index = summary.rules.len();
-        let line = rule_line(db, &rr, index);
+        let mut line = rule_line(db, &rr, index);
+        line.may_affect = super::effects::watchers(project, &rr, db.dialect())
+            .into_iter()
+            .map(|w| w.rule)
+            .collect();
         writer.line(&Line::Rule(line.clone()))?;
         let planned = plan_rule(db, &rr, index, &mut writer, cancel).await;
         let (end, sample) = match planned {
@@ -231,6 +253,7 @@ pub async fn plan(
                     targets: 0,
                     rows: RowCounts::new(),
                     refused: Some(crate::error::chain(&e)),
+                    over_max_rows: None,
                 },
                 Vec::new(),
             ),
@@ -239,6 +262,7 @@ pub async fn plan(
         total += end.targets;
         summary.rules.push(PlannedRule { line, end, sample });
     }
+    summary.interrupted |= cancel.is_cancelled();
     let hash = row::hex(&std::mem::take(&mut writer.hash).finalize());
     writer.line(&Line::End(End {
         rules: summary.rules.len(),
@@ -281,6 +305,7 @@ fn rule_line(db: &Db, rr: &RuleRepair, index: usize) -> RuleLine {
         rr,
         &rr.key_types().unwrap_or_default(),
         1,
+        rr.detector.split.is_some(),
     ));
     RuleLine {
         index,
@@ -294,6 +319,7 @@ fn rule_line(db: &Db, rr: &RuleRepair, index: usize) -> RuleLine {
         columns: rr.table.columns.clone(),
         statements,
         max_rows: rr.max_rows,
+        may_affect: Vec::new(),
     }
 }
 
@@ -388,8 +414,30 @@ async fn plan_rule(
             }
         }
     }
+    let mut refused = None;
+    for fk in &rr.blocking {
+        let count = count_referencing_rows(db, rr, &fk.table, &fk.columns, &fk.referenced).await?;
+        if count > 0 && refused.is_none() {
+            refused = Some(format!(
+                "foreign key `{}` of `{}` ({}) references {count} of the rows to delete, and the \
+                 database refuses to delete them: declare `{}` in the repair's `cascade`, or \
+                 repair those rows first",
+                fk.name,
+                fk.table,
+                fk.columns.join(", "),
+                fk.table
+            ));
+        }
+    }
     for dependent in &rr.dependents {
-        let count = count_dependents(db, rr, dependent).await?;
+        let count = count_referencing_rows(
+            db,
+            rr,
+            &dependent.table.name,
+            &dependent.columns,
+            &dependent.referenced,
+        )
+        .await?;
         let counts = rows.entry(dependent.table.name.clone()).or_default();
         let set_null = !dependent.declared
             && rr.table.referenced_by.iter().any(|fk| {
@@ -402,26 +450,35 @@ async fn plan_rule(
         }
     }
     let total: u64 = rows.values().map(TableCounts::total).sum();
-    let refused = rr
-        .max_rows
-        .filter(|max| total > *max)
-        .map(|max| format!("it would change {total} rows, more than its `max-rows` ({max})"));
+    let over_max_rows =
+        (refused.is_none() && rr.max_rows.is_some_and(|max| total > max)).then_some(total);
+    let refused = refused.or_else(|| {
+        rr.max_rows.filter(|max| total > *max).map(|max| {
+            format!(
+                "it would change {total} rows, more than its `max-rows` ({max}); \
+                 `apply --max-rows {total} --yes` allows it"
+            )
+        })
+    });
     Ok((
         RuleEnd {
             index,
             targets,
             rows,
             refused,
+            over_max_rows,
         },
         sample,
     ))
 }
 
-/// Rows of a dependent table that reference the findings' rows.
-async fn count_dependents(
+/// Rows of `table` whose `columns` reference (`referenced` columns of) the findings' rows.
+async fn count_referencing_rows(
     db: &mut Db,
     rr: &RuleRepair,
-    dependent: &spec::Dependent,
+    table: &str,
+    columns: &[String],
+    referenced: &[String],
 ) -> Result<u64> {
     let q = |n: &str| db.dialect().quote(n);
     let cols = |alias: &str, names: &[String]| {
@@ -433,9 +490,9 @@ async fn count_dependents(
     };
     let sql = format!(
         "SELECT CAST(count(*) AS TEXT) FROM {} AS c WHERE ({}) IN (SELECT {} FROM {} AS p WHERE ({}) IN (SELECT {} FROM (\n{}\n) AS d))",
-        q(&dependent.table.name),
-        cols("c", &dependent.columns),
-        cols("p", &dependent.referenced),
+        q(table),
+        cols("c", columns),
+        cols("p", referenced),
         q(&rr.table.name),
         cols("p", &rr.key),
         cols("d", &rr.key),

@@ -38,6 +38,10 @@ pub struct RuleRepair {
     /// Rows of other tables that change with the table's: referencing rows deleted first
     /// (declared `cascade`), or changed by the database (`ON DELETE CASCADE / SET NULL`).
     pub dependents: Vec<Dependent>,
+    /// Foreign keys that make the database refuse to delete a referenced row (`NO ACTION`,
+    /// `RESTRICT`) and that the rule does not `cascade`: a plan whose rows they reference
+    /// is refused, naming them.
+    pub blocking: Vec<ForeignKey>,
 }
 
 /// The change a strategy makes to the findings' rows.
@@ -309,6 +313,7 @@ pub async fn prepare(
         Repair::Sql(_) | Repair::Manual(_) => unreachable!("refused above"),
     };
     let mut dependents = Vec::new();
+    let mut blocking = Vec::new();
     let cascade = match repair {
         Repair::Delete(r) => Some(&r.cascade),
         Repair::Quarantine(r) => Some(&r.cascade),
@@ -322,6 +327,10 @@ pub async fn prepare(
                     format!("source `{}` has no table `{}`", db.source, declared.table),
                 );
             };
+            let via = "declared in `cascade`";
+            if let Some(reason) = deeper_problem(&child, via, repair.allow_triggers()) {
+                return refuse(some, reason);
+            }
             let Some(fk) = table.referenced_by.iter().find(|fk| {
                 same_table(&declared.table, &fk.table) && fk.columns == [declared.column.clone()]
             }) else {
@@ -342,13 +351,21 @@ pub async fn prepare(
             });
         }
         for fk in &table.referenced_by {
+            if fk.on_delete == OnDelete::Refuse
+                && !dependents
+                    .iter()
+                    .any(|d| same_table(&d.table.name, &fk.table) && d.columns == fk.columns)
+            {
+                blocking.push(fk.clone());
+                continue;
+            }
             if dependents
                 .iter()
                 .any(|d| same_table(&d.table.name, &fk.table) && d.columns == fk.columns)
             {
                 continue;
             }
-            match dependent(db, fk).await? {
+            match dependent(db, fk, repair.allow_triggers()).await? {
                 Ok(Some(dependent)) => dependents.push(dependent),
                 Ok(None) => {}
                 Err(reason) => return refuse(some, reason),
@@ -375,6 +392,7 @@ pub async fn prepare(
         max_rows: repair.max_rows(),
         detector,
         dependents,
+        blocking,
     }))
 }
 
@@ -383,6 +401,7 @@ pub async fn prepare(
 async fn dependent(
     db: &mut Db,
     fk: &ForeignKey,
+    allow_triggers: bool,
 ) -> Result<std::result::Result<Option<Dependent>, String>> {
     if fk.on_delete == OnDelete::Refuse {
         // The database refuses the delete of a referenced row; rows nothing references
@@ -395,21 +414,9 @@ async fn dependent(
             fk.name, fk.table
         )));
     };
-    if child
-        .referenced_by
-        .iter()
-        .any(|deeper| deeper.on_delete != OnDelete::Refuse)
-    {
-        return Ok(Err(format!(
-            "table `{}` (cascaded from foreign key `{}`) has cascading foreign keys of its own, which trueup does not journal yet",
-            fk.table, fk.name
-        )));
-    }
-    if !child.triggers.is_empty() {
-        return Ok(Err(format!(
-            "table `{}` (cascaded from foreign key `{}`) has triggers",
-            fk.table, fk.name
-        )));
+    let via = format!("cascaded from foreign key `{}`", fk.name);
+    if let Some(reason) = deeper_problem(&child, &via, allow_triggers) {
+        return Ok(Err(reason));
     }
     Ok(Ok(Some(Dependent {
         table: child,
@@ -417,6 +424,30 @@ async fn dependent(
         referenced: fk.referenced.clone(),
         declared: false,
     })))
+}
+
+/// Why deleting rows of `child` (a table whose rows go with the repaired ones, `via` says
+/// how) would change rows trueup does not journal: a cascade of its own, or triggers.
+fn deeper_problem(child: &Table, via: &str, allow_triggers: bool) -> Option<String> {
+    if let Some(deeper) = child
+        .referenced_by
+        .iter()
+        .find(|deeper| deeper.on_delete != OnDelete::Refuse)
+    {
+        return Some(format!(
+            "table `{}` ({via}) has a cascading foreign key of its own (`{}` of `{}`), whose \
+             rows trueup does not journal yet",
+            child.name, deeper.name, deeper.table
+        ));
+    }
+    (!child.triggers.is_empty() && !allow_triggers).then(|| {
+        format!(
+            "table `{}` ({via}) has triggers ({}), whose writes trueup cannot journal; set \
+             `allow-triggers = true` in the repair to repair it anyway",
+            child.name,
+            child.triggers.join(", ")
+        )
+    })
 }
 
 fn same_table(a: &str, b: &str) -> bool {

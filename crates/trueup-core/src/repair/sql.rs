@@ -42,11 +42,23 @@ pub fn key_in(
     format!("({}) IN (VALUES {values})", columns(db, alias, cols))
 }
 
+/// A select list of `parts`, each named `trueup_cN`: no output name can then stand for a
+/// column of the table in an `ORDER BY` the rule wrote (PostgreSQL resolves a bare name
+/// there to an output column first, and repairs read columns as text).
+fn select_list(parts: &[String]) -> String {
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, part)| format!("{part} AS \"trueup_c{i}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Key columns read as repairs read values, then the row's image.
 fn key_and_image(db: &Db, alias: &str, key: &[String], table: &Table) -> String {
     let mut parts: Vec<String> = key.iter().map(|k| db.read(alias, k)).collect();
     parts.extend(db.image(alias, &table.column_names()));
-    parts.join(", ")
+    select_list(&parts)
 }
 
 /// The query `plan` streams: every target row of the findings, key and image.
@@ -66,7 +78,7 @@ pub fn targets(db: &Db, rr: &RuleRepair) -> String {
             format!(
                 "SELECT {} FROM {t} AS t WHERE ({}) IN (SELECT {d_key} FROM (\n{}\n) AS d){} \
                  ORDER BY {}, {}",
-                read.join(", "),
+                select_list(&read),
                 columns(db, "t", &rr.key),
                 rr.detector.sql,
                 filter
@@ -101,13 +113,21 @@ pub fn read_rows(db: &Db, table: &Table, key: &[String], rows: usize, lock: bool
 
 /// The detector restricted to `rows` keys, bound after its own values: the keys that
 /// still violate.
-pub fn redetect(db: &Db, rr: &RuleRepair, types: &[String], rows: usize) -> String {
+///
+/// With `ranged`, the detector's key-range form runs instead (its smallest and largest key
+/// bound after its own values, then the keys): the range reaches inside its aggregate,
+/// where SQLite would not push the keys down and would aggregate the whole table per batch.
+pub fn redetect(db: &Db, rr: &RuleRepair, types: &[String], rows: usize, ranged: bool) -> String {
     let read: Vec<String> = rr.key.iter().map(|k| db.read("d", k)).collect();
+    let (query, first) = match (&rr.detector.split, ranged) {
+        (Some(split), true) => (&split.range_sql, rr.detector.binds.len() + 3),
+        _ => (&rr.detector.sql, rr.detector.binds.len() + 1),
+    };
     format!(
         "SELECT {} FROM (\n{}\n) AS d WHERE {}",
-        read.join(", "),
-        rr.detector.sql,
-        key_in(db, "d", &rr.key, types, rows, rr.detector.binds.len() + 1)
+        select_list(&read),
+        query,
+        key_in(db, "d", &rr.key, types, rows, first)
     )
 }
 
@@ -240,7 +260,7 @@ pub fn group_rows(db: &Db, rr: &RuleRepair, rows: usize) -> String {
     // one has neither, so `FOR UPDATE` holds the groups' rows.
     format!(
         "SELECT {} FROM {} AS t WHERE {}{} ORDER BY {}, {}{}",
-        read.join(", "),
+        select_list(&read),
         q(db, &rr.table.name),
         key_in(
             db,

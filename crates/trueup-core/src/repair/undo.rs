@@ -106,7 +106,13 @@ pub async fn undo(
             "repair {id} was already undone by repair {by}"
         )));
     }
-    let batches = journal::batches(&mut db, id).await?;
+    // Batches an earlier undo that stopped part way restored are restored already.
+    let restored = journal::restored_batches(&mut db, id).await?;
+    let batches: Vec<i64> = journal::batches(&mut db, id)
+        .await?
+        .into_iter()
+        .filter(|b| !restored.contains(b))
+        .collect();
     let undo = journal::begin_repair(
         &mut db,
         &NewRepair {
@@ -129,17 +135,16 @@ pub async fn undo(
     };
     let mut tables: HashMap<String, Table> = HashMap::new();
     let mut seq = 0;
-    let mut number = 0;
     for batch in batches {
         if cancel.is_cancelled() {
             report.interrupted = true;
             break;
         }
         db.begin().await?;
-        number += 1;
         match undo_batch(&mut db, id, batch, force, &mut tables, &mut report).await {
             Ok(entries) if report.conflicts.is_empty() || force => {
-                journal::write(&mut db, undo, number, &mut seq, &entries).await?;
+                // Numbered as the batch it restores, so that a later undo skips it.
+                journal::write(&mut db, undo, batch, &mut seq, &entries).await?;
                 db.commit().await?;
             }
             Ok(_) => {

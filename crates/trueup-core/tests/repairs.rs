@@ -1,0 +1,965 @@
+//! Repairs against real SQLite files and PostgreSQL databases: each strategy of the
+//! e-commerce pack repairs exactly its findings, touches no table the plan does not name,
+//! and undo makes every table identical to before; rows changed since the plan are left
+//! alone; cascades are journaled; bad plans change nothing.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use support::{TestDb, TestProject, run_project};
+use trueup_core::cancel::Cancel;
+use trueup_core::check::Selection;
+use trueup_core::load::Project;
+use trueup_core::repair::{self, ApplyOptions, ApplyReport, PlanSummary, Skip};
+use trueup_shop::ShopSpec;
+
+const TABLES: [&str; 6] = [
+    "customers",
+    "orders",
+    "order_items",
+    "products",
+    "inventory",
+    "payments",
+];
+
+/// Every row of `table`, as text, in a stable order: equal texts mean equal tables.
+async fn table_text(db: &TestDb, table: &str) -> String {
+    match db.backend {
+        "sqlite" => {
+            let path = db.url.trim_start_matches("sqlite://");
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{path}"))
+                .await
+                .unwrap();
+            let columns: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info(?1)")
+                .bind(table)
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+            let quoted = columns
+                .iter()
+                .map(|c| format!("quote(\"{c}\")"))
+                .collect::<Vec<_>>()
+                .join(" || ',' || ");
+            let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT {quoted} FROM \"{table}\" ORDER BY 1"
+            )))
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+            rows.join("\n")
+        }
+        _ => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            let text: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT string_agg(CAST(x AS TEXT), E'\\n' ORDER BY CAST(x AS TEXT)) FROM \"{table}\" AS x"
+            )))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+            text.unwrap_or_default()
+        }
+    }
+}
+
+async fn tables(db: &TestDb) -> Vec<String> {
+    let mut all = Vec::new();
+    for table in TABLES {
+        all.push(table_text(db, table).await);
+    }
+    all
+}
+
+async fn shop(backend: &str) -> Option<TestDb> {
+    let spec = ShopSpec {
+        orders: 1500,
+        problem_rate: 0.02,
+        seed: 11,
+    };
+    let db = match backend {
+        "sqlite" => {
+            let db = TestDb::sqlite();
+            let path = db.url.trim_start_matches("sqlite://").to_owned();
+            trueup_shop::create_sqlite(Path::new(&path), &spec)
+                .await
+                .unwrap();
+            db
+        }
+        _ => {
+            let db = TestDb::postgres().await?;
+            trueup_shop::create_postgres(&db.url, &spec).await.unwrap();
+            db
+        }
+    };
+    Some(db)
+}
+
+fn pack_project(url: &str) -> TestProject {
+    let files = support::ecommerce_pack();
+    let borrowed: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    TestProject::with_source("shop", url, &borrowed)
+}
+
+async fn plan_to(project: &Path, selection: &Selection, file: &Path) -> PlanSummary {
+    let project = Project::load(project).unwrap();
+    let mut out = std::fs::File::create(file).unwrap();
+    repair::plan(&project, selection, &Cancel::new(), &mut out)
+        .await
+        .unwrap()
+}
+
+async fn apply(
+    project: &Path,
+    plan: &Path,
+    options: &ApplyOptions,
+) -> trueup_core::Result<ApplyReport> {
+    let project = Project::load(project).unwrap();
+    repair::apply(&project, plan, options, &Cancel::new(), &mut ()).await
+}
+
+async fn undo(project: &Path, id: i64, force: bool) -> trueup_core::Result<repair::UndoReport> {
+    let project = Project::load(project).unwrap();
+    repair::undo(&project, "shop", id, force, &Cancel::new()).await
+}
+
+const REPAIRED: [&str; 4] = [
+    "ecommerce.duplicate-customer-emails",
+    "ecommerce.order-total-matches-items",
+    "ecommerce.orphaned-orders",
+    "ecommerce.stock-matches-inventory",
+];
+
+async fn the_pack_is_repaired_and_undone(backend: &str) {
+    let Some(db) = shop(backend).await else {
+        return;
+    };
+    let project = pack_project(&db.url);
+    let plan_file: PathBuf = project.dir.path().join("plan.jsonl");
+    let before = tables(&db).await;
+    let found = run_project(&project.path()).await;
+    for rule in REPAIRED {
+        assert!(!found.keys(rule).is_empty(), "{rule}: the shop plants some");
+    }
+
+    let summary = plan_to(&project.path(), &Selection::default(), &plan_file).await;
+    assert_eq!(summary.rules.len(), 4, "{:?}", summary.refused);
+    assert_eq!(summary.refused.len(), 1, "the manual payments rule");
+    assert!(summary.refused[0].reason.starts_with("manual:"));
+    for planned in &summary.rules {
+        let findings = found.keys(&planned.line.rule).len() as u64;
+        assert_eq!(
+            planned.end.targets, findings,
+            "{}: a target per finding",
+            planned.line.rule
+        );
+        assert_eq!(planned.end.refused, None);
+    }
+    assert_eq!(tables(&db).await, before, "plan writes nothing");
+
+    let dry = apply(
+        &project.path(),
+        &plan_file,
+        &ApplyOptions {
+            dry_run: true,
+            max_rows: Some(100_000),
+            allow_new_findings: true,
+            ..ApplyOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        dry.rules
+            .iter()
+            .all(|r| r.repaired == r.planned && r.error.is_none()),
+        "{dry:?}"
+    );
+    assert_eq!(tables(&db).await, before, "a dry run rolls back");
+
+    // Recomputed totals make payments differ: the payments rule gets new findings.
+    let options = ApplyOptions {
+        batch_size: 7,
+        max_rows: Some(100_000),
+        allow_new_findings: true,
+        ..ApplyOptions::default()
+    };
+    let applied = apply(&project.path(), &plan_file, &options).await.unwrap();
+    assert!(!applied.failed(), "{applied:?}");
+    for rule in &applied.rules {
+        assert_eq!(rule.repaired, rule.planned, "{rule:?}");
+        assert!(rule.skipped.is_empty(), "{rule:?}");
+    }
+    let after = run_project(&project.path()).await;
+    for rule in REPAIRED {
+        assert_eq!(
+            after.keys(rule),
+            Vec::<String>::new(),
+            "{rule} finds nothing after apply"
+        );
+    }
+    let changed = tables(&db).await;
+    let named: std::collections::BTreeSet<&str> = summary
+        .rules
+        .iter()
+        .flat_map(|r| {
+            r.end
+                .rows
+                .iter()
+                .filter(|(_, c)| c.total() > 0)
+                .map(|(t, _)| t.as_str())
+        })
+        .collect();
+    assert!(
+        named.contains("order_items"),
+        "orphaned orders take their items: {named:?}"
+    );
+    for (i, table) in TABLES.iter().enumerate() {
+        assert_eq!(
+            changed[i] != before[i],
+            named.contains(table),
+            "{table}: changed only if the plan names it"
+        );
+    }
+
+    let again = apply(&project.path(), &plan_file, &options).await.unwrap();
+    assert!(
+        again.rules.iter().all(|r| r.repaired == 0),
+        "idempotent: {again:?}"
+    );
+    assert_eq!(tables(&db).await, changed, "a second apply changes nothing");
+
+    let id = applied.rules[0].repair.expect("journaled");
+    let undone = undo(&project.path(), id, false).await.unwrap();
+    assert!(undone.complete && undone.conflicts.is_empty(), "{undone:?}");
+    assert_eq!(tables(&db).await, before, "undo restores every table");
+    let redo = undo(&project.path(), undone.undo, false).await.unwrap();
+    assert!(redo.complete, "{redo:?}");
+    assert_eq!(tables(&db).await, changed, "undoing the undo repairs again");
+}
+
+#[tokio::test]
+async fn each_strategy_of_the_pack_repairs_and_undo_restores_every_table_on_sqlite() {
+    the_pack_is_repaired_and_undone("sqlite").await;
+}
+
+#[tokio::test]
+async fn each_strategy_of_the_pack_repairs_and_undo_restores_every_table_on_postgres() {
+    the_pack_is_repaired_and_undone("postgres").await;
+}
+
+async fn a_concurrent_write_survives(backend: &str) {
+    let Some(db) = shop(backend).await else {
+        return;
+    };
+    let project = pack_project(&db.url);
+    let plan_file = project.dir.path().join("plan.jsonl");
+    let selection = Selection {
+        rules: vec!["ecommerce.order-total-matches-items".into()],
+        ..Selection::default()
+    };
+    let summary = plan_to(&project.path(), &selection, &plan_file).await;
+    let targets = summary.rules[0].end.targets;
+    assert!(targets >= 3, "{targets}");
+    let key = summary.rules[0].sample[0][0]
+        .to_string()
+        .trim_matches('"')
+        .to_owned();
+    // Another writer fixes the order its own way after the plan.
+    db.execute(&format!(
+        "UPDATE orders SET total_amount = 12345.5 WHERE id = {key}"
+    ))
+    .await;
+    let options = ApplyOptions {
+        allow_new_findings: true,
+        ..ApplyOptions::default()
+    };
+    let report = apply(&project.path(), &plan_file, &options).await.unwrap();
+    let rule = &report.rules[0];
+    assert_eq!(rule.skipped.get(&Skip::Changed), Some(&1), "{rule:?}");
+    assert_eq!(rule.repaired, targets - 1);
+    let orders = table_text(&db, "orders").await;
+    assert!(orders.contains("12345.5"), "the writer's value stands");
+}
+
+#[tokio::test]
+async fn a_row_changed_after_the_plan_is_skipped_and_keeps_its_value_on_sqlite() {
+    a_concurrent_write_survives("sqlite").await;
+}
+
+#[tokio::test]
+async fn a_row_changed_after_the_plan_is_skipped_and_keeps_its_value_on_postgres() {
+    a_concurrent_write_survives("postgres").await;
+}
+
+#[tokio::test]
+async fn a_rule_over_its_max_rows_is_refused_and_changes_nothing() {
+    let Some(db) = shop("sqlite").await else {
+        return;
+    };
+    let project = pack_project(&db.url);
+    let plan_file = project.dir.path().join("plan.jsonl");
+    // The pack's max-rows is 1000: a limit below the findings refuses the rule.
+    let rule = project.dir.path().join("rules/orphaned-orders.toml");
+    let text = std::fs::read_to_string(&rule)
+        .unwrap()
+        .replace("max-rows = 1000", "max-rows = 2");
+    std::fs::write(&rule, text).unwrap();
+    let selection = Selection {
+        rules: vec!["ecommerce.orphaned-orders".into()],
+        ..Selection::default()
+    };
+    let summary = plan_to(&project.path(), &selection, &plan_file).await;
+    let refused = summary.rules[0].end.refused.clone().expect("refused");
+    assert!(
+        refused.contains("more than its `max-rows` (2)"),
+        "{refused}"
+    );
+    let before = tables(&db).await;
+    let report = apply(&project.path(), &plan_file, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(report.failed(), "{report:?}");
+    assert_eq!(report.refused[0].rule, "ecommerce.orphaned-orders");
+    assert_eq!(tables(&db).await, before);
+}
+
+const CASCADE_SCHEMA: &str = "
+CREATE TABLE customers (id INTEGER PRIMARY KEY, email TEXT);
+CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER, total_amount REAL);
+CREATE TABLE order_items (id INTEGER PRIMARY KEY,
+    order_id INTEGER NOT NULL REFERENCES orders (id) ON DELETE CASCADE, quantity INTEGER);
+INSERT INTO customers VALUES (1, 'a@example.com');
+INSERT INTO orders VALUES (10, 1, 5.0), (11, 99, 7.5), (12, 98, 1.25);
+INSERT INTO order_items VALUES (100, 10, 1), (101, 11, 2), (102, 11, 3), (103, 12, 4);
+";
+
+const ORPHANS: &str = r#"
+[[rule]]
+id = "orphans"
+title = "Orders without customer"
+severity = "high"
+[rule.detector]
+kind = "foreign-key"
+table = "orders"
+columns = ["customer_id"]
+references = "customers"
+[rule.repair]
+strategy = "delete"
+"#;
+
+async fn cascades_are_journaled(backend: &str) {
+    let db = match backend {
+        "sqlite" => TestDb::sqlite(),
+        _ => match TestDb::postgres().await {
+            Some(db) => db,
+            None => return,
+        },
+    };
+    db.execute(CASCADE_SCHEMA).await;
+    let project = TestProject::with_source("shop", &db.url, &[("orphans.toml", ORPHANS)]);
+    let plan_file = project.dir.path().join("plan.jsonl");
+    let before = [
+        table_text(&db, "orders").await,
+        table_text(&db, "order_items").await,
+    ];
+    let summary = plan_to(&project.path(), &Selection::default(), &plan_file).await;
+    let rows = &summary.rules[0].end.rows;
+    assert_eq!(rows["orders"].delete, 2, "{rows:?}");
+    assert_eq!(
+        rows["order_items"].delete, 3,
+        "the cascade, counted: {rows:?}"
+    );
+    let report = apply(&project.path(), &plan_file, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        report.rules[0].rows, 5,
+        "orders and their cascaded items: {report:?}"
+    );
+    assert_eq!(table_text(&db, "order_items").await.lines().count(), 1);
+    let undone = undo(&project.path(), report.rules[0].repair.unwrap(), false)
+        .await
+        .unwrap();
+    assert!(undone.complete, "{undone:?}");
+    assert_eq!(
+        [
+            table_text(&db, "orders").await,
+            table_text(&db, "order_items").await
+        ],
+        before,
+        "undo brings the cascaded items back"
+    );
+}
+
+#[tokio::test]
+async fn on_delete_cascade_children_are_journaled_and_undone_on_sqlite() {
+    cascades_are_journaled("sqlite").await;
+}
+
+#[tokio::test]
+async fn on_delete_cascade_children_are_journaled_and_undone_on_postgres() {
+    cascades_are_journaled("postgres").await;
+}
+
+#[tokio::test]
+async fn merge_duplicates_leaves_no_orphaned_orders_and_no_duplicate_emails() {
+    let Some(db) = shop("sqlite").await else {
+        return;
+    };
+    let project = pack_project(&db.url);
+    let plan_file = project.dir.path().join("plan.jsonl");
+    let selection = Selection {
+        rules: vec!["ecommerce.duplicate-customer-emails".into()],
+        ..Selection::default()
+    };
+    let orphans_before = run_project(&project.path())
+        .await
+        .keys("ecommerce.orphaned-orders");
+    plan_to(&project.path(), &selection, &plan_file).await;
+    let report = apply(&project.path(), &plan_file, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(!report.failed(), "{report:?}");
+    let after = run_project(&project.path()).await;
+    assert!(after.keys("ecommerce.duplicate-customer-emails").is_empty());
+    assert_eq!(
+        after.keys("ecommerce.orphaned-orders"),
+        orphans_before,
+        "re-pointed orders are not orphans"
+    );
+}
+
+#[tokio::test]
+async fn bad_plans_are_refused_and_change_nothing() {
+    let Some(db) = shop("sqlite").await else {
+        return;
+    };
+    let project = pack_project(&db.url);
+    let plan_file = project.dir.path().join("plan.jsonl");
+    plan_to(&project.path(), &Selection::default(), &plan_file).await;
+    let before = tables(&db).await;
+    let text = std::fs::read_to_string(&plan_file).unwrap();
+    let edited = project.dir.path().join("edited.jsonl");
+
+    // Edited by hand.
+    std::fs::write(&edited, text.replacen("\"hash\":\"", "\"hash\":\"0", 1)).unwrap();
+    let err = apply(&project.path(), &edited, &ApplyOptions::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("changed after trueup wrote it"), "{err}");
+
+    // Cut short.
+    std::fs::write(&edited, &text[..text.len() / 2]).unwrap();
+    let err = apply(&project.path(), &edited, &ApplyOptions::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("edited.jsonl:"), "{err}");
+
+    // Not a plan.
+    std::fs::write(&edited, "{\"rules\": []}\n").unwrap();
+    let err = apply(&project.path(), &edited, &ApplyOptions::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not a trueup plan"), "{err}");
+
+    // From another project: its rules are not this project's.
+    let other = TestProject::with_source("shop", &db.url, &[("orphans.toml", ORPHANS)]);
+    let err = apply(&other.path(), &plan_file, &ApplyOptions::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("which this project does not have"), "{err}");
+
+    // A rule changed since the plan.
+    let rule = project.dir.path().join("rules/orphaned-orders.toml");
+    let original = std::fs::read_to_string(&rule).unwrap();
+    std::fs::write(&rule, original.replace("max-rows = 1000", "max-rows = 999")).unwrap();
+    let err = apply(&project.path(), &plan_file, &ApplyOptions::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("changed since the plan was made"), "{err}");
+    std::fs::write(&rule, original).unwrap();
+
+    // The database's schema changed since the plan.
+    db.execute("ALTER TABLE orders ADD COLUMN note TEXT").await;
+    let err = apply(&project.path(), &plan_file, &ApplyOptions::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("table `orders` changed since the plan"),
+        "{err}"
+    );
+    db.execute("ALTER TABLE orders DROP COLUMN note").await;
+
+    assert_eq!(tables(&db).await, before, "nothing changed");
+}
+
+#[tokio::test]
+async fn a_table_without_a_key_is_refused_by_the_plan() {
+    let db = TestDb::sqlite();
+    db.execute(
+        "CREATE TABLE customers (id INTEGER PRIMARY KEY);
+         CREATE TABLE orders (id INTEGER, customer_id INTEGER);
+         INSERT INTO orders VALUES (1, 5), (1, 6);",
+    )
+    .await;
+    let project = TestProject::with_source("shop", &db.url, &[("orphans.toml", ORPHANS)]);
+    let plan_file = project.dir.path().join("plan.jsonl");
+    let summary = plan_to(&project.path(), &Selection::default(), &plan_file).await;
+    assert!(summary.rules.is_empty());
+    let reason = &summary.refused[0].reason;
+    assert!(
+        reason.contains("has no primary key or unique key"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn apply_on_a_read_only_role_fails_and_changes_nothing() {
+    let Some(db) = shop("postgres").await else {
+        return;
+    };
+    db.execute(
+        "DROP ROLE IF EXISTS trueup_reader_repair; \
+         CREATE ROLE trueup_reader_repair LOGIN PASSWORD 'reader'; \
+         GRANT SELECT ON ALL TABLES IN SCHEMA public TO trueup_reader_repair;",
+    )
+    .await;
+    let url = db
+        .url
+        .replacen("postgres:trueup-test@", "trueup_reader_repair:reader@", 1);
+    let project = pack_project(&url);
+    let plan_file = project.dir.path().join("plan.jsonl");
+    let summary = plan_to(&project.path(), &Selection::default(), &plan_file).await;
+    assert_eq!(
+        summary.rules.len(),
+        4,
+        "plan only reads: {:?}",
+        summary.refused
+    );
+    let before = tables(&db).await;
+    let err = apply(&project.path(), &plan_file, &ApplyOptions::default())
+        .await
+        .unwrap_err();
+    let text = trueup_core::error::chain(&err);
+    assert!(text.contains("permission denied"), "{text}");
+    assert_eq!(tables(&db).await, before);
+}
+
+const DUPLICATES: &str = r#"
+[[rule]]
+id = "duplicate-emails"
+title = "Duplicate emails"
+severity = "high"
+[rule.detector]
+kind = "unique"
+table = "customers"
+columns = ["email"]
+[rule.repair]
+strategy = "merge-duplicates"
+keep = "created_at ASC, id ASC"
+references = [{ table = "orders", column = "customer_id" }]
+"#;
+
+/// The survivor is the first row by `keep` as the database orders the columns, never by
+/// their text (`10` sorts before `9` as text).
+async fn keep_orders_by_value(backend: &str) {
+    let db = match backend {
+        "sqlite" => TestDb::sqlite(),
+        _ => match TestDb::postgres().await {
+            Some(db) => db,
+            None => return,
+        },
+    };
+    db.execute(
+        "CREATE TABLE customers (id INTEGER PRIMARY KEY, email TEXT, created_at TEXT);
+         CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER REFERENCES customers (id));
+         INSERT INTO customers VALUES (9, 'a@example.com', '2026-01-01'), (10, 'a@example.com', '2026-01-01');
+         INSERT INTO orders VALUES (1, 9), (2, 10);",
+    )
+    .await;
+    let project = TestProject::with_source("shop", &db.url, &[("dups.toml", DUPLICATES)]);
+    let plan_file = project.dir.path().join("plan.jsonl");
+    plan_to(&project.path(), &Selection::default(), &plan_file).await;
+    let report = apply(&project.path(), &plan_file, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(!report.failed(), "{report:?}");
+    let customers = table_text(&db, "customers").await;
+    assert!(
+        customers.starts_with("9,") || customers.starts_with("(9,"),
+        "{customers}"
+    );
+    assert_eq!(customers.lines().count(), 1, "{customers}");
+    let orders = table_text(&db, "orders").await;
+    assert_eq!(
+        orders.matches(",9").count(),
+        2,
+        "both orders point at the survivor: {orders}"
+    );
+}
+
+#[tokio::test]
+async fn merge_keeps_the_first_row_by_value_on_sqlite() {
+    keep_orders_by_value("sqlite").await;
+}
+
+#[tokio::test]
+async fn merge_keeps_the_first_row_by_value_on_postgres() {
+    keep_orders_by_value("postgres").await;
+}
+
+async fn fresh(backend: &str) -> Option<TestDb> {
+    match backend {
+        "sqlite" => Some(TestDb::sqlite()),
+        _ => TestDb::postgres().await,
+    }
+}
+
+/// A project of the orphans rule with its repair replaced by `repair`, on `schema`.
+async fn orphans_with(backend: &str, schema: &str, repair: &str) -> Option<(TestDb, TestProject)> {
+    let db = fresh(backend).await?;
+    db.execute(schema).await;
+    let rule = ORPHANS.replace("[rule.repair]\nstrategy = \"delete\"\n", repair);
+    let project = TestProject::with_source("shop", &db.url, &[("orphans.toml", &rule)]);
+    Some((db, project))
+}
+
+const ITEMS_SCHEMA: &str = "
+CREATE TABLE customers (id INTEGER PRIMARY KEY, email TEXT);
+CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER, total_amount REAL);
+CREATE TABLE order_items (id INTEGER PRIMARY KEY, order_id INTEGER REFERENCES orders (id) ON DELETE {ACTION}, quantity INTEGER);
+INSERT INTO customers VALUES (1, 'a@example.com');
+INSERT INTO orders VALUES (10, 1, 5.0), (11, 99, 7.5), (12, 98, 1.25);
+INSERT INTO order_items VALUES (100, 10, 1), (101, 11, 2), (102, 11, 3), (103, 12, 4);
+";
+
+async fn quarantined_rows_move_and_come_back(backend: &str) {
+    let schema = ITEMS_SCHEMA.replace("{ACTION}", "CASCADE");
+    let Some((db, project)) =
+        orphans_with(backend, &schema, "[rule.repair]\nstrategy = \"quarantine\"\ncascade = [{ table = \"order_items\", column = \"order_id\" }]\n").await
+    else {
+        return;
+    };
+    let plan_file = project.dir.path().join("plan.jsonl");
+    let before = [
+        table_text(&db, "orders").await,
+        table_text(&db, "order_items").await,
+    ];
+    let summary = plan_to(&project.path(), &Selection::default(), &plan_file).await;
+    assert!(summary.refused.is_empty(), "{:?}", summary.refused);
+    let rows = &summary.rules[0].end.rows;
+    assert_eq!(rows["orders_quarantine"].insert, 2, "{rows:?}");
+    let report = apply(&project.path(), &plan_file, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(!report.failed(), "{report:?}");
+    assert_eq!(table_text(&db, "orders").await.lines().count(), 1);
+    let quarantined = table_text(&db, "orders_quarantine").await;
+    assert_eq!(quarantined.lines().count(), 2, "{quarantined}");
+    assert!(
+        quarantined.contains("orphans"),
+        "the rule id travels with the rows: {quarantined}"
+    );
+    let undone = undo(&project.path(), report.rules[0].repair.unwrap(), false)
+        .await
+        .unwrap();
+    assert!(undone.complete, "{undone:?}");
+    assert_eq!(
+        [
+            table_text(&db, "orders").await,
+            table_text(&db, "order_items").await
+        ],
+        before
+    );
+    assert_eq!(table_text(&db, "orders_quarantine").await, "", "moved back");
+}
+
+#[tokio::test]
+async fn quarantined_rows_move_with_their_run_and_come_back_on_sqlite() {
+    quarantined_rows_move_and_come_back("sqlite").await;
+}
+
+#[tokio::test]
+async fn quarantined_rows_move_with_their_run_and_come_back_on_postgres() {
+    quarantined_rows_move_and_come_back("postgres").await;
+}
+
+async fn blocking_foreign_keys(backend: &str) {
+    let schema = ITEMS_SCHEMA.replace(" ON DELETE {ACTION}", "");
+    let Some((db, project)) =
+        orphans_with(backend, &schema, "[rule.repair]\nstrategy = \"delete\"\n").await
+    else {
+        return;
+    };
+    let plan_file = project.dir.path().join("plan.jsonl");
+    let summary = plan_to(&project.path(), &Selection::default(), &plan_file).await;
+    let refused = summary.rules[0].end.refused.clone().expect("refused");
+    assert!(
+        refused.contains("of `order_items` (order_id) references 3 of the rows to delete"),
+        "{refused}"
+    );
+    // Declared, the items are deleted first and journaled.
+    let rule = project.dir.path().join("rules/orphans.toml");
+    let text = std::fs::read_to_string(&rule).unwrap().replace(
+        "strategy = \"delete\"\n",
+        "strategy = \"delete\"\ncascade = [{ table = \"order_items\", column = \"order_id\" }]\n",
+    );
+    std::fs::write(&rule, text).unwrap();
+    let before = table_text(&db, "order_items").await;
+    plan_to(&project.path(), &Selection::default(), &plan_file).await;
+    let report = apply(&project.path(), &plan_file, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(!report.failed(), "{report:?}");
+    assert_eq!(report.rules[0].rows, 5);
+    undo(&project.path(), report.rules[0].repair.unwrap(), false)
+        .await
+        .unwrap();
+    assert_eq!(table_text(&db, "order_items").await, before);
+}
+
+#[tokio::test]
+async fn a_foreign_key_the_rule_does_not_cascade_refuses_the_plan_on_sqlite() {
+    blocking_foreign_keys("sqlite").await;
+}
+
+#[tokio::test]
+async fn a_foreign_key_the_rule_does_not_cascade_refuses_the_plan_on_postgres() {
+    blocking_foreign_keys("postgres").await;
+}
+
+async fn set_null_is_journaled(backend: &str) {
+    let schema = ITEMS_SCHEMA.replace("{ACTION}", "SET NULL");
+    let Some((db, project)) =
+        orphans_with(backend, &schema, "[rule.repair]\nstrategy = \"delete\"\n").await
+    else {
+        return;
+    };
+    let plan_file = project.dir.path().join("plan.jsonl");
+    let before = table_text(&db, "order_items").await;
+    let summary = plan_to(&project.path(), &Selection::default(), &plan_file).await;
+    assert_eq!(summary.rules[0].end.rows["order_items"].update, 3);
+    let report = apply(&project.path(), &plan_file, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(!report.failed(), "{report:?}");
+    assert_ne!(table_text(&db, "order_items").await, before);
+    undo(&project.path(), report.rules[0].repair.unwrap(), false)
+        .await
+        .unwrap();
+    assert_eq!(
+        table_text(&db, "order_items").await,
+        before,
+        "references restored"
+    );
+}
+
+#[tokio::test]
+async fn rows_a_foreign_key_sets_to_null_are_journaled_and_undone_on_sqlite() {
+    set_null_is_journaled("sqlite").await;
+}
+
+#[tokio::test]
+async fn rows_a_foreign_key_sets_to_null_are_journaled_and_undone_on_postgres() {
+    set_null_is_journaled("postgres").await;
+}
+
+#[tokio::test]
+async fn a_table_with_triggers_is_refused_unless_the_rule_allows_them() {
+    let schema = format!(
+        "{}CREATE TABLE audit (id INTEGER PRIMARY KEY, note TEXT);
+         CREATE TRIGGER orders_audit AFTER DELETE ON orders BEGIN INSERT INTO audit (note) VALUES ('gone'); END;",
+        ITEMS_SCHEMA.replace("{ACTION}", "CASCADE")
+    );
+    let Some((_db, project)) =
+        orphans_with("sqlite", &schema, "[rule.repair]\nstrategy = \"delete\"\n").await
+    else {
+        return;
+    };
+    let plan_file = project.dir.path().join("plan.jsonl");
+    let summary = plan_to(&project.path(), &Selection::default(), &plan_file).await;
+    let reason = &summary.refused[0].reason;
+    assert!(reason.contains("has triggers (orders_audit)"), "{reason}");
+    let rule = project.dir.path().join("rules/orphans.toml");
+    let text = std::fs::read_to_string(&rule).unwrap().replace(
+        "strategy = \"delete\"\n",
+        "strategy = \"delete\"\nallow-triggers = true\n",
+    );
+    std::fs::write(&rule, text).unwrap();
+    let summary = plan_to(&project.path(), &Selection::default(), &plan_file).await;
+    assert!(summary.refused.is_empty(), "{:?}", summary.refused);
+}
+
+#[tokio::test]
+async fn a_cascade_deeper_than_the_declared_table_is_refused() {
+    let schema = "
+        CREATE TABLE customers (id INTEGER PRIMARY KEY, email TEXT);
+        CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER, total_amount REAL);
+        CREATE TABLE order_items (id INTEGER PRIMARY KEY, order_id INTEGER, quantity INTEGER);
+        CREATE TABLE item_notes (id INTEGER PRIMARY KEY,
+            item_id INTEGER REFERENCES order_items (id) ON DELETE CASCADE, note TEXT);
+        INSERT INTO orders VALUES (11, 99, 7.5);
+        INSERT INTO order_items VALUES (101, 11, 2);
+        INSERT INTO item_notes VALUES (1000, 101, 'fragile');";
+    let repair = "[rule.repair]\nstrategy = \"delete\"\ncascade = [{ table = \"order_items\", column = \"order_id\" }]\n";
+    let Some((_db, project)) = orphans_with("sqlite", schema, repair).await else {
+        return;
+    };
+    let plan_file = project.dir.path().join("plan.jsonl");
+    let summary = plan_to(&project.path(), &Selection::default(), &plan_file).await;
+    let reason = &summary.refused.first().expect("refused").reason;
+    assert!(
+        reason.contains(
+            "table `order_items` (declared in `cascade`) has a cascading foreign key of its own"
+        ) && reason.contains("item_notes"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn an_undo_stopped_by_a_conflict_finishes_once_the_row_is_put_back() {
+    let Some(db) = shop("sqlite").await else {
+        return;
+    };
+    let project = pack_project(&db.url);
+    let plan_file = project.dir.path().join("plan.jsonl");
+    let selection = Selection {
+        rules: vec!["ecommerce.order-total-matches-items".into()],
+        ..Selection::default()
+    };
+    let summary = plan_to(&project.path(), &selection, &plan_file).await;
+    let before = table_text(&db, "orders").await;
+    let options = ApplyOptions {
+        batch_size: 5,
+        allow_new_findings: true,
+        ..ApplyOptions::default()
+    };
+    let report = apply(&project.path(), &plan_file, &options).await.unwrap();
+    let id = report.rules[0].repair.unwrap();
+    // Someone changes a row of the first batch, which undo restores last.
+    let first = summary.rules[0].sample[0][0].to_string();
+    let repaired = table_text(&db, "orders").await;
+    db.execute(&format!(
+        "UPDATE orders SET status = status || '-HELD' WHERE id = {first}"
+    ))
+    .await;
+    let stopped = undo(&project.path(), id, false).await.unwrap();
+    assert!(!stopped.complete && stopped.restored > 0, "{stopped:?}");
+    assert_eq!(stopped.conflicts.len(), 1, "{stopped:?}");
+    // Once the row is as the repair left it, undo again finishes what the first one began.
+    db.execute(&format!(
+        "UPDATE orders SET status = replace(status, '-HELD', '') WHERE id = {first}"
+    ))
+    .await;
+    let status_back = table_text(&db, "orders").await;
+    assert_ne!(status_back, repaired, "some batches are undone already");
+    let finished = undo(&project.path(), id, false).await.unwrap();
+    assert!(
+        finished.complete && finished.conflicts.is_empty(),
+        "{finished:?}"
+    );
+    assert_eq!(table_text(&db, "orders").await, before);
+}
+
+#[tokio::test]
+async fn apply_max_rows_lifts_a_plans_max_rows_refusal() {
+    let Some(db) = shop("sqlite").await else {
+        return;
+    };
+    let project = pack_project(&db.url);
+    let plan_file = project.dir.path().join("plan.jsonl");
+    let rule = project
+        .dir
+        .path()
+        .join("rules/stock-matches-inventory.toml");
+    let text = std::fs::read_to_string(&rule)
+        .unwrap()
+        .replace("max-rows = 1000", "max-rows = 1");
+    std::fs::write(&rule, text).unwrap();
+    let selection = Selection {
+        rules: vec!["ecommerce.stock-matches-inventory".into()],
+        ..Selection::default()
+    };
+    let summary = plan_to(&project.path(), &selection, &plan_file).await;
+    let total = summary.rules[0].end.over_max_rows.expect("over max-rows");
+    let too_few = ApplyOptions {
+        max_rows: Some(total - 1),
+        ..ApplyOptions::default()
+    };
+    assert!(
+        apply(&project.path(), &plan_file, &too_few)
+            .await
+            .unwrap()
+            .failed()
+    );
+    let enough = ApplyOptions {
+        max_rows: Some(total),
+        ..ApplyOptions::default()
+    };
+    let report = apply(&project.path(), &plan_file, &enough).await.unwrap();
+    assert!(!report.failed(), "{report:?}");
+    assert_eq!(report.rules[0].repaired, summary.rules[0].end.targets);
+}
+
+#[tokio::test]
+async fn a_batch_that_gives_another_rule_new_findings_is_refused_unless_allowed() {
+    let Some(db) = shop("sqlite").await else {
+        return;
+    };
+    let project = pack_project(&db.url);
+    let plan_file = project.dir.path().join("plan.jsonl");
+    let selection = Selection {
+        rules: vec!["ecommerce.order-total-matches-items".into()],
+        ..Selection::default()
+    };
+    let summary = plan_to(&project.path(), &selection, &plan_file).await;
+    assert!(
+        summary.rules[0]
+            .line
+            .may_affect
+            .contains(&"ecommerce.completed-orders-paid".to_owned()),
+        "the plan says which rules it may affect: {:?}",
+        summary.rules[0].line.may_affect
+    );
+    let payments_before = run_project(&project.path())
+        .await
+        .keys("ecommerce.completed-orders-paid");
+    let before = tables(&db).await;
+    let report = apply(&project.path(), &plan_file, &ApplyOptions::default())
+        .await
+        .unwrap();
+    let error = report.rules[0].error.clone().expect("refused");
+    assert!(
+        error.contains("new findings") && error.contains("ecommerce.completed-orders-paid"),
+        "{error}"
+    );
+    assert_eq!(tables(&db).await, before, "the batch was rolled back");
+    let allowed = ApplyOptions {
+        allow_new_findings: true,
+        ..ApplyOptions::default()
+    };
+    let report = apply(&project.path(), &plan_file, &allowed).await.unwrap();
+    assert!(!report.failed(), "{report:?}");
+    let new = &report.rules[0].new_findings;
+    assert_eq!(new.len(), 1, "{new:?}");
+    assert_eq!(new[0].rule, "ecommerce.completed-orders-paid");
+    let payments_after = run_project(&project.path())
+        .await
+        .keys("ecommerce.completed-orders-paid");
+    assert_eq!(
+        payments_after.len() as u64,
+        payments_before.len() as u64 + new[0].count,
+        "the count is what check finds afterwards"
+    );
+}
