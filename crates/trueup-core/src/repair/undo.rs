@@ -426,3 +426,54 @@ async fn restore(db: &mut Db, table: &Table, entry: &Entry, exists: bool) -> Res
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(table: &str, key: i64, change: Change) -> Entry {
+        Entry {
+            rule: "r".into(),
+            table: table.into(),
+            key_columns: vec!["id".into()],
+            key: vec![Value::Int(key)],
+            change,
+            before: None,
+            after_hash: None,
+        }
+    }
+
+    fn lengths(entries: &[Entry]) -> Vec<usize> {
+        runs(entries).iter().map(|run| run.len()).collect()
+    }
+
+    #[test]
+    fn runs_cut_at_each_table_change_and_repeated_row_in_journal_order() {
+        let entries = [
+            entry("orders", 1, Change::Update),
+            entry("orders", 2, Change::Update),
+            entry("items", 1, Change::Update),
+            entry("items", 2, Change::Delete),
+            entry("items", 3, Change::Delete),
+            // The same row again: its first image must come back after this one.
+            entry("items", 2, Change::Delete),
+            entry("orders", 3, Change::Update),
+        ];
+        assert_eq!(lengths(&entries), [2, 1, 2, 1, 1]);
+        let keys: Vec<Vec<Value>> = runs(&entries)
+            .iter()
+            .flat_map(|run| run.iter().map(|e| e.key.clone()))
+            .collect();
+        let order: Vec<Vec<Value>> = entries.iter().map(|e| e.key.clone()).collect();
+        assert_eq!(keys, order);
+        assert!(lengths(&[]).is_empty());
+    }
+
+    #[test]
+    fn runs_hold_at_most_one_statements_rows() {
+        let entries: Vec<Entry> = (0..1_201)
+            .map(|k| entry("orders", k, Change::Update))
+            .collect();
+        assert_eq!(lengths(&entries), [500, 500, 201]);
+    }
+}
