@@ -371,22 +371,42 @@ pub async fn write(
     Ok(())
 }
 
+/// One batch of a repair: its number and the range of its entries' `seq` (a batch's
+/// entries are numbered one after another).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batch {
+    pub number: i64,
+    first: i64,
+    last: i64,
+}
+
 /// The batches of `repair`, last written first.
-pub async fn batches(db: &mut Db, repair: i64) -> Result<Vec<i64>> {
+pub async fn batches(db: &mut Db, repair: i64) -> Result<Vec<Batch>> {
     let (_, _, journal) = names(db.dialect());
     let rows = db
         .rows(
             &format!(
-                "SELECT CAST(batch AS TEXT) AS batch_text FROM {journal} WHERE repair_id = {} GROUP BY batch ORDER BY max(seq) DESC",
+                "SELECT CAST(batch AS TEXT) AS batch_text, CAST(min(seq) AS TEXT), CAST(max(seq) AS TEXT) \
+                 FROM {journal} WHERE repair_id = {} GROUP BY batch ORDER BY max(seq) DESC",
                 db.param(1, "bigint")
             ),
             &[Value::Int(repair)],
         )
         .await?;
-    Ok(rows
-        .iter()
-        .filter_map(|r| r.first().and_then(|v| v.to_string().parse().ok()))
-        .collect())
+    rows.iter()
+        .map(|r| {
+            let int = |v: &Value| {
+                v.to_string()
+                    .parse()
+                    .map_err(|_| Error::Other("the journal's batches do not read".into()))
+            };
+            Ok(Batch {
+                number: int(&r[0])?,
+                first: int(&r[1])?,
+                last: int(&r[2])?,
+            })
+        })
+        .collect()
 }
 
 /// The batches of `repair` that earlier undos which stopped part way restored (an undo's
@@ -410,18 +430,26 @@ pub async fn restored_batches(db: &mut Db, repair: i64) -> Result<Vec<i64>> {
         .collect())
 }
 
-/// The entries of one batch of `repair`, last first (the order they are undone in).
-pub async fn entries(db: &mut Db, repair: i64, batch: i64) -> Result<Vec<Entry>> {
+/// The entries of one batch of `repair`, last first (the order they are undone in). Read
+/// by their `seq` range, which the journal's primary key finds without reading the rest.
+pub async fn entries(db: &mut Db, repair: i64, batch: &Batch) -> Result<Vec<Entry>> {
     let (_, _, journal) = names(db.dialect());
     let rows = db
         .rows(
             &format!(
                 "SELECT rule_id, table_name, key_columns, key, change, CAST(before AS TEXT), after_hash \
-                 FROM {journal} WHERE repair_id = {} AND batch = {} ORDER BY seq DESC",
+                 FROM {journal} WHERE repair_id = {} AND seq BETWEEN {} AND {} AND batch = {} ORDER BY seq DESC",
                 db.param(1, "bigint"),
-                db.param(2, "bigint")
+                db.param(2, "bigint"),
+                db.param(3, "bigint"),
+                db.param(4, "bigint")
             ),
-            &[Value::Int(repair), Value::Int(batch)],
+            &[
+                Value::Int(repair),
+                Value::Int(batch.first),
+                Value::Int(batch.last),
+                Value::Int(batch.number),
+            ],
         )
         .await?;
     rows.into_iter()

@@ -2,13 +2,13 @@
 //! transaction. A row changed since the repair is a conflict: the undo stops unless forced.
 //! The undo is journaled like a repair, so it can be undone too.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
 use super::catalog::{self, Table};
 use super::db::{Access, Db};
-use super::journal::{self, Change, Entry, NewRepair};
+use super::journal::{self, Batch, Change, Entry, NewRepair};
 use super::row;
 use super::sql;
 use crate::cancel::Cancel;
@@ -140,10 +140,10 @@ async fn restore_repair(
     }
     // Batches an earlier undo that stopped part way restored are restored already.
     let restored = journal::restored_batches(&mut db, id).await?;
-    let batches: Vec<i64> = journal::batches(&mut db, id)
+    let batches: Vec<Batch> = journal::batches(&mut db, id)
         .await?
         .into_iter()
-        .filter(|b| !restored.contains(b))
+        .filter(|b| !restored.contains(&b.number))
         .collect();
     let undo = journal::begin_repair(
         &mut db,
@@ -174,10 +174,10 @@ async fn restore_repair(
             break;
         }
         db.begin().await?;
-        match undo_batch(&mut db, id, batch, force, &mut tables, &mut report).await {
+        match undo_batch(&mut db, id, &batch, force, &mut tables, &mut report).await {
             Ok(entries) if report.conflicts.is_empty() || force => {
                 // Numbered as the batch it restores, so that a later undo skips it.
-                journal::write(&mut db, undo, batch, &mut seq, &entries).await?;
+                journal::write(&mut db, undo, batch.number, &mut seq, &entries).await?;
                 db.commit().await?;
             }
             Ok(_) => {
@@ -207,43 +207,82 @@ async fn restore_repair(
     Ok((report, status, original.plan_hash, original.rules))
 }
 
-/// The row `entry` names as it is now: its image, if it exists (locked on PostgreSQL).
-async fn current(db: &mut Db, table: &Table, entry: &Entry) -> Result<Option<String>> {
-    let dialect = db.dialect();
-    let sql = sql::read_rows(db, table, &entry.key_columns, 1, true);
-    let rows = db.rows(&sql, &entry.key).await?;
-    Ok(rows.first().map(|values| {
-        row::image_text(
-            dialect,
-            &table.column_names(),
-            &values[entry.key_columns.len()..],
-        )
-    }))
-}
+/// Most rows one statement reads or restores (PostgreSQL binds at most 65535 values).
+const ROWS_PER_STATEMENT: usize = 500;
 
 async fn undo_batch(
     db: &mut Db,
     repair: i64,
-    batch: i64,
+    batch: &Batch,
     force: bool,
     tables: &mut HashMap<String, Table>,
     report: &mut UndoReport,
 ) -> Result<Vec<Entry>> {
     let entries = journal::entries(db, repair, batch).await?;
     let mut undone = Vec::with_capacity(entries.len());
-    for entry in &entries {
-        if !tables.contains_key(&entry.table) {
-            let Some(table) = catalog::table(db, &entry.table).await? else {
+    for run in runs(&entries) {
+        let name = &run[0].table;
+        if !tables.contains_key(name) {
+            let Some(table) = catalog::table(db, name).await? else {
                 return Err(Error::Mismatch(format!(
-                    "table `{}` of the journal is gone: nothing was restored of this batch",
-                    entry.table
+                    "table `{name}` of the journal is gone: nothing was restored of this batch"
                 )));
             };
-            tables.insert(entry.table.clone(), table);
+            tables.insert(name.clone(), table);
         }
-        let table = &tables[&entry.table];
-        let now = current(db, table, entry).await?;
-        let conflict = match (entry.change, &now) {
+        undo_run(db, &tables[name], run, force, report, &mut undone).await?;
+    }
+    Ok(undone)
+}
+
+/// The entries of a batch cut into runs that are restored together: consecutive entries of
+/// one table, key columns and change, each row at most once, at most
+/// [`ROWS_PER_STATEMENT`]. Taken in the journal's order (last first), the runs bring parents
+/// back before their children, and a row journaled twice back to its first image.
+fn runs(entries: &[Entry]) -> Vec<&[Entry]> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    let mut keys = HashSet::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let key = row::key_json(&entry.key).to_string();
+        let first = &entries[start];
+        let same = entry.table == first.table
+            && entry.key_columns == first.key_columns
+            && entry.change == first.change;
+        if i > start && (!same || keys.contains(&key) || i - start == ROWS_PER_STATEMENT) {
+            runs.push(&entries[start..i]);
+            start = i;
+            keys.clear();
+        }
+        keys.insert(key);
+    }
+    if start < entries.len() {
+        runs.push(&entries[start..]);
+    }
+    runs
+}
+
+/// Restores `run`, entries of one table and key columns (at most [`ROWS_PER_STATEMENT`]):
+/// reads their rows as they are now in one query (locking them on PostgreSQL), refuses the
+/// ones changed since the repair unless `force`, puts the others back (on PostgreSQL one
+/// statement per kind of change), reads what that left, and adds the undo's own entries to
+/// `undone`.
+async fn undo_run(
+    db: &mut Db,
+    table: &Table,
+    run: &[Entry],
+    force: bool,
+    report: &mut UndoReport,
+    undone: &mut Vec<Entry>,
+) -> Result<()> {
+    let key_columns = &run[0].key_columns;
+    let keys: Vec<&[Value]> = run.iter().map(|e| e.key.as_slice()).collect();
+    let mut now = images(db, table, key_columns, &keys, true).await?;
+    let mut todo = Vec::with_capacity(run.len());
+    for entry in run {
+        let key = row::key_json(&entry.key).to_string();
+        let image = now.remove(&key);
+        let conflict = match (entry.change, &image) {
             (Change::Delete, Some(_)) => Some("a row with this key exists again"),
             (Change::Update | Change::Insert, None) => Some("the row is gone"),
             (Change::Update | Change::Insert, Some(image))
@@ -265,45 +304,155 @@ async fn undo_batch(
                 continue;
             }
         }
-        let restored = restore(db, table, entry, now.is_some()).await?;
+        todo.push((entry, key, image));
+    }
+    if todo.is_empty() {
+        return Ok(());
+    }
+    match db.dialect() {
+        Dialect::Postgres => restore_all(db, table, key_columns, &todo).await?,
+        Dialect::Sqlite => {
+            for (entry, _, image) in &todo {
+                restore(db, table, entry, image.is_some()).await?;
+            }
+        }
+    }
+    let keys: Vec<&[Value]> = todo.iter().map(|(e, _, _)| e.key.as_slice()).collect();
+    let after = images(db, table, key_columns, &keys, false).await?;
+    for (entry, key, before) in todo {
+        let restored = after.get(&key);
         report.restored += 1;
         undone.push(Entry {
             rule: entry.rule.clone(),
             table: entry.table.clone(),
             key_columns: entry.key_columns.clone(),
             key: entry.key.clone(),
-            change: match (&now, &restored) {
+            change: match (&before, restored) {
                 (Some(_), Some(_)) => Change::Update,
                 (None, Some(_)) => Change::Insert,
                 (_, None) => Change::Delete,
             },
-            before: now,
-            after_hash: restored.as_deref().map(row::image_hash),
+            before,
+            after_hash: restored.map(|image| row::image_hash(image)),
         });
     }
-    Ok(undone)
+    Ok(())
 }
 
-/// Puts `entry`'s before-image back (or removes the row it inserted); returns the image it
-/// left, `None` when it left no row.
-async fn restore(
+/// The rows of `table` with `keys` as they are now (locked on PostgreSQL when `lock`):
+/// key as JSON text → image.
+async fn images(
     db: &mut Db,
     table: &Table,
-    entry: &Entry,
-    exists: bool,
-) -> Result<Option<String>> {
+    key_columns: &[String],
+    keys: &[&[Value]],
+    lock: bool,
+) -> Result<HashMap<String, String>> {
+    let dialect = db.dialect();
+    let columns = table.column_names();
+    let binds: Vec<Value> = keys.iter().flat_map(|k| k.iter().cloned()).collect();
+    let sql = sql::read_rows(db, table, key_columns, keys.len(), lock);
+    let mut found = HashMap::with_capacity(keys.len());
+    db.each(&sql, &binds, |values| {
+        let (key, image) = values.split_at(key_columns.len());
+        found.insert(
+            row::key_json(key).to_string(),
+            row::image_text(dialect, &columns, image),
+        );
+        Ok(())
+    })
+    .await?;
+    Ok(found)
+}
+
+/// Puts back, on PostgreSQL, the before-images of `todo` (entry, key, whether its row exists
+/// now): one `UPDATE` of the rows that exist, one `INSERT` of those that do not, one
+/// `DELETE` of the rows the repair inserted; each must touch exactly its rows.
+async fn restore_all(
+    db: &mut Db,
+    table: &Table,
+    key_columns: &[String],
+    todo: &[(&Entry, String, Option<String>)],
+) -> Result<()> {
+    let mut update = Vec::new();
+    let mut insert = Vec::new();
+    let mut delete = Vec::new();
+    for (entry, _, now) in todo {
+        match (&entry.before, now.is_some()) {
+            (Some(before), true) => update.push(before.as_str()),
+            (Some(before), false) => insert.push(before.as_str()),
+            (None, true) => delete.extend(entry.key.iter().cloned()),
+            (None, false) => {}
+        }
+    }
+    let recordset = |images: &[&str]| Value::Text(format!("[{}]", images.join(",")));
+    let t = db.dialect().quote(&table.name);
+    let writable = table.writable_columns();
+    let quoted = |alias: &str, columns: &[String]| {
+        columns
+            .iter()
+            .map(|c| format!("{alias}{}", db.dialect().quote(c)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let rows = format!("jsonb_populate_recordset(CAST(NULL AS {t}), CAST($1 AS jsonb)) AS r");
+    let mut statements = Vec::new();
+    if !update.is_empty() {
+        let set = writable
+            .iter()
+            .map(|c| {
+                let c = db.dialect().quote(c);
+                format!("{c} = r.{c}")
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "UPDATE {t} AS t SET {set} FROM {rows} WHERE ({}) = ({})",
+            quoted("t.", key_columns),
+            quoted("r.", key_columns),
+        );
+        statements.push((sql, vec![recordset(&update)], update.len()));
+    }
+    if !insert.is_empty() {
+        let sql = format!(
+            "INSERT INTO {t} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {rows}",
+            quoted("", &writable),
+            quoted("r.", &writable),
+        );
+        statements.push((sql, vec![recordset(&insert)], insert.len()));
+    }
+    if !delete.is_empty() {
+        let n = delete.len() / key_columns.len().max(1);
+        let types = table.types_of(key_columns)?;
+        let sql = format!(
+            "DELETE FROM {t} AS t WHERE {}",
+            sql::key_in(db, "t", key_columns, &types, n, 1)
+        );
+        statements.push((sql, delete, n));
+    }
+    for (sql, binds, expected) in statements {
+        let changed = db.execute(&sql, &binds).await?;
+        if changed != expected as u64 {
+            return Err(Error::Mismatch(format!(
+                "restoring {expected} rows of `{}` touched {changed}: nothing was restored of this batch",
+                table.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Puts `entry`'s before-image back, on SQLite (or removes the row it inserted).
+async fn restore(db: &mut Db, table: &Table, entry: &Entry, exists: bool) -> Result<()> {
     let Some(before) = &entry.before else {
         // An inserted row (a quarantine copy): remove it.
         if exists {
             let sql = sql::delete_row(db, table, &entry.key_columns);
             db.execute(&sql, &entry.key).await?;
         }
-        return Ok(None);
+        return Ok(());
     };
-    let image = match db.dialect() {
-        Dialect::Sqlite => row::image_values(before, &table.writable_columns())?,
-        Dialect::Postgres => vec![Value::Text(before.clone())],
-    };
+    let image = row::image_values(before, &table.writable_columns())?;
     if exists {
         let mut binds = image;
         binds.extend(entry.key.iter().cloned());
@@ -313,5 +462,56 @@ async fn restore(
         let sql = sql::reinsert(db, table);
         db.execute(&sql, &image).await?;
     }
-    current(db, table, entry).await
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(table: &str, key: i64, change: Change) -> Entry {
+        Entry {
+            rule: "r".into(),
+            table: table.into(),
+            key_columns: vec!["id".into()],
+            key: vec![Value::Int(key)],
+            change,
+            before: None,
+            after_hash: None,
+        }
+    }
+
+    fn lengths(entries: &[Entry]) -> Vec<usize> {
+        runs(entries).iter().map(|run| run.len()).collect()
+    }
+
+    #[test]
+    fn runs_cut_at_each_table_change_and_repeated_row_in_journal_order() {
+        let entries = [
+            entry("orders", 1, Change::Update),
+            entry("orders", 2, Change::Update),
+            entry("items", 1, Change::Update),
+            entry("items", 2, Change::Delete),
+            entry("items", 3, Change::Delete),
+            // The same row again: its first image must come back after this one.
+            entry("items", 2, Change::Delete),
+            entry("orders", 3, Change::Update),
+        ];
+        assert_eq!(lengths(&entries), [2, 1, 2, 1, 1]);
+        let keys: Vec<Vec<Value>> = runs(&entries)
+            .iter()
+            .flat_map(|run| run.iter().map(|e| e.key.clone()))
+            .collect();
+        let order: Vec<Vec<Value>> = entries.iter().map(|e| e.key.clone()).collect();
+        assert_eq!(keys, order);
+        assert!(lengths(&[]).is_empty());
+    }
+
+    #[test]
+    fn runs_hold_at_most_one_statements_rows() {
+        let entries: Vec<Entry> = (0..1_201)
+            .map(|k| entry("orders", k, Change::Update))
+            .collect();
+        assert_eq!(lengths(&entries), [500, 500, 201]);
+    }
 }

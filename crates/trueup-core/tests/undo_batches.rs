@@ -1,0 +1,167 @@
+//! Undo of a batch larger than one restoring statement (500 rows): a row changed since the
+//! repair refuses the whole batch, `--force` restores every row, and the undo's own journal
+//! puts back what it overwrote (SQLite and PostgreSQL).
+
+mod support;
+
+use std::path::Path;
+
+use support::{TestDb, TestProject};
+use trueup_core::cancel::Cancel;
+use trueup_core::check::Selection;
+use trueup_core::load::Project;
+use trueup_core::repair::{self, ApplyOptions};
+use trueup_shop::ShopSpec;
+
+const RULE: &str = "ecommerce.order-total-matches-items";
+/// Wrong totals planted: more than two restoring statements' worth, in one batch.
+const PLANTED: u64 = 1_200;
+
+async fn orders(db: &TestDb) -> String {
+    match db.backend {
+        "sqlite" => {
+            let path = db.url.trim_start_matches("sqlite://");
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{path}"))
+                .await
+                .unwrap();
+            let rows: Vec<String> = sqlx::query_scalar(
+                "SELECT id || ',' || quote(customer_id) || ',' || quote(status) || ',' \
+                 || quote(total_amount) || ',' || quote(created_at) FROM orders ORDER BY id",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+            rows.join("\n")
+        }
+        _ => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            let text: Option<String> = sqlx::query_scalar(
+                "SELECT string_agg(CAST(o AS TEXT), E'\\n' ORDER BY o.id) FROM orders AS o",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+            text.unwrap_or_default()
+        }
+    }
+}
+
+async fn undo(project: &Path, id: i64, force: bool) -> repair::UndoReport {
+    let project = Project::load(project).unwrap();
+    repair::undo(&project, "shop", id, force, &Cancel::new())
+        .await
+        .unwrap()
+}
+
+async fn a_large_batch_is_undone_whole(backend: &str) {
+    let spec = ShopSpec {
+        orders: 1_500,
+        problem_rate: 0.0,
+        seed: 3,
+    };
+    let db = match backend {
+        "sqlite" => {
+            let db = TestDb::sqlite();
+            let path = db.url.trim_start_matches("sqlite://").to_owned();
+            trueup_shop::create_sqlite(Path::new(&path), &spec)
+                .await
+                .unwrap();
+            db
+        }
+        _ => {
+            let Some(db) = TestDb::postgres().await else {
+                return;
+            };
+            trueup_shop::create_postgres(&db.url, &spec).await.unwrap();
+            db
+        }
+    };
+    // Right totals everywhere, then PLANTED wrong ones.
+    db.execute(
+        "UPDATE orders SET total_amount = (SELECT SUM(i.quantity * i.unit_price) \
+         FROM order_items AS i WHERE i.order_id = orders.id) \
+         WHERE EXISTS (SELECT 1 FROM order_items AS i WHERE i.order_id = orders.id)",
+    )
+    .await;
+    db.execute(&format!(
+        "UPDATE orders SET total_amount = total_amount + 1 WHERE id IN (SELECT id FROM orders AS o \
+         WHERE EXISTS (SELECT 1 FROM order_items AS i WHERE i.order_id = o.id) ORDER BY id LIMIT {PLANTED})"
+    ))
+    .await;
+    let files: Vec<(String, String)> = support::ecommerce_pack()
+        .into_iter()
+        .map(|(name, text)| (name, text.replace("max-rows = 1000", "max-rows = 100000")))
+        .collect();
+    let borrowed: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let project = TestProject::with_source("shop", &db.url, &borrowed);
+    let plan_file = project.dir.path().join("plan.jsonl");
+    let loaded = Project::load(&project.path()).unwrap();
+    let selection = Selection {
+        rules: vec![RULE.into()],
+        ..Selection::default()
+    };
+    let mut out = std::fs::File::create(&plan_file).unwrap();
+    let summary = repair::plan(&loaded, &selection, &Cancel::new(), &mut out)
+        .await
+        .unwrap();
+    drop(out);
+    assert_eq!(summary.rules[0].end.targets, PLANTED);
+    let planted = orders(&db).await;
+    let options = ApplyOptions {
+        batch_size: 10_000,
+        allow_new_findings: true,
+        ..ApplyOptions::default()
+    };
+    let report = repair::apply(&loaded, &plan_file, &options, &Cancel::new(), &mut ())
+        .await
+        .unwrap();
+    assert_eq!(report.rules[0].repaired, PLANTED, "{report:?}");
+    let id = report.rules[0].repair.unwrap();
+
+    // Someone changes one repaired row: the one batch is refused whole.
+    // PostgreSQL keys are text in plans, SQLite's integers.
+    let key = match &summary.rules[0].sample[3][0] {
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    db.execute(&format!(
+        "UPDATE orders SET status = status || '-HELD' WHERE id = {key}"
+    ))
+    .await;
+    let held = orders(&db).await;
+    let refused = undo(&project.path(), id, false).await;
+    assert!(!refused.complete, "{refused:?}");
+    assert_eq!(refused.conflicts.len(), 1, "{refused:?}");
+    assert_eq!(
+        refused.conflicts[0].what,
+        "the row changed since the repair"
+    );
+    assert_eq!(orders(&db).await, held, "a refused undo restores nothing");
+
+    // Forced, every row comes back, the held one too.
+    let forced = undo(&project.path(), id, true).await;
+    assert!(forced.complete, "{forced:?}");
+    assert_eq!(forced.restored, PLANTED);
+    assert_eq!(orders(&db).await, planted);
+
+    // The undo journaled what it overwrote: undoing it gives back the held row as well.
+    let redo = undo(&project.path(), forced.undo, false).await;
+    assert!(redo.complete && redo.conflicts.is_empty(), "{redo:?}");
+    assert_eq!(redo.restored, PLANTED);
+    assert_eq!(orders(&db).await, held);
+}
+
+#[tokio::test]
+async fn a_batch_of_1200_rows_is_refused_whole_forced_whole_and_redone_on_sqlite() {
+    a_large_batch_is_undone_whole("sqlite").await;
+}
+
+#[tokio::test]
+async fn a_batch_of_1200_rows_is_refused_whole_forced_whole_and_redone_on_postgres() {
+    a_large_batch_is_undone_whole("postgres").await;
+}
