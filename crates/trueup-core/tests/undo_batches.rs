@@ -106,7 +106,7 @@ async fn a_large_batch_is_undone_whole(backend: &str) {
         ..Selection::default()
     };
     let mut out = std::fs::File::create(&plan_file).unwrap();
-    let summary = repair::plan(&loaded, &selection, &Cancel::new(), &mut out)
+    let summary = repair::plan(&loaded, &selection, None, &Cancel::new(), &mut out)
         .await
         .unwrap();
     drop(out);

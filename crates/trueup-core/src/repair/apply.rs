@@ -665,6 +665,8 @@ async fn row_batch(
     }
     let statements = sql::change(db, rr, n);
     let mut changed = 0;
+    // What an UPDATE handed back of the rows it left (its RETURNING clause).
+    let mut returned = None;
     // Findings whose `sql` statements reported a changed row: it must be their own.
     let mut sql_touched = HashSet::new();
     if let Action::Quarantine { into, exists } = &rr.action {
@@ -698,6 +700,19 @@ async fn row_batch(
                 }
             }
         }
+    } else if let Action::Update { .. } = &rr.action {
+        let dialect = db.dialect();
+        let columns = rr.table.column_names();
+        let mut images = Images::new();
+        for values in db.rows(&statements[0], &binds).await? {
+            let (k, image) = values.split_at(rr.key.len());
+            images.insert(
+                row::key_json(k).to_string(),
+                (k.to_vec(), row::image_text(dialect, &columns, image)),
+            );
+        }
+        changed = images.len() as u64;
+        returned = Some(images);
     } else {
         for statement in &statements {
             changed = db.execute(statement, &binds).await?;
@@ -725,7 +740,12 @@ async fn row_batch(
             ));
         }
     }
-    let after = read_images(db, &rr.table, &rr.key, &todo_keys, false).await?;
+    let after = match (returned, &rr.action) {
+        (Some(images), _) => images,
+        // Every row was deleted (the count above says so): none is left to read.
+        (None, Action::Delete | Action::Quarantine { .. }) => Images::new(),
+        (None, _) => read_images(db, &rr.table, &rr.key, &todo_keys, false).await?,
+    };
     for (text, key) in &todo {
         let (_, image) = &current[text];
         if sql_touched.contains(text) && after.get(text).is_some_and(|(_, now)| now == image) {

@@ -443,13 +443,41 @@ async fn plan_rule(
     match from {
         TargetSource::Detector => {
             let query = sql::targets(db, rr);
-            db.each(&query, &rr.detector.binds, |values| {
-                if cancel.is_cancelled() {
-                    return Err(interrupted());
-                }
-                out.row(&values)
-            })
-            .await?;
+            // The detector's settings (`postgres-settings`, a built-in's join choice) hold
+            // for its query here as in `check`, in a read-only transaction they end with.
+            let settings = !rr.detector.settings.is_empty()
+                && db.dialect() == crate::dialect::Dialect::Postgres;
+            if settings {
+                db.batch("BEGIN READ ONLY").await?;
+                let assignments: Vec<String> = (0..rr.detector.settings.len())
+                    .map(|i| format!("set_config(${}, ${}, true)", 2 * i + 1, 2 * i + 2))
+                    .collect();
+                let binds: Vec<Value> = rr
+                    .detector
+                    .settings
+                    .iter()
+                    .flat_map(|(name, value)| {
+                        [Value::Text(name.clone()), Value::Text(value.clone())]
+                    })
+                    .collect();
+                db.rows(
+                    &format!("SELECT CAST(concat({}) AS TEXT)", assignments.join(", ")),
+                    &binds,
+                )
+                .await?;
+            }
+            let streamed = db
+                .each(&query, &rr.detector.binds, |values| {
+                    if cancel.is_cancelled() {
+                        return Err(interrupted());
+                    }
+                    out.row(&values)
+                })
+                .await;
+            if settings {
+                db.batch("ROLLBACK").await?;
+            }
+            streamed?;
         }
         TargetSource::Run(store, run) => {
             use futures_util::TryStreamExt;

@@ -177,6 +177,25 @@ pub fn delete_dependent(db: &Db, rr: &RuleRepair, dependent: &Dependent, rows: u
     )
 }
 
+/// A `RETURNING` clause of the changed rows' keys and images, as [`read_rows`] reads them:
+/// the change hands back what it left, without a second read.
+fn returning(db: &Db, table: &Table, key: &[String]) -> String {
+    let parts: Vec<String> = match db.dialect() {
+        // SQLite's RETURNING names the columns of the table it changes, unqualified.
+        crate::dialect::Dialect::Sqlite => key
+            .iter()
+            .chain(&table.column_names())
+            .map(|c| q(db, c))
+            .collect(),
+        crate::dialect::Dialect::Postgres => {
+            let mut parts: Vec<String> = key.iter().map(|k| db.read("t", k)).collect();
+            parts.extend(db.image("t", &table.column_names()));
+            parts
+        }
+    };
+    format!(" RETURNING {}", select_list(&parts))
+}
+
 /// The statements that change `rows` target rows (keys bound from 1; a quarantine's
 /// repair id, rule id and time after them).
 pub fn change(db: &Db, rr: &RuleRepair, rows: usize) -> Vec<String> {
@@ -215,8 +234,9 @@ pub fn change(db: &Db, rr: &RuleRepair, rows: usize) -> Vec<String> {
                 .collect::<Vec<_>>()
                 .join(", ");
             vec![format!(
-                "UPDATE {t} AS t SET {assignments} WHERE {}",
-                bare_key("t")
+                "UPDATE {t} AS t SET {assignments} WHERE {}{}",
+                bare_key("t"),
+                returning(db, &rr.table, &rr.key)
             )]
         }
         Action::Sql { statements } => statements.iter().map(|(sql, _)| sql.clone()).collect(),
