@@ -125,3 +125,25 @@ fn refused_and_mistaken_repairs_exit_2() {
     assert_eq!(code, Some(2));
     assert!(err.contains("missing.jsonl"), "{err}");
 }
+
+#[test]
+fn a_source_that_cannot_be_reached_fails_plan_and_apply_with_exit_2() {
+    let dir = demo();
+    let project = dir.path().join("trueup.toml");
+    let text = std::fs::read_to_string(&project).unwrap().replace(
+        "sqlite://shop.db",
+        "postgres://trueup:secret@127.0.0.1:1/shop",
+    );
+    std::fs::write(&project, text).unwrap();
+    let (code, out, err) = in_project(&project, &["plan"]);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(out.contains("cannot connect to source `shop`"), "{out}");
+    assert!(
+        !format!("{out}{err}").contains("secret"),
+        "no password in output"
+    );
+    let (code, out, err) = in_project(&project, &["apply", "--dry-run"]);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(out.contains("not planned:"), "{out}");
+    assert!(!out.contains("nothing to repair"), "{out}");
+}

@@ -40,6 +40,8 @@ pub async fn plan(args: &PlanArgs, project_path: &Path) -> anyhow::Result<ExitSt
     }
     Ok(if summary.interrupted {
         ExitStatus::Interrupted
+    } else if summary.failed() {
+        ExitStatus::Error
     } else {
         ExitStatus::Success
     })
@@ -327,6 +329,14 @@ fn write_applied(out: &mut impl Write, report: &ApplyReport, plan: &Path) -> std
         if let Some(error) = &rule.error {
             writeln!(out, "  {WARNING}stopped:{WARNING:#} {}", escape(error))?;
         }
+    }
+    for refusal in report.not_repaired.iter().filter(|r| r.error) {
+        writeln!(
+            out,
+            "{BOLD}{}{BOLD:#} · {WARNING}not planned:{WARNING:#} {}",
+            escape(&refusal.rule),
+            escape(&refusal.reason)
+        )?;
     }
     for refusal in &report.refused {
         writeln!(

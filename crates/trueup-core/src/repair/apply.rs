@@ -100,7 +100,9 @@ pub struct ApplyReport {
 
 impl ApplyReport {
     pub fn failed(&self) -> bool {
-        !self.refused.is_empty() || self.rules.iter().any(|r| r.error.is_some())
+        !self.refused.is_empty()
+            || self.not_repaired.iter().any(|r| r.error)
+            || self.rules.iter().any(|r| r.error.is_some())
     }
 }
 
@@ -265,6 +267,7 @@ pub async fn apply(
                 rule: line.rule.clone(),
                 strategy: Some(line.strategy.clone()),
                 reason,
+                error: true,
             })
         })
         .collect();

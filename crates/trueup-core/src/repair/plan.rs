@@ -149,6 +149,13 @@ pub struct PlannedRule {
     pub sample: Vec<Json>,
 }
 
+impl PlanSummary {
+    /// Whether a rule could not be planned because something failed (exit 2).
+    pub fn failed(&self) -> bool {
+        self.refused.iter().any(|r| r.error)
+    }
+}
+
 /// How many keys a summary keeps per rule.
 const SAMPLE: usize = 10;
 
@@ -228,11 +235,7 @@ pub async fn plan(
         let db = match db {
             Ok(db) => db,
             Err(e) => {
-                let refusal = Refusal {
-                    rule: loaded.rule.id.clone(),
-                    strategy: loaded.rule.repair.as_ref().map(|r| r.strategy().to_owned()),
-                    reason: e.clone(),
-                };
+                let refusal = Refusal::failed(loaded, e.clone());
                 writer.line(&Line::Refused(refusal.clone()))?;
                 summary.refused.push(refusal);
                 continue;
@@ -246,11 +249,7 @@ pub async fn plan(
                 continue;
             }
             Err(e) => {
-                let refusal = Refusal {
-                    rule: loaded.rule.id.clone(),
-                    strategy: loaded.rule.repair.as_ref().map(|r| r.strategy().to_owned()),
-                    reason: crate::error::chain(&e),
-                };
+                let refusal = Refusal::failed(loaded, crate::error::chain(&e));
                 writer.line(&Line::Refused(refusal.clone()))?;
                 summary.refused.push(refusal);
                 continue;

@@ -96,6 +96,22 @@ pub struct Refusal {
     pub rule: String,
     pub strategy: Option<String>,
     pub reason: String,
+    /// Whether something went wrong (a database that cannot be reached, a query that
+    /// failed) rather than the rule being one trueup does not repair: commands exit 2.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub error: bool,
+}
+
+impl Refusal {
+    /// A rule that could not be planned because something failed.
+    pub fn failed(loaded: &LoadedRule, reason: String) -> Refusal {
+        Refusal {
+            rule: loaded.rule.id.clone(),
+            strategy: loaded.rule.repair.as_ref().map(|r| r.strategy().to_owned()),
+            reason,
+            error: true,
+        }
+    }
 }
 
 /// The rule's repair prepared against `db`, or why it is refused.
@@ -109,6 +125,7 @@ pub async fn prepare(
             rule: rule.id.clone(),
             strategy: strategy.map(str::to_owned),
             reason,
+            error: false,
         }))
     };
     let Some(repair) = &rule.repair else {
