@@ -254,16 +254,12 @@ fn an_unreadable_rules_folder_is_an_error_naming_it() {
     .unwrap();
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
     let mut command = if rustix::process::geteuid().is_root() {
-        // Root reads any folder: run as a user that cannot. That user may not reach the
-        // build directory (CI keeps it under root's home), so it runs a copy of the binary.
+        // Root reads any folder: run as a user that cannot.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let binary = dir.path().join("trueup-as-nobody");
-        std::fs::copy(env!("CARGO_BIN_EXE_trueup"), &binary).unwrap();
-        std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
         let mut command = Command::new("runuser");
         command
             .args(["-u", "nobody", "--"])
-            .arg(&binary)
+            .arg(common::binary_anyone_may_run())
             .env("NO_COLOR", "1")
             .env_remove("TRUEUP_PROJECT")
             .stdin(Stdio::null());

@@ -2,6 +2,8 @@
 //! user may read but not write: they open it read-only and change nothing in it. As root
 //! permissions do not bite, so there the commands run as `nobody`.
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
@@ -27,7 +29,9 @@ fn is_root() -> bool {
 fn trueup_reader(project: &Path, args: &[&str]) -> (Option<i32>, String, String) {
     let mut command = if is_root() {
         let mut command = Command::new("runuser");
-        command.args(["-u", "nobody", "--", env!("CARGO_BIN_EXE_trueup")]);
+        command
+            .args(["-u", "nobody", "--"])
+            .arg(common::binary_anyone_may_run());
         command
     } else {
         Command::new(env!("CARGO_BIN_EXE_trueup"))

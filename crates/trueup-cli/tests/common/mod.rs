@@ -76,3 +76,23 @@ pub fn project(url: &str, rule_files: &[(&str, &str)]) -> tempfile::TempDir {
     }
     dir
 }
+
+/// A copy of the `trueup` binary that any user may run, for tests that run it as `nobody`
+/// (root reads everything): CI keeps the build directory under root's home, which other
+/// users cannot enter. Made once per test process, in a temp dir that lives as long.
+#[cfg(unix)]
+pub fn binary_anyone_may_run() -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    static COPY: std::sync::OnceLock<(tempfile::TempDir, std::path::PathBuf)> =
+        std::sync::OnceLock::new();
+    COPY.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let binary = dir.path().join("trueup");
+        std::fs::copy(env!("CARGO_BIN_EXE_trueup"), &binary).expect("copy trueup");
+        std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
+        (dir, binary)
+    })
+    .1
+    .clone()
+}
