@@ -147,3 +147,20 @@ fn a_source_that_cannot_be_reached_fails_plan_and_apply_with_exit_2() {
     assert!(out.contains("not planned:"), "{out}");
     assert!(!out.contains("nothing to repair"), "{out}");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_plan_written_to_a_fifo_is_an_error_not_a_hang() {
+    let dir = demo();
+    let project = dir.path().join("trueup.toml");
+    let fifo = dir.path().join("plan.fifo");
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+    )
+    .unwrap();
+    let (code, out, err) = in_project(&project, &["plan", "-o", fifo.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(err.contains("plan.fifo: it is a FIFO"), "{err}");
+}

@@ -462,6 +462,20 @@ async fn bad_plans_are_refused_and_change_nothing() {
         .to_string();
     assert!(err.contains("edited.jsonl:"), "{err}");
 
+    // A line past the limit is refused, not read into memory.
+    let mut long = text.lines().next().unwrap().to_owned();
+    long.push('\n');
+    long.push_str(&"x".repeat((16 << 20) + 1));
+    std::fs::write(&edited, long).unwrap();
+    let err = apply(&project.path(), &edited, &ApplyOptions::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("edited.jsonl:2: the line is longer than 16MiB"),
+        "{err}"
+    );
+
     // Not a plan.
     std::fs::write(&edited, "{\"rules\": []}\n").unwrap();
     let err = apply(&project.path(), &edited, &ApplyOptions::default())

@@ -20,7 +20,7 @@ pub async fn plan(args: &PlanArgs, project_path: &Path) -> anyhow::Result<ExitSt
     let selection = args.select.selection();
     // The plan file goes to --output, else to stdout for --format json, else nowhere.
     let mut out: Box<dyn Write> = match (&args.output, args.format) {
-        (Some(path), _) => Box::new(std::io::BufWriter::new(std::fs::File::create(path)?)),
+        (Some(path), _) => Box::new(std::io::BufWriter::new(create_plan_file(path)?)),
         (None, PlanFormat::Json) => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
         (None, _) => Box::new(std::io::sink()),
     };
@@ -180,7 +180,7 @@ fn write_sql(out: &mut impl Write, plan: &PlanSummary) -> std::io::Result<()> {
         writeln!(
             out,
             "\n-- {} · {} · {} target(s)",
-            one_line(&rule.line.rule),
+            escape(&one_line(&rule.line.rule)),
             rule.line.strategy,
             rule.end.targets
         )?;
@@ -192,11 +192,26 @@ fn write_sql(out: &mut impl Write, plan: &PlanSummary) -> std::io::Result<()> {
         writeln!(
             out,
             "\n-- {}: not repaired: {}",
-            one_line(&refusal.rule),
-            one_line(&refusal.reason)
+            escape(&one_line(&refusal.rule)),
+            escape(&one_line(&refusal.reason))
         )?;
     }
     Ok(())
+}
+
+/// The plan file at `path`, created or emptied; something there that is not a regular
+/// file (a FIFO would block the open, a device would take the plan) is an error naming it.
+fn create_plan_file(path: &Path) -> anyhow::Result<std::fs::File> {
+    if let Ok(metadata) = std::fs::metadata(path)
+        && let Some(what) = trueup_core::read::not_regular(&metadata)
+    {
+        anyhow::bail!(
+            "{}: it is {what}, not a file a plan can be written to",
+            path.display()
+        );
+    }
+    std::fs::File::create(path)
+        .map_err(|e| anyhow::anyhow!("cannot write the plan to {}: {e}", path.display()))
 }
 
 /// Where `apply` without a plan file keeps the plan it made and applied.
@@ -222,7 +237,7 @@ pub async fn apply(args: &ApplyArgs, project_path: &Path) -> anyhow::Result<Exit
         Some(path) => path.clone(),
         None => {
             let path = plan_path(&project)?;
-            let mut file = std::io::BufWriter::new(std::fs::File::create(&path)?);
+            let mut file = std::io::BufWriter::new(create_plan_file(&path)?);
             let summary =
                 repair::plan(&project, &args.select.selection(), None, &cancel, &mut file).await?;
             file.flush()?;

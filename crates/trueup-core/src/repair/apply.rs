@@ -344,7 +344,6 @@ async fn check_rule(
             rr.table.name
         )));
     }
-    let _ = plan;
     let types = rr.key_types()?;
     let max_rows = options.max_rows.or(rr.max_rows);
     let report = AppliedRule {

@@ -11,7 +11,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use futures_util::TryStreamExt;
-use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, PgConnection, Row, SqliteConnection, TypeInfo, ValueRef};
 
@@ -20,9 +19,6 @@ use crate::load::SourceSpec;
 use crate::redact::redact;
 use crate::value::Value;
 use crate::{Error, Result};
-
-/// How long opening a session may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a repair waits for a row another session holds locked.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -69,27 +65,20 @@ impl Db {
     /// Opens one session to `spec`'s database.
     pub async fn open(spec: &SourceSpec, root: &Path, access: Access) -> Result<Db> {
         let url = spec.resolve()?;
-        let connect_error = |source| Error::Connect {
-            source_name: spec.name.clone(),
-            url: redact(&url),
-            source,
-        };
         let conn = match spec.dialect()? {
             Dialect::Sqlite => {
-                let path = crate::source::database_path(&url, root);
-                if !path.is_file() {
-                    return Err(Error::MissingDatabase {
-                        source_name: spec.name.clone(),
-                        path,
-                    });
-                }
+                let path = crate::source::database_file(&spec.name, &url, root)?;
                 let options = SqliteConnectOptions::new()
                     .filename(&path)
                     .read_only(access == Access::ReadOnly)
                     .create_if_missing(false)
                     .foreign_keys(true)
                     .busy_timeout(LOCK_TIMEOUT);
-                Conn::Sqlite(options.connect().await.map_err(connect_error)?)
+                Conn::Sqlite(options.connect().await.map_err(|source| Error::Connect {
+                    source_name: spec.name.clone(),
+                    url: redact(&url),
+                    source,
+                })?)
             }
             Dialect::Postgres => {
                 let read_only = if access == Access::ReadOnly {
@@ -97,15 +86,11 @@ impl Db {
                 } else {
                     "off"
                 };
-                let options: PgConnectOptions = url.parse().map_err(connect_error)?;
-                let options = options
+                use crate::source::postgres_session::{options, session};
+                let options = options(&spec.name, &url)?
                     .application_name("trueup repair")
                     .options([("default_transaction_read_only", read_only)]);
-                let conn = tokio::time::timeout(CONNECT_TIMEOUT, options.connect())
-                    .await
-                    .map_err(|_| connect_error(sqlx::Error::PoolTimedOut))?
-                    .map_err(connect_error)?;
-                Conn::Postgres(conn)
+                Conn::Postgres(session(&spec.name, &url, &options, spec.connect_timeout).await?)
             }
         };
         Ok(Db {

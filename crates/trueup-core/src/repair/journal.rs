@@ -11,6 +11,14 @@ use crate::dialect::Dialect;
 use crate::value::Value;
 use crate::{Error, Result};
 
+/// A column's text, `None` for NULL.
+fn optional_text(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
 /// The journal's layout version this trueup writes.
 const VERSION: i64 = 1;
 
@@ -454,10 +462,7 @@ pub async fn entries(db: &mut Db, repair: i64, batch: &Batch) -> Result<Vec<Entr
         .await?;
     rows.into_iter()
         .map(|r| {
-            let text = |v: &Value| match v {
-                Value::Null => None,
-                other => Some(other.to_string()),
-            };
+            let text = optional_text;
             let corrupt = |what: &str| Error::Other(format!("the journal's {what} does not read"));
             Ok(Entry {
                 rule: text(&r[0]).unwrap_or_default(),
@@ -496,10 +501,7 @@ pub async fn list(db: &mut Db) -> Result<Vec<RepairSummary>> {
     Ok(rows
         .into_iter()
         .map(|r| {
-            let text = |v: &Value| match v {
-                Value::Null => None,
-                other => Some(other.to_string()),
-            };
+            let text = optional_text;
             let int = |v: &Value| text(v).and_then(|t| t.parse().ok());
             RepairSummary {
                 id: int(&r[0]).unwrap_or_default(),
@@ -563,10 +565,7 @@ pub async fn already_done(
     Ok(rows
         .into_iter()
         .map(|r| {
-            let hash = match &r[1] {
-                Value::Null => None,
-                other => Some(other.to_string()),
-            };
+            let hash = optional_text(&r[1]);
             (r[0].to_string(), hash, r[2].to_string())
         })
         .collect())

@@ -704,11 +704,9 @@ fn bad_plan(path: &std::path::Path, line: usize, why: impl std::fmt::Display) ->
 /// Reads a plan file's header, rules and counts, checking its `end` line's hash. A plan
 /// edited by hand, cut short or written by another format is an error naming the line.
 pub fn read(path: &std::path::Path) -> Result<PlanFile> {
-    let file = open(path)?;
-    let mut lines = std::io::BufReader::new(file).lines();
+    let mut lines = Lines::open(path)?;
     let header_text = match lines.next() {
-        Some(Ok(text)) => text,
-        Some(Err(e)) => return Err(bad_plan(path, 1, e)),
+        Some(line) => line?.1,
         None => return Err(bad_plan(path, 1, "the file is empty, not a plan")),
     };
     let header: Header = serde_json::from_str(&header_text)
@@ -735,9 +733,9 @@ pub fn read(path: &std::path::Path) -> Result<PlanFile> {
         targets: 0,
     };
     let mut number = 1;
-    for text in lines {
-        number += 1;
-        let text = text.map_err(|e| bad_plan(path, number, e))?;
+    for line in lines {
+        let text;
+        (number, text) = line?;
         let line: Line = serde_json::from_str(&text)
             .map_err(|e| bad_plan(path, number, format!("not a plan line: {e}")))?;
         if let Line::End(end) = line {
@@ -778,18 +776,80 @@ fn open(path: &std::path::Path) -> Result<std::fs::File> {
 
 /// The targets of a plan (already checked by [`read`]), in file order, one at a time.
 pub fn targets(path: &std::path::Path) -> Result<impl Iterator<Item = Result<TargetLine>>> {
-    let file = open(path)?;
-    let path = path.to_owned();
-    Ok(std::io::BufReader::new(file)
-        .lines()
-        .enumerate()
-        .skip(1)
-        .filter_map(move |(i, text)| match text {
-            Err(e) => Some(Err(bad_plan(&path, i + 1, e))),
-            Ok(text) => match serde_json::from_str::<Line>(&text) {
-                Ok(Line::Target(target)) => Some(Ok(target)),
-                Ok(_) => None,
-                Err(e) => Some(Err(bad_plan(&path, i + 1, e))),
-            },
-        }))
+    let path_buf = path.to_owned();
+    Ok(Lines::open(path)?.skip(1).filter_map(move |line| {
+        let (number, text) = match line {
+            Ok(line) => line,
+            Err(e) => return Some(Err(e)),
+        };
+        match serde_json::from_str::<Line>(&text) {
+            Ok(Line::Target(target)) => Some(Ok(target)),
+            Ok(_) => None,
+            Err(e) => Some(Err(bad_plan(&path_buf, number, e))),
+        }
+    }))
+}
+
+/// The longest line a plan file may have (a merge's group lists all its rows on one).
+const LINE_LIMIT: u64 = crate::read::TEXT_LIMIT;
+
+/// A plan file's lines with their numbers, each read up to [`LINE_LIMIT`]: a longer line
+/// (a file that is no plan, or a hostile one) is an error naming it, never memory spent.
+struct Lines {
+    reader: std::io::BufReader<std::fs::File>,
+    path: std::path::PathBuf,
+    number: usize,
+    done: bool,
+}
+
+impl Lines {
+    fn open(path: &std::path::Path) -> Result<Lines> {
+        Ok(Lines {
+            reader: std::io::BufReader::new(open(path)?),
+            path: path.to_owned(),
+            number: 0,
+            done: false,
+        })
+    }
+}
+
+impl Iterator for Lines {
+    type Item = Result<(usize, String)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        use std::io::Read;
+        if self.done {
+            return None;
+        }
+        self.number += 1;
+        let mut text = String::new();
+        let read = (&mut self.reader).take(LINE_LIMIT + 1).read_line(&mut text);
+        let failed = |why: String| Some(Err(bad_plan(&self.path, self.number, why)));
+        match read {
+            Ok(0) => {
+                self.done = true;
+                None
+            }
+            Ok(n) if n as u64 > LINE_LIMIT => {
+                self.done = true;
+                failed(format!(
+                    "the line is longer than {}, the most a plan line may be",
+                    crate::size::ByteSize(LINE_LIMIT)
+                ))
+            }
+            Ok(_) => {
+                if text.ends_with('\n') {
+                    text.pop();
+                    if text.ends_with('\r') {
+                        text.pop();
+                    }
+                }
+                Some(Ok((self.number, text)))
+            }
+            Err(e) => {
+                self.done = true;
+                failed(e.to_string())
+            }
+        }
+    }
 }

@@ -131,13 +131,11 @@ pub fn redetect(db: &Db, rr: &RuleRepair, types: &[String], rows: usize, ranged:
     )
 }
 
-/// The rows of `dependent` that reference `rows` target keys (bound from 1): key, image.
-pub fn dependent_rows(db: &Db, rr: &RuleRepair, dependent: &Dependent, rows: usize) -> String {
-    let key = dependent.table.key().unwrap_or_default();
+/// `(t.columns) IN (…)`: the rows of `dependent` (alias `t`) that reference `rows` target
+/// keys, bound from 1.
+fn referencing_targets(db: &Db, rr: &RuleRepair, dependent: &Dependent, rows: usize) -> String {
     format!(
-        "SELECT {} FROM {} AS t WHERE ({}) IN (SELECT {} FROM {} AS p WHERE {}){}",
-        key_and_image(db, "t", key, &dependent.table),
-        q(db, &dependent.table.name),
+        "({}) IN (SELECT {} FROM {} AS p WHERE {})",
         columns(db, "t", &dependent.columns),
         columns(db, "p", &dependent.referenced),
         q(db, &rr.table.name),
@@ -149,6 +147,17 @@ pub fn dependent_rows(db: &Db, rr: &RuleRepair, dependent: &Dependent, rows: usi
             rows,
             1
         ),
+    )
+}
+
+/// The rows of `dependent` that reference `rows` target keys (bound from 1): key, image.
+pub fn dependent_rows(db: &Db, rr: &RuleRepair, dependent: &Dependent, rows: usize) -> String {
+    let key = dependent.table.key().unwrap_or_default();
+    format!(
+        "SELECT {} FROM {} AS t WHERE {}{}",
+        key_and_image(db, "t", key, &dependent.table),
+        q(db, &dependent.table.name),
+        referencing_targets(db, rr, dependent, rows),
         db.for_update(),
     )
 }
@@ -156,24 +165,9 @@ pub fn dependent_rows(db: &Db, rr: &RuleRepair, dependent: &Dependent, rows: usi
 /// Deletes the rows of a declared `cascade` that reference `rows` target keys.
 pub fn delete_dependent(db: &Db, rr: &RuleRepair, dependent: &Dependent, rows: usize) -> String {
     format!(
-        "DELETE FROM {} WHERE ({}) IN (SELECT {} FROM {} AS p WHERE {})",
+        "DELETE FROM {} AS t WHERE {}",
         q(db, &dependent.table.name),
-        dependent
-            .columns
-            .iter()
-            .map(|c| q(db, c))
-            .collect::<Vec<_>>()
-            .join(", "),
-        columns(db, "p", &dependent.referenced),
-        q(db, &rr.table.name),
-        key_in(
-            db,
-            "p",
-            &rr.key,
-            &rr.key_types().unwrap_or_default(),
-            rows,
-            1
-        ),
+        referencing_targets(db, rr, dependent, rows),
     )
 }
 

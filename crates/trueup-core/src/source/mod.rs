@@ -16,7 +16,13 @@ use sqlx::{PgPool, SqlitePool};
 
 pub use crate::redact::redact;
 pub use fetch::RowSink;
-pub use sqlite::database_path;
+pub use sqlite::{database_file, database_path};
+
+/// One PostgreSQL session opened as sources open theirs (the source's `connect-timeout`,
+/// the same errors and hints), for callers with sessions of their own (repairs).
+pub mod postgres_session {
+    pub use super::postgres::{options, session};
+}
 
 use crate::compile::DetectorQuery;
 use crate::dialect::Dialect;

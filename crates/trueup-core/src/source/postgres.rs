@@ -32,47 +32,70 @@ pub(super) async fn connect(
     max_connections: u32,
     timeout: Duration,
 ) -> Result<PgPool> {
-    let hinted = |error: Error, login_refused: bool| match crate::redact::password_encoding_hint(
-        url,
-        login_refused,
-    ) {
-        Some(hint) => Error::Hinted {
-            error: Box::new(error),
-            hint,
-        },
-        None => error,
-    };
-    let connect_error = |source: sqlx::Error| {
-        // 28P01: invalid_password.
-        let login_refused = source
-            .as_database_error()
-            .and_then(|e| e.code())
-            .is_some_and(|code| code == "28P01");
-        hinted(
-            Error::Connect {
-                source_name: name.to_owned(),
-                url: redact(url),
-                source,
-            },
-            login_refused,
-        )
-    };
-    let options = PgConnectOptions::from_str(url)
-        .map_err(connect_error)?
+    let options = options(name, url)?
         .application_name(&session_name(name))
         .options([("default_transaction_read_only", "on")]);
     // One direct connection first: a refused connection or a wrong password is reported at
     // once with its cause, where a pool would retry until its timeout and say only that.
-    let probe = tokio::time::timeout(timeout, PgConnection::connect_with(&options))
+    let probe = session(name, url, &options, timeout).await?;
+    probe
+        .close()
         .await
-        .map_err(|_| hinted(timed_out(name, &options, timeout), false))?
-        .map_err(connect_error)?;
-    probe.close().await.map_err(connect_error)?;
+        .map_err(|e| connect_error(name, url, e))?;
     Ok(PgPoolOptions::new()
         .max_connections(max_connections.max(1))
         .min_connections(0)
         .acquire_timeout(timeout)
         .connect_lazy_with(options))
+}
+
+/// A failure to connect to source `name` at `url`, with a hint when a password the URL
+/// misreads (`/`, `?` or `#` in it, unencoded) may explain it
+/// ([`crate::redact::password_encoding_hint`]).
+fn connect_error(name: &str, url: &str, source: sqlx::Error) -> Error {
+    // 28P01: invalid_password.
+    let login_refused = source
+        .as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "28P01");
+    hinted(
+        url,
+        Error::Connect {
+            source_name: name.to_owned(),
+            url: redact(url),
+            source,
+        },
+        login_refused,
+    )
+}
+
+fn hinted(url: &str, error: Error, login_refused: bool) -> Error {
+    match crate::redact::password_encoding_hint(url, login_refused) {
+        Some(hint) => Error::Hinted {
+            error: Box::new(error),
+            hint,
+        },
+        None => error,
+    }
+}
+
+/// The connection options of source `name`'s resolved `url`.
+pub fn options(name: &str, url: &str) -> Result<PgConnectOptions> {
+    PgConnectOptions::from_str(url).map_err(|e| connect_error(name, url, e))
+}
+
+/// One session of source `name` with `options`, opened within `timeout` (the source's
+/// `connect-timeout`), or an error that names the host, the timeout and any hint.
+pub async fn session(
+    name: &str,
+    url: &str,
+    options: &PgConnectOptions,
+    timeout: Duration,
+) -> Result<PgConnection> {
+    tokio::time::timeout(timeout, PgConnection::connect_with(options))
+        .await
+        .map_err(|_| hinted(url, timed_out(name, options, timeout), false))?
+        .map_err(|e| connect_error(name, url, e))
 }
 
 /// Source `name` at the server `options` name did not answer within `timeout`.

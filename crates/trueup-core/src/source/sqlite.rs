@@ -28,6 +28,26 @@ pub fn database_path(url: &str, root: &Path) -> PathBuf {
     root.join(path)
 }
 
+/// The database file of source `name` at the resolved `url`, when it is one: a FIFO would
+/// block the open, a folder is no database, a missing file is not created.
+pub fn database_file(name: &str, url: &str, root: &Path) -> Result<PathBuf> {
+    let path = database_path(url, root);
+    match std::fs::metadata(&path).map(|m| crate::read::not_regular(&m)) {
+        Ok(None) => Ok(path),
+        Ok(Some(what)) => Err(Error::NotADatabaseFile {
+            source_name: name.to_owned(),
+            path,
+            what,
+        }),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(Error::MissingDatabase {
+            source_name: name.to_owned(),
+            path,
+        }),
+        // Opening it says what else is wrong.
+        Err(_) => Ok(path),
+    }
+}
+
 /// Opens source `name` at the resolved `url`.
 pub(super) async fn connect(
     name: &str,
@@ -35,26 +55,7 @@ pub(super) async fn connect(
     root: &Path,
     max_connections: u32,
 ) -> Result<SqlitePool> {
-    let path = database_path(url, root);
-    // A FIFO would block the open; a folder is no database.
-    match std::fs::metadata(&path).map(|m| crate::read::not_regular(&m)) {
-        Ok(None) => {}
-        Ok(Some(what)) => {
-            return Err(Error::NotADatabaseFile {
-                source_name: name.to_owned(),
-                path,
-                what,
-            });
-        }
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::MissingDatabase {
-                source_name: name.to_owned(),
-                path,
-            });
-        }
-        // Opening it says what else is wrong.
-        Err(_) => {}
-    }
+    let path = database_file(name, url, root)?;
     let options = SqliteConnectOptions::new()
         .filename(&path)
         .read_only(true)
