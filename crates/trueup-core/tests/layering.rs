@@ -38,6 +38,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("validate", &["validate"]),
     ("check", &["check"]),
     ("repair", &["repair"]),
+    // Scheduled audits: what a run means over time (metrics, alerts, reports), then the
+    // service that runs audits on a schedule and tells people (webhooks).
+    ("audit", &["alert", "metrics", "report"]),
+    ("serve", &["notify", "serve"]),
 ];
 
 /// `crate::Error` and `crate::Result` are the `error` module's, re-exported at the root.
