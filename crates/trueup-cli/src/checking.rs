@@ -165,7 +165,8 @@ fn shown_location(state: &StoreLocation) -> String {
     {
         return relative.display().to_string();
     }
-    state.to_string()
+    // The URL the run was recorded at, its `${VAR}`s resolved (shown without its password).
+    state.resolve().as_ref().unwrap_or(state).to_string()
 }
 
 /// The CLI's sink: the renderer on stdout, the progress bar and status lines on stderr.

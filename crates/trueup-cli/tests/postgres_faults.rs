@@ -373,7 +373,17 @@ async fn runs_recorded_in_a_shared_postgres_state_store() {
             .output()
             .unwrap()
     };
-    assert_eq!(run(&["check", "--quiet"]).status.code(), Some(1));
+    let first = run(&["check"]);
+    assert_eq!(first.status.code(), Some(1), "{}", text(&first));
+    // The store it names is the PostgreSQL one it recorded in, without its password
+    // (core-layers issue, item 4: it said `.trueup/state.db`, then `***` for a `${VAR}`).
+    let said = String::from_utf8_lossy(&first.stderr);
+    assert!(
+        said.contains("recorded as run 1 (postgres://postgres:***@127.0.0.1:"),
+        "{said}"
+    );
+    assert!(!said.contains(".trueup/state.db"), "{said}");
+    assert!(!said.contains("trueup-test"), "the password leaked: {said}");
     pg::execute(&url, "UPDATE orders SET status = 'PENDING' WHERE id = 2").await;
     assert_eq!(run(&["check", "--quiet"]).status.code(), Some(0));
     let diff = run(&["diff", "--format", "json"]);

@@ -15,7 +15,7 @@ use std::ops::ControlFlow;
 use sqlparser::ast::{Expr, ObjectName, Query, SetExpr, Statement, TableFactor, Visit, Visitor};
 use sqlparser::dialect::{GenericDialect, PostgreSqlDialect, SQLiteDialect};
 use sqlparser::parser::{Parser, ParserError};
-use sqlparser::tokenizer::Token;
+use sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
 
 use crate::dialect::Dialect;
 
@@ -252,6 +252,11 @@ pub fn fragment_problem(
     match parsed {
         Err(err) => Some(not_parsed("it", what, &err, dialect)),
         Ok(true) => checker.problem,
+        Ok(false) if open_comment(text, dialect) => Some(
+            "it ends inside a `/*` comment, which would hide the rest of the query trueup \
+             splices it into: close it with `*/`"
+                .to_owned(),
+        ),
         Ok(false) => {
             let next = parser.peek_token();
             (next.token != Token::EOF).then(|| {
@@ -271,17 +276,29 @@ pub fn fragment_problem(
 }
 
 fn parser(text: &str, dialect: Option<Dialect>) -> Result<Parser<'static>, ParserError> {
+    Parser::new(parser_dialect(dialect))
+        .with_recursion_limit(RECURSION_LIMIT)
+        .try_with_sql(text)
+}
+
+fn parser_dialect(dialect: Option<Dialect>) -> &'static dyn sqlparser::dialect::Dialect {
     static SQLITE: SQLiteDialect = SQLiteDialect {};
     static POSTGRES: PostgreSqlDialect = PostgreSqlDialect {};
     static GENERIC: GenericDialect = GenericDialect {};
-    let dialect: &'static dyn sqlparser::dialect::Dialect = match dialect {
+    match dialect {
         Some(Dialect::Sqlite) => &SQLITE,
         Some(Dialect::Postgres) => &POSTGRES,
         None => &GENERIC,
-    };
-    Parser::new(dialect)
-        .with_recursion_limit(RECURSION_LIMIT)
-        .try_with_sql(text)
+    }
+}
+
+/// Whether `text` ends inside a `/*` comment, which SQLite's dialect lets run to the end.
+fn open_comment(text: &str, dialect: Option<Dialect>) -> bool {
+    let tokens = Tokenizer::new(parser_dialect(dialect), text).tokenize();
+    matches!(
+        tokens.as_deref().map(<[Token]>::last),
+        Ok(Some(Token::Whitespace(Whitespace::MultiLineComment(_))))
+    ) && !text.trim_end().ends_with("*/")
 }
 
 fn not_parsed(subject: &str, what: &str, err: &ParserError, dialect: Option<Dialect>) -> String {
@@ -566,6 +583,16 @@ mod tests {
                 );
             }
         }
+        // SQLite reads an open `/*` to the end: spliced, it would hide trueup's own `)`.
+        for dialect in [Some(Dialect::Sqlite), Some(Dialect::Postgres), None] {
+            let problem = fragment_problem("1=1 /* x", Fragment::Expression, dialect)
+                .unwrap_or_else(|| panic!("an open comment accepted in {dialect:?}"));
+            assert!(problem.contains("comment"), "{dialect:?}: {problem}");
+        }
+        assert_eq!(
+            fragment_problem("1=1 /* x */", Fragment::Expression, Some(Dialect::Sqlite)),
+            None
+        );
         let problem =
             fragment_problem("1 = (", Fragment::Expression, Some(Dialect::Sqlite)).unwrap();
         assert!(

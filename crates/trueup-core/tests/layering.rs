@@ -80,6 +80,35 @@ fn every_module_has_a_layer() {
     );
 }
 
+/// docs/design/architecture.md draws the layers: each of them on a line of its picture that
+/// starts with its name, with its modules on that line or the indented lines below it.
+#[test]
+fn the_architecture_picture_shows_every_layer() {
+    let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/design/architecture.md");
+    let doc = std::fs::read_to_string(doc).expect("read docs/design/architecture.md");
+    let lines: Vec<&str> = doc.lines().collect();
+    let drawn = |layer: &str, modules: &[&str]| {
+        (0..lines.len()).any(|at| {
+            if lines[at].split_whitespace().next() != Some(layer) {
+                return false;
+            }
+            let indented = lines[at + 1..].iter().take_while(|l| l.starts_with(' '));
+            let text = std::iter::once(&lines[at]).chain(indented);
+            let words: BTreeSet<&str> = text.flat_map(|l| l.split_whitespace()).collect();
+            modules.iter().all(|m| words.contains(m))
+        })
+    };
+    let missing: Vec<&str> = LAYERS
+        .iter()
+        .filter(|(layer, modules)| !drawn(layer, modules))
+        .map(|(layer, _)| *layer)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "layers missing from the picture in docs/design/architecture.md: {missing:?}"
+    );
+}
+
 /// The checker catches what it is for: an upward import and a cycle.
 #[test]
 fn an_upward_import_and_a_cycle_are_caught() {

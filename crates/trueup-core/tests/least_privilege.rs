@@ -10,22 +10,9 @@ mod support;
 
 use std::time::Duration;
 
-use support::{open_source, pg, raw_query};
-use trueup_core::source::{QueryError, RowSink, Source};
+use support::{Rows, open_source, pg, raw_query};
+use trueup_core::source::{QueryError, Source};
 use trueup_core::value::Value;
-
-#[derive(Default)]
-struct Rows(Vec<Vec<Value>>);
-
-impl RowSink for Rows {
-    fn columns(&mut self, _: Vec<String>) -> trueup_core::Result<()> {
-        Ok(())
-    }
-    async fn row(&mut self, values: Vec<Value>) -> trueup_core::Result<()> {
-        self.0.push(values);
-        Ok(())
-    }
-}
 
 /// Runs `sql` the way a detector runs, returning its rows or the error's text.
 async fn detect(source: &Source, sql: &str) -> Result<Vec<Vec<Value>>, String> {

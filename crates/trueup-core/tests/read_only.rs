@@ -7,7 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::TestDb;
+use support::{Rows, TestDb};
 use trueup_core::compile::DetectorQuery;
 use trueup_core::load::SourceSpec;
 use trueup_core::source::{QueryError, RowSink, Source};
@@ -95,6 +95,32 @@ async fn hardening_1_a_second_statement_never_reaches_sqlite() {
     );
     refused(&source, &sql).await;
     assert!(!copy.exists(), "VACUUM INTO ran");
+    source.close().await;
+    drop(db);
+}
+
+/// Hardening issue, item 1: a result row shorter or longer than the shape the query
+/// prepared (SQLite runs what follows a `;`, here past the statement check) fails the rule
+/// with a mismatch; it never reaches a finding, which would index past its shape.
+#[tokio::test]
+async fn hardening_1_a_row_of_another_width_is_a_rule_error() {
+    let (db, source) = shop().await;
+    for sql in [
+        "SELECT id, id AS again FROM orders; SELECT id FROM orders",
+        "SELECT id FROM orders; SELECT id, id AS again FROM orders",
+    ] {
+        let mut rows = Rows::default();
+        let result = source
+            .fetch_unchecked(&query(sql), Duration::from_secs(5), &mut rows)
+            .await;
+        match result {
+            Err(QueryError::Failed(trueup_core::Error::Mismatch(message))) => {
+                assert!(message.contains("more than one statement"), "{message}")
+            }
+            other => panic!("{sql}: {other:?}, rows {:?}", rows.0),
+        }
+        assert!(rows.0.iter().all(|row| row.len() == rows.0[0].len()));
+    }
     source.close().await;
     drop(db);
 }

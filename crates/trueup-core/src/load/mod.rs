@@ -262,7 +262,11 @@ fn expected_fields(message: &str) -> impl Iterator<Item = &str> {
 }
 
 /// The value an "invalid type: string \"x\", ..." or "`x` is not a ..." message quotes.
+/// "missing field `x`" quotes a key that is not there, not a value: the table is the place.
 fn quoted_value(message: &str) -> Option<&str> {
+    if message.starts_with("missing field ") || message.starts_with("duplicate field ") {
+        return None;
+    }
     if let Some(rest) = message.split_once("string \"").map(|(_, rest)| rest) {
         return rest.split('"').next();
     }

@@ -13,8 +13,23 @@ use trueup_core::compile::DetectorQuery;
 use trueup_core::engine::{self, Event};
 use trueup_core::load::{Project, SourceSpec};
 use trueup_core::outcome::RuleOutcome;
-use trueup_core::source::Source;
+use trueup_core::source::{RowSink, Source};
 use trueup_core::store::{RunId, Store};
+use trueup_core::value::Value;
+
+/// A row sink that keeps every row it is handed.
+#[derive(Default)]
+pub struct Rows(pub Vec<Vec<Value>>);
+
+impl RowSink for Rows {
+    fn columns(&mut self, _: Vec<String>) -> trueup_core::Result<()> {
+        Ok(())
+    }
+    async fn row(&mut self, values: Vec<Value>) -> trueup_core::Result<()> {
+        self.0.push(values);
+        Ok(())
+    }
+}
 
 /// A database created for one test, on one backend.
 pub struct TestDb {
