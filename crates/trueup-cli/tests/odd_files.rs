@@ -1,7 +1,8 @@
 //! Odd files in a project, through the real binary: symbolic-link loops in a rules folder, a
 //! file reached twice through links, FIFOs where a project, rule or plugin file should be, a
-//! rule file over the size limit and a rules folder that cannot be read. Each ends with a
-//! clear error (or reads the file once); none may hang, so every run has a deadline.
+//! rule file and a plugin over their size limits and a rules folder that cannot be read.
+//! Each ends with a clear error (or reads the file once); none may hang, so every run has a
+//! deadline.
 #![cfg(unix)]
 
 mod common;
@@ -40,6 +41,26 @@ fn project(rules: &str) -> tempfile::TempDir {
     std::fs::create_dir(dir.path().join("rules")).unwrap();
     std::fs::write(dir.path().join("rules/orders.toml"), RULE).unwrap();
     dir
+}
+
+/// `rules/plugin.toml`: a rule whose plugin is `rules/<plugin>`; its `plugin` at 7:10.
+fn plugin_rule(dir: &Path, plugin: &str) {
+    std::fs::write(
+        dir.join("rules/plugin.toml"),
+        format!(
+            r#"[[rule]]
+id = "orders.plugin"
+title = "A plugin's check"
+severity = "low"
+[rule.detector]
+kind = "plugin"
+plugin = "{plugin}"
+query = "SELECT id FROM orders"
+key = ["id"]
+"#
+        ),
+    )
+    .unwrap();
 }
 
 fn mkfifo(path: &Path) {
@@ -195,20 +216,7 @@ fn a_fifo_as_the_project_file_is_an_error() {
 fn a_fifo_as_a_plugin_is_an_error_at_its_rule() {
     let dir = project(r#"["rules"]"#);
     mkfifo(&dir.path().join("rules/check.wasm"));
-    std::fs::write(
-        dir.path().join("rules/plugin.toml"),
-        r#"[[rule]]
-id = "orders.plugin"
-title = "A plugin's check"
-severity = "low"
-[rule.detector]
-kind = "plugin"
-plugin = "check.wasm"
-query = "SELECT id FROM orders"
-key = ["id"]
-"#,
-    )
-    .unwrap();
+    plugin_rule(dir.path(), "check.wasm");
     let run = validate(dir.path());
     assert_eq!(run.code, Some(2), "{}", run.all());
     assert!(
@@ -237,6 +245,26 @@ fn a_rule_file_over_the_size_limit_is_an_error_naming_it() {
         run.stderr.contains(
             "rules/big.toml: it is larger than 16MiB, the most trueup reads of such a file"
         ),
+        "{}",
+        run.all()
+    );
+}
+
+#[test]
+fn a_plugin_over_the_size_limit_is_an_error_at_its_rule() {
+    let dir = project(r#"["rules"]"#);
+    // Sparse: 65 MiB of zeros that take no room on disk.
+    let wasm = std::fs::File::create(dir.path().join("rules/big.wasm")).unwrap();
+    wasm.set_len(65 << 20).unwrap();
+    plugin_rule(dir.path(), "big.wasm");
+    let run = validate(dir.path());
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("rules/plugin.toml:7:10: plugin `big.wasm`: cannot read")
+            && run
+                .stderr
+                .contains("it is larger than 64MiB, the most trueup reads of such a file"),
         "{}",
         run.all()
     );
