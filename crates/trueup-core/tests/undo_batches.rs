@@ -61,22 +61,8 @@ async fn a_large_batch_is_undone_whole(backend: &str) {
         problem_rate: 0.0,
         seed: 3,
     };
-    let db = match backend {
-        "sqlite" => {
-            let db = TestDb::sqlite();
-            let path = db.url.trim_start_matches("sqlite://").to_owned();
-            trueup_shop::create_sqlite(Path::new(&path), &spec)
-                .await
-                .unwrap();
-            db
-        }
-        _ => {
-            let Some(db) = TestDb::postgres().await else {
-                return;
-            };
-            trueup_shop::create_postgres(&db.url, &spec).await.unwrap();
-            db
-        }
+    let Some(db) = support::repair::shop_with(backend, &spec).await else {
+        return;
     };
     // Right totals everywhere, then PLANTED wrong ones.
     db.execute(

@@ -119,6 +119,8 @@ impl ApplyProgress for () {
 struct Session {
     db: Db,
     repair: Option<i64>,
+    /// The detection run the plan came from (`plan --from-run`).
+    from_run: Option<i64>,
     seq: i64,
     batch: i64,
 }
@@ -163,6 +165,7 @@ pub async fn apply(
             .filter(|r| r.rr.source == session.db.source)
             .map(|r| r.rr.rule.clone())
             .collect();
+        session.from_run = plan.header.from_run;
         if options.dry_run {
             session.db.begin().await?;
         }
@@ -316,6 +319,7 @@ async fn check_rule(
             Session {
                 db,
                 repair: None,
+                from_run: None,
                 seq: 0,
                 batch: 0,
             },
@@ -500,9 +504,7 @@ async fn run_batch(
         report.repair = Some(repair);
     }
     run.report = report;
-    if let Action::Quarantine { exists, .. } = &mut run.rr.action {
-        *exists = true;
-    }
+    run.rr.action.quarantine_created();
     Ok(())
 }
 
@@ -578,6 +580,7 @@ async fn row_batch(
     entries: &mut Vec<Entry>,
     report: &mut AppliedRule,
 ) -> Result<()> {
+    let tags = quarantine_tags(session, &run.rr);
     let db = &mut session.db;
     let rr = &run.rr;
     let keys: Vec<Vec<Value>> = batch
@@ -671,17 +674,9 @@ async fn row_batch(
     let mut returned = None;
     // Findings whose `sql` statements reported a changed row: it must be their own.
     let mut sql_touched = HashSet::new();
+    let mut quarantined = Vec::new();
     if let Action::Quarantine { into, exists } = &rr.action {
-        if !exists {
-            db.batch(&sql::create_quarantine(db, rr, into)).await?;
-        }
-        let mut insert_binds = binds.clone();
-        insert_binds.extend([
-            Value::Int(session.repair.unwrap_or_default()),
-            Value::Text(rr.rule.clone()),
-            Value::Text(crate::time::iso8601(crate::time::now_millis())),
-        ]);
-        db.execute(&statements[0], &insert_binds).await?;
+        quarantined = quarantine(db, &tags, rr, (into, *exists), &rr.key, &todo_keys).await?;
         changed = db.execute(&statements[1], &binds).await?;
     } else if let Action::Sql { statements } = &rr.action {
         changed = n as u64;
@@ -766,41 +761,7 @@ async fn row_batch(
             after.get(text),
         ));
     }
-    if let Action::Quarantine { into, .. } = &rr.action {
-        let Some(quarantine) = catalog::table(db, into).await? else {
-            return Err(Error::Other(format!(
-                "quarantine table `{into}` is missing"
-            )));
-        };
-        let mut key = rr.key.clone();
-        key.push(spec::QUARANTINE_COLUMNS[0].to_owned());
-        let repair = match db.dialect() {
-            crate::dialect::Dialect::Sqlite => Value::Int(session.repair.unwrap_or_default()),
-            crate::dialect::Dialect::Postgres => {
-                Value::Text(session.repair.unwrap_or_default().to_string())
-            }
-        };
-        let keys: Vec<Vec<Value>> = todo_keys
-            .iter()
-            .map(|k| {
-                let mut k = k.clone();
-                k.push(repair.clone());
-                k
-            })
-            .collect();
-        let inserted = read_images(db, &quarantine, &key, &keys, false).await?;
-        for (k, image) in inserted.values() {
-            entries.push(Entry {
-                rule: rr.rule.clone(),
-                table: into.clone(),
-                key_columns: key.clone(),
-                key: k.clone(),
-                change: Change::Insert,
-                before: None,
-                after_hash: Some(row::image_hash(image)),
-            });
-        }
-    }
+    entries.extend(quarantined);
 
     // The proof: the detector finds none of the batch's rows now.
     let remaining = still_violating(db, run, &todo_keys).await?;
@@ -815,6 +776,86 @@ async fn row_batch(
     }
     report.repaired += n as u64;
     Ok(())
+}
+
+/// What a quarantined row is tagged with, after its columns: the repair, the run its plan
+/// came from, the rule and the time.
+fn quarantine_tags(session: &Session, rr: &RuleRepair) -> [Value; 4] {
+    [
+        Value::Int(session.repair.unwrap_or_default()),
+        session.from_run.map_or(Value::Null, Value::Int),
+        Value::Text(rr.rule.clone()),
+        Value::Text(crate::time::iso8601(crate::time::now_millis())),
+    ]
+}
+
+/// Copies the rows of `rr`'s table whose `key` columns hold `keys` into the quarantine
+/// table (created first when it does not exist), tagged with `tags`; returns the journal
+/// entries of the rows it inserted, which undo deletes.
+async fn quarantine(
+    db: &mut Db,
+    tags: &[Value; 4],
+    rr: &RuleRepair,
+    (into, exists): (&str, bool),
+    key: &[String],
+    keys: &[Vec<Value>],
+) -> Result<Vec<Entry>> {
+    if !exists {
+        db.batch(&sql::create_quarantine(db, rr, into)).await?;
+    }
+    for chunk in keys.chunks(500) {
+        let mut binds: Vec<Value> = chunk.iter().flatten().cloned().collect();
+        binds.extend(tags.iter().cloned());
+        db.execute(
+            &sql::quarantine_rows(db, rr, into, key, chunk.len()),
+            &binds,
+        )
+        .await?;
+    }
+    let Some(table) = catalog::table(db, into).await? else {
+        return Err(Error::Other(format!(
+            "quarantine table `{into}` is missing"
+        )));
+    };
+    // The quarantine table's rows are found by their key and the repair that put them there.
+    let mut quarantine_key = key.to_vec();
+    quarantine_key.push(spec::QUARANTINE_COLUMNS[0].to_owned());
+    let repair = match db.dialect() {
+        crate::dialect::Dialect::Sqlite => tags[0].clone(),
+        crate::dialect::Dialect::Postgres => match &tags[0] {
+            Value::Int(id) => Value::Text(id.to_string()),
+            other => other.clone(),
+        },
+    };
+    let quarantine_keys: Vec<Vec<Value>> = keys
+        .iter()
+        .map(|k| {
+            let mut k = k.clone();
+            k.push(repair.clone());
+            k
+        })
+        .collect();
+    let inserted = read_images(db, &table, &quarantine_key, &quarantine_keys, false).await?;
+    if inserted.len() != keys.len() {
+        return Err(Error::Mismatch(format!(
+            "rule `{}`: {} rows reached quarantine table `{into}` where {} were moved: rolled back",
+            rr.rule,
+            inserted.len(),
+            keys.len()
+        )));
+    }
+    Ok(inserted
+        .into_values()
+        .map(|(k, image)| Entry {
+            rule: rr.rule.clone(),
+            table: into.to_owned(),
+            key_columns: quarantine_key.clone(),
+            key: k,
+            change: Change::Insert,
+            before: None,
+            after_hash: Some(row::image_hash(&image)),
+        })
+        .collect())
 }
 
 fn entry(
@@ -847,6 +888,7 @@ async fn merge_batch(
     entries: &mut Vec<Entry>,
     report: &mut AppliedRule,
 ) -> Result<()> {
+    let tags = quarantine_tags(session, &run.rr);
     let db = &mut session.db;
     let rr = &run.rr;
     let Action::Merge {
@@ -930,6 +972,14 @@ async fn merge_batch(
         }
         referencing.push((reference, key, before));
     }
+    let key_columns = [row_key.clone()];
+    let quarantined = match rr.action.quarantine() {
+        Some(table) => {
+            let keys: Vec<Vec<Value>> = losers.iter().map(|k| vec![k.clone()]).collect();
+            quarantine(db, &tags, rr, table, &key_columns, &keys).await?
+        }
+        None => Vec::new(),
+    };
     let mut deleted = 0;
     for chunk in losers.chunks(500) {
         deleted += db
@@ -957,7 +1007,6 @@ async fn merge_batch(
             ));
         }
     }
-    let key_columns = [row_key.clone()];
     for (_, rows) in &todo {
         for (_, key, image) in &rows[1..] {
             entries.push(entry(
@@ -970,6 +1019,7 @@ async fn merge_batch(
             ));
         }
     }
+    entries.extend(quarantined);
     let done: Vec<Vec<Value>> = todo.iter().map(|(group, _)| group.clone()).collect();
     let remaining = still_violating(db, run, &done).await?;
     if !remaining.is_empty() {

@@ -39,12 +39,11 @@ const SAMPLE: usize = 5;
 fn changed_tables(rr: &RuleRepair) -> Vec<String> {
     let mut tables = vec![rr.table.name.clone()];
     tables.extend(rr.dependents.iter().map(|d| d.table.name.clone()));
-    match &rr.action {
-        Action::Quarantine { into, .. } => tables.push(into.clone()),
-        Action::Merge { references, .. } => {
-            tables.extend(references.iter().map(|r| r.table.name.clone()));
-        }
-        Action::Delete | Action::Update { .. } | Action::Sql { .. } => {}
+    if let Some((into, _)) = rr.action.quarantine() {
+        tables.push(into.to_owned());
+    }
+    if let Action::Merge { references, .. } = &rr.action {
+        tables.extend(references.iter().map(|r| r.table.name.clone()));
     }
     tables
 }

@@ -297,11 +297,21 @@ fn rule_line(db: &Db, rr: &RuleRepair, index: usize) -> RuleLine {
         Action::Merge {
             row_key,
             references,
+            into,
             ..
         } => {
             let mut s = vec![sql::group_rows(db, rr, 1, true)];
             for reference in references {
                 s.push(sql::repoint(db, reference, 1));
+            }
+            if let Some(into) = into {
+                s.push(sql::quarantine_rows(
+                    db,
+                    rr,
+                    into,
+                    std::slice::from_ref(row_key),
+                    1,
+                ));
             }
             s.push(sql::delete_losers(db, rr, row_key, 1));
             s
@@ -522,9 +532,14 @@ async fn plan_rule(
         Action::Update { .. } | Action::Sql { .. } => {
             rows.entry(table).or_default().update += targets;
         }
-        Action::Merge { references, .. } => {
+        Action::Merge {
+            references, into, ..
+        } => {
             let losers = rows_in_groups - targets;
             rows.entry(table).or_default().delete += losers;
+            if let Some(into) = into {
+                rows.entry(into.clone()).or_default().insert += losers;
+            }
             for reference in references {
                 let count = count_referencing(db, rr, reference).await?;
                 rows.entry(reference.table.name.clone()).or_default().update += count;

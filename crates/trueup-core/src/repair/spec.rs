@@ -8,12 +8,16 @@ use super::db::Db;
 use crate::compile::{DetectorQuery, compile};
 use crate::dialect::Dialect;
 use crate::load::LoadedRule;
-use crate::rule::{Detector, Repair};
+use crate::rule::{Detector, Losers, Repair};
 use crate::{Error, Result};
 
 /// Columns trueup adds to a quarantine table.
-pub const QUARANTINE_COLUMNS: [&str; 3] = [
+/// Columns trueup adds to a quarantine table: the repair (its journal id), the detection
+/// run the plan came from (`plan --from-run`; NULL for a plan that detected by itself), the
+/// rule, and when.
+pub const QUARANTINE_COLUMNS: [&str; 4] = [
     "trueup_repair_id",
+    "trueup_run_id",
     "trueup_rule_id",
     "trueup_quarantined_at",
 ];
@@ -68,7 +72,34 @@ pub enum Action {
         keep: String,
         filter: Option<String>,
         references: Vec<Reference>,
+        /// The quarantine table the other rows move to; `None` deletes them.
+        into: Option<String>,
+        /// Whether that table exists; the first batch creates it otherwise.
+        exists: bool,
     },
+}
+
+impl Action {
+    /// The quarantine table rows move to (the `quarantine` strategy, or a merge's other
+    /// rows), and whether it exists yet.
+    pub fn quarantine(&self) -> Option<(&str, bool)> {
+        match self {
+            Action::Quarantine { into, exists } => Some((into, *exists)),
+            Action::Merge {
+                into: Some(into),
+                exists,
+                ..
+            } => Some((into, *exists)),
+            _ => None,
+        }
+    }
+
+    /// A batch created the quarantine table.
+    pub fn quarantine_created(&mut self) {
+        if let Action::Quarantine { exists, .. } | Action::Merge { exists, .. } = self {
+            *exists = true;
+        }
+    }
 }
 
 /// A column elsewhere that points at the merged table's rows.
@@ -325,11 +356,31 @@ pub async fn prepare(
                     ),
                 );
             }
+            let into = match (r.losers, &r.into) {
+                (Losers::Quarantine, into) => Some(
+                    into.clone()
+                        .unwrap_or_else(|| format!("{table_name}_quarantine")),
+                ),
+                (Losers::Delete, None) => None,
+                (Losers::Delete, Some(_)) => {
+                    return refuse(
+                        some,
+                        "`into` names a quarantine table, but `losers` is not \"quarantine\""
+                            .into(),
+                    );
+                }
+            };
+            let exists = match &into {
+                Some(into) => catalog::table(db, into).await?.is_some(),
+                None => false,
+            };
             Action::Merge {
                 row_key: row_key.clone(),
                 keep: r.keep.clone(),
                 filter: d.filter.clone(),
                 references,
+                into,
+                exists,
             }
         }
         Repair::Sql(r) => {

@@ -191,7 +191,7 @@ fn returning(db: &Db, table: &Table, key: &[String]) -> String {
 }
 
 /// The statements that change `rows` target rows (keys bound from 1; a quarantine's
-/// repair id, rule id and time after them).
+/// repair id, run id, rule id and time after them).
 pub fn change(db: &Db, rr: &RuleRepair, rows: usize) -> Vec<String> {
     let t = q(db, &rr.table.name);
     let types = rr.key_types().unwrap_or_default();
@@ -200,26 +200,7 @@ pub fn change(db: &Db, rr: &RuleRepair, rows: usize) -> Vec<String> {
     match &rr.action {
         Action::Delete => vec![delete],
         Action::Quarantine { into, .. } => {
-            let n = rows.max(1) * rr.key.len();
-            let cols = rr.table.column_names();
-            let list = cols.iter().map(|c| q(db, c)).collect::<Vec<_>>().join(", ");
-            let extra = QUARANTINE_COLUMNS
-                .iter()
-                .map(|c| q(db, c))
-                .collect::<Vec<_>>()
-                .join(", ");
-            vec![
-                format!(
-                    "INSERT INTO {} ({list}, {extra}) SELECT {}, {}, {}, {} FROM {t} AS t WHERE {}",
-                    q(db, into),
-                    columns(db, "t", &cols),
-                    db.param(n + 1, "bigint"),
-                    db.param(n + 2, "text"),
-                    db.param(n + 3, "timestamptz"),
-                    bare_key("t"),
-                ),
-                delete,
-            ]
+            vec![quarantine_rows(db, rr, into, &rr.key, rows), delete]
         }
         Action::Update { set } => {
             let assignments = set
@@ -238,6 +219,37 @@ pub fn change(db: &Db, rr: &RuleRepair, rows: usize) -> Vec<String> {
     }
 }
 
+/// Copies the `rows` rows of `rr`'s table whose `key` is bound from 1 into the quarantine
+/// table `into`, with the repair id, run id, rule id and time bound after the keys.
+pub fn quarantine_rows(
+    db: &Db,
+    rr: &RuleRepair,
+    into: &str,
+    key: &[String],
+    rows: usize,
+) -> String {
+    let types = rr.table.types_of(key).unwrap_or_default();
+    let n = rows.max(1) * key.len();
+    let cols = rr.table.column_names();
+    let list = cols.iter().map(|c| q(db, c)).collect::<Vec<_>>().join(", ");
+    let extra = QUARANTINE_COLUMNS
+        .iter()
+        .map(|c| q(db, c))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "INSERT INTO {} ({list}, {extra}) SELECT {}, {}, {}, {}, {} FROM {} AS t WHERE {}",
+        q(db, into),
+        columns(db, "t", &cols),
+        db.param(n + 1, "bigint"),
+        db.param(n + 2, "bigint"),
+        db.param(n + 3, "text"),
+        db.param(n + 4, "timestamptz"),
+        q(db, &rr.table.name),
+        key_in(db, "t", key, &types, rows, 1),
+    )
+}
+
 /// Creates a quarantine table shaped as the repaired table, plus trueup's columns.
 pub fn create_quarantine(db: &Db, rr: &RuleRepair, into: &str) -> String {
     let (t, into) = (q(db, &rr.table.name), q(db, into));
@@ -245,13 +257,14 @@ pub fn create_quarantine(db: &Db, rr: &RuleRepair, into: &str) -> String {
         crate::dialect::Dialect::Sqlite => format!(
             "CREATE TABLE {into} AS SELECT * FROM {t} WHERE 0; \
              ALTER TABLE {into} ADD COLUMN trueup_repair_id INTEGER; \
+             ALTER TABLE {into} ADD COLUMN trueup_run_id INTEGER; \
              ALTER TABLE {into} ADD COLUMN trueup_rule_id TEXT; \
              ALTER TABLE {into} ADD COLUMN trueup_quarantined_at TEXT"
         ),
         crate::dialect::Dialect::Postgres => format!(
             "CREATE TABLE {into} (LIKE {t}); \
              ALTER TABLE {into} ADD COLUMN trueup_repair_id BIGINT, \
-             ADD COLUMN trueup_rule_id TEXT, ADD COLUMN trueup_quarantined_at TIMESTAMPTZ"
+             ADD COLUMN trueup_run_id BIGINT, ADD COLUMN trueup_rule_id TEXT, ADD COLUMN trueup_quarantined_at TIMESTAMPTZ"
         ),
     }
 }

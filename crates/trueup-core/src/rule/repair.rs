@@ -162,12 +162,37 @@ pub struct MergeDuplicatesRepair {
     /// Columns elsewhere that reference the duplicated rows and are re-pointed to the survivor.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub references: Vec<ColumnRef>,
+    /// What becomes of the other rows of a group once their references point at the
+    /// survivor: deleted (the default), or moved to a quarantine table.
+    #[serde(default, skip_serializing_if = "Losers::is_delete")]
+    pub losers: Losers,
+    /// Where `losers = "quarantine"` moves them (default: `<table>_quarantine`, created when
+    /// missing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub into: Option<String>,
     /// Refuse to apply when more rows would change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_rows: Option<u64>,
     /// Repair although the table has triggers (whose writes trueup cannot journal).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_triggers: bool,
+}
+
+/// What a merge does with the duplicates it does not keep.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Losers {
+    /// Delete them (their before-images are journaled).
+    #[default]
+    Delete,
+    /// Move them to the quarantine table, as the `quarantine` strategy does.
+    Quarantine,
+}
+
+impl Losers {
+    fn is_delete(&self) -> bool {
+        *self == Losers::Delete
+    }
 }
 
 /// A column of a table, e.g. `{ table = "orders", column = "customer_id" }`.

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 #[path = "../../../../tests/support/pg.rs"]
 pub mod pg;
+pub mod repair;
 
 use tokio::sync::mpsc;
 use trueup_core::compile::DetectorQuery;
