@@ -54,6 +54,7 @@ pub async fn occurrence(service: Arc<Service>, schedule: Arc<Schedule>, due: i64
         },
     )
     .with("due", crate::time::iso8601(due))
+    .with("due_ms", due)
     .with("drift_ms", started - due)
     .with("takeover", takeover));
 

@@ -112,7 +112,8 @@ pub async fn run(service: Arc<Service>, schedule: Arc<Schedule>) {
                     "another replica runs this one",
                 )
                 .with("schedule", schedule.name.as_str())
-                .with("due", due.to_string()),
+                .with("due", due.to_string())
+                .with("due_ms", millis(due)),
             ),
             // The replica whose run still goes counts the skip.
             Ok(Claim::Busy) => service.log.log(
@@ -122,7 +123,8 @@ pub async fn run(service: Arc<Service>, schedule: Arc<Schedule>) {
                     "the schedule's previous run still goes on another replica",
                 )
                 .with("schedule", schedule.name.as_str())
-                .with("due", due.to_string()),
+                .with("due", due.to_string())
+                .with("due_ms", millis(due)),
             ),
             Err(err) => service.log.log(
                 Record::new(
@@ -134,7 +136,8 @@ pub async fn run(service: Arc<Service>, schedule: Arc<Schedule>) {
                     ),
                 )
                 .with("schedule", schedule.name.as_str())
-                .with("due", due.to_string()),
+                .with("due", due.to_string())
+                .with("due_ms", millis(due)),
             ),
         }
     }
@@ -166,7 +169,8 @@ fn skipped(service: &Service, schedule: &Schedule, due: Timestamp) {
             "skipped: the schedule's previous run is still going",
         )
         .with("schedule", schedule.name.as_str())
-        .with("due", due.to_string()),
+        .with("due", due.to_string())
+        .with("due_ms", millis(due)),
     );
 }
 
