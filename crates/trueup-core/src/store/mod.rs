@@ -5,6 +5,7 @@
 
 pub mod baseline;
 mod diff;
+pub mod history;
 mod prints;
 mod record;
 mod repairs;
@@ -19,6 +20,7 @@ use sqlx::{AnyPool, Connection, Executor, SqlSafeStr};
 
 pub use baseline::{Accepted, Baseline};
 pub use diff::{Diff, DiffKey, RuleChange, RuleDiff, Side};
+pub use history::RuleRun;
 pub use record::Recorder;
 pub use repairs::RepairRecord;
 pub use runs::{RunRule, RunStatus, RunSummary, StoredFinding};
