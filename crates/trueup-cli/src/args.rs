@@ -251,6 +251,12 @@ pub struct CheckArgs {
     /// How many key ranges heavy rules run as, at once (default: the project's `split`).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub split: Option<u32>,
+    /// Write the run's Prometheus metrics to FILE (node_exporter's textfile collector), replaced atomically.
+    #[arg(long, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
+    /// The `schedule` label of the metrics.
+    #[arg(long, value_name = "NAME", default_value = trueup_core::metrics::CHECK_SCHEDULE, requires = "metrics_file")]
+    pub schedule: String,
 }
 
 fn parse_severity(text: &str) -> Result<Severity, String> {

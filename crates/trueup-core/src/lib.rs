@@ -5,6 +5,7 @@
 //! findings) to the caller, and the CLI decides how to render them.
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod alert;
 pub mod cancel;
 pub mod check;
 pub mod compile;

@@ -5,6 +5,7 @@
 
 pub mod baseline;
 mod diff;
+pub mod history;
 mod leases;
 mod prints;
 mod record;
@@ -20,6 +21,7 @@ use sqlx::{AnyPool, Connection, Executor, SqlSafeStr};
 
 pub use baseline::{Accepted, Baseline};
 pub use diff::{Diff, DiffKey, RuleChange, RuleDiff, Side};
+pub use history::RuleRun;
 pub use leases::{Claim, ScheduledEnd, ScheduledRun};
 pub use record::Recorder;
 pub use repairs::RepairRecord;
