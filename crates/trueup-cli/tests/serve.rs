@@ -91,6 +91,15 @@ where
     false
 }
 
+/// The value of the first series of `metrics` whose line starts with `series`.
+fn metric(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
 fn drift(record: &Value) -> i64 {
     record["drift_ms"].as_i64().expect("drift_ms")
 }
@@ -107,7 +116,15 @@ async fn a_schedule_every_second_runs_on_time_and_its_endpoints_answer() {
     assert_eq!((status, body.as_str()), (200, "ok\n"));
     let (status, metrics) = serve.get("/metrics");
     assert_eq!(status, 200);
-    assert!(metrics.contains("every-second"), "{metrics}");
+    assert!(
+        metric(&metrics, "trueup_runs_total{schedule=\"every-second\"").is_some_and(|n| n >= 3.0),
+        "{metrics}"
+    );
+    let findings = metrics
+        .lines()
+        .find(|l| l.starts_with("trueup_rule_findings{") && l.contains("rows.of-t"))
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(findings.ends_with(" 3"), "{findings}");
     let (status, runs) = serve.get("/runs");
     assert_eq!(status, 200, "{runs}");
     let runs: Value = serde_json::from_str(&runs).expect("/runs is JSON");
@@ -159,6 +176,13 @@ async fn a_slow_run_is_not_overlapped_and_sigterm_cancels_it_on_the_server() {
     serve.wait_for_count("run.finished", 2, Duration::from_secs(30));
     let skipped = serve.events("run.skipped");
     assert!(skipped.len() >= 2, "{}", serve.shown_logs());
+    // The skips are counted in the metrics.
+    let (_, metrics) = serve.get("/metrics");
+    let counted = metric(
+        &metrics,
+        "trueup_runs_skipped_total{schedule=\"every-second\"",
+    );
+    assert!(counted.is_some_and(|n| n >= 2.0), "{metrics}");
 
     // The next run is under way: stop the service in the middle of it.
     assert!(
@@ -370,6 +394,14 @@ async fn a_webhook_gets_json_with_text_and_is_retried_after_it_fails() {
         .find(|r| r["rule"] == "broken.missing-table")
         .expect("the failed rule is listed");
     assert!(broken["error"].is_string(), "{first}");
+    // The first run's findings are all new: the rule alerts, and the message says so.
+    let rows = rules
+        .iter()
+        .find(|r| r["rule"] == "rows.of-t")
+        .expect("the alerting rule is listed");
+    assert_eq!(rows["alerting"], true, "{first}");
+    assert_eq!(rows["new_findings"], 3, "{first}");
+    assert!(text.contains("rows.of-t: 3 new of 3 finding(s)"), "{text}");
     assert!(
         broken["error_message"]
             .as_str()

@@ -16,7 +16,6 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::metrics::RunObservation;
-use crate::serve::log::{Level, Log, Record};
 
 /// Messages a schedule may have waiting behind the one being sent.
 const QUEUE: usize = 8;
@@ -68,13 +67,34 @@ impl Webhook {
     }
 }
 
+/// What became of a message, told to whoever started the [`Notifier`] (to log it).
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    /// The receiver took it (2xx) at this try.
+    Sent { attempt: u32 },
+    /// A try failed; another follows after `wait`.
+    Retry {
+        attempt: u32,
+        why: String,
+        wait: Duration,
+    },
+    /// The last try failed: the message is given up.
+    Failed { attempt: u32, why: String },
+    /// The receiver refused it (a 4xx other than 429): not tried again.
+    Refused { attempt: u32, why: String },
+    /// The queue was full: the message was never tried.
+    Dropped,
+}
+
+/// Where [`Delivery`] events go.
+pub type Report = Arc<dyn Fn(Delivery) + Send + Sync>;
+
 /// A schedule's queue of messages to its webhook.
 #[derive(Clone)]
 pub struct Notifier {
-    schedule: String,
     shown: String,
     queue: mpsc::Sender<Value>,
-    log: Arc<dyn Log>,
+    report: Report,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -88,37 +108,33 @@ impl std::fmt::Debug for Notifier {
 type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 impl Notifier {
-    /// Starts the task that sends `schedule`'s messages to `webhook`.
-    pub fn start(schedule: &str, webhook: Webhook, log: Arc<dyn Log>) -> Result<Notifier, String> {
+    /// Starts the task that sends messages to `webhook`, telling `report` what became of
+    /// each.
+    pub fn start(webhook: Webhook, report: Report) -> Result<Notifier, String> {
         let (queue, mut received) = mpsc::channel::<Value>(QUEUE);
         let client = client()?;
         let notifier = Notifier {
-            schedule: schedule.to_owned(),
             shown: webhook.shown.clone(),
             queue,
-            log: Arc::clone(&log),
+            report: Arc::clone(&report),
         };
-        let schedule = schedule.to_owned();
         tokio::spawn(async move {
             while let Some(message) = received.recv().await {
-                deliver(&client, &webhook, &message, &schedule, log.as_ref()).await;
+                deliver(&client, &webhook, &message, report.as_ref()).await;
             }
         });
         Ok(notifier)
     }
 
+    /// Scheme and host of the webhook (never its path).
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+
     /// Queues `message`; never waits. A full queue drops it, and says so.
     pub fn send(&self, message: Value) {
         if self.queue.try_send(message).is_err() {
-            self.log.log(
-                Record::new(
-                    Level::Warn,
-                    "webhook.dropped",
-                    "a webhook message was dropped: earlier ones are still being tried",
-                )
-                .with("schedule", self.schedule.as_str())
-                .with("webhook", self.shown.as_str()),
-            );
+            (self.report)(Delivery::Dropped);
         }
     }
 }
@@ -158,69 +174,27 @@ async fn deliver(
     client: &HttpsClient,
     webhook: &Webhook,
     message: &Value,
-    schedule: &str,
-    log: &dyn Log,
+    report: &(dyn Fn(Delivery) + Send + Sync),
 ) {
     let body = Bytes::from(message.to_string());
-    let mut backoff = FIRST_BACKOFF;
+    let mut wait = FIRST_BACKOFF;
     for attempt in 1..=webhook.attempts {
-        let outcome = match tokio::time::timeout(
-            webhook.timeout,
-            post(client, webhook, body.clone()),
-        )
-        .await
-        {
-            Ok(outcome) => outcome,
-            Err(_) => Sent::Retry(format!(
+        let sent = tokio::time::timeout(webhook.timeout, post(client, webhook, body.clone()));
+        let outcome = sent.await.unwrap_or_else(|_| {
+            Sent::Retry(format!(
                 "no answer within {}",
                 crate::duration::HumanDuration(webhook.timeout)
-            )),
-        };
-        let record = |level, event, text: String| {
-            Record::new(level, event, text)
-                .with("schedule", schedule)
-                .with("webhook", webhook.shown.as_str())
-                .with("attempt", attempt)
-        };
+            ))
+        });
         match outcome {
-            Sent::Ok => {
-                log.log(record(
-                    Level::Info,
-                    "webhook.sent",
-                    "webhook message sent".to_owned(),
-                ));
-                return;
-            }
-            Sent::GiveUp(why) => {
-                log.log(record(
-                    Level::Error,
-                    "webhook.refused",
-                    format!("the webhook refused the message: {why}"),
-                ));
-                return;
-            }
+            Sent::Ok => return report(Delivery::Sent { attempt }),
+            Sent::GiveUp(why) => return report(Delivery::Refused { attempt, why }),
             Sent::Retry(why) if attempt < webhook.attempts => {
-                log.log(
-                    record(
-                        Level::Warn,
-                        "webhook.retry",
-                        format!("webhook try failed: {why}"),
-                    )
-                    .with(
-                        "retry_in_ms",
-                        u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX),
-                    ),
-                );
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                report(Delivery::Retry { attempt, why, wait });
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(MAX_BACKOFF);
             }
-            Sent::Retry(why) => {
-                log.log(record(
-                    Level::Error,
-                    "webhook.failed",
-                    format!("the webhook message was given up after {attempt} tries: {why}"),
-                ));
-            }
+            Sent::Retry(why) => report(Delivery::Failed { attempt, why }),
         }
     }
 }

@@ -92,11 +92,10 @@ pub async fn serve(
                     Webhook::new(&url, webhook.timeout.0, webhook.attempts).map_err(|message| {
                         Error::Other(format!("schedule `{}`: {message}", config.name))
                     })?;
-                Some(
-                    Notifier::start(&config.name, hook, Arc::clone(&log)).map_err(|message| {
-                        Error::Other(format!("schedule `{}`: {message}", config.name))
-                    })?,
-                )
+                let report = delivery_log(&config.name, &hook.shown, Arc::clone(&log));
+                Some(Notifier::start(hook, report).map_err(|message| {
+                    Error::Other(format!("schedule `{}`: {message}", config.name))
+                })?)
             }
             _ => None,
         };
@@ -171,6 +170,56 @@ pub async fn serve(
     service.store.close().await;
     log.log(Record::new(Level::Info, "serve.stopped", "stopped"));
     Ok(())
+}
+
+/// Log records of what became of `schedule`'s webhook messages.
+fn delivery_log(schedule: &str, shown: &str, log: Arc<dyn Log>) -> crate::notify::Report {
+    let (schedule, shown) = (schedule.to_owned(), shown.to_owned());
+    Arc::new(move |delivery| {
+        use crate::notify::Delivery;
+        let (level, event, message, attempt) = match delivery {
+            Delivery::Sent { attempt } => (
+                Level::Info,
+                "webhook.sent",
+                "webhook message sent".to_owned(),
+                Some(attempt),
+            ),
+            Delivery::Retry { attempt, why, wait } => (
+                Level::Warn,
+                "webhook.retry",
+                format!(
+                    "webhook try failed, next in {}: {why}",
+                    crate::duration::HumanDuration(wait)
+                ),
+                Some(attempt),
+            ),
+            Delivery::Failed { attempt, why } => (
+                Level::Error,
+                "webhook.failed",
+                format!("the webhook message was given up after {attempt} tries: {why}"),
+                Some(attempt),
+            ),
+            Delivery::Refused { attempt, why } => (
+                Level::Error,
+                "webhook.refused",
+                format!("the webhook refused the message: {why}"),
+                Some(attempt),
+            ),
+            Delivery::Dropped => (
+                Level::Warn,
+                "webhook.dropped",
+                "a webhook message was dropped: earlier ones are still being tried".to_owned(),
+                None,
+            ),
+        };
+        let mut record = Record::new(level, event, message)
+            .with("schedule", schedule.as_str())
+            .with("webhook", shown.as_str());
+        if let Some(attempt) = attempt {
+            record = record.with("attempt", attempt);
+        }
+        log.log(record);
+    })
 }
 
 /// This replica's default name: its host, process id and start time, unique enough that
