@@ -250,8 +250,9 @@ impl std::str::FromStr for CronExpr {
                 cron,
             }),
             Err(err) => Err(format!(
-                "`{text}` is not a cron expression: {err}; write 5 fields (minute hour \
-                 day-of-month month day-of-week, e.g. `0 3 * * *`) or 6 with seconds first"
+                "`{text}` is not a cron expression: {}; write 5 fields (minute hour \
+                 day-of-month month day-of-week, e.g. `0 3 * * *`) or 6 with seconds first",
+                err.to_string().trim_end_matches('.')
             )),
         }
     }

@@ -221,11 +221,11 @@ impl Project {
                     .index(index)
                     .key("webhook")
                     .key("url");
-                Error::Unresolved(Box::new(
+                Error::Invalid(vec![
                     self.file
                         .at_path(&at, err.to_string())
                         .with_hint(err.hint()),
-                ))
+                ])
             })
     }
 
