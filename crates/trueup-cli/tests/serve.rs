@@ -447,3 +447,63 @@ async fn a_hanging_webhook_receiver_does_not_delay_the_next_run() {
         "no due time was missed while the receiver hung: {runs:?}"
     );
 }
+
+/// Rows of `items` whose `x` is not 1 or 2, deleted by the rule's repair.
+const REPAIRABLE_RULE: &str = r#"
+[[rule]]
+id = "items.bad-x"
+title = "Items with an x that is not 1 or 2"
+severity = "high"
+[rule.detector]
+kind = "accepted-values"
+table = "items"
+column = "x"
+values = [1, 2]
+[rule.repair]
+strategy = "delete"
+max-rows = 10
+"#;
+
+#[tokio::test]
+async fn a_schedule_repairs_the_rules_it_names_after_its_check() {
+    let source = tempfile::tempdir().unwrap();
+    let path = source.path().join("items.db");
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, x INTEGER); \
+         INSERT INTO items VALUES (1, 1), (2, 2), (3, 30), (4, 40);",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let url = format!("sqlite://{}", path.display());
+    let schedule = format!("{EVERY_SECOND}repair = [\"items.bad-x\"]\n");
+    let dir = project(&url, &schedule, &[("items.toml", REPAIRABLE_RULE)]);
+    let mut serve = Serve::start(&dir.path().join("trueup.toml"), &[]);
+    let applied = serve.wait_for(Duration::from_secs(20), |e| e["event"] == "repair.applied");
+    assert_eq!(applied["rule"], "items.bad-x", "{applied}");
+    assert_eq!(applied["repaired"], 2, "{applied}");
+    assert!(applied["repair"].is_i64(), "journaled: {applied}");
+    // The next run finds nothing: the rows are gone, journaled for `trueup undo`.
+    serve.wait_for(Duration::from_secs(10), |e| {
+        e["event"] == "run.finished" && e["findings"] == 0
+    });
+    serve.signal(Signal::TERM);
+    serve.exit_within(Duration::from_secs(5));
+    let left: Vec<i64> = sqlx::query_scalar("SELECT id FROM items ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, [1, 2]);
+    pool.close().await;
+    let repairs = common::run(
+        common::trueup()
+            .arg("--project")
+            .arg(dir.path().join("trueup.toml"))
+            .args(["repairs", "--format", "json"]),
+    );
+    assert!(repairs.stdout.contains("items.bad-x"), "{}", repairs.all());
+}

@@ -7,6 +7,7 @@
 
 mod http;
 pub mod log;
+mod repair;
 mod run;
 mod scheduler;
 

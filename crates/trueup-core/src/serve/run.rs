@@ -107,6 +107,19 @@ pub async fn occurrence(service: Arc<Service>, schedule: Arc<Schedule>, due: i64
                     if let Ok(mut metrics) = service.metrics.lock() {
                         metrics.record(&observation);
                     }
+                    let repairable = &service.project.schedules[schedule.index].repair;
+                    let to_repair: Vec<String> = observation
+                        .rules
+                        .iter()
+                        .filter(|r| r.findings > 0 && r.error.is_none())
+                        .filter(|r| repairable.contains(&r.rule))
+                        .map(|r| r.rule.clone())
+                        .collect();
+                    if let (Some(run), false, false) =
+                        (report.run, to_repair.is_empty(), report.interrupted)
+                    {
+                        super::repair::after_run(&service, name, run, to_repair, &cancel).await;
+                    }
                     if let Some(notifier) = &schedule.notifier
                         && !report.interrupted
                         && crate::notify::worth_telling(&observation)
