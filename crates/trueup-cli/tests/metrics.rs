@@ -5,82 +5,14 @@
 //! metrics `docs/reference/metrics.md` documents.
 
 mod common;
+mod metrics_shop;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::in_project as trueup;
-
-/// The demo shop (its five rules, 22 planted findings) plus three rules of ours: a backlog
-/// of `backlog` rows that alerts on `jump`, a table of broken rows that alerts on `any`,
-/// and one that fails (its table is missing).
-fn shop(dir: &Path, backlog: u32) -> PathBuf {
-    let status = Command::new(env!("CARGO_BIN_EXE_trueup"))
-        .args(["--quiet", "demo", "--no-check", "--dir"])
-        .arg(dir)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    sql(
-        dir,
-        &format!(
-            "CREATE TABLE backlog (id INTEGER PRIMARY KEY); \
-             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {backlog}) \
-             INSERT INTO backlog SELECT i FROM n; \
-             CREATE TABLE broken (id INTEGER PRIMARY KEY); INSERT INTO broken VALUES (1), (2);"
-        ),
-    );
-    std::fs::write(
-        dir.join("rules").join("audit.toml"),
-        r#"
-[[rule]]
-id = "audit.backlog"
-title = "A known backlog"
-severity = "high"
-alert-on = "jump"
-[rule.detector]
-kind = "sql"
-query = "SELECT id FROM backlog"
-key = ["id"]
-
-[[rule]]
-id = "audit.never"
-title = "Rows that must never exist"
-severity = "critical"
-alert-on = "any"
-[rule.detector]
-kind = "sql"
-query = "SELECT id FROM broken"
-key = ["id"]
-
-[[rule]]
-id = "audit.gone"
-title = "A table that is not there"
-severity = "medium"
-[rule.detector]
-kind = "not-null"
-table = "no_such_table"
-columns = ["id"]
-"#,
-    )
-    .unwrap();
-    dir.join("trueup.toml")
-}
-
-fn sql(dir: &Path, statement: &str) {
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let pool =
-            sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.join("shop.db").display()))
-                .await
-                .unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
-            .execute(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-    });
-}
+use metrics_shop::{prometheus_program, shop, sql};
 
 /// A metrics file as read back: each sample by its name and labels (in the file's order),
 /// and each family's declared type.
@@ -188,24 +120,16 @@ fn parse(text: &str) -> Exposition {
     exposition
 }
 
-/// promtool's lint of the file, when promtool is there; with `TRUEUP_REQUIRE_PROMETHEUS`
-/// (scripts/test sets it) its absence fails the test.
+/// promtool's lint of the file (when promtool is missing, see [`prometheus_program`]).
 fn promtool_lints(path: &Path) {
-    let output = match Command::new("promtool")
+    if !prometheus_program("promtool") {
+        return;
+    }
+    let output = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(std::fs::File::open(path).unwrap())
         .output()
-    {
-        Ok(output) => output,
-        Err(err) => {
-            assert!(
-                std::env::var_os("TRUEUP_REQUIRE_PROMETHEUS").is_none(),
-                "promtool is required (TRUEUP_REQUIRE_PROMETHEUS) but cannot run: {err}"
-            );
-            eprintln!("skipped promtool check metrics: promtool is not installed ({err})");
-            return;
-        }
-    };
+        .unwrap();
     assert!(
         output.status.success() && output.stdout.is_empty() && output.stderr.is_empty(),
         "promtool check metrics: {}{}",
