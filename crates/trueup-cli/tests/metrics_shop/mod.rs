@@ -1,6 +1,8 @@
 //! The project the metrics tests run: the demo shop with planted problems and three rules
 //! of their own, and a way to change its data between runs.
 
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
