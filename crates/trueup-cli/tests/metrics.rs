@@ -6,6 +6,8 @@
 
 mod common;
 mod metrics_shop;
+#[path = "../../../tests/support/pg.rs"]
+mod pg;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -423,4 +425,51 @@ fn every_metric_written_is_documented_and_every_documented_one_is_written() {
             "{name} is documented but not written"
         );
     }
+}
+
+#[test]
+fn a_postgresql_state_store_gives_the_same_new_findings_and_jumps() {
+    let Some(admin) = pg::admin_url() else {
+        return;
+    };
+    let state = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(pg::fresh_database(&admin));
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("shop");
+    let project = shop(&dir, 300);
+    let mut toml = std::fs::read_to_string(&project).unwrap();
+    toml.push_str(&format!("\n[state]\nurl = \"{state}\"\n"));
+    std::fs::write(&project, toml).unwrap();
+    let file = tmp.path().join("trueup.prom");
+
+    let (_, first) = check(&project, &file);
+    assert_eq!(
+        first.rule("trueup_rule_new_findings", "ecommerce.orphaned-orders"),
+        Some(3.0)
+    );
+    assert_eq!(first.run("data_integrity_check_failures"), Some(7.0));
+    for _ in 0..3 {
+        let (_, same) = check(&project, &file);
+        assert_eq!(
+            same.rule("trueup_rule_new_findings", "audit.backlog"),
+            Some(0.0)
+        );
+        assert_eq!(same.run("data_integrity_check_failures"), Some(1.0));
+    }
+    sql(
+        &dir,
+        "WITH RECURSIVE n(i) AS (SELECT 5000 UNION ALL SELECT i + 1 FROM n WHERE i < 7699) \
+         INSERT INTO backlog SELECT i FROM n;",
+    );
+    let (_, jumped) = check(&project, &file);
+    assert_eq!(
+        jumped.rule("trueup_rule_new_findings", "audit.backlog"),
+        Some(2700.0)
+    );
+    assert_eq!(
+        jumped.rule("trueup_rule_alerting", "audit.backlog"),
+        Some(1.0)
+    );
+    assert_eq!(jumped.run("data_integrity_check_failures"), Some(2.0));
 }
