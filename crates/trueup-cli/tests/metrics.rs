@@ -5,82 +5,16 @@
 //! metrics `docs/reference/metrics.md` documents.
 
 mod common;
+mod metrics_shop;
+#[path = "../../../tests/support/pg.rs"]
+mod pg;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::in_project as trueup;
-
-/// The demo shop (its five rules, 22 planted findings) plus three rules of ours: a backlog
-/// of `backlog` rows that alerts on `jump`, a table of broken rows that alerts on `any`,
-/// and one that fails (its table is missing).
-fn shop(dir: &Path, backlog: u32) -> PathBuf {
-    let status = Command::new(env!("CARGO_BIN_EXE_trueup"))
-        .args(["--quiet", "demo", "--no-check", "--dir"])
-        .arg(dir)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    sql(
-        dir,
-        &format!(
-            "CREATE TABLE backlog (id INTEGER PRIMARY KEY); \
-             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {backlog}) \
-             INSERT INTO backlog SELECT i FROM n; \
-             CREATE TABLE broken (id INTEGER PRIMARY KEY); INSERT INTO broken VALUES (1), (2);"
-        ),
-    );
-    std::fs::write(
-        dir.join("rules").join("audit.toml"),
-        r#"
-[[rule]]
-id = "audit.backlog"
-title = "A known backlog"
-severity = "high"
-alert-on = "jump"
-[rule.detector]
-kind = "sql"
-query = "SELECT id FROM backlog"
-key = ["id"]
-
-[[rule]]
-id = "audit.never"
-title = "Rows that must never exist"
-severity = "critical"
-alert-on = "any"
-[rule.detector]
-kind = "sql"
-query = "SELECT id FROM broken"
-key = ["id"]
-
-[[rule]]
-id = "audit.gone"
-title = "A table that is not there"
-severity = "medium"
-[rule.detector]
-kind = "not-null"
-table = "no_such_table"
-columns = ["id"]
-"#,
-    )
-    .unwrap();
-    dir.join("trueup.toml")
-}
-
-fn sql(dir: &Path, statement: &str) {
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let pool =
-            sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.join("shop.db").display()))
-                .await
-                .unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
-            .execute(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-    });
-}
+use metrics_shop::{prometheus_program, shop, sql};
 
 /// A metrics file as read back: each sample by its name and labels (in the file's order),
 /// and each family's declared type.
@@ -188,24 +122,16 @@ fn parse(text: &str) -> Exposition {
     exposition
 }
 
-/// promtool's lint of the file, when promtool is there; with `TRUEUP_REQUIRE_PROMETHEUS`
-/// (scripts/test sets it) its absence fails the test.
+/// promtool's lint of the file (when promtool is missing, see [`prometheus_program`]).
 fn promtool_lints(path: &Path) {
-    let output = match Command::new("promtool")
+    if !prometheus_program("promtool") {
+        return;
+    }
+    let output = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(std::fs::File::open(path).unwrap())
         .output()
-    {
-        Ok(output) => output,
-        Err(err) => {
-            assert!(
-                std::env::var_os("TRUEUP_REQUIRE_PROMETHEUS").is_none(),
-                "promtool is required (TRUEUP_REQUIRE_PROMETHEUS) but cannot run: {err}"
-            );
-            eprintln!("skipped promtool check metrics: promtool is not installed ({err})");
-            return;
-        }
-    };
+        .unwrap();
     assert!(
         output.status.success() && output.stdout.is_empty() && output.stderr.is_empty(),
         "promtool check metrics: {}{}",
@@ -499,4 +425,51 @@ fn every_metric_written_is_documented_and_every_documented_one_is_written() {
             "{name} is documented but not written"
         );
     }
+}
+
+#[test]
+fn a_postgresql_state_store_gives_the_same_new_findings_and_jumps() {
+    let Some(admin) = pg::admin_url() else {
+        return;
+    };
+    let state = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(pg::fresh_database(&admin));
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("shop");
+    let project = shop(&dir, 300);
+    let mut toml = std::fs::read_to_string(&project).unwrap();
+    toml.push_str(&format!("\n[state]\nurl = \"{state}\"\n"));
+    std::fs::write(&project, toml).unwrap();
+    let file = tmp.path().join("trueup.prom");
+
+    let (_, first) = check(&project, &file);
+    assert_eq!(
+        first.rule("trueup_rule_new_findings", "ecommerce.orphaned-orders"),
+        Some(3.0)
+    );
+    assert_eq!(first.run("data_integrity_check_failures"), Some(7.0));
+    for _ in 0..3 {
+        let (_, same) = check(&project, &file);
+        assert_eq!(
+            same.rule("trueup_rule_new_findings", "audit.backlog"),
+            Some(0.0)
+        );
+        assert_eq!(same.run("data_integrity_check_failures"), Some(1.0));
+    }
+    sql(
+        &dir,
+        "WITH RECURSIVE n(i) AS (SELECT 5000 UNION ALL SELECT i + 1 FROM n WHERE i < 7699) \
+         INSERT INTO backlog SELECT i FROM n;",
+    );
+    let (_, jumped) = check(&project, &file);
+    assert_eq!(
+        jumped.rule("trueup_rule_new_findings", "audit.backlog"),
+        Some(2700.0)
+    );
+    assert_eq!(
+        jumped.rule("trueup_rule_alerting", "audit.backlog"),
+        Some(1.0)
+    );
+    assert_eq!(jumped.run("data_integrity_check_failures"), Some(2.0));
 }

@@ -7,7 +7,7 @@
 mod file;
 mod render;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -241,18 +241,17 @@ async fn new_findings(
     run: RunId,
     history: &HashMap<String, Vec<crate::store::RuleRun>>,
 ) -> Result<HashMap<String, u64>> {
-    let mut by_previous: BTreeMap<RunId, Vec<&str>> = BTreeMap::new();
+    let mut by_previous: BTreeMap<RunId, HashSet<&str>> = BTreeMap::new();
     for (rule, runs) in history {
         if let Some(previous) = runs.first() {
-            by_previous.entry(previous.run).or_default().push(rule);
+            by_previous.entry(previous.run).or_default().insert(rule);
         }
     }
     let mut new = HashMap::new();
     for (previous, rules) in by_previous {
         let diff = store.diff(previous, run).await?;
         for rule in diff.rules {
-            if rules.contains(&rule.rule.as_str()) && rule.change == crate::store::RuleChange::Same
-            {
+            if rules.contains(rule.rule.as_str()) && rule.change == crate::store::RuleChange::Same {
                 new.insert(rule.rule, rule.new);
             }
         }

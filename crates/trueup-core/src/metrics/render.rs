@@ -165,87 +165,88 @@ impl Metrics {
             out.push_str(family.kind);
             out.push('\n');
             for (name, schedule) in &self.schedules {
-                self.render_family(out, family.name, name, schedule);
+                render_family(out, family.name, name, schedule);
             }
         }
     }
+}
 
-    fn render_family(&self, out: &mut String, family: &str, name: &str, schedule: &Schedule) {
-        let last = schedule.last.as_ref();
-        let rules = last.map(|l| l.rules.as_slice()).unwrap_or_default();
-        let mut line = |labels: &[(&str, &str)], value: Value| {
-            sample(out, family, name, labels, value);
-        };
-        match family {
-            "data_integrity_check_failures" => {
-                if let Some(last) = last {
-                    line(&[], Value::Count(count(last.integrity_failures())));
-                }
+/// The series of `family` for one schedule.
+fn render_family(out: &mut String, family: &str, name: &str, schedule: &Schedule) {
+    let last = schedule.last.as_ref();
+    let rules = last.map(|l| l.rules.as_slice()).unwrap_or_default();
+    let mut line = |labels: &[(&str, &str)], value: Value| {
+        sample(out, family, name, labels, value);
+    };
+    match family {
+        "data_integrity_check_failures" => {
+            if let Some(last) = last {
+                line(&[], Value::Count(count(last.integrity_failures())));
             }
-            "trueup_rule_findings" => {
-                for r in rules {
-                    line(&rule_labels(r), Value::Count(r.findings));
-                }
-            }
-            "trueup_rule_new_findings" => {
-                for r in rules {
-                    if let Some(new) = r.new_findings {
-                        line(&rule_labels(r), Value::Count(new));
-                    }
-                }
-            }
-            "trueup_rule_alerting" => {
-                for r in rules {
-                    line(&rule_labels(r), Value::Count(u64::from(r.alerting)));
-                }
-            }
-            "trueup_rule_duration_seconds" => {
-                for r in rules {
-                    line(&rule_labels(r), Value::Seconds(r.duration.as_secs_f64()));
-                }
-            }
-            "trueup_rule_errors_total" => {
-                for ((rule, severity, source, cause), n) in &schedule.errors {
-                    let labels = [
-                        ("rule", rule.as_str()),
-                        ("severity", severity.as_str()),
-                        ("source", source.as_str()),
-                        ("cause", cause.as_str()),
-                    ];
-                    line(&labels, Value::Count(*n));
-                }
-            }
-            "trueup_run_duration_seconds" => {
-                if let Some(last) = last {
-                    line(&[], Value::Seconds(last.duration.as_secs_f64()));
-                }
-            }
-            "trueup_run_errored_rules" => {
-                if let Some(last) = last {
-                    let errored = last.rules.iter().filter(|r| r.error.is_some()).count();
-                    line(&[], Value::Count(count(errored)));
-                }
-            }
-            "trueup_run_last_timestamp_seconds" => {
-                if let Some(last) = last {
-                    line(&[], Value::Seconds(unix_seconds(last.finished_at)));
-                }
-            }
-            "trueup_run_last_success_timestamp_seconds" => {
-                if let Some(at) = schedule.last_success {
-                    line(&[], Value::Seconds(unix_seconds(at)));
-                }
-            }
-            "trueup_runs_total" => {
-                line(&[("status", "complete")], Value::Count(schedule.complete));
-                line(
-                    &[("status", "interrupted")],
-                    Value::Count(schedule.interrupted),
-                );
-            }
-            "trueup_runs_skipped_total" => line(&[], Value::Count(schedule.skipped)),
-            _ => {}
         }
+        "trueup_rule_findings" => {
+            for r in rules {
+                line(&rule_labels(r), Value::Count(r.findings));
+            }
+        }
+        "trueup_rule_new_findings" => {
+            for r in rules {
+                if let Some(new) = r.new_findings {
+                    line(&rule_labels(r), Value::Count(new));
+                }
+            }
+        }
+        "trueup_rule_alerting" => {
+            for r in rules {
+                line(&rule_labels(r), Value::Count(u64::from(r.alerting)));
+            }
+        }
+        "trueup_rule_duration_seconds" => {
+            for r in rules {
+                line(&rule_labels(r), Value::Seconds(r.duration.as_secs_f64()));
+            }
+        }
+        "trueup_rule_errors_total" => {
+            for ((rule, severity, source, cause), n) in &schedule.errors {
+                let labels = [
+                    ("rule", rule.as_str()),
+                    ("severity", severity.as_str()),
+                    ("source", source.as_str()),
+                    ("cause", cause.as_str()),
+                ];
+                line(&labels, Value::Count(*n));
+            }
+        }
+        "trueup_run_duration_seconds" => {
+            if let Some(last) = last {
+                line(&[], Value::Seconds(last.duration.as_secs_f64()));
+            }
+        }
+        "trueup_run_errored_rules" => {
+            if let Some(last) = last {
+                let errored = last.rules.iter().filter(|r| r.error.is_some()).count();
+                line(&[], Value::Count(count(errored)));
+            }
+        }
+        "trueup_run_last_timestamp_seconds" => {
+            if let Some(last) = last {
+                line(&[], Value::Seconds(unix_seconds(last.finished_at)));
+            }
+        }
+        "trueup_run_last_success_timestamp_seconds" => {
+            if let Some(at) = schedule.last_success {
+                line(&[], Value::Seconds(unix_seconds(at)));
+            }
+        }
+        "trueup_runs_total" => {
+            line(&[("status", "complete")], Value::Count(schedule.complete));
+            line(
+                &[("status", "interrupted")],
+                Value::Count(schedule.interrupted),
+            );
+        }
+        "trueup_runs_skipped_total" => line(&[], Value::Count(schedule.skipped)),
+        _ => {}
     }
 }
 

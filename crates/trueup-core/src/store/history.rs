@@ -71,3 +71,77 @@ impl Store {
         Ok(history)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store whose runs are written row by row: runs 1 to 5 complete, run 6 still going.
+    /// Rule `a` had definition `h1` in runs 1 to 3 (failing in run 2) and `h2` from run 4;
+    /// rule `b` had `h` throughout, with `10 × run` findings.
+    async fn planted(dir: &std::path::Path) -> Store {
+        let store = Store::open(&dir.join("state.db")).await.unwrap();
+        for run in 1..=6_i64 {
+            let finished = (run < 6).then_some(run * 1000);
+            sqlx::query(
+                "INSERT INTO runs (id, started_at, finished_at, tool_version, rules_hash) \
+                 VALUES ($1, $2, $3, 'test', 'x')",
+            )
+            .bind(run)
+            .bind(run * 1000 - 500)
+            .bind(finished)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+            let a_hash = if run <= 3 { "h1" } else { "h2" };
+            let a_error = (run == 2).then_some("timed out");
+            for (rule, hash, findings, error) in [
+                ("a", a_hash, run, a_error),
+                ("b", "h", 10 * run, None),
+            ] {
+                sqlx::query(
+                    "INSERT INTO run_rules (run_id, rule_id, rule_hash, severity, findings, \
+                     duration_ms, error) VALUES ($1, $2, $3, 'high', $4, 1, $5)",
+                )
+                .bind(run)
+                .bind(rule)
+                .bind(hash)
+                .bind(findings)
+                .bind(error)
+                .execute(&store.pool)
+                .await
+                .unwrap();
+            }
+        }
+        store
+    }
+
+    fn runs(history: &HashMap<String, Vec<RuleRun>>, rule: &str) -> Vec<(RunId, u64)> {
+        history
+            .get(rule)
+            .map(|runs| runs.iter().map(|r| (r.run, r.findings)).collect())
+            .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn history_keeps_complete_clean_runs_of_the_same_definition_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = planted(dir.path()).await;
+        let rules = [("a", "h2"), ("b", "h")];
+        // Run 6 is not complete: it is no history.
+        let history = store.rule_history(&rules, None, 3).await.unwrap();
+        assert_eq!(runs(&history, "a"), [(5, 5), (4, 4)]);
+        assert_eq!(runs(&history, "b"), [(5, 50), (4, 40), (3, 30)]);
+        // Before run 5; and `a`'s older definition, whose run 2 failed.
+        let history = store
+            .rule_history(&[("a", "h1"), ("b", "h")], Some(5), 10)
+            .await
+            .unwrap();
+        assert_eq!(runs(&history, "a"), [(3, 3), (1, 1)]);
+        assert_eq!(runs(&history, "b"), [(4, 40), (3, 30), (2, 20), (1, 10)]);
+        // A rule the store never ran has none.
+        let history = store.rule_history(&[("c", "h")], None, 3).await.unwrap();
+        assert!(history.is_empty());
+        store.close().await;
+    }
+}
