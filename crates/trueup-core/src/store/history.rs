@@ -95,10 +95,9 @@ mod tests {
             .unwrap();
             let a_hash = if run <= 3 { "h1" } else { "h2" };
             let a_error = (run == 2).then_some("timed out");
-            for (rule, hash, findings, error) in [
-                ("a", a_hash, run, a_error),
-                ("b", "h", 10 * run, None),
-            ] {
+            for (rule, hash, findings, error) in
+                [("a", a_hash, run, a_error), ("b", "h", 10 * run, None)]
+            {
                 sqlx::query(
                     "INSERT INTO run_rules (run_id, rule_id, rule_hash, severity, findings, \
                      duration_ms, error) VALUES ($1, $2, $3, 'high', $4, 1, $5)",
