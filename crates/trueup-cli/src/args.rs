@@ -90,6 +90,32 @@ pub enum Command {
     Undo(UndoArgs),
     /// List the repairs in the sources' journals, newest first.
     Repairs(RepairsArgs),
+    /// Run the project's scheduled audits ([[schedule]]) until stopped; serve /metrics,
+    /// /healthz and /runs.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to serve /metrics, /healthz and /runs on (default: `[serve] listen`, or
+    /// 127.0.0.1:9464); port 0 takes a free one, which the first log line names.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// How logs on stderr are written (default: `[serve] log-format`, or text).
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormatArg>,
+    /// This replica's name in leases and /runs (default: host, process id and start time).
+    #[arg(long, value_name = "NAME")]
+    pub replica: Option<String>,
+}
+
+/// How `serve` writes its logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormatArg {
+    /// One line an event: time, level, message, key=value fields.
+    Text,
+    /// JSON Lines: one object an event.
+    Json,
 }
 
 /// How `plan` prints.
@@ -225,6 +251,12 @@ pub struct CheckArgs {
     /// How many key ranges heavy rules run as, at once (default: the project's `split`).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub split: Option<u32>,
+    /// Write the run's Prometheus metrics to FILE (node_exporter's textfile collector), replaced atomically.
+    #[arg(long, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
+    /// The `schedule` label of the metrics.
+    #[arg(long, value_name = "NAME", default_value = trueup_core::metrics::CHECK_SCHEDULE, requires = "metrics_file")]
+    pub schedule: String,
 }
 
 fn parse_severity(text: &str) -> Result<Severity, String> {

@@ -10,6 +10,7 @@ use trueup_core::cancel::Cancel;
 use trueup_core::check::{self, CheckOptions, CheckReport, CheckSink, Summary};
 use trueup_core::finding::{Finding, RuleSpec};
 use trueup_core::load::Project;
+use trueup_core::metrics::Collector;
 use trueup_core::outcome::{RuleError, RuleOutcome};
 use trueup_core::store::StoreLocation;
 use trueup_core::text::Escaped;
@@ -69,6 +70,7 @@ pub async fn execute(
         bar: ProgressBar::hidden(),
         tally: Tally::default(),
         observe,
+        collector: args.metrics_file.as_ref().map(|_| Collector::new()),
     };
     let cancel = Cancel::new();
     let signals = tokio::spawn(stop_on_signals(cancel.clone()));
@@ -78,6 +80,9 @@ pub async fn execute(
     let report = report?;
     std::io::stdout().flush()?;
     after_run(&report, &project.state, printer);
+    if let (Some(path), Some(collector)) = (&args.metrics_file, sink.collector.take()) {
+        trueup_core::metrics::write_run(project, &args.schedule, &report, collector, path).await?;
+    }
     Ok(report)
 }
 
@@ -176,6 +181,8 @@ struct Output<'a> {
     bar: ProgressBar,
     tally: Tally,
     observe: &'a mut dyn FnMut(&Finding),
+    /// What `--metrics-file` writes is collected here.
+    collector: Option<Collector>,
 }
 
 impl Output<'_> {
@@ -234,6 +241,9 @@ impl CheckSink for Output<'_> {
     }
 
     fn start(&mut self, rules: &[Arc<RuleSpec>]) -> std::io::Result<()> {
+        if let Some(collector) = self.collector.as_mut() {
+            collector.start(rules)?;
+        }
         self.renderer.start(rules)?;
         self.bar = self.printer.progress(rules.len());
         self.tally.rules = rules.len() as u64;
@@ -254,6 +264,9 @@ impl CheckSink for Output<'_> {
     ) -> std::io::Result<()> {
         self.tally.found += 1;
         (self.observe)(finding);
+        if let Some(collector) = self.collector.as_mut() {
+            collector.finding(finding, fingerprint, accepted)?;
+        }
         self.renderer.finding(finding, fingerprint, accepted)?;
         if self.tally.found.is_multiple_of(4096) {
             self.show_progress();
@@ -262,6 +275,9 @@ impl CheckSink for Output<'_> {
     }
 
     fn rule_finished(&mut self, outcome: &RuleOutcome) -> std::io::Result<()> {
+        if let Some(collector) = self.collector.as_mut() {
+            collector.rule_finished(outcome)?;
+        }
         self.tally.finished(&outcome.rule.id);
         self.show_progress();
         let renderer = &mut self.renderer;

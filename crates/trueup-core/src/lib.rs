@@ -5,6 +5,7 @@
 //! findings) to the caller, and the CLI decides how to render them.
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod alert;
 pub mod cancel;
 pub mod check;
 pub mod compile;
@@ -18,6 +19,8 @@ pub mod finding;
 pub mod fingerprint;
 pub mod lint;
 pub mod load;
+pub mod metrics;
+pub mod notify;
 pub mod outcome;
 pub mod plugin;
 pub mod project;
@@ -27,6 +30,7 @@ pub mod repair;
 pub mod rule;
 pub mod rule_files;
 pub mod schema;
+pub mod serve;
 pub mod size;
 pub mod source;
 pub mod sql_text;

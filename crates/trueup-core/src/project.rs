@@ -30,6 +30,12 @@ pub struct ProjectFile {
     /// Where runs are recorded.
     #[serde(default)]
     pub state: StateConfig,
+    /// Audits `trueup serve` runs on a schedule, e.g. `[[schedule]]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedule: Vec<ScheduleConfig>,
+    /// How `trueup serve` runs: its address, logs and leases.
+    #[serde(default)]
+    pub serve: ServeConfig,
 }
 
 /// Where runs are recorded (`check`) and read (`runs`, `show`, `diff`, `baseline`, `gc`).
@@ -115,6 +121,219 @@ fn default_split() -> u32 {
 
 fn default_fail_on() -> Severity {
     Severity::Low
+}
+
+/// One scheduled audit: which rules `trueup serve` runs, when, and whom it tells.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ScheduleConfig {
+    /// The audit's name, unique in the project: letters, digits, `.`, `_` and `-`. Logs,
+    /// metrics, `/runs` and the lease in the state store name it.
+    pub name: String,
+    /// When it runs: a cron expression of 5 fields (minute hour day-of-month month
+    /// day-of-week), or 6 with seconds first; `@hourly`, `@daily` and the like too.
+    pub cron: CronExpr,
+    /// The time zone the cron expression is read in, e.g. `Europe/Berlin` (default: `UTC`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<TimeZoneName>,
+    /// Rule ids to run (`orders.*` matches every id starting with `orders.`); with `tags`
+    /// and `sources`, as `check --rule/--tag/--source` select. All empty: every rule.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<String>,
+    /// Tags: rules with any of them run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// Sources: rules of these sources run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
+    /// Rules whose findings the audit repairs right after it found them (plan, then apply,
+    /// journaled like `trueup apply`): only rules named here, each with a `[rule.repair]`,
+    /// and only when the run found something. Default: none; an audit only reports.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repair: Vec<String>,
+    /// Where to send a JSON message when a run finds new findings or a rule fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookConfig>,
+}
+
+/// A webhook: an HTTP(S) endpoint that takes a JSON POST, e.g. a Slack incoming webhook.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct WebhookConfig {
+    /// `https://…` or `http://…`; `${VAR}` is replaced by the environment variable `VAR`
+    /// (a Slack webhook URL is a secret: keep it out of the file). Never printed.
+    pub url: String,
+    /// How long one attempt may take (default: `10s`).
+    #[serde(default = "default_webhook_timeout")]
+    pub timeout: HumanDuration,
+    /// How many times a message is tried before it is given up, waiting 1s, 2s, 4s, …
+    /// (at most 1m) between tries (default: 5).
+    #[serde(default = "default_webhook_attempts")]
+    #[schemars(range(min = 1, max = 20))]
+    pub attempts: u32,
+}
+
+fn default_webhook_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(10))
+}
+
+fn default_webhook_attempts() -> u32 {
+    5
+}
+
+/// `[serve]`: how `trueup serve` runs.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ServeConfig {
+    /// The address `/metrics`, `/healthz` and `/runs` are served on (default:
+    /// `127.0.0.1:9464`; `0.0.0.0:9464` for every interface). `serve --listen` overrides it.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Logs on stderr: `text` (one line an event) or `json` (JSON Lines). `serve
+    /// --log-format` overrides it.
+    #[serde(default)]
+    pub log_format: LogFormat,
+    /// How long a replica's claim on a running audit lasts without being renewed (default:
+    /// `30s`; renewed every third of it). When a replica dies mid-run, another one takes
+    /// the audit over this long after the last renewal.
+    #[serde(default = "default_lease_expiry")]
+    pub lease_expiry: HumanDuration,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            listen: default_listen(),
+            log_format: LogFormat::default(),
+            lease_expiry: default_lease_expiry(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:9464".to_owned()
+}
+
+fn default_lease_expiry() -> HumanDuration {
+    HumanDuration(Duration::from_secs(30))
+}
+
+/// How `trueup serve` writes its logs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// One line an event: time, level, message, `key=value` fields.
+    #[default]
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
+/// A cron expression, parsed when the file is read (so that a bad one is an error at its
+/// place in the file).
+#[derive(Debug, Clone)]
+pub struct CronExpr {
+    pub text: String,
+    pub cron: croner::Cron,
+}
+
+impl std::str::FromStr for CronExpr {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let parser = croner::parser::CronParser::builder()
+            .seconds(croner::parser::Seconds::Optional)
+            .build();
+        match parser.parse(text) {
+            Ok(cron) => Ok(CronExpr {
+                text: text.to_owned(),
+                cron,
+            }),
+            Err(err) => Err(format!(
+                "`{text}` is not a cron expression: {}; write 5 fields (minute hour \
+                 day-of-month month day-of-week, e.g. `0 3 * * *`) or 6 with seconds first",
+                err.to_string().trim_end_matches('.')
+            )),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for CronExpr {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for CronExpr {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text)
+    }
+}
+
+impl JsonSchema for CronExpr {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "CronExpression".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A cron expression: 5 fields (minute hour day-of-month month day-of-week) or 6 with seconds first.",
+            "examples": ["0 3 * * *", "*/15 * * * *", "@hourly"]
+        })
+    }
+}
+
+/// A time zone of the IANA database (`Europe/Berlin`, `UTC`), checked when the file is read.
+#[derive(Debug, Clone)]
+pub struct TimeZoneName {
+    pub name: String,
+    pub zone: jiff::tz::TimeZone,
+}
+
+impl std::str::FromStr for TimeZoneName {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        match jiff::tz::TimeZone::get(name) {
+            Ok(zone) => Ok(TimeZoneName {
+                name: name.to_owned(),
+                zone,
+            }),
+            Err(_) => Err(format!(
+                "`{name}` is not a time zone; write an IANA name such as `UTC`, \
+                 `Europe/Berlin` or `America/New_York`"
+            )),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for TimeZoneName {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for TimeZoneName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.name)
+    }
+}
+
+impl JsonSchema for TimeZoneName {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "TimeZone".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "An IANA time zone name.",
+            "examples": ["UTC", "Europe/Berlin", "America/New_York"]
+        })
+    }
 }
 
 /// Why a URL's `${NAME}` references could not be replaced.
@@ -245,6 +464,32 @@ mod tests {
             interpolate("sqlite://${A${DB_PASS}}", env),
             Err(InterpolateError::Nested)
         );
+    }
+
+    #[test]
+    fn schedules_parse_with_their_cron_and_time_zone() {
+        let project: ProjectFile = toml::from_str(
+            "[[schedule]]\nname = \"nightly\"\ncron = \"0 3 * * *\"\n\
+             time-zone = \"Europe/Berlin\"\ntags = [\"critical\"]\n\
+             [schedule.webhook]\nurl = \"${HOOK}\"\n\
+             [serve]\nlisten = \"0.0.0.0:9000\"\nlog-format = \"json\"\n",
+        )
+        .unwrap();
+        let schedule = &project.schedule[0];
+        assert_eq!(schedule.cron.text, "0 3 * * *");
+        assert_eq!(schedule.time_zone.as_ref().unwrap().name, "Europe/Berlin");
+        assert_eq!(schedule.webhook.as_ref().unwrap().attempts, 5);
+        assert_eq!(project.serve.log_format, LogFormat::Json);
+        assert_eq!(project.serve.lease_expiry.0, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn bad_cron_expressions_and_time_zones_are_refused() {
+        assert!("0 3 * *".parse::<CronExpr>().is_err());
+        assert!("61 * * * *".parse::<CronExpr>().is_err());
+        assert!("* * * * * *".parse::<CronExpr>().is_ok());
+        let zone = "Mars/Olympus".parse::<TimeZoneName>().unwrap_err();
+        assert!(zone.contains("not a time zone"), "{zone}");
     }
 
     #[test]

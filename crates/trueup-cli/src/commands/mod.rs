@@ -12,6 +12,7 @@ mod repair;
 mod rules;
 mod runs;
 mod schema;
+mod serve;
 mod show;
 mod validate;
 
@@ -39,6 +40,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Apply(args) => repair::apply(args, project).await,
         Command::Undo(args) => repair::undo(args, project, printer).await,
         Command::Repairs(args) => repair::repairs(args, project).await,
+        Command::Serve(args) => serve::run(args, project, printer).await,
     }
 }
 

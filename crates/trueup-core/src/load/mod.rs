@@ -6,12 +6,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod schedules;
 mod state;
 
 pub use state::{DEFAULT_PATH, StoreLocation};
 
 use crate::diagnostic::{Diagnostic, FieldPath, SourceFile};
-use crate::project::{Defaults, ProjectFile, interpolate};
+use crate::project::{Defaults, ProjectFile, ScheduleConfig, ServeConfig, interpolate};
 pub use crate::rule::LoadedRule;
 use crate::rule::RuleFile;
 use crate::suggest::did_you_mean;
@@ -28,6 +29,10 @@ pub struct Project {
     pub rules: Vec<LoadedRule>,
     /// Where runs are recorded.
     pub state: StoreLocation,
+    /// The audits `trueup serve` runs (`[[schedule]]`), in file order.
+    pub schedules: Vec<ScheduleConfig>,
+    /// `[serve]`.
+    pub serve: ServeConfig,
 }
 
 /// A source as configured. Its URL's `${VAR}`s are replaced only when connecting
@@ -161,6 +166,7 @@ impl Project {
         }
         resolve_sources(&mut rules, &parsed, &mut problems);
         reject_duplicate_ids(&rules, &mut problems);
+        schedules::check(&file, &parsed, &rules, &mut problems);
         // Refused SQL fails only its rule; it is reported with the other problems (in rule
         // order) when there are any, so that a user sees everything at once.
         let mut blocking = !problems.is_empty();
@@ -191,6 +197,8 @@ impl Project {
                 defaults: parsed.defaults,
                 rules,
                 state,
+                schedules: parsed.schedule,
+                serve: parsed.serve,
             })
         } else {
             Err(Error::Invalid(problems))
@@ -199,6 +207,28 @@ impl Project {
 }
 
 impl Project {
+    /// The URL of schedule `index`'s webhook, its `${VAR}`s replaced by the environment;
+    /// `None` when the schedule has none. The URL is a secret: never print it.
+    pub fn webhook_url(&self, index: usize) -> Result<Option<String>> {
+        let Some(webhook) = self.schedules.get(index).and_then(|s| s.webhook.as_ref()) else {
+            return Ok(None);
+        };
+        interpolate(&webhook.url, |name| std::env::var(name).ok())
+            .map(Some)
+            .map_err(|err| {
+                let at = FieldPath::default()
+                    .key("schedule")
+                    .index(index)
+                    .key("webhook")
+                    .key("url");
+                Error::Invalid(vec![
+                    self.file
+                        .at_path(&at, err.to_string())
+                        .with_hint(err.hint()),
+                ])
+            })
+    }
+
     /// Checks that the URL of every source `rules` use can be resolved, before anything
     /// connects: all unset variables at once, each at its URL in `trueup.toml`.
     pub fn resolve_sources(&self, rules: &[&LoadedRule]) -> Result<()> {

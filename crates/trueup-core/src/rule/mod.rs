@@ -66,6 +66,11 @@ pub struct Rule {
     /// `{ work_mem = "256MB" }`. Used only when the rule's source is PostgreSQL.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub postgres_settings: BTreeMap<String, String>,
+    /// When the rule's findings alert (metrics, `serve`): `new` (default) when the run found
+    /// findings the previous comparable run did not, `any` when it found any, `jump` when
+    /// its count departs from its recent runs. `check`'s exit code does not depend on it.
+    #[serde(default, skip_serializing_if = "AlertOn::is_default")]
+    pub alert_on: AlertOn,
     /// What finds the violating rows.
     pub detector: Detector,
     /// What to do about the findings. Planned and applied by later commands; validated now.
@@ -107,6 +112,69 @@ impl Severity {
     /// Whether a finding of this severity is at or above `threshold`.
     pub fn at_least(self, threshold: Severity) -> bool {
         self <= threshold
+    }
+}
+
+/// When a rule's findings alert: what metrics' `trueup_rule_alerting` and
+/// `data_integrity_check_failures` count (see `docs/reference/metrics.md`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum AlertOn {
+    /// Findings that the previous comparable recorded run did not have.
+    #[default]
+    New,
+    /// Any finding (not accepted by the baseline).
+    Any,
+    /// A count of findings more than 3 standard deviations above the rule's recent runs:
+    /// a known backlog alerts when it grows, not while it stays.
+    Jump,
+}
+
+impl AlertOn {
+    pub const ALL: [AlertOn; 3] = [AlertOn::New, AlertOn::Any, AlertOn::Jump];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertOn::New => "new",
+            AlertOn::Any => "any",
+            AlertOn::Jump => "jump",
+        }
+    }
+
+    fn is_default(&self) -> bool {
+        *self == AlertOn::default()
+    }
+}
+
+/// Reads an `alert-on` value; anything else is an error that lists the values.
+impl<'de> Deserialize<'de> for AlertOn {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Name;
+        impl serde::de::Visitor<'_> for Name {
+            type Value = AlertOn;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("when to alert: `new`, `any` or `jump`")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<AlertOn, E> {
+                AlertOn::ALL
+                    .into_iter()
+                    .find(|value| value.as_str() == text)
+                    .ok_or_else(|| {
+                        E::custom(format!(
+                            "`{text}` is not an `alert-on`; use new (findings the previous run \
+                             did not have), any (any finding) or jump (a count far above the \
+                             recent runs')"
+                        ))
+                    })
+            }
+        }
+        deserializer.deserialize_str(Name)
+    }
+}
+
+impl fmt::Display for AlertOn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

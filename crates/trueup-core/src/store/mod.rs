@@ -5,6 +5,8 @@
 
 pub mod baseline;
 mod diff;
+pub mod history;
+mod leases;
 mod prints;
 mod record;
 mod repairs;
@@ -19,6 +21,8 @@ use sqlx::{AnyPool, Connection, Executor, SqlSafeStr};
 
 pub use baseline::{Accepted, Baseline};
 pub use diff::{Diff, DiffKey, RuleChange, RuleDiff, Side};
+pub use history::RuleRun;
+pub use leases::{Claim, ScheduledEnd, ScheduledRun};
 pub use record::Recorder;
 pub use repairs::RepairRecord;
 pub use runs::{RunRule, RunStatus, RunSummary, StoredFinding};
@@ -30,7 +34,7 @@ use crate::{Error, Result};
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The schema per backend, one migration per version. Never edit a released one: add one.
-const SQLITE_MIGRATIONS: [(i64, &str, &str); 3] = [
+const SQLITE_MIGRATIONS: [(i64, &str, &str); 4] = [
     (
         1,
         "runs, rules and findings",
@@ -46,8 +50,13 @@ const SQLITE_MIGRATIONS: [(i64, &str, &str); 3] = [
         "repairs",
         include_str!("migrations/sqlite/0003_repairs.sql"),
     ),
+    (
+        4,
+        "leases and scheduled runs",
+        include_str!("migrations/sqlite/0004_leases.sql"),
+    ),
 ];
-const POSTGRES_MIGRATIONS: [(i64, &str, &str); 3] = [
+const POSTGRES_MIGRATIONS: [(i64, &str, &str); 4] = [
     (
         1,
         "runs, rules and findings",
@@ -62,6 +71,11 @@ const POSTGRES_MIGRATIONS: [(i64, &str, &str); 3] = [
         3,
         "repairs",
         include_str!("migrations/postgres/0003_repairs.sql"),
+    ),
+    (
+        4,
+        "leases and scheduled runs",
+        include_str!("migrations/postgres/0004_leases.sql"),
     ),
 ];
 
