@@ -21,7 +21,7 @@ pub use baseline::{Accepted, Baseline};
 pub use diff::{Diff, DiffKey, RuleChange, RuleDiff, Side};
 pub use record::Recorder;
 pub use repairs::RepairRecord;
-pub use runs::{RunRule, RunStatus, RunSummary, StoredFinding};
+pub use runs::{RunRule, RunStatus, RunSummary, StoredFinding, key_text};
 
 pub use crate::load::{DEFAULT_PATH, StoreLocation};
 use crate::{Error, Result};
