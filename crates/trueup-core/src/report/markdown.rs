@@ -122,7 +122,7 @@ fn details(rule: &RuleReport, out: &mut String) {
     }
     for sample in &rule.keys {
         out.push_str(&format!(
-            "- {} {}\n",
+            "- {} — {}\n",
             markdown_code(&sample.text),
             markdown_code(&sample.message)
         ));
