@@ -445,3 +445,67 @@ fn output_files_are_written_whole_or_not_at_all() {
     );
     assert_eq!(names(&out), ["check.md"]);
 }
+
+/// Findings of the run the memory test reports: collecting them whole would pass the bound
+/// by far (about 2.4 KiB each), few enough for a debug build to be quick.
+const MANY: u32 = 70_000;
+/// The bound on the peak RSS of `report`, in KiB; streamed, it stays near what any trueup
+/// command takes (~30 MiB).
+const REPORT_BOUND_KIB: u64 = 80 * 1024;
+
+#[test]
+fn reports_of_many_findings_stay_small_in_memory_and_on_disk() {
+    let time = Path::new("/usr/bin/time");
+    assert!(
+        time.exists(),
+        "this test measures memory with GNU time: apt-get install time"
+    );
+    let rule = format!(
+        "[[rule]]\nid = \"many\"\ntitle = \"One finding per row\"\nseverity = \"low\"\n\
+         [rule.detector]\nkind = \"sql\"\nkey = [\"id\"]\n\
+         query = \"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {MANY}) \
+         SELECT i AS id, 'a detail that is not short, for row ' || i AS note FROM n\"\n"
+    );
+    let dir = common::project("sqlite://data.db", &[("many.toml", &rule)]);
+    // The rows come from the query itself: the database only has to exist.
+    sql(
+        &dir.path().join("data.db"),
+        "CREATE TABLE empty (id INTEGER)",
+    );
+    let project = dir.path().join("trueup.toml");
+    for _ in 0..2 {
+        assert_eq!(
+            trueup(&project, &["--quiet", "check", "--format", "json"]).0,
+            Some(1)
+        );
+    }
+    for format in ["html", "markdown", "junit", "json"] {
+        let out = dir.path().join(format!("report.{format}"));
+        let figures = dir.path().join("time.txt");
+        let status = Command::new(time)
+            .args(["-f", "%M", "-o"])
+            .arg(&figures)
+            .arg(env!("CARGO_BIN_EXE_trueup"))
+            .arg("--project")
+            .arg(&project)
+            .args(["report", "--format", format, "--output"])
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{format}: {status}");
+        let text = std::fs::read_to_string(&figures).unwrap();
+        let kib: u64 = text
+            .lines()
+            .last()
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap();
+        assert!(
+            kib < REPORT_BOUND_KIB,
+            "report --format {format} peaked at {kib} KiB"
+        );
+        let size = std::fs::metadata(&out).unwrap().len();
+        assert!(size < 64 * 1024, "report --format {format} is {size} bytes");
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(text.contains("69990 more") || format == "json", "{text}");
+    }
+}
