@@ -4,8 +4,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use futures_util::TryStreamExt;
-
 use super::{Compared, Report, RuleReport, RunInfo, Sample, Totals, TrendRun};
 use crate::load::Project;
 use crate::rule::Severity;
@@ -50,14 +48,10 @@ pub async fn from_store(
         })
         .collect();
     rules.sort_by(|a, b| a.id.cmp(&b.id));
-    if options.show > 0 {
-        let limit = i64::try_from(options.show).unwrap_or(i64::MAX);
-        let mut findings = std::pin::pin!(store.stream_findings(run, Some(limit)));
-        while let Some(finding) = findings.try_next().await? {
-            if let Ok(at) = rules.binary_search_by(|r| r.id.as_str().cmp(&finding.rule)) {
-                let sample = Sample::new(finding.fingerprint, finding.key, &finding.message);
-                rules[at].keys.push(sample);
-            }
+    for finding in store.first_findings(run, options.show).await? {
+        if let Ok(at) = rules.binary_search_by(|r| r.id.as_str().cmp(&finding.rule)) {
+            let sample = Sample::new(finding.fingerprint, finding.key, &finding.message);
+            rules[at].keys.push(sample);
         }
     }
     let mut report = Report {

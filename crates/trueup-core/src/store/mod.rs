@@ -5,6 +5,7 @@
 
 pub mod baseline;
 mod diff;
+mod first;
 mod prints;
 mod record;
 mod repairs;
