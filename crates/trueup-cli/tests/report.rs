@@ -238,6 +238,12 @@ fn check_writes_the_report_formats_and_exits_as_it_would() {
     assert!(!xml.contains("<failure"), "{xml}");
     validate_junit(&xml);
 
+    // A run not recorded is a report too.
+    let (code, xml, _) = trueup(&project, &["check", "--no-record", "--format", "junit"]);
+    assert_eq!(code, Some(1));
+    assert!(xml.contains("<testsuite name=\"trueup check\""), "{xml}");
+    validate_junit(&xml);
+
     // The live report and the report of the run it recorded say the same.
     let (code, live, _) = trueup(&project, &["check", "--format", "markdown"]);
     assert_eq!(code, Some(1));
