@@ -494,7 +494,12 @@ mod tests {
             runbook_link("https://wiki.example/runbook#orders"),
             "<a href=\"https://wiki.example/runbook#orders\" rel=\"noreferrer noopener\">https://wiki.example/runbook#orders</a>"
         );
-        for text in ["javascript:alert(1)", "runbooks/data.md#step-2", "https://x y", "HTTPS:"] {
+        for text in [
+            "javascript:alert(1)",
+            "runbooks/data.md#step-2",
+            "https://x y",
+            "HTTPS:",
+        ] {
             assert!(runbook_link(text).starts_with("<code>"), "{text}");
         }
         assert!(runbook_link("https://a.example/\"><script>").contains("&quot;&gt;&lt;script&gt;"));
@@ -502,12 +507,22 @@ mod tests {
 
     #[test]
     fn a_chart_breaks_its_line_where_a_rule_did_not_run() {
-        let svg = chart(&[Some(1), Some(3), None, Some(2), Some(0)], &[1, 2, 3, 4, 5], Size::CHART, "r");
+        let svg = chart(
+            &[Some(1), Some(3), None, Some(2), Some(0)],
+            &[1, 2, 3, 4, 5],
+            Size::CHART,
+            "r",
+        );
         assert_eq!(svg.matches("<polyline").count(), 2, "{svg}");
         assert_eq!(svg.matches("<circle").count(), 4, "{svg}");
         assert!(svg.contains("<title>run 2: 3</title>"), "{svg}");
         // One run: a point, no line; no run: an empty chart.
-        assert_eq!(chart(&[Some(5)], &[7], Size::SPARK, "r").matches("<polyline").count(), 0);
+        assert_eq!(
+            chart(&[Some(5)], &[7], Size::SPARK, "r")
+                .matches("<polyline")
+                .count(),
+            0
+        );
         assert!(chart(&[], &[], Size::CHART, "r").ends_with("</svg>"));
     }
 }
