@@ -90,6 +90,8 @@ pub enum Command {
     Undo(UndoArgs),
     /// List the repairs in the sources' journals, newest first.
     Repairs(RepairsArgs),
+    /// Render a recorded run and its trend: Markdown, self-contained HTML, JSON or JUnit XML.
+    Report(ReportArgs),
     /// Run the project's scheduled audits ([[schedule]]) until stopped; serve /metrics,
     /// /healthz and /runs.
     Serve(ServeArgs),
@@ -234,8 +236,12 @@ pub struct CheckArgs {
     /// Exit 1 when a finding is at least this severe (default: the project's `fail-on`).
     #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
     pub fail_on: Option<Severity>,
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
+    pub format: CheckFormat,
+    /// Write the output to FILE instead of stdout, whole or not at all (a temporary file
+    /// renamed over FILE when the run is done).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
     /// How many finding keys to show per rule in human output.
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub show: usize,
@@ -257,6 +263,19 @@ pub struct CheckArgs {
     /// The `schedule` label of the metrics.
     #[arg(long, value_name = "NAME", default_value = trueup_core::metrics::CHECK_SCHEDULE, requires = "metrics_file")]
     pub schedule: String,
+}
+
+/// Output formats of `check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    /// For people.
+    Human,
+    /// JSON for programs, every finding.
+    Json,
+    /// JUnit XML: a testcase per rule, for CI.
+    Junit,
+    /// The report as Markdown, for a pull request or an issue.
+    Markdown,
 }
 
 fn parse_severity(text: &str) -> Result<Severity, String> {
@@ -373,6 +392,40 @@ pub struct DiffArgs {
     pub show: usize,
     #[arg(long, value_enum, default_value_t = DiffFormat::Human)]
     pub format: DiffFormat,
+}
+
+/// Output formats of `report`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Tables and lists for a pull request, an issue or a wiki page.
+    Markdown,
+    /// One page with no external reference: inline styles, SVG charts, sortable tables.
+    Html,
+    /// The report's model, for programs.
+    Json,
+    /// JUnit XML: one testsuite for the run, one testcase per rule.
+    Junit,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[arg(default_value = "last", help = RUN_HELP)]
+    pub run: String,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
+    pub format: ReportFormat,
+    /// Write the report to FILE instead of stdout, whole or not at all (a temporary file
+    /// renamed over FILE).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// How many runs the trend shows, this one included (0: none).
+    #[arg(long, default_value_t = 10, value_name = "N", value_parser = clap::value_parser!(u16).range(0..=1000))]
+    pub trend: u16,
+    /// How many finding keys to show per rule.
+    #[arg(long, default_value_t = 10, value_name = "N", value_parser = clap::value_parser!(u16).range(0..=1000))]
+    pub show: u16,
+    /// A rule fails when it has a finding at least this severe (default: the project's `fail-on`).
+    #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
+    pub fail_on: Option<Severity>,
 }
 
 #[derive(Debug, Args)]

@@ -12,11 +12,13 @@ use trueup_core::finding::{Finding, RuleSpec};
 use trueup_core::load::Project;
 use trueup_core::metrics::Collector;
 use trueup_core::outcome::{RuleError, RuleOutcome};
-use trueup_core::store::StoreLocation;
+use trueup_core::report;
+use trueup_core::store::{Store, StoreLocation};
 use trueup_core::text::Escaped;
 
 use crate::ExitStatus;
-use crate::args::{CheckArgs, Format};
+use crate::args::{CheckArgs, CheckFormat};
+use crate::output_file::{OutputFile, write_to};
 use crate::printer::Printer;
 use crate::render::{HumanRenderer, JsonRenderer};
 
@@ -53,16 +55,26 @@ pub async fn execute(
     printer: &Printer,
     observe: &mut dyn FnMut(&Finding),
 ) -> anyhow::Result<CheckReport> {
+    // `--output FILE` is refused now, before the run, when it cannot be written.
+    let mut file = args.output.as_deref().map(OutputFile::create).transpose()?;
+    // The report formats render once the run is over, from what this collected.
+    let mut collector = report::Collector::new(args.show);
     let stdout = std::io::stdout();
-    let renderer: Box<dyn CheckSink> = match args.format {
-        Format::Human => Box::new(HumanRenderer::new(
+    let renderer: Box<dyn CheckSink> = match (args.format, file.as_mut()) {
+        (CheckFormat::Human, None) => Box::new(HumanRenderer::new(
             BufWriter::new(anstream::AutoStream::auto(stdout.lock())),
             args.show,
         )),
-        Format::Json => Box::new(JsonRenderer::new(BufWriter::with_capacity(
+        (CheckFormat::Human, Some(file)) => Box::new(HumanRenderer::new(
+            anstream::StripStream::new(file as &mut dyn Write),
+            args.show,
+        )),
+        (CheckFormat::Json, None) => Box::new(JsonRenderer::new(BufWriter::with_capacity(
             64 * 1024,
             stdout.lock(),
         ))),
+        (CheckFormat::Json, Some(file)) => Box::new(JsonRenderer::new(file)),
+        (CheckFormat::Junit | CheckFormat::Markdown, _) => Box::new(&mut collector),
     };
     let mut sink = Output {
         renderer,
@@ -77,13 +89,47 @@ pub async fn execute(
     let report = check::run(project, &options(args), &cancel, &mut sink).await;
     signals.abort();
     sink.bar.finish_and_clear();
+    let metrics = sink.collector.take();
+    drop(sink);
     let report = report?;
     std::io::stdout().flush()?;
+    let format = match args.format {
+        CheckFormat::Junit => Some(report::Format::Junit),
+        CheckFormat::Markdown => Some(report::Format::Markdown),
+        CheckFormat::Human | CheckFormat::Json => None,
+    };
+    if let Some(format) = format {
+        let mut live = collector.report(&report, args.select.selection().describe());
+        compare(project, &mut live, printer).await;
+        write_to(file, |out| report::render(&live, format, out))?;
+    } else if let Some(file) = file {
+        file.commit()?;
+    }
     after_run(&report, &project.state, printer);
-    if let (Some(path), Some(collector)) = (&args.metrics_file, sink.collector.take()) {
+    if let (Some(path), Some(collector)) = (&args.metrics_file, metrics) {
         trueup_core::metrics::write_run(project, &args.schedule, &report, collector, path).await?;
     }
     Ok(report)
+}
+
+/// New and resolved findings against the run before, when this one was recorded complete;
+/// a store that cannot tell leaves them out, and says why.
+async fn compare(project: &Project, live: &mut report::Report, printer: &Printer) {
+    if live.run.id.is_none() || live.run.finished_at.is_none() {
+        return;
+    }
+    let compared = async {
+        let store = Store::open_read_only(&project.state).await?;
+        let compared = report::compare(&store, live).await;
+        store.close().await;
+        compared
+    };
+    if let Err(err) = compared.await {
+        printer.status(format!(
+            "the report has no new and resolved findings: {}",
+            trueup_core::error::chain(&err)
+        ));
+    }
 }
 
 /// The first SIGINT or SIGTERM cancels the run (its queries are cancelled in their

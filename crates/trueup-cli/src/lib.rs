@@ -4,6 +4,7 @@
 mod args;
 mod checking;
 mod commands;
+mod output_file;
 mod printer;
 mod render;
 

@@ -27,6 +27,7 @@ pub mod project;
 pub mod read;
 pub mod redact;
 pub mod repair;
+pub mod report;
 pub mod rule;
 pub mod rule_files;
 pub mod schema;

@@ -12,7 +12,7 @@ use trueup_core::project::PROJECT_FILE;
 use trueup_shop::{Planted, ShopSpec};
 
 use crate::ExitStatus;
-use crate::args::{DemoArgs, Format};
+use crate::args::{CheckFormat, DemoArgs};
 use crate::checking;
 use crate::printer::{BOLD, DIM, ERROR, OK, Printer};
 
@@ -94,7 +94,7 @@ pub async fn run(args: &DemoArgs, printer: &Printer) -> anyhow::Result<ExitStatu
     {
         return Ok(status);
     }
-    let print = args.check.format == Format::Human;
+    let print = args.check.format == CheckFormat::Human;
     Ok(compare_with_planted(
         &Planted::for_spec(&spec),
         &found,

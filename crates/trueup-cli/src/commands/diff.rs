@@ -138,21 +138,7 @@ fn pretty(out: &mut impl Write, depth: usize, value: &impl Serialize) -> anyhow:
     Ok(())
 }
 
-/// `id=42` or `order_id=7, line=2`, from a stored key object.
-pub fn key_text(key: &serde_json::Value) -> String {
-    match key.as_object() {
-        Some(columns) => columns
-            .iter()
-            .map(|(name, value)| match value {
-                serde_json::Value::String(text) => format!("{name}={text}"),
-                serde_json::Value::Null => format!("{name}=NULL"),
-                other => format!("{name}={other}"),
-            })
-            .collect::<Vec<_>>()
-            .join(", "),
-        None => key.to_string(),
-    }
-}
+pub use trueup_core::store::key_text;
 
 /// What a rule's line says about it.
 fn summary(diff: &Diff, rule: &RuleDiff) -> String {

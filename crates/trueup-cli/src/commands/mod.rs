@@ -9,6 +9,7 @@ mod gc;
 mod init;
 mod plugin;
 mod repair;
+mod report;
 mod rules;
 mod runs;
 mod schema;
@@ -41,6 +42,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Undo(args) => repair::undo(args, project, printer).await,
         Command::Repairs(args) => repair::repairs(args, project).await,
         Command::Serve(args) => serve::run(args, project, printer).await,
+        Command::Report(args) => report::run(args, project, printer).await,
     }
 }
 

@@ -315,10 +315,10 @@ impl Store {
 }
 
 /// A batch's rows, read as the caller's row type says.
-fn parse<'a, T: serde::Deserialize<'a>>(run: RunId, text: &'a str) -> Result<Vec<T>> {
+pub(super) fn parse<'a, T: serde::Deserialize<'a>>(run: RunId, text: &'a str) -> Result<Vec<T>> {
     serde_json::from_str(text).map_err(|e| damaged(run, &e))
 }
 
-fn damaged(run: RunId, err: &serde_json::Error) -> crate::Error {
+pub(super) fn damaged(run: RunId, err: &serde_json::Error) -> crate::Error {
     crate::Error::Other(format!("a stored batch of run {run} is damaged: {err}"))
 }

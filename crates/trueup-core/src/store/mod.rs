@@ -5,6 +5,7 @@
 
 pub mod baseline;
 mod diff;
+mod first;
 pub mod history;
 mod leases;
 mod prints;
@@ -25,7 +26,7 @@ pub use history::RuleRun;
 pub use leases::{Claim, ScheduledEnd, ScheduledRun};
 pub use record::Recorder;
 pub use repairs::RepairRecord;
-pub use runs::{RunRule, RunStatus, RunSummary, StoredFinding};
+pub use runs::{RunRule, RunStatus, RunSummary, StoredFinding, key_text};
 
 pub use crate::load::{DEFAULT_PATH, StoreLocation};
 use crate::{Error, Result};

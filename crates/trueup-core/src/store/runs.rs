@@ -341,6 +341,22 @@ impl Store {
     }
 }
 
+/// `id=42` or `order_id=7, line=2`, a stored key object as people read it.
+pub fn key_text(key: &serde_json::Value) -> String {
+    match key.as_object() {
+        Some(columns) => columns
+            .iter()
+            .map(|(name, value)| match value {
+                serde_json::Value::String(text) => format!("{name}={text}"),
+                serde_json::Value::Null => format!("{name}=NULL"),
+                other => format!("{name}={other}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        None => key.to_string(),
+    }
+}
+
 /// A finding as a `findings` row holds it.
 fn stored_finding(row: &sqlx::any::AnyRow) -> StoredFinding {
     StoredFinding {
