@@ -1,0 +1,401 @@
+//! `apply`: runs a plan in batches, each one transaction that locks and re-reads its rows,
+//! skips any that changed since the plan or no longer violate, journals the before-image of
+//! every row it changes, changes them, re-runs the detector on them (it must find none) and
+//! commits only then. See docs/design/repairs.md for why each step is there.
+
+mod batch;
+mod merge;
+mod rows;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use self::batch::run_batch;
+use super::db::{Access, Db};
+use super::effects::{self, NewFindings};
+use super::journal::{self, NewRepair};
+use super::plan::{self, PlanFile, RuleLine, TargetLine};
+use super::spec::{self, RuleRepair};
+use crate::Result;
+use crate::cancel::Cancel;
+use crate::load::Project;
+
+/// How `apply` runs.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Keys per batch (one transaction each).
+    pub batch_size: usize,
+    /// Do everything, then roll back.
+    pub dry_run: bool,
+    /// Replaces the rules' `max-rows` (the CLI asks for `--yes` with it).
+    pub max_rows: Option<u64>,
+    /// Commit batches that give other rules new findings (they are reported).
+    pub allow_new_findings: bool,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions {
+            batch_size: 500,
+            dry_run: false,
+            max_rows: None,
+            allow_new_findings: false,
+        }
+    }
+}
+
+/// Why a planned row was left alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Skip {
+    /// Someone changed the row since the plan: their write stands.
+    Changed,
+    /// The row is gone.
+    Gone,
+    /// It no longer violates the rule.
+    Resolved,
+    /// An earlier apply of this plan repaired it.
+    AlreadyApplied,
+}
+
+/// What `apply` did to one rule.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppliedRule {
+    pub rule: String,
+    pub source: String,
+    pub strategy: String,
+    /// The repair in the source's journal (none for a dry run).
+    pub repair: Option<i64>,
+    pub planned: u64,
+    /// Targets repaired (keys or groups).
+    pub repaired: u64,
+    /// Rows written in every table (each journaled).
+    pub rows: u64,
+    pub skipped: BTreeMap<Skip, u64>,
+    /// A few skipped keys, for people to look at.
+    pub skipped_sample: Vec<(Skip, serde_json::Value)>,
+    /// Findings the batches gave other rules (committed only with `--allow-new-findings`).
+    pub new_findings: Vec<NewFindings>,
+    pub error: Option<String>,
+    /// Whether any of its batches ran (not when the apply stopped at an earlier rule).
+    pub reached: bool,
+}
+
+/// What `apply` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApplyReport {
+    pub plan_hash: String,
+    pub dry_run: bool,
+    pub rules: Vec<AppliedRule>,
+    /// Rules the plan found but refused to apply (over `max-rows`, an error while planning):
+    /// an apply with any is a failed one.
+    pub refused: Vec<spec::Refusal>,
+    /// Rules the plan does not repair at all (`manual`, no repair): for the record.
+    pub not_repaired: Vec<spec::Refusal>,
+    pub interrupted: bool,
+    /// Why the state store did not record the repairs, if it did not (they stand).
+    pub store_error: Option<String>,
+}
+
+impl ApplyReport {
+    pub fn failed(&self) -> bool {
+        !self.refused.is_empty()
+            || self.not_repaired.iter().any(|r| r.error)
+            || self.rules.iter().any(|r| r.error.is_some())
+    }
+}
+
+/// Progress of a long apply.
+pub trait ApplyProgress {
+    fn batch(&mut self, rule: &str, done: u64, planned: u64);
+}
+
+impl ApplyProgress for () {
+    fn batch(&mut self, _: &str, _: u64, _: u64) {}
+}
+
+/// One source's session and journal position during an apply.
+struct Session {
+    db: Db,
+    repair: Option<i64>,
+    /// The detection run the plan came from (`plan --from-run`).
+    from_run: Option<i64>,
+    seq: i64,
+    batch: i64,
+}
+
+/// A rule being applied.
+struct RuleRun {
+    rr: RuleRepair,
+    watchers: Vec<effects::Watcher>,
+    types: Vec<String>,
+    max_rows: Option<u64>,
+    report: AppliedRule,
+}
+
+const SAMPLE: usize = 10;
+
+/// Applies the plan at `path` to the project's sources.
+pub async fn apply(
+    project: &Project,
+    path: &Path,
+    options: &ApplyOptions,
+    cancel: &Cancel,
+    progress: &mut dyn ApplyProgress,
+) -> Result<ApplyReport> {
+    let plan = plan::read(path)?;
+    let started = crate::time::now_millis();
+    let mut sessions: BTreeMap<String, Session> = BTreeMap::new();
+    let mut runs: BTreeMap<usize, RuleRun> = BTreeMap::new();
+    // Everything is checked before anything changes.
+    for line in &plan.rules {
+        if let Some(end) = plan.ends.iter().find(|e| e.index == line.index)
+            && end.refusal(options.max_rows).is_some()
+        {
+            continue;
+        }
+        let run = check_rule(project, &plan, line, options, &mut sessions).await?;
+        runs.insert(line.index, run);
+    }
+    let plan_hash = plan.hash.clone();
+    for session in sessions.values_mut() {
+        let rules: Vec<String> = runs
+            .values()
+            .filter(|r| r.rr.source == session.db.source)
+            .map(|r| r.rr.rule.clone())
+            .collect();
+        session.from_run = plan.header.from_run;
+        if options.dry_run {
+            session.db.begin().await?;
+        }
+        journal::ensure(&mut session.db, options.dry_run).await?;
+        session.repair = Some(
+            journal::begin_repair(
+                &mut session.db,
+                &NewRepair {
+                    kind: "apply",
+                    undoes: None,
+                    plan_hash: &plan_hash,
+                    rules: &rules,
+                },
+            )
+            .await?,
+        );
+    }
+
+    let mut interrupted = false;
+    let mut stop = false;
+    let mut batch: Vec<TargetLine> = Vec::new();
+    let mut current: Option<usize> = None;
+    let mut targets = plan::targets(path)?;
+    loop {
+        let next = targets.next().transpose()?;
+        let flush = match (&next, current) {
+            (Some(t), Some(c)) => t.r != c || batch.len() >= options.batch_size,
+            (None, Some(_)) => true,
+            _ => false,
+        };
+        if flush && let Some(index) = current {
+            if cancel.is_cancelled() {
+                interrupted = true;
+                break;
+            }
+            if let Some(run) = runs.get_mut(&index)
+                && run.report.error.is_none()
+            {
+                let session = sessions
+                    .get_mut(&run.rr.source)
+                    .expect("a session per rule's source");
+                if let Err(e) = run_batch(session, run, &batch, &plan_hash, options).await {
+                    run.report.error = Some(crate::error::chain(&e));
+                    stop = true;
+                }
+                progress.batch(&run.rr.rule, run.report.repaired, run.report.planned);
+            }
+            batch.clear();
+            if stop {
+                break;
+            }
+        }
+        let Some(target) = next else { break };
+        current = Some(target.r);
+        if runs.contains_key(&target.r) {
+            batch.push(target);
+        }
+    }
+    let status = if options.dry_run {
+        "dry-run"
+    } else if stop {
+        "failed"
+    } else if interrupted {
+        "stopped"
+    } else {
+        "complete"
+    };
+    let mut records = Vec::new();
+    for session in sessions.values_mut() {
+        if options.dry_run {
+            session.db.rollback().await?;
+        } else if let Some(repair) = session.repair {
+            journal::finish_repair(&mut session.db, repair, status).await?;
+            let source = &session.db.source;
+            let applied = runs.values().filter(|r| r.rr.source == *source);
+            let rows: u64 = applied.clone().map(|r| r.report.rows).sum();
+            if rows > 0 {
+                records.push(crate::store::RepairRecord {
+                    source: source.clone(),
+                    journal_id: repair,
+                    kind: "apply".to_owned(),
+                    undoes: None,
+                    plan_hash: plan_hash.clone(),
+                    run_id: plan.header.from_run,
+                    rules: applied.map(|r| r.rr.rule.clone()).collect(),
+                    started_at: started,
+                    finished_at: crate::time::now_millis(),
+                    status: status.to_owned(),
+                    rows: i64::try_from(rows).unwrap_or(i64::MAX),
+                });
+            }
+        }
+    }
+    let store_error = super::record(project, &records).await;
+    let refused = plan
+        .ends
+        .iter()
+        .filter_map(|end| {
+            let reason = end.refusal(options.max_rows)?.to_owned();
+            let line = plan.rules.iter().find(|l| l.index == end.index)?;
+            Some(spec::Refusal {
+                rule: line.rule.clone(),
+                strategy: Some(line.strategy.clone()),
+                reason,
+                error: true,
+            })
+        })
+        .collect();
+    Ok(ApplyReport {
+        plan_hash,
+        dry_run: options.dry_run,
+        rules: runs.into_values().map(|r| r.report).collect(),
+        refused,
+        not_repaired: plan.refused,
+        interrupted,
+        store_error,
+    })
+}
+
+/// Checks that a plan's rule is this project's rule on the same database and schema, and
+/// prepares it.
+async fn check_rule(
+    project: &Project,
+    plan: &PlanFile,
+    line: &RuleLine,
+    options: &ApplyOptions,
+    sessions: &mut BTreeMap<String, Session>,
+) -> Result<RuleRun> {
+    let Some(loaded) = project.rules.iter().find(|r| r.rule.id == line.rule) else {
+        return Err(spec::mismatch(format!(
+            "the plan repairs rule `{}`, which this project does not have: is the plan from another project?",
+            line.rule
+        )));
+    };
+    if spec::rule_hash(loaded) != line.rule_hash {
+        return Err(spec::mismatch(format!(
+            "rule `{}` changed since the plan was made: make a new plan",
+            line.rule
+        )));
+    }
+    let Some(source) = project.sources.get(&line.source) else {
+        return Err(spec::mismatch(format!(
+            "the plan's source `{}` is not in this project",
+            line.source
+        )));
+    };
+    if !sessions.contains_key(&line.source) {
+        let db = Db::open(source, &project.root, Access::ReadWrite).await?;
+        sessions.insert(
+            line.source.clone(),
+            Session {
+                db,
+                repair: None,
+                from_run: None,
+                seq: 0,
+                batch: 0,
+            },
+        );
+    }
+    let session = sessions.get_mut(&line.source).expect("inserted above");
+    let db = &mut session.db;
+    if db.display_url != line.database {
+        return Err(spec::mismatch(format!(
+            "the plan was made on {} but source `{}` is now {}",
+            line.database, line.source, db.display_url
+        )));
+    }
+    let rr = match spec::prepare(db, loaded).await? {
+        Ok(rr) => rr,
+        Err(refusal) => {
+            return Err(spec::mismatch(format!(
+                "rule `{}` cannot be repaired now: {}",
+                line.rule, refusal.reason
+            )));
+        }
+    };
+    if rr.table.columns != line.columns {
+        return Err(spec::mismatch(format!(
+            "table `{}` changed since the plan was made (its columns or their types differ): make a new plan",
+            rr.table.name
+        )));
+    }
+    let types = rr.key_types()?;
+    let max_rows = options.max_rows.or(rr.max_rows);
+    let report = AppliedRule {
+        rule: rr.rule.clone(),
+        source: rr.source.clone(),
+        strategy: rr.strategy.to_owned(),
+        repair: None,
+        planned: plan
+            .ends
+            .iter()
+            .find(|e| e.index == line.index)
+            .map_or(0, |e| e.targets),
+        repaired: 0,
+        rows: 0,
+        skipped: BTreeMap::new(),
+        skipped_sample: Vec::new(),
+        new_findings: Vec::new(),
+        error: None,
+        reached: false,
+    };
+    let watchers = effects::watchers(project, &rr, db.dialect());
+    Ok(RuleRun {
+        watchers,
+        rr,
+        types,
+        max_rows,
+        report,
+    })
+}
+
+/// Adds a batch's new findings to the rule's, per other rule.
+fn merge_new_findings(all: &mut Vec<NewFindings>, found: Vec<NewFindings>) {
+    for found in found {
+        match all.iter_mut().find(|f| f.rule == found.rule) {
+            Some(known) => {
+                known.count += found.count;
+                let room = 5usize.saturating_sub(known.sample.len());
+                known.sample.extend(found.sample.into_iter().take(room));
+            }
+            None => all.push(found),
+        }
+    }
+}
+
+fn skip(report: &mut AppliedRule, why: Skip, key: &serde_json::Value) {
+    *report.skipped.entry(why).or_default() += 1;
+    if report.skipped_sample.len() < SAMPLE {
+        report.skipped_sample.push((why, key.clone()));
+    }
+}
