@@ -10,6 +10,7 @@ mod sqlite;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::{PgPool, SqlitePool};
@@ -43,7 +44,7 @@ pub struct Source {
 
 #[derive(Debug, Clone)]
 enum Backend {
-    Sqlite(SqlitePool),
+    Sqlite(SqlitePool, Arc<sqlite::Running>),
     Postgres(PgPool),
 }
 
@@ -151,14 +152,15 @@ impl Source {
         let url = spec.resolve()?;
         let name = &spec.name;
         let backend = match spec.dialect()? {
-            Dialect::Sqlite => {
-                Backend::Sqlite(sqlite::connect(name, &url, root, max_connections).await?)
-            }
+            Dialect::Sqlite => Backend::Sqlite(
+                sqlite::connect(name, &url, root, max_connections).await?,
+                Arc::default(),
+            ),
             Dialect::Postgres => Backend::Postgres(
                 postgres::connect(name, &url, max_connections, spec.connect_timeout).await?,
             ),
         };
-        let file = matches!(backend, Backend::Sqlite(_)).then(|| database_path(&url, root));
+        let file = matches!(backend, Backend::Sqlite(..)).then(|| database_path(&url, root));
         Ok(Source {
             name: spec.name.clone(),
             display_url: redact(&url),
@@ -169,7 +171,7 @@ impl Source {
 
     pub fn dialect(&self) -> Dialect {
         match self.backend {
-            Backend::Sqlite(_) => Dialect::Sqlite,
+            Backend::Sqlite(..) => Dialect::Sqlite,
             Backend::Postgres(_) => Dialect::Postgres,
         }
     }
@@ -177,7 +179,7 @@ impl Source {
     /// The columns of `table`, or `None` when there is no such table.
     pub async fn columns(&self, table: &str) -> Result<Option<Vec<String>>> {
         let names = match &self.backend {
-            Backend::Sqlite(pool) => sqlite::columns(pool, table).await?,
+            Backend::Sqlite(pool, _) => sqlite::columns(pool, table).await?,
             Backend::Postgres(pool) => postgres::columns(pool, table).await?,
         };
         Ok((!names.is_empty()).then_some(names))
@@ -219,7 +221,7 @@ impl Source {
     /// The names of the tables and views a rule can read unqualified.
     pub async fn tables(&self) -> Result<Vec<String>> {
         let sql = match self.backend {
-            Backend::Sqlite(_) => {
+            Backend::Sqlite(..) => {
                 "SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%'"
             }
             Backend::Postgres(_) => {
@@ -227,7 +229,7 @@ impl Source {
             }
         };
         Ok(match &self.backend {
-            Backend::Sqlite(pool) => sqlx::query_scalar(sql).fetch_all(pool).await?,
+            Backend::Sqlite(pool, _) => sqlx::query_scalar(sql).fetch_all(pool).await?,
             Backend::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await?,
         })
     }
@@ -244,7 +246,7 @@ impl Source {
         timeout: Duration,
     ) -> Result<Option<String>, QueryError> {
         match &self.backend {
-            Backend::Sqlite(pool) => sqlite::timestamp_problem(pool, column, timeout).await,
+            Backend::Sqlite(pool, _) => sqlite::timestamp_problem(pool, column, timeout).await,
             Backend::Postgres(pool) => Ok(postgres::timestamp_problem(pool, column).await?),
         }
     }
@@ -261,7 +263,7 @@ impl Source {
         queries: &[DetectorQuery],
     ) -> Result<Vec<String>> {
         match &self.backend {
-            Backend::Sqlite(_) => Ok(self
+            Backend::Sqlite(..) => Ok(self
                 .file
                 .as_deref()
                 .map(sqlite::excess_privileges)
@@ -274,7 +276,7 @@ impl Source {
     /// are integers; `None` for an empty table or other key types.
     pub async fn key_bounds(&self, bounds_sql: &str) -> Result<Option<(i64, i64)>> {
         let row = match &self.backend {
-            Backend::Sqlite(pool) => {
+            Backend::Sqlite(pool, _) => {
                 fetch::first_row::<sqlx::Sqlite>(&mut *pool.acquire().await?, bounds_sql).await?
             }
             Backend::Postgres(pool) => {
@@ -290,7 +292,7 @@ impl Source {
     /// The result columns `query` would return, found by preparing it without running it.
     pub async fn result_columns(&self, query: &DetectorQuery) -> Result<Vec<String>> {
         match &self.backend {
-            Backend::Sqlite(pool) => {
+            Backend::Sqlite(pool, _) => {
                 fetch::result_columns::<sqlx::Sqlite>(&mut *pool.acquire().await?, query).await
             }
             Backend::Postgres(pool) => {
@@ -326,7 +328,9 @@ impl Source {
         sink: &mut S,
     ) -> Result<(), QueryError> {
         match &self.backend {
-            Backend::Sqlite(pool) => sqlite::fetch(pool, query, timeout, sink).await,
+            Backend::Sqlite(pool, running) => {
+                sqlite::fetch(pool, running, query, timeout, sink).await
+            }
             Backend::Postgres(pool) => match postgres::fetch(pool, query, timeout, sink).await {
                 Err(QueryError::Failed(error)) => Err(QueryError::Failed(postgres::pool_error(
                     &self.name, pool, error,
@@ -338,11 +342,11 @@ impl Source {
 
     /// Cancels, in the database, every query this source is running now (a run that was
     /// interrupted): PostgreSQL gets a cancel for each of this pool's sessions, found by the
-    /// pool's own `application_name`. SQLite statements stop when their caller drops them
-    /// (nothing runs in another process). Returns how many queries were cancelled.
+    /// pool's own `application_name`; SQLite statements stop at their progress handler's
+    /// next check. Returns how many queries were cancelled.
     pub async fn cancel_running(&self) -> Result<u64> {
         match &self.backend {
-            Backend::Sqlite(_) => Ok(0),
+            Backend::Sqlite(_, running) => Ok(running.cancel()),
             Backend::Postgres(pool) => postgres::cancel_running(pool).await,
         }
     }
@@ -350,7 +354,7 @@ impl Source {
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         match &self.backend {
-            Backend::Sqlite(pool) => pool.close().await,
+            Backend::Sqlite(pool, _) => pool.close().await,
             Backend::Postgres(pool) => pool.close().await,
         }
     }

@@ -2,6 +2,8 @@
 //! interrupt the statement inside SQLite through its progress handler.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
@@ -17,6 +19,40 @@ use crate::{Error, Result};
 /// SQLite virtual-machine steps between two deadline checks: frequent enough to stop
 /// within milliseconds, rare enough to cost nothing measurable.
 const STEPS_PER_DEADLINE_CHECK: i32 = 100_000;
+
+/// The statements a SQLite source is running, so that an interrupted run stops them inside
+/// SQLite, through the same progress handler as a timeout: nothing else would, since
+/// dropping a statement's future leaves SQLite's own thread stepping it to the end.
+#[derive(Debug, Default)]
+pub(super) struct Running {
+    /// Bumped by each cancel: a statement started before it stops at its next check.
+    generation: AtomicU64,
+    /// How many statements are running now.
+    count: AtomicU64,
+}
+
+impl Running {
+    /// Stops every statement running now; returns how many there were.
+    pub(super) fn cancel(&self) -> u64 {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.count.load(Ordering::SeqCst)
+    }
+}
+
+/// One statement of [`Running`], from its start until its future ends or is dropped. A
+/// progress handler left on a pooled connection by a dropped future lets later statements
+/// run: it stops only the statement it was set for.
+struct Statement {
+    running: Arc<Running>,
+    active: Arc<AtomicBool>,
+}
+
+impl Drop for Statement {
+    fn drop(&mut self) {
+        self.active.store(false, Ordering::SeqCst);
+        self.running.count.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 /// The file a `sqlite:` URL names, relative paths starting at `root`.
 pub fn database_path(url: &str, root: &Path) -> PathBuf {
@@ -145,7 +181,7 @@ pub(super) async fn timestamp_problem(
     );
     let mut first = FirstRow::default();
     let query = DetectorQuery::new(sql, Vec::new(), Vec::new(), "");
-    fetch(pool, &query, timeout, &mut first).await?;
+    fetch(pool, &Arc::default(), &query, timeout, &mut first).await?;
     let Some([Value::Text(kind), latest, readable]) = first.0.as_deref() else {
         return Ok(None);
     };
@@ -188,23 +224,44 @@ pub(super) async fn timestamp_problem(
 
 pub(super) async fn fetch<S: RowSink>(
     pool: &SqlitePool,
+    running: &Arc<Running>,
     query: &DetectorQuery,
     timeout: Duration,
     sink: &mut S,
 ) -> Result<(), QueryError> {
     let mut conn = pool.acquire().await.map_err(Error::from)?;
     let deadline = Instant::now() + timeout;
+    let started = running.generation.load(Ordering::SeqCst);
+    running.count.fetch_add(1, Ordering::SeqCst);
+    let statement = Statement {
+        running: Arc::clone(running),
+        active: Arc::new(AtomicBool::new(true)),
+    };
+    let (active, watched) = (Arc::clone(&statement.active), Arc::clone(running));
+    let go_on = move || {
+        !active.load(Ordering::Relaxed)
+            || (Instant::now() < deadline && watched.generation.load(Ordering::Relaxed) == started)
+    };
     conn.lock_handle()
         .await
         .map_err(Error::from)?
-        .set_progress_handler(STEPS_PER_DEADLINE_CHECK, move || Instant::now() < deadline);
+        .set_progress_handler(STEPS_PER_DEADLINE_CHECK, go_on);
     let result = stream_rows::<Sqlite, S>(&mut conn, query, sink).await;
+    drop(statement);
     conn.lock_handle()
         .await
         .map_err(Error::from)?
         .remove_progress_handler();
     match result {
-        Err(Error::Database(err)) if is_interrupt(&err) => Err(QueryError::Timeout(timeout)),
+        Err(Error::Database(err)) if is_interrupt(&err) => {
+            if running.generation.load(Ordering::SeqCst) == started {
+                Err(QueryError::Timeout(timeout))
+            } else {
+                Err(QueryError::Failed(Error::Other(
+                    "the run was interrupted: the query was stopped".to_owned(),
+                )))
+            }
+        }
         other => Ok(other?),
     }
 }
