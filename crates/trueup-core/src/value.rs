@@ -104,10 +104,21 @@ impl fmt::Display for Value {
             Value::Text(s) | Value::Timestamp(s) => f.write_str(s),
             Value::Bytes(b) => {
                 f.write_str("\\x")?;
-                b.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
+                f.write_str(&hex(b))
             }
         }
     }
+}
+
+/// Bytes as lowercase hex, two digits each (hashes, plan and journal images, bytes shown).
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        text.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
+    text
 }
 
 /// A float for people: at most 10 decimals, so that `1920.5700000000002` (binary floating

@@ -204,13 +204,7 @@ impl Plugin {
 /// SHA-256 of `bytes`, in lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest as _;
-    use std::fmt::Write as _;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .fold(String::with_capacity(64), |mut hex, byte| {
-            let _ = write!(hex, "{byte:02x}");
-            hex
-        })
+    crate::value::hex(&sha2::Sha256::digest(bytes))
 }
 
 fn check_imports(module: &Module) -> std::result::Result<(), String> {

@@ -306,8 +306,22 @@ pub async fn mark_undone(db: &mut Db, repair: i64, undo: i64) -> Result<()> {
     Ok(())
 }
 
-/// Most rows one INSERT writes (PostgreSQL binds at most 65535 values).
+/// Most rows one INSERT writes on SQLite (it binds at most 32766 values).
 const ROWS_PER_INSERT: usize = 500;
+
+/// A journal row as PostgreSQL's `jsonb_to_recordset` reads it: a batch's entries go in one
+/// statement with one parameter, not ten per row to format, bind and plan.
+#[derive(Serialize)]
+struct Row<'e> {
+    seq: i64,
+    rule_id: &'e str,
+    table_name: &'e str,
+    key_columns: String,
+    key: String,
+    change: &'static str,
+    before: Option<&'e str>,
+    after_hash: Option<&'e str>,
+}
 
 /// Writes `entries` as batch `batch` of `repair`, numbered on from `seq`, and adds their
 /// count to the repair's rows; inside the batch's transaction.
@@ -319,50 +333,72 @@ pub async fn write(
     entries: &[Entry],
 ) -> Result<()> {
     let (_, repairs, journal) = names(db.dialect());
-    for chunk in entries.chunks(ROWS_PER_INSERT) {
-        let mut binds = Vec::with_capacity(chunk.len() * 10);
-        let mut rows = Vec::with_capacity(chunk.len());
-        for entry in chunk {
-            let n = binds.len();
-            let image = match db.dialect() {
-                Dialect::Sqlite => "text",
-                Dialect::Postgres => "jsonb",
-            };
-            rows.push(format!(
-                "({}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
-                db.param(n + 1, "bigint"),
-                db.param(n + 2, "bigint"),
-                db.param(n + 3, "bigint"),
-                db.param(n + 4, "text"),
-                db.param(n + 5, "text"),
-                db.param(n + 6, "text"),
-                db.param(n + 7, "text"),
-                db.param(n + 8, "text"),
-                db.param(n + 9, image),
-                db.param(n + 10, "text"),
-            ));
-            binds.extend([
-                Value::Int(repair),
-                Value::Int(*seq),
-                Value::Int(batch),
-                Value::Text(entry.rule.clone()),
-                Value::Text(entry.table.clone()),
-                Value::Text(serde_json::to_string(&entry.key_columns).unwrap_or_default()),
-                Value::Text(row::key_json(&entry.key).to_string()),
-                Value::Text(entry.change.as_str().to_owned()),
-                entry.before.clone().map_or(Value::Null, Value::Text),
-                entry.after_hash.clone().map_or(Value::Null, Value::Text),
-            ]);
-            *seq += 1;
+    let columns =
+        "repair_id, seq, batch, rule_id, table_name, key_columns, key, change, before, after_hash";
+    match db.dialect() {
+        Dialect::Postgres => {
+            let rows: Vec<Row<'_>> = entries
+                .iter()
+                .map(|entry| {
+                    *seq += 1;
+                    Row {
+                        seq: *seq - 1,
+                        rule_id: &entry.rule,
+                        table_name: &entry.table,
+                        key_columns: serde_json::to_string(&entry.key_columns).unwrap_or_default(),
+                        key: row::key_json(&entry.key).to_string(),
+                        change: entry.change.as_str(),
+                        before: entry.before.as_deref(),
+                        after_hash: entry.after_hash.as_deref(),
+                    }
+                })
+                .collect();
+            let rows = serde_json::to_string(&rows).map_err(|e| Error::Other(e.to_string()))?;
+            db.execute(
+                &format!(
+                    "INSERT INTO {journal} ({columns}) \
+                     SELECT CAST($1 AS bigint), r.seq, CAST($2 AS bigint), r.rule_id, r.table_name, \
+                     r.key_columns, r.key, r.change, CAST(r.before AS jsonb), r.after_hash \
+                     FROM jsonb_to_recordset(CAST($3 AS jsonb)) AS r(seq bigint, rule_id text, \
+                     table_name text, key_columns text, key text, change text, before text, \
+                     after_hash text)"
+                ),
+                &[Value::Int(repair), Value::Int(batch), Value::Text(rows)],
+            )
+            .await?;
         }
-        db.execute(
-            &format!(
-                "INSERT INTO {journal} (repair_id, seq, batch, rule_id, table_name, key_columns, key, change, before, after_hash) VALUES {}",
-                rows.join(", ")
-            ),
-            &binds,
-        )
-        .await?;
+        Dialect::Sqlite => {
+            for chunk in entries.chunks(ROWS_PER_INSERT) {
+                let mut binds = Vec::with_capacity(chunk.len() * 10);
+                let mut rows = Vec::with_capacity(chunk.len());
+                for entry in chunk {
+                    let n = binds.len();
+                    let params: Vec<String> = (1..=10).map(|i| format!("?{}", n + i)).collect();
+                    rows.push(format!("({})", params.join(", ")));
+                    binds.extend([
+                        Value::Int(repair),
+                        Value::Int(*seq),
+                        Value::Int(batch),
+                        Value::Text(entry.rule.clone()),
+                        Value::Text(entry.table.clone()),
+                        Value::Text(serde_json::to_string(&entry.key_columns).unwrap_or_default()),
+                        Value::Text(row::key_json(&entry.key).to_string()),
+                        Value::Text(entry.change.as_str().to_owned()),
+                        entry.before.clone().map_or(Value::Null, Value::Text),
+                        entry.after_hash.clone().map_or(Value::Null, Value::Text),
+                    ]);
+                    *seq += 1;
+                }
+                db.execute(
+                    &format!(
+                        "INSERT INTO {journal} ({columns}) VALUES {}",
+                        rows.join(", ")
+                    ),
+                    &binds,
+                )
+                .await?;
+            }
+        }
     }
     db.execute(
         &format!(

@@ -5,7 +5,7 @@ use serde_json::{Value as Json, json};
 use sha2::{Digest, Sha256};
 
 use crate::dialect::Dialect;
-use crate::value::Value;
+use crate::value::{Value, hex};
 use crate::{Error, Result};
 
 /// A value as JSON: `null`, booleans, integers and text as themselves; a float as
@@ -17,10 +17,7 @@ pub fn to_json(value: &Value) -> Json {
         Value::Int(i) => json!(i),
         Value::Float(x) => json!({ "real": format!("{x:?}") }),
         Value::Decimal(s) | Value::Text(s) | Value::Timestamp(s) => json!(s),
-        Value::Bytes(b) => {
-            let hex: String = b.iter().map(|byte| format!("{byte:02x}")).collect();
-            json!({ "hex": hex })
-        }
+        Value::Bytes(b) => json!({ "hex": hex(b) }),
     }
 }
 
@@ -97,11 +94,6 @@ pub fn image_values(image: &str, columns: &[String]) -> Result<Vec<Value>> {
 /// The hash of an image: 128 bits of its SHA-256, as hex.
 pub fn image_hash(image: &str) -> String {
     hex(&Sha256::digest(image.as_bytes())[..16])
-}
-
-/// Bytes as lowercase hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

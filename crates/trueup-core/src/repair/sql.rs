@@ -114,21 +114,26 @@ pub fn read_rows(db: &Db, table: &Table, key: &[String], rows: usize, lock: bool
 /// The detector restricted to `rows` keys, bound after its own values: the keys that
 /// still violate.
 ///
-/// With `ranged`, the detector's key-range form runs instead (its smallest and largest key
-/// bound after its own values, then the keys): the range reaches inside its aggregate,
-/// where SQLite would not push the keys down and would aggregate the whole table per batch.
+/// With `ranged`, the detector's key-range form runs instead, its smallest and largest key
+/// bound after its own values, and no list of keys: the range reaches inside its aggregate
+/// (where SQLite would not push a key list down, and would aggregate the whole table per
+/// batch), the statement is the same for every batch (nothing for the server to plan per
+/// list), and the caller keeps the batch's own keys among the rows.
 pub fn redetect(db: &Db, rr: &RuleRepair, types: &[String], rows: usize, ranged: bool) -> String {
     let read: Vec<String> = rr.key.iter().map(|k| db.read("d", k)).collect();
-    let (query, first) = match (&rr.detector.split, ranged) {
-        (Some(split), true) => (&split.range_sql, rr.detector.binds.len() + 3),
-        _ => (&rr.detector.sql, rr.detector.binds.len() + 1),
-    };
-    format!(
-        "SELECT {} FROM (\n{}\n) AS d WHERE {}",
-        select_list(&read),
-        query,
-        key_in(db, "d", &rr.key, types, rows, first)
-    )
+    match (&rr.detector.split, ranged) {
+        (Some(split), true) => format!(
+            "SELECT {} FROM (\n{}\n) AS d",
+            select_list(&read),
+            split.range_sql
+        ),
+        _ => format!(
+            "SELECT {} FROM (\n{}\n) AS d WHERE {}",
+            select_list(&read),
+            rr.detector.sql,
+            key_in(db, "d", &rr.key, types, rows, rr.detector.binds.len() + 1)
+        ),
+    }
 }
 
 /// `(t.columns) IN (…)`: the rows of `dependent` (alias `t`) that reference `rows` target

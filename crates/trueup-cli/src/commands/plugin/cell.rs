@@ -54,7 +54,7 @@ impl fmt::Display for Fixture<'_> {
             Value::Bool(b) => write!(f, "{b}"),
             Value::Timestamp(t) if t.parse::<toml::value::Datetime>().is_ok() => f.write_str(t),
             Value::Timestamp(t) => write!(f, "{{ timestamp = {} }}", super::toml_string(t)),
-            Value::Bytes(b) => write!(f, "{{ bytes = \"{}\" }}", hex(b)),
+            Value::Bytes(b) => write!(f, "{{ bytes = \"{}\" }}", trueup_core::value::hex(b)),
         }
     }
 }
@@ -65,10 +65,6 @@ fn is_decimal(text: &str) -> bool {
     !whole.is_empty()
         && whole.bytes().all(|b| b.is_ascii_digit())
         && fraction.bytes().all(|b| b.is_ascii_digit())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn unhex(text: &str) -> Result<Vec<u8>, String> {

@@ -192,13 +192,28 @@ pub(super) async fn still_violating(
     let bounds = ints
         .filter(|_| run.rr.detector.split.is_some())
         .and_then(|ints| Some((*ints.iter().min()?, *ints.iter().max()?)));
-    if let Some((lo, hi)) = bounds {
-        binds.extend([Value::Int(lo), Value::Int(hi)]);
-    }
-    binds.extend(keys.iter().flatten().cloned());
     let sql = sql::redetect(db, &run.rr, &run.types, keys.len(), bounds.is_some());
-    for values in db.rows(&sql, &binds).await? {
-        found.insert(row::key_json(&values).to_string());
+    match bounds {
+        Some((lo, hi)) => {
+            // Every violating key in the range, streamed: the batch's own are kept.
+            binds.extend([Value::Int(lo), Value::Int(hi)]);
+            let wanted: HashSet<String> =
+                keys.iter().map(|k| row::key_json(k).to_string()).collect();
+            db.each(&sql, &binds, |values| {
+                let key = row::key_json(&values).to_string();
+                if wanted.contains(&key) {
+                    found.insert(key);
+                }
+                Ok(())
+            })
+            .await?;
+        }
+        None => {
+            binds.extend(keys.iter().flatten().cloned());
+            for values in db.rows(&sql, &binds).await? {
+                found.insert(row::key_json(&values).to_string());
+            }
+        }
     }
     Ok(found)
 }

@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 
-use crate::repair::row;
 use crate::repair::spec::Refusal;
 use crate::{Error, Result};
 
@@ -193,7 +192,7 @@ pub fn read(path: &std::path::Path) -> Result<PlanFile> {
         let line: Line = serde_json::from_str(&text)
             .map_err(|e| bad_plan(path, number, format!("not a plan line: {e}")))?;
         if let Line::End(end) = line {
-            let actual = row::hex(&hash.finalize());
+            let actual = crate::value::hex(&hash.finalize());
             if actual != end.sha256 {
                 return Err(bad_plan(
                     path,

@@ -161,7 +161,7 @@ pub async fn plan(
         summary.rules.push(PlannedRule { line, end, sample });
     }
     summary.interrupted |= cancel.is_cancelled();
-    let hash = row::hex(&std::mem::take(&mut writer.hash).finalize());
+    let hash = crate::value::hex(&std::mem::take(&mut writer.hash).finalize());
     writer.line(&Line::End(End {
         rules: summary.rules.len(),
         targets: total,
