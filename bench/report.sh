@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark of `trueup report` over a recorded run of N findings from one rule, compared
 # with the run before it (1% of the keys changed) and with a trend of 10 runs: wall time,
-# peak RSS and the size of the file, per format; and `check --format junit` on the same data.
+# peak RSS and the size of the file, per format; `show` of the same run (its first keys per
+# rule, for people); and `check --format junit` on the same data.
 #
 #   bench/report.sh [N] [RUNS]      (defaults: N=1000000, 5 runs; needs cargo, sqlite3 and
 #                                    GNU time)
@@ -68,6 +69,7 @@ row() {
 for format in html markdown junit json; do
   measure "report-$format" report --format "$format" --output "$work/report.$format"
 done
+measure show show last
 measure check-junit check --format junit --output "$work/check.xml"
 measure check-json check --format json
 
@@ -79,5 +81,6 @@ row "report --format html" report-html "$work/report.html"
 row "report --format markdown" report-markdown "$work/report.markdown"
 row "report --format junit" report-junit "$work/report.junit"
 row "report --format json" report-json "$work/report.json"
+row "show (the first keys of each rule)" show
 row "check --format junit (a new run)" check-junit "$work/check.xml"
 row "check --format json (a new run, every finding)" check-json

@@ -243,7 +243,7 @@ pub struct CheckArgs {
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// How many finding keys to show per rule in human output.
-    #[arg(long, default_value_t = 5, value_name = "N")]
+    #[arg(long, default_value_t = 5, value_name = "N", value_parser = show_range())]
     pub show: usize,
     /// How many queries run at once (default: the project's `concurrency`).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
@@ -365,7 +365,7 @@ pub struct ShowArgs {
     #[arg(default_value = "last", help = RUN_HELP)]
     pub run: String,
     /// How many findings to show per rule in human output.
-    #[arg(long, default_value_t = 5, value_name = "N")]
+    #[arg(long, default_value_t = 5, value_name = "N", value_parser = show_range())]
     pub show: usize,
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
@@ -388,7 +388,7 @@ pub struct DiffArgs {
     /// The later run: an id, `last` or `last~N` (default: `last`).
     pub to: Option<String>,
     /// How many new and resolved keys to show per rule (human and markdown).
-    #[arg(long, default_value_t = 5, value_name = "N")]
+    #[arg(long, default_value_t = 5, value_name = "N", value_parser = show_range())]
     pub show: usize,
     #[arg(long, value_enum, default_value_t = DiffFormat::Human)]
     pub format: DiffFormat,
@@ -524,4 +524,10 @@ pub struct PluginDescribeArgs {
     pub wasm: PathBuf,
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+}
+
+/// `--show N` of `check`, `show` and `diff`: at most 1000 keys per rule, as `report` takes,
+/// so that what is kept for people stays bounded whatever the number of findings.
+fn show_range() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(0..=1000)
 }

@@ -18,7 +18,7 @@ use trueup_core::text::Escaped;
 
 use crate::ExitStatus;
 use crate::args::{CheckArgs, CheckFormat};
-use crate::output_file::{OutputFile, write_to};
+use crate::output_file::{self, write_to};
 use crate::printer::Printer;
 use crate::render::{HumanRenderer, JsonRenderer};
 
@@ -56,7 +56,11 @@ pub async fn execute(
     observe: &mut dyn FnMut(&Finding),
 ) -> anyhow::Result<CheckReport> {
     // `--output FILE` is refused now, before the run, when it cannot be written.
-    let mut file = args.output.as_deref().map(OutputFile::create).transpose()?;
+    let mut file = args
+        .output
+        .as_deref()
+        .map(output_file::create)
+        .transpose()?;
     // The report formats render once the run is over, from what this collected.
     let mut collector = report::Collector::new(args.show);
     let stdout = std::io::stdout();

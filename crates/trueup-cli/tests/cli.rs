@@ -468,7 +468,7 @@ fn stdout_closed_early_is_not_an_error() {
         let mut child = trueup()
             .arg("--project")
             .arg(&project)
-            .args(["check", "--show", "1000000", "--format", format])
+            .args(["check", "--show", "1000", "--format", format])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -543,4 +543,24 @@ fn quiet_silences_status_lines() {
     let validated = check(&dir.join("trueup.toml"), &["--quiet", "validate"]);
     assert_eq!(validated.code, Some(0), "{}", validated.all());
     assert_eq!(validated.stderr, "", "{}", validated.all());
+}
+
+/// What is kept for people is bounded whatever the number of findings: `--show` takes at
+/// most 1000 keys per rule, as `report --show` does.
+#[test]
+fn show_counts_above_a_thousand_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = demo_project(&tmp.path().join("demo"), &[]);
+    for command in [&["check"][..], &["show"], &["diff", "last", "last"]] {
+        let args: Vec<&str> = command.iter().copied().chain(["--show", "1001"]).collect();
+        let refused = check(&project, &args);
+        assert_eq!(refused.code, Some(2), "{args:?}: {}", refused.all());
+        assert!(
+            refused.stderr.contains("1001 is not in 0..=1000"),
+            "{args:?}: {}",
+            refused.all()
+        );
+    }
+    let kept = check(&project, &["check", "--show", "1000"]);
+    assert_eq!(kept.code, Some(1), "{}", kept.all());
 }

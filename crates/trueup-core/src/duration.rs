@@ -7,6 +7,14 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// How long something took, for people: `19 ms` under a second, else `1.25 s`.
+pub fn elapsed_text(duration: Duration) -> String {
+    match duration.as_millis() {
+        ms if ms < 1000 => format!("{ms} ms"),
+        _ => format!("{:.2} s", duration.as_secs_f64()),
+    }
+}
+
 /// A duration written as a number and a unit: `ms`, `s`, `m`, `h` or `d`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HumanDuration(pub Duration);

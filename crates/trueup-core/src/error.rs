@@ -25,6 +25,15 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A file could not be written: the `what` ("report", "metrics file") at `path`.
+    #[error("cannot write the {what} {}", path.display())]
+    Write {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
     /// A source could not be opened or reached.
     #[error("cannot connect to source `{source_name}` ({url})")]
     Connect {

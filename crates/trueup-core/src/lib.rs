@@ -42,5 +42,6 @@ pub mod text;
 pub mod time;
 pub mod validate;
 pub mod value;
+pub mod write;
 
 pub use error::{Error, Result};

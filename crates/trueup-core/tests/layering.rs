@@ -25,7 +25,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "value",
         ],
     ),
-    ("errors", &["diagnostic", "error", "read"]),
+    ("errors", &["diagnostic", "error", "read", "write"]),
     ("config", &["rule", "project", "schema"]),
     ("sql", &["compile", "sql_text"]),
     ("lint", &["lint"]),

@@ -6,23 +6,8 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Rows, TestDb};
-use trueup_core::compile::DetectorQuery;
-use trueup_core::load::SourceSpec;
-use trueup_core::source::{QueryError, Source};
-use trueup_core::template::Template;
-
-fn query(sql: &str) -> DetectorQuery {
-    DetectorQuery {
-        sql: sql.into(),
-        binds: Vec::new(),
-        key: vec!["id".into()],
-        message: Template::parse("x").unwrap(),
-        split: None,
-        settings: Vec::new(),
-        plugin: None,
-    }
-}
+use support::{Rows, TestDb, open_source, raw_query};
+use trueup_core::source::QueryError;
 
 /// Counts to five billion and returns one row at the end: hours, with no row on the way
 /// that could let a dropped stream notice.
@@ -34,24 +19,18 @@ async fn cancel_running_stops_a_sqlite_statement_and_frees_its_connection() {
     let db = TestDb::sqlite();
     db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t VALUES (7);")
         .await;
-    let spec = SourceSpec {
-        name: "db".into(),
-        url: db.url.clone(),
-        max_connections: None,
-        connect_timeout: trueup_core::project::DEFAULT_CONNECT_TIMEOUT,
-        path: Default::default(),
-        file: None,
-    };
     // One connection: the quick query below gets it only once the endless one let it go.
-    let source = Source::connect(&spec, std::path::Path::new(""), 1)
-        .await
-        .unwrap();
+    let source = open_source(&db.url).await;
     let endless = {
         let source = source.clone();
         tokio::spawn(async move {
             let mut rows = Rows::default();
             let result = source
-                .fetch(&query(ENDLESS_COUNT), Duration::from_secs(3600), &mut rows)
+                .fetch(
+                    &raw_query(ENDLESS_COUNT),
+                    Duration::from_secs(3600),
+                    &mut rows,
+                )
                 .await;
             (result, rows.0)
         })
@@ -78,7 +57,7 @@ async fn cancel_running_stops_a_sqlite_statement_and_frees_its_connection() {
     tokio::time::timeout(
         Duration::from_secs(10),
         source.fetch(
-            &query("SELECT id FROM t"),
+            &raw_query("SELECT id FROM t"),
             Duration::from_secs(10),
             &mut rows,
         ),

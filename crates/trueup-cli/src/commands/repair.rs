@@ -202,14 +202,7 @@ fn write_sql(out: &mut impl Write, plan: &PlanSummary) -> std::io::Result<()> {
 /// The plan file at `path`, created or emptied; something there that is not a regular
 /// file (a FIFO would block the open, a device would take the plan) is an error naming it.
 fn create_plan_file(path: &Path) -> anyhow::Result<std::fs::File> {
-    if let Ok(metadata) = std::fs::metadata(path)
-        && let Some(what) = trueup_core::read::not_regular(&metadata)
-    {
-        anyhow::bail!(
-            "{}: it is {what}, not a file a plan can be written to",
-            path.display()
-        );
-    }
+    trueup_core::write::refuse_odd_file(path, "plan")?;
     std::fs::File::create(path)
         .map_err(|e| anyhow::anyhow!("cannot write the plan to {}: {e}", path.display()))
 }

@@ -10,7 +10,7 @@ use trueup_core::rule::Severity;
 use crate::ExitStatus;
 use crate::args::{ReportArgs, ReportFormat};
 use crate::commands::read_store;
-use crate::output_file::{OutputFile, write_to};
+use crate::output_file::{self, write_to};
 use crate::printer::Printer;
 
 pub async fn run(
@@ -20,7 +20,11 @@ pub async fn run(
 ) -> anyhow::Result<ExitStatus> {
     let store = read_store(project_path).await?;
     // Refused now, before any work, when it cannot be written.
-    let file = args.output.as_deref().map(OutputFile::create).transpose()?;
+    let file = args
+        .output
+        .as_deref()
+        .map(output_file::create)
+        .transpose()?;
     // Titles, owners and runbooks are the rule files' when they load; otherwise the report
     // shows what the run recorded.
     let project = match Project::load(project_path) {

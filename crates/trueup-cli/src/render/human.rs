@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anstyle::{AnsiColor, Style};
+use trueup_core::duration::elapsed_text;
 use trueup_core::finding::{Finding, RuleSpec};
 use trueup_core::outcome::RuleOutcome;
 use trueup_core::rule::Severity;
@@ -54,7 +54,7 @@ impl<W: Write> HumanRenderer<W> {
     fn print_rule(&mut self, position: usize, outcome: &RuleOutcome) -> std::io::Result<()> {
         let rule = &outcome.rule;
         let id = Escaped(&rule.id);
-        let elapsed = format_duration(outcome.elapsed);
+        let elapsed = elapsed_text(outcome.elapsed);
         let count = plural(outcome.findings, "finding");
         let style = severity_style(rule.severity);
         let accepted = self.accepted[position];
@@ -188,7 +188,7 @@ impl<W: Write> CheckSink for HumanRenderer<W> {
                 summary.errored_rules
             ));
         }
-        parts.push(format_duration(summary.elapsed));
+        parts.push(elapsed_text(summary.elapsed));
         writeln!(self.out, "\n{}", parts.join(" · "))?;
         self.out.flush()
     }
@@ -218,12 +218,5 @@ fn severity_style(severity: Severity) -> Style {
         Severity::High => AnsiColor::Red.on_default(),
         Severity::Medium => AnsiColor::Yellow.on_default(),
         Severity::Low => AnsiColor::Blue.on_default(),
-    }
-}
-
-fn format_duration(duration: Duration) -> String {
-    match duration.as_millis() {
-        ms if ms < 1000 => format!("{ms} ms"),
-        _ => format!("{:.2} s", duration.as_secs_f64()),
     }
 }

@@ -2,52 +2,26 @@
 //! scrape sees the old file or the new one, never half of one.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::Metrics;
-use crate::{Error, Result};
+use crate::Result;
+use crate::write::OutputFile;
 
-/// Writes the metrics for node_exporter's textfile collector: temp file in the same folder, then rename.
-///
-/// The temporary file is `.NAME.PID.tmp` beside `path` (the collector reads only `*.prom`
-/// files, and a rename within one file system is atomic); it is synced before the rename
-/// and removed when anything fails.
+/// Writes the metrics for node_exporter's textfile collector, whole or not at all
+/// ([`OutputFile`]: a temporary `.NAME.XXXXXX.tmp` beside `path`, which the collector does
+/// not read, synced and renamed over it).
 pub fn write_file(path: &Path, metrics: &Metrics) -> Result<()> {
     let mut text = String::with_capacity(64 * 1024);
     metrics.render(&mut text);
-    let temporary = temporary_path(path)?;
-    let written =
-        write_synced(&temporary, text.as_bytes()).and_then(|()| std::fs::rename(&temporary, path));
-    written.map_err(|source| {
-        let _ = std::fs::remove_file(&temporary);
-        Error::Context {
-            context: format!("cannot write the metrics file {}", path.display()),
-            source: Box::new(Error::Output(source)),
-        }
-    })
-}
-
-/// Where the file is written before it is renamed to `path`.
-fn temporary_path(path: &Path) -> Result<PathBuf> {
-    let name = path
-        .file_name()
-        .filter(|_| !path.as_os_str().is_empty())
-        .ok_or_else(|| {
-            Error::Other(format!(
-                "`{}` is not a file name for the metrics (write e.g. /var/lib/node_exporter/textfile/trueup.prom)",
-                path.display()
-            ))
+    let mut file = OutputFile::create(path, "metrics file")?;
+    file.write_all(text.as_bytes())
+        .map_err(|source| crate::Error::Write {
+            what: "metrics file",
+            path: path.to_owned(),
+            source,
         })?;
-    let mut temporary = std::ffi::OsString::from(".");
-    temporary.push(name);
-    temporary.push(format!(".{}.tmp", std::process::id()));
-    Ok(path.with_file_name(temporary))
-}
-
-fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut file = std::fs::File::create(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
+    file.commit()
 }
 
 #[cfg(test)]

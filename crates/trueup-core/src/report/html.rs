@@ -218,6 +218,7 @@ fn rules_table(report: &Report, page: &mut String) {
         page.push_str("<th>Trend</th>");
     }
     page.push_str("</tr></thead>\n<tbody>\n");
+    let ids = run_ids(report);
     for (at, rule) in report.rules.iter().enumerate() {
         let (new, resolved) = super::compared_cells(rule);
         let state = rule.state();
@@ -243,12 +244,7 @@ fn rules_table(report: &Report, page: &mut String) {
         ));
         if report.trend.len() > 1 {
             page.push_str("<td>");
-            page.push_str(&chart(
-                &rule.history,
-                &run_ids(report),
-                Size::SPARK,
-                &rule.id,
-            ));
+            page.push_str(&chart(&rule.history, &ids, Size::SPARK, &rule.id));
             page.push_str("</td>");
         }
         page.push_str("</tr>\n");
@@ -351,7 +347,10 @@ fn details(report: &Report, page: &mut String) {
 /// relative to the project, not to wherever this page is read.
 fn runbook_link(runbook: &str) -> String {
     let web = ["https://", "http://"].iter().any(|scheme| {
-        runbook.len() > scheme.len() && runbook[..scheme.len()].eq_ignore_ascii_case(scheme)
+        runbook.len() > scheme.len()
+            && runbook
+                .get(..scheme.len())
+                .is_some_and(|start| start.eq_ignore_ascii_case(scheme))
     });
     if web
         && !runbook
@@ -499,6 +498,9 @@ mod tests {
             "runbooks/data.md#step-2",
             "https://x y",
             "HTTPS:",
+            // A character of several bytes across the scheme's length: text, not a panic.
+            "Seite für Bestellungen",
+            "runbooké",
         ] {
             assert!(runbook_link(text).starts_with("<code>"), "{text}");
         }

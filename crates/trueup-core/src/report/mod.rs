@@ -266,12 +266,7 @@ fn result_text(rule: &RuleReport) -> String {
 
 /// `12 ms`, `1.25 s`.
 fn duration_text(ms: u64) -> String {
-    match ms {
-        ms if ms < 1000 => format!("{ms} ms"),
-        // Milliseconds as seconds: exact enough for any run.
-        #[allow(clippy::cast_precision_loss)]
-        ms => format!("{:.2} s", ms as f64 / 1000.0),
-    }
+    crate::duration::elapsed_text(std::time::Duration::from_millis(ms))
 }
 
 /// The run's totals in a line: `5 rules · 22 findings (14 critical, 8 high) · 2 new · …`,

@@ -246,7 +246,9 @@ impl Source {
         timeout: Duration,
     ) -> Result<Option<String>, QueryError> {
         match &self.backend {
-            Backend::Sqlite(pool, _) => sqlite::timestamp_problem(pool, column, timeout).await,
+            Backend::Sqlite(pool, running) => {
+                sqlite::timestamp_problem(pool, running, column, timeout).await
+            }
             Backend::Postgres(pool) => Ok(postgres::timestamp_problem(pool, column).await?),
         }
     }

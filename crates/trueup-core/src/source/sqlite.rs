@@ -150,6 +150,7 @@ const QUOTED_CHARS: usize = 40;
 
 pub(super) async fn timestamp_problem(
     pool: &SqlitePool,
+    running: &Arc<Running>,
     column: &TimestampColumn,
     timeout: Duration,
 ) -> Result<Option<String>, QueryError> {
@@ -181,7 +182,7 @@ pub(super) async fn timestamp_problem(
     );
     let mut first = FirstRow::default();
     let query = DetectorQuery::new(sql, Vec::new(), Vec::new(), "");
-    fetch(pool, &Arc::default(), &query, timeout, &mut first).await?;
+    fetch(pool, running, &query, timeout, &mut first).await?;
     let Some([Value::Text(kind), latest, readable]) = first.0.as_deref() else {
         return Ok(None);
     };
