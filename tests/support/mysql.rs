@@ -6,6 +6,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+#[allow(unused_imports)]
 pub use super::pg::{as_user, with_database};
 
 /// The admin URL of the MariaDB test server, or `None` (with a note) when there is none.
@@ -27,7 +28,9 @@ pub fn admin_url() -> Option<String> {
     }
 }
 
-/// Creates an empty database and returns its URL.
+/// Creates an empty database and returns its URL. Its text compares byte for byte
+/// (`utf8mb4_bin`), as SQLite's and PostgreSQL's do, so that one fixture means the same on
+/// every backend (MySQL's default collation would find `b@x.io` and `B@x.io` equal).
 pub async fn fresh_database(admin: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let name = format!(
@@ -38,10 +41,12 @@ pub async fn fresh_database(admin: &str) -> String {
     let pool = sqlx::MySqlPool::connect(admin)
         .await
         .expect("connect to the MariaDB test server");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE `{name}`")))
-        .execute(&pool)
-        .await
-        .expect("create database");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+    )))
+    .execute(&pool)
+    .await
+    .expect("create database");
     pool.close().await;
     with_database(admin, &name)
 }

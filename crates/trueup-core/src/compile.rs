@@ -241,13 +241,18 @@ impl SqlWriter {
         let text = |c: &String| format!("COALESCE({}, 'NULL')", self.dialect.as_text(&self.q(c)));
         let row_key = match key {
             [one] => text(one),
-            many => format!(
-                "'(' || {} || ')'",
-                many.iter()
-                    .map(text)
-                    .collect::<Vec<_>>()
-                    .join(" || ', ' || ")
-            ),
+            many => {
+                let mut parts = vec!["'('".to_owned()];
+                for (i, column) in many.iter().enumerate() {
+                    if i > 0 {
+                        parts.push("', '".to_owned());
+                    }
+                    parts.push(text(column));
+                }
+                parts.push("')'".to_owned());
+                let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+                self.dialect.concat(&parts)
+            }
         };
         let (duplicates, rank, shown) = (
             self.q("trueup_duplicates"),
@@ -257,15 +262,29 @@ impl SqlWriter {
         let listed = UNIQUE_LISTED_KEYS;
         let sql = format!(
             "WITH {duplicates} AS (SELECT {cols} FROM {table} WHERE {not_null}{filter} GROUP BY {cols} HAVING COUNT(*) > 1) \
-             SELECT {cols}, COUNT(*) AS {count}, {agg} FILTER (WHERE {rank} <= {listed}) || \
-             CASE WHEN COUNT(*) > {listed} THEN ' and ' || CAST(COUNT(*) - {listed} AS TEXT) || ' more' ELSE '' END AS {keys} \
+             SELECT {cols}, COUNT(*) AS {count}, {listed_keys} AS {keys} \
              FROM (SELECT {cols}, {row_key} AS {shown}, ROW_NUMBER() OVER (PARTITION BY {cols} ORDER BY {order}) AS {rank} \
              FROM {table} WHERE ({cols}) IN (SELECT {cols} FROM {duplicates}){filter}) AS {rows} GROUP BY {cols}",
             count = self.q("duplicate_count"),
-            agg = self.dialect.ordered_text_agg(&shown, "', '", &rank),
+            listed_keys = self.dialect.concat(&[
+                // The aggregates skip the NULLs of rows past the first few.
+                &self.dialect.ordered_text_agg(
+                    &format!("CASE WHEN {rank} <= {listed} THEN {shown} END"),
+                    "', '",
+                    &rank
+                ),
+                &format!(
+                    "CASE WHEN COUNT(*) > {listed} THEN {} ELSE '' END",
+                    self.dialect.concat(&[
+                        "' and '",
+                        &self.dialect.as_text(&format!("COUNT(*) - {listed}")),
+                        "' more'"
+                    ])
+                ),
+            ]),
             keys = self.q("duplicate_keys"),
-            // NULLs last on every backend (SQLite sorts them first, PostgreSQL last).
-            order = self.each(key, |c| format!("{c} NULLS LAST"), ", "),
+            // NULLs last on every backend (SQLite and MySQL sort them first, PostgreSQL last).
+            order = self.each(key, |c| self.dialect.nulls_last(c), ", "),
             rows = self.q("trueup_rows"),
         );
         let names = match key {
@@ -370,13 +389,19 @@ impl SqlWriter {
             .map(|(i, k)| format!("agg.{} = parent.{}", self.q(&format!("k{i}")), self.q(k)))
             .collect::<Vec<_>>()
             .join(" AND ");
+        let expected_name = self.q("expected");
+        let agg_expected = format!("agg.{expected_name}");
         let (join, expected, missing) = match d.missing_children {
-            MissingChildren::Zero => ("LEFT JOIN", "COALESCE(agg.\"expected\", 0)".to_owned(), ""),
-            MissingChildren::Skip => ("JOIN", "agg.\"expected\"".to_owned(), ""),
+            MissingChildren::Zero => (
+                "LEFT JOIN",
+                format!("COALESCE({agg_expected}, 0)"),
+                String::new(),
+            ),
+            MissingChildren::Skip => ("JOIN", agg_expected, String::new()),
             MissingChildren::Violation => (
                 "LEFT JOIN",
-                "agg.\"expected\"".to_owned(),
-                "agg.\"k0\" IS NULL OR ",
+                agg_expected,
+                format!("agg.{} IS NULL OR ", self.q("k0")),
             ),
         };
         let actual = format!("parent.{}", self.q(&d.column));
@@ -411,9 +436,9 @@ impl SqlWriter {
                 (Some(filter), false) => child_range + &Self::and_filter(Some(filter)),
             };
             format!(
-                "SELECT {keys}, {actual} AS {column}, {expected} AS \"expected\" \
+                "SELECT {keys}, {actual} AS {column}, {expected} AS {expected_name} \
                  FROM {parent} AS parent {join} \
-                 (SELECT {child_keys}, {function}{expression} AS \"expected\" FROM {child}{child_range} GROUP BY {group_by}) AS agg \
+                 (SELECT {child_keys}, {function}{expression} AS {expected_name} FROM {child}{child_range} GROUP BY {group_by}) AS agg \
                  ON {on} \
                  WHERE {parent_range}({missing}(({actual} IS NULL) <> ({expected} IS NULL) OR ABS({actual} - {expected}) > {tolerance}))",
                 keys = self.list(Some("parent"), &select_keys),
@@ -438,7 +463,7 @@ impl SqlWriter {
         // docs/performance.md).
         let settings = match self.dialect {
             Dialect::Postgres => vec![("enable_hashjoin".to_owned(), "off".to_owned())],
-            Dialect::Sqlite => Vec::new(),
+            Dialect::Sqlite | Dialect::Mysql => Vec::new(),
         };
         let message = format!(
             "{c} is {{{}}} but {} of {} over {} is {{expected}}",
@@ -467,17 +492,20 @@ impl SqlWriter {
             if let Some(bound) = bound {
                 binds.push(Value::Int(bound));
                 bounds.push(format!(
-                    "\"row_count\" {op} {}",
+                    "{} {op} {}",
+                    self.q("row_count"),
                     self.dialect.param(binds.len())
                 ));
             }
         }
         let filter = Self::where_filter(d.filter.as_deref());
         let sql = format!(
-            "SELECT CAST({} AS TEXT) AS \"table\", \"row_count\" FROM (SELECT COUNT(*) AS \"row_count\" FROM {}{filter}) AS counted WHERE {}",
-            self.dialect.param(1),
+            "SELECT {} AS {}, {count} FROM (SELECT COUNT(*) AS {count} FROM {}{filter}) AS counted WHERE {}",
+            self.dialect.as_text(&self.dialect.param(1)),
+            self.q("table"),
             self.q(&d.table),
             bounds.join(" OR "),
+            count = self.q("row_count"),
         );
         let range = match (d.min, d.max) {
             (Some(min), Some(max)) => format!("between {min} and {max}"),
@@ -493,37 +521,48 @@ impl SqlWriter {
     /// (`3d 4h old`), or `no timestamp` when there is none.
     fn age(&self, latest: &str) -> String {
         let s = self.dialect.seconds_since(latest);
+        // Integer division on every backend (MySQL's `/` gives a decimal).
+        let div = match self.dialect {
+            Dialect::Mysql => "DIV",
+            Dialect::Sqlite | Dialect::Postgres => "/",
+        };
         let unit = |divisor: u32, modulo: Option<u32>, suffix: &str| {
             let value = match modulo {
-                Some(m) => format!("({s} % {m}) / {divisor}"),
-                None => format!("{s} / {divisor}"),
+                Some(m) => format!("({s} % {m}) {div} {divisor}"),
+                None => format!("{s} {div} {divisor}"),
             };
-            format!("CAST({value} AS TEXT) || '{suffix}'")
+            self.dialect
+                .concat(&[&self.dialect.as_text(&value), &format!("'{suffix}'")])
         };
-        format!(
-            "COALESCE(CASE \
-             WHEN {s} >= 86400 THEN {} || ' ' || {} \
-             WHEN {s} >= 3600 THEN {} || ' ' || {} \
-             WHEN {s} >= 60 THEN {} || ' ' || {} \
-             ELSE {} END || ' old', 'no timestamp')",
-            unit(86400, None, "d"),
-            unit(3600, Some(86400), "h"),
-            unit(3600, None, "h"),
-            unit(60, Some(3600), "m"),
-            unit(60, None, "m"),
-            unit(1, Some(60), "s"),
+        let two = |a: String, b: String| self.dialect.concat(&[&a, "' '", &b]);
+        let ages = format!(
+            "CASE \
+             WHEN {s} >= 86400 THEN {} \
+             WHEN {s} >= 3600 THEN {} \
+             WHEN {s} >= 60 THEN {} \
+             ELSE {} END",
+            two(unit(86400, None, "d"), unit(3600, Some(86400), "h")),
+            two(unit(3600, None, "h"), unit(60, Some(3600), "m")),
+            two(unit(60, None, "m"), unit(1, Some(60), "s")),
             unit(1, None, "s"),
+        );
+        format!(
+            "COALESCE({}, 'no timestamp')",
+            self.dialect.concat(&[&ages, "' old'"])
         )
     }
 
     fn freshness(&self, d: &FreshnessDetector) -> DetectorQuery {
         let filter = Self::where_filter(d.filter.as_deref());
-        let latest = "newest.\"latest\"";
+        let latest_name = self.q("latest");
+        let latest = &format!("newest.{latest_name}");
         let sql = format!(
-            "SELECT CAST({} AS TEXT) AS \"table\", {} AS \"latest\", {} AS \"age\" FROM (SELECT MAX({}) AS \"latest\" FROM {}{filter}) AS newest WHERE {latest} IS NULL OR {}",
-            self.dialect.param(1),
+            "SELECT {} AS {}, {} AS {latest_name}, {} AS {} FROM (SELECT MAX({}) AS {latest_name} FROM {}{filter}) AS newest WHERE {latest} IS NULL OR {}",
+            self.dialect.as_text(&self.dialect.param(1)),
+            self.q("table"),
             self.dialect.as_text(latest),
             self.age(latest),
+            self.q("age"),
             self.q(&d.column),
             self.q(&d.table),
             self.dialect.older_than(latest, &self.dialect.param(2)),

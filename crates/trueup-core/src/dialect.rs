@@ -7,6 +7,8 @@
 pub enum Dialect {
     Sqlite,
     Postgres,
+    /// MySQL and MariaDB.
+    Mysql,
 }
 
 impl Dialect {
@@ -16,6 +18,7 @@ impl Dialect {
         match crate::redact::scheme(url) {
             "sqlite" => Some(Dialect::Sqlite),
             "postgres" | "postgresql" => Some(Dialect::Postgres),
+            "mysql" | "mariadb" => Some(Dialect::Mysql),
             _ => None,
         }
     }
@@ -24,24 +27,60 @@ impl Dialect {
         match self {
             Dialect::Sqlite => "SQLite",
             Dialect::Postgres => "PostgreSQL",
+            Dialect::Mysql => "MySQL",
         }
     }
 
     /// Quotes an identifier. A dotted name (`sales.orders`) is a schema-qualified name and
-    /// each part is quoted on its own.
+    /// each part is quoted on its own: in double quotes, in backticks on MySQL.
     pub fn quote(self, ident: &str) -> String {
+        let mark = match self {
+            Dialect::Mysql => '`',
+            Dialect::Sqlite | Dialect::Postgres => '"',
+        };
         ident
             .split('.')
-            .map(|part| format!("\"{}\"", part.replace('"', "\"\"")))
+            .map(|part| {
+                let mut quoted = String::with_capacity(part.len() + 2);
+                quoted.push(mark);
+                for c in part.chars() {
+                    if c == mark {
+                        quoted.push(mark);
+                    }
+                    quoted.push(c);
+                }
+                quoted.push(mark);
+                quoted
+            })
             .collect::<Vec<_>>()
             .join(".")
     }
 
-    /// The placeholder of the `n`-th bound value, counting from 1.
+    /// The placeholder of the `n`-th bound value, counting from 1. MySQL's placeholders are
+    /// `?` in order, without numbers: trueup writes `$n` there too, and the MySQL source
+    /// turns them into `?` with the values in their order (`source::mysql::positional`).
     pub fn param(self, n: usize) -> String {
         match self {
             Dialect::Sqlite => format!("?{n}"),
-            Dialect::Postgres => format!("${n}"),
+            Dialect::Postgres | Dialect::Mysql => format!("${n}"),
+        }
+    }
+
+    /// Text expressions joined end to end (NULL if any is NULL): `a || b`, `CONCAT(a, b)`
+    /// on MySQL, where `||` is `OR`.
+    pub fn concat(self, parts: &[&str]) -> String {
+        match self {
+            Dialect::Mysql => format!("CONCAT({})", parts.join(", ")),
+            Dialect::Sqlite | Dialect::Postgres => parts.join(" || "),
+        }
+    }
+
+    /// An `ORDER BY` item that sorts `expr` ascending with NULLs last on every backend
+    /// (SQLite and MySQL sort them first, and MySQL has no `NULLS LAST`).
+    pub fn nulls_last(self, expr: &str) -> String {
+        match self {
+            Dialect::Mysql => format!("{expr} IS NULL, {expr}"),
+            Dialect::Sqlite | Dialect::Postgres => format!("{expr} NULLS LAST"),
         }
     }
 
@@ -56,6 +95,10 @@ impl Dialect {
             Dialect::Postgres => {
                 format!("{expr} < now() - make_interval(secs => {seconds})")
             }
+            // MySQL sessions of trueup's run in UTC (`source::mysql`).
+            Dialect::Mysql => format!(
+                "{expr} < NOW(6) - INTERVAL CAST({seconds} * 1000000 AS SIGNED) MICROSECOND"
+            ),
         }
     }
 
@@ -66,6 +109,7 @@ impl Dialect {
                 format!("CAST((julianday('now') - julianday({expr})) * 86400 AS INTEGER)")
             }
             Dialect::Postgres => format!("CAST(EXTRACT(EPOCH FROM now() - {expr}) AS BIGINT)"),
+            Dialect::Mysql => format!("TIMESTAMPDIFF(SECOND, {expr}, NOW(6))"),
         }
     }
 
@@ -76,12 +120,18 @@ impl Dialect {
         match self {
             Dialect::Sqlite => format!("group_concat({expr}, {separator} ORDER BY {order})"),
             Dialect::Postgres => format!("string_agg({expr}, {separator} ORDER BY {order})"),
+            Dialect::Mysql => {
+                format!("GROUP_CONCAT({expr} ORDER BY {order} SEPARATOR {separator})")
+            }
         }
     }
 
     /// The text form of an expression, for detail columns whose type a source cannot decode.
     pub fn as_text(self, expr: &str) -> String {
-        format!("CAST({expr} AS TEXT)")
+        match self {
+            Dialect::Mysql => format!("CAST({expr} AS CHAR)"),
+            Dialect::Sqlite | Dialect::Postgres => format!("CAST({expr} AS TEXT)"),
+        }
     }
 }
 
@@ -97,11 +147,13 @@ mod tests {
             "\"sales\".\"orders\""
         );
         assert_eq!(Dialect::Sqlite.quote("we\"ird"), "\"we\"\"ird\"");
+        assert_eq!(Dialect::Mysql.quote("shop.we`ird\""), "`shop`.`we``ird\"`");
     }
 
     #[test]
     fn placeholders_per_dialect() {
         assert_eq!(Dialect::Sqlite.param(2), "?2");
         assert_eq!(Dialect::Postgres.param(2), "$2");
+        assert_eq!(Dialect::Mysql.param(2), "$2");
     }
 }

@@ -39,18 +39,42 @@ pub fn postgres_timestamp(micros: i64) -> String {
     let fraction = micros.rem_euclid(1_000_000);
     let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
     let (year, month, day) = civil_from_days(days + POSTGRES_EPOCH_DAYS);
-    let mut text = format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        second_of_day / 3600,
-        second_of_day % 3600 / 60,
-        second_of_day % 60
-    );
-    if fraction > 0 {
-        let digits = format!("{fraction:06}");
+    // Each part is below 60 (or 24), the fraction below a million.
+    let part = |n: i64| u8::try_from(n).unwrap_or(0);
+    datetime_text(
+        year,
+        part(month),
+        part(day),
+        (
+            part(second_of_day / 3600),
+            part(second_of_day % 3600 / 60),
+            part(second_of_day % 60),
+        ),
+        u32::try_from(fraction).unwrap_or(0),
+    )
+}
+
+/// A date and time of day as PostgreSQL writes a timestamp: `2026-12-04 10:05:09`, then
+/// the microseconds without their trailing zeros (`.25`) when there are any.
+pub fn datetime_text(
+    year: i64,
+    month: u8,
+    day: u8,
+    (hour, minute, second): (u8, u8, u8),
+    micros: u32,
+) -> String {
+    let mut text = format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}");
+    push_fraction(&mut text, micros);
+    text
+}
+
+/// Appends `.` and the microseconds without their trailing zeros, when there are any.
+pub fn push_fraction(text: &mut String, micros: u32) {
+    if micros > 0 {
+        let digits = format!("{micros:06}");
         text.push('.');
         text.push_str(digits.trim_end_matches('0'));
     }
-    text
 }
 
 /// A PostgreSQL `date` (days since 2000-01-01) as PostgreSQL prints it: `2026-11-27`.

@@ -121,7 +121,7 @@ impl Project {
                 problems.push(
                     file.at_path(&spec.path, format!("unsupported URL `{url}`"))
                     .with_hint(
-                        "trueup reads sqlite://path/to/file.db and postgres://user@host/db sources",
+                        "trueup reads sqlite://path/to/file.db, postgres://user@host/db and mysql://user@host/db sources",
                     ),
                 );
             }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::db::Db;
+use super::db::{Db, Engine};
 use crate::dialect::Dialect;
 use crate::value::Value;
 use crate::{Error, Result};
@@ -115,9 +115,9 @@ fn names(json: &Value) -> Result<Vec<String>> {
 
 /// The table `name`, or `None` when the database has no such table.
 pub async fn table(db: &mut Db, name: &str) -> Result<Option<Table>> {
-    match db.dialect() {
-        Dialect::Sqlite => sqlite_table(db, name).await,
-        Dialect::Postgres => postgres_table(db, name).await,
+    match db.engine() {
+        Engine::Sqlite => sqlite_table(db, name).await,
+        Engine::Postgres => postgres_table(db, name).await,
     }
 }
 

@@ -30,6 +30,14 @@ pub enum Access {
     ReadWrite,
 }
 
+/// The databases repairs run on. MySQL sources are checked, not yet repaired: opening a
+/// repair session to one is refused ([`Db::open`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
 /// One session to a source.
 pub struct Db {
     pub source: String,
@@ -92,6 +100,13 @@ impl Db {
                     .options([("default_transaction_read_only", read_only)]);
                 Conn::Postgres(session(&spec.name, &url, &options, spec.connect_timeout).await?)
             }
+            Dialect::Mysql => {
+                return Err(Error::Other(format!(
+                    "source `{}` is a MySQL database: trueup checks MySQL sources, but does not \
+                     plan, apply or undo repairs on them yet",
+                    spec.name
+                )));
+            }
         };
         Ok(Db {
             source: spec.name.clone(),
@@ -101,9 +116,16 @@ impl Db {
     }
 
     pub fn dialect(&self) -> Dialect {
+        match self.engine() {
+            Engine::Sqlite => Dialect::Sqlite,
+            Engine::Postgres => Dialect::Postgres,
+        }
+    }
+
+    pub fn engine(&self) -> Engine {
         match self.conn {
-            Conn::Sqlite(_) => Dialect::Sqlite,
-            Conn::Postgres(_) => Dialect::Postgres,
+            Conn::Sqlite(_) => Engine::Sqlite,
+            Conn::Postgres(_) => Engine::Postgres,
         }
     }
 

@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use super::db::Db;
+use super::db::{Db, Engine};
 use super::spec::{Action, RuleRepair};
 use crate::compile::{DetectorQuery, compile};
 use crate::dialect::Dialect;
@@ -83,9 +83,9 @@ pub fn watchers(project: &Project, rr: &RuleRepair, dialect: Dialect) -> Vec<Wat
 /// The temporary table of watcher `i`, named in the session's temporary schema only: an
 /// unqualified name could reach a table of the user's of the same name.
 fn before_table(db: &Db, i: usize) -> String {
-    match db.dialect() {
-        Dialect::Sqlite => format!("temp.trueup_before_{i}"),
-        Dialect::Postgres => format!("pg_temp.trueup_before_{i}"),
+    match db.engine() {
+        Engine::Sqlite => format!("temp.trueup_before_{i}"),
+        Engine::Postgres => format!("pg_temp.trueup_before_{i}"),
     }
 }
 
@@ -106,9 +106,9 @@ pub async fn before(db: &mut Db, watchers: &[Watcher]) -> Result<()> {
     for (i, watcher) in watchers.iter().enumerate() {
         let table = before_table(db, i);
         let columns = (0..watcher.detector.key.len())
-            .map(|c| match db.dialect() {
-                Dialect::Sqlite => format!("c{c}"),
-                Dialect::Postgres => format!("c{c} TEXT"),
+            .map(|c| match db.engine() {
+                Engine::Sqlite => format!("c{c}"),
+                Engine::Postgres => format!("c{c} TEXT"),
             })
             .collect::<Vec<_>>()
             .join(", ");

@@ -5,9 +5,8 @@
 
 use serde::Serialize;
 
-use super::db::Db;
+use super::db::{Db, Engine};
 use super::row;
-use crate::dialect::Dialect;
 use crate::value::Value;
 use crate::{Error, Result};
 
@@ -96,18 +95,18 @@ pub struct NewRepair<'a> {
     pub rules: &'a [String],
 }
 
-fn names(dialect: Dialect) -> (&'static str, &'static str, &'static str) {
-    match dialect {
-        Dialect::Sqlite => ("trueup_journal_version", "trueup_repairs", "trueup_journal"),
-        Dialect::Postgres => ("trueup.journal_version", "trueup.repairs", "trueup.journal"),
+fn names(engine: Engine) -> (&'static str, &'static str, &'static str) {
+    match engine {
+        Engine::Sqlite => ("trueup_journal_version", "trueup_repairs", "trueup_journal"),
+        Engine::Postgres => ("trueup.journal_version", "trueup.repairs", "trueup.journal"),
     }
 }
 
-fn migration(dialect: Dialect) -> String {
-    let (version, repairs, journal) = names(dialect);
-    let (schema, id, image) = match dialect {
-        Dialect::Sqlite => ("", "INTEGER PRIMARY KEY AUTOINCREMENT", "TEXT"),
-        Dialect::Postgres => (
+fn migration(engine: Engine) -> String {
+    let (version, repairs, journal) = names(engine);
+    let (schema, id, image) = match engine {
+        Engine::Sqlite => ("", "INTEGER PRIMARY KEY AUTOINCREMENT", "TEXT"),
+        Engine::Postgres => (
             "CREATE SCHEMA IF NOT EXISTS trueup;",
             "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
             "JSONB",
@@ -144,20 +143,20 @@ fn migration(dialect: Dialect) -> String {
              PRIMARY KEY (repair_id, seq));
          CREATE INDEX {index} ON {journal} (table_name, key);
          INSERT INTO {version} (version) VALUES ({VERSION});",
-        index = match dialect {
-            Dialect::Sqlite => "trueup_journal_by_key",
-            Dialect::Postgres => "journal_by_key",
+        index = match engine {
+            Engine::Sqlite => "trueup_journal_by_key",
+            Engine::Postgres => "journal_by_key",
         }
     )
 }
 
 /// The journal's version in `db`, `None` when it has none yet.
 pub async fn version(db: &mut Db) -> Result<Option<i64>> {
-    let exists = match db.dialect() {
-        Dialect::Sqlite => {
+    let exists = match db.engine() {
+        Engine::Sqlite => {
             "SELECT CAST(count(*) AS TEXT) FROM sqlite_schema WHERE name = 'trueup_journal_version'"
         }
-        Dialect::Postgres => {
+        Engine::Postgres => {
             "SELECT CAST(count(*) AS TEXT) FROM pg_tables \
              WHERE schemaname = 'trueup' AND tablename = 'journal_version'"
         }
@@ -166,7 +165,7 @@ pub async fn version(db: &mut Db) -> Result<Option<i64>> {
     if !matches!(present.first().and_then(|r| r.first()), Some(v) if v.to_string() != "0") {
         return Ok(None);
     }
-    let (version, _, _) = names(db.dialect());
+    let (version, _, _) = names(db.engine());
     let rows = db
         .rows(
             &format!("SELECT CAST(max(version) AS TEXT) FROM {version}"),
@@ -189,10 +188,10 @@ pub async fn ensure(db: &mut Db, in_transaction: bool) -> Result<()> {
              ({VERSION}): upgrade trueup",
             db.source
         ))),
-        None if in_transaction => db.batch(&migration(db.dialect())).await,
+        None if in_transaction => db.batch(&migration(db.engine())).await,
         None => {
             db.begin().await?;
-            let created = db.batch(&migration(db.dialect())).await;
+            let created = db.batch(&migration(db.engine())).await;
             match created {
                 Ok(()) => db.commit().await,
                 Err(e) => {
@@ -219,7 +218,7 @@ fn host() -> Option<String> {
 
 /// Records the start of a repair (committed on its own, so that every batch can name it).
 pub async fn begin_repair(db: &mut Db, new: &NewRepair<'_>) -> Result<i64> {
-    let (_, repairs, _) = names(db.dialect());
+    let (_, repairs, _) = names(db.engine());
     let p = |n: usize, ty: &str| db.param(n, ty);
     let sql = format!(
         "INSERT INTO {repairs} (kind, undoes, plan_hash, rules, started_at, status, user_name, host, tool_version) \
@@ -258,7 +257,7 @@ pub async fn begin_repair(db: &mut Db, new: &NewRepair<'_>) -> Result<i64> {
 
 /// Records how a repair ended; a repair that changed no row leaves no trace.
 pub async fn finish_repair(db: &mut Db, repair: i64, status: &str) -> Result<()> {
-    let (_, repairs, _) = names(db.dialect());
+    let (_, repairs, _) = names(db.engine());
     let removed = db
         .execute(
             &format!(
@@ -290,7 +289,7 @@ pub async fn finish_repair(db: &mut Db, repair: i64, status: &str) -> Result<()>
 
 /// Marks `repair` as restored by `undo` (inside the undo's last transaction).
 pub async fn mark_undone(db: &mut Db, repair: i64, undo: i64) -> Result<()> {
-    let (_, repairs, _) = names(db.dialect());
+    let (_, repairs, _) = names(db.engine());
     db.execute(
         &format!(
             "UPDATE {repairs} SET undone_by = {} WHERE id = {}",
@@ -332,11 +331,11 @@ pub async fn write(
     seq: &mut i64,
     entries: &[Entry],
 ) -> Result<()> {
-    let (_, repairs, journal) = names(db.dialect());
+    let (_, repairs, journal) = names(db.engine());
     let columns =
         "repair_id, seq, batch, rule_id, table_name, key_columns, key, change, before, after_hash";
-    match db.dialect() {
-        Dialect::Postgres => {
+    match db.engine() {
+        Engine::Postgres => {
             let rows: Vec<Row<'_>> = entries
                 .iter()
                 .map(|entry| {
@@ -367,7 +366,7 @@ pub async fn write(
             )
             .await?;
         }
-        Dialect::Sqlite => {
+        Engine::Sqlite => {
             for chunk in entries.chunks(ROWS_PER_INSERT) {
                 let mut binds = Vec::with_capacity(chunk.len() * 10);
                 let mut rows = Vec::with_capacity(chunk.len());
@@ -426,7 +425,7 @@ pub struct Batch {
 
 /// The batches of `repair`, last written first.
 pub async fn batches(db: &mut Db, repair: i64) -> Result<Vec<Batch>> {
-    let (_, _, journal) = names(db.dialect());
+    let (_, _, journal) = names(db.engine());
     let rows = db
         .rows(
             &format!(
@@ -456,7 +455,7 @@ pub async fn batches(db: &mut Db, repair: i64) -> Result<Vec<Batch>> {
 /// The batches of `repair` that earlier undos which stopped part way restored (an undo's
 /// batches are numbered as the batches they restored).
 pub async fn restored_batches(db: &mut Db, repair: i64) -> Result<Vec<i64>> {
-    let (_, repairs, journal) = names(db.dialect());
+    let (_, repairs, journal) = names(db.engine());
     let rows = db
         .rows(
             &format!(
@@ -477,7 +476,7 @@ pub async fn restored_batches(db: &mut Db, repair: i64) -> Result<Vec<i64>> {
 /// The entries of one batch of `repair`, last first (the order they are undone in). Read
 /// by their `seq` range, which the journal's primary key finds without reading the rest.
 pub async fn entries(db: &mut Db, repair: i64, batch: &Batch) -> Result<Vec<Entry>> {
-    let (_, _, journal) = names(db.dialect());
+    let (_, _, journal) = names(db.engine());
     let rows = db
         .rows(
             &format!(
@@ -522,7 +521,7 @@ pub async fn list(db: &mut Db) -> Result<Vec<RepairSummary>> {
     if version(db).await?.is_none() {
         return Ok(Vec::new());
     }
-    let (_, repairs, _) = names(db.dialect());
+    let (_, repairs, _) = names(db.engine());
     let rows = db
         .rows(
             &format!(
@@ -576,7 +575,7 @@ pub async fn already_done(
     if keys.is_empty() {
         return Ok(Vec::new());
     }
-    let (_, repairs, journal) = names(db.dialect());
+    let (_, repairs, journal) = names(db.engine());
     let list = (0..keys.len())
         .map(|i| db.param(i + 3, "text"))
         .collect::<Vec<_>>()

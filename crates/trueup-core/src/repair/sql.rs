@@ -2,7 +2,7 @@
 //! (keys by the column's type on PostgreSQL), fragments the rule wrote used as parsed.
 
 use super::catalog::Table;
-use super::db::Db;
+use super::db::{Db, Engine};
 use super::spec::{Action, Dependent, QUARANTINE_COLUMNS, Reference, RuleRepair};
 
 fn q(db: &Db, name: &str) -> String {
@@ -179,14 +179,14 @@ pub fn delete_dependent(db: &Db, rr: &RuleRepair, dependent: &Dependent, rows: u
 /// A `RETURNING` clause of the changed rows' keys and images, as [`read_rows`] reads them:
 /// the change hands back what it left, without a second read.
 fn returning(db: &Db, table: &Table, key: &[String]) -> String {
-    let parts: Vec<String> = match db.dialect() {
+    let parts: Vec<String> = match db.engine() {
         // SQLite's RETURNING names the columns of the table it changes, unqualified.
-        crate::dialect::Dialect::Sqlite => key
+        Engine::Sqlite => key
             .iter()
             .chain(&table.column_names())
             .map(|c| q(db, c))
             .collect(),
-        crate::dialect::Dialect::Postgres => {
+        Engine::Postgres => {
             let mut parts: Vec<String> = key.iter().map(|k| db.read("t", k)).collect();
             parts.extend(db.image("t", &table.column_names()));
             parts
@@ -258,15 +258,15 @@ pub fn quarantine_rows(
 /// Creates a quarantine table shaped as the repaired table, plus trueup's columns.
 pub fn create_quarantine(db: &Db, rr: &RuleRepair, into: &str) -> String {
     let (t, into) = (q(db, &rr.table.name), q(db, into));
-    match db.dialect() {
-        crate::dialect::Dialect::Sqlite => format!(
+    match db.engine() {
+        Engine::Sqlite => format!(
             "CREATE TABLE {into} AS SELECT * FROM {t} WHERE 0; \
              ALTER TABLE {into} ADD COLUMN trueup_repair_id INTEGER; \
              ALTER TABLE {into} ADD COLUMN trueup_run_id INTEGER; \
              ALTER TABLE {into} ADD COLUMN trueup_rule_id TEXT; \
              ALTER TABLE {into} ADD COLUMN trueup_quarantined_at TEXT"
         ),
-        crate::dialect::Dialect::Postgres => format!(
+        Engine::Postgres => format!(
             "CREATE TABLE {into} (LIKE {t}); \
              ALTER TABLE {into} ADD COLUMN trueup_repair_id BIGINT, \
              ADD COLUMN trueup_run_id BIGINT, ADD COLUMN trueup_rule_id TEXT, ADD COLUMN trueup_quarantined_at TIMESTAMPTZ"
@@ -376,8 +376,8 @@ pub fn delete_losers(db: &Db, rr: &RuleRepair, row_key: &str, losers: usize) -> 
 pub fn restore(db: &Db, table: &Table, key: &[String]) -> String {
     let types = table.types_of(key).unwrap_or_default();
     let writable = table.writable_columns();
-    match db.dialect() {
-        crate::dialect::Dialect::Sqlite => format!(
+    match db.engine() {
+        Engine::Sqlite => format!(
             "UPDATE {} AS t SET {} WHERE {}",
             q(db, &table.name),
             writable
@@ -388,7 +388,7 @@ pub fn restore(db: &Db, table: &Table, key: &[String]) -> String {
                 .join(", "),
             key_in(db, "t", key, &types, 1, writable.len() + 1)
         ),
-        crate::dialect::Dialect::Postgres => format!(
+        Engine::Postgres => format!(
             "UPDATE {t} AS t SET {} FROM jsonb_populate_record(CAST(NULL AS {t}), CAST($1 AS jsonb)) AS r WHERE {}",
             writable
                 .iter()
@@ -409,8 +409,8 @@ pub fn reinsert(db: &Db, table: &Table) -> String {
         .map(|c| q(db, c))
         .collect::<Vec<_>>()
         .join(", ");
-    match db.dialect() {
-        crate::dialect::Dialect::Sqlite => format!(
+    match db.engine() {
+        Engine::Sqlite => format!(
             "INSERT INTO {} ({list}) VALUES ({})",
             q(db, &table.name),
             (1..=writable.len())
@@ -418,7 +418,7 @@ pub fn reinsert(db: &Db, table: &Table) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-        crate::dialect::Dialect::Postgres => format!(
+        Engine::Postgres => format!(
             "INSERT INTO {t} ({list}) OVERRIDING SYSTEM VALUE SELECT {} FROM jsonb_populate_record(CAST(NULL AS {t}), CAST($1 AS jsonb)) AS r",
             columns(db, "r", &writable),
             t = q(db, &table.name),

@@ -7,12 +7,11 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 
 use super::catalog::{self, Table};
-use super::db::{Access, Db};
+use super::db::{Access, Db, Engine};
 use super::journal::{self, Batch, Change, Entry, NewRepair};
 use super::row;
 use super::sql;
 use crate::cancel::Cancel;
-use crate::dialect::Dialect;
 use crate::load::Project;
 use crate::value::Value;
 use crate::{Error, Result};
@@ -309,9 +308,9 @@ async fn undo_run(
     if todo.is_empty() {
         return Ok(());
     }
-    match db.dialect() {
-        Dialect::Postgres => restore_all(db, table, key_columns, &todo).await?,
-        Dialect::Sqlite => {
+    match db.engine() {
+        Engine::Postgres => restore_all(db, table, key_columns, &todo).await?,
+        Engine::Sqlite => {
             for (entry, _, image) in &todo {
                 restore(db, table, entry, image.is_some()).await?;
             }

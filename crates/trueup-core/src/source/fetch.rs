@@ -33,6 +33,27 @@ impl RowSink for FirstRow {
 pub(super) trait Backend: Binding {
     /// Reads column `index` of `row` as a [`Value`].
     fn value(row: &Self::Row, index: usize) -> Result<Value, sqlx::Error>;
+
+    /// Whether the database's placeholders are `?` in order (MySQL), so that trueup's
+    /// numbered ones are rewritten before a query is prepared ([`for_backend`]).
+    fn positional_binds() -> bool {
+        false
+    }
+}
+
+/// `query` as `DB` takes it: with `?` placeholders and the values in their order where
+/// its placeholders are positional ([`crate::sql_text::positional`]).
+fn for_backend<DB: Backend>(query: &DetectorQuery) -> Result<std::borrow::Cow<'_, DetectorQuery>> {
+    if !DB::positional_binds() || query.binds.is_empty() {
+        return Ok(std::borrow::Cow::Borrowed(query));
+    }
+    let (sql, binds) =
+        crate::sql_text::positional(&query.sql, &query.binds).map_err(Error::Other)?;
+    Ok(std::borrow::Cow::Owned(DetectorQuery {
+        sql,
+        binds,
+        ..query.clone()
+    }))
 }
 
 /// How values are bound, the same on every backend (a macro because sqlx's encoding traits
@@ -90,7 +111,8 @@ where
     DB: Backend,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
-    let statement = prepare::<DB>(conn, query).await?;
+    let query = for_backend::<DB>(query)?;
+    let statement = prepare::<DB>(conn, &query).await?;
     Ok(statement
         .columns()
         .iter()
@@ -143,7 +165,8 @@ where
     DB::Arguments: sqlx::IntoArguments<DB>,
     S: RowSink,
 {
-    let statement = prepare::<DB>(&mut *conn, query).await?;
+    let query = for_backend::<DB>(query)?;
+    let statement = prepare::<DB>(&mut *conn, &query).await?;
     let width = statement.columns().len();
     sink.columns(
         statement

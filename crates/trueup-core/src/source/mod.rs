@@ -5,6 +5,7 @@
 //! itself is shared ([`fetch`]).
 
 mod fetch;
+mod mysql;
 mod postgres;
 mod sqlite;
 
@@ -46,6 +47,7 @@ pub struct Source {
 enum Backend {
     Sqlite(SqlitePool, Arc<sqlite::Running>),
     Postgres(PgPool),
+    Mysql(mysql::Server),
 }
 
 pub use crate::rule::TimestampColumn;
@@ -159,6 +161,9 @@ impl Source {
             Dialect::Postgres => Backend::Postgres(
                 postgres::connect(name, &url, max_connections, spec.connect_timeout).await?,
             ),
+            Dialect::Mysql => Backend::Mysql(
+                mysql::connect(name, &url, max_connections, spec.connect_timeout).await?,
+            ),
         };
         let file = matches!(backend, Backend::Sqlite(..)).then(|| database_path(&url, root));
         Ok(Source {
@@ -173,6 +178,7 @@ impl Source {
         match self.backend {
             Backend::Sqlite(..) => Dialect::Sqlite,
             Backend::Postgres(_) => Dialect::Postgres,
+            Backend::Mysql(_) => Dialect::Mysql,
         }
     }
 
@@ -181,6 +187,7 @@ impl Source {
         let names = match &self.backend {
             Backend::Sqlite(pool, _) => sqlite::columns(pool, table).await?,
             Backend::Postgres(pool) => postgres::columns(pool, table).await?,
+            Backend::Mysql(server) => server.columns(table).await?,
         };
         Ok((!names.is_empty()).then_some(names))
     }
@@ -220,17 +227,18 @@ impl Source {
 
     /// The names of the tables and views a rule can read unqualified.
     pub async fn tables(&self) -> Result<Vec<String>> {
-        let sql = match self.backend {
-            Backend::Sqlite(..) => {
-                "SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%'"
-            }
-            Backend::Postgres(_) => {
-                "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema()"
-            }
-        };
         Ok(match &self.backend {
-            Backend::Sqlite(pool, _) => sqlx::query_scalar(sql).fetch_all(pool).await?,
-            Backend::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await?,
+            Backend::Sqlite(pool, _) => sqlx::query_scalar(
+                "SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%'",
+            )
+            .fetch_all(pool)
+            .await?,
+            Backend::Postgres(pool) => sqlx::query_scalar(
+                "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema()",
+            )
+            .fetch_all(pool)
+            .await?,
+            Backend::Mysql(server) => server.tables().await?,
         })
     }
 
@@ -250,6 +258,7 @@ impl Source {
                 sqlite::timestamp_problem(pool, running, column, timeout).await
             }
             Backend::Postgres(pool) => Ok(postgres::timestamp_problem(pool, column).await?),
+            Backend::Mysql(server) => Ok(server.timestamp_problem(column).await?),
         }
     }
 
@@ -271,6 +280,7 @@ impl Source {
                 .map(sqlite::excess_privileges)
                 .unwrap_or_default()),
             Backend::Postgres(pool) => postgres::excess_privileges(pool, tables, queries).await,
+            Backend::Mysql(server) => server.excess_privileges(tables).await,
         }
     }
 
@@ -283,6 +293,10 @@ impl Source {
             }
             Backend::Postgres(pool) => {
                 fetch::first_row::<sqlx::Postgres>(&mut *pool.acquire().await?, bounds_sql).await?
+            }
+            Backend::Mysql(server) => {
+                fetch::first_row::<sqlx::MySql>(&mut *server.pool().acquire().await?, bounds_sql)
+                    .await?
             }
         };
         Ok(match row.as_deref() {
@@ -299,6 +313,10 @@ impl Source {
             }
             Backend::Postgres(pool) => {
                 fetch::result_columns::<sqlx::Postgres>(&mut *pool.acquire().await?, query).await
+            }
+            Backend::Mysql(server) => {
+                fetch::result_columns::<sqlx::MySql>(&mut *server.pool().acquire().await?, query)
+                    .await
             }
         }
     }
@@ -339,6 +357,7 @@ impl Source {
                 ))),
                 other => other,
             },
+            Backend::Mysql(server) => server.fetch(query, timeout, sink).await,
         }
     }
 
@@ -350,6 +369,7 @@ impl Source {
         match &self.backend {
             Backend::Sqlite(_, running) => Ok(running.cancel()),
             Backend::Postgres(pool) => postgres::cancel_running(pool).await,
+            Backend::Mysql(server) => server.cancel_running().await,
         }
     }
 
@@ -358,6 +378,7 @@ impl Source {
         match &self.backend {
             Backend::Sqlite(pool, _) => pool.close().await,
             Backend::Postgres(pool) => pool.close().await,
+            Backend::Mysql(server) => server.pool().close().await,
         }
     }
 }

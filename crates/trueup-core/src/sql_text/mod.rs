@@ -15,7 +15,7 @@ mod read_only;
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{Statement, Visit};
-use sqlparser::dialect::{GenericDialect, PostgreSqlDialect, SQLiteDialect};
+use sqlparser::dialect::{GenericDialect, MySqlDialect, PostgreSqlDialect, SQLiteDialect};
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
 
@@ -88,14 +88,9 @@ pub fn repair_statement(
     table: &str,
     mut param: impl FnMut(usize, &str) -> Option<String>,
 ) -> Result<(String, Vec<String>), String> {
-    use sqlparser::tokenizer::Tokenizer;
-    static SQLITE: SQLiteDialect = SQLiteDialect {};
-    static POSTGRES: PostgreSqlDialect = PostgreSqlDialect {};
-    let tokenizer_dialect: &dyn sqlparser::dialect::Dialect = match dialect {
-        Dialect::Sqlite => &SQLITE,
-        Dialect::Postgres => &POSTGRES,
-    };
-    let tokens = Tokenizer::new(tokenizer_dialect, text)
+    // Tokens as written (quotes, escapes): written back, they are the text they came from.
+    let tokens = Tokenizer::new(parser_dialect(Some(dialect)), text)
+        .with_unescape(false)
         .tokenize()
         .map_err(|e| format!("the statement does not parse in {}: {e}", dialect.name()))?;
     let mut out = String::with_capacity(text.len());
@@ -230,12 +225,74 @@ fn parser(text: &str, dialect: Option<Dialect>) -> Result<Parser<'static>, Parse
 fn parser_dialect(dialect: Option<Dialect>) -> &'static dyn sqlparser::dialect::Dialect {
     static SQLITE: SQLiteDialect = SQLiteDialect {};
     static POSTGRES: PostgreSqlDialect = PostgreSqlDialect {};
+    static MYSQL: MySqlDialect = MySqlDialect {};
     static GENERIC: GenericDialect = GenericDialect {};
     match dialect {
         Some(Dialect::Sqlite) => &SQLITE,
         Some(Dialect::Postgres) => &POSTGRES,
+        Some(Dialect::Mysql) => &MYSQL,
         None => &GENERIC,
     }
+}
+
+/// MySQL's form of a statement trueup wrote with numbered placeholders (`$1`, as
+/// [`Dialect::param`] writes them for MySQL): each placeholder replaced by `?`, and the
+/// values in the order of the `?`s (a value bound twice is listed twice). MySQL's tokenizer
+/// reads `$1` as a name, so a name is a placeholder when it is unquoted, `$` and digits
+/// only, and its number names one of `binds`; text in quotes or backticks is left as it
+/// is. The text around the placeholders is copied as written.
+pub fn positional<T: Clone>(sql: &str, binds: &[T]) -> Result<(String, Vec<T>), String> {
+    let tokens = Tokenizer::new(&MySqlDialect {}, sql)
+        .with_unescape(false)
+        .tokenize_with_location()
+        .map_err(|e| format!("the statement does not parse in MySQL: {e}"))?;
+    // Byte offsets of the starts of lines (locations count lines and characters from 1).
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(sql.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    let offset = |line: u64, column: u64| -> Option<usize> {
+        let start = *line_starts.get(usize::try_from(line).ok()?.checked_sub(1)?)?;
+        let chars = usize::try_from(column).ok()?.checked_sub(1)?;
+        match sql[start..].char_indices().nth(chars) {
+            Some((i, _)) => Some(start + i),
+            None => Some(sql.len()),
+        }
+    };
+    let mut out = String::with_capacity(sql.len());
+    let mut values = Vec::new();
+    let mut copied = 0;
+    for token in &tokens {
+        let Token::Word(word) = &token.token else {
+            continue;
+        };
+        let number = word
+            .value
+            .strip_prefix('$')
+            .filter(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|digits| digits.parse::<usize>().ok());
+        let (None, Some(n)) = (word.quote_style, number) else {
+            continue;
+        };
+        let value = n
+            .checked_sub(1)
+            .and_then(|i| binds.get(i))
+            .ok_or_else(|| format!("placeholder ${n} has no value ({} bound)", binds.len()))?;
+        let (Some(start), Some(end)) = (
+            offset(token.span.start.line, token.span.start.column),
+            offset(token.span.end.line, token.span.end.column),
+        ) else {
+            return Err(format!("placeholder ${n} is outside the statement"));
+        };
+        if start < copied || end < start {
+            return Err(format!("placeholder ${n} is out of order in the statement"));
+        }
+        out.push_str(&sql[copied..start]);
+        out.push('?');
+        values.push(value.clone());
+        copied = end;
+    }
+    out.push_str(&sql[copied..]);
+    Ok((out, values))
 }
 
 /// Whether `text` ends inside a `/*` comment, which SQLite's dialect lets run to the end.
@@ -317,6 +374,77 @@ mod tests {
             let err = repair_statement(text, Dialect::Sqlite, "orders", bind).unwrap_err();
             assert!(err.contains(why), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn repair_statements_keep_their_quotes_as_written() {
+        // Written back from unescaped tokens, `'it''s'` became `'it's'`: another statement.
+        let bind = |n: usize, name: &str| (name == "id").then(|| format!("${n}"));
+        for (dialect, text) in [
+            (
+                Dialect::Postgres,
+                "UPDATE orders SET note = 'a'' OR ''1''=''1', \"we\"\"ird\" = 1 WHERE id = :id",
+            ),
+            (
+                Dialect::Sqlite,
+                "UPDATE orders SET note = 'it''s' WHERE id = :id",
+            ),
+            (
+                Dialect::Mysql,
+                "UPDATE orders SET note = 'it\\'s ''x''', `we``ird` = \"q\\\"\" WHERE id = :id",
+            ),
+        ] {
+            let (sql, _) = repair_statement(text, dialect, "orders", bind).unwrap();
+            assert_eq!(sql, text.replace(":id", "$1"), "{dialect:?}");
+        }
+    }
+
+    #[test]
+    fn mysql_queries_that_write_files_take_locks_or_hide_statements_are_refused() {
+        for (sql, why) in [
+            ("SELECT id FROM t INTO OUTFILE '/tmp/x'", ""),
+            ("SELECT id FROM t INTO DUMPFILE '/tmp/x'", ""),
+            ("SELECT id FROM t /*! INTO OUTFILE '/tmp/x' */", ""),
+            ("SELECT id FROM t /*!50000 INTO OUTFILE '/tmp/x' */", ""),
+            ("SELECT 1 /*! ; DELETE FROM t */", ""),
+            ("SELECT GET_LOCK('x', 0)", "`GET_LOCK`"),
+            ("SELECT LOAD_FILE('/etc/passwd')", "`LOAD_FILE`"),
+            ("SELECT id FROM t FOR UPDATE", "locks rows"),
+            ("SELECT id FROM t LOCK IN SHARE MODE", ""),
+            ("SELECT 1; DELETE FROM t", "2 statements"),
+        ] {
+            let problem = detector_problem(sql, Some(Dialect::Mysql));
+            assert!(
+                problem.as_deref().is_some_and(|p| p.contains(why)),
+                "{sql}: {problem:?}"
+            );
+        }
+        assert_eq!(
+            detector_problem(
+                "SELECT `id`, CONCAT(a, 'x') FROM t WHERE a <=> NULL -- done",
+                Some(Dialect::Mysql)
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn mysql_placeholders_are_question_marks_with_the_values_in_their_order() {
+        let (sql, values) = positional(
+            "SELECT `$1`, '$2', \"$1\", a$1 FROM t -- $9\nWHERE x >= $2 AND y <= $3 AND z = $2 AND \
+             w = 'é' AND v = $1",
+            &["tolerance", "lo", "hi"],
+        )
+        .unwrap();
+        assert_eq!(
+            sql,
+            "SELECT `$1`, '$2', \"$1\", a$1 FROM t -- $9\nWHERE x >= ? AND y <= ? AND z = ? AND \
+             w = 'é' AND v = ?"
+        );
+        assert_eq!(values, ["lo", "hi", "lo", "tolerance"]);
+        let err = positional("SELECT $3", &[1, 2]).unwrap_err();
+        assert!(err.contains("$3 has no value"), "{err}");
+        assert_eq!(positional("SELECT 1", &[0; 0]).unwrap().0, "SELECT 1");
     }
 
     #[test]

@@ -51,6 +51,16 @@ const SIDE_EFFECTS: &[&str] = &[
     "pg_create_logical_replication_slot",
     "pg_create_physical_replication_slot",
     "pg_drop_replication_slot",
+    // MySQL and MariaDB: locks that outlive the query, server files, waits on replication.
+    "get_lock",
+    "release_lock",
+    "release_all_locks",
+    "load_file",
+    "master_pos_wait",
+    "source_pos_wait",
+    "master_gtid_wait",
+    "sys_exec",
+    "sys_eval",
     // SQLite: native code and files.
     "load_extension",
     "writefile",

@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+#[path = "../../../../tests/support/mysql.rs"]
+pub mod mysql;
 #[path = "../../../../tests/support/pg.rs"]
 pub mod pg;
 pub mod repair;
@@ -63,6 +65,17 @@ impl TestDb {
         })
     }
 
+    /// A fresh, empty MariaDB database on the test server that `scripts/test` starts;
+    /// `None` when there is none (see `mysql::admin_url`).
+    pub async fn mysql() -> Option<TestDb> {
+        let url = mysql::fresh_database(&mysql::admin_url()?).await;
+        Some(TestDb {
+            backend: "mysql",
+            url,
+            _dir: None,
+        })
+    }
+
     /// Runs a script of several statements with write access.
     pub async fn execute(&self, script: &str) {
         match self.backend {
@@ -80,6 +93,7 @@ impl TestDb {
                     .expect("setup script");
                 pool.close().await;
             }
+            "mysql" => mysql::execute(&self.url, script).await,
             _ => pg::execute(&self.url, script).await,
         }
     }

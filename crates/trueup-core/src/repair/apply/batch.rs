@@ -8,7 +8,7 @@ use super::rows::row_batch;
 use super::{ApplyOptions, RuleRun, Session, merge_new_findings};
 use crate::dialect::Dialect;
 use crate::repair::catalog;
-use crate::repair::db::Db;
+use crate::repair::db::{Db, Engine};
 use crate::repair::effects;
 use crate::repair::journal::{self, Change, Entry};
 use crate::repair::plan::TargetLine;
@@ -260,9 +260,9 @@ pub(super) async fn quarantine(
     // The quarantine table's rows are found by their key and the repair that put them there.
     let mut quarantine_key = key.to_vec();
     quarantine_key.push(spec::QUARANTINE_COLUMNS[0].to_owned());
-    let repair = match db.dialect() {
-        Dialect::Sqlite => tags[0].clone(),
-        Dialect::Postgres => match &tags[0] {
+    let repair = match db.engine() {
+        Engine::Sqlite => tags[0].clone(),
+        Engine::Postgres => match &tags[0] {
             Value::Int(id) => Value::Text(id.to_string()),
             other => other.clone(),
         },
