@@ -88,7 +88,115 @@ pub fn compile(detector: &Detector, dialect: Dialect) -> Result<DetectorQuery, S
         Detector::RowCount(d) => Ok(sql.row_count(d)),
         Detector::Freshness(d) => Ok(sql.freshness(d)),
         Detector::Plugin(d) => Ok(plugin_query(d)),
+        Detector::Reconcile(d) => Ok(sql.reconcile(d)),
     }
+}
+
+/// Which side of a `reconcile` a query reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Left,
+    Right,
+}
+
+impl Side {
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Left => "left",
+            Side::Right => "right",
+        }
+    }
+}
+
+/// How a `reconcile` side orders (and trueup compares) one key column: as integers when
+/// both sides hold integers, else as the bytes of its text, which every engine can sort
+/// alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyOrder {
+    Integer,
+    Text,
+}
+
+/// The result columns of a `reconcile` side's query: `trueup_k0`… (the key), `trueup_c0`…
+/// (the compared columns), then `trueup_recent` (1 for a row changed within `min-age`).
+pub fn reconcile_column(prefix: &str, i: usize) -> String {
+    format!("trueup_{prefix}{i}")
+}
+
+/// The query that reads one side of a `reconcile` in `dialect`: its key (each column cast
+/// and ordered as `order` says; `None` reads one row, to learn the key's types) and
+/// compared columns by their names on that side, rows with a NULL key left out.
+pub fn reconcile_side(
+    d: &crate::rule::ReconcileDetector,
+    side: Side,
+    dialect: Dialect,
+    order: Option<&[KeyOrder]>,
+) -> DetectorQuery {
+    let sql = SqlWriter { dialect };
+    let spec = match side {
+        Side::Left => &d.left,
+        Side::Right => &d.right,
+    };
+    let name = |column: &String| match side {
+        Side::Left => column.clone(),
+        Side::Right => d.map.get(column).cloned().unwrap_or_else(|| column.clone()),
+    };
+    let from = match (&spec.table, &spec.query) {
+        (Some(table), _) => sql.q(table),
+        (None, Some(query)) => format!(
+            "(\n{}\n) AS {}",
+            query.trim().trim_end_matches(';').trim_end(),
+            sql.q("trueup_side")
+        ),
+        (None, None) => "(SELECT 1) AS nothing".to_owned(),
+    };
+    let key: Vec<String> = d.key.iter().map(|k| sql.q(&name(k))).collect();
+    let mut select: Vec<String> = Vec::new();
+    for (i, k) in key.iter().enumerate() {
+        let read = match order.and_then(|o| o.get(i)) {
+            Some(KeyOrder::Text) => dialect.as_text(k),
+            _ => k.clone(),
+        };
+        select.push(format!("{read} AS {}", sql.q(&reconcile_column("k", i))));
+    }
+    for (i, c) in d.columns.iter().enumerate() {
+        select.push(format!("{} AS {}", sql.q(&name(c)), sql.q(&reconcile_column("c", i))));
+    }
+    let mut binds = Vec::new();
+    if let (Some(age), Some(changed)) = (d.min_age, &spec.changed_at) {
+        binds.push(Value::Float(age.0.as_secs_f64()));
+        let changed = sql.q(changed);
+        select.push(format!(
+            "CASE WHEN {changed} IS NOT NULL AND NOT ({}) THEN 1 ELSE 0 END AS {}",
+            dialect.older_than(&changed, &dialect.param(1)),
+            sql.q("trueup_recent")
+        ));
+    }
+    let not_null = key
+        .iter()
+        .map(|k| format!("{k} IS NOT NULL"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let tail = match order {
+        None => " LIMIT 1".to_owned(),
+        Some(order) => format!(
+            " ORDER BY {}",
+            key.iter()
+                .zip(order)
+                .map(|(k, o)| match o {
+                    KeyOrder::Integer => k.clone(),
+                    KeyOrder::Text => dialect.bytewise(&dialect.as_text(k)),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let query = format!(
+        "SELECT {} FROM {from} WHERE {not_null}{}{tail}",
+        select.join(", "),
+        SqlWriter::and_filter(spec.filter.as_deref()),
+    );
+    DetectorQuery::new(query, binds, d.key.clone(), "{summary}")
 }
 
 fn plugin_query(d: &PluginDetector) -> DetectorQuery {
@@ -161,6 +269,13 @@ struct SqlWriter {
 impl SqlWriter {
     fn q(&self, ident: &str) -> String {
         self.dialect.quote(ident)
+    }
+
+    /// A `reconcile` compiles to its left side's query (what `validate` and `explain`
+    /// show); the engine runs both sides ([`reconcile_side`]).
+    fn reconcile(&self, d: &crate::rule::ReconcileDetector) -> DetectorQuery {
+        let order = vec![KeyOrder::Integer; d.key.len()];
+        reconcile_side(d, Side::Left, self.dialect, Some(&order))
     }
 
     /// `alias."a", alias."b"` (or unqualified without an alias).

@@ -126,6 +126,16 @@ impl Dialect {
         }
     }
 
+    /// `text` (a text expression) made to sort by its bytes, as trueup compares text keys:
+    /// `COLLATE "C"` on PostgreSQL, `BINARY` on MySQL; SQLite's own default.
+    pub fn bytewise(self, text: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("{text} COLLATE BINARY"),
+            Dialect::Postgres => format!("{text} COLLATE \"C\""),
+            Dialect::Mysql => format!("CAST({text} AS BINARY)"),
+        }
+    }
+
     /// The text form of an expression, for detail columns whose type a source cannot decode.
     pub fn as_text(self, expr: &str) -> String {
         match self {

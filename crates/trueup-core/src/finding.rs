@@ -34,6 +34,10 @@ pub struct RuleSpec {
     pub timestamp_column: Option<crate::rule::TimestampColumn>,
     /// Why trueup refuses to run the rule's SQL, when it does (the rule's error).
     pub refused: Option<String>,
+    /// A `reconcile` rule's detector, whose right side is read from `right_source`: the
+    /// engine runs both sides instead of `query`.
+    pub reconcile: Option<Arc<crate::rule::ReconcileDetector>>,
+    pub right_source: Option<String>,
 }
 
 /// The layout of a rule's result rows: column names, and which of them are the key.

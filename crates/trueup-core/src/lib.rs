@@ -25,6 +25,7 @@ pub mod outcome;
 pub mod plugin;
 pub mod project;
 pub mod read;
+pub mod reconcile;
 pub mod redact;
 pub mod repair;
 pub mod report;

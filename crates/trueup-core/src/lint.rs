@@ -109,6 +109,68 @@ pub fn offline(loaded: &LoadedRule) -> Vec<Diagnostic> {
                 );
             }
         }
+        Detector::Reconcile(d) => {
+            require("key", d.key.len());
+            for (name, side) in [("left", &d.left), ("right", &d.right)] {
+                match (&side.table, &side.query) {
+                    (Some(_), Some(_)) => problem(
+                        &["detector", name, "query"],
+                        format!("`{name}` has both a `table` and a `query`: keep one"),
+                    ),
+                    (None, None) => problem(
+                        &["detector", name],
+                        format!("`{name}` needs a `table` or a `query`"),
+                    ),
+                    _ => {}
+                }
+                if d.min_age.is_some() && side.changed_at.is_none() {
+                    problem(
+                        &["detector", name],
+                        format!(
+                            "`min-age` needs `{name}.changed-at`, the column that says when a \
+                             row last changed"
+                        ),
+                    );
+                }
+            }
+            if d.right.source.is_none() {
+                problem(
+                    &["detector", "right"],
+                    "`right` needs a `source`: the database to compare the rule's source with"
+                        .to_owned(),
+                );
+            }
+            let named = |column: &String| d.key.contains(column) || d.columns.contains(column);
+            for (field, names) in [
+                ("map", d.map.keys().collect::<Vec<_>>()),
+                ("tolerance", d.tolerance.keys().collect()),
+                ("precision", d.precision.keys().collect()),
+            ] {
+                for name in names.into_iter().filter(|n| !named(n)) {
+                    problem(
+                        &["detector", field, name],
+                        format!("`{name}` is neither a key column nor a compared column"),
+                    );
+                }
+            }
+            for (name, tolerance) in &d.tolerance {
+                if !(tolerance.is_finite() && *tolerance >= 0.0) {
+                    problem(
+                        &["detector", "tolerance", name],
+                        "a tolerance is a number of 0 or more".to_owned(),
+                    );
+                }
+            }
+            for (name, precision) in &d.precision {
+                if precision.0.is_zero() {
+                    problem(
+                        &["detector", "precision", name],
+                        "a precision of zero compares nothing: leave it out for microseconds"
+                            .to_owned(),
+                    );
+                }
+            }
+        }
         Detector::NotNull(d) => {
             require("columns", d.columns.len());
             require("key", d.key.len());
@@ -210,16 +272,41 @@ pub fn offline(loaded: &LoadedRule) -> Vec<Diagnostic> {
 /// read-only statement, a fragment (`where`, `expression`, `keep`, a `set` value) that is
 /// not exactly one expression. `validate` reports these; `check` fails the rule with them
 /// and runs the others.
-pub fn sql(loaded: &LoadedRule, dialect: Option<Dialect>) -> Vec<Diagnostic> {
+///
+/// A `reconcile`'s right side is parsed in `right`, the dialect of its own source.
+pub fn sql(
+    loaded: &LoadedRule,
+    dialect: Option<Dialect>,
+    right: Option<Dialect>,
+) -> Vec<Diagnostic> {
     let rule = &loaded.rule;
-    let fragment = |field: &[&str], text: &str, kind: Fragment| {
+    let fragment_in = |field: &[&str], text: &str, kind: Fragment, dialect: Option<Dialect>| {
         fragment_problem(text, kind, dialect).map(|message| {
             let name = field[1..].join(".");
             loaded.diagnostic(field, format!("`{name}`: {message}"))
         })
     };
+    let fragment = |field: &[&str], text: &str, kind: Fragment| fragment_in(field, text, kind, dialect);
     let mut problems = Vec::new();
     match &rule.detector {
+        Detector::Reconcile(d) => {
+            for (name, side, dialect) in [("left", &d.left, dialect), ("right", &d.right, right)] {
+                if let Some(query) = &side.query {
+                    problems.extend(
+                        detector_problem(query, dialect)
+                            .map(|message| loaded.diagnostic(&["detector", name, "query"], message)),
+                    );
+                }
+                if let Some(filter) = &side.filter {
+                    problems.extend(fragment_in(
+                        &["detector", name, "where"],
+                        filter,
+                        Fragment::Expression,
+                        dialect,
+                    ));
+                }
+            }
+        }
         Detector::Sql(crate::rule::SqlDetector { query, .. })
         | Detector::Plugin(crate::rule::PluginDetector { query, .. }) => problems.extend(
             detector_problem(query, dialect)

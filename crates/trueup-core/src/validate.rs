@@ -73,11 +73,17 @@ pub async fn online(loaded: &LoadedRule, sources: &Sources) -> Vec<Diagnostic> {
             }
         };
         for problem in found {
+            // A field of a nested table is written with dots (`left.table`).
+            let field_path = |field: &str| {
+                field
+                    .split('.')
+                    .fold(loaded.path.key("detector"), |path, part| path.key(part))
+            };
             let path = match &problem {
-                SchemaProblem::NoTable { .. } => loaded.path.key("detector").key(used.table_field),
+                SchemaProblem::NoTable { .. } => field_path(used.table_field),
                 SchemaProblem::NoColumn { at, .. } => {
                     let (_, field, index) = used.columns[*at];
-                    let path = loaded.path.key("detector").key(field);
+                    let path = field_path(field);
                     index.map_or(path.clone(), |i| path.index(i))
                 }
             };

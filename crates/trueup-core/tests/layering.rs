@@ -33,6 +33,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("model", &["finding", "outcome"]),
     ("source", &["source"]),
     ("plugin", &["plugin"]),
+    // Rules that read two sources at once.
+    ("reconcile", &["reconcile"]),
     ("store", &["store"]),
     ("engine", &["engine"]),
     ("validate", &["validate"]),

@@ -20,7 +20,7 @@ use crate::finding::{Finding, RuleSpec, Shape};
 use crate::outcome::{RuleError, RuleOutcome};
 use crate::plugin::Limits;
 
-use crate::source::{QueryError, RowSink, Sources};
+use crate::source::{QueryError, RowSink, Sources, rule_error as describe};
 use crate::value::Value;
 use crate::{Error, Result};
 
@@ -166,11 +166,28 @@ pub async fn run(
                             Err(err) => Some(describe(err)),
                         }
                     }
-                    (Some(Ok(source)), None) => source
-                        .fetch(query, rule.timeout, &mut emitter)
-                        .await
-                        .err()
-                        .map(describe),
+                    (Some(Ok(source)), None) => match (&rule.reconcile, &rule.right_source) {
+                        (Some(detector), Some(right)) => match sources.get(right) {
+                            Some(Ok(right)) => crate::reconcile::run(
+                                detector,
+                                source,
+                                right,
+                                rule.timeout,
+                                &mut emitter,
+                            )
+                            .await
+                            .err(),
+                            Some(Err(failure)) => Some(failure.error.clone()),
+                            None => Some(RuleError::Other(format!(
+                                "source `{right}` was not opened"
+                            ))),
+                        },
+                        _ => source
+                            .fetch(query, rule.timeout, &mut emitter)
+                            .await
+                            .err()
+                            .map(describe),
+                    },
                     (Some(Err(failure)), _) => Some(failure.error.clone()),
                     (None, _) => Some(not_opened(rule)),
                 };
@@ -209,17 +226,6 @@ struct Progress {
     error: Option<RuleError>,
 }
 
-fn describe(error: QueryError) -> RuleError {
-    match error {
-        QueryError::Timeout(limit) => RuleError::Timeout {
-            limit,
-            with_plugin: false,
-        },
-        QueryError::Refused(problem) => RuleError::Refused(problem),
-        QueryError::Failed(err) => RuleError::from_error(&err),
-    }
-}
-
 fn not_opened(rule: &RuleSpec) -> RuleError {
     RuleError::Other(format!("source `{}` was not opened", rule.source))
 }
@@ -241,6 +247,11 @@ async fn queries(
         Some(Err(failure)) => return Err(failure.error.clone()),
         None => return Err(not_opened(rule)),
     };
+    if let Some(right) = &rule.right_source
+        && let Some(Err(failure)) = sources.get(right)
+    {
+        return Err(failure.error.clone());
+    }
     let failed = |err: Error| RuleError::from_error(&err);
     for (table, columns) in &rule.columns_used {
         let columns: Vec<&str> = columns.iter().map(String::as_str).collect();

@@ -66,6 +66,14 @@ pub fn prepare(project: &Project, rules: &[&LoadedRule]) -> Result<Plan> {
                 definition_hash: definition_hash(loaded, plugin.as_ref()),
                 query,
                 refused: refusal(loaded),
+                reconcile: match &rule.detector {
+                    crate::rule::Detector::Reconcile(d) => Some(Arc::new(d.clone())),
+                    _ => None,
+                },
+                right_source: match &rule.detector {
+                    crate::rule::Detector::Reconcile(d) => d.right.source.clone(),
+                    _ => None,
+                },
             });
             Ok((spec, plugin))
         })

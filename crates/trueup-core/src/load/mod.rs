@@ -174,10 +174,12 @@ impl Project {
             let offline = crate::lint::offline(rule);
             blocking |= !offline.is_empty();
             problems.extend(offline);
-            let dialect = sources
-                .get(&rule.source)
-                .and_then(|spec| spec.dialect().ok());
-            rule.refused = crate::lint::sql(rule, dialect);
+            let dialect_of = |name: &str| sources.get(name).and_then(|spec| spec.dialect().ok());
+            let right = match &rule.rule.detector {
+                crate::rule::Detector::Reconcile(d) => d.right.source.as_deref().and_then(dialect_of),
+                _ => None,
+            };
+            rule.refused = crate::lint::sql(rule, dialect_of(&rule.source), right);
             problems.extend(rule.refused.iter().cloned());
         }
 
@@ -415,20 +417,35 @@ fn resolve_sources(
     problems: &mut Vec<Diagnostic>,
 ) {
     let names: Vec<&String> = project.sources.keys().collect();
+    let unknown = |loaded: &LoadedRule, field: &[&str], name: &str| {
+        let problem = loaded.diagnostic(field, format!("unknown source `{name}`"));
+        match did_you_mean(name, names.iter().map(|n| n.as_str())) {
+            Some(hint) => problem.with_hint(hint),
+            None => problem.with_hint("sources are declared in trueup.toml as [sources.NAME]"),
+        }
+    };
     for loaded in rules.iter_mut() {
+        if let crate::rule::Detector::Reconcile(d) = &loaded.rule.detector {
+            if let Some(right) = d.right.source.as_deref()
+                && !project.sources.contains_key(right)
+            {
+                problems.push(unknown(loaded, &["detector", "right", "source"], right));
+            }
+            match (&loaded.rule.source, &d.left.source) {
+                (None, Some(left)) => loaded.rule.source = Some(left.clone()),
+                (Some(rule), Some(left)) if rule != left => problems.push(loaded.diagnostic(
+                    &["detector", "left", "source"],
+                    format!(
+                        "the left side is the rule's source, `{rule}`, not `{left}`: leave \
+                         `left.source` out, or make it the rule's `source`"
+                    ),
+                )),
+                _ => {}
+            }
+        }
         match (&loaded.rule.source, names.as_slice()) {
             (Some(name), _) if project.sources.contains_key(name) => loaded.source = name.clone(),
-            (Some(name), _) => {
-                let mut problem =
-                    loaded.diagnostic(&["source"], format!("unknown source `{name}`"));
-                problem = match did_you_mean(name, names.iter().map(|n| n.as_str())) {
-                    Some(hint) => problem.with_hint(hint),
-                    None => {
-                        problem.with_hint("sources are declared in trueup.toml as [sources.NAME]")
-                    }
-                };
-                problems.push(problem);
-            }
+            (Some(name), _) => problems.push(unknown(loaded, &["source"], name)),
             (None, [only]) => loaded.source = (*only).clone(),
             (None, []) => problems.push(
                 loaded

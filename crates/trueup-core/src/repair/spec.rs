@@ -205,6 +205,12 @@ pub async fn prepare(
         (Detector::RowCount(_) | Detector::Freshness(_), _) => {
             return refuse(some, "its findings are whole tables, not rows".into());
         }
+        (Detector::Reconcile(_), _) => {
+            return refuse(
+                some,
+                "repairs of `reconcile` findings (`copy-from`) are not built yet".into(),
+            );
+        }
     };
     let detector = match compile(&rule.detector, db.dialect()) {
         Ok(query) => query,

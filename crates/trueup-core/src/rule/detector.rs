@@ -1,6 +1,8 @@
 //! Detectors: what finds a rule's violating rows. Each built-in compiles to one SQL query
 //! (see `compile`); `sql` is a query written by hand.
 
+use std::collections::BTreeMap;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +36,10 @@ pub enum Detector {
     /// Rows of a query checked by a WebAssembly plugin: for checks SQL cannot express
     /// (syntax, check digits, fuzzy matches across rows). See docs/guides/writing-plugins.md.
     Plugin(PluginDetector),
+    /// The same rows in two databases (the rule's source on the left, another on the
+    /// right), matched by key: rows missing on either side and rows whose columns differ.
+    /// See docs/guides/reconciling-databases.md.
+    Reconcile(ReconcileDetector),
 }
 
 impl Detector {
@@ -48,6 +54,7 @@ impl Detector {
             Detector::RowCount(_) => "row-count",
             Detector::Freshness(_) => "freshness",
             Detector::Plugin(_) => "plugin",
+            Detector::Reconcile(_) => "reconcile",
         }
     }
 
@@ -61,6 +68,7 @@ impl Detector {
     pub fn table(&self) -> Option<&str> {
         match self {
             Detector::Sql(_) | Detector::Plugin(_) => None,
+            Detector::Reconcile(d) => d.left.table.as_deref(),
             Detector::NotNull(d) => Some(&d.table),
             Detector::Unique(d) => Some(&d.table),
             Detector::ForeignKey(d) => Some(&d.table),
@@ -322,6 +330,77 @@ pub struct PluginLimits {
     /// Bytes of findings the plugin may return, all calls together (default: `64MiB`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<ByteSize>,
+}
+
+/// The same rows in two databases, matched by `key`. The left side is read from the rule's
+/// own source, the right from `right.source`; each side is a `table` or a `query`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ReconcileDetector {
+    /// The rows as the rule's source has them.
+    pub left: ReconcileSide,
+    /// The rows as the other database has them; `source` names it.
+    pub right: ReconcileSide,
+    /// Columns that identify a row on both sides (default: `["id"]`), left names.
+    #[serde(default = "default_key")]
+    pub key: Vec<String>,
+    /// Columns compared, left names; empty compares only which keys exist.
+    #[serde(default)]
+    pub columns: Vec<String>,
+    /// Right-side names of key or compared columns that the right side calls otherwise:
+    /// `{ total_amount = "amount" }`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub map: BTreeMap<String, String>,
+    /// Largest difference still equal, per numeric column: `{ total_amount = 0.005 }`
+    /// (default 0: exact).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tolerance: BTreeMap<String, f64>,
+    /// Timestamps compared to this precision, per column: `{ created_at = "1s" }` (default:
+    /// to the microsecond).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub precision: BTreeMap<String, HumanDuration>,
+    /// How the two sides are compared (default `auto`).
+    #[serde(default)]
+    pub mode: ReconcileMode,
+    /// Rows changed less than this long ago on either side are not compared (replication
+    /// lag): each side then names its `changed-at` column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_age: Option<HumanDuration>,
+}
+
+/// One side of a `reconcile`: a `table` (optionally narrowed by `where`) or a `query`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ReconcileSide {
+    /// The source this side is read from: required on the right, and on the left the
+    /// rule's own source (which it may repeat).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// A single read-only statement whose rows are this side, as for `sql`; it must return
+    /// the key and compared columns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// Only rows matching this SQL condition are this side: one expression, parsed in this
+    /// side's dialect.
+    #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+    /// The timestamp column that says when a row last changed, for `min-age`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_at: Option<String>,
+}
+
+/// How a `reconcile` compares its two sides.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReconcileMode {
+    /// `join` (see docs/guides/reconciling-databases.md).
+    #[default]
+    Auto,
+    /// Both sides read in key order and merged: every row crosses the network once, memory
+    /// stays flat.
+    Join,
 }
 
 /// The least memory limit a rule may set: a Rust plugin needs a few pages to start.

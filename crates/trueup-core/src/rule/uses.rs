@@ -87,6 +87,19 @@ impl Detector {
                     ..one("child-table")(&d.child_table)
                 },
             ],
+            // The left side's table, on the rule's own source; the right side's columns are
+            // checked on its source when the rule runs.
+            Detector::Reconcile(d) => match &d.left.table {
+                Some(table) => vec![TableUse {
+                    table,
+                    table_field: "left.table",
+                    columns: list(&d.key, "key")
+                        .chain(list(&d.columns, "columns"))
+                        .chain(d.left.changed_at.iter().map(|c| (c.as_str(), "left.changed-at", None)))
+                        .collect(),
+                }],
+                None => Vec::new(),
+            },
             Detector::RowCount(d) => vec![one("table")(&d.table)],
             Detector::Freshness(d) => vec![TableUse {
                 columns: vec![(d.column.as_str(), "column", None)],
@@ -134,6 +147,7 @@ impl Detector {
             Detector::Freshness(d) => d.filter.as_deref(),
             Detector::AggregateMatch(d) => d.filter.as_deref(),
             Detector::Sql(_) | Detector::Plugin(_) => None,
+            Detector::Reconcile(d) => d.left.filter.as_deref(),
         }
     }
 }

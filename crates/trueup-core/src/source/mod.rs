@@ -72,7 +72,18 @@ impl std::fmt::Display for OpenFailure {
 /// Opens every source the rules use, at once; failures are kept per source, with the time
 /// each attempt took.
 pub async fn open_all(project: &Project, rules: &[&LoadedRule], max_connections: u32) -> Sources {
-    let mut names: Vec<&str> = rules.iter().map(|r| r.source.as_str()).collect();
+    // A `reconcile` rule reads its right side's source too.
+    let mut names: Vec<&str> = rules
+        .iter()
+        .flat_map(|r| {
+            let right = match &r.rule.detector {
+                crate::rule::Detector::Reconcile(d) => d.right.source.as_deref(),
+                _ => None,
+            };
+            std::iter::once(r.source.as_str()).chain(right)
+        })
+        .filter(|name| project.sources.contains_key(*name))
+        .collect();
     names.sort_unstable();
     names.dedup();
     let opened = futures_util::future::join_all(names.iter().map(|name| async move {
@@ -130,6 +141,19 @@ impl std::fmt::Display for SchemaProblem {
                 write!(f, "table `{table}` has no column `{column}`")
             }
         }
+    }
+}
+
+/// The rule error a query's failure is: a timeout, a refusal, or the database's error.
+pub fn rule_error(error: QueryError) -> crate::outcome::RuleError {
+    use crate::outcome::RuleError;
+    match error {
+        QueryError::Timeout(limit) => RuleError::Timeout {
+            limit,
+            with_plugin: false,
+        },
+        QueryError::Refused(problem) => RuleError::Refused(problem),
+        QueryError::Failed(err) => RuleError::from_error(&err),
     }
 }
 

@@ -121,6 +121,17 @@ impl TestProject {
         TestProject { dir }
     }
 
+    /// A project with several sources, `(name, url)` each.
+    pub fn with_sources(sources: &[(&str, &str)], rule_files: &[(&str, &str)]) -> TestProject {
+        let project = Self::with_source(sources[0].0, sources[0].1, rule_files);
+        let mut text = std::fs::read_to_string(project.path()).unwrap();
+        for (name, url) in &sources[1..] {
+            text.push_str(&format!("\n[sources.{name}]\nurl = \"{url}\"\n"));
+        }
+        std::fs::write(project.path(), text).unwrap();
+        project
+    }
+
     pub fn path(&self) -> PathBuf {
         self.dir.path().join("trueup.toml")
     }

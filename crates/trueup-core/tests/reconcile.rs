@@ -1,0 +1,254 @@
+//! `reconcile` rules between real databases: the orders of an orders service against the
+//! invoices of a billing service, with planted missing, extra and differing rows, across
+//! SQLite, PostgreSQL and MariaDB; keys of different types, NUMERIC against DOUBLE,
+//! timestamps of different precision, NULLs on one side. Each pair must find exactly the
+//! planted differences; a side that cannot be read fails the rule and the run goes on.
+
+mod support;
+
+use support::{RunResult, TestDb, TestProject, run_project};
+
+/// One row as both services should hold it, and how the billing side holds it instead.
+struct Order {
+    id: i64,
+    status: Option<&'static str>,
+    total: &'static str,
+    created_at: &'static str,
+}
+
+/// What the billing side holds for an order: the same, nothing, or other values.
+enum Billing {
+    Same,
+    Missing,
+    Status(Option<&'static str>),
+    Amount(&'static str),
+    Created(&'static str),
+}
+
+fn orders() -> Vec<(Order, Billing)> {
+    let order = |id, status, total, created_at| Order {
+        id,
+        status,
+        total,
+        created_at,
+    };
+    let mut rows = vec![
+        (order(3, Some("paid"), "10.00", "2026-01-01 10:00:00"), Billing::Missing),
+        (order(4, Some("paid"), "20.00", "2026-01-01 10:00:00"), Billing::Status(Some("refunded"))),
+        (order(5, Some("paid"), "30.00", "2026-01-01 10:00:00"), Billing::Amount("30.01")),
+        // Within the tolerance of half a cent: the same.
+        (order(6, Some("paid"), "40.00", "2026-01-01 10:00:00"), Billing::Amount("40.004")),
+        // Within the precision of a second: the same.
+        (order(8, Some("paid"), "50.00", "2026-01-01 10:00:00.400000"), Billing::Created("2026-01-01 10:00:00")),
+        (order(9, Some("paid"), "60.00", "2026-01-01 10:00:02"), Billing::Created("2026-01-01 10:00:00")),
+        (order(10, None, "70.00", "2026-01-01 10:00:00"), Billing::Status(Some("paid"))),
+        (order(11, None, "80.00", "2026-01-01 10:00:00"), Billing::Same),
+    ];
+    // Enough rows around them that both sides stream several batches, and that text
+    // order (`100` before `11`) differs from integer order.
+    for id in 12..1500 {
+        rows.push((order(id, Some("paid"), "1.50", "2026-01-02 00:00:00"), Billing::Same));
+    }
+    rows
+}
+
+/// The keys of the planted differences, as findings name them.
+const PLANTED: [&str; 6] = ["id=10", "id=3", "id=4", "id=5", "id=7", "id=9"];
+
+fn text(value: Option<&str>) -> String {
+    value.map_or("NULL".to_owned(), |v| format!("'{v}'"))
+}
+
+/// The orders service's table on `backend`.
+fn orders_setup(backend: &str) -> String {
+    let (status, stamp) = match backend {
+        "mysql" => ("VARCHAR(20)", "DATETIME(6)"),
+        _ => ("TEXT", "TIMESTAMP"),
+    };
+    let mut sql = format!(
+        "CREATE TABLE orders (id BIGINT PRIMARY KEY, status {status}, total NUMERIC(12,2), \
+         created_at {stamp});\n"
+    );
+    let values: Vec<String> = orders()
+        .iter()
+        .map(|(o, _)| {
+            format!(
+                "({}, {}, {}, '{}')",
+                o.id,
+                text(o.status),
+                o.total,
+                o.created_at
+            )
+        })
+        .collect();
+    sql.push_str(&format!("INSERT INTO orders VALUES {};\n", values.join(", ")));
+    sql
+}
+
+/// The billing service's table on `backend`: other names, the amount a double, the time
+/// to the second, and the key as text when `text_key`.
+fn invoices_setup(backend: &str, text_key: bool) -> String {
+    let (key, state, amount, stamp) = match (backend, text_key) {
+        ("mysql", true) => ("VARCHAR(20)", "VARCHAR(20)", "DOUBLE", "DATETIME"),
+        ("mysql", false) => ("BIGINT", "VARCHAR(20)", "DOUBLE", "DATETIME"),
+        ("sqlite", true) => ("TEXT", "TEXT", "REAL", "TIMESTAMP"),
+        ("sqlite", false) => ("BIGINT", "TEXT", "REAL", "TIMESTAMP"),
+        (_, true) => ("TEXT", "TEXT", "DOUBLE PRECISION", "TIMESTAMP(0)"),
+        (_, false) => ("BIGINT", "TEXT", "DOUBLE PRECISION", "TIMESTAMP(0)"),
+    };
+    let mut sql = format!(
+        "CREATE TABLE invoices (order_id {key} PRIMARY KEY, state {state}, amount {amount}, \
+         created {stamp});\n"
+    );
+    let key = |id: i64| if text_key { format!("'{id}'") } else { id.to_string() };
+    let mut values: Vec<String> = Vec::new();
+    for (o, billing) in orders() {
+        let (mut status, mut amount, mut created) = (o.status, o.total, o.created_at);
+        match billing {
+            Billing::Missing => continue,
+            Billing::Same => {}
+            Billing::Status(s) => status = s,
+            Billing::Amount(a) => amount = a,
+            Billing::Created(c) => created = c,
+        }
+        // The billing side keeps whole seconds.
+        let created = created.split('.').next().unwrap_or(created);
+        values.push(format!(
+            "({}, {}, {amount}, '{created}')",
+            key(o.id),
+            text(status)
+        ));
+    }
+    // An invoice without an order.
+    values.push(format!("({}, 'paid', 5.00, '2026-01-01 10:00:00')", key(7)));
+    sql.push_str(&format!(
+        "INSERT INTO invoices VALUES {};\n",
+        values.join(", ")
+    ));
+    sql
+}
+
+fn rule(mode: &str) -> String {
+    format!(
+        r#"[[rule]]
+id = "orders-match-invoices"
+title = "Orders and invoices agree"
+severity = "high"
+source = "orders"
+
+[rule.detector]
+kind = "reconcile"
+mode = "{mode}"
+key = ["id"]
+columns = ["status", "total", "created_at"]
+map = {{ id = "order_id", status = "state", total = "amount", created_at = "created" }}
+tolerance = {{ total = 0.005 }}
+precision = {{ created_at = "1s" }}
+left = {{ table = "orders" }}
+right = {{ source = "billing", table = "invoices" }}
+"#
+    )
+}
+
+async fn reconcile(left: &TestDb, right: &TestDb, text_key: bool) -> RunResult {
+    left.execute(&orders_setup(left.backend)).await;
+    right
+        .execute(&invoices_setup(right.backend, text_key))
+        .await;
+    let project = TestProject::with_sources(
+        &[("orders", &left.url), ("billing", &right.url)],
+        &[("reconcile.toml", &rule("join"))],
+    );
+    run_project(&project.path()).await
+}
+
+fn assert_planted(result: &RunResult, pair: &str) {
+    let rule = "orders-match-invoices";
+    assert_eq!(result.error(rule), None, "{pair}");
+    assert_eq!(result.keys(rule), PLANTED, "{pair}");
+    let detail = |key: &str| {
+        let at = result
+            .findings
+            .iter()
+            .position(|(_, k, _)| k == key)
+            .unwrap_or_else(|| panic!("{pair}: no finding {key}"));
+        let detail: serde_json::Value = serde_json::from_str(&result.details[at]).unwrap();
+        (detail, result.findings[at].2.clone())
+    };
+    let (missing, message) = detail("id=3");
+    assert_eq!(missing["difference"], "missing-on-right", "{pair}");
+    assert_eq!(message, "missing on the right (`billing`)", "{pair}");
+    assert_eq!(detail("id=7").0["difference"], "missing-on-left", "{pair}");
+    let (status, message) = detail("id=4");
+    assert_eq!(status["difference"], "differs", "{pair}");
+    assert_eq!(
+        message, "status is paid on the left, refunded on the right",
+        "{pair}"
+    );
+    let left: serde_json::Value =
+        serde_json::from_str(status["left"].as_str().unwrap()).unwrap();
+    assert_eq!(left, serde_json::json!({ "status": "paid" }), "{pair}");
+    assert!(detail("id=5").1.starts_with("total is 30"), "{pair}");
+    assert!(detail("id=9").1.starts_with("created_at is 2026-01-01 10:00:02"), "{pair}");
+    assert_eq!(
+        detail("id=10").1,
+        "status is NULL on the left, paid on the right",
+        "{pair}"
+    );
+}
+
+#[tokio::test]
+async fn reconcile_sqlite_with_postgres_text_keys_against_integers() {
+    let Some(right) = TestDb::postgres().await else {
+        return;
+    };
+    let left = TestDb::sqlite();
+    assert_planted(&reconcile(&left, &right, true).await, "sqlite-postgres");
+}
+
+#[tokio::test]
+async fn reconcile_postgres_with_postgres() {
+    let (Some(left), Some(right)) = (TestDb::postgres().await, TestDb::postgres().await) else {
+        return;
+    };
+    assert_planted(&reconcile(&left, &right, false).await, "postgres-postgres");
+}
+
+#[tokio::test]
+async fn reconcile_postgres_with_mariadb() {
+    let (Some(left), Some(right)) = (TestDb::postgres().await, TestDb::mysql().await) else {
+        return;
+    };
+    assert_planted(&reconcile(&left, &right, false).await, "postgres-mariadb");
+}
+
+#[tokio::test]
+async fn reconcile_mariadb_with_sqlite_text_keys() {
+    let Some(left) = TestDb::mysql().await else {
+        return;
+    };
+    let right = TestDb::sqlite();
+    assert_planted(&reconcile(&left, &right, true).await, "mariadb-sqlite");
+}
+
+#[tokio::test]
+async fn an_unreachable_side_fails_the_rule_and_the_run_goes_on() {
+    let left = TestDb::sqlite();
+    left.execute(&orders_setup("sqlite")).await;
+    let other = "[[rule]]\nid = \"still-runs\"\ntitle = \"t\"\nseverity = \"low\"\nsource = \"orders\"\n\
+                 [rule.detector]\nkind = \"not-null\"\ntable = \"orders\"\ncolumns = [\"status\"]\n";
+    let project = TestProject::with_sources(
+        &[
+            ("orders", &left.url),
+            // Nothing listens on port 9 of this machine.
+            ("billing", "postgres://trueup:x@127.0.0.1:9/billing?connect_timeout=2"),
+        ],
+        &[("reconcile.toml", &rule("join")), ("other.toml", other)],
+    );
+    let result = run_project(&project.path()).await;
+    let error = result.error("orders-match-invoices").expect("the rule fails");
+    assert!(error.contains("billing"), "{error}");
+    assert!(!error.contains("trueup:x"), "{error}");
+    assert_eq!(result.error("still-runs"), None);
+    assert_eq!(result.keys("still-runs"), ["id=10", "id=11"]);
+}
