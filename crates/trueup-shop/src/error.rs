@@ -28,8 +28,8 @@ pub enum Error {
         source: sqlx::Error,
     },
 
-    /// Tables of the shop already exist in the target PostgreSQL database: the shop is only
-    /// loaded into a database without them.
+    /// Tables of the shop already exist in the target PostgreSQL or MySQL database: the
+    /// shop is only loaded into a database without them.
     #[error("{url} already has the table(s) {}: load the shop into a database without them", tables.join(", "))]
     TablesExist { url: String, tables: Vec<String> },
 
@@ -37,6 +37,15 @@ pub enum Error {
     /// password).
     #[error("cannot load the demo shop into {url}")]
     Postgres {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+
+    /// MySQL (or MariaDB) refused the connection, the schema or the rows (the URL without
+    /// its password).
+    #[error("cannot load the demo shop into {url}")]
+    Mysql {
         url: String,
         #[source]
         source: sqlx::Error,

@@ -3,8 +3,9 @@
 //! [`ShopSpec`] says how big the shop is, how many problems to plant and from which seed.
 //! [`Planted`] is the truth a correct checker must report, computed without generating any
 //! row. [`Shop`] yields the rows table by table (for any loader), [`create_sqlite`]
-//! writes them to a new SQLite file and [`create_postgres`] loads them into a PostgreSQL
-//! database with `COPY`.
+//! writes them to a new SQLite file, [`create_postgres`] loads them into a PostgreSQL
+//! database with `COPY` and [`create_mysql`] into a MySQL (or MariaDB) database with
+//! multi-row `INSERT`s.
 //!
 //! Everything derives from the seed: the same spec gives the same rows and the same planted
 //! problems on every machine.
@@ -21,6 +22,8 @@
 mod definitions;
 mod error;
 mod generate;
+mod load;
+mod mysql;
 mod names;
 mod plan;
 mod planted;
@@ -33,6 +36,7 @@ mod time;
 
 pub use error::{Error, Result};
 pub use generate::Shop;
+pub use mysql::{MYSQL_INDEXES, MYSQL_SCHEMA, create_mysql};
 pub use planted::{ExpectedFindings, Planted};
 pub use postgres::{POSTGRES_INDEXES, POSTGRES_SCHEMA, create_postgres};
 pub use rows::{

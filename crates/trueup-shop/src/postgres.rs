@@ -2,21 +2,16 @@
 //! primary keys, the indexes and `ANALYZE`.
 //!
 //! The rows are generated on blocking threads, one per table being loaded, into chunks of
-//! about [`CHUNK_BYTES`] of `COPY` text, which a bounded channel hands to the connection:
-//! memory stays at a few chunks per table whatever the scale. Two connections load two
-//! tables at a time (biggest first), then build the keys and indexes two at a time.
+//! `COPY` text ([`crate::load`]). Two connections load two tables at a time (biggest
+//! first), then build the keys and indexes two at a time.
 
-use std::collections::VecDeque;
-use std::fmt::Write as _;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
-use futures_util::future::try_join_all;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
-use tokio::sync::mpsc;
 
 use crate::generate::Shop;
+use crate::load::{self, Format, TABLES, Table, Value, redacted};
 use crate::planted::Planted;
-use crate::rows::{Customer, Inventory, Order, OrderItem, Payment, Product};
 use crate::spec::ShopSpec;
 use crate::{Error, Result};
 
@@ -84,25 +79,6 @@ pub const POSTGRES_INDEXES: &[&str] = &[
     "CREATE INDEX idx_customers_email ON customers (email)",
 ];
 
-/// The six tables, biggest first.
-const TABLES: [Table; 6] = [
-    Table::OrderItems,
-    Table::Orders,
-    Table::Inventory,
-    Table::Payments,
-    Table::Products,
-    Table::Customers,
-];
-
-/// Connections that load tables (and build indexes) side by side.
-const CONNECTIONS: usize = 2;
-
-/// Bytes of `COPY` text per message.
-const CHUNK_BYTES: usize = 1 << 20;
-
-/// Chunks generated ahead of the connection, per table.
-const CHUNKS_AHEAD: usize = 4;
-
 /// `maintenance_work_mem` for the index builds, if the server's is lower.
 const INDEX_MEMORY_KB: i64 = 256 * 1024;
 
@@ -142,12 +118,12 @@ pub async fn create_postgres(url: &str, spec: &ShopSpec) -> Result<Planted> {
         .map_err(database)?;
 
     let shop = Arc::new(Shop::new(spec));
-    match load(url, conn, &shop).await {
+    match load::load_all(url, conn, &shop).await {
         Ok(()) => Ok(shop.planted()),
         Err(source) => {
             // Best effort: the error that matters is the one that stopped the load.
             if let Ok(mut conn) = PgConnection::connect(url).await {
-                let drop = format!("DROP TABLE IF EXISTS {}", names.join(", "));
+                let drop = format!("DROP TABLE IF EXISTS {}", load::table_list());
                 let _ = sqlx::raw_sql(AssertSqlSafe(drop)).execute(&mut conn).await;
                 let _ = conn.close().await;
             }
@@ -156,60 +132,26 @@ pub async fn create_postgres(url: &str, spec: &ShopSpec) -> Result<Planted> {
     }
 }
 
-/// Loads the rows, builds the indexes and analyzes, on `conn` and more connections.
-async fn load(url: &str, conn: PgConnection, shop: &Arc<Shop>) -> sqlx::Result<()> {
-    let mut conns = vec![conn];
-    for _ in 1..CONNECTIONS {
-        conns.push(PgConnection::connect(url).await?);
+impl load::Server for PgConnection {
+    const INDEXES: &'static [&'static str] = POSTGRES_INDEXES;
+    const ANALYZE: &'static str = "ANALYZE";
+
+    fn load_table(
+        &mut self,
+        shop: &Arc<Shop>,
+        table: Table,
+    ) -> impl Future<Output = sqlx::Result<()>> + Send {
+        copy_table(self, shop, table)
     }
 
-    let tables = Mutex::new(VecDeque::from(TABLES));
-    let next_table = || {
-        tables
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop_front()
-    };
-    try_join_all(conns.iter_mut().map(|conn| async {
-        while let Some(table) = next_table() {
-            copy_table(conn, shop, table).await?;
-        }
-        Ok::<(), sqlx::Error>(())
-    }))
-    .await?;
-
-    let indexes = Mutex::new(POSTGRES_INDEXES.iter().copied().collect::<VecDeque<_>>());
-    let next_index = || {
-        indexes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop_front()
-    };
-    try_join_all(conns.iter_mut().map(|conn| async {
-        raise_index_memory(conn).await?;
-        while let Some(statement) = next_index() {
-            sqlx::raw_sql(statement).execute(&mut *conn).await?;
-        }
-        Ok::<(), sqlx::Error>(())
-    }))
-    .await?;
-
-    let mut conns = conns.into_iter();
-    if let Some(mut conn) = conns.next() {
-        let names: Vec<&str> = TABLES.iter().map(|t| t.name()).collect();
-        let analyze = format!("ANALYZE {}", names.join(", "));
-        sqlx::raw_sql(AssertSqlSafe(analyze))
-            .execute(&mut conn)
-            .await?;
-        conn.close().await?;
+    async fn build_index(&mut self, statement: &'static str) -> sqlx::Result<()> {
+        raise_index_memory(self).await?;
+        sqlx::raw_sql(statement).execute(self).await.map(drop)
     }
-    for conn in conns {
-        conn.close().await?;
-    }
-    Ok(())
 }
 
-/// Index builds sort whole columns: give them memory unless the server already does.
+/// Index builds sort whole columns: give them memory unless the server already does (asked
+/// before each build: one cheap query).
 async fn raise_index_memory(conn: &mut PgConnection) -> sqlx::Result<()> {
     let kb: i64 = sqlx::query_scalar(
         "SELECT setting::bigint FROM pg_settings WHERE name = 'maintenance_work_mem'",
@@ -231,11 +173,7 @@ async fn raise_index_memory(conn: &mut PgConnection) -> sqlx::Result<()> {
 /// (no hint-bit rewrite or anti-wraparound vacuum later) and, where `wal_level` is
 /// `minimal`, without WAL.
 async fn copy_table(conn: &mut PgConnection, shop: &Arc<Shop>, table: Table) -> sqlx::Result<()> {
-    let (sender, mut receiver) = mpsc::channel::<Vec<u8>>(CHUNKS_AHEAD);
-    let producer = {
-        let shop = Arc::clone(shop);
-        tokio::task::spawn_blocking(move || table.produce(&shop, &sender))
-    };
+    let mut chunks = table.spawn(shop, CopyText);
 
     let mut tx = conn.begin().await?;
     let truncate = format!("TRUNCATE {}", table.name());
@@ -248,104 +186,44 @@ async fn copy_table(conn: &mut PgConnection, shop: &Arc<Shop>, table: Table) -> 
         table.columns().join(", ")
     );
     let mut copy = tx.copy_in_raw(&statement).await?;
-    let mut failed = None;
-    while let Some(chunk) = receiver.recv().await {
-        if let Err(err) = copy.send(chunk).await {
-            failed = Some(err);
-            break;
+    let sent = async {
+        while let Some(chunk) = chunks.next().await {
+            copy.send(chunk.into_bytes()).await?;
         }
+        Ok(())
     }
-    // Dropping the receiver stops the producer if the connection failed.
-    drop(receiver);
-    let produced = producer
-        .await
-        .map_err(|err| sqlx::Error::Protocol(format!("generating {}: {err}", table.name())))?;
-    if let Some(err) = failed {
-        copy.abort("the load failed").await?;
-        return Err(err);
-    }
+    .await;
+    let produced = match chunks.finish(sent).await {
+        Ok(produced) => produced,
+        Err(err) => {
+            copy.abort("the load failed").await?;
+            return Err(err);
+        }
+    };
     let copied = copy.finish().await?;
-    if copied != produced {
-        return Err(sqlx::Error::Protocol(format!(
-            "{}: COPY stored {copied} rows of {produced}",
-            table.name()
-        )));
-    }
+    load::check_stored(table, copied, produced)?;
     tx.commit().await
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Table {
-    Customers,
-    Products,
-    Inventory,
-    Orders,
-    OrderItems,
-    Payments,
-}
+/// `COPY`'s text format: values separated by tabs, a row a line.
+struct CopyText;
 
-impl Table {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Customers => Customer::TABLE,
-            Self::Products => Product::TABLE,
-            Self::Inventory => Inventory::TABLE,
-            Self::Orders => Order::TABLE,
-            Self::OrderItems => OrderItem::TABLE,
-            Self::Payments => Payment::TABLE,
-        }
-    }
+impl Format for CopyText {
+    fn start(&self, _table: &str, _columns: &[&str], _out: &mut String) {}
 
-    fn columns(self) -> &'static [&'static str] {
-        match self {
-            Self::Customers => Customer::COLUMNS,
-            Self::Products => Product::COLUMNS,
-            Self::Inventory => Inventory::COLUMNS,
-            Self::Orders => Order::COLUMNS,
-            Self::OrderItems => OrderItem::COLUMNS,
-            Self::Payments => Payment::COLUMNS,
-        }
-    }
-
-    /// Sends the table's rows as `COPY` text chunks; returns the number of rows (stops
-    /// early if the receiver is gone).
-    fn produce(self, shop: &Shop, sender: &mpsc::Sender<Vec<u8>>) -> u64 {
-        match self {
-            Self::Customers => produce(shop.customers(), sender),
-            Self::Products => produce(shop.products(), sender),
-            Self::Inventory => produce(shop.inventory(), sender),
-            Self::Orders => produce(shop.orders(), sender),
-            Self::OrderItems => produce(shop.order_items(), sender),
-            Self::Payments => produce(shop.payments(), sender),
-        }
-    }
-}
-
-fn produce<R: CopyRow>(rows: impl Iterator<Item = R>, sender: &mpsc::Sender<Vec<u8>>) -> u64 {
-    let mut count = 0;
-    let mut chunk = String::with_capacity(CHUNK_BYTES + 4096);
-    for row in rows {
-        row.write(&mut chunk);
-        count += 1;
-        if chunk.len() >= CHUNK_BYTES {
-            let full = std::mem::replace(&mut chunk, String::with_capacity(CHUNK_BYTES + 4096));
-            if sender.blocking_send(full.into_bytes()).is_err() {
-                return count;
+    fn row(&self, values: &[Value<'_>], _first: bool, out: &mut String) {
+        for (i, &value) in values.iter().enumerate() {
+            if i > 0 {
+                out.push('\t');
+            }
+            match value {
+                Value::Text(Some(value)) => text(out, value),
+                Value::Text(None) => out.push_str("\\N"),
+                value => load::plain(value, out),
             }
         }
+        out.push('\n');
     }
-    if !chunk.is_empty() {
-        let _ = sender.blocking_send(chunk.into_bytes());
-    }
-    count
-}
-
-/// A row type and how it reads in `COPY`'s text format.
-trait CopyRow {
-    const TABLE: &'static str;
-    const COLUMNS: &'static [&'static str];
-    /// Appends the row, in the order of `COLUMNS`, with its newline.
-    fn write(&self, out: &mut String);
 }
 
 /// Appends `text` escaped for `COPY`'s text format.
@@ -365,133 +243,11 @@ fn text(out: &mut String, text: &str) {
     }
 }
 
-// `write!` into a `String` cannot fail.
-macro_rules! line {
-    ($out:expr, $($arg:tt)*) => {{
-        let _ = writeln!($out, $($arg)*);
-    }};
-}
-
-impl CopyRow for Customer {
-    const TABLE: &'static str = "customers";
-    const COLUMNS: &'static [&'static str] = &["id", "email", "name", "created_at"];
-    fn write(&self, out: &mut String) {
-        let _ = write!(out, "{}\t", self.id);
-        match &self.email {
-            Some(email) => text(out, email),
-            None => out.push_str("\\N"),
-        }
-        out.push('\t');
-        text(out, &self.name);
-        line!(out, "\t{}", self.created_at);
-    }
-}
-
-impl CopyRow for Product {
-    const TABLE: &'static str = "products";
-    const COLUMNS: &'static [&'static str] = &[
-        "id",
-        "name",
-        "gtin",
-        "price",
-        "stock_quantity",
-        "created_at",
-    ];
-    fn write(&self, out: &mut String) {
-        let _ = write!(out, "{}\t", self.id);
-        text(out, &self.name);
-        out.push('\t');
-        text(out, &self.gtin);
-        line!(
-            out,
-            "\t{}\t{}\t{}",
-            self.price,
-            self.stock_quantity,
-            self.created_at
-        );
-    }
-}
-
-impl CopyRow for Inventory {
-    const TABLE: &'static str = "inventory";
-    const COLUMNS: &'static [&'static str] = &["id", "product_id", "warehouse", "quantity"];
-    fn write(&self, out: &mut String) {
-        let _ = write!(out, "{}\t{}\t", self.id, self.product_id);
-        text(out, &self.warehouse);
-        line!(out, "\t{}", self.quantity);
-    }
-}
-
-impl CopyRow for Order {
-    const TABLE: &'static str = "orders";
-    const COLUMNS: &'static [&'static str] =
-        &["id", "customer_id", "status", "total_amount", "created_at"];
-    fn write(&self, out: &mut String) {
-        line!(
-            out,
-            "{}\t{}\t{}\t{}\t{}",
-            self.id,
-            self.customer_id,
-            self.status.as_str(),
-            self.total_amount,
-            self.created_at
-        );
-    }
-}
-
-impl CopyRow for OrderItem {
-    const TABLE: &'static str = "order_items";
-    const COLUMNS: &'static [&'static str] =
-        &["id", "order_id", "product_id", "quantity", "unit_price"];
-    fn write(&self, out: &mut String) {
-        line!(
-            out,
-            "{}\t{}\t{}\t{}\t{}",
-            self.id,
-            self.order_id,
-            self.product_id,
-            self.quantity,
-            self.unit_price
-        );
-    }
-}
-
-impl CopyRow for Payment {
-    const TABLE: &'static str = "payments";
-    const COLUMNS: &'static [&'static str] = &["id", "order_id", "amount", "status", "created_at"];
-    fn write(&self, out: &mut String) {
-        line!(
-            out,
-            "{}\t{}\t{}\t{}\t{}",
-            self.id,
-            self.order_id,
-            self.amount,
-            self.status.as_str(),
-            self.created_at
-        );
-    }
-}
-
-/// `url` without its password, for messages.
-pub(crate) fn redacted(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rows::{Cents, OrderStatus};
+    use crate::load::Row as _;
+    use crate::rows::{Cents, Customer, Product};
     use crate::time::Timestamp;
 
     #[test]
@@ -503,7 +259,7 @@ mod tests {
             name: "A\tB\\C\nD".into(),
             created_at: Timestamp::from_unix_seconds(0),
         }
-        .write(&mut out);
+        .write(&CopyText, true, &mut out);
         Product {
             id: 3,
             name: "Product 3".into(),
@@ -512,15 +268,8 @@ mod tests {
             stock_quantity: 4,
             created_at: Timestamp::from_unix_seconds(0),
         }
-        .write(&mut out);
-        Order {
-            id: 1,
-            customer_id: 2,
-            status: OrderStatus::Completed,
-            total_amount: Cents(1205),
-            created_at: Timestamp::from_unix_seconds(60),
-        }
-        .write(&mut out);
+        .write(&CopyText, true, &mut out);
+        load::sample_order().write(&CopyText, true, &mut out);
         assert_eq!(
             out,
             "7\t\\N\tA\\tB\\\\C\\nD\t1970-01-01 00:00:00\n\
@@ -531,11 +280,7 @@ mod tests {
 
     #[test]
     fn every_table_is_loaded_once_with_its_key_and_indexes() {
-        let mut names: Vec<&str> = TABLES.iter().map(|t| t.name()).collect();
-        names.sort_unstable();
-        names.dedup();
-        assert_eq!(names.len(), 6);
-        for name in names {
+        for name in TABLES.map(Table::name) {
             assert!(POSTGRES_SCHEMA.contains(&format!("CREATE TABLE {name} (")));
             assert!(
                 POSTGRES_INDEXES
@@ -553,15 +298,5 @@ mod tests {
         {
             assert!(crate::SQLITE_SCHEMA.contains(index), "{index}");
         }
-    }
-
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            redacted("postgres://u:secret@h:5432/db?x=1"),
-            "postgres://u:***@h:5432/db?x=1"
-        );
-        assert_eq!(redacted("postgres://h/db"), "postgres://h/db");
-        assert_eq!(redacted("postgres://u@h/db"), "postgres://u@h/db");
     }
 }

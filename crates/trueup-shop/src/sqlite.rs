@@ -11,6 +11,7 @@ use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteJournalMode, Sql
 use sqlx::{AssertSqlSafe, Connection, Sqlite, SqliteConnection};
 
 use crate::generate::Shop;
+use crate::load::Row;
 use crate::planted::Planted;
 use crate::rows::{Customer, Inventory, Order, OrderItem, Payment, Product};
 use crate::spec::ShopSpec;
@@ -144,10 +145,8 @@ async fn write(path: &Path, shop: &Shop) -> sqlx::Result<()> {
 
 type SqliteQuery = Query<'static, Sqlite, SqliteArguments>;
 
-/// A row type and the table it goes to.
-trait SqliteRow {
-    const TABLE: &'static str;
-    const COLUMNS: &'static [&'static str];
+/// A row type (its table and columns are those of [`Row`]) and how it binds.
+trait SqliteRow: Row {
     /// Binds the row's values, in the order of `COLUMNS`.
     fn bind(self, query: SqliteQuery) -> SqliteQuery;
 }
@@ -199,8 +198,6 @@ fn insert_sql<R: SqliteRow>(rows: usize) -> String {
 }
 
 impl SqliteRow for Customer {
-    const TABLE: &'static str = "customers";
-    const COLUMNS: &'static [&'static str] = &["id", "email", "name", "created_at"];
     fn bind(self, query: SqliteQuery) -> SqliteQuery {
         query
             .bind(self.id)
@@ -211,15 +208,6 @@ impl SqliteRow for Customer {
 }
 
 impl SqliteRow for Product {
-    const TABLE: &'static str = "products";
-    const COLUMNS: &'static [&'static str] = &[
-        "id",
-        "name",
-        "gtin",
-        "price",
-        "stock_quantity",
-        "created_at",
-    ];
     fn bind(self, query: SqliteQuery) -> SqliteQuery {
         query
             .bind(self.id)
@@ -232,8 +220,6 @@ impl SqliteRow for Product {
 }
 
 impl SqliteRow for Inventory {
-    const TABLE: &'static str = "inventory";
-    const COLUMNS: &'static [&'static str] = &["id", "product_id", "warehouse", "quantity"];
     fn bind(self, query: SqliteQuery) -> SqliteQuery {
         query
             .bind(self.id)
@@ -244,9 +230,6 @@ impl SqliteRow for Inventory {
 }
 
 impl SqliteRow for Order {
-    const TABLE: &'static str = "orders";
-    const COLUMNS: &'static [&'static str] =
-        &["id", "customer_id", "status", "total_amount", "created_at"];
     fn bind(self, query: SqliteQuery) -> SqliteQuery {
         query
             .bind(self.id)
@@ -258,9 +241,6 @@ impl SqliteRow for Order {
 }
 
 impl SqliteRow for OrderItem {
-    const TABLE: &'static str = "order_items";
-    const COLUMNS: &'static [&'static str] =
-        &["id", "order_id", "product_id", "quantity", "unit_price"];
     fn bind(self, query: SqliteQuery) -> SqliteQuery {
         query
             .bind(self.id)
@@ -272,8 +252,6 @@ impl SqliteRow for OrderItem {
 }
 
 impl SqliteRow for Payment {
-    const TABLE: &'static str = "payments";
-    const COLUMNS: &'static [&'static str] = &["id", "order_id", "amount", "status", "created_at"];
     fn bind(self, query: SqliteQuery) -> SqliteQuery {
         query
             .bind(self.id)

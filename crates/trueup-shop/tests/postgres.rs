@@ -14,14 +14,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use common::Db;
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgPool;
-use trueup_shop::{Cents, Error, Planted, Shop, ShopSpec, create_postgres};
-
-/// A new empty database on the test server, dropped by [`Fresh::drop_database`].
-struct Fresh {
-    admin: String,
-    name: String,
-    url: String,
-}
+use trueup_shop::{Error, Planted, ShopSpec, create_postgres};
 
 impl Fresh {
     async fn new() -> Option<Self> {
@@ -42,12 +35,6 @@ impl Fresh {
         pool.close().await;
         let url = with_database(&admin, &name);
         Some(Self { admin, name, url })
-    }
-
-    async fn pool(&self) -> PgPool {
-        PgPool::connect(&self.url)
-            .await
-            .expect("connect to the test database")
     }
 
     async fn drop_database(self, pool: PgPool) {
@@ -75,40 +62,20 @@ fn with_database(url: &str, name: &str) -> String {
     }
 }
 
-/// Loads the shop of `spec` into a new database; `None` without a test server.
-async fn shop(spec: &ShopSpec) -> Option<(Planted, PgPool, Fresh)> {
-    let fresh = Fresh::new().await?;
-    let planted = create_postgres(&fresh.url, spec).await.unwrap();
-    assert_eq!(planted, Planted::for_spec(spec));
-    Some((planted, fresh.pool().await, fresh))
+common::server_tests! {
+    create: create_postgres,
+    pool: PgPool,
+    unreachable: Error::Postgres,
+    unreachable_url: "postgres://someone:hunter2@127.0.0.1:1/nowhere",
+    count_tables: "SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema()",
+    moment_suffix: "",
 }
 
 #[tokio::test]
-async fn the_demo_has_exactly_the_planted_problems() {
-    let Some((planted, pool, fresh)) = shop(&ShopSpec::demo()).await else {
-        return;
-    };
-    common::assert_demo_problems(&pool, &planted).await;
-    fresh.drop_database(pool).await;
-}
-
-#[tokio::test]
-async fn the_demo_has_every_variety_of_problem_and_its_decoys() {
+async fn the_demo_has_its_keys_indexes_and_types() {
     let Some((_, pool, fresh)) = shop(&ShopSpec::demo()).await else {
         return;
     };
-    common::assert_demo_varieties(&pool).await;
-    common::assert_demo_decoys(&pool).await;
-    fresh.drop_database(pool).await;
-}
-
-#[tokio::test]
-async fn the_demo_has_the_documented_shape_keys_and_indexes() {
-    let spec = ShopSpec::demo();
-    let Some((_, pool, fresh)) = shop(&spec).await else {
-        return;
-    };
-    common::assert_shape(&pool, &spec).await;
     let indexes = "SELECT COUNT(*) FROM pg_indexes
         WHERE schemaname = current_schema() AND indexname LIKE 'idx_%'";
     assert_eq!(pool.count(indexes).await, 5);
@@ -141,102 +108,4 @@ async fn the_demo_has_the_documented_shape_keys_and_indexes() {
         ]
     );
     fresh.drop_database(pool).await;
-}
-
-#[tokio::test]
-async fn money_and_moments_are_stored_exactly() {
-    let spec = ShopSpec::demo();
-    let Some((_, pool, fresh)) = shop(&spec).await else {
-        return;
-    };
-    let shop = Shop::new(&spec);
-    let total = Cents(shop.orders().map(|o| o.total_amount.0).sum());
-    let items = Cents(shop.order_items().map(|i| i.unit_price.0).sum());
-    let paid = Cents(shop.payments().map(|p| p.amount.0).sum());
-    let sums = "SELECT (SELECT SUM(total_amount) FROM orders)::text
-        UNION ALL SELECT (SELECT SUM(unit_price) FROM order_items)::text
-        UNION ALL SELECT (SELECT SUM(amount) FROM payments)::text";
-    let mut expected = vec![total.to_string(), items.to_string(), paid.to_string()];
-    expected.sort_unstable();
-    assert_eq!(pool.strings(sums).await, expected);
-
-    let first = shop.orders().next().unwrap();
-    let row: (String, String) =
-        sqlx::query_as("SELECT total_amount::text, created_at::text FROM orders WHERE id = $1")
-            .bind(first.id)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    assert_eq!(
-        row,
-        (first.total_amount.to_string(), first.created_at.to_string())
-    );
-    let emails = "SELECT COUNT(*) FROM customers WHERE email IS NULL";
-    let nulls = shop.customers().filter(|c| c.email.is_none()).count();
-    assert_eq!(pool.count(emails).await, i64::try_from(nulls).unwrap());
-    fresh.drop_database(pool).await;
-}
-
-#[tokio::test]
-async fn a_larger_rate_plants_proportionally_more() {
-    let Some((planted, pool, fresh)) = shop(&common::LARGER_RATE).await else {
-        return;
-    };
-    common::assert_larger_rate_counts(&planted);
-    common::assert_found(&pool, &planted, "a larger rate").await;
-    fresh.drop_database(pool).await;
-}
-
-#[tokio::test]
-async fn other_seeds_also_match() {
-    for spec in common::seeded_specs() {
-        let Some((planted, pool, fresh)) = shop(&spec).await else {
-            return;
-        };
-        common::assert_found(&pool, &planted, &format!("seed {}", spec.seed)).await;
-        fresh.drop_database(pool).await;
-    }
-}
-
-#[tokio::test]
-async fn existing_tables_are_left_alone() {
-    let Some(fresh) = Fresh::new().await else {
-        return;
-    };
-    let pool = fresh.pool().await;
-    sqlx::raw_sql("CREATE TABLE orders (note TEXT); INSERT INTO orders VALUES ('mine')")
-        .execute(&pool)
-        .await
-        .unwrap();
-    let err = create_postgres(&fresh.url, &ShopSpec::demo())
-        .await
-        .unwrap_err();
-    match &err {
-        Error::TablesExist { tables, url } => {
-            assert_eq!(tables, &["orders"]);
-            assert!(url.contains(&fresh.name), "{url}");
-        }
-        other => panic!("{other:?}"),
-    }
-    assert!(err.to_string().contains("orders"), "{err}");
-    assert_eq!(
-        pool.strings("SELECT note FROM orders").await,
-        ["mine"],
-        "the table is untouched"
-    );
-    let tables = "SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema()";
-    assert_eq!(pool.count(tables).await, 1, "nothing else created");
-    fresh.drop_database(pool).await;
-}
-
-#[tokio::test]
-async fn an_unreachable_server_is_an_error_without_the_password() {
-    let err = create_postgres(
-        "postgres://someone:hunter2@127.0.0.1:1/nowhere",
-        &ShopSpec::demo(),
-    )
-    .await
-    .unwrap_err();
-    assert!(matches!(err, Error::Postgres { .. }), "{err:?}");
-    assert!(!err.to_string().contains("hunter2"), "{err}");
 }

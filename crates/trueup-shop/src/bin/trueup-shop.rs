@@ -1,8 +1,9 @@
-//! `trueup-shop`: writes the demo shop to SQLite or PostgreSQL, or prints its planted
+//! `trueup-shop`: writes the demo shop to SQLite, PostgreSQL or MySQL, or prints its planted
 //! problems as JSON, for benchmarks and tests.
 //!
 //! ```text
 //! trueup-shop load-postgres URL [OPTIONS]   load into a PostgreSQL database (tables must not exist)
+//! trueup-shop load-mysql URL [OPTIONS]      load into a MySQL or MariaDB database (the same)
 //! trueup-shop load-sqlite PATH [OPTIONS]    write a new SQLite file
 //! trueup-shop planted [OPTIONS]             print the planted problems as JSON
 //!
@@ -13,10 +14,11 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use trueup_shop::{Planted, ShopSpec, create_postgres, create_sqlite};
+use trueup_shop::{Planted, ShopSpec, create_mysql, create_postgres, create_sqlite};
 
 const USAGE: &str = "\
 usage: trueup-shop load-postgres URL [OPTIONS]
+       trueup-shop load-mysql URL [OPTIONS]
        trueup-shop load-sqlite PATH [OPTIONS]
        trueup-shop planted [OPTIONS]
 
@@ -30,6 +32,7 @@ options:
 
 enum Command {
     LoadPostgres(String),
+    LoadMysql(String),
     LoadSqlite(String),
     Planted,
 }
@@ -80,6 +83,7 @@ async fn run(command: Command, spec: &ShopSpec) -> trueup_shop::Result<()> {
             return Ok(());
         }
         Command::LoadPostgres(url) => (create_postgres(&url, spec).await?, "PostgreSQL"),
+        Command::LoadMysql(url) => (create_mysql(&url, spec).await?, "MySQL"),
         Command::LoadSqlite(path) => (create_sqlite(Path::new(&path), spec).await?, "SQLite"),
     };
     let plugin_findings: usize = planted
@@ -120,6 +124,9 @@ fn parse(args: &[String]) -> Result<(Command, ShopSpec), String> {
     let command = match args.next().map(String::as_str) {
         Some("load-postgres") => {
             Command::LoadPostgres(args.next().ok_or("load-postgres needs a URL")?.clone())
+        }
+        Some("load-mysql") => {
+            Command::LoadMysql(args.next().ok_or("load-mysql needs a URL")?.clone())
         }
         Some("load-sqlite") => {
             Command::LoadSqlite(args.next().ok_or("load-sqlite needs a PATH")?.clone())

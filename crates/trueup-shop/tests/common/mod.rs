@@ -1,8 +1,9 @@
-//! Shared by the SQLite and PostgreSQL tests: the runbook's integrity queries (as the rules
-//! of `rules/ecommerce` ask them), the check plugins' definitions (applied to the rows read
-//! back), and what a loaded shop must show through them.
+//! Shared by the SQLite, PostgreSQL and MySQL tests: the runbook's integrity queries (as
+//! the rules of `rules/ecommerce` ask them), the check plugins' definitions (applied to the
+//! rows read back), and what a loaded shop must show through them.
 //!
-//! Every query here runs unchanged on both databases.
+//! Every query here runs unchanged on SQLite and PostgreSQL; on MySQL (MariaDB) after
+//! [`mysql_dialect`], which spells its two casts the MySQL way.
 
 #[allow(dead_code, reason = "shared with the unit tests, which use all of it")]
 #[path = "../../src/definitions.rs"]
@@ -13,9 +14,10 @@ use std::future::Future;
 use std::sync::LazyLock;
 
 use sqlx::AssertSqlSafe;
+use sqlx::mysql::MySqlPool;
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
-use trueup_shop::{Planted, ShopSpec};
+use trueup_shop::{Cents, Planted, Shop, ShopSpec};
 
 pub const ORPHANED_ORDERS: &str = "
 SELECT o.id FROM orders o
@@ -67,11 +69,24 @@ pub trait Db {
     fn products(&self) -> impl Future<Output = Vec<(i64, String, f64)>>;
 }
 
+/// The queries as they are: SQLite and PostgreSQL read them alike.
+fn same(sql: &str) -> String {
+    sql.to_owned()
+}
+
+/// The queries for MySQL (MariaDB), which has no `CAST(… AS TEXT)` (it is `CHAR`) and no
+/// `DOUBLE PRECISION` in casts (it is `DOUBLE`). The rest (`||` included: sqlx sets
+/// `PIPES_AS_CONCAT`) reads the same.
+fn mysql_dialect(sql: &str) -> String {
+    sql.replace(" AS TEXT)", " AS CHAR)")
+        .replace(" AS DOUBLE PRECISION)", " AS DOUBLE)")
+}
+
 macro_rules! impl_db {
-    ($pool:ty) => {
+    ($pool:ty, $dialect:expr) => {
         impl Db for $pool {
             async fn ids(&self, sql: &str) -> Vec<i64> {
-                let mut values: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(sql))
+                let mut values: Vec<i64> = sqlx::query_scalar(AssertSqlSafe($dialect(sql)))
                     .fetch_all(self)
                     .await
                     .unwrap_or_else(|err| panic!("{sql}: {err}"));
@@ -80,7 +95,7 @@ macro_rules! impl_db {
             }
 
             async fn strings(&self, sql: &str) -> Vec<String> {
-                let mut values: Vec<String> = sqlx::query_scalar(AssertSqlSafe(sql))
+                let mut values: Vec<String> = sqlx::query_scalar(AssertSqlSafe($dialect(sql)))
                     .fetch_all(self)
                     .await
                     .unwrap_or_else(|err| panic!("{sql}: {err}"));
@@ -89,14 +104,14 @@ macro_rules! impl_db {
             }
 
             async fn triples(&self, sql: &str) -> Vec<(i64, i64, i64)> {
-                sqlx::query_as(AssertSqlSafe(sql))
+                sqlx::query_as(AssertSqlSafe($dialect(sql)))
                     .fetch_all(self)
                     .await
                     .unwrap_or_else(|err| panic!("{sql}: {err}"))
             }
 
             async fn count(&self, sql: &str) -> i64 {
-                sqlx::query_scalar(AssertSqlSafe(sql))
+                sqlx::query_scalar(AssertSqlSafe($dialect(sql)))
                     .fetch_one(self)
                     .await
                     .unwrap_or_else(|err| panic!("{sql}: {err}"))
@@ -110,7 +125,8 @@ macro_rules! impl_db {
             }
 
             async fn products(&self) -> Vec<(i64, String, f64)> {
-                sqlx::query_as("SELECT id, gtin, CAST(price AS DOUBLE PRECISION) FROM products")
+                let sql = "SELECT id, gtin, CAST(price AS DOUBLE PRECISION) FROM products";
+                sqlx::query_as(AssertSqlSafe($dialect(sql)))
                     .fetch_all(self)
                     .await
                     .unwrap()
@@ -119,8 +135,9 @@ macro_rules! impl_db {
     };
 }
 
-impl_db!(SqlitePool);
-impl_db!(PgPool);
+impl_db!(SqlitePool, same);
+impl_db!(PgPool, same);
+impl_db!(MySqlPool, mysql_dialect);
 
 /// What the integrity queries find in the database: the e-commerce pack's problems (the
 /// plugins' lists empty).
@@ -239,11 +256,12 @@ pub async fn assert_demo_varieties(db: &impl Db) {
     );
 
     // Payments, unfinished payments and payments of another amount of each completed order
-    // (not the rule's query: its columns are the rule's business).
+    // (not the rule's query: its columns are the rule's business). `COUNT`, not `SUM`: a
+    // sum of integers is a DECIMAL in MySQL.
     let payments = "
         SELECT COUNT(p.id),
-               SUM(CASE WHEN p.status <> 'COMPLETED' THEN 1 ELSE 0 END),
-               SUM(CASE WHEN ABS(p.amount - o.total_amount) > 0.005 THEN 1 ELSE 0 END)
+               COUNT(CASE WHEN p.status <> 'COMPLETED' THEN 1 END),
+               COUNT(CASE WHEN ABS(p.amount - o.total_amount) > 0.005 THEN 1 END)
         FROM orders o LEFT JOIN payments p ON p.order_id = o.id
         WHERE o.status = 'COMPLETED'
         GROUP BY o.id";
@@ -320,6 +338,41 @@ pub async fn assert_shape(db: &impl Db, spec: &ShopSpec) {
     }
 }
 
+/// The sums of the money columns and the first order read back as text are exactly the
+/// generated ones, and so are the NULL emails; `moment_suffix` is what the database adds to
+/// the text of a whole-second moment (`.000000` for MySQL's `DATETIME(6)`).
+#[allow(dead_code, reason = "for the server tests: SQLite keeps money as REAL")]
+pub async fn assert_exact(db: &impl Db, spec: &ShopSpec, moment_suffix: &str) {
+    let shop = Shop::new(spec);
+    let total = Cents(shop.orders().map(|o| o.total_amount.0).sum());
+    let items = Cents(shop.order_items().map(|i| i.unit_price.0).sum());
+    let paid = Cents(shop.payments().map(|p| p.amount.0).sum());
+    let sums = "SELECT CAST((SELECT SUM(total_amount) FROM orders) AS TEXT)
+        UNION ALL SELECT CAST((SELECT SUM(unit_price) FROM order_items) AS TEXT)
+        UNION ALL SELECT CAST((SELECT SUM(amount) FROM payments) AS TEXT)";
+    let mut expected = vec![total.to_string(), items.to_string(), paid.to_string()];
+    expected.sort_unstable();
+    assert_eq!(db.strings(sums).await, expected);
+
+    let first = shop.orders().next().unwrap();
+    let amount = format!(
+        "SELECT CAST(total_amount AS TEXT) FROM orders WHERE id = {}",
+        first.id
+    );
+    assert_eq!(db.strings(&amount).await, [first.total_amount.to_string()]);
+    let moment = format!(
+        "SELECT CAST(created_at AS TEXT) FROM orders WHERE id = {}",
+        first.id
+    );
+    assert_eq!(
+        db.strings(&moment).await,
+        [format!("{}{moment_suffix}", first.created_at)]
+    );
+    let emails = "SELECT COUNT(*) FROM customers WHERE email IS NULL";
+    let nulls = shop.customers().filter(|c| c.email.is_none()).count();
+    assert_eq!(db.count(emails).await, i64::try_from(nulls).unwrap());
+}
+
 /// The specs of the tests that compare a shop with its planted problems: a larger problem
 /// rate with its expected counts, then small shops of several seeds.
 pub const LARGER_RATE: ShopSpec = ShopSpec {
@@ -350,3 +403,143 @@ pub fn seeded_specs() -> impl Iterator<Item = ShopSpec> {
         seed,
     })
 }
+
+/// The tests every server loader passes (PostgreSQL, MySQL), written once; `Fresh`, a new
+/// empty database, and `shop`, which loads a shop into one, for them and for the including
+/// file's own tests. That file implements `Fresh::new` and `Fresh::drop_database` and
+/// imports `Db`, `Error`, `Planted` and `ShopSpec`; the arguments name the
+/// loader, the pool type, the loader's error for an unreachable server, a URL of such a
+/// server with the password `hunter2`, and a query counting the tables of the
+/// connection's database or schema, and what the database adds to the text of a moment.
+#[allow(unused_macros, reason = "used by the server tests, not by SQLite's")]
+macro_rules! server_tests {
+    (
+        create: $create:path,
+        pool: $pool:ty,
+        unreachable: $unreachable:path,
+        unreachable_url: $url:expr,
+        count_tables: $count_tables:expr,
+        moment_suffix: $moment_suffix:expr $(,)?
+    ) => {
+        /// A new empty database on the test server, dropped by `Fresh::drop_database`.
+        struct Fresh {
+            admin: String,
+            name: String,
+            url: String,
+        }
+
+        impl Fresh {
+            async fn pool(&self) -> $pool {
+                <$pool>::connect(&self.url)
+                    .await
+                    .expect("connect to the test database")
+            }
+        }
+
+        /// Loads the shop of `spec` into a new database; `None` without a test server.
+        async fn shop(spec: &ShopSpec) -> Option<(Planted, $pool, Fresh)> {
+            let fresh = Fresh::new().await?;
+            let planted = $create(&fresh.url, spec).await.unwrap();
+            assert_eq!(planted, Planted::for_spec(spec));
+            Some((planted, fresh.pool().await, fresh))
+        }
+
+        #[tokio::test]
+        async fn the_demo_has_exactly_the_planted_problems() {
+            let Some((planted, pool, fresh)) = shop(&ShopSpec::demo()).await else {
+                return;
+            };
+            common::assert_demo_problems(&pool, &planted).await;
+            fresh.drop_database(pool).await;
+        }
+
+        #[tokio::test]
+        async fn the_demo_has_every_variety_of_problem_and_its_decoys() {
+            let Some((_, pool, fresh)) = shop(&ShopSpec::demo()).await else {
+                return;
+            };
+            common::assert_demo_varieties(&pool).await;
+            common::assert_demo_decoys(&pool).await;
+            fresh.drop_database(pool).await;
+        }
+
+        #[tokio::test]
+        async fn the_demo_has_the_documented_shape() {
+            let spec = ShopSpec::demo();
+            let Some((_, pool, fresh)) = shop(&spec).await else {
+                return;
+            };
+            common::assert_shape(&pool, &spec).await;
+            fresh.drop_database(pool).await;
+        }
+
+        #[tokio::test]
+        async fn money_and_moments_are_stored_exactly() {
+            let spec = ShopSpec::demo();
+            let Some((_, pool, fresh)) = shop(&spec).await else {
+                return;
+            };
+            common::assert_exact(&pool, &spec, $moment_suffix).await;
+            fresh.drop_database(pool).await;
+        }
+
+        #[tokio::test]
+        async fn a_larger_rate_plants_proportionally_more() {
+            let Some((planted, pool, fresh)) = shop(&common::LARGER_RATE).await else {
+                return;
+            };
+            common::assert_larger_rate_counts(&planted);
+            common::assert_found(&pool, &planted, "a larger rate").await;
+            fresh.drop_database(pool).await;
+        }
+
+        #[tokio::test]
+        async fn other_seeds_also_match() {
+            for spec in common::seeded_specs() {
+                let Some((planted, pool, fresh)) = shop(&spec).await else {
+                    return;
+                };
+                common::assert_found(&pool, &planted, &format!("seed {}", spec.seed)).await;
+                fresh.drop_database(pool).await;
+            }
+        }
+
+        #[tokio::test]
+        async fn existing_tables_are_left_alone() {
+            let Some(fresh) = Fresh::new().await else {
+                return;
+            };
+            let pool = fresh.pool().await;
+            sqlx::raw_sql("CREATE TABLE orders (note TEXT); INSERT INTO orders VALUES ('mine')")
+                .execute(&pool)
+                .await
+                .unwrap();
+            let err = $create(&fresh.url, &ShopSpec::demo()).await.unwrap_err();
+            match &err {
+                Error::TablesExist { tables, url } => {
+                    assert_eq!(tables, &["orders"]);
+                    assert!(url.contains(&fresh.name), "{url}");
+                    assert!(!url.contains(":trueup-test@"), "no password: {url}");
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(err.to_string().contains("orders"), "{err}");
+            assert_eq!(
+                pool.strings("SELECT note FROM orders").await,
+                ["mine"],
+                "the table is untouched"
+            );
+            assert_eq!(pool.count($count_tables).await, 1, "nothing else created");
+            fresh.drop_database(pool).await;
+        }
+
+        #[tokio::test]
+        async fn an_unreachable_server_is_an_error_without_the_password() {
+            let err = $create($url, &ShopSpec::demo()).await.unwrap_err();
+            assert!(matches!(err, $unreachable { .. }), "{err:?}");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
+    };
+}
+#[allow(unused_imports, reason = "used by the server tests, not by SQLite's")]
+pub(crate) use server_tests;
