@@ -6,6 +6,8 @@
 mod common;
 #[path = "../../../tests/support/endless.rs"]
 mod endless;
+#[path = "../../../tests/support/mysql.rs"]
+mod mysql;
 #[path = "../../../tests/support/pg.rs"]
 mod pg;
 
@@ -161,6 +163,64 @@ async fn sigint_cancels_the_query_on_the_server_and_exits_130() {
     assert_eq!(runs.len(), 1, "{runs:?}");
     assert_eq!(runs[0]["complete"], false, "{runs:?}");
     assert_eq!(runs[0]["status"], "interrupted", "{runs:?}");
+}
+
+/// A MySQL query that would run for hours: ten billion rows of MariaDB's sequence engine.
+const SLOW_MYSQL_RULE: &str = r#"
+[[rule]]
+id = "slow.sums"
+title = "Sums"
+severity = "low"
+timeout = "5m"
+[rule.detector]
+kind = "sql"
+key = ["k"]
+query = "SELECT SUM(a.seq * b.seq) AS k FROM seq_1_to_100000 AS a, seq_1_to_100000 AS b"
+"#;
+
+/// How many of those queries are running on the MariaDB server.
+async fn summing(admin: &str) -> i64 {
+    let pool = sqlx::MySqlPool::connect(admin)
+        .await
+        .expect("admin connection");
+    let count = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.processlist \
+         WHERE command = 'Execute' AND info LIKE '%seq_1_to_100000 AS b%' AND id <> CONNECTION_ID()",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("count running queries");
+    pool.close().await;
+    count
+}
+
+#[tokio::test]
+async fn sigint_kills_the_query_on_a_mysql_server_and_exits_130() {
+    let Some(admin) = mysql::admin_url() else {
+        return;
+    };
+    let url = mysql::fresh_database(&admin).await;
+    let dir = common::project(&url, &[("slow.toml", SLOW_MYSQL_RULE)]);
+    let child = start(&dir);
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            summing(&admin).await > 0
+        })
+        .await,
+        "the slow query never showed in the processlist"
+    );
+    send(&child, Signal::INT);
+    let (code, text) = exit_within(child, Duration::from_secs(20));
+    assert_eq!(code, Some(130), "{text}");
+    assert!(text.contains("interrupted"), "{text}");
+    assert!(!text.contains("panicked"), "{text}");
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            summing(&admin).await == 0
+        })
+        .await,
+        "the query is still running on the server"
+    );
 }
 
 #[tokio::test]

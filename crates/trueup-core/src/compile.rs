@@ -160,7 +160,11 @@ pub fn reconcile_side(
         select.push(format!("{read} AS {}", sql.q(&reconcile_column("k", i))));
     }
     for (i, c) in d.columns.iter().enumerate() {
-        select.push(format!("{} AS {}", sql.q(&name(c)), sql.q(&reconcile_column("c", i))));
+        select.push(format!(
+            "{} AS {}",
+            sql.q(&name(c)),
+            sql.q(&reconcile_column("c", i))
+        ));
     }
     let mut binds = Vec::new();
     if let (Some(age), Some(changed)) = (d.min_age, &spec.changed_at) {

@@ -286,15 +286,17 @@ pub fn sql(
             loaded.diagnostic(field, format!("`{name}`: {message}"))
         })
     };
-    let fragment = |field: &[&str], text: &str, kind: Fragment| fragment_in(field, text, kind, dialect);
+    let fragment =
+        |field: &[&str], text: &str, kind: Fragment| fragment_in(field, text, kind, dialect);
     let mut problems = Vec::new();
     match &rule.detector {
         Detector::Reconcile(d) => {
             for (name, side, dialect) in [("left", &d.left, dialect), ("right", &d.right, right)] {
                 if let Some(query) = &side.query {
                     problems.extend(
-                        detector_problem(query, dialect)
-                            .map(|message| loaded.diagnostic(&["detector", name, "query"], message)),
+                        detector_problem(query, dialect).map(|message| {
+                            loaded.diagnostic(&["detector", name, "query"], message)
+                        }),
                     );
                 }
                 if let Some(filter) = &side.filter {

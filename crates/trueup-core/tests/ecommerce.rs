@@ -1,5 +1,5 @@
-//! The bundled e-commerce pack (`rules/ecommerce/`) against the demo shop, on SQLite and on
-//! PostgreSQL: each rule reports exactly the planted rows, and no decoy.
+//! The bundled e-commerce pack (`rules/ecommerce/`) against the demo shop, on SQLite,
+//! PostgreSQL and MariaDB: each rule reports exactly the planted rows, and no decoy.
 
 mod support;
 
@@ -47,5 +47,14 @@ async fn ecommerce_pack_finds_exactly_the_planted_problems_on_postgres() {
     let planted = trueup_shop::create_postgres(&db.url, &spec())
         .await
         .unwrap();
+    check(&db.url, &planted).await;
+}
+
+#[tokio::test]
+async fn ecommerce_pack_finds_exactly_the_planted_problems_on_mariadb() {
+    let Some(db) = TestDb::mysql().await else {
+        return;
+    };
+    let planted = trueup_shop::create_mysql(&db.url, &spec()).await.unwrap();
     check(&db.url, &planted).await;
 }

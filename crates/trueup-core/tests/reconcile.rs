@@ -33,21 +33,48 @@ fn orders() -> Vec<(Order, Billing)> {
         created_at,
     };
     let mut rows = vec![
-        (order(3, Some("paid"), "10.00", "2026-01-01 10:00:00"), Billing::Missing),
-        (order(4, Some("paid"), "20.00", "2026-01-01 10:00:00"), Billing::Status(Some("refunded"))),
-        (order(5, Some("paid"), "30.00", "2026-01-01 10:00:00"), Billing::Amount("30.01")),
+        (
+            order(3, Some("paid"), "10.00", "2026-01-01 10:00:00"),
+            Billing::Missing,
+        ),
+        (
+            order(4, Some("paid"), "20.00", "2026-01-01 10:00:00"),
+            Billing::Status(Some("refunded")),
+        ),
+        (
+            order(5, Some("paid"), "30.00", "2026-01-01 10:00:00"),
+            Billing::Amount("30.01"),
+        ),
         // Within the tolerance of half a cent: the same.
-        (order(6, Some("paid"), "40.00", "2026-01-01 10:00:00"), Billing::Amount("40.004")),
+        (
+            order(6, Some("paid"), "40.00", "2026-01-01 10:00:00"),
+            Billing::Amount("40.004"),
+        ),
         // Within the precision of a second: the same.
-        (order(8, Some("paid"), "50.00", "2026-01-01 10:00:00.400000"), Billing::Created("2026-01-01 10:00:00")),
-        (order(9, Some("paid"), "60.00", "2026-01-01 10:00:02"), Billing::Created("2026-01-01 10:00:00")),
-        (order(10, None, "70.00", "2026-01-01 10:00:00"), Billing::Status(Some("paid"))),
-        (order(11, None, "80.00", "2026-01-01 10:00:00"), Billing::Same),
+        (
+            order(8, Some("paid"), "50.00", "2026-01-01 10:00:00.400000"),
+            Billing::Created("2026-01-01 10:00:00"),
+        ),
+        (
+            order(9, Some("paid"), "60.00", "2026-01-01 10:00:02"),
+            Billing::Created("2026-01-01 10:00:00"),
+        ),
+        (
+            order(10, None, "70.00", "2026-01-01 10:00:00"),
+            Billing::Status(Some("paid")),
+        ),
+        (
+            order(11, None, "80.00", "2026-01-01 10:00:00"),
+            Billing::Same,
+        ),
     ];
     // Enough rows around them that both sides stream several batches, and that text
     // order (`100` before `11`) differs from integer order.
     for id in 12..1500 {
-        rows.push((order(id, Some("paid"), "1.50", "2026-01-02 00:00:00"), Billing::Same));
+        rows.push((
+            order(id, Some("paid"), "1.50", "2026-01-02 00:00:00"),
+            Billing::Same,
+        ));
     }
     rows
 }
@@ -81,7 +108,10 @@ fn orders_setup(backend: &str) -> String {
             )
         })
         .collect();
-    sql.push_str(&format!("INSERT INTO orders VALUES {};\n", values.join(", ")));
+    sql.push_str(&format!(
+        "INSERT INTO orders VALUES {};\n",
+        values.join(", ")
+    ));
     sql
 }
 
@@ -100,7 +130,13 @@ fn invoices_setup(backend: &str, text_key: bool) -> String {
         "CREATE TABLE invoices (order_id {key} PRIMARY KEY, state {state}, amount {amount}, \
          created {stamp});\n"
     );
-    let key = |id: i64| if text_key { format!("'{id}'") } else { id.to_string() };
+    let key = |id: i64| {
+        if text_key {
+            format!("'{id}'")
+        } else {
+            id.to_string()
+        }
+    };
     let mut values: Vec<String> = Vec::new();
     for (o, billing) in orders() {
         let (mut status, mut amount, mut created) = (o.status, o.total, o.created_at);
@@ -185,11 +221,15 @@ fn assert_planted(result: &RunResult, pair: &str) {
         message, "status is paid on the left, refunded on the right",
         "{pair}"
     );
-    let left: serde_json::Value =
-        serde_json::from_str(status["left"].as_str().unwrap()).unwrap();
+    let left: serde_json::Value = serde_json::from_str(status["left"].as_str().unwrap()).unwrap();
     assert_eq!(left, serde_json::json!({ "status": "paid" }), "{pair}");
     assert!(detail("id=5").1.starts_with("total is 30"), "{pair}");
-    assert!(detail("id=9").1.starts_with("created_at is 2026-01-01 10:00:02"), "{pair}");
+    assert!(
+        detail("id=9")
+            .1
+            .starts_with("created_at is 2026-01-01 10:00:02"),
+        "{pair}"
+    );
     assert_eq!(
         detail("id=10").1,
         "status is NULL on the left, paid on the right",
@@ -241,12 +281,17 @@ async fn an_unreachable_side_fails_the_rule_and_the_run_goes_on() {
         &[
             ("orders", &left.url),
             // Nothing listens on port 9 of this machine.
-            ("billing", "postgres://trueup:x@127.0.0.1:9/billing?connect_timeout=2"),
+            (
+                "billing",
+                "postgres://trueup:x@127.0.0.1:9/billing?connect_timeout=2",
+            ),
         ],
         &[("reconcile.toml", &rule("join")), ("other.toml", other)],
     );
     let result = run_project(&project.path()).await;
-    let error = result.error("orders-match-invoices").expect("the rule fails");
+    let error = result
+        .error("orders-match-invoices")
+        .expect("the rule fails");
     assert!(error.contains("billing"), "{error}");
     assert!(!error.contains("trueup:x"), "{error}");
     assert_eq!(result.error("still-runs"), None);

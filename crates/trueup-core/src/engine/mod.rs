@@ -178,9 +178,9 @@ pub async fn run(
                             .await
                             .err(),
                             Some(Err(failure)) => Some(failure.error.clone()),
-                            None => Some(RuleError::Other(format!(
-                                "source `{right}` was not opened"
-                            ))),
+                            None => {
+                                Some(RuleError::Other(format!("source `{right}` was not opened")))
+                            }
                         },
                         _ => source
                             .fetch(query, rule.timeout, &mut emitter)

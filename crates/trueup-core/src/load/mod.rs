@@ -176,7 +176,9 @@ impl Project {
             problems.extend(offline);
             let dialect_of = |name: &str| sources.get(name).and_then(|spec| spec.dialect().ok());
             let right = match &rule.rule.detector {
-                crate::rule::Detector::Reconcile(d) => d.right.source.as_deref().and_then(dialect_of),
+                crate::rule::Detector::Reconcile(d) => {
+                    d.right.source.as_deref().and_then(dialect_of)
+                }
                 _ => None,
             };
             rule.refused = crate::lint::sql(rule, dialect_of(&rule.source), right);

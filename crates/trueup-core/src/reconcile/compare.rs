@@ -26,11 +26,11 @@ pub fn same(a: &Value, b: &Value, column: &Column) -> bool {
         (Value::Null, _) | (_, Value::Null) => return false,
         _ => {}
     }
-    if is_timestamp(a) || is_timestamp(b) || column.precision_micros > 1 {
-        if let (Some(x), Some(y)) = (instant(a), instant(b)) {
-            let p = column.precision_micros.max(1);
-            return x.div_euclid(p) == y.div_euclid(p);
-        }
+    if (is_timestamp(a) || is_timestamp(b) || column.precision_micros > 1)
+        && let (Some(x), Some(y)) = (instant(a), instant(b))
+    {
+        let p = column.precision_micros.max(1);
+        return x.div_euclid(p) == y.div_euclid(p);
     }
     if let (Some(x), Some(y)) = (number(a), number(b)) {
         return same_number(&x, &y, column.tolerance);
@@ -161,11 +161,7 @@ pub fn instant(value: &Value) -> Option<i64> {
     let mut micros = days_from_civil(year, month, day) * 86_400_000_000;
     let mut rest = &text[10..];
     if let Some(time) = rest.strip_prefix([' ', 'T']) {
-        let (hour, minute, second) = (
-            digits(11..13)?,
-            digits(14..16)?,
-            digits(17..19)?,
-        );
+        let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
         if time.len() < 8 || &text[13..14] != ":" || &text[16..17] != ":" {
             return None;
         }
@@ -205,7 +201,11 @@ pub fn instant(value: &Value) -> Option<i64> {
                 return None;
             }
             let hours: i64 = hm[..2].parse().ok()?;
-            let minutes: i64 = if hm.len() == 4 { hm[2..].parse().ok()? } else { 0 };
+            let minutes: i64 = if hm.len() == 4 {
+                hm[2..].parse().ok()?
+            } else {
+                0
+            };
             sign * (hours * 60 + minutes) * 60_000_000
         }
     };
@@ -246,34 +246,64 @@ mod tests {
         assert!(same(&Value::Text("42".into()), &Value::Int(42), &exact));
         assert!(same(&Value::Bool(true), &Value::Int(1), &exact));
         assert!(!same(&d("10.01"), &Value::Int(10), &exact));
-        assert!(!same(&Value::Float(59.970000000000006), &d("59.97"), &exact));
+        assert!(!same(
+            &Value::Float(59.970000000000006),
+            &d("59.97"),
+            &exact
+        ));
         let cent = column(0.005, 1);
         assert!(same(&Value::Float(59.970000000000006), &d("59.97"), &cent));
         assert!(same(&d("10.005"), &d("10.00"), &cent));
         assert!(!same(&d("10.006"), &d("10.00"), &cent));
         assert!(!same(&Value::Null, &Value::Int(0), &exact));
         assert!(same(&Value::Null, &Value::Null, &exact));
-        assert!(!same(&Value::Text("abc".into()), &Value::Text("ABC".into()), &exact));
+        assert!(!same(
+            &Value::Text("abc".into()),
+            &Value::Text("ABC".into()),
+            &exact
+        ));
     }
 
     #[test]
     fn timestamps_are_instants_to_a_precision() {
         let t = |s: &str| Value::Timestamp(s.into());
         let micro = column(0.0, 1);
-        assert!(same(&t("2026-12-04 10:05:09.250"), &t("2026-12-04 10:05:09.25"), &micro));
+        assert!(same(
+            &t("2026-12-04 10:05:09.250"),
+            &t("2026-12-04 10:05:09.25"),
+            &micro
+        ));
         assert!(same(
             &t("2026-12-04 10:05:09+00"),
             &Value::Text("2026-12-04T11:05:09+01:00".into()),
             &micro
         ));
-        assert!(!same(&t("2026-12-04 10:05:09.5"), &t("2026-12-04 10:05:09"), &micro));
+        assert!(!same(
+            &t("2026-12-04 10:05:09.5"),
+            &t("2026-12-04 10:05:09"),
+            &micro
+        ));
         let second = column(0.0, 1_000_000);
-        assert!(same(&t("2026-12-04 10:05:09.5"), &t("2026-12-04 10:05:09"), &second));
-        assert!(!same(&t("2026-12-04 10:05:10"), &t("2026-12-04 10:05:09.9"), &second));
+        assert!(same(
+            &t("2026-12-04 10:05:09.5"),
+            &t("2026-12-04 10:05:09"),
+            &second
+        ));
+        assert!(!same(
+            &t("2026-12-04 10:05:10"),
+            &t("2026-12-04 10:05:09.9"),
+            &second
+        ));
         assert_eq!(instant(&t("1970-01-01")), Some(0));
         assert_eq!(instant(&t("1970-01-02 00:00:01.5Z")), Some(86_401_500_000));
         assert_eq!(instant(&t("2000-03-01")), Some(951_868_800_000_000));
-        for bad in ["", "2026-13-01", "2026-12-04 25:00:00", "yesterday", "2026-12-04 10:05"] {
+        for bad in [
+            "",
+            "2026-13-01",
+            "2026-12-04 25:00:00",
+            "yesterday",
+            "2026-12-04 10:05",
+        ] {
             assert_eq!(instant(&Value::Text(bad.into())), None, "{bad}");
         }
     }

@@ -362,7 +362,11 @@ impl Merge<'_> {
 
     /// Whether a row was changed within `min-age` (its flag after the compared columns).
     fn is_recent(&self, row: &[Value]) -> bool {
-        self.recent && matches!(row.get(self.d.key.len() + self.columns.len()), Some(Value::Int(1)))
+        self.recent
+            && matches!(
+                row.get(self.d.key.len() + self.columns.len()),
+                Some(Value::Int(1))
+            )
     }
 
     /// A row only `present` has, unless it changed too recently to count.

@@ -95,7 +95,12 @@ impl Detector {
                     table_field: "left.table",
                     columns: list(&d.key, "key")
                         .chain(list(&d.columns, "columns"))
-                        .chain(d.left.changed_at.iter().map(|c| (c.as_str(), "left.changed-at", None)))
+                        .chain(
+                            d.left
+                                .changed_at
+                                .iter()
+                                .map(|c| (c.as_str(), "left.changed-at", None)),
+                        )
                         .collect(),
                 }],
                 None => Vec::new(),
