@@ -371,6 +371,12 @@ pub fn sql(
 fn repair_problem(detector: &Detector, repair: &Repair) -> Option<String> {
     let strategy = repair.strategy();
     let kind = detector.kind();
+    if matches!(detector, Detector::Reconcile(_)) && !matches!(repair, Repair::Manual(_)) {
+        return Some(format!(
+            "`{strategy}` cannot repair `reconcile` findings, which are rows of two databases; \
+             their repair (`copy-from`) is not built yet: use `manual`"
+        ));
+    }
     match repair {
         Repair::Delete(_) | Repair::Quarantine(_) | Repair::Update(_) => match detector {
             Detector::Sql(_) | Detector::Plugin(_) if repair.table().is_none() => Some(format!(

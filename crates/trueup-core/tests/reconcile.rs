@@ -297,3 +297,113 @@ async fn an_unreachable_side_fails_the_rule_and_the_run_goes_on() {
     assert_eq!(result.error("still-runs"), None);
     assert_eq!(result.keys("still-runs"), ["id=10", "id=11"]);
 }
+
+#[tokio::test]
+async fn min_age_where_and_a_query_side() {
+    let (left, right) = (TestDb::sqlite(), TestDb::sqlite());
+    left.execute(
+        "CREATE TABLE orders (id INTEGER PRIMARY KEY, status TEXT, updated_at TEXT);
+         INSERT INTO orders VALUES
+           (1, 'paid', '2026-01-01 00:00:00'),
+           (2, 'paid', datetime('now')),             -- new: not replicated yet
+           (3, 'paid', '2026-01-01 00:00:00'),
+           (4, 'paid', '2026-01-01 00:00:00'),
+           (5, 'test', '2026-01-01 00:00:00');       -- left out by `where`",
+    )
+    .await;
+    right
+        .execute(
+            "CREATE TABLE invoices (order_no INTEGER, state TEXT, changed TEXT, void INTEGER);
+             INSERT INTO invoices VALUES
+               (1, 'paid', '2026-01-01 00:00:00', 0),
+               (3, 'refunded', datetime('now'), 0),  -- changed just now: not compared yet
+               (4, 'refunded', '2026-01-01 00:00:00', 0),
+               (6, 'paid', '2026-01-01 00:00:00', 1); -- void: left out by the query",
+        )
+        .await;
+    let rule = r#"[[rule]]
+id = "recent-rows-wait"
+title = "t"
+severity = "low"
+source = "orders"
+[rule.detector]
+kind = "reconcile"
+columns = ["status"]
+min-age = "1h"
+left = { table = "orders", where = "status <> 'test'", changed-at = "updated_at" }
+right = { source = "billing", query = "SELECT order_no AS id, state AS status, changed FROM invoices WHERE void = 0", changed-at = "changed" }
+"#;
+    let project = TestProject::with_sources(
+        &[("orders", &left.url), ("billing", &right.url)],
+        &[("rule.toml", rule)],
+    );
+    let result = run_project(&project.path()).await;
+    assert_eq!(result.error("recent-rows-wait"), None);
+    assert_eq!(result.keys("recent-rows-wait"), ["id=4"]);
+}
+
+#[tokio::test]
+async fn a_key_that_repeats_fails_the_rule() {
+    let (left, right) = (TestDb::sqlite(), TestDb::sqlite());
+    left.execute("CREATE TABLE t (id INTEGER, v TEXT); INSERT INTO t VALUES (1, 'a'), (2, 'b');")
+        .await;
+    right
+        .execute("CREATE TABLE t (id INTEGER, v TEXT); INSERT INTO t VALUES (1, 'a'), (2, 'b'), (2, 'c');")
+        .await;
+    let rule = "[[rule]]\nid = \"r\"\ntitle = \"t\"\nseverity = \"low\"\nsource = \"a\"\n\
+                [rule.detector]\nkind = \"reconcile\"\ncolumns = [\"v\"]\n\
+                left = { table = \"t\" }\nright = { source = \"b\", table = \"t\" }\n";
+    let project = TestProject::with_sources(
+        &[("a", &left.url), ("b", &right.url)],
+        &[("rule.toml", rule)],
+    );
+    let result = run_project(&project.path()).await;
+    let error = result.error("r").expect("a repeated key fails the rule");
+    assert!(error.contains("not unique on the right side: 2"), "{error}");
+}
+
+/// The example pack (`rules/reconcile/`) on the demo shop: the orders service on SQLite,
+/// billing's invoices on PostgreSQL made from the same orders, then three differences
+/// planted on the billing side.
+#[tokio::test]
+async fn the_reconcile_pack_finds_the_planted_differences() {
+    let Some(billing) = TestDb::postgres().await else {
+        return;
+    };
+    let orders = TestDb::sqlite();
+    let spec = trueup_shop::ShopSpec {
+        orders: 3000,
+        problem_rate: 0.02,
+        seed: 11,
+    };
+    let path = orders.url.trim_start_matches("sqlite://");
+    trueup_shop::create_sqlite(std::path::Path::new(path), &spec)
+        .await
+        .unwrap();
+    trueup_shop::create_postgres(&billing.url, &spec)
+        .await
+        .unwrap();
+    billing
+        .execute(
+            "CREATE TABLE invoices AS SELECT id AS order_id, total_amount AS amount, status, \
+               created_at AS issued_at FROM orders;
+             DELETE FROM invoices WHERE order_id = 5;
+             UPDATE invoices SET amount = amount + 1 WHERE order_id = 9;
+             UPDATE invoices SET status = 'REFUNDED' WHERE order_id = 2500;
+             INSERT INTO invoices VALUES (999999, 1.00, 'COMPLETED', '2026-01-01 00:00:00');",
+        )
+        .await;
+    let pack = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../rules/reconcile/orders-match-invoices.toml"),
+    )
+    .unwrap();
+    let project = TestProject::with_sources(
+        &[("orders", &orders.url), ("billing", &billing.url)],
+        &[("orders-match-invoices.toml", &pack)],
+    );
+    let result = run_project(&project.path()).await;
+    let rule = "reconcile.orders-match-invoices";
+    assert_eq!(result.error(rule), None);
+    assert_eq!(result.keys(rule), ["id=2500", "id=5", "id=9", "id=999999"]);
+}
