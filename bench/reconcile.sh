@@ -80,7 +80,7 @@ pg_table() {
   pg "$1" -c "DROP TABLE IF EXISTS items" -c "CREATE TABLE items AS SELECT g::bigint AS id,
       (g * 7919) % 100000 AS qty, round((g % 10000) / 100.0, 2)::numeric(12,2) AS price,
       md5(g::text) AS name, timestamp '2026-01-01' + g * interval '1 second' AS created_at
-      FROM generate_series(1, $2) AS g" \
+      FROM generate_series(1::bigint, $2) AS g" \
     -c "ALTER TABLE items ADD PRIMARY KEY (id)" -c "VACUUM ANALYZE items"
 }
 plant() { pg "$1" -c "UPDATE items SET price = price + 1 WHERE id % 1000 = 7" -c "VACUUM ANALYZE items"; }
@@ -124,8 +124,9 @@ run_trueup() {
   expect "trueup findings ($3)" "$(findings "$work/trueup.json")" "$4"
 }
 run_reladiff() {
-  timed reladiff "$work/reladiff.txt" reladiff "$left" items "$right" items -k id \
-    -c qty -c price -c name -c created_at
+  # reladiff knows the scheme as postgresql://.
+  timed reladiff "$work/reladiff.txt" reladiff "postgresql://${left#*://}" items \
+    "postgresql://${right#*://}" items -k id -c qty -c price -c name -c created_at
   # One `-` and one `+` line per differing row.
   expect "reladiff differences" "$(grep -c '^+' "$work/reladiff.txt" || true)" "$planted"
 }
@@ -146,6 +147,7 @@ done
 
 step "MariaDB against PostgreSQL at $mysql_rows rows"
 my "DROP DATABASE IF EXISTS trueup_rc_left; CREATE DATABASE trueup_rc_left;
+    USE trueup_rc_left;
     CREATE TABLE trueup_rc_left.items (id BIGINT PRIMARY KEY, qty BIGINT, price DECIMAL(12,2),
       name VARCHAR(32), created_at DATETIME) ENGINE=InnoDB;
     INSERT INTO trueup_rc_left.items SELECT seq, (seq * 7919) % 100000,

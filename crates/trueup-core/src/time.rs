@@ -63,7 +63,22 @@ pub fn datetime_text(
     (hour, minute, second): (u8, u8, u8),
     micros: u32,
 ) -> String {
-    let mut text = format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}");
+    use crate::value::push_padded;
+    let mut text = String::with_capacity(26);
+    if year < 0 {
+        text.push('-');
+    }
+    push_padded(&mut text, year.unsigned_abs(), 4);
+    for (separator, part) in [
+        ('-', month),
+        ('-', day),
+        (' ', hour),
+        (':', minute),
+        (':', second),
+    ] {
+        text.push(separator);
+        push_padded(&mut text, u64::from(part), 2);
+    }
     push_fraction(&mut text, micros);
     text
 }
@@ -71,9 +86,11 @@ pub fn datetime_text(
 /// Appends `.` and the microseconds without their trailing zeros, when there are any.
 pub fn push_fraction(text: &mut String, micros: u32) {
     if micros > 0 {
-        let digits = format!("{micros:06}");
         text.push('.');
-        text.push_str(digits.trim_end_matches('0'));
+        let start = text.len();
+        crate::value::push_padded(text, u64::from(micros), 6);
+        let kept = text[start..].trim_end_matches('0').len();
+        text.truncate(start + kept);
     }
 }
 

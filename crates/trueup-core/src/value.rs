@@ -121,6 +121,28 @@ pub fn hex(bytes: &[u8]) -> String {
     text
 }
 
+/// Appends `n` in decimal, zero-padded to at least `width` digits, without `format!`'s
+/// machinery (timestamps and decimals are written this way for every row read).
+pub fn push_padded(out: &mut String, n: u64, width: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for _ in (digits.len() - at)..width {
+        out.push('0');
+    }
+    for &digit in &digits[at..] {
+        out.push(char::from(digit));
+    }
+}
+
 /// A float for people: at most 10 decimals, so that `1920.5700000000002` (binary floating
 /// point noise) reads `1920.57`. JSON output keeps every digit.
 struct FloatText(f64);

@@ -24,6 +24,15 @@ pub fn same(a: &Value, b: &Value, column: &Column) -> bool {
     match (a, b) {
         (Value::Null, Value::Null) => return true,
         (Value::Null, _) | (_, Value::Null) => return false,
+        // The common case, without parsing: the same value, read the same way.
+        (Value::Int(x), Value::Int(y)) if x == y => return true,
+        (Value::Text(x), Value::Text(y))
+        | (Value::Decimal(x), Value::Decimal(y))
+        | (Value::Timestamp(x), Value::Timestamp(y))
+            if x == y =>
+        {
+            return true;
+        }
         _ => {}
     }
     if (is_timestamp(a) || is_timestamp(b) || column.precision_micros > 1)

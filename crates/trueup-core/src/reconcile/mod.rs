@@ -279,7 +279,10 @@ impl Rows<'_> {
                 }
             }
         }
-        self.previous = Some(key.to_vec());
+        match &mut self.previous {
+            Some(previous) => previous.clone_from_slice(key),
+            None => self.previous = Some(key.to_vec()),
+        }
         Ok(Some(row))
     }
 }

@@ -29,6 +29,32 @@ impl RowSink for FirstRow {
     }
 }
 
+/// A column type's name copied to the stack, so that reading a value allocates nothing for
+/// it (the name borrows from the value, which decoding consumes). A name of more than 32
+/// bytes reads as empty: no type trueup reads has one, and the caller's error for an
+/// unknown type looks the name up again.
+pub(super) struct TypeName {
+    bytes: [u8; 32],
+    len: usize,
+}
+
+impl TypeName {
+    pub(super) fn new(name: &str) -> TypeName {
+        let mut bytes = [0; 32];
+        let len = if name.len() <= bytes.len() {
+            bytes[..name.len()].copy_from_slice(name.as_bytes());
+            name.len()
+        } else {
+            0
+        };
+        TypeName { bytes, len }
+    }
+
+    pub(super) fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
+}
+
 /// What the shared loop needs to know about a backend.
 pub(super) trait Backend: Binding {
     /// Reads column `index` of `row` as a [`Value`].

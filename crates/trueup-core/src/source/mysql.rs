@@ -11,7 +11,7 @@ use std::time::Duration;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPoolOptions};
 use sqlx::{Connection, Decode, MySql, MySqlPool, Row, TypeInfo, ValueRef};
 
-use super::fetch::{Backend, RowSink, stream_rows};
+use super::fetch::{Backend, RowSink, TypeName, stream_rows};
 use super::{QueryError, TimestampColumn, redact};
 use crate::compile::DetectorQuery;
 use crate::value::Value;
@@ -406,8 +406,9 @@ impl Backend for MySql {
             return Ok(Value::Null);
         }
         let type_info = raw.type_info();
-        let type_name = type_info.name().to_owned();
+        let type_name = TypeName::new(type_info.name());
         let text_type = <str as sqlx::Type<MySql>>::compatible(&type_info);
+        drop(type_info);
         let decode_error = |source| sqlx::Error::ColumnDecode {
             index: index.to_string(),
             source,
@@ -463,7 +464,8 @@ impl Backend for MySql {
             }
             "CHAR" | "VARCHAR" | "TINYTEXT" | "TEXT" | "MEDIUMTEXT" | "LONGTEXT" | "ENUM"
             | "SET" | "JSON" | "NULL" => Value::Text(text()?),
-            other => {
+            _ => {
+                let other = row.try_get_raw(index)?.type_info().name().to_owned();
                 return Err(sqlx::Error::ColumnDecode {
                     index: index.to_string(),
                     source: format!(

@@ -12,7 +12,7 @@ mod schema;
 
 pub(super) use schema::{columns, elsewhere, timestamp_problem};
 
-use super::fetch::{Backend, FirstRow, RowSink, stream_rows};
+use super::fetch::{Backend, FirstRow, RowSink, TypeName, stream_rows};
 use super::{QueryError, TimestampColumn, redact};
 use crate::compile::DetectorQuery;
 use crate::dialect::Dialect;
@@ -400,7 +400,7 @@ impl Backend for Postgres {
         if raw.is_null() {
             return Ok(Value::Null);
         }
-        let type_name = raw.type_info().name().to_owned();
+        let type_name = TypeName::new(raw.type_info().name());
         let decode_error = |source| sqlx::Error::ColumnDecode {
             index: index.to_string(),
             source,
@@ -461,7 +461,8 @@ impl Backend for Postgres {
             | "JSONB" => {
                 Value::Text(<String as Decode<Postgres>>::decode(raw).map_err(decode_error)?)
             }
-            other => {
+            _ => {
+                let other = row.try_get_raw(index)?.type_info().name().to_owned();
                 return Err(sqlx::Error::ColumnDecode {
                     index: index.to_string(),
                     source: format!("trueup cannot read type {other}; cast the column to text in the query (::text)")
@@ -511,12 +512,15 @@ fn numeric_text(bytes: &[u8]) -> Result<String, sqlx::error::BoxDynError> {
     if negative {
         text.push('-');
     }
+    let group = |text: &mut String, i: i64, width: usize| {
+        crate::value::push_padded(text, u64::from(digit(i).unwrap_or(0)), width);
+    };
     if weight < 0 {
         text.push('0');
     } else {
-        text.push_str(&digit(0).unwrap_or(0).to_string());
+        group(&mut text, 0, 1);
         for i in 1..=weight {
-            text.push_str(&format!("{:04}", digit(i).unwrap_or(0)));
+            group(&mut text, i, 4);
         }
     }
     if scale > 0 {
@@ -524,7 +528,7 @@ fn numeric_text(bytes: &[u8]) -> Result<String, sqlx::error::BoxDynError> {
         let start = text.len();
         let mut i = weight + 1;
         while text.len() - start < scale {
-            text.push_str(&format!("{:04}", digit(i).unwrap_or(0)));
+            group(&mut text, i, 4);
             i += 1;
         }
         text.truncate(start + scale);
