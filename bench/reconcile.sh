@@ -113,7 +113,7 @@ EOF
 # timed NAME OUT COMMAND...: one run under GNU time, appended to $work/times-NAME.
 timed() {
   local name=$1 out=$2; shift 2
-  /usr/bin/time -f '%e %M' -o "$work/time.txt" "$@" >"$out" 2>"$work/stderr.txt" || true
+  /usr/bin/time -f '%e %M %U' -o "$work/time.txt" "$@" >"$out" 2>"$work/stderr.txt" || true
   tail -n 1 "$work/time.txt" >>"$work/times-$name"
 }
 findings() { python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["findings"]))' "$1"; }
@@ -166,6 +166,7 @@ run_trueup "$my_left" "$small" mysql "$small_planted"
 median() { sort -n | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)] }'; }
 seconds() { awk '{ print $1 }' "$work/times-$1" | median; }
 mib() { awk '{ print $2 }' "$work/times-$1" | median | awk '{ printf "%.1f", $1 / 1024 }'; }
+cpu() { awk '{ print $3 }' "$work/times-$1" | median; }
 runs_of() { awk '{ printf "%s%s", sep, $1; sep = " " }' "$work/times-$1"; }
 per_second() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
 
@@ -173,13 +174,13 @@ echo
 echo "PostgreSQL $server and $mariadb_version, $(nproc) cores; $("$trueup" --version);"
 echo "reladiff $(reladiff --version 2>&1 | tail -n 1 | awk '{ print $NF }'). $rows rows a side, $planted differing"
 echo "(0.1 %); medians of $rounds rounds taking turns. Rows/s: rows of one side / wall time."
-echo "Peak RSS is the client's own."
+echo "Peak RSS and CPU are the client's own (CPU: user time)."
 echo
-echo "| tool | pair | rows a side | wall time (s) | rows/s | peak RSS (MiB) | each round (s) |"
-echo "|---|---|---:|---:|---:|---:|---|"
+echo "| tool | pair | rows a side | wall time (s) | rows/s | peak RSS (MiB) | client CPU (s) | each round (s) |"
+echo "|---|---|---:|---:|---:|---:|---:|---|"
 t=$(seconds trueup); r=$(seconds reladiff); m=$(seconds mysql)
-echo "| trueup, join | PostgreSQL ↔ PostgreSQL | $rows | $t | $(per_second "$rows" "$t") | $(mib trueup) | $(runs_of trueup) |"
-echo "| reladiff, bisection | PostgreSQL ↔ PostgreSQL | $rows | $r | $(per_second "$rows" "$r") | $(mib reladiff) | $(runs_of reladiff) |"
-echo "| trueup, join | MariaDB ↔ PostgreSQL | $mysql_rows | $m | $(per_second "$mysql_rows" "$m") | $(mib mysql) | |"
+echo "| trueup, join | PostgreSQL ↔ PostgreSQL | $rows | $t | $(per_second "$rows" "$t") | $(mib trueup) | $(cpu trueup) | $(runs_of trueup) |"
+echo "| reladiff, bisection | PostgreSQL ↔ PostgreSQL | $rows | $r | $(per_second "$rows" "$r") | $(mib reladiff) | $(cpu reladiff) | $(runs_of reladiff) |"
+echo "| trueup, join | MariaDB ↔ PostgreSQL | $mysql_rows | $m | $(per_second "$mysql_rows" "$m") | $(mib mysql) | $(cpu mysql) | |"
 echo
 echo "trueup join / reladiff bisection, rows/s: $(awk -v a="$r" -v b="$t" 'BEGIN { printf "%.2f", a / b }')"
