@@ -104,6 +104,12 @@ pub async fn online(loaded: &LoadedRule, sources: &Sources) -> Vec<Diagnostic> {
             Err(err) => problems.push(loaded.diagnostic(&["detector"], crate::error::chain(&err))),
         }
     }
+    if let Detector::Reconcile(d) = detector
+        && let (Some(name), Some(table)) = (d.right.source.as_deref(), d.right.table.as_deref())
+        && let Some(Ok(right)) = sources.get(name)
+    {
+        problems.extend(right_side(loaded, d, right, table).await);
+    }
     if problems.is_empty() {
         problems.extend(check_query(loaded, source).await);
     }
@@ -115,6 +121,34 @@ pub async fn online(loaded: &LoadedRule, sources: &Sources) -> Vec<Diagnostic> {
         problems.extend(plugin(loaded, Some(columns)).await);
     }
     problems
+}
+
+/// What the right side of a `reconcile` lacks on its own source: its table, or a key,
+/// compared or `changed-at` column (by its right-side name), at `detector.right.table`.
+async fn right_side(
+    loaded: &LoadedRule,
+    d: &crate::rule::ReconcileDetector,
+    right: &Source,
+    table: &str,
+) -> Vec<Diagnostic> {
+    let name = |c: &String| d.map.get(c).cloned().unwrap_or_else(|| c.clone());
+    let mut columns: Vec<String> = d.key.iter().chain(&d.columns).map(name).collect();
+    columns.extend(d.right.changed_at.iter().cloned());
+    let wanted: Vec<&str> = columns.iter().map(String::as_str).collect();
+    let at = ["detector", "right", "table"];
+    match right.schema_problems(table, &wanted).await {
+        Ok(found) => found
+            .iter()
+            .map(|problem| {
+                let diagnostic = loaded.diagnostic(&at, format!("the right side: {problem}"));
+                match problem.hint() {
+                    Some(hint) => diagnostic.with_hint(hint),
+                    None => diagnostic,
+                }
+            })
+            .collect(),
+        Err(err) => vec![loaded.diagnostic(&at, crate::error::chain(&err))],
+    }
 }
 
 /// Least privilege: for each opened source, one warning when its connection can do more

@@ -233,3 +233,48 @@ async fn a_server_mode_that_reads_sql_otherwise_is_taken_off_trueups_sessions() 
         ]]
     );
 }
+
+#[tokio::test]
+async fn validate_names_what_a_mysql_user_may_do_beyond_reading() {
+    let Some(db) = shop().await else { return };
+    let tables = ["orders".to_owned()];
+    // The test server's own user may do everything.
+    let admin = open_source(&db.url).await;
+    let powers = admin.excess_privileges(&tables, &[]).await.unwrap();
+    assert!(
+        powers.iter().any(|p| p.contains("on every database")),
+        "{powers:?}"
+    );
+    assert!(
+        powers.iter().any(|p| p.contains("kill any session")),
+        "{powers:?}"
+    );
+
+    // A user that may only read the source's tables has nothing to be warned about; one
+    // that may also update `orders` is told so.
+    let database = db.url.rsplit('/').next().unwrap().to_owned();
+    let user = format!("trueup_ro_{}", std::process::id());
+    db.execute(&format!(
+        "CREATE USER '{user}'@'%' IDENTIFIED BY 'ro-pass';
+         GRANT SELECT ON `{database}`.* TO '{user}'@'%';"
+    ))
+    .await;
+    let reader = open_source(&support::mysql::as_user(&db.url, &user, "ro-pass")).await;
+    assert_eq!(
+        reader.excess_privileges(&tables, &[]).await.unwrap(),
+        Vec::<String>::new()
+    );
+    db.execute(&format!(
+        "GRANT UPDATE ON `{database}`.orders TO '{user}'@'%';"
+    ))
+    .await;
+    let writer = open_source(&support::mysql::as_user(&db.url, &user, "ro-pass")).await;
+    let powers = writer.excess_privileges(&tables, &[]).await.unwrap();
+    db.execute(&format!("DROP USER '{user}'@'%';")).await;
+    assert_eq!(
+        powers,
+        [format!(
+            "user `{user}@%` can write to the tables its rules read: UPDATE on `orders`"
+        )]
+    );
+}

@@ -408,7 +408,6 @@ impl Backend for MySql {
         let type_info = raw.type_info();
         let type_name = TypeName::new(type_info.name());
         let text_type = <str as sqlx::Type<MySql>>::compatible(&type_info);
-        drop(type_info);
         let decode_error = |source| sqlx::Error::ColumnDecode {
             index: index.to_string(),
             source,
