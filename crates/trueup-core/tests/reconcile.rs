@@ -407,3 +407,48 @@ async fn the_reconcile_pack_finds_the_planted_differences() {
     assert_eq!(result.error(rule), None);
     assert_eq!(result.keys(rule), ["id=2500", "id=5", "id=9", "id=999999"]);
 }
+
+/// Three reconcile rules comparing two tables of one source, two at a time on a pool of two
+/// connections: each needs two of the source's connections at the same time, and takes both
+/// at once (its two sides ask in the same poll, and the pool serves them in turn), so no
+/// rule holds one while waiting for another rule's.
+#[tokio::test]
+async fn reconcile_rules_within_one_source_run_at_once_without_waiting_for_each_other() {
+    within_one_source(TestDb::sqlite()).await;
+    if let Some(db) = TestDb::postgres().await {
+        within_one_source(db).await;
+    }
+}
+
+async fn within_one_source(db: TestDb) {
+    // More rows than the merge takes ahead, so that a side's query holds its connection
+    // until the other side streams too.
+    db.execute(
+        "CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT); CREATE TABLE b (id INTEGER PRIMARY KEY, v TEXT);
+         INSERT INTO a WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
+         SELECT i, 'x' FROM n;
+         INSERT INTO b SELECT id, CASE WHEN id = 2 THEN 'z' ELSE v END FROM a;",
+    )
+    .await;
+    let rule = |id: &str| {
+        format!(
+            "[[rule]]\nid = \"{id}\"\ntitle = \"t\"\nseverity = \"low\"\n[rule.detector]\n\
+             kind = \"reconcile\"\ncolumns = [\"v\"]\nleft = {{ table = \"a\" }}\n\
+             right = {{ source = \"db\", table = \"b\" }}\n"
+        )
+    };
+    let rules = [rule("first"), rule("second"), rule("third")].join("\n");
+    let project = TestProject::new(&db.url, &[("rules.toml", &rules)]);
+    let started = std::time::Instant::now();
+    let result = run_project(&project.path()).await;
+    for id in ["first", "second", "third"] {
+        assert_eq!(result.error(id), None, "{}: {id}", db.backend);
+        assert_eq!(result.keys(id), ["id=2"], "{}: {id}", db.backend);
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{}: {:?}",
+        db.backend,
+        started.elapsed()
+    );
+}
