@@ -452,3 +452,56 @@ async fn within_one_source(db: TestDb) {
         started.elapsed()
     );
 }
+
+/// The right side's session ended by the server while both sides stream (an administrator's
+/// `pg_terminate_backend`, a failover): the rule fails, saying which side, and the run's
+/// other rules finish.
+#[tokio::test]
+async fn a_side_dropped_mid_compare_fails_the_rule_and_the_run_goes_on() {
+    let Some(admin) = support::pg::admin_url() else {
+        return;
+    };
+    let (Some(left), Some(right)) = (TestDb::postgres().await, TestDb::postgres().await) else {
+        return;
+    };
+    let table = "CREATE TABLE items AS SELECT g AS id, md5(g::text) AS name \
+                 FROM generate_series(1::bigint, 1000000) AS g; ALTER TABLE items ADD PRIMARY KEY (id);";
+    left.execute(table).await;
+    right.execute(table).await;
+    let rules = "[[rule]]\nid = \"items-agree\"\ntitle = \"t\"\nseverity = \"low\"\nsource = \"left\"\n\
+                 [rule.detector]\nkind = \"reconcile\"\ncolumns = [\"name\"]\n\
+                 left = { table = \"items\" }\nright = { source = \"right\", table = \"items\" }\n\n\
+                 [[rule]]\nid = \"still-runs\"\ntitle = \"t\"\nseverity = \"low\"\nsource = \"left\"\n\
+                 [rule.detector]\nkind = \"row-count\"\ntable = \"items\"\nmax = 10\n";
+    let project = TestProject::with_sources(
+        &[("left", &left.url), ("right", &right.url)],
+        &[("rules.toml", rules)],
+    );
+    let database = right.url.rsplit('/').next().unwrap().to_owned();
+    let killer = tokio::spawn(async move {
+        let pool = sqlx::PgPool::connect(&admin).await.unwrap();
+        // The right side's query, once it streams.
+        for _ in 0..600 {
+            let killed: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE datname = $1 AND state = 'active' AND query LIKE '%ORDER BY%' \
+                 AND application_name LIKE 'trueup %'",
+            )
+            .bind(&database)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            if killed > 0 {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        false
+    });
+    let result = run_project(&project.path()).await;
+    assert!(killer.await.unwrap(), "the right side's query was never seen running");
+    let error = result.error("items-agree").expect("the rule fails");
+    assert!(error.contains("the right side (source `right`)"), "{error}");
+    assert_eq!(result.error("still-runs"), None);
+    assert_eq!(result.keys("still-runs"), ["table=items"]);
+}
