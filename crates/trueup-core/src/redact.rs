@@ -273,6 +273,14 @@ mod tests {
             "postgres://app@db/shop?sslmode=require&password=***"
         );
         assert_eq!(
+            redact("mysql://billing:hunter2@db:3306/billing?ssl-mode=required"),
+            "mysql://billing:***@db:3306/billing?ssl-mode=required"
+        );
+        assert_eq!(
+            redact("mariadb://billing:p%40ss@db/billing"),
+            "mariadb://billing:***@db/billing"
+        );
+        assert_eq!(
             redact("postgres://p%40ss:x@y@db/shop"),
             "postgres://p%40ss:***@db/shop"
         );

@@ -499,7 +499,10 @@ async fn a_side_dropped_mid_compare_fails_the_rule_and_the_run_goes_on() {
         false
     });
     let result = run_project(&project.path()).await;
-    assert!(killer.await.unwrap(), "the right side's query was never seen running");
+    assert!(
+        killer.await.unwrap(),
+        "the right side's query was never seen running"
+    );
     let error = result.error("items-agree").expect("the rule fails");
     assert!(error.contains("the right side (source `right`)"), "{error}");
     assert_eq!(result.error("still-runs"), None);

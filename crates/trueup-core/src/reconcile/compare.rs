@@ -63,13 +63,24 @@ pub fn key_cmp(a: &[Value], b: &[Value], orders: &[KeyOrder]) -> Option<Ordering
                 (Value::Int(x), Value::Int(y)) => x.cmp(y),
                 _ => return None,
             },
-            KeyOrder::Text => x.to_string().as_bytes().cmp(y.to_string().as_bytes()),
+            KeyOrder::Text => text_bytes(x).cmp(&text_bytes(y)),
         };
         if ordering != Ordering::Equal {
             return Some(ordering);
         }
     }
     Some(Ordering::Equal)
+}
+
+/// The bytes of a value's text: borrowed for the values that are text already (the common
+/// case of a text key), written out for the others.
+fn text_bytes(value: &Value) -> std::borrow::Cow<'_, [u8]> {
+    match value {
+        Value::Text(s) | Value::Decimal(s) | Value::Timestamp(s) => {
+            std::borrow::Cow::Borrowed(s.as_bytes())
+        }
+        other => std::borrow::Cow::Owned(other.to_string().into_bytes()),
+    }
 }
 
 fn is_timestamp(value: &Value) -> bool {
