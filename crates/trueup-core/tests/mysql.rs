@@ -278,3 +278,62 @@ async fn validate_names_what_a_mysql_user_may_do_beyond_reading() {
         )]
     );
 }
+
+/// The TLS version of the session a source's detector runs in (empty without TLS).
+async fn tls_version(url: &str) -> Result<String, String> {
+    let spec = trueup_core::load::SourceSpec {
+        name: "billing".into(),
+        url: url.to_owned(),
+        max_connections: None,
+        connect_timeout: Duration::from_secs(5),
+        path: Default::default(),
+        file: None,
+    };
+    let source = trueup_core::source::Source::connect(&spec, std::path::Path::new(""), 1)
+        .await
+        .map_err(|e| trueup_core::error::chain(&e))?;
+    let mut rows = Rows::default();
+    source
+        .fetch(
+            &raw_query(
+                "SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS \
+                 WHERE VARIABLE_NAME = 'SSL_VERSION'",
+            ),
+            Duration::from_secs(10),
+            &mut rows,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    source.close().await;
+    match rows.0.as_slice() {
+        [row] => Ok(row[0].to_string()),
+        other => Err(format!("{other:?}")),
+    }
+}
+
+#[tokio::test]
+async fn mysql_tls_modes() {
+    let Some(db) = TestDb::mysql().await else {
+        return;
+    };
+    let ca = std::env::var("TRUEUP_TEST_MYSQL_CA")
+        .expect("TRUEUP_TEST_MYSQL_CA: the test server's CA, as scripts/test exports it");
+    let with = |query: &str| format!("{}?{query}", db.url);
+    assert_eq!(tls_version(&with("ssl-mode=disabled")).await.unwrap(), "");
+    assert!(
+        tls_version(&with("ssl-mode=required"))
+            .await
+            .unwrap()
+            .starts_with("TLS")
+    );
+    assert!(
+        tls_version(&with(&format!("ssl-mode=verify_identity&ssl-ca={ca}")))
+            .await
+            .unwrap()
+            .starts_with("TLS")
+    );
+    // A certificate no trusted CA signed: refused, with the reason, and no password.
+    let err = tls_version(&with("ssl-mode=verify_ca")).await.unwrap_err();
+    assert!(err.contains("certificate"), "{err}");
+    assert!(!err.contains("trueup-test"), "{err}");
+}
