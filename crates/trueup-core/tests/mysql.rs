@@ -185,6 +185,33 @@ async fn cancel_running_kills_a_mysql_query() {
         0,
         "nothing runs now"
     );
+    tokio::time::timeout(Duration::from_secs(10), source.close())
+        .await
+        .expect("the source closes after a kill");
+}
+
+/// An interrupted run drops its queries' futures, then kills what they left running and
+/// closes its sources: none of it may hang (TLS or not).
+#[tokio::test]
+async fn a_dropped_mysql_query_is_killed_and_its_source_closes() {
+    let Some(db) = shop().await else { return };
+    let source = open_source(&db.url).await;
+    let endless = {
+        let source = source.clone();
+        tokio::spawn(async move {
+            let mut rows = Rows::default();
+            source
+                .fetch(&raw_query(ENDLESS), Duration::from_secs(3600), &mut rows)
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    endless.abort();
+    let _ = endless.await;
+    assert_eq!(source.cancel_running().await.unwrap(), 1);
+    tokio::time::timeout(Duration::from_secs(10), source.close())
+        .await
+        .expect("the source closes after its dropped query was killed");
 }
 
 #[tokio::test]

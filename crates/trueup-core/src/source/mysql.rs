@@ -38,45 +38,21 @@ pub(super) struct Server {
     running: Arc<Running>,
 }
 
-/// The connection ids of the sessions running a detector's query, to `KILL QUERY`.
+/// The connection ids of the sessions that may be running a detector's query, to `KILL
+/// QUERY`: each from before its query starts until it ends. A query whose future was
+/// dropped (an interrupted run) stays listed, because the server goes on running it:
+/// [`Server::cancel_running`] kills it and clears the list.
 #[derive(Debug, Default)]
 struct Running(Mutex<BTreeSet<u64>>);
 
 impl Running {
-    fn ids(&self) -> Vec<u64> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .copied()
-            .collect()
+    fn set(&self) -> std::sync::MutexGuard<'_, BTreeSet<u64>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
-}
 
-/// Takes a connection id off [`Running`] when the query ends, however it ends.
-struct Registered<'a> {
-    running: &'a Running,
-    id: u64,
-}
-
-impl<'a> Registered<'a> {
-    fn new(running: &'a Running, id: u64) -> Self {
-        running
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id);
-        Registered { running, id }
-    }
-}
-
-impl Drop for Registered<'_> {
-    fn drop(&mut self) {
-        self.running
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&self.id);
+    /// Every id listed, taking them off the list.
+    fn take(&self) -> Vec<u64> {
+        std::mem::take(&mut *self.set()).into_iter().collect()
     }
 }
 
@@ -189,7 +165,7 @@ impl Server {
             .fetch_one(&mut *conn)
             .await
             .map_err(Error::from)?;
-        let registered = Registered::new(&self.running, id);
+        self.running.set().insert(id);
         let run = async {
             sqlx::raw_sql(sqlx::AssertSqlSafe(self.timeout_statement(timeout)))
                 .execute(&mut *conn)
@@ -205,7 +181,8 @@ impl Server {
             Ok::<(), Error>(())
         };
         let outcome = tokio::time::timeout(timeout + CANCEL_GRACE, run).await;
-        drop(registered);
+        // The query ended here (a dropped future never gets this far).
+        self.running.set().remove(&id);
         match outcome {
             Ok(Err(Error::Database(err))) if is_timeout(&err) => Err(QueryError::Timeout(timeout)),
             Ok(Err(err)) => Err(QueryError::Failed(err)),
@@ -246,9 +223,10 @@ impl Server {
         Ok(killed)
     }
 
-    /// Kills every query this source is running now (a run that was interrupted).
+    /// Kills every query this source is running now, or left running when a run was
+    /// interrupted and dropped them.
     pub(super) async fn cancel_running(&self) -> Result<u64> {
-        self.kill(&self.running.ids()).await
+        self.kill(&self.running.take()).await
     }
 
     /// The columns of `table` (`schema.table` or one of the connection's database), in
