@@ -154,9 +154,13 @@ async fn a_mysql_query_past_its_timeout_is_stopped_in_the_server() {
     assert_eq!(rows.0, [vec![Value::Int(1)]]);
 }
 
-#[tokio::test]
-async fn cancel_running_kills_a_mysql_query() {
-    let Some(db) = shop().await else { return };
+/// A source on a fresh database, running [`ENDLESS`] in a task for 0.7 s already.
+async fn endless_query() -> Option<(
+    TestDb,
+    trueup_core::source::Source,
+    tokio::task::JoinHandle<Result<(), QueryError>>,
+)> {
+    let db = shop().await?;
     let source = open_source(&db.url).await;
     let endless = {
         let source = source.clone();
@@ -168,6 +172,14 @@ async fn cancel_running_kills_a_mysql_query() {
         })
     };
     tokio::time::sleep(Duration::from_millis(700)).await;
+    Some((db, source, endless))
+}
+
+#[tokio::test]
+async fn cancel_running_kills_a_mysql_query() {
+    let Some((_db, source, endless)) = endless_query().await else {
+        return;
+    };
     assert!(!endless.is_finished(), "the endless query ended by itself");
     assert_eq!(source.cancel_running().await.unwrap(), 1);
     let result = tokio::time::timeout(Duration::from_secs(10), endless)
@@ -191,21 +203,13 @@ async fn cancel_running_kills_a_mysql_query() {
 }
 
 /// An interrupted run drops its queries' futures, then kills what they left running and
-/// closes its sources: none of it may hang (TLS or not).
+/// closes its sources: none of it may hang. (Over TLS the close does hang today: see
+/// docs/design/mysql.md.)
 #[tokio::test]
 async fn a_dropped_mysql_query_is_killed_and_its_source_closes() {
-    let Some(db) = shop().await else { return };
-    let source = open_source(&db.url).await;
-    let endless = {
-        let source = source.clone();
-        tokio::spawn(async move {
-            let mut rows = Rows::default();
-            source
-                .fetch(&raw_query(ENDLESS), Duration::from_secs(3600), &mut rows)
-                .await
-        })
+    let Some((_db, source, endless)) = endless_query().await else {
+        return;
     };
-    tokio::time::sleep(Duration::from_millis(700)).await;
     endless.abort();
     let _ = endless.await;
     assert_eq!(source.cancel_running().await.unwrap(), 1);
