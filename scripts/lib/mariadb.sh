@@ -4,6 +4,7 @@
 # user `trueup` (password `trueup-test`, every privilege) and exports
 #   TRUEUP_TEST_MYSQL_URL   admin URL (mysql://trueup:trueup-test@127.0.0.1:PORT/mysql)
 #   TRUEUP_TEST_MYSQL_PORT  the port
+#   TRUEUP_TEST_MYSQL_CA    the CA that signed the server's TLS certificate (for 127.0.0.1)
 # and stops and deletes it when the calling shell exits (chaining an EXIT trap set before).
 
 start_mariadb() {
@@ -23,12 +24,25 @@ start_mariadb() {
     chown -R mysql: "$dir"
     user=(--user=mysql)
   fi
+  # TLS with a CA of its own: the server's certificate names 127.0.0.1, so that clients can
+  # verify it (ssl-mode=verify_identity with ssl-ca=$TRUEUP_TEST_MYSQL_CA).
+  (
+    cd "$dir" &&
+      openssl req -x509 -newkey rsa:2048 -nodes -days 3 -subj "/CN=trueup test CA" \
+        -keyout ca.key -out ca.pem &&
+      openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout server.key -out server.csr &&
+      printf 'subjectAltName=IP:127.0.0.1\n' >server.ext &&
+      openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3 \
+        -extfile server.ext -out server.pem
+  ) >"$dir/tls.log" 2>&1 || { cat "$dir/tls.log" >&2; return 1; }
+  [ "${#user[@]}" -eq 0 ] || chown -R mysql: "$dir"
   mariadb-install-db "${user[@]}" --datadir="$dir/data" --auth-root-authentication-method=socket \
     --skip-test-db >"$dir/install.log" 2>&1 || { cat "$dir/install.log" >&2; return 1; }
   "$server" --no-defaults "${user[@]}" --datadir="$dir/data" --socket="$dir/socket" \
     --pid-file="$dir/pid" --port="$port" --bind-address=127.0.0.1 --log-error="$dir/server.log" \
     --innodb-flush-log-at-trx-commit=0 --innodb-doublewrite=0 --skip-log-bin \
-    --max-connections=300 "$@" >/dev/null 2>&1 &
+    --max-connections=300 --ssl-ca="$dir/ca.pem" --ssl-cert="$dir/server.pem" \
+    --ssl-key="$dir/server.key" "$@" >/dev/null 2>&1 &
   _trueup_mariadb_pid=$!
   _trueup_mariadb_dir=$dir
   local i
@@ -46,7 +60,7 @@ start_mariadb() {
     GRANT ALL PRIVILEGES ON *.* TO 'trueup'@'%' WITH GRANT OPTION;" \
     || { echo "MariaDB started but would not take the test user:" >&2; cat "$dir/server.log" >&2; return 1; }
   export TRUEUP_TEST_MYSQL_URL="mysql://trueup:trueup-test@127.0.0.1:$port/mysql"
-  export TRUEUP_TEST_MYSQL_PORT=$port
+  export TRUEUP_TEST_MYSQL_PORT=$port TRUEUP_TEST_MYSQL_CA="$dir/ca.pem"
   _trueup_mariadb_previous_trap=$(trap -p EXIT | sed -e "s/^trap -- '//" -e "s/' EXIT\$//")
   # shellcheck disable=SC2064
   trap "stop_mariadb; $_trueup_mariadb_previous_trap" EXIT

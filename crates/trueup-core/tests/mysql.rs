@@ -203,8 +203,7 @@ async fn cancel_running_kills_a_mysql_query() {
 }
 
 /// An interrupted run drops its queries' futures, then kills what they left running and
-/// closes its sources: none of it may hang. (Over TLS the close does hang today: see
-/// docs/design/mysql.md.)
+/// closes its sources: none of it may hang (the test server speaks TLS).
 #[tokio::test]
 async fn a_dropped_mysql_query_is_killed_and_its_source_closes() {
     let Some((_db, source, endless)) = endless_query().await else {
@@ -222,17 +221,7 @@ async fn a_dropped_mysql_query_is_killed_and_its_source_closes() {
 async fn a_wrong_mysql_password_names_the_source_and_not_the_password() {
     let Some(db) = shop().await else { return };
     let url = support::mysql::as_user(&db.url, "trueup", "n0t-the-pa55word");
-    let spec = trueup_core::load::SourceSpec {
-        name: "billing".into(),
-        url: url.clone(),
-        max_connections: None,
-        connect_timeout: Duration::from_secs(5),
-        path: Default::default(),
-        file: None,
-    };
-    let err = trueup_core::source::Source::connect(&spec, std::path::Path::new(""), 1)
-        .await
-        .expect_err("a wrong password");
+    let err = billing(&url).await.expect_err("a wrong password");
     let text = trueup_core::error::chain(&err);
     assert!(text.contains("billing"), "{text}");
     assert!(text.contains("Access denied"), "{text}");
@@ -308,4 +297,68 @@ async fn validate_names_what_a_mysql_user_may_do_beyond_reading() {
             "user `{user}@%` can write to the tables its rules read: UPDATE on `orders`"
         )]
     );
+}
+
+/// `url` opened as trueup opens a source called `billing`, with one connection.
+async fn billing(url: &str) -> trueup_core::Result<trueup_core::source::Source> {
+    let spec = trueup_core::load::SourceSpec {
+        name: "billing".into(),
+        url: url.to_owned(),
+        max_connections: None,
+        connect_timeout: Duration::from_secs(5),
+        path: Default::default(),
+        file: None,
+    };
+    trueup_core::source::Source::connect(&spec, std::path::Path::new(""), 1).await
+}
+
+/// The TLS version of the session a source's detector runs in (empty without TLS).
+async fn tls_version(url: &str) -> Result<String, String> {
+    let source = billing(url)
+        .await
+        .map_err(|e| trueup_core::error::chain(&e))?;
+    let mut rows = Rows::default();
+    source
+        .fetch(
+            &raw_query(
+                "SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS \
+                 WHERE VARIABLE_NAME = 'SSL_VERSION'",
+            ),
+            Duration::from_secs(10),
+            &mut rows,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    source.close().await;
+    match rows.0.as_slice() {
+        [row] => Ok(row[0].to_string()),
+        other => Err(format!("{other:?}")),
+    }
+}
+
+#[tokio::test]
+async fn mysql_tls_modes() {
+    let Some(db) = TestDb::mysql().await else {
+        return;
+    };
+    let ca = std::env::var("TRUEUP_TEST_MYSQL_CA")
+        .expect("TRUEUP_TEST_MYSQL_CA: the test server's CA, as scripts/test exports it");
+    let with = |query: &str| format!("{}?{query}", db.url);
+    assert_eq!(tls_version(&with("ssl-mode=disabled")).await.unwrap(), "");
+    assert!(
+        tls_version(&with("ssl-mode=required"))
+            .await
+            .unwrap()
+            .starts_with("TLS")
+    );
+    assert!(
+        tls_version(&with(&format!("ssl-mode=verify_identity&ssl-ca={ca}")))
+            .await
+            .unwrap()
+            .starts_with("TLS")
+    );
+    // A certificate no trusted CA signed: refused, with the reason, and no password.
+    let err = tls_version(&with("ssl-mode=verify_ca")).await.unwrap_err();
+    assert!(err.contains("certificate"), "{err}");
+    assert!(!err.contains("trueup-test"), "{err}");
 }

@@ -38,6 +38,20 @@ pub(super) struct Server {
     running: Arc<Running>,
 }
 
+/// A pooled connection that goes back to the pool only when its query ended: one whose
+/// future was dropped mid-query (an interrupted run) is closed instead, because what it
+/// was reading is lost with the future, and the pool would wait on it (over TLS, for
+/// ever) when it closes.
+struct Held(Option<sqlx::pool::PoolConnection<MySql>>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            drop(conn.detach());
+        }
+    }
+}
+
 /// The connection ids of the sessions that may be running a detector's query, to `KILL
 /// QUERY`: each from before its query starts until it ends. A query whose future was
 /// dropped (an interrupted run) stays listed, because the server goes on running it:
@@ -160,22 +174,25 @@ impl Server {
         timeout: Duration,
         sink: &mut S,
     ) -> Result<(), QueryError> {
-        let mut conn = self.pool.acquire().await.map_err(Error::from)?;
+        let mut held = Held(Some(self.pool.acquire().await.map_err(Error::from)?));
+        let Some(conn) = held.0.as_mut() else {
+            return Err(QueryError::Failed(Error::Other("no connection".to_owned())));
+        };
         let id: u64 = sqlx::query_scalar("SELECT CONNECTION_ID()")
-            .fetch_one(&mut *conn)
+            .fetch_one(&mut **conn)
             .await
             .map_err(Error::from)?;
         self.running.set().insert(id);
         let run = async {
             sqlx::raw_sql(sqlx::AssertSqlSafe(self.timeout_statement(timeout)))
-                .execute(&mut *conn)
+                .execute(&mut **conn)
                 .await?;
             sqlx::raw_sql("START TRANSACTION READ ONLY")
-                .execute(&mut *conn)
+                .execute(&mut **conn)
                 .await?;
-            let streamed = stream_rows::<MySql, S>(&mut conn, query, sink).await;
+            let streamed = stream_rows::<MySql, S>(&mut **conn, query, sink).await;
             // The transaction ends either way, so the pooled session is clean.
-            let ended = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+            let ended = sqlx::raw_sql("ROLLBACK").execute(&mut **conn).await;
             streamed?;
             ended?;
             Ok::<(), Error>(())
@@ -183,6 +200,9 @@ impl Server {
         let outcome = tokio::time::timeout(timeout + CANCEL_GRACE, run).await;
         // The query ended here (a dropped future never gets this far).
         self.running.set().remove(&id);
+        let Some(conn) = held.0.take() else {
+            return Err(QueryError::Failed(Error::Other("no connection".to_owned())));
+        };
         match outcome {
             Ok(Err(Error::Database(err))) if is_timeout(&err) => Err(QueryError::Timeout(timeout)),
             Ok(Err(err)) => Err(QueryError::Failed(err)),
