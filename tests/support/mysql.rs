@@ -13,19 +13,7 @@ pub use super::pg::{as_user, with_database};
 /// Fails instead when `TRUEUP_REQUIRE_MYSQL` is set, as `scripts/test` does, so that CI
 /// cannot skip.
 pub fn admin_url() -> Option<String> {
-    match std::env::var("TRUEUP_TEST_MYSQL_URL") {
-        Ok(url) => Some(url),
-        Err(_) => {
-            assert!(
-                std::env::var_os("TRUEUP_REQUIRE_MYSQL").is_none(),
-                "TRUEUP_REQUIRE_MYSQL is set but TRUEUP_TEST_MYSQL_URL is not: run the tests with scripts/test"
-            );
-            eprintln!(
-                "note: no MariaDB test server (TRUEUP_TEST_MYSQL_URL): skipped; scripts/test starts one"
-            );
-            None
-        }
-    }
+    super::pg::server_url("MariaDB", "TRUEUP_TEST_MYSQL_URL", "TRUEUP_REQUIRE_MYSQL")
 }
 
 /// Creates an empty database and returns its URL. Its text compares byte for byte

@@ -8,15 +8,21 @@ use std::sync::atomic::{AtomicU32, Ordering};
 /// The admin URL of the test server, or `None` (with a note) when there is none. Fails
 /// instead when `TRUEUP_REQUIRE_PG` is set, as `scripts/test` does, so that CI cannot skip.
 pub fn admin_url() -> Option<String> {
-    match std::env::var("TRUEUP_TEST_PG_URL") {
+    server_url("PostgreSQL", "TRUEUP_TEST_PG_URL", "TRUEUP_REQUIRE_PG")
+}
+
+/// The URL in `url_var` of the `server` test server, or `None` (with a note) when it is
+/// not set; fails instead when `require_var` is set.
+pub fn server_url(server: &str, url_var: &str, require_var: &str) -> Option<String> {
+    match std::env::var(url_var) {
         Ok(url) => Some(url),
         Err(_) => {
             assert!(
-                std::env::var_os("TRUEUP_REQUIRE_PG").is_none(),
-                "TRUEUP_REQUIRE_PG is set but TRUEUP_TEST_PG_URL is not: run the tests with scripts/test"
+                std::env::var_os(require_var).is_none(),
+                "{require_var} is set but {url_var} is not: run the tests with scripts/test"
             );
             eprintln!(
-                "note: no PostgreSQL test server (TRUEUP_TEST_PG_URL): skipped; scripts/test starts one"
+                "note: no {server} test server ({url_var}): skipped; scripts/test starts one"
             );
             None
         }

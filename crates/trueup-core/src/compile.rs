@@ -139,7 +139,7 @@ pub fn reconcile_side(
     };
     let name = |column: &String| match side {
         Side::Left => column.clone(),
-        Side::Right => d.map.get(column).cloned().unwrap_or_else(|| column.clone()),
+        Side::Right => d.right_name(column).to_owned(),
     };
     let from = match (&spec.table, &spec.query) {
         (Some(table), _) => sql.q(table),

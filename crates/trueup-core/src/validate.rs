@@ -131,9 +131,7 @@ async fn right_side(
     right: &Source,
     table: &str,
 ) -> Vec<Diagnostic> {
-    let name = |c: &String| d.map.get(c).cloned().unwrap_or_else(|| c.clone());
-    let mut columns: Vec<String> = d.key.iter().chain(&d.columns).map(name).collect();
-    columns.extend(d.right.changed_at.iter().cloned());
+    let columns = d.right_columns();
     let wanted: Vec<&str> = columns.iter().map(String::as_str).collect();
     let at = ["detector", "right", "table"];
     match right.schema_problems(table, &wanted).await {

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use crate::compile::{KeyOrder, Side, reconcile_side};
 use crate::outcome::RuleError;
 use crate::rule::ReconcileDetector;
-use crate::source::{RowSink, Source, rule_error};
+use crate::source::{FirstRow, RowSink, Source, rule_error};
 use crate::value::Value;
 use crate::{Error, Result};
 
@@ -109,7 +109,7 @@ async fn first_row(
     timeout: Duration,
 ) -> Result<Option<Vec<Value>>, RuleError> {
     let query = reconcile_side(d, side, source.dialect(), None);
-    let mut row = First(None);
+    let mut row = FirstRow::default();
     source
         .fetch(&query, timeout, &mut row)
         .await
@@ -123,9 +123,7 @@ async fn check_right_columns(d: &ReconcileDetector, right: &Source) -> Result<()
     let Some(table) = &d.right.table else {
         return Ok(());
     };
-    let name = |c: &String| d.map.get(c).cloned().unwrap_or_else(|| c.clone());
-    let mut columns: Vec<String> = d.key.iter().chain(&d.columns).map(name).collect();
-    columns.extend(d.right.changed_at.iter().cloned());
+    let columns = d.right_columns();
     let wanted: Vec<&str> = columns.iter().map(String::as_str).collect();
     let problems = right
         .schema_problems(table, &wanted)
@@ -181,20 +179,6 @@ fn on_side(label: &str, source: &Source, error: RuleError) -> RuleError {
         RuleError::Refused(m) => RuleError::Refused(format!("{side}: {m}")),
         RuleError::Other(m) => RuleError::Other(format!("{side}: {m}")),
         other => other,
-    }
-}
-
-/// Keeps the first row of a result.
-struct First(Option<Vec<Value>>);
-
-impl RowSink for First {
-    fn columns(&mut self, _: Vec<String>) -> Result<()> {
-        Ok(())
-    }
-
-    async fn row(&mut self, values: Vec<Value>) -> Result<()> {
-        self.0.get_or_insert(values);
-        Ok(())
     }
 }
 

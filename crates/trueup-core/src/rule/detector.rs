@@ -368,6 +368,25 @@ pub struct ReconcileDetector {
     pub min_age: Option<HumanDuration>,
 }
 
+impl ReconcileDetector {
+    /// What the right side calls a key or compared column (a left name): its `map` entry,
+    /// or the same name.
+    pub fn right_name<'a>(&'a self, column: &'a str) -> &'a str {
+        self.map.get(column).map_or(column, String::as_str)
+    }
+
+    /// The right side's names of every column it must have: the key, the compared columns,
+    /// then its `changed-at`.
+    pub fn right_columns(&self) -> Vec<String> {
+        self.key
+            .iter()
+            .chain(&self.columns)
+            .map(|c| self.right_name(c).to_owned())
+            .chain(self.right.changed_at.iter().cloned())
+            .collect()
+    }
+}
+
 /// One side of a `reconcile`: a `table` (optionally narrowed by `where`) or a `query`.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]

@@ -16,7 +16,7 @@ pub trait RowSink: Send {
 
 /// Keeps the first row of a result, for queries of one row.
 #[derive(Debug, Default)]
-pub(super) struct FirstRow(pub Option<Vec<Value>>);
+pub struct FirstRow(pub Option<Vec<Value>>);
 
 impl RowSink for FirstRow {
     fn columns(&mut self, _: Vec<String>) -> Result<()> {

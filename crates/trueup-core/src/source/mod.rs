@@ -17,7 +17,7 @@ use std::time::Duration;
 use sqlx::{PgPool, SqlitePool};
 
 pub use crate::redact::redact;
-pub use fetch::RowSink;
+pub use fetch::{FirstRow, RowSink};
 pub use sqlite::{database_file, database_path};
 
 /// One PostgreSQL session opened as sources open theirs (the source's `connect-timeout`,
