@@ -1,6 +1,8 @@
 //! Undo of a batch larger than one restoring statement (500 rows): a row changed since the
 //! repair refuses the whole batch, `--force` restores every row, and the undo's own journal
-//! puts back what it overwrote (SQLite and PostgreSQL).
+//! puts back what it overwrote (SQLite and PostgreSQL). And on PostgreSQL, a plan read in
+//! two key ranges at once is whole and in key order, and batches applied two at a time are
+//! journaled one after another, each its own.
 
 mod support;
 
@@ -55,15 +57,22 @@ async fn undo(project: &Path, id: i64, force: bool) -> repair::UndoReport {
         .unwrap()
 }
 
-async fn a_large_batch_is_undone_whole(backend: &str) {
+/// A shop with exactly PLANTED wrong totals, its project, and the plan of their repair.
+async fn planted(
+    backend: &str,
+) -> Option<(
+    TestDb,
+    TestProject,
+    Project,
+    std::path::PathBuf,
+    repair::PlanSummary,
+)> {
     let spec = ShopSpec {
         orders: 1_500,
         problem_rate: 0.0,
         seed: 3,
     };
-    let Some(db) = support::repair::shop_with(backend, &spec).await else {
-        return;
-    };
+    let db = support::repair::shop_with(backend, &spec).await?;
     // Right totals everywhere, then PLANTED wrong ones.
     db.execute(
         "UPDATE orders SET total_amount = (SELECT SUM(i.quantity * i.unit_price) \
@@ -96,6 +105,13 @@ async fn a_large_batch_is_undone_whole(backend: &str) {
         .await
         .unwrap();
     drop(out);
+    Some((db, project, loaded, plan_file, summary))
+}
+
+async fn a_large_batch_is_undone_whole(backend: &str) {
+    let Some((db, project, loaded, plan_file, summary)) = planted(backend).await else {
+        return;
+    };
     assert_eq!(summary.rules[0].end.targets, PLANTED);
     let planted = orders(&db).await;
     let options = ApplyOptions {
@@ -150,4 +166,80 @@ async fn a_batch_of_1200_rows_is_refused_whole_forced_whole_and_redone_on_sqlite
 #[tokio::test]
 async fn a_batch_of_1200_rows_is_refused_whole_forced_whole_and_redone_on_postgres() {
     a_large_batch_is_undone_whole("postgres").await;
+}
+
+#[tokio::test]
+async fn a_plan_read_in_two_halves_is_whole_and_ordered_and_paired_batches_journal_apart() {
+    let Some((db, project, loaded, plan_file, summary)) = planted("postgres").await else {
+        return;
+    };
+    assert_eq!(summary.rules[0].end.targets, PLANTED);
+    let wrong: Vec<i64> = {
+        let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+        let ids = sqlx::query_scalar(
+            "SELECT o.id FROM orders AS o WHERE total_amount <> (SELECT SUM(i.quantity * i.unit_price) \
+             FROM order_items AS i WHERE i.order_id = o.id) ORDER BY o.id",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        ids
+    };
+    // The plan's targets, as written: the two ranges' rows one after the other, every
+    // planted row once, in key order.
+    let text = std::fs::read_to_string(&plan_file).unwrap();
+    let keys: Vec<i64> = text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter_map(|line| line.get("target")?.get("key")?[0].as_str()?.parse().ok())
+        .collect();
+    assert_eq!(keys, wrong, "whole and in key order");
+    let before = orders(&db).await;
+
+    let options = ApplyOptions {
+        batch_size: 100,
+        allow_new_findings: true,
+        ..ApplyOptions::default()
+    };
+    let report = repair::apply(&loaded, &plan_file, &options, &Cancel::new(), &mut ())
+        .await
+        .unwrap();
+    assert!(!report.failed(), "{report:?}");
+    assert_eq!(report.rules[0].repaired, PLANTED, "{report:?}");
+    assert_eq!(report.rules[0].rows, PLANTED, "{report:?}");
+    let id = report.rules[0].repair.unwrap();
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    // Twelve batches of 100, numbered 1 to 12, each a run of its own entry numbers, and
+    // together every entry number from 0 once.
+    let batches: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT batch, min(seq), max(seq), count(*) FROM trueup.journal WHERE repair_id = $1 \
+         GROUP BY batch ORDER BY batch",
+    )
+    .bind(id)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        batches.iter().map(|b| b.0).collect::<Vec<_>>(),
+        (1..=12).collect::<Vec<i64>>()
+    );
+    for (batch, first, last, count) in &batches {
+        assert_eq!((last - first + 1, *count), (100, 100), "batch {batch}");
+    }
+    let mut firsts: Vec<i64> = batches.iter().map(|b| b.1).collect();
+    firsts.sort_unstable();
+    assert_eq!(firsts, (0..12).map(|b| b * 100).collect::<Vec<i64>>());
+    let changed: i64 = sqlx::query_scalar("SELECT rows_changed FROM trueup.repairs WHERE id = $1")
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    assert_eq!(changed, 1200);
+
+    let undone = undo(&project.path(), id, false).await;
+    assert!(undone.complete && undone.conflicts.is_empty(), "{undone:?}");
+    assert_eq!(undone.restored, PLANTED);
+    assert_eq!(orders(&db).await, before, "undo restores every batch");
 }

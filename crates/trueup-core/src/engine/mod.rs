@@ -301,7 +301,7 @@ async fn queries(
 }
 
 /// `lo..=hi` cut into at most `parts` contiguous inclusive ranges of about equal width.
-fn key_ranges(lo: i64, hi: i64, parts: usize) -> Vec<(i64, i64)> {
+pub(crate) fn key_ranges(lo: i64, hi: i64, parts: usize) -> Vec<(i64, i64)> {
     let (lo_wide, hi_wide) = (i128::from(lo), i128::from(hi));
     let count = (hi_wide - lo_wide + 1).clamp(1, i128::try_from(parts.max(1)).unwrap_or(1));
     let width = (hi_wide - lo_wide + 1) / count;

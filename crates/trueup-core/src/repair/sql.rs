@@ -89,14 +89,35 @@ pub fn targets(db: &Db, rr: &RuleRepair) -> String {
                 keep.trim(),
             )
         }
-        _ => format!(
-            "SELECT {} FROM {t} AS t WHERE ({}) IN (SELECT {d_key} FROM (\n{}\n) AS d) ORDER BY {}",
-            key_and_image(db, "t", &rr.key, &rr.table),
-            columns(db, "t", &rr.key),
-            rr.detector.sql,
-            columns(db, "t", &rr.key),
-        ),
+        _ => rows_found(db, rr, &rr.detector.sql, ""),
     }
+}
+
+/// The rows of `rr`'s table that `detector` finds (`also`: more of the `WHERE`), in key
+/// order: key, then image.
+fn rows_found(db: &Db, rr: &RuleRepair, detector: &str, also: &str) -> String {
+    let key = columns(db, "t", &rr.key);
+    format!(
+        "SELECT {} FROM {} AS t WHERE {also}({key}) IN (SELECT {} FROM (\n{detector}\n) AS d) ORDER BY {key}",
+        key_and_image(db, "t", &rr.key, &rr.table),
+        q(db, &rr.table.name),
+        columns(db, "d", &rr.key),
+    )
+}
+
+/// [`targets`] of one key range, for a detector with a key-range form (`range_sql`, a
+/// single-column key): the range's smallest and largest key are bound after the
+/// detector's own values.
+pub fn targets_in_range(db: &Db, rr: &RuleRepair, range_sql: &str) -> String {
+    let n = rr.detector.binds.len();
+    let ty = rr.key_types().unwrap_or_default().pop().unwrap_or_default();
+    let key = columns(db, "t", &rr.key);
+    let also = format!(
+        "{key} >= {} AND {key} <= {} AND ",
+        db.param(n + 1, &ty),
+        db.param(n + 2, &ty)
+    );
+    rows_found(db, rr, range_sql, &also)
 }
 
 /// Reads (and on PostgreSQL locks) `rows` rows of `table` by `key`: key then image.

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::merge::merge_batch;
 use super::rows::row_batch;
-use super::{ApplyOptions, RuleRun, Session, merge_new_findings};
+use super::{AppliedRule, ApplyOptions, Journal, RuleRun, merge_new_findings};
 use crate::dialect::Dialect;
 use crate::repair::catalog;
 use crate::repair::db::{Db, Engine};
@@ -18,113 +18,159 @@ use crate::repair::sql;
 use crate::value::Value;
 use crate::{Error, Result};
 
-/// Runs one batch in one transaction (a savepoint in a dry run); on error the batch is
-/// rolled back and the error returned.
+/// Runs one batch in one transaction (a savepoint in a dry run) on `db`, and returns what
+/// it did (counts from zero: the caller adds them to the rule's); on error the batch is
+/// rolled back and the error returned. Two batches of a rule may run at once on two
+/// sessions: what they share (the journal's numbers, the rows against `max-rows`) is
+/// taken between awaits, so neither sees the other half-way.
 pub(super) async fn run_batch(
-    session: &mut Session,
-    run: &mut RuleRun,
+    db: &mut Db,
+    journal: &Journal,
+    run: &RuleRun,
     batch: &[TargetLine],
     plan_hash: &str,
     options: &ApplyOptions,
-) -> Result<()> {
-    let repair = session.repair.expect("the repair was begun");
-    run.report.reached = true;
+) -> Result<AppliedRule> {
+    let repair = journal.repair.expect("the repair was begun");
     if options.dry_run {
-        session.db.batch("SAVEPOINT trueup_batch").await?;
+        db.batch("SAVEPOINT trueup_batch").await?;
     } else {
-        session.db.begin().await?;
+        db.begin().await?;
     }
     let mut entries = Vec::new();
-    let mut report = run.report.clone();
-    let outcome = match effects::before(&mut session.db, &run.watchers).await {
-        Err(e) => Err(e),
-        Ok(()) => match run.rr.action {
-            Action::Merge { .. } => {
-                merge_batch(session, run, batch, &mut entries, &mut report).await
-            }
-            _ => row_batch(session, run, batch, plan_hash, &mut entries, &mut report).await,
-        },
+    let mut report = run.report.fresh();
+    let work = Work {
+        journal,
+        run,
+        batch,
+        plan_hash,
+        options,
     };
-    let outcome = match outcome {
-        Ok(()) => match effects::after(&mut session.db, &run.watchers).await {
-            Ok(found) if found.is_empty() => Ok(()),
-            Ok(found) if options.allow_new_findings => {
-                merge_new_findings(&mut report.new_findings, found);
-                Ok(())
-            }
-            Ok(found) => Err(Error::Mismatch(format!(
-                "rule `{}`: the batch would give other rules new findings ({}): rolled back; \
-                 `--allow-new-findings` applies it anyway",
-                run.rr.rule,
-                found
-                    .iter()
-                    .map(|f| format!(
-                        "{} of `{}`, e.g. {}",
-                        f.count,
-                        f.rule,
-                        f.sample
-                            .first()
-                            .map(ToString::to_string)
-                            .unwrap_or_default()
-                    ))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ))),
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
-    };
-    let outcome = match outcome {
-        Ok(()) => {
-            let rows = report.rows + entries.len() as u64;
+    let outcome = changes(db, &work, &mut entries, &mut report)
+        .await
+        .and_then(|()| {
+            // The rows of this batch count against `max-rows` from here (before the
+            // commit, so that a batch running beside it counts them too).
+            let mine = entries.len() as u64;
+            let rows = run.rows.get() + mine;
             match run.max_rows {
                 Some(max) if rows > max => Err(Error::Mismatch(format!(
                     "rule `{}` would change {rows} rows, more than its max-rows ({max}): the batch was rolled back",
                     run.rr.rule
                 ))),
-                _ => Ok(rows),
+                _ => {
+                    report.rows = mine;
+                    run.rows.set(rows);
+                    Ok(())
+                }
             }
-        }
-        Err(e) => Err(e),
-    };
-    let rows = match outcome {
-        Ok(rows) => rows,
-        Err(e) => {
-            if options.dry_run {
-                session
-                    .db
-                    .batch("ROLLBACK TO SAVEPOINT trueup_batch; RELEASE SAVEPOINT trueup_batch")
-                    .await
-                    .ok();
-            } else {
-                session.db.rollback().await.ok();
-            }
-            return Err(e);
-        }
-    };
-    if !entries.is_empty() {
-        session.batch += 1;
-        journal::write(
-            &mut session.db,
-            repair,
-            session.batch,
-            &mut session.seq,
-            &entries,
-        )
-        .await?;
+        });
+    if let Err(e) = outcome {
+        rollback(db, options).await;
+        return Err(e);
     }
-    if options.dry_run {
-        session.db.batch("RELEASE SAVEPOINT trueup_batch").await?;
-    } else {
-        session.db.commit().await?;
+    let written = finish(db, journal, repair, &entries, options).await;
+    if let Err(e) = written {
+        run.rows.set(run.rows.get() - report.rows);
+        rollback(db, options).await;
+        return Err(e);
     }
-    report.rows = rows;
     if !entries.is_empty() && !options.dry_run {
         report.repair = Some(repair);
     }
-    run.report = report;
-    run.rr.action.quarantine_created();
-    Ok(())
+    Ok(report)
+}
+
+/// What a batch works on.
+struct Work<'a> {
+    journal: &'a Journal,
+    run: &'a RuleRun,
+    batch: &'a [TargetLine],
+    plan_hash: &'a str,
+    options: &'a ApplyOptions,
+}
+
+/// The batch's changes and their proofs, inside its transaction: the other rules' findings
+/// before and after (cross-rule effects), and the strategy's own work.
+async fn changes(
+    db: &mut Db,
+    work: &Work<'_>,
+    entries: &mut Vec<Entry>,
+    report: &mut AppliedRule,
+) -> Result<()> {
+    let Work {
+        journal,
+        run,
+        batch,
+        plan_hash,
+        options,
+    } = *work;
+    effects::before(db, &run.watchers).await?;
+    match run.rr.action {
+        Action::Merge { .. } => merge_batch(db, journal, run, batch, entries, report).await?,
+        _ => row_batch(db, journal, run, batch, plan_hash, entries, report).await?,
+    }
+    let found = effects::after(db, &run.watchers).await?;
+    if found.is_empty() {
+        return Ok(());
+    }
+    if options.allow_new_findings {
+        merge_new_findings(&mut report.new_findings, found);
+        return Ok(());
+    }
+    Err(Error::Mismatch(format!(
+        "rule `{}`: the batch would give other rules new findings ({}): rolled back; \
+         `--allow-new-findings` applies it anyway",
+        run.rr.rule,
+        found
+            .iter()
+            .map(|f| format!(
+                "{} of `{}`, e.g. {}",
+                f.count,
+                f.rule,
+                f.sample
+                    .first()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            ))
+            .collect::<Vec<_>>()
+            .join("; ")
+    )))
+}
+
+/// Journals the batch's entries (numbered now: a batch's entries one after another) and
+/// commits (releases the savepoint in a dry run).
+async fn finish(
+    db: &mut Db,
+    journal: &Journal,
+    repair: i64,
+    entries: &[Entry],
+    options: &ApplyOptions,
+) -> Result<()> {
+    if !entries.is_empty() {
+        let number = journal.batch.get() + 1;
+        journal.batch.set(number);
+        let mut seq = journal.seq.get();
+        journal
+            .seq
+            .set(seq + i64::try_from(entries.len()).unwrap_or(i64::MAX));
+        journal::write(db, repair, number, &mut seq, entries).await?;
+    }
+    if options.dry_run {
+        db.batch("RELEASE SAVEPOINT trueup_batch").await
+    } else {
+        db.commit().await
+    }
+}
+
+async fn rollback(db: &mut Db, options: &ApplyOptions) {
+    if options.dry_run {
+        db.batch("ROLLBACK TO SAVEPOINT trueup_batch; RELEASE SAVEPOINT trueup_batch")
+            .await
+            .ok();
+    } else {
+        db.rollback().await.ok();
+    }
 }
 
 /// Rows read by key: key JSON text → (key values, image text).
@@ -220,10 +266,10 @@ pub(super) async fn still_violating(
 
 /// What a quarantined row is tagged with, after its columns: the repair, the run its plan
 /// came from, the rule and the time.
-pub(super) fn quarantine_tags(session: &Session, rr: &RuleRepair) -> [Value; 4] {
+pub(super) fn quarantine_tags(journal: &Journal, rr: &RuleRepair) -> [Value; 4] {
     [
-        Value::Int(session.repair.unwrap_or_default()),
-        session.from_run.map_or(Value::Null, Value::Int),
+        Value::Int(journal.repair.unwrap_or_default()),
+        journal.from_run.map_or(Value::Null, Value::Int),
         Value::Text(rr.rule.clone()),
         Value::Text(crate::time::iso8601(crate::time::now_millis())),
     ]

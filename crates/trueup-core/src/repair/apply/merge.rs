@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use super::batch::{
     Images, add_images, entry, journal_rows, quarantine, quarantine_tags, still_violating,
 };
-use super::{AppliedRule, RuleRun, Session, Skip, skip};
+use super::{AppliedRule, Journal, RuleRun, Skip, skip};
+use crate::repair::db::Db;
 use crate::repair::journal::Entry;
 use crate::repair::plan::TargetLine;
 use crate::repair::row;
@@ -16,14 +17,14 @@ use crate::value::Value;
 use crate::{Error, Result};
 
 pub(super) async fn merge_batch(
-    session: &mut Session,
-    run: &mut RuleRun,
+    db: &mut Db,
+    journal: &Journal,
+    run: &RuleRun,
     batch: &[TargetLine],
     entries: &mut Vec<Entry>,
     report: &mut AppliedRule,
 ) -> Result<()> {
-    let tags = quarantine_tags(session, &run.rr);
-    let db = &mut session.db;
+    let tags = quarantine_tags(journal, &run.rr);
     let rr = &run.rr;
     let Action::Merge {
         row_key,

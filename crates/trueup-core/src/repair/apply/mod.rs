@@ -7,13 +7,14 @@ mod batch;
 mod merge;
 mod rows;
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Serialize;
 
 use self::batch::run_batch;
-use super::db::{Access, Db};
+use super::db::{Access, Db, Engine};
 use super::effects::{self, NewFindings};
 use super::journal::{self, NewRepair};
 use super::plan::{self, PlanFile, RuleLine, TargetLine};
@@ -61,7 +62,7 @@ pub enum Skip {
 }
 
 /// What `apply` did to one rule.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct AppliedRule {
     pub rule: String,
     pub source: String,
@@ -116,14 +117,23 @@ impl ApplyProgress for () {
     fn batch(&mut self, _: &str, _: u64, _: u64) {}
 }
 
-/// One source's session and journal position during an apply.
+/// One source's sessions and journal position during an apply.
 struct Session {
     db: Db,
+    /// A second session to the same database, on which a rule's batches run two at a time
+    /// (PostgreSQL, not in a dry run: see [`pairs`]).
+    spare: Option<Db>,
+    journal: Journal,
+}
+
+/// The repair a source's batches journal into, and the numbers of the next batch and
+/// entry, shared by the source's sessions.
+struct Journal {
     repair: Option<i64>,
     /// The detection run the plan came from (`plan --from-run`).
     from_run: Option<i64>,
-    seq: i64,
-    batch: i64,
+    seq: Cell<i64>,
+    batch: Cell<i64>,
 }
 
 /// A rule being applied.
@@ -132,7 +142,63 @@ struct RuleRun {
     watchers: Vec<effects::Watcher>,
     types: Vec<String>,
     max_rows: Option<u64>,
+    /// Rows written by its committed batches and by the batches about to commit.
+    rows: Cell<u64>,
     report: AppliedRule,
+}
+
+impl RuleRun {
+    /// Whether its batches may run two at a time: each batch's rows are its own (a `sql`
+    /// repair's statements may write anywhere, so they run one batch after another).
+    fn pairs(&self) -> bool {
+        !matches!(self.rr.action, spec::Action::Sql { .. })
+    }
+}
+
+impl AppliedRule {
+    /// A rule with nothing done yet.
+    fn start(rr: &RuleRepair, planned: u64) -> AppliedRule {
+        AppliedRule {
+            rule: rr.rule.clone(),
+            source: rr.source.clone(),
+            strategy: rr.strategy.to_owned(),
+            repair: None,
+            planned,
+            repaired: 0,
+            rows: 0,
+            skipped: BTreeMap::new(),
+            skipped_sample: Vec::new(),
+            new_findings: Vec::new(),
+            error: None,
+            reached: false,
+        }
+    }
+
+    /// The same rule with nothing done yet: what one batch reports.
+    fn fresh(&self) -> AppliedRule {
+        AppliedRule {
+            rule: self.rule.clone(),
+            source: self.source.clone(),
+            strategy: self.strategy.clone(),
+            planned: self.planned,
+            reached: self.reached,
+            ..AppliedRule::default()
+        }
+    }
+
+    /// Adds what a batch did.
+    fn absorb(&mut self, batch: AppliedRule) {
+        self.repair = batch.repair.or(self.repair);
+        self.repaired += batch.repaired;
+        self.rows += batch.rows;
+        for (why, count) in batch.skipped {
+            *self.skipped.entry(why).or_default() += count;
+        }
+        let room = SAMPLE.saturating_sub(self.skipped_sample.len());
+        self.skipped_sample
+            .extend(batch.skipped_sample.into_iter().take(room));
+        merge_new_findings(&mut self.new_findings, batch.new_findings);
+    }
 }
 
 const SAMPLE: usize = 10;
@@ -166,12 +232,12 @@ pub async fn apply(
             .filter(|r| r.rr.source == session.db.source)
             .map(|r| r.rr.rule.clone())
             .collect();
-        session.from_run = plan.header.from_run;
+        session.journal.from_run = plan.header.from_run;
         if options.dry_run {
             session.db.begin().await?;
         }
         journal::ensure(&mut session.db, options.dry_run).await?;
-        session.repair = Some(
+        session.journal.repair = Some(
             journal::begin_repair(
                 &mut session.db,
                 &NewRepair {
@@ -188,6 +254,8 @@ pub async fn apply(
     let mut interrupted = false;
     let mut stop = false;
     let mut batch: Vec<TargetLine> = Vec::new();
+    // A full batch waiting for the next one of the same rule, to run beside it.
+    let mut waiting: Option<Vec<TargetLine>> = None;
     let mut current: Option<usize> = None;
     let mut targets = plan::targets(path)?;
     loop {
@@ -208,11 +276,70 @@ pub async fn apply(
                 let session = sessions
                     .get_mut(&run.rr.source)
                     .expect("a session per rule's source");
-                if let Err(e) = run_batch(session, run, &batch, &plan_hash, options).await {
-                    run.report.error = Some(crate::error::chain(&e));
-                    stop = true;
+                // The first batch of a rule runs alone (it may create the quarantine
+                // table); after it, two at a time where the rule and the database allow.
+                let more = matches!(&next, Some(t) if t.r == index);
+                if waiting.is_none()
+                    && more
+                    && run.report.reached
+                    && run.pairs()
+                    && session.spare.is_some()
+                {
+                    // It waits for its partner.
+                    waiting = Some(std::mem::take(&mut batch));
                 }
-                progress.batch(&run.rr.rule, run.report.repaired, run.report.planned);
+                if !batch.is_empty() {
+                    run.report.reached = true;
+                    let done = match (waiting.take(), session.spare.as_mut()) {
+                        (Some(first), Some(spare)) => {
+                            let run = &*run;
+                            let (a, b) = tokio::join!(
+                                run_batch(
+                                    &mut session.db,
+                                    &session.journal,
+                                    run,
+                                    &first,
+                                    &plan_hash,
+                                    options
+                                ),
+                                run_batch(
+                                    spare,
+                                    &session.journal,
+                                    run,
+                                    &batch,
+                                    &plan_hash,
+                                    options
+                                ),
+                            );
+                            vec![a, b]
+                        }
+                        _ => vec![
+                            run_batch(
+                                &mut session.db,
+                                &session.journal,
+                                run,
+                                &batch,
+                                &plan_hash,
+                                options,
+                            )
+                            .await,
+                        ],
+                    };
+                    for outcome in done {
+                        match outcome {
+                            Ok(report) => run.report.absorb(report),
+                            Err(e) if run.report.error.is_none() => {
+                                run.report.error = Some(crate::error::chain(&e));
+                                stop = true;
+                            }
+                            Err(_) => {}
+                        }
+                    }
+                    if !stop {
+                        run.rr.action.quarantine_created();
+                    }
+                    progress.batch(&run.rr.rule, run.report.repaired, run.report.planned);
+                }
             }
             batch.clear();
             if stop {
@@ -238,7 +365,7 @@ pub async fn apply(
     for session in sessions.values_mut() {
         if options.dry_run {
             session.db.rollback().await?;
-        } else if let Some(repair) = session.repair {
+        } else if let Some(repair) = session.journal.repair {
             journal::finish_repair(&mut session.db, repair, status).await?;
             let source = &session.db.source;
             let applied = runs.values().filter(|r| r.rr.source == *source);
@@ -315,14 +442,24 @@ async fn check_rule(
     };
     if !sessions.contains_key(&line.source) {
         let db = Db::open(source, &project.root, Access::ReadWrite).await?;
+        // SQLite's writer holds the whole database, and a dry run is one transaction.
+        let spare = match (db.engine(), options.dry_run) {
+            (Engine::Postgres, false) => {
+                Some(Db::open(source, &project.root, Access::ReadWrite).await?)
+            }
+            _ => None,
+        };
         sessions.insert(
             line.source.clone(),
             Session {
                 db,
-                repair: None,
-                from_run: None,
-                seq: 0,
-                batch: 0,
+                spare,
+                journal: Journal {
+                    repair: None,
+                    from_run: None,
+                    seq: Cell::new(0),
+                    batch: Cell::new(0),
+                },
             },
         );
     }
@@ -351,30 +488,19 @@ async fn check_rule(
     }
     let types = rr.key_types()?;
     let max_rows = options.max_rows.or(rr.max_rows);
-    let report = AppliedRule {
-        rule: rr.rule.clone(),
-        source: rr.source.clone(),
-        strategy: rr.strategy.to_owned(),
-        repair: None,
-        planned: plan
-            .ends
-            .iter()
-            .find(|e| e.index == line.index)
-            .map_or(0, |e| e.targets),
-        repaired: 0,
-        rows: 0,
-        skipped: BTreeMap::new(),
-        skipped_sample: Vec::new(),
-        new_findings: Vec::new(),
-        error: None,
-        reached: false,
-    };
+    let planned = plan
+        .ends
+        .iter()
+        .find(|e| e.index == line.index)
+        .map_or(0, |e| e.targets);
+    let report = AppliedRule::start(&rr, planned);
     let watchers = effects::watchers(project, &rr, db.dialect());
     Ok(RuleRun {
         watchers,
         rr,
         types,
         max_rows,
+        rows: Cell::new(0),
         report,
     })
 }

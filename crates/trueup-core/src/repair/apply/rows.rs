@@ -7,7 +7,8 @@ use super::batch::{
     Images, add_images, entry, journal_rows, quarantine, quarantine_tags, read_images,
     still_violating,
 };
-use super::{AppliedRule, RuleRun, Session, Skip, skip};
+use super::{AppliedRule, Journal, RuleRun, Skip, skip};
+use crate::repair::db::Db;
 use crate::repair::journal::{self, Entry};
 use crate::repair::plan::TargetLine;
 use crate::repair::row;
@@ -17,15 +18,15 @@ use crate::value::Value;
 use crate::{Error, Result};
 
 pub(super) async fn row_batch(
-    session: &mut Session,
-    run: &mut RuleRun,
+    db: &mut Db,
+    journal: &Journal,
+    run: &RuleRun,
     batch: &[TargetLine],
     plan_hash: &str,
     entries: &mut Vec<Entry>,
     report: &mut AppliedRule,
 ) -> Result<()> {
-    let tags = quarantine_tags(session, &run.rr);
-    let db = &mut session.db;
+    let tags = quarantine_tags(journal, &run.rr);
     let rr = &run.rr;
     let keys: Vec<Vec<Value>> = batch
         .iter()

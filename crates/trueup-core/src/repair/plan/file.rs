@@ -137,6 +137,17 @@ impl PlanWriter<'_> {
         self.out.write_all(text.as_bytes())?;
         Ok(())
     }
+
+    /// Appends the lines of another writer's output (a spool), as they were written.
+    pub(super) fn append(&mut self, lines: impl BufRead) -> Result<()> {
+        for line in lines.split(b'\n') {
+            let mut line = line?;
+            line.push(b'\n');
+            self.hash.update(&line);
+            self.out.write_all(&line)?;
+        }
+        Ok(())
+    }
 }
 
 /// A plan file read back: its header, rules and counts (its targets stay in the file).

@@ -96,6 +96,7 @@ pub async fn plan(
 
     let mut summary = PlanSummary::default();
     let mut dbs: BTreeMap<String, std::result::Result<Db, String>> = BTreeMap::new();
+    let mut spares: BTreeMap<String, Db> = BTreeMap::new();
     let mut total = 0;
     for loaded in rules {
         if cancel.is_cancelled() {
@@ -142,7 +143,21 @@ pub async fn plan(
             .map(|w| w.rule)
             .collect();
         writer.line(&Line::Rule(line.clone()))?;
-        let planned = plan_rule(db, &rr, index, &mut writer, cancel, &from).await;
+        // A second session for a rule whose targets are read in two key ranges at once.
+        let spare = match (&from, &rr.detector.split, db.dialect()) {
+            (TargetSource::Detector, Some(_), crate::dialect::Dialect::Postgres) => {
+                if !spares.contains_key(&loaded.source) {
+                    let spec = &project.sources[&loaded.source];
+                    // Without it the rule is planned in one range: no error.
+                    if let Ok(spare) = Db::open(spec, &project.root, Access::ReadOnly).await {
+                        spares.insert(loaded.source.clone(), spare);
+                    }
+                }
+                spares.get_mut(&loaded.source)
+            }
+            _ => None,
+        };
+        let planned = plan_rule(db, spare, &rr, index, &mut writer, cancel, &from).await;
         let (end, sample) = match planned {
             Ok(done) => done,
             Err(e) => (
@@ -248,6 +263,22 @@ struct TargetWriter<'a, 'w> {
 }
 
 impl TargetWriter<'_, '_> {
+    /// A writer of the same rule's targets into `writer`, nothing counted yet.
+    fn beside<'b, 'v>(&self, writer: &'b mut PlanWriter<'v>) -> TargetWriter<'b, 'v> {
+        TargetWriter {
+            writer,
+            dialect: self.dialect,
+            columns: self.columns.clone(),
+            width: self.width,
+            merge: self.merge,
+            index: self.index,
+            targets: 0,
+            rows_in_groups: 0,
+            sample: Vec::new(),
+            group: None,
+        }
+    }
+
     fn row(&mut self, values: &[Value]) -> Result<()> {
         let width = self.width;
         let key = row::key_json(&values[..width]);
@@ -307,9 +338,100 @@ pub enum TargetSource<'s> {
 /// How many recorded findings are looked up in one query.
 const LOOKUP: usize = 500;
 
+/// Runs a targets query as `check` runs the detector: with the detector's settings
+/// (`postgres-settings`, a built-in's join choice) in a read-only transaction they end
+/// with. Each row goes to `row`.
+async fn detect(
+    db: &mut Db,
+    rr: &RuleRepair,
+    (query, halved): (&str, bool),
+    binds: &[Value],
+    cancel: &Cancel,
+    mut row: impl FnMut(&[Value]) -> Result<()>,
+) -> Result<()> {
+    let mut settings = rr.detector.settings.clone();
+    if halved {
+        // Each half is one core's work already: a parallel plan of it makes every worker
+        // aggregate the whole range again (PostgreSQL 15 does not share a GroupAggregate).
+        settings.push(("max_parallel_workers_per_gather".to_owned(), "0".to_owned()));
+    }
+    let set = !settings.is_empty() && db.dialect() == crate::dialect::Dialect::Postgres;
+    if set {
+        db.batch("BEGIN READ ONLY").await?;
+        let assignments: Vec<String> = (0..settings.len())
+            .map(|i| format!("set_config(${}, ${}, true)", 2 * i + 1, 2 * i + 2))
+            .collect();
+        let binds: Vec<Value> = settings
+            .iter()
+            .flat_map(|(name, value)| [Value::Text(name.clone()), Value::Text(value.clone())])
+            .collect();
+        db.rows(
+            &format!("SELECT CAST(concat({}) AS TEXT)", assignments.join(", ")),
+            &binds,
+        )
+        .await?;
+    }
+    let streamed = db
+        .each(query, binds, |values| {
+            if cancel.is_cancelled() {
+                return Err(Error::Other("interrupted".into()));
+            }
+            row(&values)
+        })
+        .await;
+    if set {
+        db.batch("ROLLBACK").await?;
+    }
+    streamed
+}
+
+/// Whether a rule's targets are read in two key ranges at once: with a second session
+/// (PostgreSQL), a detector with a key-range form, a row strategy (a merge's groups are
+/// not cut by key) and at least two keys. Then the spare session, the range form and the
+/// ranges' bounds `(lo, mid, hi)`: `lo..=mid` and `mid + 1..=hi`.
+async fn halves<'s, 'r>(
+    db: &mut Db,
+    spare: Option<&'s mut Db>,
+    rr: &'r RuleRepair,
+) -> Result<Option<(&'s mut Db, &'r str, (i64, i64, i64))>> {
+    let (Some(spare), Some(split)) = (spare, rr.detector.split.as_ref()) else {
+        return Ok(None);
+    };
+    if matches!(rr.action, Action::Merge { .. }) {
+        return Ok(None);
+    }
+    // Repairs read PostgreSQL's values as text.
+    let bounds = db
+        .rows(
+            &format!(
+                "SELECT CAST(b.lo AS TEXT), CAST(b.hi AS TEXT) FROM (\n{}\n) AS b (lo, hi)",
+                split.bounds_sql
+            ),
+            &[],
+        )
+        .await?;
+    let int = |v: Option<&Value>| match v {
+        Some(Value::Int(i)) => Some(*i),
+        Some(Value::Text(t)) => t.parse().ok(),
+        _ => None,
+    };
+    let Some((lo, hi)) = bounds
+        .first()
+        .and_then(|row| Some((int(row.first())?, int(row.get(1))?)))
+    else {
+        return Ok(None);
+    };
+    let ranges = crate::engine::key_ranges(lo, hi, 2);
+    let [(lo, mid), (_, hi)] = ranges.as_slice() else {
+        return Ok(None);
+    };
+    Ok(Some((spare, &split.range_sql, (*lo, *mid, *hi))))
+}
+
 /// Streams one rule's targets into the plan; returns its counts and first keys.
 async fn plan_rule(
     db: &mut Db,
+    spare: Option<&mut Db>,
     rr: &RuleRepair,
     index: usize,
     writer: &mut PlanWriter<'_>,
@@ -328,46 +450,56 @@ async fn plan_rule(
         sample: Vec::new(),
         group: None,
     };
-    let interrupted = || Error::Other("interrupted".into());
     match from {
-        TargetSource::Detector => {
-            let query = sql::targets(db, rr);
-            // The detector's settings (`postgres-settings`, a built-in's join choice) hold
-            // for its query here as in `check`, in a read-only transaction they end with.
-            let settings = !rr.detector.settings.is_empty()
-                && db.dialect() == crate::dialect::Dialect::Postgres;
-            if settings {
-                db.batch("BEGIN READ ONLY").await?;
-                let assignments: Vec<String> = (0..rr.detector.settings.len())
-                    .map(|i| format!("set_config(${}, ${}, true)", 2 * i + 1, 2 * i + 2))
-                    .collect();
-                let binds: Vec<Value> = rr
-                    .detector
-                    .settings
-                    .iter()
-                    .flat_map(|(name, value)| {
-                        [Value::Text(name.clone()), Value::Text(value.clone())]
-                    })
-                    .collect();
-                db.rows(
-                    &format!("SELECT CAST(concat({}) AS TEXT)", assignments.join(", ")),
-                    &binds,
+        TargetSource::Detector => match halves(db, spare, rr).await? {
+            // Two key ranges at once on two sessions: the first streams into the plan, the
+            // second into a spool file appended after it (the plan stays in key order, and
+            // memory stays flat).
+            Some((spare, range_sql, (lo, mid, hi))) => {
+                let query = sql::targets_in_range(db, rr, range_sql);
+                let bound = |from: i64, to: i64| {
+                    let mut binds = rr.detector.binds.clone();
+                    binds.extend([Value::Int(from), Value::Int(to)]);
+                    binds
+                };
+                let mut spooled = tempfile::tempfile()?;
+                let mut file = std::io::BufWriter::new(&mut spooled);
+                let mut spool_writer = PlanWriter {
+                    out: &mut file,
+                    hash: Sha256::new(),
+                };
+                let mut spool = out.beside(&mut spool_writer);
+                let (low, high) = (bound(lo, mid), bound(mid + 1, hi));
+                let (first, second) = tokio::join!(
+                    detect(db, rr, (&query, true), &low, cancel, |values| out
+                        .row(values)),
+                    detect(spare, rr, (&query, true), &high, cancel, |values| spool
+                        .row(values)),
+                );
+                first?;
+                second?;
+                let (targets, sample) = (spool.targets, spool.sample);
+                file.flush()?;
+                drop(file);
+                std::io::Seek::rewind(&mut spooled)?;
+                out.writer.append(std::io::BufReader::new(spooled))?;
+                out.targets += targets;
+                let room = SAMPLE.saturating_sub(out.sample.len());
+                out.sample.extend(sample.into_iter().take(room));
+            }
+            None => {
+                let query = sql::targets(db, rr);
+                detect(
+                    db,
+                    rr,
+                    (&query, false),
+                    &rr.detector.binds,
+                    cancel,
+                    |values| out.row(values),
                 )
                 .await?;
             }
-            let streamed = db
-                .each(&query, &rr.detector.binds, |values| {
-                    if cancel.is_cancelled() {
-                        return Err(interrupted());
-                    }
-                    out.row(&values)
-                })
-                .await;
-            if settings {
-                db.batch("ROLLBACK").await?;
-            }
-            streamed?;
-        }
+        },
         TargetSource::Run(store, run) => {
             use futures_util::TryStreamExt;
             let mut findings = store.stream_rule_findings(*run, &rr.rule);
@@ -384,7 +516,7 @@ async fn plan_rule(
                 }
                 if keys.len() >= LOOKUP || (next.is_none() && !keys.is_empty()) {
                     if cancel.is_cancelled() {
-                        return Err(interrupted());
+                        return Err(Error::Other("interrupted".into()));
                     }
                     let sql = match rr.action {
                         Action::Merge { .. } => sql::group_rows(db, rr, keys.len(), false),
