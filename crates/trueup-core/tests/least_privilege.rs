@@ -214,6 +214,44 @@ async fn hardening_2_a_session_advisory_lock_outlives_the_read_only_transaction(
     panic!("the lock was not released when the session closed");
 }
 
+/// SQL handed to a function as text is a value to trueup's statement check, and the server
+/// runs it inside the read-only transaction with the same effects as the call written out:
+/// here each takes a session advisory lock. The check refuses these functions by name.
+#[tokio::test]
+async fn hardening_2_sql_given_as_text_runs_its_calls_in_the_read_only_transaction() {
+    let Some(url) = postgres().await else { return };
+    let source = open_source(&url).await;
+    for (sql, lock) in [
+        (
+            "SELECT query_to_xml('SELECT pg_advisory_lock(7291)', true, false, '')::text",
+            7291,
+        ),
+        (
+            "SELECT word FROM ts_stat('SELECT to_tsvector(''a'') FROM (SELECT pg_advisory_lock(7292)) x')",
+            7292,
+        ),
+        (
+            "SELECT ts_rewrite('a'::tsquery, 'SELECT ''a''::tsquery, ''b''::tsquery \
+             FROM (SELECT pg_advisory_lock(7293)) x')::text",
+            7293,
+        ),
+    ] {
+        let problem = trueup_core::sql_text::detector_problem(
+            sql,
+            Some(trueup_core::dialect::Dialect::Postgres),
+        )
+        .unwrap_or_else(|| panic!("the statement check accepts {sql}"));
+        assert!(problem.contains("runs SQL given as text"), "{problem}");
+        detect(&source, sql).await.unwrap();
+        let held = format!(
+            "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = {lock} \
+             AND granted"
+        );
+        assert_eq!(scalar(&url, &held).await, 1, "{sql}");
+    }
+    source.close().await;
+}
+
 #[tokio::test]
 async fn hardening_2_pg_notify_in_a_detector_is_discarded_with_the_rollback() {
     let Some(url) = postgres().await else { return };

@@ -165,6 +165,16 @@ fn hardening_1_the_statement_check_refuses_most_of_these_calls_before_the_server
             "SELECT dblink_exec('host=x', 'INSERT INTO orders VALUES (2, 0)')",
             true,
         ),
+        (
+            Postgres,
+            "SELECT query_to_xml('SELECT pg_terminate_backend(1)', true, false, '')",
+            true,
+        ),
+        (
+            Postgres,
+            "SELECT word FROM ts_stat('SELECT v FROM t')",
+            true,
+        ),
         (Sqlite, "ATTACH 'x.db' AS x", true),
         (Sqlite, "VACUUM INTO 'copy.db'", true),
         (Sqlite, "PRAGMA user_version = 5", true),
@@ -175,6 +185,12 @@ fn hardening_1_the_statement_check_refuses_most_of_these_calls_before_the_server
         (Postgres, "SELECT setval('order_numbers', 5)", false),
         // Allowed: it only waits (the detector's timeout bounds it).
         (Postgres, "SELECT pg_sleep(2)::text, id FROM orders", false),
+        // Allowed: it reads the table the catalog names, and runs no SQL text.
+        (
+            Postgres,
+            "SELECT table_to_xml('orders'::regclass, true, false, '')",
+            false,
+        ),
     ] {
         assert_eq!(
             detector_problem(sql, Some(dialect)).is_some(),

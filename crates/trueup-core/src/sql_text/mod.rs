@@ -518,6 +518,117 @@ mod tests {
         }
     }
 
+    /// SQL inside a string is a value to the walk, so a function that runs its text would
+    /// carry any call past it: `query_to_xml('SELECT pg_terminate_backend(1)', …)` ended a
+    /// session from a detector that passed.
+    #[test]
+    fn refuses_functions_that_run_sql_given_as_text() {
+        let cases = [
+            (
+                "SELECT query_to_xml('SELECT pg_terminate_backend(1)', true, false, '')",
+                "`query_to_xml`",
+            ),
+            (
+                "SELECT pg_catalog.QUERY_TO_XML_AND_XMLSCHEMA('SELECT 1', true, false, '')",
+                "`QUERY_TO_XML_AND_XMLSCHEMA`",
+            ),
+            (
+                "SELECT query_to_xmlschema('SELECT 1', true, false, '')",
+                "`query_to_xmlschema`",
+            ),
+            (
+                "SELECT cursor_to_xml('c', 10, true, false, '')",
+                "`cursor_to_xml`",
+            ),
+            (
+                "SELECT cursor_to_xmlschema('c', true, false, '')",
+                "`cursor_to_xmlschema`",
+            ),
+            (
+                "SELECT word FROM ts_stat('SELECT pg_advisory_lock(1)')",
+                "`ts_stat`",
+            ),
+            (
+                "SELECT id FROM t WHERE EXISTS (SELECT ts_rewrite(q, 'SELECT a, b FROM s') FROM t)",
+                "`ts_rewrite`",
+            ),
+            (
+                "WITH x AS (SELECT * FROM crosstab('SELECT 1, 2, 3') AS c(a int, b int)) \
+                 SELECT * FROM x",
+                "`crosstab`",
+            ),
+            (
+                "SELECT * FROM connectby('t', 'id', 'parent', '1', 0) AS c(id int, p int, l int)",
+                "`connectby`",
+            ),
+            (
+                "SELECT * FROM xpath_table('id', 'doc', 't', '/a', 'true') AS x(id int, a text)",
+                "`xpath_table`",
+            ),
+            (
+                "SELECT * FROM t, LATERAL dblink('host=x', 'SELECT 1') AS r(x int)",
+                "`dblink`",
+            ),
+            ("SELECT dblink_open('c', 'SELECT 1')", "`dblink_open`"),
+        ];
+        for (sql, expected) in cases {
+            for dialect in [Some(Dialect::Sqlite), Some(Dialect::Postgres), None] {
+                let problem = detector_problem(sql, dialect)
+                    .unwrap_or_else(|| panic!("accepted in {dialect:?}: {sql}"));
+                assert!(
+                    problem.contains(expected) && problem.contains("which trueup cannot check"),
+                    "{dialect:?}: {sql}: {problem}"
+                );
+            }
+        }
+        let problem = detector_problem(
+            "SELECT query_to_xml('SELECT 1', true, false, '')",
+            Some(Dialect::Postgres),
+        )
+        .unwrap();
+        assert_eq!(
+            problem,
+            "a detector must only read, but it calls `query_to_xml`, which runs SQL given as \
+             text, which trueup cannot check (to read a table found at run time, \
+             `table_to_xml(oid::regclass, …)` reads it by name)"
+        );
+        let problem = fragment_problem(
+            "ts_stat('SELECT 1') IS NOT NULL",
+            Fragment::Expression,
+            Some(Dialect::Postgres),
+        )
+        .unwrap();
+        assert!(problem.contains("`ts_stat`"), "{problem}");
+        // Whatever sqlparser makes of `ROWS FROM`, the call does not pass.
+        assert!(
+            detector_problem(
+                "SELECT * FROM ROWS FROM (ts_stat('SELECT 1')) AS s",
+                Some(Dialect::Postgres)
+            )
+            .is_some()
+        );
+    }
+
+    /// The functions that read tables by name (a `regclass`, a schema, the database) run no
+    /// SQL a caller wrote: they stay allowed.
+    #[test]
+    fn tables_read_by_name_into_xml_are_reads() {
+        for sql in [
+            "SELECT xpath('/table/row', table_to_xml(c.oid::regclass, true, false, '')) \
+             FROM pg_catalog.pg_class c WHERE c.relname = 'orders'",
+            "SELECT table_to_xmlschema('orders'::regclass, true, false, '')",
+            "SELECT table_to_xml_and_xmlschema('orders'::regclass, true, false, '')",
+            "SELECT schema_to_xml('public', true, false, '')",
+            "SELECT database_to_xml(true, false, '')",
+        ] {
+            assert_eq!(
+                detector_problem(sql, Some(Dialect::Postgres)),
+                None,
+                "{sql}"
+            );
+        }
+    }
+
     /// Issue 12 item 9: a misspelt keyword is a syntax error with its place, not a write.
     #[test]
     fn a_typo_is_a_syntax_error_not_a_write() {

@@ -1,6 +1,7 @@
 //! Whether parsed SQL only reads: a walk over the statement that stops at the first part
-//! that would write (a nested statement, a row lock, `SELECT … INTO`) or a function that
-//! acts outside the query.
+//! that would write (a nested statement, a row lock, `SELECT … INTO`), a function that
+//! acts outside the query, or a function that runs SQL handed to it as text (which the walk
+//! cannot see into).
 
 use std::ops::ControlFlow;
 
@@ -35,10 +36,8 @@ const SIDE_EFFECTS: &[&str] = &[
     "lo_create",
     "lo_from_bytea",
     "lo_put",
-    "dblink",
-    "dblink_exec",
     "dblink_connect",
-    "dblink_send_query",
+    "dblink_connect_u",
     "pg_file_write",
     "pg_file_unlink",
     "pg_file_rename",
@@ -68,6 +67,58 @@ const SIDE_EFFECTS: &[&str] = &[
     "edit",
     "fts3_tokenizer",
 ];
+
+/// Functions refused because they run SQL given to them as text (or built from text, or a
+/// cursor's), each with what it runs. trueup checks the SQL a detector is written in; SQL
+/// inside a string is a value to it, so `query_to_xml('SELECT pg_terminate_backend(…)', …)`
+/// would end a session past [`SIDE_EFFECTS`] (the read-only transaction stops its writes,
+/// not its side effects). On PostgreSQL 15, in a read-only transaction, each built-in,
+/// tablefunc and xml2 function below ran the `pg_advisory_lock` in its text, except
+/// `query_to_xmlschema` (it only plans the text) and the cursor functions (a detector opens
+/// no cursor), refused all the same; dblink writes (`tests/least_privilege.rs`).
+///
+/// Left allowed: `table_to_xml`, `table_to_xmlschema`, `table_to_xml_and_xmlschema` (a
+/// `regclass`, read as `SELECT * FROM` that table), `schema_to_xml*` and `database_to_xml*`
+/// (every table of a schema or the database, by name): they read tables named by the
+/// catalog and run no SQL a caller wrote, so they are reads like any other.
+///
+/// MySQL and MariaDB have none: `PREPARE`, `EXECUTE` and MariaDB's `EXECUTE IMMEDIATE` are
+/// statements, not expressions, and a stored function may not use them ("Dynamic SQL is
+/// not allowed in stored function or trigger", checked on MariaDB 10.11); `sys`'s
+/// `execute_prepared_stmt` is a procedure, which only `CALL` (a statement) reaches. SQLite
+/// has no built-in function that runs SQL.
+const RUNS_SQL_TEXT: &[(&str, &str)] = &[
+    // PostgreSQL, built in.
+    ("query_to_xml", AS_TEXT_XML),
+    ("query_to_xmlschema", AS_TEXT_XML),
+    ("query_to_xml_and_xmlschema", AS_TEXT_XML),
+    ("cursor_to_xml", CURSOR),
+    ("cursor_to_xmlschema", CURSOR),
+    ("ts_stat", AS_TEXT),
+    // `ts_rewrite(tsquery, text)` runs its text; the three-tsquery form goes with it.
+    ("ts_rewrite", AS_TEXT),
+    // PostgreSQL's tablefunc extension.
+    ("crosstab", AS_TEXT),
+    ("crosstab2", AS_TEXT),
+    ("crosstab3", AS_TEXT),
+    ("crosstab4", AS_TEXT),
+    ("connectby", BUILT),
+    // PostgreSQL's xml2 extension.
+    ("xpath_table", BUILT),
+    // PostgreSQL's dblink extension: on a connection of its own, which is not read-only.
+    ("dblink", REMOTE),
+    ("dblink_exec", REMOTE),
+    ("dblink_open", REMOTE),
+    ("dblink_send_query", REMOTE),
+];
+
+const AS_TEXT: &str = "runs SQL given as text, which trueup cannot check";
+const AS_TEXT_XML: &str = "runs SQL given as text, which trueup cannot check (to read a \
+     table found at run time, `table_to_xml(oid::regclass, …)` reads it by name)";
+const BUILT: &str = "runs SQL it builds from its text arguments, which trueup cannot check";
+const CURSOR: &str = "runs the SQL of a cursor opened elsewhere, which trueup cannot check";
+const REMOTE: &str = "runs SQL given as text on a connection of its own, outside the \
+     read-only transaction, which trueup cannot check";
 
 /// Why `sql` cannot be a detector query, if it cannot: it must parse (in `dialect`, or
 /// generically when the source's dialect is not known) as exactly one statement that only
@@ -103,6 +154,9 @@ impl ReadOnly {
                  docs/guides/least-privilege.md)",
                 last.value
             ));
+        }
+        if let Some((_, runs)) = RUNS_SQL_TEXT.iter().find(|(name, _)| *name == lower) {
+            return self.refuse(format!("it calls `{}`, which {runs}", last.value));
         }
         ControlFlow::Continue(())
     }
