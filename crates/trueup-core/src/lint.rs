@@ -296,7 +296,7 @@ fn promql(loaded: &LoadedRule, d: &crate::rule::PromqlDetector) -> Vec<Diagnosti
             problem(
                 &["detector", "key"],
                 format!(
-                    "`{label}` is the name of the finding's own `{label}` column, not a label                      a key can name"
+                    "`{label}` is the name of the finding's own `{label}` column, not a label a key can name"
                 ),
             );
         } else if !crate::promql_text::is_label_name(label) {
@@ -363,7 +363,7 @@ pub fn source_kinds(
                     ),
                 )
                 .with_hint(
-                    "declare one in trueup.toml, e.g. [sources.metrics] url =                      \"prometheus://localhost:9090\", and name it in the rule's `source`",
+                    "declare one in trueup.toml, e.g. [sources.metrics] url = \"prometheus://localhost:9090\", and name it in the rule's `source`",
                 ),
         ),
         (Detector::Promql(_), _) | (_, None | Some(SourceKind::Sql(_))) => {}
@@ -372,7 +372,7 @@ pub fn source_kinds(
                 .diagnostic(
                     &["detector", "kind"],
                     format!(
-                        "source `{}` is a {} source, which only `promql` rules read; `{kind}`                          rules read a SQL database",
+                        "source `{}` is a {} source, which only `promql` rules read; `{kind}` rules read a SQL database",
                         loaded.source,
                         other.name()
                     ),
