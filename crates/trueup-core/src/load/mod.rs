@@ -464,7 +464,25 @@ fn resolve_sources(
                 _ => {}
             }
         }
-        match (&loaded.rule.source, names.as_slice()) {
+        // A rule that names no source takes the only one its detector can read: adding a
+        // Prometheus source to a project leaves its SQL rules' default as it was.
+        let promql = matches!(loaded.rule.detector, crate::rule::Detector::Promql(_));
+        let fitting: Vec<&String> = names
+            .iter()
+            .copied()
+            .filter(|name| {
+                let kind = crate::dialect::SourceKind::of_url(&project.sources[*name].url);
+                kind.is_none_or(|kind| (kind == crate::dialect::SourceKind::Prometheus) == promql)
+            })
+            .collect();
+        // None fits: the sources there are, so that a lone source of the other kind is
+        // reported as that (`lint::source_kinds`), not as no source at all.
+        let fitting = if fitting.is_empty() {
+            names.clone()
+        } else {
+            fitting
+        };
+        match (&loaded.rule.source, fitting.as_slice()) {
             (Some(name), _) if project.sources.contains_key(name) => loaded.source = name.clone(),
             (Some(name), _) => problems.push(unknown(loaded, &["source"], name)),
             (None, [only]) => loaded.source = (*only).clone(),
