@@ -8,8 +8,9 @@
 use crate::dialect::Dialect;
 use crate::rule::{
     AcceptedValue, AcceptedValuesDetector, Aggregate, AggregateMatchDetector, Detector,
-    ForeignKeyDetector, FreshnessDetector, MissingChildren, NotNullDetector, PluginDetector,
-    PluginLimits, RowCountDetector, SqlDetector, UNIQUE_LISTED_KEYS, UniqueDetector,
+    ForeignKeyDetector, FreshnessDetector, MissingChildren, NotNullDetector, PROMQL_MAX_RESPONSE,
+    PROMQL_MAX_SERIES, PluginDetector, PluginLimits, PromqlDetector, RowCountDetector, SqlDetector,
+    UNIQUE_LISTED_KEYS, UniqueDetector,
 };
 use crate::template::Template;
 use crate::value::Value;
@@ -30,6 +31,45 @@ pub struct DetectorQuery {
     /// The plugin that checks the rows, for a `plugin` detector: then the rows are not
     /// findings themselves.
     pub plugin: Option<PluginCall>,
+    /// A query in the language of a source that is not SQL (PromQL): then `sql` is empty
+    /// and the source runs this instead (`Source::fetch`).
+    pub native: Option<NativeQuery>,
+}
+
+/// A query a non-SQL source runs in its own language.
+#[derive(Debug, Clone)]
+pub enum NativeQuery {
+    Promql(PromqlCall),
+}
+
+/// A PromQL instant query and the bounds of what its answer may be.
+#[derive(Debug, Clone)]
+pub struct PromqlCall {
+    pub query: String,
+    /// The labels the rule names as its key; empty: every label of the series.
+    pub key: Vec<String>,
+    pub max_series: usize,
+    pub max_response: u64,
+}
+
+/// The result columns of a `promql` finding besides its key labels: the series' value,
+/// and its other labels in PromQL notation (`metric{a="b"}`).
+pub const PROMQL_VALUE: &str = "value";
+pub const PROMQL_LABELS: &str = "labels";
+
+impl DetectorQuery {
+    /// The key columns of a result with `columns`: the rule's, or for a `promql` rule that
+    /// names none, every column but the value (each label of the series).
+    pub fn result_key(&self, columns: &[String]) -> Vec<String> {
+        match &self.native {
+            Some(NativeQuery::Promql(_)) if self.key.is_empty() => columns
+                .iter()
+                .filter(|c| *c != PROMQL_VALUE)
+                .cloned()
+                .collect(),
+            _ => self.key.clone(),
+        }
+    }
 }
 
 /// A plugin to hand a query's rows to.
@@ -60,6 +100,7 @@ impl DetectorQuery {
             split: None,
             settings: Vec::new(),
             plugin: None,
+            native: None,
         }
     }
 }
@@ -89,6 +130,9 @@ pub fn compile(detector: &Detector, dialect: Dialect) -> Result<DetectorQuery, S
         Detector::Freshness(d) => Ok(sql.freshness(d)),
         Detector::Plugin(d) => Ok(plugin_query(d)),
         Detector::Reconcile(d) => Ok(sql.reconcile(d)),
+        // PromQL is the same whatever `dialect`: it is not SQL (a Prometheus source has no
+        // dialect; `engine::prepare` passes SQLite's, unused).
+        Detector::Promql(d) => promql_query(d),
     }
 }
 
@@ -238,6 +282,38 @@ fn sql_query(d: &SqlDetector) -> Result<DetectorQuery, String> {
         split: None,
         settings: Vec::new(),
         plugin: None,
+        native: None,
+    })
+}
+
+fn promql_query(d: &PromqlDetector) -> Result<DetectorQuery, String> {
+    let key = d.key.clone().unwrap_or_default();
+    let default_message = match key.is_empty() {
+        true => "value {value}".to_owned(),
+        false => format!(
+            "{} at {{value}}",
+            key.iter()
+                .map(|k| format!("{k}={{{k}}}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let message = Template::parse(d.message.as_deref().unwrap_or(&default_message))?;
+    Ok(DetectorQuery {
+        sql: String::new(),
+        binds: Vec::new(),
+        key: key.clone(),
+        message,
+        split: None,
+        settings: Vec::new(),
+        plugin: None,
+        native: Some(NativeQuery::Promql(PromqlCall {
+            query: d.query.clone(),
+            key,
+            max_series: usize::try_from(d.max_series.unwrap_or(PROMQL_MAX_SERIES))
+                .unwrap_or(usize::MAX),
+            max_response: d.max_response.map_or(PROMQL_MAX_RESPONSE, |b| b.0),
+        })),
     })
 }
 

@@ -11,6 +11,42 @@ pub enum Dialect {
     Mysql,
 }
 
+/// What a source is, known from its URL's scheme before connecting: a SQL database of a
+/// dialect, or a server with a query language of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    Sql(Dialect),
+    /// A Prometheus HTTP API (`prometheus://host:9090`, `prometheus+https://host`), read
+    /// with PromQL by `promql` rules.
+    Prometheus,
+}
+
+impl SourceKind {
+    /// The kind of source a URL names, by its scheme; `None` for a scheme trueup does not
+    /// read.
+    pub fn of_url(url: &str) -> Option<SourceKind> {
+        match crate::redact::scheme(url) {
+            "prometheus" | "prometheus+http" | "prometheus+https" => Some(SourceKind::Prometheus),
+            _ => Dialect::of_url(url).map(SourceKind::Sql),
+        }
+    }
+
+    /// The SQL dialect, for a SQL source.
+    pub fn dialect(self) -> Option<Dialect> {
+        match self {
+            SourceKind::Sql(dialect) => Some(dialect),
+            SourceKind::Prometheus => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SourceKind::Sql(dialect) => dialect.name(),
+            SourceKind::Prometheus => "Prometheus",
+        }
+    }
+}
+
 impl Dialect {
     /// The dialect a connection URL speaks, by its scheme; `None` for a scheme trueup does
     /// not read.

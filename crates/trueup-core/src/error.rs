@@ -57,6 +57,16 @@ pub enum Error {
         limit: std::time::Duration,
     },
 
+    /// A source spoken to over HTTP (Prometheus) failed: it could not be reached or its
+    /// connection broke (`connection`), or it refused or failed the query, or its answer was
+    /// past a bound. The message names the server's address, never its URL.
+    #[error("source `{source_name}`: {message}")]
+    Api {
+        source_name: String,
+        connection: bool,
+        message: String,
+    },
+
     /// A SQLite database file that should exist does not.
     #[error("source `{source_name}`: database file {} does not exist", path.display())]
     MissingDatabase { source_name: String, path: PathBuf },

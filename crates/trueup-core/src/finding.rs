@@ -52,15 +52,15 @@ impl Shape {
     /// The layout of a result with `columns` for `query`. Fails, naming what the query does
     /// return, when a key column or a column the message uses is missing.
     pub fn new(columns: Vec<String>, query: &DetectorQuery) -> Result<Shape> {
-        if let Some(missing) = missing_column(&columns, &query.key, &query.message) {
+        let key_names = query.result_key(&columns);
+        if let Some(missing) = missing_column(&columns, &key_names, &query.message) {
             let returned: Vec<String> = columns.iter().map(|c| format!("`{c}`")).collect();
             return Err(Error::Mismatch(format!(
                 "{missing}; it returns: {}",
                 returned.join(", ")
             )));
         }
-        let key: Vec<usize> = query
-            .key
+        let key: Vec<usize> = key_names
             .iter()
             .filter_map(|k| columns.iter().position(|c| c == k))
             .collect();

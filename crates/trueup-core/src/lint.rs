@@ -12,6 +12,7 @@ use crate::template::Template;
 pub fn offline(loaded: &LoadedRule) -> Vec<Diagnostic> {
     let rule = &loaded.rule;
     let mut problems = Vec::new();
+    let mut promql_problems = Vec::new();
     let mut problem =
         |field: &[&str], message: String| problems.push(loaded.diagnostic(field, message));
 
@@ -171,6 +172,7 @@ pub fn offline(loaded: &LoadedRule) -> Vec<Diagnostic> {
                 }
             }
         }
+        Detector::Promql(d) => promql_problems = promql(loaded, d),
         Detector::NotNull(d) => {
             require("columns", d.columns.len());
             require("key", d.key.len());
@@ -263,6 +265,131 @@ pub fn offline(loaded: &LoadedRule) -> Vec<Diagnostic> {
             }
             _ => {}
         }
+    }
+    problems.extend(promql_problems);
+    problems
+}
+
+/// Problems of a `promql` detector: its query (parsed), its key labels, its message and
+/// its bounds.
+fn promql(loaded: &LoadedRule, d: &crate::rule::PromqlDetector) -> Vec<Diagnostic> {
+    use crate::compile::{PROMQL_LABELS, PROMQL_VALUE};
+    let mut problems = Vec::new();
+    if let Some((message, hint)) = crate::promql_text::problem(&d.query) {
+        let diagnostic = loaded.diagnostic(&["detector", "query"], message);
+        problems.push(match hint {
+            Some(hint) => diagnostic.with_hint(hint),
+            None => diagnostic,
+        });
+    }
+    let mut problem =
+        |field: &[&str], message: String| problems.push(loaded.diagnostic(field, message));
+    let key = d.key.as_deref().unwrap_or_default();
+    if d.key.as_ref().is_some_and(Vec::is_empty) {
+        problem(
+            &["detector", "key"],
+            "`key` names no label: leave it out to key findings by every label".to_owned(),
+        );
+    }
+    for label in key {
+        if label == PROMQL_VALUE || label == PROMQL_LABELS {
+            problem(
+                &["detector", "key"],
+                format!(
+                    "`{label}` is the name of the finding's own `{label}` column, not a label a key can name"
+                ),
+            );
+        } else if !crate::promql_text::is_label_name(label) {
+            problem(
+                &["detector", "key"],
+                format!("`{label}` is not a label name (letters, digits and `_`)"),
+            );
+        }
+    }
+    if let Some(message) = &d.message {
+        match Template::parse(message) {
+            Err(message) => problem(&["detector", "message"], message),
+            Ok(template) if !key.is_empty() => {
+                let known = |name: &str| {
+                    key.iter().any(|k| k == name) || name == PROMQL_VALUE || name == PROMQL_LABELS
+                };
+                if let Some(unknown) = template.columns().find(|name| !known(name)) {
+                    problem(
+                        &["detector", "message"],
+                        format!(
+                            "the message uses `{{{unknown}}}`, which is neither a `key` label                              nor `value` or `labels`"
+                        ),
+                    );
+                }
+            }
+            Ok(_) => {}
+        }
+    }
+    if d.max_series == Some(0) {
+        problem(
+            &["detector", "max-series"],
+            "a `max-series` of 0 would fail the rule whenever it finds anything".to_owned(),
+        );
+    }
+    if d.max_response.is_some_and(|b| b.0 < 1024) {
+        problem(
+            &["detector", "max-response"],
+            "a `max-response` under 1KiB cannot hold an answer".to_owned(),
+        );
+    }
+    problems
+}
+
+/// Rules whose source is of another kind than their detector reads: a `promql` rule on a
+/// SQL database, a SQL rule (or a `reconcile` side) on a Prometheus source. `kind_of`
+/// gives a source's kind when it is known.
+pub fn source_kinds(
+    loaded: &LoadedRule,
+    kind_of: impl Fn(&str) -> Option<crate::dialect::SourceKind>,
+) -> Vec<Diagnostic> {
+    use crate::dialect::SourceKind;
+    let detector = &loaded.rule.detector;
+    let kind = detector.kind();
+    let mut problems = Vec::new();
+    match (detector, kind_of(&loaded.source)) {
+        (Detector::Promql(_), Some(SourceKind::Sql(dialect))) => problems.push(
+            loaded
+                .diagnostic(
+                    &["detector", "kind"],
+                    format!(
+                        "a `promql` rule reads a Prometheus source, but `{}` is a {} database",
+                        loaded.source,
+                        dialect.name()
+                    ),
+                )
+                .with_hint(
+                    "declare one in trueup.toml, e.g. [sources.metrics] url = \"prometheus://localhost:9090\", and name it in the rule's `source`",
+                ),
+        ),
+        (Detector::Promql(_), _) | (_, None | Some(SourceKind::Sql(_))) => {}
+        (_, Some(other)) => problems.push(
+            loaded
+                .diagnostic(
+                    &["detector", "kind"],
+                    format!(
+                        "source `{}` is a {} source, which only `promql` rules read; `{kind}` rules read a SQL database",
+                        loaded.source,
+                        other.name()
+                    ),
+                )
+                .with_hint("give the rule a SQL source in `source`"),
+        ),
+    }
+    if let Detector::Reconcile(d) = detector
+        && let Some(right) = d.right.source.as_deref()
+        && let Some(SourceKind::Prometheus) = kind_of(right)
+    {
+        problems.push(loaded.diagnostic(
+            &["detector", "right", "source"],
+            format!(
+                "source `{right}` is a Prometheus source: a `reconcile` side is a SQL database"
+            ),
+        ));
     }
     problems
 }
@@ -371,6 +498,12 @@ pub fn sql(
 fn repair_problem(detector: &Detector, repair: &Repair) -> Option<String> {
     let strategy = repair.strategy();
     let kind = detector.kind();
+    if matches!(detector, Detector::Promql(_)) && !matches!(repair, Repair::Manual(_)) {
+        return Some(format!(
+            "`{strategy}` cannot repair `promql` findings, which are series of a metrics \
+             server, not rows trueup can change: use `manual` with instructions"
+        ));
+    }
     if matches!(detector, Detector::Reconcile(_)) && !matches!(repair, Repair::Manual(_)) {
         return Some(format!(
             "`{strategy}` cannot repair `reconcile` findings, which are rows of two databases; \

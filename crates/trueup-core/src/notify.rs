@@ -139,25 +139,9 @@ impl Notifier {
     }
 }
 
-/// A client for http and https: rustls with ring and the system's root certificates (none
-/// found: http works, https fails with a clear error).
+/// A client for http and https ([`crate::http_client::connector`]).
 fn client() -> Result<HttpsClient, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(cert);
-    }
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS cannot be set up: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(config)
-        .https_or_http()
-        .enable_http1()
-        .build();
-    Ok(Client::builder(TokioExecutor::new()).build(connector))
+    Ok(Client::builder(TokioExecutor::new()).build(crate::http_client::connector(None)?))
 }
 
 /// How one try ended.

@@ -88,6 +88,10 @@ impl RuleError {
                 message,
             },
             Error::Mismatch(_) => RuleError::Configuration(message),
+            Error::Api {
+                connection: true, ..
+            } => RuleError::Connection(message),
+            Error::Api { .. } => RuleError::Query(message),
             Error::Connect { .. }
             | Error::ConnectTimeout { .. }
             | Error::MissingDatabase { .. }

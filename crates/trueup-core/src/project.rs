@@ -57,8 +57,9 @@ fn default_rule_paths() -> Vec<String> {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SourceConfig {
-    /// Connection URL: `sqlite://path/to/shop.db` (relative to the project file) or
-    /// `postgres://user@host:5432/db?sslmode=require`. `${VAR}` is replaced by the environment
+    /// Connection URL: `sqlite://path/to/shop.db` (relative to the project file),
+    /// `postgres://user@host:5432/db?sslmode=require`, `mysql://user@host/db`, or a
+    /// Prometheus API for `promql` rules, `prometheus://host:9090` (`prometheus+https://`). `${VAR}` is replaced by the environment
     /// variable `VAR`: keep passwords out of the file. Passwords never appear in output.
     pub url: String,
     /// Most connections opened to this source at once (default: `defaults.concurrency`).

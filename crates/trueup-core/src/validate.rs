@@ -62,6 +62,11 @@ pub async fn online(loaded: &LoadedRule, sources: &Sources) -> Vec<Diagnostic> {
     }
     let mut problems = Vec::new();
     let detector = &loaded.rule.detector;
+    if let Detector::Promql(_) = detector {
+        // Its query was parsed at load time; the source answered when it was opened.
+        // Nothing else is asked without running the query.
+        return problems;
+    }
 
     for used in detector.table_uses() {
         let columns: Vec<&str> = used.columns.iter().map(|(column, _, _)| *column).collect();
@@ -115,7 +120,8 @@ pub async fn online(loaded: &LoadedRule, sources: &Sources) -> Vec<Diagnostic> {
     }
     if problems.is_empty()
         && let Detector::Plugin(_) = detector
-        && let Ok(query) = compile(detector, source.dialect())
+        && let Some(dialect) = source.dialect()
+        && let Ok(query) = compile(detector, dialect)
         && let Ok(columns) = source.result_columns(&query).await
     {
         problems.extend(plugin(loaded, Some(columns)).await);
@@ -170,7 +176,9 @@ pub async fn privileges(
                     .into_iter()
                     .map(|(t, _)| t),
             );
-            if let Ok(mut query) = compile(&rule.rule.detector, source.dialect()) {
+            if let Some(dialect) = source.dialect()
+                && let Ok(mut query) = compile(&rule.rule.detector, dialect)
+            {
                 query.settings.extend(
                     rule.rule
                         .postgres_settings
@@ -320,7 +328,8 @@ fn config_options_problem(
 /// Prepares the rule's query (without running it) and checks its key and message columns.
 async fn check_query(loaded: &LoadedRule, source: &Source) -> Option<Diagnostic> {
     let detector = &loaded.rule.detector;
-    let query = compile(detector, source.dialect()).ok()?;
+    let dialect = source.dialect()?;
+    let query = compile(detector, dialect).ok()?;
     let field = match detector {
         Detector::Sql(_) | Detector::Plugin(_) => "query",
         Detector::AggregateMatch(_) => "expression",
@@ -334,7 +343,7 @@ async fn check_query(loaded: &LoadedRule, source: &Source) -> Option<Diagnostic>
                 &["detector", field],
                 format!(
                     "{} rejects the query: {}",
-                    source.dialect().name(),
+                    dialect.name(),
                     crate::error::chain(&err)
                 ),
             ));

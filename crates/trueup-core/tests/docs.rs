@@ -95,7 +95,8 @@ fn reference_rule_file_is_valid() {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(
         dir.path().join("trueup.toml"),
-        "rules = [\"rules\"]\n\n[sources.shop]\nurl = \"sqlite://shop.db\"\n",
+        "rules = [\"rules\"]\n\n[sources.shop]\nurl = \"sqlite://shop.db\"\n\n\
+         [sources.metrics]\nurl = \"prometheus://localhost:9090\"\n",
     )
     .unwrap();
     std::fs::create_dir_all(dir.path().join("rules")).unwrap();

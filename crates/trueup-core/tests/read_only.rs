@@ -34,6 +34,7 @@ fn query(sql: &str) -> DetectorQuery {
         split: None,
         settings: Vec::new(),
         plugin: None,
+        native: None,
     }
 }
 

@@ -31,7 +31,12 @@ pub fn prepare(project: &Project, rules: &[&LoadedRule]) -> Result<Plan> {
         .map(|loaded| {
             let rule = &loaded.rule;
             let spec = &project.sources[&loaded.source];
-            let dialect = spec.dialect()?;
+            // A source that is not SQL has no dialect: its detector compiles to a query of
+            // its own language, whatever dialect is passed.
+            let dialect = spec
+                .kind()?
+                .dialect()
+                .unwrap_or(crate::dialect::Dialect::Sqlite);
             let mut query = compile(&rule.detector, dialect)
                 .map_err(|e| Error::Other(format!("rule `{}`: {e}", rule.id)))?;
             if dialect == crate::dialect::Dialect::Postgres {

@@ -72,16 +72,31 @@ impl SourceSpec {
     }
 
     /// The dialect the source's URL speaks, known before connecting: from the URL as
-    /// written, or, when a variable gives its scheme, from the URL resolved.
+    /// written, or, when a variable gives its scheme, from the URL resolved. A source that
+    /// is not SQL (Prometheus) has none: an error that says so.
     pub fn dialect(&self) -> Result<crate::dialect::Dialect> {
-        if let Some(dialect) = crate::dialect::Dialect::of_url(&self.url) {
-            return Ok(dialect);
+        let kind = self.kind()?;
+        kind.dialect().ok_or_else(|| {
+            Error::Other(format!(
+                "source `{}` is a {} source, not a SQL database",
+                self.name,
+                kind.name()
+            ))
+        })
+    }
+
+    /// What the source is (a SQL dialect, Prometheus), by its URL's scheme: from the URL as
+    /// written, or, when a variable gives its scheme, from the URL resolved.
+    pub fn kind(&self) -> Result<crate::dialect::SourceKind> {
+        use crate::dialect::SourceKind;
+        if let Some(kind) = SourceKind::of_url(&self.url) {
+            return Ok(kind);
         }
         let url = match self.url.trim_start().starts_with("${") {
             true => self.resolve()?,
             false => self.url.clone(),
         };
-        crate::dialect::Dialect::of_url(&url).ok_or_else(|| Error::UnsupportedUrl {
+        SourceKind::of_url(&url).ok_or_else(|| Error::UnsupportedUrl {
             source_name: self.name.clone(),
             url: crate::redact::redact(&url),
         })
@@ -117,11 +132,11 @@ impl Project {
                 problems.push(*problem);
                 continue;
             }
-            if let Err(Error::UnsupportedUrl { url, .. }) = spec.dialect() {
+            if let Err(Error::UnsupportedUrl { url, .. }) = spec.kind() {
                 problems.push(
                     file.at_path(&spec.path, format!("unsupported URL `{url}`"))
                     .with_hint(
-                        "trueup reads sqlite://path/to/file.db, postgres://user@host/db and mysql://user@host/db sources",
+                        "trueup reads sqlite://path/to/file.db, postgres://user@host/db, mysql://user@host/db and prometheus://host:9090 sources",
                     ),
                 );
             }
@@ -181,6 +196,10 @@ impl Project {
                 }
                 _ => None,
             };
+            let kind_of = |name: &str| sources.get(name).and_then(|spec| spec.kind().ok());
+            let mismatch = crate::lint::source_kinds(rule, kind_of);
+            blocking |= !mismatch.is_empty();
+            problems.extend(mismatch);
             rule.refused = crate::lint::sql(rule, dialect_of(&rule.source), right);
             problems.extend(rule.refused.iter().cloned());
         }
@@ -445,7 +464,25 @@ fn resolve_sources(
                 _ => {}
             }
         }
-        match (&loaded.rule.source, names.as_slice()) {
+        // A rule that names no source takes the only one its detector can read: adding a
+        // Prometheus source to a project leaves its SQL rules' default as it was.
+        let promql = matches!(loaded.rule.detector, crate::rule::Detector::Promql(_));
+        let fitting: Vec<&String> = names
+            .iter()
+            .copied()
+            .filter(|name| {
+                let kind = crate::dialect::SourceKind::of_url(&project.sources[*name].url);
+                kind.is_none_or(|kind| (kind == crate::dialect::SourceKind::Prometheus) == promql)
+            })
+            .collect();
+        // None fits: the sources there are, so that a lone source of the other kind is
+        // reported as that (`lint::source_kinds`), not as no source at all.
+        let fitting = if fitting.is_empty() {
+            names.clone()
+        } else {
+            fitting
+        };
+        match (&loaded.rule.source, fitting.as_slice()) {
             (Some(name), _) if project.sources.contains_key(name) => loaded.source = name.clone(),
             (Some(name), _) => problems.push(unknown(loaded, &["source"], name)),
             (None, [only]) => loaded.source = (*only).clone(),

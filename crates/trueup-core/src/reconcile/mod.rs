@@ -57,8 +57,8 @@ pub async fn run<S: RowSink>(
     names.extend(FINDING_COLUMNS.iter().map(|c| (*c).to_owned()));
     sink.columns(names).map_err(|e| RuleError::from_error(&e))?;
 
-    let left_query = reconcile_side(d, Side::Left, left.dialect(), Some(&orders));
-    let right_query = reconcile_side(d, Side::Right, right.dialect(), Some(&orders));
+    let left_query = reconcile_side(d, Side::Left, left.sql_dialect()?, Some(&orders));
+    let right_query = reconcile_side(d, Side::Right, right.sql_dialect()?, Some(&orders));
     let (left_tx, left_rx) = mpsc::channel(BATCHES_AHEAD);
     let (right_tx, right_rx) = mpsc::channel(BATCHES_AHEAD);
     let merge = Merge {
@@ -108,7 +108,7 @@ async fn first_row(
     source: &Source,
     timeout: Duration,
 ) -> Result<Option<Vec<Value>>, RuleError> {
-    let query = reconcile_side(d, side, source.dialect(), None);
+    let query = reconcile_side(d, side, source.sql_dialect()?, None);
     let mut row = FirstRow::default();
     source
         .fetch(&query, timeout, &mut row)

@@ -211,6 +211,12 @@ pub async fn prepare(
                 "repairs of `reconcile` findings (`copy-from`) are not built yet".into(),
             );
         }
+        (Detector::Promql(_), _) => {
+            return refuse(
+                some,
+                "`promql` findings are series of a metrics server, not rows: only `manual`".into(),
+            );
+        }
     };
     let detector = match compile(&rule.detector, db.dialect()) {
         Ok(query) => query,

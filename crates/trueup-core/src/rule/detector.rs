@@ -40,6 +40,11 @@ pub enum Detector {
     /// right), matched by key: rows missing on either side and rows whose columns differ.
     /// See docs/guides/reconciling-databases.md.
     Reconcile(ReconcileDetector),
+    /// A PromQL instant query against a Prometheus source: every series it returns is a
+    /// finding, keyed by its labels. The threshold is part of the query
+    /// (`kafka_consumergroup_lag > 10000`), as in a Prometheus alerting rule. See
+    /// docs/guides/event-pipelines.md.
+    Promql(PromqlDetector),
 }
 
 impl Detector {
@@ -55,6 +60,7 @@ impl Detector {
             Detector::Freshness(_) => "freshness",
             Detector::Plugin(_) => "plugin",
             Detector::Reconcile(_) => "reconcile",
+            Detector::Promql(_) => "promql",
         }
     }
 
@@ -67,7 +73,7 @@ impl Detector {
     /// The table whose rows the findings identify, when there is one.
     pub fn table(&self) -> Option<&str> {
         match self {
-            Detector::Sql(_) | Detector::Plugin(_) => None,
+            Detector::Sql(_) | Detector::Plugin(_) | Detector::Promql(_) => None,
             Detector::Reconcile(d) => d.left.table.as_deref(),
             Detector::NotNull(d) => Some(&d.table),
             Detector::Unique(d) => Some(&d.table),
@@ -421,6 +427,38 @@ pub enum ReconcileMode {
     /// stays flat.
     Join,
 }
+
+/// A PromQL query whose result series are violations.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PromqlDetector {
+    /// A PromQL expression whose value is an instant vector, evaluated at the time of the
+    /// run, e.g. `sum by (consumergroup, topic) (kafka_consumergroup_lag) > 10000`. Parsed
+    /// when the rule is loaded; a range vector, a scalar or a string is refused.
+    pub query: String,
+    /// The labels that identify a finding (default: every label of the returned series but
+    /// `__name__`). A series without one of them has it empty, as in PromQL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<Vec<String>>,
+    /// Message for each finding; `{label}` is replaced by that label's value (a key label),
+    /// `{value}` by the series' value and `{labels}` by its other labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Most series the query may return (default: 10000); past it the rule fails rather
+    /// than report part of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_series: Option<u32>,
+    /// Most bytes of the server's answer read (default: `16MiB`); past it the rule fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_response: Option<ByteSize>,
+}
+
+/// How many series a `promql` rule may return when it sets no `max-series`.
+pub const PROMQL_MAX_SERIES: u32 = 10_000;
+
+/// How many bytes of a Prometheus answer are read when a rule sets no `max-response`.
+pub const PROMQL_MAX_RESPONSE: u64 = 16 << 20;
 
 /// The least memory limit a rule may set: a Rust plugin needs a few pages to start.
 pub const MIN_MEMORY: u64 = 1 << 20;

@@ -44,7 +44,7 @@ impl Detector {
             }
         };
         match detector {
-            Detector::Sql(_) | Detector::Plugin(_) => Vec::new(),
+            Detector::Sql(_) | Detector::Plugin(_) | Detector::Promql(_) => Vec::new(),
             Detector::NotNull(d) => vec![TableUse {
                 columns: list(&d.columns, "columns")
                     .chain(list(&d.key, "key"))
@@ -151,7 +151,7 @@ impl Detector {
             Detector::RowCount(d) => d.filter.as_deref(),
             Detector::Freshness(d) => d.filter.as_deref(),
             Detector::AggregateMatch(d) => d.filter.as_deref(),
-            Detector::Sql(_) | Detector::Plugin(_) => None,
+            Detector::Sql(_) | Detector::Plugin(_) | Detector::Promql(_) => None,
             Detector::Reconcile(d) => d.left.filter.as_deref(),
         }
     }

@@ -1,12 +1,15 @@
-//! Sources: named database connections that detectors run against.
+//! Sources: named database connections (and metrics servers) that detectors run against.
 //!
 //! [`Source`] hides which database is behind it. Each backend module knows how to connect
-//! read-only, how to read its values and how to list a table's columns; the query loop
-//! itself is shared ([`fetch`]).
+//! read-only, how to read its values and how to list a table's columns; the SQL query loop
+//! itself is shared ([`fetch`]). A source that is not SQL (Prometheus) runs the query of
+//! its own language a detector compiles to ([`crate::compile::NativeQuery`]) into the same
+//! [`RowSink`], and answers the SQL-only questions with an error.
 
 mod fetch;
 mod mysql;
 mod postgres;
+mod prometheus;
 mod sqlite;
 
 use std::collections::BTreeMap;
@@ -48,6 +51,7 @@ enum Backend {
     Sqlite(SqlitePool, Arc<sqlite::Running>),
     Postgres(PgPool),
     Mysql(mysql::Server),
+    Prometheus(prometheus::Server),
 }
 
 pub use crate::rule::TimestampColumn;
@@ -177,7 +181,20 @@ impl Source {
     pub async fn connect(spec: &SourceSpec, root: &Path, max_connections: u32) -> Result<Source> {
         let url = spec.resolve()?;
         let name = &spec.name;
-        let backend = match spec.dialect()? {
+        let dialect = match spec.kind()? {
+            crate::dialect::SourceKind::Sql(dialect) => dialect,
+            crate::dialect::SourceKind::Prometheus => {
+                return Ok(Source {
+                    name: spec.name.clone(),
+                    display_url: redact(&url),
+                    backend: Backend::Prometheus(
+                        prometheus::connect(name, &url, spec.connect_timeout).await?,
+                    ),
+                    file: None,
+                });
+            }
+        };
+        let backend = match dialect {
             Dialect::Sqlite => Backend::Sqlite(
                 sqlite::connect(name, &url, root, max_connections).await?,
                 Arc::default(),
@@ -198,12 +215,38 @@ impl Source {
         })
     }
 
-    pub fn dialect(&self) -> Dialect {
+    /// The SQL dialect of a SQL source; `None` for one that is not SQL (Prometheus).
+    pub fn dialect(&self) -> Option<Dialect> {
         match self.backend {
-            Backend::Sqlite(..) => Dialect::Sqlite,
-            Backend::Postgres(_) => Dialect::Postgres,
-            Backend::Mysql(_) => Dialect::Mysql,
+            Backend::Sqlite(..) => Some(Dialect::Sqlite),
+            Backend::Postgres(_) => Some(Dialect::Postgres),
+            Backend::Mysql(_) => Some(Dialect::Mysql),
+            Backend::Prometheus(_) => None,
         }
+    }
+
+    /// The SQL dialect, or for a source that is not SQL the rule error of SQL sent to it.
+    pub fn sql_dialect(&self) -> Result<Dialect, crate::outcome::RuleError> {
+        self.dialect()
+            .ok_or_else(|| crate::outcome::RuleError::Configuration(self.not_sql().to_string()))
+    }
+
+    /// What the source is: a SQL database of a dialect, or Prometheus.
+    pub fn kind(&self) -> crate::dialect::SourceKind {
+        match self.dialect() {
+            Some(dialect) => crate::dialect::SourceKind::Sql(dialect),
+            None => crate::dialect::SourceKind::Prometheus,
+        }
+    }
+
+    /// The error for a SQL question asked of a source that is not SQL (lint keeps SQL
+    /// rules away from such sources; this is what a slip would meet instead of a crash).
+    fn not_sql(&self) -> Error {
+        Error::Other(format!(
+            "source `{}` is a {} source, not a SQL database",
+            self.name,
+            self.kind().name()
+        ))
     }
 
     /// The columns of `table`, or `None` when there is no such table.
@@ -212,6 +255,7 @@ impl Source {
             Backend::Sqlite(pool, _) => sqlite::columns(pool, table).await?,
             Backend::Postgres(pool) => postgres::columns(pool, table).await?,
             Backend::Mysql(server) => server.columns(table).await?,
+            Backend::Prometheus(_) => return Err(self.not_sql()),
         };
         Ok((!names.is_empty()).then_some(names))
     }
@@ -263,6 +307,7 @@ impl Source {
             .fetch_all(pool)
             .await?,
             Backend::Mysql(server) => server.tables().await?,
+            Backend::Prometheus(_) => return Err(self.not_sql()),
         })
     }
 
@@ -283,6 +328,7 @@ impl Source {
             }
             Backend::Postgres(pool) => Ok(postgres::timestamp_problem(pool, column).await?),
             Backend::Mysql(server) => Ok(server.timestamp_problem(column).await?),
+            Backend::Prometheus(_) => Err(QueryError::Failed(self.not_sql())),
         }
     }
 
@@ -305,6 +351,8 @@ impl Source {
                 .unwrap_or_default()),
             Backend::Postgres(pool) => postgres::excess_privileges(pool, tables, queries).await,
             Backend::Mysql(server) => server.excess_privileges(tables).await,
+            // trueup asks it nothing but the query API, which cannot write.
+            Backend::Prometheus(_) => Ok(Vec::new()),
         }
     }
 
@@ -322,6 +370,7 @@ impl Source {
                 fetch::first_row::<sqlx::MySql>(&mut *server.pool().acquire().await?, bounds_sql)
                     .await?
             }
+            Backend::Prometheus(_) => return Err(self.not_sql()),
         };
         Ok(match row.as_deref() {
             Some([Value::Int(lo), Value::Int(hi)]) => Some((*lo, *hi)),
@@ -342,6 +391,7 @@ impl Source {
                 fetch::result_columns::<sqlx::MySql>(&mut *server.pool().acquire().await?, query)
                     .await
             }
+            Backend::Prometheus(_) => Err(self.not_sql()),
         }
     }
 
@@ -355,8 +405,31 @@ impl Source {
         timeout: Duration,
         sink: &mut S,
     ) -> Result<(), QueryError> {
-        if let Some(problem) = crate::sql_text::compiled_query_problem(&query.sql, self.dialect()) {
-            return Err(QueryError::Refused(problem));
+        use crate::compile::NativeQuery;
+        match (&self.backend, &query.native, self.dialect()) {
+            (Backend::Prometheus(server), Some(NativeQuery::Promql(call)), _) => {
+                return server.fetch(call, timeout, sink).await;
+            }
+            (_, Some(NativeQuery::Promql(_)), _) => {
+                return Err(QueryError::Refused(format!(
+                    "a PromQL query, but source `{}` is a {} database",
+                    self.name,
+                    self.kind().name()
+                )));
+            }
+            (_, None, None) => {
+                return Err(QueryError::Refused(format!(
+                    "SQL, but source `{}` is a {} source",
+                    self.name,
+                    self.kind().name()
+                )));
+            }
+            (_, None, Some(dialect)) => {
+                if let Some(problem) = crate::sql_text::compiled_query_problem(&query.sql, dialect)
+                {
+                    return Err(QueryError::Refused(problem));
+                }
+            }
         }
         self.fetch_unchecked(query, timeout, sink).await
     }
@@ -382,6 +455,7 @@ impl Source {
                 other => other,
             },
             Backend::Mysql(server) => server.fetch(query, timeout, sink).await,
+            Backend::Prometheus(_) => Err(QueryError::Failed(self.not_sql())),
         }
     }
 
@@ -394,6 +468,9 @@ impl Source {
             Backend::Sqlite(_, running) => Ok(running.cancel()),
             Backend::Postgres(pool) => postgres::cancel_running(pool).await,
             Backend::Mysql(server) => server.cancel_running().await,
+            // A query's connection is its future's: the engine drops it, the socket closes
+            // and Prometheus stops evaluating.
+            Backend::Prometheus(_) => Ok(0),
         }
     }
 
@@ -403,6 +480,7 @@ impl Source {
             Backend::Sqlite(pool, _) => pool.close().await,
             Backend::Postgres(pool) => pool.close().await,
             Backend::Mysql(server) => server.pool().close().await,
+            Backend::Prometheus(_) => {}
         }
     }
 }

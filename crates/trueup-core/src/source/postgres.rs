@@ -296,6 +296,7 @@ async fn relations_read(pool: &PgPool, query: &DetectorQuery) -> Result<Vec<Stri
     let explain = DetectorQuery {
         sql: format!("EXPLAIN (VERBOSE, FORMAT JSON) {}", query.sql),
         plugin: None,
+        native: None,
         split: None,
         ..query.clone()
     };

@@ -304,5 +304,6 @@ pub fn raw_query(sql: &str) -> DetectorQuery {
         split: None,
         settings: Vec::new(),
         plugin: None,
+        native: None,
     }
 }
