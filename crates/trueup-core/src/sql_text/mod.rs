@@ -505,6 +505,18 @@ mod tests {
                 "SELECT id FROM t WHERE EXISTS (SELECT pg_notify('c', 'x'))",
                 "`pg_notify`",
             ),
+            (
+                "SELECT * FROM pg_logical_slot_get_changes('s', NULL, NULL)",
+                "`pg_logical_slot_get_changes`",
+            ),
+            (
+                "SELECT pg_stat_statements_reset()",
+                "`pg_stat_statements_reset`",
+            ),
+            (
+                "SELECT pg_replication_slot_advance('s', pg_current_wal_lsn())",
+                "`pg_replication_slot_advance`",
+            ),
             ("VACUUM INTO 'copy.db'", "does not parse"),
             ("ATTACH DATABASE 'x.db' AS x", "ATTACH"),
             ("PRAGMA writable_schema = 1", "PRAGMA"),
