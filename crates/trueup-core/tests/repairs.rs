@@ -556,3 +556,45 @@ async fn a_plan_from_a_recorded_run_takes_its_findings_whose_rows_still_exist() 
         ("undo", Some(journal_id))
     );
 }
+
+#[tokio::test]
+async fn a_role_allowed_one_connection_plans_and_applies_on_one_session() {
+    let Some(db) = shop("postgres").await else {
+        return;
+    };
+    // `plan` and `apply` open a second session on PostgreSQL (two key ranges, two batches
+    // at a time); a role that may hold only one connection gets one-at-a-time instead.
+    let (role, url) = support::pg::login_role(
+        &db.url,
+        "one_connection",
+        "CONNECTION LIMIT 1",
+        "GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}; \
+         GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}; \
+         DO $$ BEGIN EXECUTE format('GRANT CREATE ON DATABASE %I TO %s', current_database(), \
+         '{role}'); END $$;",
+    )
+    .await;
+    let project = pack_project(&url);
+    let plan_file = project.dir.path().join("plan.jsonl");
+    let selection = Selection {
+        rules: vec!["ecommerce.order-total-matches-items".into()],
+        ..Selection::default()
+    };
+    let summary = plan_to(&project.path(), &selection, &plan_file).await;
+    assert!(summary.refused.is_empty(), "{:?}", summary.refused);
+    assert!(summary.rules[0].end.targets > 2, "{summary:?}");
+    let options = ApplyOptions {
+        batch_size: 1,
+        allow_new_findings: true,
+        ..ApplyOptions::default()
+    };
+    let applied = apply(&project.path(), &plan_file, &options).await.unwrap();
+    assert!(!applied.failed(), "{applied:?}");
+    assert_eq!(applied.rules[0].repaired, applied.rules[0].planned);
+    let after = run_project(&pack_project(&db.url).path()).await;
+    assert_eq!(
+        after.keys("ecommerce.order-total-matches-items"),
+        Vec::<String>::new()
+    );
+    support::pg::drop_roles(&db.url, &[&role]).await;
+}

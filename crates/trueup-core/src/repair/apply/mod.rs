@@ -443,10 +443,11 @@ async fn check_rule(
     if !sessions.contains_key(&line.source) {
         let db = Db::open(source, &project.root, Access::ReadWrite).await?;
         // SQLite's writer holds the whole database, and a dry run is one transaction.
+        // Without a second session (a connection limit, say) batches run one at a time.
         let spare = match (db.engine(), options.dry_run) {
-            (Engine::Postgres, false) => {
-                Some(Db::open(source, &project.root, Access::ReadWrite).await?)
-            }
+            (Engine::Postgres, false) => Db::open(source, &project.root, Access::ReadWrite)
+                .await
+                .ok(),
             _ => None,
         };
         sessions.insert(
