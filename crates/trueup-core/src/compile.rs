@@ -167,23 +167,29 @@ pub fn reconcile_column(prefix: &str, i: usize) -> String {
     format!("trueup_{prefix}{i}")
 }
 
-/// The query that reads one side of a `reconcile` in `dialect`: its key (each column cast
-/// and ordered as `order` says; `None` reads one row, to learn the key's types) and
-/// compared columns by their names on that side, rows with a NULL key left out.
-pub fn reconcile_side(
+/// What one side of a `reconcile` reads, in `dialect`: its `FROM` item, its key and compared
+/// columns by their names on that side (quoted), and the condition its rows meet (no NULL
+/// in the key, and the side's `where`).
+pub struct SideRows {
+    pub from: String,
+    pub key: Vec<String>,
+    pub columns: Vec<String>,
+    pub condition: String,
+}
+
+pub fn reconcile_rows(
     d: &crate::rule::ReconcileDetector,
     side: Side,
     dialect: Dialect,
-    order: Option<&[KeyOrder]>,
-) -> DetectorQuery {
+) -> SideRows {
     let sql = SqlWriter { dialect };
     let spec = match side {
         Side::Left => &d.left,
         Side::Right => &d.right,
     };
     let name = |column: &String| match side {
-        Side::Left => column.clone(),
-        Side::Right => d.right_name(column).to_owned(),
+        Side::Left => sql.q(column),
+        Side::Right => sql.q(d.right_name(column)),
     };
     let from = match (&spec.table, &spec.query) {
         (Some(table), _) => sql.q(table),
@@ -194,21 +200,51 @@ pub fn reconcile_side(
         ),
         (None, None) => "(SELECT 1) AS nothing".to_owned(),
     };
-    let key: Vec<String> = d.key.iter().map(|k| sql.q(&name(k))).collect();
+    let key: Vec<String> = d.key.iter().map(name).collect();
+    let not_null = key
+        .iter()
+        .map(|k| format!("{k} IS NOT NULL"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    SideRows {
+        from,
+        columns: d.columns.iter().map(name).collect(),
+        condition: format!(
+            "{not_null}{}",
+            SqlWriter::and_filter(spec.filter.as_deref())
+        ),
+        key,
+    }
+}
+
+/// The query that reads one side of a `reconcile` in `dialect`: its key (each column cast
+/// and ordered as `order` says; `None` reads one row, to learn the key's types) and
+/// compared columns by their names on that side, rows with a NULL key left out, and only
+/// those that meet `within` when given (an SQL condition; `bisect` narrows the sides to the
+/// key ranges whose checksums differ).
+pub fn reconcile_side(
+    d: &crate::rule::ReconcileDetector,
+    side: Side,
+    dialect: Dialect,
+    order: Option<&[KeyOrder]>,
+    within: Option<&str>,
+) -> DetectorQuery {
+    let sql = SqlWriter { dialect };
+    let spec = match side {
+        Side::Left => &d.left,
+        Side::Right => &d.right,
+    };
+    let rows = reconcile_rows(d, side, dialect);
     let mut select: Vec<String> = Vec::new();
-    for (i, k) in key.iter().enumerate() {
+    for (i, k) in rows.key.iter().enumerate() {
         let read = match order.and_then(|o| o.get(i)) {
             Some(KeyOrder::Text) => dialect.as_text(k),
             _ => k.clone(),
         };
         select.push(format!("{read} AS {}", sql.q(&reconcile_column("k", i))));
     }
-    for (i, c) in d.columns.iter().enumerate() {
-        select.push(format!(
-            "{} AS {}",
-            sql.q(&name(c)),
-            sql.q(&reconcile_column("c", i))
-        ));
+    for (i, c) in rows.columns.iter().enumerate() {
+        select.push(format!("{c} AS {}", sql.q(&reconcile_column("c", i))));
     }
     let mut binds = Vec::new();
     if let (Some(age), Some(changed)) = (d.min_age, &spec.changed_at) {
@@ -220,16 +256,12 @@ pub fn reconcile_side(
             sql.q("trueup_recent")
         ));
     }
-    let not_null = key
-        .iter()
-        .map(|k| format!("{k} IS NOT NULL"))
-        .collect::<Vec<_>>()
-        .join(" AND ");
     let tail = match order {
         None => " LIMIT 1".to_owned(),
         Some(order) => format!(
             " ORDER BY {}",
-            key.iter()
+            rows.key
+                .iter()
                 .zip(order)
                 .map(|(k, o)| match o {
                     KeyOrder::Integer => k.clone(),
@@ -239,10 +271,12 @@ pub fn reconcile_side(
                 .join(", ")
         ),
     };
+    let within = within.map(|w| format!(" AND ({w})")).unwrap_or_default();
     let query = format!(
-        "SELECT {} FROM {from} WHERE {not_null}{}{tail}",
+        "SELECT {} FROM {} WHERE {}{within}{tail}",
         select.join(", "),
-        SqlWriter::and_filter(spec.filter.as_deref()),
+        rows.from,
+        rows.condition,
     );
     DetectorQuery::new(query, binds, d.key.clone(), "{summary}")
 }
@@ -355,7 +389,7 @@ impl SqlWriter {
     /// show); the engine runs both sides ([`reconcile_side`]).
     fn reconcile(&self, d: &crate::rule::ReconcileDetector) -> DetectorQuery {
         let order = vec![KeyOrder::Integer; d.key.len()];
-        reconcile_side(d, Side::Left, self.dialect, Some(&order))
+        reconcile_side(d, Side::Left, self.dialect, Some(&order), None)
     }
 
     /// `alias."a", alias."b"` (or unqualified without an alias).

@@ -186,16 +186,35 @@ right = {{ source = "billing", table = "invoices" }}
     )
 }
 
-async fn reconcile(left: &TestDb, right: &TestDb, text_key: bool) -> RunResult {
+/// Both modes on the same two tables: the join's result, then the bisect's.
+async fn reconcile(left: &TestDb, right: &TestDb, text_key: bool) -> [RunResult; 2] {
     left.execute(&orders_setup(left.backend)).await;
     right
         .execute(&invoices_setup(right.backend, text_key))
         .await;
-    let project = TestProject::with_sources(
-        &[("orders", &left.url), ("billing", &right.url)],
-        &[("reconcile.toml", &rule("join"))],
-    );
-    run_project(&project.path()).await
+    let mut results = Vec::new();
+    for mode in MODES {
+        let project = TestProject::with_sources(
+            &[("orders", &left.url), ("billing", &right.url)],
+            &[("reconcile.toml", &rule(mode))],
+        );
+        results.push(run_project(&project.path()).await);
+    }
+    let [join, bisect]: [RunResult; 2] = results.try_into().ok().unwrap();
+    for (result, mode) in [(&join, "join"), (&bisect, "bisect")] {
+        assert_eq!(result.error("orders-match-invoices"), None, "{mode}");
+    }
+    assert_eq!(join.findings, bisect.findings, "the modes disagree");
+    assert_eq!(join.details, bisect.details, "the modes disagree");
+    [join, bisect]
+}
+
+const MODES: [&str; 2] = ["join", "bisect"];
+
+fn assert_planted_in_both_modes(results: &[RunResult; 2], pair: &str) {
+    for (result, mode) in results.iter().zip(MODES) {
+        assert_planted(result, &format!("{pair}, {mode}"));
+    }
 }
 
 fn assert_planted(result: &RunResult, pair: &str) {
@@ -243,7 +262,7 @@ async fn reconcile_sqlite_with_postgres_text_keys_against_integers() {
         return;
     };
     let left = TestDb::sqlite();
-    assert_planted(&reconcile(&left, &right, true).await, "sqlite-postgres");
+    assert_planted_in_both_modes(&reconcile(&left, &right, true).await, "sqlite-postgres");
 }
 
 #[tokio::test]
@@ -251,7 +270,7 @@ async fn reconcile_postgres_with_postgres() {
     let (Some(left), Some(right)) = (TestDb::postgres().await, TestDb::postgres().await) else {
         return;
     };
-    assert_planted(&reconcile(&left, &right, false).await, "postgres-postgres");
+    assert_planted_in_both_modes(&reconcile(&left, &right, false).await, "postgres-postgres");
 }
 
 #[tokio::test]
@@ -259,7 +278,7 @@ async fn reconcile_postgres_with_mariadb() {
     let (Some(left), Some(right)) = (TestDb::postgres().await, TestDb::mysql().await) else {
         return;
     };
-    assert_planted(&reconcile(&left, &right, false).await, "postgres-mariadb");
+    assert_planted_in_both_modes(&reconcile(&left, &right, false).await, "postgres-mariadb");
 }
 
 #[tokio::test]
@@ -268,7 +287,195 @@ async fn reconcile_mariadb_with_sqlite_text_keys() {
         return;
     };
     let right = TestDb::sqlite();
-    assert_planted(&reconcile(&left, &right, true).await, "mariadb-sqlite");
+    assert_planted_in_both_modes(&reconcile(&left, &right, true).await, "mariadb-sqlite");
+}
+
+/// Values at the edges of "the same", one row each, a double against a decimal, text, and
+/// timestamps to the second on both sides of 1970: (id, left x, right x, left s, right s,
+/// left at, right at). Both modes must find exactly the rows that differ.
+const EDGES: [(i64, &str, &str, &str, &str, &str, &str); 13] = [
+    // A double that needs 17 digits is not the decimal of 15.
+    (
+        1,
+        "59.970000000000006",
+        "59.97",
+        "'a'",
+        "'a'",
+        "'2026-01-01 00:00:00'",
+        "'2026-01-01 00:00:00'",
+    ),
+    (
+        2,
+        "0.1",
+        "0.10",
+        "'a'",
+        "'a'",
+        "'2026-01-01 00:00:00'",
+        "'2026-01-01 00:00:00'",
+    ),
+    (
+        3,
+        "1e20",
+        "100000000000000000000",
+        "'a'",
+        "'a'",
+        "'2026-01-01 00:00:00'",
+        "'2026-01-01 00:00:00'",
+    ),
+    (
+        4,
+        "1",
+        "1",
+        "''",
+        "NULL",
+        "'2026-01-01 00:00:00'",
+        "'2026-01-01 00:00:00'",
+    ),
+    (
+        5,
+        "1",
+        "1",
+        "'a'",
+        "'a '",
+        "'2026-01-01 00:00:00'",
+        "'2026-01-01 00:00:00'",
+    ),
+    (
+        6,
+        "1",
+        "1",
+        "'é'",
+        "'é'",
+        "'2026-01-01 00:00:00'",
+        "'2026-01-01 00:00:00'",
+    ),
+    (
+        7,
+        "1",
+        "1",
+        "'abc'",
+        "'ABC'",
+        "'2026-01-01 00:00:00'",
+        "'2026-01-01 00:00:00'",
+    ),
+    (
+        8,
+        "1",
+        "1",
+        "'a'",
+        "'a'",
+        "'1969-12-31 23:59:59.5'",
+        "'1969-12-31 23:59:59'",
+    ),
+    (
+        9,
+        "1",
+        "1",
+        "'a'",
+        "'a'",
+        "'1969-12-31 23:59:59.5'",
+        "'1970-01-01 00:00:00'",
+    ),
+    (
+        10,
+        "1",
+        "1",
+        "'a'",
+        "'a'",
+        "'2026-01-01 00:00:00.999999'",
+        "'2026-01-01 00:00:01'",
+    ),
+    (
+        11,
+        "NULL",
+        "NULL",
+        "'a'",
+        "'a'",
+        "'2026-01-01 00:00:00'",
+        "'2026-01-01 00:00:00'",
+    ),
+    (
+        12,
+        "NULL",
+        "0",
+        "'a'",
+        "'a'",
+        "'2026-01-01 00:00:00'",
+        "'2026-01-01 00:00:00'",
+    ),
+    (
+        13,
+        "-0.0",
+        "0",
+        "'a'",
+        "'a'",
+        "'2026-01-01 00:00:00'",
+        "'2026-01-01 00:00:00'",
+    ),
+];
+
+const EDGES_DIFFER: [&str; 7] = ["id=1", "id=10", "id=12", "id=4", "id=5", "id=7", "id=9"];
+
+fn edges_setup(backend: &str, left: bool) -> String {
+    let (x, s, at) = match (backend, left) {
+        ("mysql", true) => ("DOUBLE", "VARCHAR(20)", "DATETIME(6)"),
+        ("mysql", false) => ("DECIMAL(30,2)", "VARCHAR(20)", "DATETIME"),
+        ("sqlite", true) => ("REAL", "TEXT", "TEXT"),
+        ("sqlite", false) => ("NUMERIC", "TEXT", "TEXT"),
+        (_, true) => ("DOUBLE PRECISION", "TEXT", "TIMESTAMP(6)"),
+        (_, false) => ("NUMERIC(30,2)", "TEXT", "TIMESTAMP(0)"),
+    };
+    let rows: Vec<String> = EDGES
+        .iter()
+        .map(|(id, lx, rx, ls, rs, lat, rat)| {
+            let (x, s, at) = if left { (lx, ls, lat) } else { (rx, rs, rat) };
+            format!("({id}, {x}, {s}, {at})")
+        })
+        .collect();
+    format!(
+        "CREATE TABLE edges (id BIGINT PRIMARY KEY, x {x}, s {s}, at {at});\n\
+         INSERT INTO edges VALUES {};\n",
+        rows.join(", ")
+    )
+}
+
+#[tokio::test]
+async fn values_at_the_edges_of_the_same_in_both_modes() {
+    let rule = |mode: &str| {
+        format!(
+            "[[rule]]\nid = \"edges\"\ntitle = \"t\"\nseverity = \"low\"\nsource = \"a\"\n\
+             [rule.detector]\nkind = \"reconcile\"\nmode = \"{mode}\"\ncolumns = [\"x\", \"s\", \"at\"]\n\
+             precision = {{ at = \"1s\" }}\nleft = {{ table = \"edges\" }}\n\
+             right = {{ source = \"b\", table = \"edges\" }}\n"
+        )
+    };
+    let mut pairs = vec![(TestDb::sqlite(), TestDb::sqlite())];
+    if let (Some(a), Some(b)) = (TestDb::postgres().await, TestDb::postgres().await) {
+        pairs.push((a, b));
+    }
+    if let (Some(a), Some(b)) = (TestDb::postgres().await, TestDb::mysql().await) {
+        pairs.push((a, b));
+    }
+    if let (Some(a), Some(b)) = (TestDb::mysql().await, TestDb::postgres().await) {
+        pairs.push((a, b));
+    }
+    if let Some(b) = TestDb::postgres().await {
+        pairs.push((TestDb::sqlite(), b));
+    }
+    for (left, right) in &pairs {
+        let pair = format!("{}-{}", left.backend, right.backend);
+        left.execute(&edges_setup(left.backend, true)).await;
+        right.execute(&edges_setup(right.backend, false)).await;
+        for mode in MODES {
+            let project = TestProject::with_sources(
+                &[("a", &left.url), ("b", &right.url)],
+                &[("rule.toml", &rule(mode))],
+            );
+            let result = run_project(&project.path()).await;
+            assert_eq!(result.error("edges"), None, "{pair}, {mode}");
+            assert_eq!(result.keys("edges"), EDGES_DIFFER, "{pair}, {mode}");
+        }
+    }
 }
 
 #[tokio::test]
@@ -453,11 +660,21 @@ async fn within_one_source(db: TestDb) {
     );
 }
 
-/// The right side's session ended by the server while both sides stream (an administrator's
-/// `pg_terminate_backend`, a failover): the rule fails, saying which side, and the run's
-/// other rules finish.
+/// The right side's session ended by the server while it streams its rows (`join`) or sums
+/// them (`bisect`): an administrator's `pg_terminate_backend`, a failover. The rule fails,
+/// saying which side, and the run's other rules finish.
 #[tokio::test]
 async fn a_side_dropped_mid_compare_fails_the_rule_and_the_run_goes_on() {
+    // The join's ordered read of the rows, and the bisect's checksums.
+    for (mode, query) in [
+        ("join", "%trueup_c0%ORDER BY%"),
+        ("bisect", "%md5%GROUP BY%"),
+    ] {
+        dropped_mid_compare(mode, query).await;
+    }
+}
+
+async fn dropped_mid_compare(mode: &str, query: &'static str) {
     let Some(admin) = support::pg::admin_url() else {
         return;
     };
@@ -468,26 +685,29 @@ async fn a_side_dropped_mid_compare_fails_the_rule_and_the_run_goes_on() {
                  FROM generate_series(1::bigint, 1000000) AS g; ALTER TABLE items ADD PRIMARY KEY (id);";
     left.execute(table).await;
     right.execute(table).await;
-    let rules = "[[rule]]\nid = \"items-agree\"\ntitle = \"t\"\nseverity = \"low\"\nsource = \"left\"\n\
-                 [rule.detector]\nkind = \"reconcile\"\ncolumns = [\"name\"]\n\
-                 left = { table = \"items\" }\nright = { source = \"right\", table = \"items\" }\n\n\
-                 [[rule]]\nid = \"still-runs\"\ntitle = \"t\"\nseverity = \"low\"\nsource = \"left\"\n\
-                 [rule.detector]\nkind = \"row-count\"\ntable = \"items\"\nmax = 10\n";
+    let rules = format!(
+        "[[rule]]\nid = \"items-agree\"\ntitle = \"t\"\nseverity = \"low\"\nsource = \"left\"\n\
+         [rule.detector]\nkind = \"reconcile\"\nmode = \"{mode}\"\ncolumns = [\"name\"]\n\
+         left = {{ table = \"items\" }}\nright = {{ source = \"right\", table = \"items\" }}\n\n\
+         [[rule]]\nid = \"still-runs\"\ntitle = \"t\"\nseverity = \"low\"\nsource = \"left\"\n\
+         [rule.detector]\nkind = \"row-count\"\ntable = \"items\"\nmax = 10\n"
+    );
     let project = TestProject::with_sources(
         &[("left", &left.url), ("right", &right.url)],
-        &[("rules.toml", rules)],
+        &[("rules.toml", &rules)],
     );
     let database = right.url.rsplit('/').next().unwrap().to_owned();
     let killer = tokio::spawn(async move {
         let pool = sqlx::PgPool::connect(&admin).await.unwrap();
-        // The right side's query, once it streams.
+        // The right side's query, once it runs.
         for _ in 0..600 {
             let killed: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity \
-                 WHERE datname = $1 AND state = 'active' AND query LIKE '%ORDER BY%' \
+                 WHERE datname = $1 AND state = 'active' AND query LIKE $2 \
                  AND application_name LIKE 'trueup %'",
             )
             .bind(&database)
+            .bind(query)
             .fetch_one(&pool)
             .await
             .unwrap();
@@ -501,10 +721,13 @@ async fn a_side_dropped_mid_compare_fails_the_rule_and_the_run_goes_on() {
     let result = run_project(&project.path()).await;
     assert!(
         killer.await.unwrap(),
-        "the right side's query was never seen running"
+        "{mode}: the right side's query was never seen running"
     );
     let error = result.error("items-agree").expect("the rule fails");
-    assert!(error.contains("the right side (source `right`)"), "{error}");
-    assert_eq!(result.error("still-runs"), None);
-    assert_eq!(result.keys("still-runs"), ["table=items"]);
+    assert!(
+        error.contains("the right side (source `right`)"),
+        "{mode}: {error}"
+    );
+    assert_eq!(result.error("still-runs"), None, "{mode}");
+    assert_eq!(result.keys("still-runs"), ["table=items"], "{mode}");
 }

@@ -109,7 +109,7 @@ fn number(value: &Value) -> Option<Number> {
 /// A decimal number's text in one form: no sign for zero or `+`, no leading zeros, no
 /// trailing zeros after the point, no point without decimals. `None` for anything that
 /// is not `[-+]digits[.digits]`.
-fn exact(text: &str) -> Option<String> {
+pub(super) fn exact(text: &str) -> Option<String> {
     let text = text.trim();
     let (negative, digits) = match text.as_bytes().first()? {
         b'-' => (true, &text[1..]),
@@ -148,8 +148,12 @@ fn same_number(a: &Number, b: &Number, tolerance: f64) -> bool {
     let (Some(x), Some(y)) = (float(a), float(b)) else {
         return false;
     };
+    // Two NaNs are the same value (as two NULLs are), and so are two infinities of a sign.
+    if x == y || (x.is_nan() && y.is_nan()) {
+        return true;
+    }
     if tolerance == 0.0 {
-        return x == y;
+        return false;
     }
     // Binary noise at the edge (10.005 - 10.00 is 0.00499999…) is not a difference.
     let noise = 1e-9 * x.abs().max(y.abs()).max(1.0);

@@ -4,6 +4,8 @@
 //! a finding. How keys are ordered and values compared across engines is
 //! docs/design/reconcile.md.
 
+mod bisect;
+mod checksum;
 mod compare;
 
 use std::cmp::Ordering;
@@ -12,8 +14,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::compile::{KeyOrder, Side, reconcile_side};
+use crate::dialect::Dialect;
 use crate::outcome::RuleError;
-use crate::rule::ReconcileDetector;
+use crate::rule::{ReconcileDetector, ReconcileMode};
 use crate::source::{FirstRow, RowSink, Source, rule_error};
 use crate::value::Value;
 use crate::{Error, Result};
@@ -40,7 +43,7 @@ pub async fn run<S: RowSink>(
     sink: &mut S,
 ) -> Result<(), RuleError> {
     check_right_columns(d, right).await?;
-    let orders = key_orders(d, left, right, timeout).await?;
+    let (orders, first_left, first_right) = key_orders(d, left, right, timeout).await?;
     let columns: Vec<Column> = d
         .columns
         .iter()
@@ -56,29 +59,146 @@ pub async fn run<S: RowSink>(
     let mut names: Vec<String> = d.key.clone();
     names.extend(FINDING_COLUMNS.iter().map(|c| (*c).to_owned()));
     sink.columns(names).map_err(|e| RuleError::from_error(&e))?;
-
-    let left_query = reconcile_side(d, Side::Left, left.sql_dialect()?, Some(&orders));
-    let right_query = reconcile_side(d, Side::Right, right.sql_dialect()?, Some(&orders));
-    let (left_tx, left_rx) = mpsc::channel(BATCHES_AHEAD);
-    let (right_tx, right_rx) = mpsc::channel(BATCHES_AHEAD);
-    let merge = Merge {
+    let compare = Compare {
         d,
-        left_name: &left.name,
-        right_name: &right.name,
+        left,
+        right,
+        timeout,
         orders: &orders,
         columns: &columns,
-        recent: d.min_age.is_some(),
     };
-    let (l, r, merged) = tokio::join!(
-        read("left", left, &left_query, timeout, left_tx),
-        read("right", right, &right_query, timeout, right_tx),
-        merge.run(left_rx, right_rx, sink),
-    );
-    // The merge's own error first: a side that stopped because the merge stopped reading
-    // failed only for that reason.
-    merged?;
-    l?;
-    r
+    if mode(d, left, right)? == ReconcileMode::Bisect
+        && bisect::run(
+            &compare,
+            (first_left.as_deref(), first_right.as_deref()),
+            sink,
+        )
+        .await?
+    {
+        return Ok(());
+    }
+    let query = |side: Side, source: &Source| -> Result<_, RuleError> {
+        Ok(reconcile_side(
+            d,
+            side,
+            source.sql_dialect()?,
+            Some(&orders),
+            None,
+        ))
+    };
+    compare
+        .join(
+            query(Side::Left, left)?,
+            query(Side::Right, right)?,
+            (None, None),
+            sink,
+        )
+        .await
+}
+
+/// The mode a rule runs in: `auto` is `bisect` between two servers, whose databases hash
+/// their own rows, and `join` when a side is SQLite (a local file, read fast, that trueup
+/// would hash itself).
+fn mode(d: &ReconcileDetector, left: &Source, right: &Source) -> Result<ReconcileMode, RuleError> {
+    Ok(match d.mode {
+        ReconcileMode::Auto => {
+            let servers = [left.sql_dialect()?, right.sql_dialect()?]
+                .iter()
+                .all(|dialect| *dialect != Dialect::Sqlite);
+            if servers {
+                ReconcileMode::Bisect
+            } else {
+                ReconcileMode::Join
+            }
+        }
+        mode => mode,
+    })
+}
+
+/// One comparison's sides and how their values compare.
+pub(crate) struct Compare<'a> {
+    d: &'a ReconcileDetector,
+    left: &'a Source,
+    right: &'a Source,
+    timeout: Duration,
+    orders: &'a [KeyOrder],
+    columns: &'a [Column],
+}
+
+impl Compare<'_> {
+    fn source(&self, side: Side) -> &Source {
+        match side {
+            Side::Left => self.left,
+            Side::Right => self.right,
+        }
+    }
+
+    /// Runs `sql` (trueup's own, without values) on `side`'s source into `sink`.
+    async fn fetch<S: RowSink>(
+        &self,
+        side: Side,
+        sql: String,
+        sink: &mut S,
+    ) -> Result<(), RuleError> {
+        let source = self.source(side);
+        let query = crate::compile::DetectorQuery::new(sql, Vec::new(), self.d.key.clone(), "");
+        source
+            .fetch(&query, self.timeout, sink)
+            .await
+            .map_err(|e| on_side(side.name(), source, rule_error(e)))
+    }
+
+    /// Reads both sides with their queries at once and merges them into findings; a side
+    /// with a [`Keep`] hands on only the rows of the buckets it keeps.
+    async fn join<S: RowSink>(
+        &self,
+        left_query: crate::compile::DetectorQuery,
+        right_query: crate::compile::DetectorQuery,
+        keep: (Option<Keep>, Option<Keep>),
+        sink: &mut S,
+    ) -> Result<(), RuleError> {
+        let (left_tx, left_rx) = mpsc::channel(BATCHES_AHEAD);
+        let (right_tx, right_rx) = mpsc::channel(BATCHES_AHEAD);
+        let merge = Merge {
+            d: self.d,
+            left_name: &self.left.name,
+            right_name: &self.right.name,
+            orders: self.orders,
+            columns: self.columns,
+            recent: self.d.min_age.is_some(),
+        };
+        let (l, r, merged) = tokio::join!(
+            read(
+                "left",
+                self.left,
+                &left_query,
+                self.timeout,
+                left_tx,
+                keep.0
+            ),
+            read(
+                "right",
+                self.right,
+                &right_query,
+                self.timeout,
+                right_tx,
+                keep.1
+            ),
+            merge.run(left_rx, right_rx, sink),
+        );
+        // The merge's own error first: a side that stopped because the merge stopped
+        // reading failed only for that reason.
+        merged?;
+        l?;
+        r
+    }
+}
+
+/// The rows a side hands on when its database cannot narrow them itself: those whose key
+/// falls in a marked bucket.
+pub(crate) struct Keep {
+    hasher: checksum::Hasher,
+    buckets: Vec<bool>,
 }
 
 /// Streams one side's rows to the merge in batches.
@@ -88,10 +208,12 @@ async fn read(
     query: &crate::compile::DetectorQuery,
     timeout: Duration,
     tx: mpsc::Sender<Vec<Vec<Value>>>,
+    keep: Option<Keep>,
 ) -> Result<(), RuleError> {
     let mut rows = Batches {
         tx,
         batch: Vec::with_capacity(BATCH),
+        keep,
     };
     let fetched = source.fetch(query, timeout, &mut rows).await;
     let sent = rows.flush().await;
@@ -108,7 +230,7 @@ async fn first_row(
     source: &Source,
     timeout: Duration,
 ) -> Result<Option<Vec<Value>>, RuleError> {
-    let query = reconcile_side(d, side, source.sql_dialect()?, None);
+    let query = reconcile_side(d, side, source.sql_dialect()?, None, None);
     let mut row = FirstRow::default();
     source
         .fetch(&query, timeout, &mut row)
@@ -142,13 +264,14 @@ async fn check_right_columns(d: &ReconcileDetector, right: &Source) -> Result<()
 }
 
 /// How each key column is ordered: as integers when both sides' first rows hold integers
-/// there (or one side is empty and the other does), else as text.
+/// there (or one side is empty and the other does), else as text; and those first rows.
+#[allow(clippy::type_complexity)]
 async fn key_orders(
     d: &ReconcileDetector,
     left: &Source,
     right: &Source,
     timeout: Duration,
-) -> Result<Vec<KeyOrder>, RuleError> {
+) -> Result<(Vec<KeyOrder>, Option<Vec<Value>>, Option<Vec<Value>>), RuleError> {
     let (l, r) = tokio::join!(
         first_row(d, "left", Side::Left, left, timeout),
         first_row(d, "right", Side::Right, right, timeout)
@@ -158,7 +281,7 @@ async fn key_orders(
         row.as_ref()
             .is_none_or(|row| matches!(row.get(i), Some(Value::Int(_))))
     };
-    Ok((0..d.key.len())
+    let orders = (0..d.key.len())
         .map(|i| {
             if integer(&l, i) && integer(&r, i) {
                 KeyOrder::Integer
@@ -166,7 +289,8 @@ async fn key_orders(
                 KeyOrder::Text
             }
         })
-        .collect())
+        .collect();
+    Ok((orders, l, r))
 }
 
 /// `error` of the side `label` read from `source`, saying which side it was.
@@ -186,6 +310,7 @@ fn on_side(label: &str, source: &Source, error: RuleError) -> RuleError {
 struct Batches {
     tx: mpsc::Sender<Vec<Vec<Value>>>,
     batch: Vec<Vec<Value>>,
+    keep: Option<Keep>,
 }
 
 impl Batches {
@@ -207,6 +332,11 @@ impl RowSink for Batches {
     }
 
     async fn row(&mut self, values: Vec<Value>) -> Result<()> {
+        if let Some(keep) = &mut self.keep
+            && !keep.hasher.bucket(&values).is_some_and(|b| keep.buckets[b])
+        {
+            return Ok(());
+        }
         self.batch.push(values);
         if self.batch.len() >= BATCH {
             self.flush().await?;

@@ -420,12 +420,16 @@ pub struct ReconcileSide {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ReconcileMode {
-    /// `join` (see docs/guides/reconciling-databases.md).
+    /// `bisect` when both sides are servers (PostgreSQL, MySQL), `join` when a side is
+    /// SQLite (see docs/guides/reconciling-databases.md).
     #[default]
     Auto,
     /// Both sides read in key order and merged: every row crosses the network once, memory
     /// stays flat.
     Join,
+    /// Each database sums hashes of its rows per bucket of keys; only the buckets whose
+    /// sums differ are read and merged as by `join`.
+    Bisect,
 }
 
 /// A PromQL query whose result series are violations.

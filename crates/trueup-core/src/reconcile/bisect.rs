@@ -1,0 +1,300 @@
+//! `bisect` mode: each side sums the hashes of its rows per bucket of keys inside its own
+//! database, the sums are compared here, and only the rows of buckets whose sums differ are
+//! read and merged as `join` merges them. Two large tables that mostly agree are compared
+//! without reading their rows across the network.
+
+use crate::compile::{KeyOrder, Side, reconcile_rows, reconcile_side};
+use crate::dialect::Dialect;
+use crate::outcome::RuleError;
+use crate::source::{FirstRow, RowSink, rule_error};
+use crate::value::Value;
+use crate::{Error, Result};
+
+use super::checksum::{BUCKETS, Buckets, Class, Hasher, Plan, Sums};
+use super::{Compare, Keep, on_side};
+
+/// Differing key ranges read with one range condition each, up to this many; past it, by
+/// their buckets (`… IN (…)`), which the database checks row by row.
+const MOST_RANGES: usize = 64;
+
+/// How one side is checksummed: in its database, or here.
+enum Way {
+    Sql(Plan),
+    Here(Dialect),
+}
+
+/// Compares the sides of `c` by bucket checksums, then row by row in the buckets that
+/// differ. `Ok(false)`: bisect cannot be trusted on these servers (a server prints doubles
+/// with fewer digits than they have), and the caller compares by `join` instead.
+pub(super) async fn run<S: RowSink>(
+    c: &Compare<'_>,
+    first: (Option<&[Value]>, Option<&[Value]>),
+    sink: &mut S,
+) -> Result<bool, RuleError> {
+    let d = c.d;
+    let classes: Vec<Class> = c
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, column)| {
+            let at = d.key.len() + i;
+            Class::of(
+                value_at(first.0, at),
+                value_at(first.1, at),
+                column.tolerance,
+                column.precision_micros,
+            )
+        })
+        .collect();
+    let buckets = match (d.key.len(), c.orders.first()) {
+        (1, Some(KeyOrder::Integer)) => {
+            let (l, r) = tokio::join!(bounds(c, Side::Left), bounds(c, Side::Right));
+            match [l?, r?]
+                .into_iter()
+                .flatten()
+                .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))
+            {
+                Some((low, high)) => Buckets::range(low, high),
+                // Neither side has a row.
+                None => return Ok(true),
+            }
+        }
+        _ => Buckets::Hash,
+    };
+    let way = |side: Side, row: Option<&[Value]>| -> Result<Way, RuleError> {
+        let dialect = c.source(side).sql_dialect()?;
+        Ok(match dialect {
+            Dialect::Sqlite => Way::Here(dialect),
+            _ => Way::Sql(Plan::new(dialect, c.orders, &classes, row, buckets)),
+        })
+    };
+    let (left_way, right_way) = (way(Side::Left, first.0)?, way(Side::Right, first.1)?);
+    for (side, way) in [(Side::Left, &left_way), (Side::Right, &right_way)] {
+        if let Way::Sql(plan) = way
+            && plan.prints_doubles()
+            && !prints_doubles_exactly(c, side, plan).await?
+        {
+            return Ok(false);
+        }
+    }
+    let (l, r) = tokio::join!(
+        sums(c, Side::Left, &left_way, &classes, buckets),
+        sums(c, Side::Right, &right_way, &classes, buckets)
+    );
+    let (l, r) = (l?, r?);
+    let differing = l.differing(&r);
+    if differing.is_empty() {
+        return Ok(true);
+    }
+    let mut marked = vec![false; BUCKETS];
+    for b in &differing {
+        marked[*b] = true;
+    }
+    let narrowed = |side: Side, way: &Way| -> (Option<String>, Option<Keep>) {
+        if differing.len() * 2 > BUCKETS {
+            return (None, None);
+        }
+        let dialect = match way {
+            Way::Sql(plan) => plan.dialect(),
+            Way::Here(dialect) => *dialect,
+        };
+        let rows = reconcile_rows(d, side, dialect);
+        match (buckets, way) {
+            (Buckets::Range { .. }, _) => (
+                Some(range_condition(&rows.key[0], buckets, &differing, dialect)),
+                None,
+            ),
+            (Buckets::Hash, Way::Sql(plan)) => (
+                Some(format!(
+                    "{} IN ({})",
+                    plan.bucket_expr(&rows),
+                    list(&differing)
+                )),
+                None,
+            ),
+            (Buckets::Hash, Way::Here(_)) => (
+                None,
+                Some(Keep {
+                    hasher: Hasher::new(&classes, d.key.len(), buckets),
+                    buckets: marked.clone(),
+                }),
+            ),
+        }
+    };
+    let (left_within, left_keep) = narrowed(Side::Left, &left_way);
+    let (right_within, right_keep) = narrowed(Side::Right, &right_way);
+    let query = |side: Side, within: Option<String>| -> Result<_, RuleError> {
+        Ok(reconcile_side(
+            d,
+            side,
+            c.source(side).sql_dialect()?,
+            Some(c.orders),
+            within.as_deref(),
+        ))
+    };
+    c.join(
+        query(Side::Left, left_within)?,
+        query(Side::Right, right_within)?,
+        (left_keep, right_keep),
+        sink,
+    )
+    .await?;
+    Ok(true)
+}
+
+/// The value at `at` of a row, unless the row is missing or the value NULL.
+fn value_at(row: Option<&[Value]>, at: usize) -> Option<&Value> {
+    row.and_then(|r| r.get(at)).filter(|v| !v.is_null())
+}
+
+/// Bucket numbers as an SQL list (numbers trueup made, not values from anyone).
+fn list(buckets: &[usize]) -> String {
+    buckets
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The condition that keeps the keys of the `differing` range buckets: a range condition
+/// per run of adjacent buckets (the key's index finds them), or when there are many runs
+/// the buckets themselves.
+fn range_condition(key: &str, buckets: Buckets, differing: &[usize], dialect: Dialect) -> String {
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for b in differing {
+        match runs.last_mut() {
+            Some((_, end)) if *end + 1 == *b => *end = *b,
+            _ => runs.push((*b, *b)),
+        }
+    }
+    if runs.len() <= MOST_RANGES {
+        return runs
+            .iter()
+            .filter_map(|(first, last)| {
+                let (start, _) = buckets.bounds(*first)?;
+                let (_, end) = buckets.bounds(*last)?;
+                Some(format!("({key} >= {start} AND {key} < {end})"))
+            })
+            .collect::<Vec<_>>()
+            .join(" OR ");
+    }
+    let Buckets::Range { low, width } = buckets else {
+        return "1 = 1".to_owned();
+    };
+    let bucket = match dialect {
+        Dialect::Mysql => format!("(({key} - ({low})) DIV {width})"),
+        _ => format!("(({key} - ({low})) / {width})"),
+    };
+    format!("{bucket} IN ({})", list(differing))
+}
+
+/// The smallest and largest key of one side (an integer key), if it has rows.
+async fn bounds(c: &Compare<'_>, side: Side) -> Result<Option<(i64, i64)>, RuleError> {
+    let source = c.source(side);
+    let rows = reconcile_rows(c.d, side, source.sql_dialect()?);
+    let sql = format!(
+        "SELECT min({k}), max({k}) FROM {} WHERE {}",
+        rows.from,
+        rows.condition,
+        k = rows.key[0]
+    );
+    let mut first = FirstRow::default();
+    c.fetch(side, sql, &mut first).await?;
+    Ok(match first.0.as_deref() {
+        Some([Value::Int(low), Value::Int(high)]) => Some((*low, *high)),
+        _ => None,
+    })
+}
+
+/// Whether the server of `side` prints doubles with every digit they need.
+async fn prints_doubles_exactly(
+    c: &Compare<'_>,
+    side: Side,
+    plan: &Plan,
+) -> Result<bool, RuleError> {
+    let mut first = FirstRow::default();
+    c.fetch(side, plan.double_probe(), &mut first).await?;
+    Ok(matches!(first.0.as_deref(), Some([Value::Int(1)])))
+}
+
+/// The checksums of one side, per bucket.
+async fn sums(
+    c: &Compare<'_>,
+    side: Side,
+    way: &Way,
+    classes: &[Class],
+    buckets: Buckets,
+) -> Result<Sums, RuleError> {
+    let d = c.d;
+    match way {
+        Way::Sql(plan) => {
+            let rows = reconcile_rows(d, side, plan.dialect());
+            let mut sink = SqlSums(Sums::new());
+            c.fetch(side, plan.bucket_query(&rows), &mut sink).await?;
+            Ok(sink.0)
+        }
+        Way::Here(dialect) => {
+            let query = reconcile_side(d, side, *dialect, Some(c.orders), None);
+            let mut sink = HereSums {
+                sums: Sums::new(),
+                hasher: Hasher::new(classes, d.key.len(), buckets),
+            };
+            c.source(side)
+                .fetch(&query, c.timeout, &mut sink)
+                .await
+                .map_err(|e| on_side(side.name(), c.source(side), rule_error(e)))?;
+            Ok(sink.sums)
+        }
+    }
+}
+
+/// Bucket rows from a server: the bucket, its rows, the sum of their hashes as text.
+struct SqlSums(Sums);
+
+impl RowSink for SqlSums {
+    fn columns(&mut self, _: Vec<String>) -> Result<()> {
+        Ok(())
+    }
+
+    async fn row(&mut self, values: Vec<Value>) -> Result<()> {
+        let number = |v: Option<&Value>| -> Option<u128> {
+            match v? {
+                Value::Int(i) => u128::try_from(*i).ok(),
+                Value::Decimal(t) | Value::Text(t) => t.trim().parse().ok(),
+                _ => None,
+            }
+        };
+        let bucket = number(values.first()).and_then(|b| usize::try_from(b).ok());
+        match (bucket, number(values.get(1)), number(values.get(2))) {
+            (Some(b), Some(count), sum) if b < BUCKETS => {
+                self.0.count[b] = u64::try_from(count).unwrap_or(u64::MAX);
+                self.0.sum[b] = sum.unwrap_or(0);
+                Ok(())
+            }
+            _ => Err(Error::Other(format!(
+                "a checksum row that is not a bucket, a count and a sum: {values:?}"
+            ))),
+        }
+    }
+}
+
+/// A side's rows hashed and summed here.
+struct HereSums {
+    sums: Sums,
+    hasher: Hasher,
+}
+
+impl RowSink for HereSums {
+    fn columns(&mut self, _: Vec<String>) -> Result<()> {
+        Ok(())
+    }
+
+    async fn row(&mut self, values: Vec<Value>) -> Result<()> {
+        if let Some(b) = self.hasher.bucket(&values) {
+            let hash = self.hasher.hash(&values);
+            self.sums.count[b] += 1;
+            self.sums.sum[b] += u128::from(hash);
+        }
+        Ok(())
+    }
+}
