@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Benchmark of `reconcile` rules: two PostgreSQL databases with the same ROWS-row table,
-# 0.1 % of its rows changed on the right, compared by trueup (join mode) and by reladiff
-# (PyPI `reladiff`, its default bisection: checksums of key ranges in each database), side
-# by side, ROUNDS rounds taking turns (medians); then MariaDB against PostgreSQL at
-# MYSQL_ROWS rows with trueup. Each run is checked: the differences found must be the
+# 0.1 % of its rows changed on the right, compared by trueup (join mode and bisect mode) and
+# by reladiff (PyPI `reladiff`, its default bisection: checksums of key ranges in each
+# database), side by side, ROUNDS rounds taking turns (medians); then MariaDB against
+# PostgreSQL at MYSQL_ROWS rows with trueup, in both modes. Each run is checked: the differences found must be the
 # planted ones. Prints a Markdown table.
 #
 #   bench/reconcile.sh [ROWS] [ROUNDS] [MYSQL_ROWS]   (defaults: 10000000, 3, 1000000)
@@ -27,7 +27,7 @@ for v in "$rows" "$rounds" "$mysql_rows"; do
   [[ $v =~ ^[1-9][0-9]*$ ]] || { echo "ROWS, ROUNDS and MYSQL_ROWS must be positive integers, not '$v'" >&2; exit 2; }
 done
 work=${BENCH_DIR:-bench/.work}/reconcile
-rm -rf "$work" && mkdir -p "$work/project/rules"
+rm -rf "$work" && mkdir -p "$work/join/rules" "$work/bisect/rules"
 work=$(cd "$work" && pwd)
 
 step() { printf '\n==> %s\n' "$*" >&2; }
@@ -93,9 +93,11 @@ plant "$right"
 planted=$((rows / 1000 + (rows % 1000 >= 7 ? 1 : 0)))
 server=$(pg "$left" -c "SHOW server_version")
 
-printf '%s\n' 'rules = ["rules"]' "" '[sources.left]' 'url = "${BENCH_LEFT_URL}"' "" \
-  '[sources.right]' 'url = "${BENCH_RIGHT_URL}"' >"$work/project/trueup.toml"
-cat >"$work/project/rules/items.toml" <<'EOF'
+# One project per mode, the same rule but for its `mode`.
+for mode in join bisect; do
+  printf '%s\n' 'rules = ["rules"]' "" '[sources.left]' 'url = "${BENCH_LEFT_URL}"' "" \
+    '[sources.right]' 'url = "${BENCH_RIGHT_URL}"' >"$work/$mode/trueup.toml"
+  cat >"$work/$mode/rules/items.toml" <<EOF
 [[rule]]
 id = "bench.items-agree"
 title = "Items agree"
@@ -104,11 +106,12 @@ source = "left"
 timeout = "30m"
 [rule.detector]
 kind = "reconcile"
-mode = "join"
+mode = "$mode"
 columns = ["qty", "price", "name", "created_at"]
 left = { table = "items" }
 right = { source = "right", table = "items" }
 EOF
+done
 
 # timed NAME OUT COMMAND...: one run under GNU time, appended to $work/times-NAME.
 timed() {
@@ -118,10 +121,11 @@ timed() {
 }
 findings() { python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["findings"]))' "$1"; }
 expect() { [ "$2" = "$3" ] || { echo "$1: $2, expected $3" >&2; cat "$work/stderr.txt" >&2; exit 1; }; }
+# run_trueup MODE LEFT RIGHT NAME PLANTED
 run_trueup() {
-  BENCH_LEFT_URL=$1 BENCH_RIGHT_URL=$2 timed "$3" "$work/trueup.json" \
-    "$trueup" --quiet --project "$work/project/trueup.toml" check --no-record --format json
-  expect "trueup findings ($3)" "$(findings "$work/trueup.json")" "$4"
+  BENCH_LEFT_URL=$2 BENCH_RIGHT_URL=$3 timed "$4" "$work/trueup.json" \
+    "$trueup" --quiet --project "$work/$1/trueup.toml" check --no-record --format json
+  expect "trueup findings ($4)" "$(findings "$work/trueup.json")" "$5"
 }
 run_reladiff() {
   # reladiff knows the scheme as postgresql://.
@@ -133,16 +137,17 @@ run_reladiff() {
 
 rm -f "$work"/times-*
 step "warm-up, untimed"
-run_trueup "$left" "$right" warm "$planted"
+run_trueup join "$left" "$right" warm "$planted"
+run_trueup bisect "$left" "$right" warm "$planted"
 rm -f "$work"/times-*
 step "$rounds rounds at $rows rows, taking turns"
 for round in $(seq "$rounds"); do
   echo "round $round/$rounds" >&2
-  if [ $((round % 2)) = 1 ]; then
-    run_trueup "$left" "$right" trueup "$planted"; run_reladiff
-  else
-    run_reladiff; run_trueup "$left" "$right" trueup "$planted"
-  fi
+  case $((round % 3)) in
+    1) run_trueup join "$left" "$right" trueup "$planted"; run_trueup bisect "$left" "$right" bisect "$planted"; run_reladiff ;;
+    2) run_reladiff; run_trueup join "$left" "$right" trueup "$planted"; run_trueup bisect "$left" "$right" bisect "$planted" ;;
+    0) run_trueup bisect "$left" "$right" bisect "$planted"; run_reladiff; run_trueup join "$left" "$right" trueup "$planted" ;;
+  esac
 done
 
 step "MariaDB against PostgreSQL at $mysql_rows rows"
@@ -160,8 +165,10 @@ pg_table "$small" "$mysql_rows"
 plant "$small"
 small_planted=$((mysql_rows / 1000 + (mysql_rows % 1000 >= 7 ? 1 : 0)))
 mariadb_version=$(my "SELECT VERSION()" | tail -n 1)
-run_trueup "$my_left" "$small" mysql-warm "$small_planted"
-run_trueup "$my_left" "$small" mysql "$small_planted"
+run_trueup join "$my_left" "$small" mysql-warm "$small_planted"
+run_trueup join "$my_left" "$small" mysql "$small_planted"
+run_trueup bisect "$my_left" "$small" mysql-bisect-warm "$small_planted"
+run_trueup bisect "$my_left" "$small" mysql-bisect "$small_planted"
 
 median() { sort -n | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)] }'; }
 seconds() { awk '{ print $1 }' "$work/times-$1" | median; }
@@ -178,9 +185,12 @@ echo "Peak RSS and CPU are the client's own (CPU: user time)."
 echo
 echo "| tool | pair | rows a side | wall time (s) | rows/s | peak RSS (MiB) | client CPU (s) | each round (s) |"
 echo "|---|---|---:|---:|---:|---:|---:|---|"
-t=$(seconds trueup); r=$(seconds reladiff); m=$(seconds mysql)
+t=$(seconds trueup); b=$(seconds bisect); r=$(seconds reladiff); m=$(seconds mysql); mb=$(seconds mysql-bisect)
 echo "| trueup, join | PostgreSQL ↔ PostgreSQL | $rows | $t | $(per_second "$rows" "$t") | $(mib trueup) | $(cpu trueup) | $(runs_of trueup) |"
+echo "| trueup, bisect | PostgreSQL ↔ PostgreSQL | $rows | $b | $(per_second "$rows" "$b") | $(mib bisect) | $(cpu bisect) | $(runs_of bisect) |"
 echo "| reladiff, bisection | PostgreSQL ↔ PostgreSQL | $rows | $r | $(per_second "$rows" "$r") | $(mib reladiff) | $(cpu reladiff) | $(runs_of reladiff) |"
 echo "| trueup, join | MariaDB ↔ PostgreSQL | $mysql_rows | $m | $(per_second "$mysql_rows" "$m") | $(mib mysql) | $(cpu mysql) | |"
+echo "| trueup, bisect | MariaDB ↔ PostgreSQL | $mysql_rows | $mb | $(per_second "$mysql_rows" "$mb") | $(mib mysql-bisect) | $(cpu mysql-bisect) | |"
 echo
 echo "trueup join / reladiff bisection, rows/s: $(awk -v a="$r" -v b="$t" 'BEGIN { printf "%.2f", a / b }')"
+echo "trueup bisect / reladiff bisection, rows/s: $(awk -v a="$r" -v b="$b" 'BEGIN { printf "%.2f", a / b }')"
