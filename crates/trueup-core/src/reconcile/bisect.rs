@@ -61,22 +61,35 @@ pub(super) async fn run<S: RowSink>(
         }
         _ => Buckets::Hash,
     };
-    let way = |side: Side, row: Option<&[Value]>| -> Result<Way, RuleError> {
+    let way = |side: Side, rows: (Option<&[Value]>, Option<&[Value]>)| -> Result<Way, RuleError> {
         let dialect = c.source(side).sql_dialect()?;
         Ok(match dialect {
             Dialect::Sqlite => Way::Here(dialect),
-            _ => Way::Sql(Plan::new(dialect, c.orders, &classes, row, buckets)),
+            _ => Way::Sql(Plan::new(dialect, c.orders, &classes, rows, buckets)),
         })
     };
-    let (left_way, right_way) = (way(Side::Left, first.0)?, way(Side::Right, first.1)?);
-    for (side, way) in [(Side::Left, &left_way), (Side::Right, &right_way)] {
-        if let Way::Sql(plan) = way
-            && plan.prints_doubles()
-            && !prints_doubles_exactly(c, side, plan).await?
-        {
+    let mut ways = [
+        way(Side::Left, (first.0, first.1))?,
+        way(Side::Right, (first.1, first.0))?,
+    ];
+    let mut native = true;
+    for (side, way) in [Side::Left, Side::Right].into_iter().zip(&ways) {
+        let Way::Sql(plan) = way else {
+            native = false;
+            continue;
+        };
+        let (doubles, fast) = probe(c, side, plan).await?;
+        if plan.prints_doubles() && !doubles {
             return Ok(false);
         }
+        native &= fast;
     }
+    for way in &mut ways {
+        if let Way::Sql(plan) = way {
+            plan.native = native;
+        }
+    }
+    let [left_way, right_way] = ways;
     let (l, r) = tokio::join!(
         sums(c, Side::Left, &left_way, &classes, buckets),
         sums(c, Side::Right, &right_way, &classes, buckets)
@@ -206,15 +219,15 @@ async fn bounds(c: &Compare<'_>, side: Side) -> Result<Option<(i64, i64)>, RuleE
     })
 }
 
-/// Whether the server of `side` prints doubles with every digit they need.
-async fn prints_doubles_exactly(
-    c: &Compare<'_>,
-    side: Side,
-    plan: &Plan,
-) -> Result<bool, RuleError> {
+/// What the server of `side` can do: print doubles with every digit they need, and hash
+/// rows by PostgreSQL's own hash functions ([`Plan::probe`]).
+async fn probe(c: &Compare<'_>, side: Side, plan: &Plan) -> Result<(bool, bool), RuleError> {
     let mut first = FirstRow::default();
-    c.fetch(side, plan.double_probe(), &mut first).await?;
-    Ok(matches!(first.0.as_deref(), Some([Value::Int(1)])))
+    c.fetch(side, plan.probe(), &mut first).await?;
+    Ok(match first.0.as_deref() {
+        Some([Value::Int(doubles), Value::Int(fast)]) => (*doubles == 1, *fast == 1),
+        _ => (false, false),
+    })
 }
 
 /// The checksums of one side, per bucket.
@@ -257,9 +270,9 @@ impl RowSink for SqlSums {
     }
 
     async fn row(&mut self, values: Vec<Value>) -> Result<()> {
-        let number = |v: Option<&Value>| -> Option<u128> {
+        let number = |v: Option<&Value>| -> Option<i128> {
             match v? {
-                Value::Int(i) => u128::try_from(*i).ok(),
+                Value::Int(i) => Some(i128::from(*i)),
                 Value::Decimal(t) | Value::Text(t) => t.trim().parse().ok(),
                 _ => None,
             }
@@ -293,7 +306,7 @@ impl RowSink for HereSums {
         if let Some(b) = self.hasher.bucket(&values) {
             let hash = self.hasher.hash(&values);
             self.sums.count[b] += 1;
-            self.sums.sum[b] += u128::from(hash);
+            self.sums.sum[b] += i128::from(hash);
         }
         Ok(())
     }

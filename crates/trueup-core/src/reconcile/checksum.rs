@@ -150,30 +150,37 @@ impl Buckets {
 pub struct Plan {
     dialect: Dialect,
     orders: Vec<KeyOrder>,
-    /// The class of each compared column and how this side writes it.
-    columns: Vec<(Class, Own)>,
+    /// The class of each compared column, what this side's column holds, and what the
+    /// other side's holds.
+    columns: Vec<(Class, Own, Own)>,
     pub buckets: Buckets,
+    /// Both sides are PostgreSQL 14 or later: rows are hashed by `hash_record_extended`
+    /// (each type's own hash, no text written) rather than by MD5 of their text.
+    pub native: bool,
 }
 
 impl Plan {
+    /// The plan of a side whose first row is `first`, the other side's being `other`.
     pub fn new(
         dialect: Dialect,
         orders: &[KeyOrder],
         classes: &[Class],
-        first: Option<&[Value]>,
+        (first, other): (Option<&[Value]>, Option<&[Value]>),
         buckets: Buckets,
     ) -> Plan {
         let width = orders.len();
+        let own = |row: Option<&[Value]>, i: usize| Own::of(row.and_then(|r| r.get(width + i)));
         let columns = classes
             .iter()
             .enumerate()
-            .map(|(i, class)| (*class, Own::of(first.and_then(|row| row.get(width + i)))))
+            .map(|(i, class)| (*class, own(first, i), own(other, i)))
             .collect();
         Plan {
             dialect,
             orders: orders.to_vec(),
             columns,
             buckets,
+            native: false,
         }
     }
 
@@ -185,20 +192,20 @@ impl Plan {
     /// then the server must print them exactly ([`Plan::double_probe`]), or two doubles could be
     /// written alike.
     pub fn prints_doubles(&self) -> bool {
-        self.columns.iter().any(|(class, own)| match class {
+        self.columns.iter().any(|(class, own, _)| match class {
             Class::Float => own != &Own::Text && own != &Own::Bytes,
             Class::Text | Class::Exact => *own == Own::Float,
             Class::Rounded(_) | Class::Instant(_) => false,
         })
     }
 
-    /// A query whose one value is `1` when the server prints a double that needs 17 digits
-    /// with all of them (`extra_float_digits` below 1 on PostgreSQL, or MySQL before 8.0,
-    /// print 15).
-    pub fn double_probe(&self) -> String {
+    /// A query of one row: `1` when the server prints a double that needs 17 digits with
+    /// all of them (`extra_float_digits` below 1 on PostgreSQL, or MySQL before 8.0, print
+    /// 15), then `1` when it is PostgreSQL 14 or later (`hash_record_extended`).
+    pub fn probe(&self) -> String {
         match self.dialect {
-            Dialect::Mysql => "SELECT CASE WHEN CAST(59.970000000000006e0 AS CHAR) = '59.970000000000006' THEN 1 ELSE 0 END".to_owned(),
-            _ => "SELECT CASE WHEN CAST(CAST('59.970000000000006' AS double precision) AS TEXT) = '59.970000000000006' THEN 1 ELSE 0 END".to_owned(),
+            Dialect::Mysql => "SELECT CASE WHEN CAST(59.970000000000006e0 AS CHAR) = '59.970000000000006' THEN 1 ELSE 0 END, 0".to_owned(),
+            _ => "SELECT CASE WHEN CAST(CAST('59.970000000000006' AS double precision) AS TEXT) = '59.970000000000006' THEN 1 ELSE 0 END, CASE WHEN CAST(current_setting('server_version_num') AS integer) >= 140000 THEN 1 ELSE 0 END".to_owned(),
         }
     }
 
@@ -209,6 +216,10 @@ impl Plan {
         let q = |s: &str| d.quote(s);
         let fragments = self.row_fragments(rows);
         let hash = match d {
+            _ if self.native => format!(
+                "hash_record_extended(ROW({}), 0)",
+                self.native_fields(rows).join(", ")
+            ),
             Dialect::Mysql => format!(
                 "CAST(CONV(SUBSTRING(MD5(CONCAT({})), 1, 15), 16, 10) AS UNSIGNED)",
                 fragments.join(", ")
@@ -254,17 +265,47 @@ impl Plan {
         rows.key
             .iter()
             .zip(&self.orders)
-            .map(|(k, order)| {
-                let text = self.dialect.as_text(k);
-                let _ = order;
-                self.fragment(k, 's', &text)
-            })
+            .map(|(k, _)| self.fragment(k, 's', &self.dialect.as_text(k)))
             .collect()
+    }
+
+    /// The fields of a row hashed by PostgreSQL's own hash functions: a column as it is
+    /// when both sides hold the same kind of value and it is compared by equality (values
+    /// equal for PostgreSQL are the same for `same`), else its written text. Text is hashed
+    /// as `text` (a `json` column has no hash function), under the database's default
+    /// collation, which is deterministic: equal means the same characters.
+    fn native_fields(&self, rows: &SideRows) -> Vec<String> {
+        // A key is hashed as the merge compares it: an integer, or its text.
+        let mut out: Vec<String> = rows
+            .key
+            .iter()
+            .zip(&self.orders)
+            .map(|(k, order)| match order {
+                KeyOrder::Integer => k.clone(),
+                KeyOrder::Text => self.dialect.as_text(k),
+            })
+            .collect();
+        for (c, (class, own, other)) in rows.columns.iter().zip(&self.columns) {
+            let by_equality = matches!(
+                class,
+                Class::Text | Class::Exact | Class::Float | Class::Instant(1)
+            );
+            let hashable = matches!(
+                own,
+                Own::Int | Own::Bool | Own::Decimal | Own::Float | Own::Timestamp | Own::Bytes
+            );
+            if by_equality && hashable && own == other {
+                out.push(c.clone());
+            } else {
+                out.push(self.written(c, *class, *own).1);
+            }
+        }
+        out
     }
 
     fn row_fragments(&self, rows: &SideRows) -> Vec<String> {
         let mut out = self.key_fragments(rows);
-        for (c, (class, own)) in rows.columns.iter().zip(&self.columns) {
+        for (c, (class, own, _)) in rows.columns.iter().zip(&self.columns) {
             let (tag, text) = self.written(c, *class, *own);
             out.push(self.fragment(c, tag, &text));
         }
@@ -346,7 +387,7 @@ impl Plan {
 /// The checksums of one side: rows and the sum of their hashes, per bucket.
 pub struct Sums {
     pub count: Vec<u64>,
-    pub sum: Vec<u128>,
+    pub sum: Vec<i128>,
 }
 
 impl Sums {
