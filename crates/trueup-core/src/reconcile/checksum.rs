@@ -21,6 +21,9 @@ use super::compare::{exact, instant};
 /// the tables' size (65,536 counts and sums a side).
 pub const BUCKETS: usize = 65_536;
 
+/// The fewest keys a range bucket holds.
+pub const MIN_WIDTH: i128 = 32;
+
 /// How a compared column's values are written before hashing, chosen once per rule from
 /// both sides' first rows and the column's `tolerance` and `precision`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -124,10 +127,11 @@ pub enum Buckets {
 
 impl Buckets {
     /// Ranges over `low..=high` (both sides' smallest and largest keys), when the span
-    /// fits the key's type.
+    /// fits the key's type: at most [`BUCKETS`] of them, and at least [`MIN_WIDTH`] keys
+    /// wide (a bucket a row costs the databases a group a row for nothing).
     pub fn range(low: i64, high: i64) -> Buckets {
         let span = i128::from(high) - i128::from(low) + 1;
-        let width = (span + BUCKETS as i128 - 1) / BUCKETS as i128;
+        let width = ((span + BUCKETS as i128 - 1) / BUCKETS as i128).max(MIN_WIDTH);
         match (i64::try_from(span), i64::try_from(width.max(1))) {
             (Ok(_), Ok(width)) => Buckets::Range { low, width },
             _ => Buckets::Hash,
@@ -558,7 +562,7 @@ mod tests {
 
     #[test]
     fn ranges_cover_the_keys_in_at_most_the_buckets() {
-        assert_eq!(Buckets::range(3, 10), Buckets::Range { low: 3, width: 1 });
+        assert_eq!(Buckets::range(3, 10), Buckets::Range { low: 3, width: 32 });
         let Buckets::Range { low, width } = Buckets::range(1, 10_000_000) else {
             panic!("a range");
         };
