@@ -228,6 +228,9 @@ pub async fn prepare(
             format!("source `{}` has no table `{table_name}`", db.source),
         );
     };
+    if let Some(reason) = not_transactional(&table) {
+        return refuse(some, reason);
+    }
     if !table.triggers.is_empty() && !repair.allow_triggers() {
         return refuse(
             some,
@@ -335,6 +338,9 @@ pub async fn prepare(
                         some,
                         format!("table `{}` has no primary or unique key", reference.table),
                     );
+                }
+                if let Some(reason) = not_transactional(&referencing) {
+                    return refuse(some, reason);
                 }
                 if !referencing.triggers.is_empty() && !repair.allow_triggers() {
                     return refuse(
@@ -531,6 +537,9 @@ async fn dependent(
 /// Why deleting rows of `child` (a table whose rows go with the repaired ones, `via` says
 /// how) would change rows trueup does not journal: a cascade of its own, or triggers.
 fn deeper_problem(child: &Table, via: &str, allow_triggers: bool) -> Option<String> {
+    if let Some(reason) = not_transactional(child) {
+        return Some(reason);
+    }
     if let Some(deeper) = child
         .referenced_by
         .iter()
@@ -552,8 +561,20 @@ fn deeper_problem(child: &Table, via: &str, allow_triggers: bool) -> Option<Stri
     })
 }
 
+/// Why a MySQL table cannot take part in a repair: its engine does not roll back, so a batch
+/// that fails would leave its part done.
+fn not_transactional(table: &Table) -> Option<String> {
+    table.not_transactional.as_ref().map(|what| {
+        format!(
+            "table `{}` is {what}, which cannot roll back a transaction: trueup repairs only \
+             InnoDB tables on MySQL",
+            table.name
+        )
+    })
+}
+
 fn same_table(a: &str, b: &str) -> bool {
-    a.eq_ignore_ascii_case(b) || b.trim_matches('"').eq_ignore_ascii_case(a)
+    a.eq_ignore_ascii_case(b) || b.trim_matches(['"', '`']).eq_ignore_ascii_case(a)
 }
 
 /// The aggregate an `aggregate-match` compares its column with, as an expression over the

@@ -287,6 +287,12 @@ pub(super) async fn quarantine(
     keys: &[Vec<Value>],
 ) -> Result<Vec<Entry>> {
     if !exists {
+        if db.engine() == Engine::Mysql {
+            // MySQL would commit the batch's transaction here: `apply` creates it before.
+            return Err(Error::Other(format!(
+                "quarantine table `{into}` was not created before the batch; this is a bug"
+            )));
+        }
         db.batch(&sql::create_quarantine(db, rr, into)).await?;
     }
     for chunk in keys.chunks(500) {
@@ -307,7 +313,7 @@ pub(super) async fn quarantine(
     let mut quarantine_key = key.to_vec();
     quarantine_key.push(spec::QUARANTINE_COLUMNS[0].to_owned());
     let repair = match db.engine() {
-        Engine::Sqlite => tags[0].clone(),
+        Engine::Sqlite | Engine::Mysql => tags[0].clone(),
         Engine::Postgres => match &tags[0] {
             Value::Int(id) => Value::Text(id.to_string()),
             other => other.clone(),

@@ -233,10 +233,27 @@ pub async fn apply(
             .map(|r| r.rr.rule.clone())
             .collect();
         session.journal.from_run = plan.header.from_run;
+        let mysql = session.db.engine() == Engine::Mysql;
+        if mysql {
+            // MySQL commits each CREATE TABLE at once, and any transaction open with it: the
+            // journal and missing quarantine tables are made before any batch begins (a dry
+            // run or a failed batch leaves them, empty).
+            journal::ensure(&mut session.db, false).await?;
+            let source = session.db.source.clone();
+            for run in runs.values_mut().filter(|r| r.rr.source == source) {
+                if let Some((into, false)) = run.rr.action.quarantine() {
+                    let create = super::sql::create_quarantine(&session.db, &run.rr, into);
+                    session.db.batch(&create).await?;
+                    run.rr.action.quarantine_created();
+                }
+            }
+        }
         if options.dry_run {
             session.db.begin().await?;
         }
-        journal::ensure(&mut session.db, options.dry_run).await?;
+        if !mysql {
+            journal::ensure(&mut session.db, options.dry_run).await?;
+        }
         session.journal.repair = Some(
             journal::begin_repair(
                 &mut session.db,

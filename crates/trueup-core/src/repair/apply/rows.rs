@@ -8,7 +8,7 @@ use super::batch::{
     still_violating,
 };
 use super::{AppliedRule, Journal, RuleRun, Skip, skip};
-use crate::repair::db::Db;
+use crate::repair::db::{Db, Engine};
 use crate::repair::journal::{self, Entry};
 use crate::repair::plan::TargetLine;
 use crate::repair::row;
@@ -137,6 +137,11 @@ pub(super) async fn row_batch(
                 }
             }
         }
+    } else if let Action::Update { .. } = &rr.action
+        && db.engine() == Engine::Mysql
+    {
+        // No RETURNING: the rows are read again below.
+        changed = db.execute(&statements[0], &binds).await?;
     } else if let Action::Update { .. } = &rr.action {
         let dialect = db.dialect();
         let columns = rr.table.column_names();

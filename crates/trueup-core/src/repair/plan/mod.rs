@@ -633,7 +633,8 @@ async fn count_referencing_rows(
             .join(", ")
     };
     let sql = format!(
-        "SELECT CAST(count(*) AS TEXT) FROM {} AS c WHERE ({}) IN (SELECT {} FROM {} AS p WHERE ({}) IN (SELECT {} FROM (\n{}\n) AS d))",
+        "SELECT {} FROM {} AS c WHERE ({}) IN (SELECT {} FROM {} AS p WHERE ({}) IN (SELECT {} FROM (\n{}\n) AS d))",
+        db.text("count(*)"),
         q(table),
         cols("c", columns),
         cols("p", referenced),
@@ -686,10 +687,11 @@ async fn count_referencing(
         .collect::<Vec<_>>()
         .join(", ");
     let sql = format!(
-        "SELECT CAST(count(*) AS TEXT) FROM {} AS r WHERE r.{} IN (\
+        "SELECT {} FROM {} AS r WHERE r.{} IN (\
            SELECT m.k FROM (SELECT t.{} AS k, ROW_NUMBER() OVER (PARTITION BY {group} ORDER BY {}) AS n \
                             FROM {} AS t WHERE ({group}) IN (SELECT {d_group} FROM (\n{}\n) AS d){}) AS m \
            WHERE m.n > 1)",
+        db.text("count(*)"),
         q(&reference.table.name),
         q(&reference.column),
         q(row_key),
