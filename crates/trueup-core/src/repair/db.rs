@@ -161,6 +161,16 @@ impl Db {
         }
     }
 
+    /// The placeholder of the `n`-th bound value as a value of column type `ty`, where the
+    /// SQL around it gives it no type of its own (a `SELECT` list): on MySQL cast to the
+    /// column's kind, so that a bit or a double is not taken for text on the way.
+    pub fn typed_param(&self, n: usize, ty: &str) -> String {
+        match self.conn {
+            Conn::Mysql(_) => mysql_typed_param(n, ty),
+            Conn::Sqlite(_) | Conn::Postgres(_) => self.param(n, ty),
+        }
+    }
+
     /// An expression of column `column` of `alias` as this module reads values.
     pub fn read(&self, alias: &str, column: &str) -> String {
         let q = self.dialect().quote(column);
@@ -362,6 +372,46 @@ fn mysql_param(n: usize, ty: &str) -> String {
     } else {
         format!("${n}")
     }
+}
+
+/// A MySQL placeholder cast to the kind of column type `ty` (`CAST` takes few types:
+/// integers as SIGNED or UNSIGNED, bits as UNSIGNED, exact decimals with their size, doubles
+/// and floats as DOUBLE, times by kind, bytes as BINARY, text as it is).
+fn mysql_typed_param(n: usize, ty: &str) -> String {
+    let lower = ty.to_ascii_lowercase();
+    let base = lower
+        .split(['(', ' '])
+        .next()
+        .unwrap_or_default();
+    // The fraction digits of a time type, as written: `datetime(6)`.
+    let fraction = lower
+        .split_once('(')
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .map(|(digits, _)| digits)
+        .filter(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .map(|digits| format!("({digits})"))
+        .unwrap_or_default();
+    let target = match base {
+        "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" | "year"
+            if lower.contains("unsigned") =>
+        {
+            "UNSIGNED".to_owned()
+        }
+        "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" | "year" => {
+            "SIGNED".to_owned()
+        }
+        "bit" => "UNSIGNED".to_owned(),
+        "decimal" | "numeric" => return mysql_param(n, ty),
+        "float" | "double" | "real" => "DOUBLE".to_owned(),
+        "date" => "DATE".to_owned(),
+        "datetime" | "timestamp" => format!("DATETIME{fraction}"),
+        "time" => format!("TIME{fraction}"),
+        "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => {
+            "BINARY".to_owned()
+        }
+        _ => return format!("${n}"),
+    };
+    format!("CAST(${n} AS {target})")
 }
 
 /// A MySQL value as sources read it, exact decimals and timestamps as their text: so that a

@@ -540,7 +540,13 @@ pub fn mysql_restore(db: &Db, table: &Table, key: &[String], rows: usize) -> Str
     let selects = bound_rows(
         rows,
         writable.len(),
-        |n, i| format!("{} AS {}", db.param(n, &types[i]), q(db, &writable[i])),
+        |n, i| {
+            format!(
+                "{} AS {}",
+                db.typed_param(n, &types[i]),
+                q(db, &writable[i])
+            )
+        },
         ("SELECT ", "", " UNION ALL "),
     );
     format!(
