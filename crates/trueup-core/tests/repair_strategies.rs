@@ -79,7 +79,16 @@ async fn on_delete_cascade_children_are_journaled_and_undone_on_mysql() {
 
 #[tokio::test]
 async fn merge_duplicates_leaves_no_orphaned_orders_and_no_duplicate_emails() {
-    let Some(db) = shop("sqlite").await else {
+    merge_leaves_no_orphans("sqlite").await;
+}
+
+#[tokio::test]
+async fn merge_duplicates_leaves_no_orphaned_orders_and_no_duplicate_emails_on_mysql() {
+    merge_leaves_no_orphans("mysql").await;
+}
+
+async fn merge_leaves_no_orphans(backend: &str) {
+    let Some(db) = shop(backend).await else {
         return;
     };
     let project = pack_project(&db.url);

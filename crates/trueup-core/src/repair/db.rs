@@ -379,10 +379,7 @@ fn mysql_param(n: usize, ty: &str) -> String {
 /// and floats as DOUBLE, times by kind, bytes as BINARY, text as it is).
 fn mysql_typed_param(n: usize, ty: &str) -> String {
     let lower = ty.to_ascii_lowercase();
-    let base = lower
-        .split(['(', ' '])
-        .next()
-        .unwrap_or_default();
+    let base = lower.split(['(', ' ']).next().unwrap_or_default();
     // The fraction digits of a time type, as written: `datetime(6)`.
     let fraction = lower
         .split_once('(')

@@ -648,6 +648,29 @@ pub async fn find(db: &mut Db, id: i64) -> Result<Option<RepairSummary>> {
     Ok(list(db).await?.into_iter().find(|r| r.id == id))
 }
 
+/// For each of `rows` of `table` (key as JSON text, the hash of its image now or `None`
+/// when it is gone): the rule of plan `plan_hash` whose last journaled change left the row
+/// exactly as it is now, if one did.
+pub async fn left_as_is(
+    db: &mut Db,
+    plan_hash: &str,
+    table: &str,
+    rows: &[(String, Option<String>)],
+) -> Result<Vec<Option<String>>> {
+    let texts: Vec<String> = rows.iter().map(|(t, _)| t.clone()).collect();
+    let done = already_done(db, plan_hash, table, &texts).await?;
+    Ok(rows
+        .iter()
+        .map(|(text, now)| {
+            done.iter()
+                .rev()
+                .find(|(k, _, _)| k == text)
+                .filter(|(_, after, _)| after == now)
+                .map(|(_, _, rule)| rule.clone())
+        })
+        .collect())
+}
+
 /// Keys of `table` that a repair of plan `plan_hash` already journaled, with the hash it
 /// left (`None` for a deleted row) and the rule, oldest first: for telling "already
 /// repaired" and "changed by another rule of this plan" from "changed by someone else".

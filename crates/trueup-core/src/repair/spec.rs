@@ -66,6 +66,8 @@ pub enum Action {
     Sql {
         statements: Vec<(String, Vec<usize>)>,
     },
+    /// A `reconcile` rule's other side made like its authoritative one (`copy-from`).
+    Copy(Box<super::copy::Copy>),
     /// Duplicates merged into the first row by `keep`; `row_key` identifies one row.
     Merge {
         row_key: String,
@@ -205,10 +207,13 @@ pub async fn prepare(
         (Detector::RowCount(_) | Detector::Freshness(_), _) => {
             return refuse(some, "its findings are whole tables, not rows".into());
         }
-        (Detector::Reconcile(_), _) => {
+        (Detector::Reconcile(d), _) => {
+            if let Repair::CopyFrom(r) = repair {
+                return prepare_copy(db, loaded, d, r).await;
+            }
             return refuse(
                 some,
-                "repairs of `reconcile` findings (`copy-from`) are not built yet".into(),
+                "`reconcile` findings are repaired by `copy-from` (or `manual`)".into(),
             );
         }
         (Detector::Promql(_), _) => {
@@ -418,7 +423,7 @@ pub async fn prepare(
             }
             Action::Sql { statements }
         }
-        Repair::Manual(_) => unreachable!("refused above"),
+        Repair::Manual(_) | Repair::CopyFrom(_) => unreachable!("refused above"),
     };
     let mut dependents = Vec::new();
     let mut blocking = Vec::new();
@@ -501,6 +506,123 @@ pub async fn prepare(
         detector,
         dependents,
         blocking,
+    }))
+}
+
+/// The source whose rows a rule's repair changes: a `copy-from` repair changes the side that
+/// is not authoritative; every other repair the rule's own source.
+pub fn repaired_source(loaded: &LoadedRule) -> &str {
+    match (&loaded.rule.detector, &loaded.rule.repair) {
+        (Detector::Reconcile(d), Some(Repair::CopyFrom(r)))
+            if r.authoritative == crate::rule::Authoritative::Left =>
+        {
+            d.right.source.as_deref().unwrap_or(&loaded.source)
+        }
+        _ => &loaded.source,
+    }
+}
+
+/// A `copy-from` repair prepared against the repaired side's database `db`: its table,
+/// whose key (the rule's, by that side's names) must identify a row, and the columns it
+/// copies.
+async fn prepare_copy(
+    db: &mut Db,
+    loaded: &LoadedRule,
+    d: &crate::rule::ReconcileDetector,
+    r: &crate::rule::CopyFromRepair,
+) -> Result<std::result::Result<RuleRepair, Refusal>> {
+    use crate::rule::Authoritative;
+    let refuse = |reason: String| {
+        Ok(Err(Refusal {
+            rule: loaded.rule.id.clone(),
+            strategy: Some("copy-from".to_owned()),
+            reason,
+            error: false,
+        }))
+    };
+    let right = d
+        .right
+        .source
+        .clone()
+        .unwrap_or_else(|| loaded.source.clone());
+    let (repaired, side, from) = match r.authoritative {
+        Authoritative::Left => (&d.right, crate::compile::Side::Right, loaded.source.clone()),
+        Authoritative::Right => (&d.left, crate::compile::Side::Left, right.clone()),
+    };
+    let name_on = |repaired_side: bool, column: &str| -> String {
+        let right_side = (r.authoritative == Authoritative::Left) == repaired_side;
+        if right_side {
+            d.right_name(column).to_owned()
+        } else {
+            column.to_owned()
+        }
+    };
+    let Some(table_name) = repaired.table.clone() else {
+        return refuse(
+            "`copy-from` changes the side that is not `authoritative`, which must name a `table`"
+                .into(),
+        );
+    };
+    let Some(table) = catalog::table(db, &table_name).await? else {
+        return refuse(format!(
+            "source `{}` has no table `{table_name}`",
+            db.source
+        ));
+    };
+    if let Some(reason) = not_transactional(&table) {
+        return refuse(reason);
+    }
+    if !table.triggers.is_empty() && !r.allow_triggers {
+        return refuse(format!(
+            "table `{table_name}` has triggers ({}), whose writes trueup cannot journal; set \
+             `allow-triggers = true` in the repair to repair it anyway",
+            table.triggers.join(", ")
+        ));
+    }
+    let key: Vec<String> = d.key.iter().map(|k| name_on(true, k)).collect();
+    if let Some(missing) = key.iter().find(|k| table.type_of(k).is_none()) {
+        return refuse(format!(
+            "the key column `{missing}` is not a column of `{table_name}`"
+        ));
+    }
+    if !table.identifies(&key) {
+        return refuse(format!(
+            "the key ({}) is not a primary or unique key of `{table_name}`",
+            key.join(", ")
+        ));
+    }
+    let columns: Vec<(String, String, String)> = d
+        .columns
+        .iter()
+        .map(|c| (c.clone(), name_on(false, c), name_on(true, c)))
+        .collect();
+    if let Some((_, _, missing)) = columns.iter().find(|(_, _, c)| table.type_of(c).is_none()) {
+        return refuse(format!("`{table_name}` has no column `{missing}`"));
+    }
+    let compare = crate::reconcile::compared_columns(d);
+    let copy = super::copy::Copy {
+        detector: d.clone(),
+        authoritative: r.authoritative,
+        on_extra: r.on_extra,
+        from,
+        left: loaded.source.clone(),
+        right,
+        from_key: d.key.iter().map(|k| name_on(false, k)).collect(),
+        columns,
+        compare,
+    };
+    Ok(Ok(RuleRepair {
+        rule: loaded.rule.id.clone(),
+        rule_hash: rule_hash(loaded),
+        source: repaired_source(loaded).to_owned(),
+        strategy: "copy-from",
+        detector: crate::compile::reconcile_side(d, side, db.dialect(), None),
+        table,
+        key,
+        action: Action::Copy(Box::new(copy)),
+        max_rows: r.max_rows,
+        dependents: Vec::new(),
+        blocking: Vec::new(),
     }))
 }
 

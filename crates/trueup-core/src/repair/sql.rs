@@ -274,7 +274,7 @@ pub fn change(db: &Db, rr: &RuleRepair, rows: usize) -> Vec<String> {
             )]
         }
         Action::Sql { statements } => statements.iter().map(|(sql, _)| sql.clone()).collect(),
-        Action::Merge { .. } => Vec::new(),
+        Action::Merge { .. } | Action::Copy(_) => Vec::new(),
     }
 }
 

@@ -108,6 +108,9 @@ async fn changes(
     effects::before(db, &run.watchers).await?;
     match run.rr.action {
         Action::Merge { .. } => merge_batch(db, journal, run, batch, entries, report).await?,
+        Action::Copy(_) => {
+            super::copy::copy_batch(db, run, batch, plan_hash, entries, report).await?;
+        }
         _ => row_batch(db, journal, run, batch, plan_hash, entries, report).await?,
     }
     let found = effects::after(db, &run.watchers).await?;

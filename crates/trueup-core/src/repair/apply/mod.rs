@@ -4,6 +4,7 @@
 //! commits only then. See docs/design/repairs.md for why each step is there.
 
 mod batch;
+mod copy;
 mod merge;
 mod rows;
 
@@ -59,6 +60,9 @@ pub enum Skip {
     Resolved,
     /// An earlier apply of this plan repaired it.
     AlreadyApplied,
+    /// `copy-from`: the authoritative side's row changed since the plan (or is gone), so
+    /// the values the plan would copy are not its values any more.
+    SourceChanged,
 }
 
 /// What `apply` did to one rule.
@@ -145,13 +149,18 @@ struct RuleRun {
     /// Rows written by its committed batches and by the batches about to commit.
     rows: Cell<u64>,
     report: AppliedRule,
+    /// A `copy-from` rule's authoritative side, read again in each batch.
+    from: Option<crate::source::Source>,
 }
 
 impl RuleRun {
     /// Whether its batches may run two at a time: each batch's rows are its own (a `sql`
     /// repair's statements may write anywhere, so they run one batch after another).
     fn pairs(&self) -> bool {
-        !matches!(self.rr.action, spec::Action::Sql { .. })
+        !matches!(
+            self.rr.action,
+            spec::Action::Sql { .. } | spec::Action::Copy(_)
+        )
     }
 }
 
@@ -513,7 +522,20 @@ async fn check_rule(
         .map_or(0, |e| e.targets);
     let report = AppliedRule::start(&rr, planned);
     let watchers = effects::watchers(project, &rr, db.dialect());
+    let from = match &rr.action {
+        spec::Action::Copy(c) => match project.sources.get(&c.from) {
+            Some(spec) => Some(crate::source::Source::connect(spec, &project.root, 1).await?),
+            None => {
+                return Err(spec::mismatch(format!(
+                    "the plan copies from source `{}`, which is not in this project",
+                    c.from
+                )));
+            }
+        },
+        _ => None,
+    };
     Ok(RuleRun {
+        from,
         watchers,
         rr,
         types,
