@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark of repairs on PostgreSQL: `trueup plan`, `trueup apply` (with its journal) and
+# Benchmark of repairs on PostgreSQL (or MariaDB, BENCH_ENGINE=mariadb): `trueup plan`, `trueup apply` (with its journal) and
 # `trueup undo` of ROWS wrong order totals (rule ecommerce.order-total-matches-items,
 # strategy `recompute`), side by side with the runbook's bare `UPDATE` of the same rows in
 # psql, taking turns for ROUNDS rounds (medians). Then the same three commands once at SMALL
@@ -18,6 +18,12 @@
 # scripts/lib/postgres.sh (fsync off: the commits cost what they cost in memory), or the
 # one of BENCH_PG_URL (an admin URL; the shop goes to a database of its own, dropped first).
 # Needs: cargo, python3, GNU time; psql and the server are apt-installed if missing.
+#
+# BENCH_ENGINE=mariadb runs the same steps on MariaDB: the throwaway server of
+# scripts/lib/mariadb.sh (innodb_flush_log_at_trx_commit=0, no binary log), or the one of
+# BENCH_MYSQL_URL (an admin URL); the bare UPDATE runs in the `mariadb` client, followed by
+# `SELECT ROW_COUNT()`; `ANALYZE TABLE orders` stands for the vacuum, and there is no
+# checkpoint or prewarm to run. Both sides connect without TLS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -48,39 +54,95 @@ target=${CARGO_TARGET_DIR:-$repo/target}
 trueup=$target/release/trueup
 shop_tool=$target/release/trueup-shop
 
-step "PostgreSQL"
-if [ -n "${BENCH_PG_URL:-}" ]; then
-  admin=$BENCH_PG_URL
-  echo "using the server of BENCH_PG_URL" >&2
-else
-  # shellcheck source=../scripts/lib/postgres.sh
-  . scripts/lib/postgres.sh
-  start_postgres -c shared_buffers=4GB -c work_mem=64MB -c maintenance_work_mem=1GB \
-    -c max_wal_size=8GB -c effective_cache_size=12GB
-  admin=$TRUEUP_TEST_PG_URL
-  echo "started a throwaway cluster on port $TRUEUP_TEST_PG_PORT" >&2
-fi
-command -v psql >/dev/null || apt_install postgresql-client
+engine=${BENCH_ENGINE:-postgres}
 db=trueup_repair_bench
-shop_url=$(python3 - "$admin" "$db" <<'EOF'
+# url_with URL DATABASE [QUERY]: URL naming DATABASE instead (and QUERY as its query string).
+url_with() {
+  python3 - "$1" "$2" "${3:-}" <<'EOF'
 import sys, urllib.parse
 u = urllib.parse.urlsplit(sys.argv[1])
-print(urllib.parse.urlunsplit(u._replace(path="/" + sys.argv[2])))
+print(urllib.parse.urlunsplit(u._replace(path="/" + sys.argv[2], query=sys.argv[3])))
+EOF
+}
+case $engine in
+postgres)
+  step "PostgreSQL"
+  if [ -n "${BENCH_PG_URL:-}" ]; then
+    admin=$BENCH_PG_URL
+    echo "using the server of BENCH_PG_URL" >&2
+  else
+    # shellcheck source=../scripts/lib/postgres.sh
+    . scripts/lib/postgres.sh
+    start_postgres -c shared_buffers=4GB -c work_mem=64MB -c maintenance_work_mem=1GB \
+      -c max_wal_size=8GB -c effective_cache_size=12GB
+    admin=$TRUEUP_TEST_PG_URL
+    echo "started a throwaway cluster on port $TRUEUP_TEST_PG_PORT" >&2
+  fi
+  command -v psql >/dev/null || apt_install postgresql-client
+  shop_url=$(url_with "$admin" "$db")
+  engine_name=PostgreSQL
+  admin_sql() { psql -X -q -v ON_ERROR_STOP=1 -d "$admin" -c "$1"; }
+  sql() { psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$shop_url" -c "$1"; }
+  # bare_command FILE: the client running a SQL file, as one command (timed runs it).
+  bare_command() { bare=(psql -X -v ON_ERROR_STOP=1 -d "$shop_url" -f "$1"); }
+  settle() { sql "VACUUM (ANALYZE) orders" >/dev/null; sql "CHECKPOINT" >/dev/null; sync; }
+  journal_size() { sql "SELECT pg_size_pretty(pg_total_relation_size('trueup.journal'))"; }
+  bare_done="UPDATE $rows"
+  load=load-postgres
+  ;;
+mariadb)
+  step "MariaDB"
+  if [ -n "${BENCH_MYSQL_URL:-}" ]; then
+    admin=$BENCH_MYSQL_URL
+    echo "using the server of BENCH_MYSQL_URL" >&2
+  else
+    # shellcheck source=../scripts/lib/mariadb.sh
+    . scripts/lib/mariadb.sh
+    start_mariadb --innodb-buffer-pool-size=4G
+    admin=$TRUEUP_TEST_MYSQL_URL
+    echo "started a throwaway server on port $TRUEUP_TEST_MYSQL_PORT" >&2
+  fi
+  shop_url=$(url_with "$admin" "$db" "ssl-mode=disabled")
+  # The client's options from the admin URL: user, password, host, port.
+  read -r my_user my_password my_host my_port < <(python3 - "$admin" <<'EOF'
+import sys, urllib.parse
+u = urllib.parse.urlsplit(sys.argv[1])
+print(urllib.parse.unquote(u.username or "root"), urllib.parse.unquote(u.password or ""), u.hostname, u.port or 3306)
 EOF
 )
-psql_admin() { psql -X -q -v ON_ERROR_STOP=1 -d "$admin" "$@"; }
-sql() { psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$shop_url" "$@"; }
+  client_args=(mariadb --no-defaults --skip-ssl -h "$my_host" -P "$my_port" -u "$my_user" "-p$my_password")
+  client() { "${client_args[@]}" "$@"; }
+  engine_name=MariaDB
+  admin_sql() { client -e "$1"; }
+  sql() { client -N -B "$db" -e "$1"; }
+  bare_command() {
+    bare=("${client_args[@]}" -N -B "$db" -e "source $1")
+  }
+  settle() { sql "ANALYZE TABLE orders" >/dev/null; sync; }
+  journal_size() {
+    sql "SELECT CONCAT(ROUND((data_length + index_length) / 1048576, 1), ' MiB') FROM information_schema.tables
+      WHERE table_schema = DATABASE() AND table_name = 'trueup_journal'"
+  }
+  bare_done=$rows
+  load=load-mysql
+  ;;
+*) echo "BENCH_ENGINE is postgres or mariadb, not '$engine'" >&2; exit 2 ;;
+esac
 
 step "loading the shop: $orders orders, problem rate 0, seed $seed"
-psql_admin -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
-"$shop_tool" load-postgres "$shop_url" --orders "$orders" --problem-rate 0 --seed "$seed" >&2
+admin_sql "DROP DATABASE IF EXISTS $db"
+admin_sql "CREATE DATABASE $db"
+"$shop_tool" "$load" "$shop_url" --orders "$orders" --problem-rate 0 --seed "$seed" >&2
 
 # The rows to plant on: the orders with items of even id, numbered. plant N: the first N of
 # them get a wrong total.
-sql -c "CREATE TABLE bench_planted AS SELECT id, row_number() OVER (ORDER BY id) AS n FROM orders o
-  WHERE id % 2 = 0 AND EXISTS (SELECT 1 FROM order_items oi WHERE oi.order_id = o.id)" \
-  -c "ALTER TABLE bench_planted ADD PRIMARY KEY (n)" -c "ANALYZE bench_planted"
-plant() { sql -c "UPDATE orders SET total_amount = total_amount + 1 WHERE id IN (SELECT id FROM bench_planted WHERE n <= $1)" >/dev/null; }
+sql "CREATE TABLE bench_planted AS SELECT id, row_number() OVER (ORDER BY id) AS n FROM orders o
+  WHERE id % 2 = 0 AND EXISTS (SELECT 1 FROM order_items oi WHERE oi.order_id = o.id)"
+sql "ALTER TABLE bench_planted ADD PRIMARY KEY (n)"
+# MariaDB runs `id IN (SELECT id FROM bench_planted …)` in an UPDATE row by row: by index.
+sql "CREATE INDEX bench_planted_id ON bench_planted (id)"
+if [ "$engine" = postgres ]; then sql "ANALYZE bench_planted"; else sql "ANALYZE TABLE bench_planted" >/dev/null; fi
+plant() { sql "UPDATE orders SET total_amount = total_amount + 1 WHERE id IN (SELECT id FROM bench_planted WHERE n <= $1)" >/dev/null; }
 # The runbook's statement (data-inconsistency-runbook.md, "Recalculate order totals"), its
 # WHERE narrowed to the same rows trueup repairs.
 bare_update() {
@@ -95,19 +157,25 @@ WHERE EXISTS (
 ) AND o.id IN (SELECT id FROM bench_planted WHERE n <= $1);"
 }
 bare_update "$rows" >"$work/bare-update.sql"
-wrong() { sql -c "SELECT count(*) FROM orders o WHERE total_amount <> (SELECT SUM(quantity * unit_price) FROM order_items i WHERE i.order_id = o.id)"; }
+# The mariadb client says nothing of an UPDATE: the count it reports is asked for.
+[ "$engine" = postgres ] || echo "SELECT ROW_COUNT();" >>"$work/bare-update.sql"
+wrong() { sql "SELECT count(*) FROM orders o WHERE total_amount <> (SELECT SUM(quantity * unit_price) FROM order_items i WHERE i.order_id = o.id)"; }
 # The loader plants a few problems of every kind whatever the rate: the runbook's statement
 # as written (every order with items) puts the totals right first.
-sql -c "UPDATE orders o SET total_amount = (SELECT SUM(oi.quantity * oi.unit_price) FROM order_items oi
+sql "UPDATE orders o SET total_amount = (SELECT SUM(oi.quantity * oi.unit_price) FROM order_items oi
   WHERE oi.order_id = o.id) WHERE EXISTS (SELECT 1 FROM order_items oi WHERE oi.order_id = o.id)" >/dev/null
 [ "$(wrong)" = 0 ] || { echo "the shop has wrong totals still: $(wrong)" >&2; exit 1; }
 plant "$rows"
 [ "$(wrong)" = "$rows" ] || { echo "planted $(wrong) wrong totals, not $rows (orders without items?)" >&2; exit 1; }
-sql -c "CREATE EXTENSION IF NOT EXISTS pg_prewarm" \
-  -c "SELECT SUM(pg_prewarm(c.oid)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+if [ "$engine" = postgres ]; then
+  sql "CREATE EXTENSION IF NOT EXISTS pg_prewarm" >/dev/null 2>&1 || true
+  sql "SELECT SUM(pg_prewarm(c.oid)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i')" >/dev/null 2>&1 || true
-server=$(sql -c "SHOW server_version")
-items=$(sql -c "SELECT count(*) FROM order_items")
+  server=$(sql "SHOW server_version")
+else
+  server=$(sql "SELECT VERSION()")
+fi
+items=$(sql "SELECT count(*) FROM order_items")
 
 # The project: the rule as the repo has it, with a max-rows that lets it repair ROWS rows.
 sed "s/^max-rows = .*/max-rows = $orders/" rules/ecommerce/order-total-matches-items.toml \
@@ -119,8 +187,7 @@ printf '%s\n' "# bench/repair.sh" 'rules = ["rules"]' "" "[sources.shop]" 'url =
 export BENCH_SHOP_URL=$shop_url
 tu=("$trueup" --quiet --project "$work/project/trueup.toml")
 
-# settle: untimed, before every timed step.
-settle() { sql -c "VACUUM (ANALYZE) orders" -c "CHECKPOINT" >/dev/null; sync; }
+# settle (per engine, above): untimed, before every timed step.
 # timed NAME SIZE OUT COMMAND...: one run under GNU time, appended to $work/times-NAME-SIZE.
 timed() {
   local name=$1 size=$2 out=$3; shift 3
@@ -148,8 +215,9 @@ repairs() {
   expect "wrong totals after undo" "$(wrong)" "$n"
 }
 bare() {
-  timed bare "$rows" "$work/bare.txt" psql -X -v ON_ERROR_STOP=1 -d "$shop_url" -f "$work/bare-update.sql"
-  expect "bare UPDATE" "$(cat "$work/bare.txt")" "UPDATE $rows"
+  bare_command "$work/bare-update.sql"
+  timed bare "$rows" "$work/bare.txt" "${bare[@]}"
+  expect "bare UPDATE" "$(cat "$work/bare.txt")" "$bare_done"
   plant "$rows"
 }
 
@@ -164,7 +232,8 @@ for round in $(seq "$rounds"); do
   if [ $((round % 2)) = 1 ]; then repairs "$rows"; bare; else bare; repairs "$rows"; fi
 done
 step "once at $small rows"
-sql -f "$work/bare-update.sql" >/dev/null
+bare_command "$work/bare-update.sql"
+"${bare[@]}" >/dev/null
 plant "$small"
 repairs "$small"
 
@@ -173,10 +242,10 @@ seconds() { awk '{ print $1 }' "$work/times-$1" | median; }
 mib() { awk '{ print $2 }' "$work/times-$1" | median | awk '{ printf "%.1f", $1 / 1024 }'; }
 runs_of() { awk '{ printf "%s%s", sep, $1; sep = " " }' "$work/times-$1"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
-journal=$(sql -c "SELECT pg_size_pretty(pg_total_relation_size('trueup.journal'))")
+journal=$(journal_size)
 
 echo
-echo "PostgreSQL $server, $(nproc) cores; shop of $orders orders ($items order_items), $rows wrong"
+echo "$engine_name $server, $(nproc) cores; shop of $orders orders ($items order_items), $rows wrong"
 echo "totals; $("$trueup" --version). Median of $rounds rounds (taking turns) at $rows rows, one"
 echo "run at $small rows. Peak RSS is the client's own."
 echo
@@ -185,7 +254,7 @@ echo "|---|---:|---:|---:|---|"
 for s in plan apply undo; do
   echo "| trueup $s | $rows | $(seconds "$s-$rows") | $(mib "$s-$rows") | $(runs_of "$s-$rows") |"
 done
-echo "| psql, the runbook's bare UPDATE | $rows | $(seconds "bare-$rows") | $(mib "bare-$rows") | $(runs_of "bare-$rows") |"
+echo "| $([ "$engine" = postgres ] && echo psql || echo mariadb), the runbook's bare UPDATE | $rows | $(seconds "bare-$rows") | $(mib "bare-$rows") | $(runs_of "bare-$rows") |"
 for s in plan apply undo; do
   echo "| trueup $s | $small | $(seconds "$s-$small") | $(mib "$s-$small") | |"
 done

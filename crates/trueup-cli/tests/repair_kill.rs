@@ -5,6 +5,8 @@
 //! apply stops after the batch it is in and exits 130.
 
 mod common;
+#[path = "../../../tests/support/mysql.rs"]
+mod mysql;
 #[path = "../../../tests/support/pg.rs"]
 mod pg;
 
@@ -32,13 +34,14 @@ fn rule() -> String {
 enum Db {
     Sqlite(std::path::PathBuf),
     Postgres(String),
+    Mysql(String),
 }
 
 impl Db {
     fn url(&self) -> String {
         match self {
             Db::Sqlite(path) => format!("sqlite://{}", path.display()),
-            Db::Postgres(url) => url.clone(),
+            Db::Postgres(url) | Db::Mysql(url) => url.clone(),
         }
     }
 
@@ -57,6 +60,15 @@ impl Db {
             Db::Postgres(url) => {
                 let pool = sqlx::PgPool::connect(url).await.unwrap();
                 let rows = sqlx::query_as(sql).fetch_all(&pool).await.unwrap();
+                pool.close().await;
+                rows
+            }
+            Db::Mysql(url) => {
+                let pool = sqlx::MySqlPool::connect(url).await.unwrap();
+                let rows = sqlx::query_as("SELECT id, CAST(total_amount AS CHAR) FROM orders")
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap();
                 pool.close().await;
                 rows
             }
@@ -80,6 +92,7 @@ impl Db {
                 Poller::Sqlite(sqlx::SqlitePool::connect_with(options).await.unwrap())
             }
             Db::Postgres(url) => Poller::Postgres(sqlx::PgPool::connect(url).await.unwrap()),
+            Db::Mysql(url) => Poller::Mysql(sqlx::MySqlPool::connect(url).await.unwrap()),
         }
     }
 }
@@ -87,6 +100,7 @@ impl Db {
 enum Poller {
     Sqlite(sqlx::SqlitePool),
     Postgres(sqlx::PgPool),
+    Mysql(sqlx::MySqlPool),
 }
 
 impl Poller {
@@ -106,6 +120,10 @@ impl Poller {
                     .await
                     .unwrap_or(0)
             }
+            Poller::Mysql(pool) => sqlx::query_scalar(sqlx::AssertSqlSafe(count("trueup_journal")))
+                .fetch_one(pool)
+                .await
+                .unwrap_or(0),
         }
     }
 }
@@ -279,4 +297,14 @@ async fn sigint_stops_an_apply_after_its_batch_and_exits_130() {
         "{text}"
     );
     assert_whole_batches(&db, &before).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_apply_leaves_whole_journaled_batches_and_finishes_on_mysql() {
+    let Some(admin) = mysql::admin_url() else {
+        return;
+    };
+    let url = mysql::fresh_database(&admin).await;
+    trueup_shop::create_mysql(&url, &spec()).await.unwrap();
+    killed_applies_leave_whole_batches(Db::Mysql(url)).await;
 }

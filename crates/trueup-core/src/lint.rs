@@ -504,10 +504,29 @@ fn repair_problem(detector: &Detector, repair: &Repair) -> Option<String> {
              server, not rows trueup can change: use `manual` with instructions"
         ));
     }
-    if matches!(detector, Detector::Reconcile(_)) && !matches!(repair, Repair::Manual(_)) {
+    if let Detector::Reconcile(d) = detector {
+        return match repair {
+            Repair::Manual(_) => None,
+            Repair::CopyFrom(r) => {
+                let repaired = match r.authoritative {
+                    crate::rule::Authoritative::Left => &d.right,
+                    crate::rule::Authoritative::Right => &d.left,
+                };
+                repaired.table.is_none().then(|| {
+                    "`copy-from` changes the side that is not `authoritative`, which must \
+                     name a `table` (not a `query`)"
+                        .to_owned()
+                })
+            }
+            _ => Some(format!(
+                "`{strategy}` cannot repair `reconcile` findings, which are rows of two \
+                 databases: use `copy-from` or `manual`"
+            )),
+        };
+    }
+    if matches!(repair, Repair::CopyFrom(_)) {
         return Some(format!(
-            "`{strategy}` cannot repair `reconcile` findings, which are rows of two databases; \
-             their repair (`copy-from`) is not built yet: use `manual`"
+            "`copy-from` repairs `reconcile` findings, not `{kind}` ones"
         ));
     }
     match repair {
@@ -536,7 +555,7 @@ fn repair_problem(detector: &Detector, repair: &Repair) -> Option<String> {
             )),
             _ => None,
         },
-        Repair::Manual(_) => None,
+        Repair::CopyFrom(_) | Repair::Manual(_) => None,
     }
 }
 

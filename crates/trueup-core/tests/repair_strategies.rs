@@ -1,11 +1,11 @@
-//! Each repair strategy against real SQLite files and PostgreSQL databases: cascades
+//! Each repair strategy against real SQLite files, PostgreSQL and MariaDB databases: cascades
 //! (declared and the database's own), merges, quarantine, foreign keys that refuse, triggers,
 //! `sql` statements and `update`, each journaled and undone.
 
 mod support;
 
 use support::repair::*;
-use support::{TestDb, TestProject, run_project};
+use support::{TestProject, run_project};
 use trueup_core::cancel::Cancel;
 use trueup_core::check::Selection;
 use trueup_core::load::Project;
@@ -23,12 +23,8 @@ INSERT INTO order_items VALUES (100, 10, 1), (101, 11, 2), (102, 11, 3), (103, 1
 ";
 
 async fn cascades_are_journaled(backend: &str) {
-    let db = match backend {
-        "sqlite" => TestDb::sqlite(),
-        _ => match TestDb::postgres().await {
-            Some(db) => db,
-            None => return,
-        },
+    let Some(db) = fresh(backend).await else {
+        return;
     };
     db.execute(CASCADE_SCHEMA).await;
     let project = TestProject::with_source("shop", &db.url, &[("orphans.toml", ORPHANS)]);
@@ -77,8 +73,22 @@ async fn on_delete_cascade_children_are_journaled_and_undone_on_postgres() {
 }
 
 #[tokio::test]
+async fn on_delete_cascade_children_are_journaled_and_undone_on_mysql() {
+    cascades_are_journaled("mysql").await;
+}
+
+#[tokio::test]
 async fn merge_duplicates_leaves_no_orphaned_orders_and_no_duplicate_emails() {
-    let Some(db) = shop("sqlite").await else {
+    merge_leaves_no_orphans("sqlite").await;
+}
+
+#[tokio::test]
+async fn merge_duplicates_leaves_no_orphaned_orders_and_no_duplicate_emails_on_mysql() {
+    merge_leaves_no_orphans("mysql").await;
+}
+
+async fn merge_leaves_no_orphans(backend: &str) {
+    let Some(db) = shop(backend).await else {
         return;
     };
     let project = pack_project(&db.url);
@@ -198,15 +208,16 @@ async fn merged_duplicates_can_go_to_quarantine_and_come_back_on_postgres() {
     merged_losers_go_to_quarantine("postgres").await;
 }
 
+#[tokio::test]
+async fn merged_duplicates_can_go_to_quarantine_and_come_back_on_mysql() {
+    merged_losers_go_to_quarantine("mysql").await;
+}
+
 /// The survivor is the first row by `keep` as the database orders the columns, never by
 /// their text (`10` sorts before `9` as text).
 async fn keep_orders_by_value(backend: &str) {
-    let db = match backend {
-        "sqlite" => TestDb::sqlite(),
-        _ => match TestDb::postgres().await {
-            Some(db) => db,
-            None => return,
-        },
+    let Some(db) = fresh(backend).await else {
+        return;
     };
     db.execute(
         "CREATE TABLE customers (id INTEGER PRIMARY KEY, email TEXT, created_at TEXT);
@@ -244,6 +255,11 @@ async fn merge_keeps_the_first_row_by_value_on_sqlite() {
 #[tokio::test]
 async fn merge_keeps_the_first_row_by_value_on_postgres() {
     keep_orders_by_value("postgres").await;
+}
+
+#[tokio::test]
+async fn merge_keeps_the_first_row_by_value_on_mysql() {
+    keep_orders_by_value("mysql").await;
 }
 
 const ITEMS_SCHEMA: &str = "
@@ -322,6 +338,11 @@ async fn quarantined_rows_move_with_their_run_and_come_back_on_postgres() {
     quarantined_rows_move_and_come_back("postgres").await;
 }
 
+#[tokio::test]
+async fn quarantined_rows_move_with_their_run_and_come_back_on_mysql() {
+    quarantined_rows_move_and_come_back("mysql").await;
+}
+
 async fn blocking_foreign_keys(backend: &str) {
     let schema = ITEMS_SCHEMA.replace(" ON DELETE {ACTION}", "");
     let Some((db, project)) =
@@ -366,6 +387,11 @@ async fn a_foreign_key_the_rule_does_not_cascade_refuses_the_plan_on_postgres() 
     blocking_foreign_keys("postgres").await;
 }
 
+#[tokio::test]
+async fn a_foreign_key_the_rule_does_not_cascade_refuses_the_plan_on_mysql() {
+    blocking_foreign_keys("mysql").await;
+}
+
 async fn set_null_is_journaled(backend: &str) {
     let schema = ITEMS_SCHEMA.replace("{ACTION}", "SET NULL");
     let Some((db, project)) =
@@ -403,14 +429,15 @@ async fn rows_a_foreign_key_sets_to_null_are_journaled_and_undone_on_postgres() 
 }
 
 #[tokio::test]
-async fn a_table_with_triggers_is_refused_unless_the_rule_allows_them() {
-    let schema = format!(
-        "{}CREATE TABLE audit (id INTEGER PRIMARY KEY, note TEXT);
-         CREATE TRIGGER orders_audit AFTER DELETE ON orders BEGIN INSERT INTO audit (note) VALUES ('gone'); END;",
-        ITEMS_SCHEMA.replace("{ACTION}", "CASCADE")
-    );
+async fn rows_a_foreign_key_sets_to_null_are_journaled_and_undone_on_mysql() {
+    set_null_is_journaled("mysql").await;
+}
+
+/// A rule on `schema` (whose `orders` has a trigger `orders_audit`) is refused for it, and
+/// planned once it sets `allow-triggers`.
+async fn triggers_refused_unless_allowed(backend: &str, schema: &str) {
     let Some((_db, project)) =
-        orphans_with("sqlite", &schema, "[rule.repair]\nstrategy = \"delete\"\n").await
+        orphans_with(backend, schema, "[rule.repair]\nstrategy = \"delete\"\n").await
     else {
         return;
     };
@@ -426,6 +453,16 @@ async fn a_table_with_triggers_is_refused_unless_the_rule_allows_them() {
     std::fs::write(&rule, text).unwrap();
     let summary = plan_to(&project.path(), &Selection::default(), &plan_file).await;
     assert!(summary.refused.is_empty(), "{:?}", summary.refused);
+}
+
+#[tokio::test]
+async fn a_table_with_triggers_is_refused_unless_the_rule_allows_them() {
+    let schema = format!(
+        "{}CREATE TABLE audit (id INTEGER PRIMARY KEY, note TEXT);
+         CREATE TRIGGER orders_audit AFTER DELETE ON orders BEGIN INSERT INTO audit (note) VALUES ('gone'); END;",
+        ITEMS_SCHEMA.replace("{ACTION}", "CASCADE")
+    );
+    triggers_refused_unless_allowed("sqlite", &schema).await;
 }
 
 #[tokio::test]
@@ -452,6 +489,36 @@ async fn a_cascade_deeper_than_the_declared_table_is_refused() {
         ) && reason.contains("item_notes"),
         "{reason}"
     );
+}
+
+/// MySQL's triggers are refused as the other engines' are, and so is a table whose engine
+/// cannot roll back (a failed batch would stay half-done in it).
+#[tokio::test]
+async fn a_mysql_table_with_triggers_or_without_transactions_is_refused() {
+    let schema = format!(
+        "{}CREATE TABLE audit (id INTEGER PRIMARY KEY AUTO_INCREMENT, note TEXT);
+         CREATE TRIGGER orders_audit AFTER DELETE ON orders FOR EACH ROW INSERT INTO audit (note) VALUES ('gone');",
+        ITEMS_SCHEMA.replace("{ACTION}", "CASCADE")
+    );
+    triggers_refused_unless_allowed("mysql", &schema).await;
+
+    let myisam = "CREATE TABLE customers (id INTEGER PRIMARY KEY, email TEXT);
+        CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER, total_amount REAL) ENGINE=MyISAM;
+        INSERT INTO orders VALUES (11, 99, 7.5);";
+    let Some((db, project)) =
+        orphans_with("mysql", myisam, "[rule.repair]\nstrategy = \"delete\"\n").await
+    else {
+        return;
+    };
+    let plan_file = project.dir.path().join("plan.jsonl");
+    let before = table_text(&db, "orders").await;
+    let summary = plan_to(&project.path(), &Selection::default(), &plan_file).await;
+    let reason = &summary.refused[0].reason;
+    assert!(
+        reason.contains("table `orders` is a MyISAM table, which cannot roll back a transaction"),
+        "{reason}"
+    );
+    assert_eq!(table_text(&db, "orders").await, before);
 }
 
 const STATUS_RULE: &str = r#"
@@ -529,6 +596,11 @@ async fn sql_repair_statements_are_bound_per_finding_and_journaled_on_postgres()
     sql_statements_are_bound_per_finding("postgres").await;
 }
 
+#[tokio::test]
+async fn sql_repair_statements_are_bound_per_finding_and_journaled_on_mysql() {
+    sql_statements_are_bound_per_finding("mysql").await;
+}
+
 const UPDATE_RULE: &str = r#"
 [[rule]]
 id = "order-status"
@@ -586,4 +658,93 @@ async fn update_sets_columns_from_expressions_and_undo_restores_them_on_sqlite()
 #[tokio::test]
 async fn update_sets_columns_from_expressions_and_undo_restores_them_on_postgres() {
     update_sets_expressions("postgres").await;
+}
+
+#[tokio::test]
+async fn update_sets_columns_from_expressions_and_undo_restores_them_on_mysql() {
+    update_sets_expressions("mysql").await;
+}
+
+const ODD_RULE: &str = r#"
+[[rule]]
+id = "odd-status"
+title = "Rows with an unknown status"
+severity = "high"
+[rule.detector]
+kind = "accepted-values"
+table = "odd"
+column = "status"
+values = ["OK"]
+[rule.repair]
+strategy = "update"
+set = { status = "'OK'" }
+"#;
+
+/// MariaDB's values of every kind keep their image hash from plan to apply (none is taken
+/// for changed) and come back exactly with undo, whether updated or deleted and inserted
+/// again: the largest unsigned key, doubles and floats, exact decimals, times with
+/// fractions, bits, bytes, JSON, an enum, text of a case-blind collation, NULLs.
+#[tokio::test]
+async fn every_mysql_type_round_trips_through_plan_apply_and_undo() {
+    let Some(db) = fresh("mysql").await else {
+        return;
+    };
+    db.execute(
+        "CREATE TABLE odd (id BIGINT UNSIGNED PRIMARY KEY, status VARCHAR(20), d DOUBLE, f FLOAT,
+           n DECIMAL(30,10), dt DATETIME(6), ts TIMESTAMP(3) NULL, dd DATE, t TIME(2), b BIT(5),
+           bl BLOB, j JSON, e ENUM('a','b'), code VARCHAR(10) COLLATE utf8mb4_general_ci UNIQUE);
+         INSERT INTO odd VALUES
+           (18446744073709551615, 'bad', 0.1 + 0.2, 1.1, 12345678901234567890.0123456789,
+            '2026-12-04 10:05:09.250001', '2026-12-04 10:05:09.125', '2026-12-04', '-12:00:01.5',
+            b'10101', X'00FF10', '{\"a\": [1, 2.50]}', 'b', 'AbC'),
+           (1, 'bad', -1e300, NULL, -0.0000000001, '1000-01-01 00:00:00', NULL, NULL, NULL, NULL,
+            NULL, NULL, NULL, NULL),
+           (2, 'OK', 1, 2, 3, '2026-01-01 00:00:00', NULL, NULL, NULL, NULL, NULL, NULL, 'a', 'abd');",
+    )
+    .await;
+    let before = table_text(&db, "odd").await;
+    for strategy in [
+        "strategy = \"update\"\nset = { status = \"'OK'\" }",
+        "strategy = \"delete\"",
+    ] {
+        let rule = ODD_RULE.replace(
+            "strategy = \"update\"\nset = { status = \"'OK'\" }",
+            strategy,
+        );
+        let project = TestProject::with_source("shop", &db.url, &[("odd.toml", &rule)]);
+        let plan_file = project.dir.path().join("plan.jsonl");
+        let summary = plan_to(&project.path(), &Selection::default(), &plan_file).await;
+        assert_eq!(
+            summary.rules[0].end.targets, 2,
+            "{strategy}: {:?}",
+            summary.refused
+        );
+        let report = apply(&project.path(), &plan_file, &ApplyOptions::default())
+            .await
+            .unwrap();
+        assert!(!report.failed(), "{strategy}: {report:?}");
+        assert_eq!(
+            report.rules[0].repaired, 2,
+            "{strategy}: none taken for changed: {report:?}"
+        );
+        assert!(report.rules[0].skipped.is_empty(), "{strategy}: {report:?}");
+        assert!(
+            run_project(&project.path())
+                .await
+                .keys("odd-status")
+                .is_empty()
+        );
+        let undone = undo(&project.path(), report.rules[0].repair.unwrap(), false)
+            .await
+            .unwrap();
+        assert!(
+            undone.complete && undone.conflicts.is_empty(),
+            "{strategy}: {undone:?}"
+        );
+        assert_eq!(
+            table_text(&db, "odd").await,
+            before,
+            "{strategy}: undo restores every value"
+        );
+    }
 }

@@ -140,6 +140,11 @@ async fn each_strategy_of_the_pack_repairs_and_undo_restores_every_table_on_post
     the_pack_is_repaired_and_undone("postgres").await;
 }
 
+#[tokio::test]
+async fn each_strategy_of_the_pack_repairs_and_undo_restores_every_table_on_mysql() {
+    the_pack_is_repaired_and_undone("mysql").await;
+}
+
 async fn a_concurrent_write_survives(backend: &str) {
     let Some(db) = shop(backend).await else {
         return;
@@ -185,6 +190,11 @@ async fn a_row_changed_after_the_plan_is_skipped_and_keeps_its_value_on_postgres
 }
 
 #[tokio::test]
+async fn a_row_changed_after_the_plan_is_skipped_and_keeps_its_value_on_mysql() {
+    a_concurrent_write_survives("mysql").await;
+}
+
+#[tokio::test]
 async fn a_rule_over_its_max_rows_is_refused_and_changes_nothing() {
     let Some(db) = shop("sqlite").await else {
         return;
@@ -218,7 +228,16 @@ async fn a_rule_over_its_max_rows_is_refused_and_changes_nothing() {
 
 #[tokio::test]
 async fn bad_plans_are_refused_and_change_nothing() {
-    let Some(db) = shop("sqlite").await else {
+    bad_plans_change_nothing("sqlite").await;
+}
+
+#[tokio::test]
+async fn bad_plans_are_refused_and_change_nothing_on_mysql() {
+    bad_plans_change_nothing("mysql").await;
+}
+
+async fn bad_plans_change_nothing(backend: &str) {
+    let Some(db) = shop(backend).await else {
         return;
     };
     let project = pack_project(&db.url);
@@ -302,7 +321,18 @@ async fn bad_plans_are_refused_and_change_nothing() {
 
 #[tokio::test]
 async fn a_table_without_a_key_is_refused_by_the_plan() {
-    let db = TestDb::sqlite();
+    table_without_a_key("sqlite").await;
+}
+
+#[tokio::test]
+async fn a_table_without_a_key_is_refused_by_the_plan_on_mysql() {
+    table_without_a_key("mysql").await;
+}
+
+async fn table_without_a_key(backend: &str) {
+    let Some(db) = fresh(backend).await else {
+        return;
+    };
     db.execute(
         "CREATE TABLE customers (id INTEGER PRIMARY KEY);
          CREATE TABLE orders (id INTEGER, customer_id INTEGER);
@@ -333,7 +363,14 @@ async fn apply_on_a_read_only_role_fails_and_changes_nothing() {
         "GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role};",
     )
     .await;
-    let project = pack_project(&url);
+    read_only_apply_changes_nothing(&db, &url, "permission denied").await;
+    support::pg::drop_roles(&db.url, &[&role]).await;
+}
+
+/// As a role or user at `url` that may only read `db`: `plan` works, `apply` fails with
+/// `denied` in its error (and no password), and nothing changes.
+async fn read_only_apply_changes_nothing(db: &TestDb, url: &str, denied: &str) {
+    let project = pack_project(url);
     let plan_file = project.dir.path().join("plan.jsonl");
     let summary = plan_to(&project.path(), &Selection::default(), &plan_file).await;
     assert_eq!(
@@ -342,14 +379,73 @@ async fn apply_on_a_read_only_role_fails_and_changes_nothing() {
         "plan only reads: {:?}",
         summary.refused
     );
-    let before = tables(&db).await;
+    let before = tables(db).await;
     let err = apply(&project.path(), &plan_file, &ApplyOptions::default())
         .await
         .unwrap_err();
     let text = trueup_core::error::chain(&err);
-    assert!(text.contains("permission denied"), "{text}");
-    assert_eq!(tables(&db).await, before);
-    support::pg::drop_roles(&db.url, &[&role]).await;
+    assert!(text.contains(denied), "{text}");
+    assert!(
+        !text.contains("-pass") && !text.contains("trueup-role"),
+        "{text}"
+    );
+    assert_eq!(tables(db).await, before);
+}
+
+/// A MariaDB user that may only read: `plan` works, `apply` fails on the journal it may not
+/// create, and nothing changes (no journal either).
+#[tokio::test]
+async fn apply_as_a_read_only_user_fails_and_changes_nothing_on_mysql() {
+    let Some(db) = shop("mysql").await else {
+        return;
+    };
+    let database = db.url.rsplit('/').next().unwrap().to_owned();
+    let user = format!("trueup_rr_{}", std::process::id());
+    db.execute(&format!(
+        "CREATE USER '{user}'@'%' IDENTIFIED BY 'ro-pass';
+         GRANT SELECT ON `{database}`.* TO '{user}'@'%';"
+    ))
+    .await;
+    let url = support::mysql::as_user(&db.url, &user, "ro-pass");
+    read_only_apply_changes_nothing(&db, &url, "command denied to user").await;
+    let pool = sqlx::MySqlPool::connect(&db.url).await.unwrap();
+    let journal: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.tables \
+         WHERE table_schema = DATABASE() AND table_name LIKE 'trueup%'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    assert_eq!(journal, 0, "no journal was made");
+    db.execute(&format!("DROP USER '{user}'@'%';")).await;
+}
+
+/// `max-rows` passed inside a batch on MariaDB: the batch is rolled back, nothing is
+/// journaled, the apply fails (the CLI exits 2).
+#[tokio::test]
+async fn a_batch_over_max_rows_rolls_back_on_mysql() {
+    let Some(db) = shop("mysql").await else {
+        return;
+    };
+    let project = pack_project(&db.url);
+    let plan_file = project.dir.path().join("plan.jsonl");
+    let selection = Selection {
+        rules: vec!["ecommerce.duplicate-customer-emails".into()],
+        ..Selection::default()
+    };
+    plan_to(&project.path(), &selection, &plan_file).await;
+    let before = tables(&db).await;
+    let options = ApplyOptions {
+        max_rows: Some(5),
+        ..ApplyOptions::default()
+    };
+    let report = apply(&project.path(), &plan_file, &options).await.unwrap();
+    assert!(report.failed(), "{report:?}");
+    let error = report.rules[0].error.clone().unwrap_or_default();
+    assert!(error.contains("more than its max-rows (5)"), "{error}");
+    assert_eq!(report.rules[0].rows, 0);
+    assert_eq!(tables(&db).await, before, "rolled back");
 }
 
 #[tokio::test]

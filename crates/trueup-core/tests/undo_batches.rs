@@ -1,6 +1,6 @@
 //! Undo of a batch larger than one restoring statement (500 rows): a row changed since the
 //! repair refuses the whole batch, `--force` restores every row, and the undo's own journal
-//! puts back what it overwrote (SQLite and PostgreSQL). And on PostgreSQL, a plan read in
+//! puts back what it overwrote (SQLite, PostgreSQL and MariaDB). And on PostgreSQL, a plan read in
 //! two key ranges at once is whole and in key order, and batches applied two at a time are
 //! journaled one after another, each its own.
 
@@ -36,6 +36,7 @@ async fn orders(db: &TestDb) -> String {
             pool.close().await;
             rows.join("\n")
         }
+        "mysql" => support::repair::table_text(db, "orders").await,
         _ => {
             let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
             let text: Option<String> = sqlx::query_scalar(
@@ -81,8 +82,9 @@ async fn planted(
     )
     .await;
     db.execute(&format!(
-        "UPDATE orders SET total_amount = total_amount + 1 WHERE id IN (SELECT id FROM orders AS o \
-         WHERE EXISTS (SELECT 1 FROM order_items AS i WHERE i.order_id = o.id) ORDER BY id LIMIT {PLANTED})"
+        "UPDATE orders SET total_amount = total_amount + 1 WHERE id IN (SELECT id FROM (SELECT id \
+         FROM orders AS o WHERE EXISTS (SELECT 1 FROM order_items AS i WHERE i.order_id = o.id) \
+         ORDER BY id LIMIT {PLANTED}) AS first)"
     ))
     .await;
     let files: Vec<(String, String)> = support::ecommerce_pack()
@@ -166,6 +168,11 @@ async fn a_batch_of_1200_rows_is_refused_whole_forced_whole_and_redone_on_sqlite
 #[tokio::test]
 async fn a_batch_of_1200_rows_is_refused_whole_forced_whole_and_redone_on_postgres() {
     a_large_batch_is_undone_whole("postgres").await;
+}
+
+#[tokio::test]
+async fn a_batch_of_1200_rows_is_refused_whole_forced_whole_and_redone_on_mysql() {
+    a_large_batch_is_undone_whole("mysql").await;
 }
 
 #[tokio::test]

@@ -317,6 +317,9 @@ fn write_applied(out: &mut impl Write, report: &ApplyReport, plan: &Path) -> std
                 repair::Skip::Gone => "gone since the plan",
                 repair::Skip::Resolved => "no longer violate the rule",
                 repair::Skip::AlreadyApplied => "already repaired by an earlier apply of this plan",
+                repair::Skip::SourceChanged => {
+                    "their authoritative row changed since the plan (nothing copied)"
+                }
             };
             writeln!(out, "  skipped {n}: {what}")?;
         }

@@ -44,18 +44,7 @@ pub async fn run<S: RowSink>(
 ) -> Result<(), RuleError> {
     check_right_columns(d, right).await?;
     let (orders, first_left, first_right) = key_orders(d, left, right, timeout).await?;
-    let columns: Vec<Column> = d
-        .columns
-        .iter()
-        .map(|name| Column {
-            name: name.clone(),
-            tolerance: d.tolerance.get(name).copied().unwrap_or(0.0),
-            precision_micros: d
-                .precision
-                .get(name)
-                .map_or(1, |p| i64::try_from(p.0.as_micros()).unwrap_or(i64::MAX)),
-        })
-        .collect();
+    let columns = compared_columns(d);
     let mut names: Vec<String> = d.key.clone();
     names.extend(FINDING_COLUMNS.iter().map(|c| (*c).to_owned()));
     sink.columns(names).map_err(|e| RuleError::from_error(&e))?;
@@ -199,6 +188,21 @@ impl Compare<'_> {
 pub(crate) struct Keep {
     hasher: checksum::Hasher,
     buckets: Vec<bool>,
+}
+
+/// How `d` compares each of its columns: tolerance and precision.
+pub fn compared_columns(d: &ReconcileDetector) -> Vec<Column> {
+    d.columns
+        .iter()
+        .map(|name| Column {
+            name: name.clone(),
+            tolerance: d.tolerance.get(name).copied().unwrap_or(0.0),
+            precision_micros: d
+                .precision
+                .get(name)
+                .map_or(1, |p| i64::try_from(p.0.as_micros()).unwrap_or(i64::MAX)),
+        })
+        .collect()
 }
 
 /// Streams one side's rows to the merge in batches.

@@ -1,5 +1,6 @@
 //! What a repair must know of a table before it touches it: its columns and their types,
-//! the keys that identify its rows, its triggers, and the foreign keys that point at it.
+//! the keys that identify its rows, its triggers, and the foreign keys that point at it
+//! (SQLite's pragmas, PostgreSQL's `pg_catalog`, MySQL's `information_schema`).
 
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +21,10 @@ pub struct Table {
     pub triggers: Vec<String>,
     #[serde(skip)]
     pub referenced_by: Vec<ForeignKey>,
+    /// The storage engine of a MySQL table that cannot roll back a transaction (MyISAM,
+    /// Aria, …): trueup does not repair it, since a batch that fails would stay half-done.
+    #[serde(skip)]
+    pub not_transactional: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,6 +107,38 @@ impl Table {
     }
 }
 
+/// Foreign keys from one row per column, in order: name, referencing table, its column,
+/// the referenced column, and the `ON DELETE` rule as SQL writes it.
+fn foreign_keys(rows: impl Iterator<Item = [String; 5]>) -> Vec<ForeignKey> {
+    let mut keys: Vec<ForeignKey> = Vec::new();
+    for [name, table, from, to, rule] in rows {
+        let on_delete = match rule.to_ascii_uppercase().as_str() {
+            "CASCADE" => OnDelete::Cascade,
+            "SET NULL" | "SET DEFAULT" => OnDelete::Set,
+            _ => OnDelete::Refuse,
+        };
+        match keys.last_mut() {
+            Some(last) if last.name == name && last.table == table => {
+                last.columns.push(from);
+                last.referenced.push(to);
+            }
+            _ => keys.push(ForeignKey {
+                name,
+                table,
+                columns: vec![from],
+                referenced: vec![to],
+                on_delete,
+            }),
+        }
+    }
+    keys
+}
+
+/// The first column of each row, as text.
+fn first_texts(rows: &[Vec<Value>]) -> Vec<String> {
+    rows.iter().map(|row| text(&row[0])).collect()
+}
+
 fn text(value: &Value) -> String {
     match value {
         Value::Null => String::new(),
@@ -118,6 +155,7 @@ pub async fn table(db: &mut Db, name: &str) -> Result<Option<Table>> {
     match db.engine() {
         Engine::Sqlite => sqlite_table(db, name).await,
         Engine::Postgres => postgres_table(db, name).await,
+        Engine::Mysql => mysql_table(db, name).await,
     }
 }
 
@@ -176,15 +214,12 @@ async fn sqlite_table(db: &mut Db, name: &str) -> Result<Option<Table>> {
             keys.push(columns);
         }
     }
-    let triggers = db
+    let triggers = first_texts(&db
         .rows(
             "SELECT name FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = ?1 COLLATE NOCASE",
             &[Value::Text(bare.into())],
         )
-        .await?
-        .iter()
-        .map(|row| text(&row[0]))
-        .collect();
+        .await?);
     let referencing = db
         .rows(
             "SELECT m.name, f.id, f.\"from\", f.\"to\", f.on_delete \
@@ -194,31 +229,17 @@ async fn sqlite_table(db: &mut Db, name: &str) -> Result<Option<Table>> {
             &[Value::Text(bare.into())],
         )
         .await?;
-    let mut referenced_by: Vec<ForeignKey> = Vec::new();
     let primary_key = keys.first().cloned().unwrap_or_default();
-    for row in referencing {
+    let mut referenced_by = foreign_keys(referencing.iter().map(|row| {
         let (table, id) = (text(&row[0]), text(&row[1]));
-        let fk_name = format!("{table} foreign key #{id}");
-        let (from, to) = (text(&row[2]), text(&row[3]));
-        let on_delete = match text(&row[4]).to_ascii_uppercase().as_str() {
-            "CASCADE" => OnDelete::Cascade,
-            "SET NULL" | "SET DEFAULT" => OnDelete::Set,
-            _ => OnDelete::Refuse,
-        };
-        match referenced_by.last_mut() {
-            Some(last) if last.name == fk_name => {
-                last.columns.push(from);
-                last.referenced.push(to);
-            }
-            _ => referenced_by.push(ForeignKey {
-                name: fk_name,
-                table,
-                columns: vec![from],
-                referenced: vec![to],
-                on_delete,
-            }),
-        }
-    }
+        [
+            format!("{table} foreign key #{id}"),
+            table,
+            text(&row[2]),
+            text(&row[3]),
+            text(&row[4]),
+        ]
+    }));
     // A foreign key that names no parent columns references the parent's primary key.
     for fk in &mut referenced_by {
         if fk.referenced.iter().all(String::is_empty) {
@@ -231,6 +252,7 @@ async fn sqlite_table(db: &mut Db, name: &str) -> Result<Option<Table>> {
         keys,
         triggers,
         referenced_by,
+        not_transactional: None,
     }))
 }
 
@@ -270,16 +292,14 @@ async fn postgres_table(db: &mut Db, name: &str) -> Result<Option<Table>> {
         .iter()
         .map(|row| names(&row[0]))
         .collect::<Result<Vec<_>>>()?;
-    let triggers = db
-        .rows(
+    let triggers = first_texts(
+        &db.rows(
             "SELECT CAST(tgname AS TEXT) FROM pg_trigger \
              WHERE tgrelid = to_regclass($1) AND NOT tgisinternal",
             std::slice::from_ref(&quoted),
         )
-        .await?
-        .iter()
-        .map(|row| text(&row[0]))
-        .collect();
+        .await?,
+    );
     let attnames = |side: &str, relation: &str| {
         format!(
             "CAST((SELECT json_agg(a.attname ORDER BY k.n) \
@@ -321,5 +341,133 @@ async fn postgres_table(db: &mut Db, name: &str) -> Result<Option<Table>> {
         keys,
         triggers,
         referenced_by,
+        not_transactional: None,
+    }))
+}
+
+/// `schema.table` as the schema (the session's database when none) and the table, bound.
+fn mysql_name(name: &str) -> [Value; 2] {
+    let (schema, table) = match name.split_once('.') {
+        Some((schema, table)) => (Value::Text(schema.to_owned()), table),
+        None => (Value::Null, name),
+    };
+    [schema, Value::Text(table.to_owned())]
+}
+
+/// Names compared byte for byte (`information_schema` compares without case), in the named
+/// schema or the session's database.
+const MYSQL_WHERE: &str = "CAST(table_schema AS BINARY) = CAST(COALESCE($1, DATABASE()) AS BINARY) \
+     AND CAST(table_name AS BINARY) = CAST($2 AS BINARY)";
+
+async fn mysql_table(db: &mut Db, name: &str) -> Result<Option<Table>> {
+    let bound = mysql_name(name);
+    let engine = db
+        .rows(
+            &format!(
+                "SELECT CAST(COALESCE(engine, '') AS CHAR), CAST(table_type AS CHAR) \
+                 FROM information_schema.tables WHERE {MYSQL_WHERE}"
+            ),
+            &bound,
+        )
+        .await?;
+    let Some(engine) = engine.first() else {
+        return Ok(None);
+    };
+    let (kind, table_type) = (text(&engine[0]), text(&engine[1]));
+    let not_transactional = if kind.eq_ignore_ascii_case("innodb") {
+        None
+    } else if table_type == "VIEW" {
+        Some("a view".to_owned())
+    } else {
+        Some(format!("a {kind} table"))
+    };
+    // Generated columns: MySQL writes their expression, MariaDB says `IS_GENERATED`.
+    let rows = db
+        .rows(
+            &format!(
+                "SELECT CAST(column_name AS CHAR), CAST(column_type AS CHAR), \
+                        CAST(COALESCE(generation_expression, '') <> '' AS SIGNED) \
+                 FROM information_schema.columns WHERE {MYSQL_WHERE} ORDER BY ordinal_position"
+            ),
+            &bound,
+        )
+        .await?;
+    let columns = rows
+        .iter()
+        .map(|row| Column {
+            name: text(&row[0]),
+            ty: text(&row[1]),
+            generated: matches!(row[2], Value::Int(1) | Value::Bool(true)),
+        })
+        .collect();
+    // Unique indexes on whole columns (no prefix, no expression), the primary key first.
+    let index_rows = db
+        .rows(
+            &format!(
+                "SELECT CAST(index_name AS CHAR), CAST(column_name AS CHAR), \
+                        CAST(sub_part IS NOT NULL OR column_name IS NULL AS SIGNED) \
+                 FROM information_schema.statistics WHERE {MYSQL_WHERE} AND non_unique = 0 \
+                 ORDER BY index_name <> 'PRIMARY', index_name, seq_in_index"
+            ),
+            &bound,
+        )
+        .await?;
+    // Index name, its columns, whether any is a prefix or an expression.
+    let mut indexes: Vec<(String, Vec<String>, bool)> = Vec::new();
+    for row in index_rows {
+        let (index, column) = (text(&row[0]), text(&row[1]));
+        let partial = matches!(row[2], Value::Int(1) | Value::Bool(true));
+        match indexes.last_mut() {
+            Some((name, columns, any)) if *name == index => {
+                columns.push(column);
+                *any |= partial;
+            }
+            _ => indexes.push((index, vec![column], partial)),
+        }
+    }
+    let keys = indexes
+        .into_iter()
+        .filter(|(_, _, partial)| !partial)
+        .map(|(_, columns, _)| columns)
+        .collect();
+    let triggers = first_texts(
+        &db.rows(
+            "SELECT CAST(trigger_name AS CHAR) FROM information_schema.triggers \
+             WHERE CAST(event_object_schema AS BINARY) = CAST(COALESCE($1, DATABASE()) AS BINARY) \
+               AND CAST(event_object_table AS BINARY) = CAST($2 AS BINARY) ORDER BY trigger_name",
+            &bound,
+        )
+        .await?,
+    );
+    // A table of another database is named with it.
+    let referencing = db
+        .rows(
+            "SELECT CAST(k.constraint_name AS CHAR), \
+                    CAST(CASE WHEN k.table_schema = DATABASE() THEN k.table_name \
+                         ELSE CONCAT(k.table_schema, '.', k.table_name) END AS CHAR), \
+                    CAST(k.column_name AS CHAR), CAST(k.referenced_column_name AS CHAR), \
+                    CAST(r.delete_rule AS CHAR) \
+             FROM information_schema.key_column_usage AS k \
+             JOIN information_schema.referential_constraints AS r \
+               ON r.constraint_schema = k.constraint_schema AND r.constraint_name = k.constraint_name \
+              AND r.table_name = k.table_name \
+             WHERE CAST(k.referenced_table_schema AS BINARY) = CAST(COALESCE($1, DATABASE()) AS BINARY) \
+               AND CAST(k.referenced_table_name AS BINARY) = CAST($2 AS BINARY) \
+             ORDER BY k.table_schema, k.table_name, k.constraint_name, k.ordinal_position",
+            &bound,
+        )
+        .await?;
+    let referenced_by = foreign_keys(
+        referencing
+            .iter()
+            .map(|row| std::array::from_fn(|i| text(&row[i]))),
+    );
+    Ok(Some(Table {
+        name: name.to_owned(),
+        columns,
+        keys,
+        triggers,
+        referenced_by,
+        not_transactional,
     }))
 }

@@ -4,15 +4,19 @@
 //!
 //! Everything repairs read comes back as [`Value`]s the same way in every command, because
 //! a row's image hash made by `plan` must equal the one `apply` makes of an unchanged row:
-//! SQLite values by their storage class, PostgreSQL values as text (the SQL casts them), and
-//! a row's image as PostgreSQL's `to_jsonb` text or SQLite's values in a JSON object.
+//! SQLite values by their storage class, PostgreSQL values as text (the SQL casts them), MySQL
+//! values by column type as sources read them (exact decimals and timestamps as text), and a
+//! row's image as PostgreSQL's `to_jsonb` text or, on SQLite and MySQL, the values in a JSON
+//! object.
 
 use std::path::Path;
 use std::time::Duration;
 
 use futures_util::TryStreamExt;
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, PgConnection, Row, SqliteConnection, TypeInfo, ValueRef};
+use sqlx::{
+    ConnectOptions, MySqlConnection, PgConnection, Row, SqliteConnection, TypeInfo, ValueRef,
+};
 
 use crate::dialect::Dialect;
 use crate::load::SourceSpec;
@@ -30,12 +34,13 @@ pub enum Access {
     ReadWrite,
 }
 
-/// The databases repairs run on. MySQL sources are checked, not yet repaired: opening a
-/// repair session to one is refused ([`Db::open`]).
+/// The databases repairs run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
     Sqlite,
     Postgres,
+    /// MySQL and MariaDB (InnoDB tables).
+    Mysql,
 }
 
 /// One session to a source.
@@ -49,6 +54,7 @@ pub struct Db {
 enum Conn {
     Sqlite(SqliteConnection),
     Postgres(PgConnection),
+    Mysql(MySqlConnection),
 }
 
 /// Binds `$values` to `$query` by their types.
@@ -101,11 +107,23 @@ impl Db {
                 Conn::Postgres(session(&spec.name, &url, &options, spec.connect_timeout).await?)
             }
             Dialect::Mysql => {
-                return Err(Error::Other(format!(
-                    "source `{}` is a MySQL database: trueup checks MySQL sources, but does not \
-                     plan, apply or undo repairs on them yet",
-                    spec.name
-                )));
+                use crate::source::mysql_session::{SQL_MODE_SETUP, options, session};
+                let options = options(&spec.name, &url)?;
+                let mut conn = session(&spec.name, &url, &options, spec.connect_timeout).await?;
+                // READ COMMITTED, as PostgreSQL's default: each statement of a batch reads
+                // what is committed now, not a snapshot from the batch's first read.
+                let access = match access {
+                    Access::ReadOnly => "READ ONLY",
+                    Access::ReadWrite => "READ WRITE",
+                };
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED, {access}; \
+                     SET SESSION innodb_lock_wait_timeout = {}; {SQL_MODE_SETUP}",
+                    LOCK_TIMEOUT.as_secs()
+                )))
+                .execute(&mut conn)
+                .await?;
+                Conn::Mysql(conn)
             }
         };
         Ok(Db {
@@ -119,6 +137,7 @@ impl Db {
         match self.engine() {
             Engine::Sqlite => Dialect::Sqlite,
             Engine::Postgres => Dialect::Postgres,
+            Engine::Mysql => Dialect::Mysql,
         }
     }
 
@@ -126,15 +145,29 @@ impl Db {
         match self.conn {
             Conn::Sqlite(_) => Engine::Sqlite,
             Conn::Postgres(_) => Engine::Postgres,
+            Conn::Mysql(_) => Engine::Mysql,
         }
     }
 
     /// The placeholder of the `n`-th bound value, read as SQL type `ty` (PostgreSQL casts the
-    /// text trueup reads its values as; SQLite compares by value).
+    /// text trueup reads its values as; SQLite compares by value; MySQL casts the values it
+    /// would otherwise compare as doubles: exact decimals and unsigned integers, bound as
+    /// text, and trueup's own UTC times).
     pub fn param(&self, n: usize, ty: &str) -> String {
         match self.conn {
             Conn::Sqlite(_) => format!("?{n}"),
             Conn::Postgres(_) => format!("CAST(${n} AS {ty})"),
+            Conn::Mysql(_) => mysql_param(n, ty),
+        }
+    }
+
+    /// The placeholder of the `n`-th bound value as a value of column type `ty`, where the
+    /// SQL around it gives it no type of its own (a `SELECT` list): on MySQL cast to the
+    /// column's kind, so that a bit or a double is not taken for text on the way.
+    pub fn typed_param(&self, n: usize, ty: &str) -> String {
+        match self.conn {
+            Conn::Mysql(_) => mysql_typed_param(n, ty),
+            Conn::Sqlite(_) | Conn::Postgres(_) => self.param(n, ty),
         }
     }
 
@@ -142,15 +175,25 @@ impl Db {
     pub fn read(&self, alias: &str, column: &str) -> String {
         let q = self.dialect().quote(column);
         match self.conn {
-            Conn::Sqlite(_) => format!("{alias}.{q}"),
+            Conn::Sqlite(_) | Conn::Mysql(_) => format!("{alias}.{q}"),
             Conn::Postgres(_) => format!("CAST({alias}.{q} AS TEXT)"),
+        }
+    }
+
+    /// `expr` read as text (`CAST(… AS TEXT)`; `AS CHAR` on MySQL).
+    pub fn text(&self, expr: &str) -> String {
+        match self.conn {
+            Conn::Mysql(_) => format!("CAST({expr} AS CHAR)"),
+            Conn::Sqlite(_) | Conn::Postgres(_) => format!("CAST({expr} AS TEXT)"),
         }
     }
 
     /// The expressions that read the whole image of row `alias` of a table with `columns`.
     pub fn image(&self, alias: &str, columns: &[String]) -> Vec<String> {
         match self.conn {
-            Conn::Sqlite(_) => columns.iter().map(|c| self.read(alias, c)).collect(),
+            Conn::Sqlite(_) | Conn::Mysql(_) => {
+                columns.iter().map(|c| self.read(alias, c)).collect()
+            }
             Conn::Postgres(_) => vec![format!("CAST(to_jsonb({alias}) AS TEXT)")],
         }
     }
@@ -160,12 +203,13 @@ impl Db {
     pub fn for_update(&self) -> &'static str {
         match self.conn {
             Conn::Sqlite(_) => "",
-            Conn::Postgres(_) => " FOR UPDATE",
+            Conn::Postgres(_) | Conn::Mysql(_) => " FOR UPDATE",
         }
     }
 
     /// Starts a transaction that may write: SQLite takes the write lock at once, so that
-    /// what the repair reads cannot change before it writes.
+    /// what the repair reads cannot change before it writes; PostgreSQL and MySQL lock the
+    /// rows the batch reads `FOR UPDATE`, waiting at most [`LOCK_TIMEOUT`] for one.
     pub async fn begin(&mut self) -> Result<()> {
         match &mut self.conn {
             Conn::Sqlite(conn) => {
@@ -178,6 +222,10 @@ impl Db {
                 )))
                 .execute(conn)
                 .await?;
+            }
+            Conn::Mysql(conn) => {
+                // The session's `innodb_lock_wait_timeout` bounds the waits.
+                sqlx::raw_sql("START TRANSACTION").execute(conn).await?;
             }
         }
         Ok(())
@@ -201,12 +249,22 @@ impl Db {
             Conn::Postgres(conn) => {
                 sqlx::raw_sql(sql).execute(conn).await?;
             }
+            Conn::Mysql(conn) => {
+                sqlx::raw_sql(sql).execute(conn).await?;
+            }
         }
         Ok(())
     }
 
     /// Runs one statement with `binds`; returns how many rows it changed.
     pub async fn execute(&mut self, sql: &str, binds: &[Value]) -> Result<u64> {
+        if let Conn::Mysql(conn) = &mut self.conn {
+            let (sql, binds) = mysql_positional(sql, binds)?;
+            return Ok(bind_values!(sqlx::query(sqlx::AssertSqlSafe(sql)), &binds)
+                .execute(conn)
+                .await?
+                .rows_affected());
+        }
         let sql = sqlx::AssertSqlSafe(sql.to_owned());
         Ok(match &mut self.conn {
             Conn::Sqlite(conn) => bind_values!(sqlx::query(sql), binds)
@@ -217,6 +275,7 @@ impl Db {
                 .execute(conn)
                 .await?
                 .rows_affected(),
+            Conn::Mysql(_) => unreachable!("MySQL statements run above"),
         })
     }
 
@@ -238,6 +297,7 @@ impl Db {
         binds: &[Value],
         mut each: impl FnMut(Vec<Value>) -> Result<()>,
     ) -> Result<()> {
+        let text = sql;
         let sql = sqlx::AssertSqlSafe(sql.to_owned());
         match &mut self.conn {
             Conn::Sqlite(conn) => {
@@ -257,9 +317,107 @@ impl Db {
                     each(values)?;
                 }
             }
+            Conn::Mysql(conn) => {
+                let (sql, binds) = mysql_positional(text, binds)?;
+                let query = bind_values!(sqlx::query(sqlx::AssertSqlSafe(sql)), &binds);
+                let mut stream = query.fetch(conn);
+                while let Some(row) = stream.try_next().await? {
+                    let values = (0..row.len())
+                        .map(|i| mysql_value(&row, i))
+                        .collect::<Result<Vec<_>>>()?;
+                    each(values)?;
+                }
+            }
         }
         Ok(())
     }
+}
+
+/// A statement with trueup's numbered placeholders as MySQL's `?`s and its values in their
+/// order (see `sql_text::positional`).
+fn mysql_positional(sql: &str, binds: &[Value]) -> Result<(String, Vec<Value>)> {
+    if binds.is_empty() {
+        return Ok((sql.to_owned(), Vec::new()));
+    }
+    crate::sql_text::positional(sql, binds).map_err(Error::Other)
+}
+
+/// A MySQL placeholder compared as column type `ty` (`decimal(10,2)`, `bigint(20)
+/// unsigned`, as `information_schema` writes them; or `timestamptz` for trueup's UTC times).
+fn mysql_param(n: usize, ty: &str) -> String {
+    let ty = ty.to_ascii_lowercase();
+    let integer = [
+        "tinyint",
+        "smallint",
+        "mediumint",
+        "int",
+        "bigint",
+        "integer",
+    ]
+    .iter()
+    .any(|t| ty.starts_with(t));
+    if ty.starts_with("decimal") || ty.starts_with("numeric") {
+        // The precision and scale as written: digits and a comma only.
+        let size = ty
+            .split_once('(')
+            .and_then(|(_, rest)| rest.split_once(')'))
+            .map(|(size, _)| size)
+            .filter(|size| size.bytes().all(|b| b.is_ascii_digit() || b == b','))
+            .unwrap_or("65,30");
+        format!("CAST(${n} AS DECIMAL({size}))")
+    } else if integer && ty.contains("unsigned") {
+        format!("CAST(${n} AS UNSIGNED)")
+    } else if ty == "timestamptz" {
+        format!("STR_TO_DATE(${n}, '%Y-%m-%dT%H:%i:%sZ')")
+    } else {
+        format!("${n}")
+    }
+}
+
+/// A MySQL placeholder cast to the kind of column type `ty` (`CAST` takes few types:
+/// integers as SIGNED or UNSIGNED, bits as UNSIGNED, exact decimals with their size, doubles
+/// and floats as DOUBLE, times by kind, bytes as BINARY, text as it is).
+fn mysql_typed_param(n: usize, ty: &str) -> String {
+    let lower = ty.to_ascii_lowercase();
+    let base = lower.split(['(', ' ']).next().unwrap_or_default();
+    // The fraction digits of a time type, as written: `datetime(6)`.
+    let fraction = lower
+        .split_once('(')
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .map(|(digits, _)| digits)
+        .filter(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .map(|digits| format!("({digits})"))
+        .unwrap_or_default();
+    let target = match base {
+        "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" | "year"
+            if lower.contains("unsigned") =>
+        {
+            "UNSIGNED".to_owned()
+        }
+        "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" | "year" => {
+            "SIGNED".to_owned()
+        }
+        "bit" => "UNSIGNED".to_owned(),
+        "decimal" | "numeric" => return mysql_param(n, ty),
+        "float" | "double" | "real" => "DOUBLE".to_owned(),
+        "date" => "DATE".to_owned(),
+        "datetime" | "timestamp" => format!("DATETIME{fraction}"),
+        "time" => format!("TIME{fraction}"),
+        "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => {
+            "BINARY".to_owned()
+        }
+        _ => return format!("${n}"),
+    };
+    format!("CAST(${n} AS {target})")
+}
+
+/// A MySQL value as sources read it, exact decimals and timestamps as their text: so that a
+/// value written into a plan or journal as JSON reads back as the same [`Value`].
+fn mysql_value(row: &sqlx::mysql::MySqlRow, index: usize) -> Result<Value> {
+    Ok(match crate::source::mysql_session::value(row, index)? {
+        Value::Decimal(text) | Value::Timestamp(text) => Value::Text(text),
+        other => other,
+    })
 }
 
 /// A SQLite value by its storage class.

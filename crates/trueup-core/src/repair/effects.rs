@@ -81,11 +81,23 @@ pub fn watchers(project: &Project, rr: &RuleRepair, dialect: Dialect) -> Vec<Wat
 }
 
 /// The temporary table of watcher `i`, named in the session's temporary schema only: an
-/// unqualified name could reach a table of the user's of the same name.
+/// unqualified name could reach a table of the user's of the same name. MySQL has no such
+/// schema: a temporary table hides a table of the same name from its session, and trueup
+/// drops it with `DROP TEMPORARY TABLE`, which touches no other.
 fn before_table(db: &Db, i: usize) -> String {
     match db.engine() {
         Engine::Sqlite => format!("temp.trueup_before_{i}"),
         Engine::Postgres => format!("pg_temp.trueup_before_{i}"),
+        Engine::Mysql => format!("trueup_before_{i}"),
+    }
+}
+
+fn drop_before(db: &Db, i: usize) -> String {
+    match db.engine() {
+        Engine::Mysql => format!("DROP TEMPORARY TABLE IF EXISTS {}", before_table(db, i)),
+        Engine::Sqlite | Engine::Postgres => {
+            format!("DROP TABLE IF EXISTS {}", before_table(db, i))
+        }
     }
 }
 
@@ -105,22 +117,32 @@ fn keys(db: &Db, watcher: &Watcher) -> String {
 pub async fn before(db: &mut Db, watchers: &[Watcher]) -> Result<()> {
     for (i, watcher) in watchers.iter().enumerate() {
         let table = before_table(db, i);
-        let columns = (0..watcher.detector.key.len())
-            .map(|c| match db.engine() {
-                Engine::Sqlite => format!("c{c}"),
-                Engine::Postgres => format!("c{c} TEXT"),
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        db.batch(&format!(
-            "DROP TABLE IF EXISTS {table}; CREATE TEMP TABLE trueup_before_{i} ({columns})"
-        ))
-        .await?;
-        let sql = format!(
-            "INSERT INTO {table} SELECT {} FROM (\n{}\n) AS d",
-            keys(db, watcher),
-            watcher.detector.sql
-        );
+        db.batch(&drop_before(db, i)).await?;
+        let sql = match db.engine() {
+            // `CREATE TEMPORARY TABLE … AS SELECT` keeps the keys' types and collations, and
+            // commits nothing (a temporary table is no DDL to MySQL's transactions).
+            Engine::Mysql => format!(
+                "CREATE TEMPORARY TABLE {table} AS SELECT {} FROM (\n{}\n) AS d",
+                keys(db, watcher),
+                watcher.detector.sql
+            ),
+            Engine::Sqlite | Engine::Postgres => {
+                let columns = (0..watcher.detector.key.len())
+                    .map(|c| match db.engine() {
+                        Engine::Postgres => format!("c{c} TEXT"),
+                        _ => format!("c{c}"),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                db.batch(&format!("CREATE TEMP TABLE trueup_before_{i} ({columns})"))
+                    .await?;
+                format!(
+                    "INSERT INTO {table} SELECT {} FROM (\n{}\n) AS d",
+                    keys(db, watcher),
+                    watcher.detector.sql
+                )
+            }
+        };
         db.execute(&sql, &watcher.detector.binds)
             .await
             .map_err(|e| context(watcher, e))?;
@@ -162,7 +184,7 @@ pub async fn after(db: &mut Db, watchers: &[Watcher]) -> Result<Vec<NewFindings>
         })
         .await
         .map_err(|e| context(watcher, e))?;
-        db.batch(&format!("DROP TABLE IF EXISTS {table}")).await?;
+        db.batch(&drop_before(db, i)).await?;
         if found.count > 0 {
             all.push(found);
         }

@@ -1,6 +1,6 @@
 //! The journal: in the repaired database itself (a `trueup` schema on PostgreSQL,
-//! `trueup_*` tables on SQLite), because only there does it commit in the same transaction
-//! as the change. One row per repair, and the before-image of every row a repair changed,
+//! `trueup_*` tables on SQLite and MySQL), because only there does it commit in the same
+//! transaction as the change. One row per repair, and the before-image of every row a repair changed,
 //! deleted or inserted, so that `undo` can put it back.
 
 use serde::Serialize;
@@ -97,14 +97,67 @@ pub struct NewRepair<'a> {
 
 fn names(engine: Engine) -> (&'static str, &'static str, &'static str) {
     match engine {
-        Engine::Sqlite => ("trueup_journal_version", "trueup_repairs", "trueup_journal"),
+        Engine::Sqlite | Engine::Mysql => {
+            ("trueup_journal_version", "trueup_repairs", "trueup_journal")
+        }
         Engine::Postgres => ("trueup.journal_version", "trueup.repairs", "trueup.journal"),
     }
+}
+
+/// Column `name` of the journal's tables, quoted: `key`, `change` and `before` are reserved
+/// words in MySQL.
+fn col(db: &Db, name: &str) -> String {
+    db.dialect().quote(name)
+}
+
+fn as_text(db: &Db, expr: &str) -> String {
+    db.text(expr)
+}
+
+/// The journal's tables on MySQL: InnoDB (they must commit and roll back with the change),
+/// text compared byte for byte, and every statement one that can run again, since MySQL
+/// commits each `CREATE TABLE` on its own: a migration cut short is finished by the next one
+/// (the version row goes in last).
+fn mysql_migration() -> String {
+    let table = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin";
+    format!(
+        "CREATE TABLE IF NOT EXISTS trueup_journal_version (version BIGINT NOT NULL) {table};
+         CREATE TABLE IF NOT EXISTS trueup_repairs (
+             id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+             kind VARCHAR(16) NOT NULL,
+             undoes BIGINT,
+             plan_hash VARCHAR(64) NOT NULL,
+             rules LONGTEXT NOT NULL,
+             started_at VARCHAR(32) NOT NULL,
+             finished_at VARCHAR(32),
+             status VARCHAR(16) NOT NULL,
+             rows_changed BIGINT NOT NULL DEFAULT 0,
+             user_name TEXT,
+             host TEXT,
+             tool_version VARCHAR(64) NOT NULL,
+             undone_by BIGINT) {table};
+         CREATE TABLE IF NOT EXISTS trueup_journal (
+             repair_id BIGINT NOT NULL,
+             seq BIGINT NOT NULL,
+             batch BIGINT NOT NULL,
+             rule_id TEXT NOT NULL,
+             table_name VARCHAR(255) NOT NULL,
+             key_columns TEXT NOT NULL,
+             `key` MEDIUMTEXT NOT NULL,
+             `change` VARCHAR(8) NOT NULL,
+             `before` LONGTEXT,
+             after_hash VARCHAR(64),
+             PRIMARY KEY (repair_id, seq),
+             INDEX trueup_journal_by_key (table_name, `key`(255))) {table};
+         INSERT INTO trueup_journal_version (version) SELECT {VERSION} FROM DUAL
+             WHERE NOT EXISTS (SELECT 1 FROM trueup_journal_version);"
+    )
 }
 
 fn migration(engine: Engine) -> String {
     let (version, repairs, journal) = names(engine);
     let (schema, id, image) = match engine {
+        Engine::Mysql => return mysql_migration(),
         Engine::Sqlite => ("", "INTEGER PRIMARY KEY AUTOINCREMENT", "TEXT"),
         Engine::Postgres => (
             "CREATE SCHEMA IF NOT EXISTS trueup;",
@@ -144,7 +197,7 @@ fn migration(engine: Engine) -> String {
          CREATE INDEX {index} ON {journal} (table_name, key);
          INSERT INTO {version} (version) VALUES ({VERSION});",
         index = match engine {
-            Engine::Sqlite => "trueup_journal_by_key",
+            Engine::Sqlite | Engine::Mysql => "trueup_journal_by_key",
             Engine::Postgres => "journal_by_key",
         }
     )
@@ -160,6 +213,10 @@ pub async fn version(db: &mut Db) -> Result<Option<i64>> {
             "SELECT CAST(count(*) AS TEXT) FROM pg_tables \
              WHERE schemaname = 'trueup' AND tablename = 'journal_version'"
         }
+        Engine::Mysql => {
+            "SELECT CAST(count(*) AS CHAR) FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND table_name = 'trueup_journal_version'"
+        }
     };
     let present = db.rows(exists, &[]).await?;
     if !matches!(present.first().and_then(|r| r.first()), Some(v) if v.to_string() != "0") {
@@ -168,7 +225,7 @@ pub async fn version(db: &mut Db) -> Result<Option<i64>> {
     let (version, _, _) = names(db.engine());
     let rows = db
         .rows(
-            &format!("SELECT CAST(max(version) AS TEXT) FROM {version}"),
+            &format!("SELECT {} FROM {version}", as_text(db, "max(version)")),
             &[],
         )
         .await?;
@@ -179,7 +236,8 @@ pub async fn version(db: &mut Db) -> Result<Option<i64>> {
 }
 
 /// Creates the journal when the database has none (in its own transaction unless
-/// `in_transaction`); refuses one a newer trueup wrote.
+/// `in_transaction`); refuses one a newer trueup wrote. On MySQL, whose `CREATE TABLE`
+/// commits any open transaction, the caller runs this before its transaction begins.
 pub async fn ensure(db: &mut Db, in_transaction: bool) -> Result<()> {
     match version(db).await? {
         Some(VERSION) => Ok(()),
@@ -188,7 +246,9 @@ pub async fn ensure(db: &mut Db, in_transaction: bool) -> Result<()> {
              ({VERSION}): upgrade trueup",
             db.source
         ))),
-        None if in_transaction => db.batch(&migration(db.engine())).await,
+        None if in_transaction || db.engine() == Engine::Mysql => {
+            db.batch(&migration(db.engine())).await
+        }
         None => {
             db.begin().await?;
             let created = db.batch(&migration(db.engine())).await;
@@ -220,9 +280,14 @@ fn host() -> Option<String> {
 pub async fn begin_repair(db: &mut Db, new: &NewRepair<'_>) -> Result<i64> {
     let (_, repairs, _) = names(db.engine());
     let p = |n: usize, ty: &str| db.param(n, ty);
+    let returning = match db.engine() {
+        // MySQL has no RETURNING: the session's LAST_INSERT_ID() is read after it.
+        Engine::Mysql => String::new(),
+        Engine::Sqlite | Engine::Postgres => format!(" RETURNING {}", as_text(db, "id")),
+    };
     let sql = format!(
         "INSERT INTO {repairs} (kind, undoes, plan_hash, rules, started_at, status, user_name, host, tool_version) \
-         VALUES ({}, {}, {}, {}, {}, 'running', {}, {}, {}) RETURNING CAST(id AS TEXT)",
+         VALUES ({}, {}, {}, {}, {}, 'running', {}, {}, {}){returning}",
         p(1, "text"),
         p(2, "bigint"),
         p(3, "text"),
@@ -233,7 +298,7 @@ pub async fn begin_repair(db: &mut Db, new: &NewRepair<'_>) -> Result<i64> {
         p(8, "text"),
     );
     let text = |s: Option<String>| s.map_or(Value::Null, Value::Text);
-    let rows = db
+    let mut rows = db
         .rows(
             &sql,
             &[
@@ -249,6 +314,11 @@ pub async fn begin_repair(db: &mut Db, new: &NewRepair<'_>) -> Result<i64> {
             ],
         )
         .await?;
+    if db.engine() == Engine::Mysql {
+        rows = db
+            .rows("SELECT CAST(LAST_INSERT_ID() AS CHAR)", &[])
+            .await?;
+    }
     rows.first()
         .and_then(|r| r.first())
         .and_then(|v| v.to_string().parse().ok())
@@ -332,8 +402,12 @@ pub async fn write(
     entries: &[Entry],
 ) -> Result<()> {
     let (_, repairs, journal) = names(db.engine());
-    let columns =
-        "repair_id, seq, batch, rule_id, table_name, key_columns, key, change, before, after_hash";
+    let columns = format!(
+        "repair_id, seq, batch, rule_id, table_name, key_columns, {}, {}, {}, after_hash",
+        col(db, "key"),
+        col(db, "change"),
+        col(db, "before")
+    );
     match db.engine() {
         Engine::Postgres => {
             let rows: Vec<Row<'_>> = entries
@@ -366,13 +440,13 @@ pub async fn write(
             )
             .await?;
         }
-        Engine::Sqlite => {
+        Engine::Sqlite | Engine::Mysql => {
             for chunk in entries.chunks(ROWS_PER_INSERT) {
                 let mut binds = Vec::with_capacity(chunk.len() * 10);
                 let mut rows = Vec::with_capacity(chunk.len());
                 for entry in chunk {
                     let n = binds.len();
-                    let params: Vec<String> = (1..=10).map(|i| format!("?{}", n + i)).collect();
+                    let params: Vec<String> = (1..=10).map(|i| db.param(n + i, "text")).collect();
                     rows.push(format!("({})", params.join(", ")));
                     binds.extend([
                         Value::Int(repair),
@@ -429,8 +503,11 @@ pub async fn batches(db: &mut Db, repair: i64) -> Result<Vec<Batch>> {
     let rows = db
         .rows(
             &format!(
-                "SELECT CAST(batch AS TEXT) AS batch_text, CAST(min(seq) AS TEXT), CAST(max(seq) AS TEXT) \
+                "SELECT {} AS batch_text, {}, {} \
                  FROM {journal} WHERE repair_id = {} GROUP BY batch ORDER BY max(seq) DESC",
+                as_text(db, "batch"),
+                as_text(db, "min(seq)"),
+                as_text(db, "max(seq)"),
                 db.param(1, "bigint")
             ),
             &[Value::Int(repair)],
@@ -459,9 +536,10 @@ pub async fn restored_batches(db: &mut Db, repair: i64) -> Result<Vec<i64>> {
     let rows = db
         .rows(
             &format!(
-                "SELECT CAST(j.batch AS TEXT) AS batch_text FROM {journal} AS j \
+                "SELECT {} AS batch_text FROM {journal} AS j \
                  JOIN {repairs} AS r ON r.id = j.repair_id \
                  WHERE r.kind = 'undo' AND r.undoes = {} AND r.undone_by IS NULL GROUP BY j.batch",
+                as_text(db, "j.batch"),
                 db.param(1, "bigint")
             ),
             &[Value::Int(repair)],
@@ -480,8 +558,11 @@ pub async fn entries(db: &mut Db, repair: i64, batch: &Batch) -> Result<Vec<Entr
     let rows = db
         .rows(
             &format!(
-                "SELECT rule_id, table_name, key_columns, key, change, CAST(before AS TEXT), after_hash \
+                "SELECT rule_id, table_name, key_columns, {}, {}, {}, after_hash \
                  FROM {journal} WHERE repair_id = {} AND seq BETWEEN {} AND {} AND batch = {} ORDER BY seq DESC",
+                col(db, "key"),
+                col(db, "change"),
+                as_text(db, &col(db, "before")),
                 db.param(1, "bigint"),
                 db.param(2, "bigint"),
                 db.param(3, "bigint"),
@@ -525,9 +606,13 @@ pub async fn list(db: &mut Db) -> Result<Vec<RepairSummary>> {
     let rows = db
         .rows(
             &format!(
-                "SELECT CAST(id AS TEXT) AS id_text, kind, CAST(undoes AS TEXT), plan_hash, rules, started_at, finished_at, \
-                 status, CAST(rows_changed AS TEXT), user_name, host, tool_version, CAST(undone_by AS TEXT) \
-                 FROM {repairs} ORDER BY id DESC"
+                "SELECT {} AS id_text, kind, {}, plan_hash, rules, started_at, finished_at, \
+                 status, {}, user_name, host, tool_version, {} \
+                 FROM {repairs} ORDER BY id DESC",
+                as_text(db, "id"),
+                as_text(db, "undoes"),
+                as_text(db, "rows_changed"),
+                as_text(db, "undone_by"),
             ),
             &[],
         )
@@ -563,6 +648,29 @@ pub async fn find(db: &mut Db, id: i64) -> Result<Option<RepairSummary>> {
     Ok(list(db).await?.into_iter().find(|r| r.id == id))
 }
 
+/// For each of `rows` of `table` (key as JSON text, the hash of its image now or `None`
+/// when it is gone): the rule of plan `plan_hash` whose last journaled change left the row
+/// exactly as it is now, if one did.
+pub async fn left_as_is(
+    db: &mut Db,
+    plan_hash: &str,
+    table: &str,
+    rows: &[(String, Option<String>)],
+) -> Result<Vec<Option<String>>> {
+    let texts: Vec<String> = rows.iter().map(|(t, _)| t.clone()).collect();
+    let done = already_done(db, plan_hash, table, &texts).await?;
+    Ok(rows
+        .iter()
+        .map(|(text, now)| {
+            done.iter()
+                .rev()
+                .find(|(k, _, _)| k == text)
+                .filter(|(_, after, _)| after == now)
+                .map(|(_, _, rule)| rule.clone())
+        })
+        .collect())
+}
+
 /// Keys of `table` that a repair of plan `plan_hash` already journaled, with the hash it
 /// left (`None` for a deleted row) and the rule, oldest first: for telling "already
 /// repaired" and "changed by another rule of this plan" from "changed by someone else".
@@ -576,6 +684,7 @@ pub async fn already_done(
         return Ok(Vec::new());
     }
     let (_, repairs, journal) = names(db.engine());
+    let key = col(db, "key");
     let list = (0..keys.len())
         .map(|i| db.param(i + 3, "text"))
         .collect::<Vec<_>>()
@@ -588,9 +697,9 @@ pub async fn already_done(
     let rows = db
         .rows(
             &format!(
-                "SELECT j.key, j.after_hash, j.rule_id FROM {journal} AS j JOIN {repairs} AS r ON r.id = j.repair_id \
+                "SELECT j.{key}, j.after_hash, j.rule_id FROM {journal} AS j JOIN {repairs} AS r ON r.id = j.repair_id \
                  WHERE r.plan_hash = {} AND r.kind = 'apply' AND r.undone_by IS NULL \
-                   AND j.table_name = {} AND j.key IN ({list}) ORDER BY j.repair_id, j.seq",
+                   AND j.table_name = {} AND j.{key} IN ({list}) ORDER BY j.repair_id, j.seq",
                 db.param(1, "text"),
                 db.param(2, "text"),
             ),

@@ -7,6 +7,7 @@
 
 mod apply;
 mod catalog;
+mod copy;
 mod db;
 mod effects;
 mod journal;

@@ -66,6 +66,8 @@ pub enum Action {
     Sql {
         statements: Vec<(String, Vec<usize>)>,
     },
+    /// A `reconcile` rule's other side made like its authoritative one (`copy-from`).
+    Copy(Box<super::copy::Copy>),
     /// Duplicates merged into the first row by `keep`; `row_key` identifies one row.
     Merge {
         row_key: String,
@@ -205,10 +207,13 @@ pub async fn prepare(
         (Detector::RowCount(_) | Detector::Freshness(_), _) => {
             return refuse(some, "its findings are whole tables, not rows".into());
         }
-        (Detector::Reconcile(_), _) => {
+        (Detector::Reconcile(d), _) => {
+            if let Repair::CopyFrom(r) = repair {
+                return prepare_copy(db, loaded, d, r).await;
+            }
             return refuse(
                 some,
-                "repairs of `reconcile` findings (`copy-from`) are not built yet".into(),
+                "`reconcile` findings are repaired by `copy-from` (or `manual`)".into(),
             );
         }
         (Detector::Promql(_), _) => {
@@ -228,6 +233,9 @@ pub async fn prepare(
             format!("source `{}` has no table `{table_name}`", db.source),
         );
     };
+    if let Some(reason) = not_transactional(&table) {
+        return refuse(some, reason);
+    }
     if !table.triggers.is_empty() && !repair.allow_triggers() {
         return refuse(
             some,
@@ -336,6 +344,9 @@ pub async fn prepare(
                         format!("table `{}` has no primary or unique key", reference.table),
                     );
                 }
+                if let Some(reason) = not_transactional(&referencing) {
+                    return refuse(some, reason);
+                }
                 if !referencing.triggers.is_empty() && !repair.allow_triggers() {
                     return refuse(
                         some,
@@ -412,7 +423,7 @@ pub async fn prepare(
             }
             Action::Sql { statements }
         }
-        Repair::Manual(_) => unreachable!("refused above"),
+        Repair::Manual(_) | Repair::CopyFrom(_) => unreachable!("refused above"),
     };
     let mut dependents = Vec::new();
     let mut blocking = Vec::new();
@@ -498,6 +509,123 @@ pub async fn prepare(
     }))
 }
 
+/// The source whose rows a rule's repair changes: a `copy-from` repair changes the side that
+/// is not authoritative; every other repair the rule's own source.
+pub fn repaired_source(loaded: &LoadedRule) -> &str {
+    match (&loaded.rule.detector, &loaded.rule.repair) {
+        (Detector::Reconcile(d), Some(Repair::CopyFrom(r)))
+            if r.authoritative == crate::rule::Authoritative::Left =>
+        {
+            d.right.source.as_deref().unwrap_or(&loaded.source)
+        }
+        _ => &loaded.source,
+    }
+}
+
+/// A `copy-from` repair prepared against the repaired side's database `db`: its table,
+/// whose key (the rule's, by that side's names) must identify a row, and the columns it
+/// copies.
+async fn prepare_copy(
+    db: &mut Db,
+    loaded: &LoadedRule,
+    d: &crate::rule::ReconcileDetector,
+    r: &crate::rule::CopyFromRepair,
+) -> Result<std::result::Result<RuleRepair, Refusal>> {
+    use crate::rule::Authoritative;
+    let refuse = |reason: String| {
+        Ok(Err(Refusal {
+            rule: loaded.rule.id.clone(),
+            strategy: Some("copy-from".to_owned()),
+            reason,
+            error: false,
+        }))
+    };
+    let right = d
+        .right
+        .source
+        .clone()
+        .unwrap_or_else(|| loaded.source.clone());
+    let (repaired, side, from) = match r.authoritative {
+        Authoritative::Left => (&d.right, crate::compile::Side::Right, loaded.source.clone()),
+        Authoritative::Right => (&d.left, crate::compile::Side::Left, right.clone()),
+    };
+    let name_on = |repaired_side: bool, column: &str| -> String {
+        let right_side = (r.authoritative == Authoritative::Left) == repaired_side;
+        if right_side {
+            d.right_name(column).to_owned()
+        } else {
+            column.to_owned()
+        }
+    };
+    let Some(table_name) = repaired.table.clone() else {
+        return refuse(
+            "`copy-from` changes the side that is not `authoritative`, which must name a `table`"
+                .into(),
+        );
+    };
+    let Some(table) = catalog::table(db, &table_name).await? else {
+        return refuse(format!(
+            "source `{}` has no table `{table_name}`",
+            db.source
+        ));
+    };
+    if let Some(reason) = not_transactional(&table) {
+        return refuse(reason);
+    }
+    if !table.triggers.is_empty() && !r.allow_triggers {
+        return refuse(format!(
+            "table `{table_name}` has triggers ({}), whose writes trueup cannot journal; set \
+             `allow-triggers = true` in the repair to repair it anyway",
+            table.triggers.join(", ")
+        ));
+    }
+    let key: Vec<String> = d.key.iter().map(|k| name_on(true, k)).collect();
+    if let Some(missing) = key.iter().find(|k| table.type_of(k).is_none()) {
+        return refuse(format!(
+            "the key column `{missing}` is not a column of `{table_name}`"
+        ));
+    }
+    if !table.identifies(&key) {
+        return refuse(format!(
+            "the key ({}) is not a primary or unique key of `{table_name}`",
+            key.join(", ")
+        ));
+    }
+    let columns: Vec<(String, String, String)> = d
+        .columns
+        .iter()
+        .map(|c| (c.clone(), name_on(false, c), name_on(true, c)))
+        .collect();
+    if let Some((_, _, missing)) = columns.iter().find(|(_, _, c)| table.type_of(c).is_none()) {
+        return refuse(format!("`{table_name}` has no column `{missing}`"));
+    }
+    let compare = crate::reconcile::compared_columns(d);
+    let copy = super::copy::Copy {
+        detector: d.clone(),
+        authoritative: r.authoritative,
+        on_extra: r.on_extra,
+        from,
+        left: loaded.source.clone(),
+        right,
+        from_key: d.key.iter().map(|k| name_on(false, k)).collect(),
+        columns,
+        compare,
+    };
+    Ok(Ok(RuleRepair {
+        rule: loaded.rule.id.clone(),
+        rule_hash: rule_hash(loaded),
+        source: repaired_source(loaded).to_owned(),
+        strategy: "copy-from",
+        detector: crate::compile::reconcile_side(d, side, db.dialect(), None, None),
+        table,
+        key,
+        action: Action::Copy(Box::new(copy)),
+        max_rows: r.max_rows,
+        dependents: Vec::new(),
+        blocking: Vec::new(),
+    }))
+}
+
 /// The rows a foreign key makes the database change when referenced rows are deleted;
 /// refused when the database would refuse the delete, checked per batch by the database.
 async fn dependent(
@@ -531,6 +659,9 @@ async fn dependent(
 /// Why deleting rows of `child` (a table whose rows go with the repaired ones, `via` says
 /// how) would change rows trueup does not journal: a cascade of its own, or triggers.
 fn deeper_problem(child: &Table, via: &str, allow_triggers: bool) -> Option<String> {
+    if let Some(reason) = not_transactional(child) {
+        return Some(reason);
+    }
     if let Some(deeper) = child
         .referenced_by
         .iter()
@@ -552,8 +683,20 @@ fn deeper_problem(child: &Table, via: &str, allow_triggers: bool) -> Option<Stri
     })
 }
 
+/// Why a MySQL table cannot take part in a repair: its engine does not roll back, so a batch
+/// that fails would leave its part done.
+fn not_transactional(table: &Table) -> Option<String> {
+    table.not_transactional.as_ref().map(|what| {
+        format!(
+            "table `{}` is {what}, which cannot roll back a transaction: trueup repairs only \
+             InnoDB tables on MySQL",
+            table.name
+        )
+    })
+}
+
 fn same_table(a: &str, b: &str) -> bool {
-    a.eq_ignore_ascii_case(b) || b.trim_matches('"').eq_ignore_ascii_case(a)
+    a.eq_ignore_ascii_case(b) || b.trim_matches(['"', '`']).eq_ignore_ascii_case(a)
 }
 
 /// The aggregate an `aggregate-match` compares its column with, as an expression over the

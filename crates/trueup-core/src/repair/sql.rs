@@ -1,5 +1,8 @@
 //! The SQL of each step of a repair, per dialect: identifiers quoted, every value bound
-//! (keys by the column's type on PostgreSQL), fragments the rule wrote used as parsed.
+//! (keys by the column's type on PostgreSQL, exact numbers cast on MySQL), fragments the
+//! rule wrote used as parsed. MySQL differs in a few forms: `IN ((…), …)` for `IN (VALUES
+//! …)`, `DELETE t FROM table AS t`, no `RETURNING` (the rows are read again), and quarantine
+//! tables made by `CREATE TABLE … AS SELECT`.
 
 use super::catalog::Table;
 use super::db::{Db, Engine};
@@ -7,6 +10,15 @@ use super::spec::{Action, Dependent, QUARANTINE_COLUMNS, Reference, RuleRepair};
 
 fn q(db: &Db, name: &str) -> String {
     db.dialect().quote(name)
+}
+
+/// `names` quoted, separated by commas.
+fn quoted_list(db: &Db, names: &[String]) -> String {
+    names
+        .iter()
+        .map(|c| q(db, c))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn columns(db: &Db, alias: &str, names: &[String]) -> String {
@@ -17,7 +29,8 @@ fn columns(db: &Db, alias: &str, names: &[String]) -> String {
         .join(", ")
 }
 
-/// `(alias.c1, …) IN (VALUES (…), …)` for `rows` keys of `cols`, bound from `first` on.
+/// `(alias.c1, …) IN (VALUES (…), …)` for `rows` keys of `cols`, bound from `first` on
+/// (`IN ((…), …)` on MySQL, whose `VALUES` lists are not MariaDB's).
 pub fn key_in(
     db: &Db,
     alias: &str,
@@ -39,7 +52,21 @@ pub fn key_in(
         })
         .collect::<Vec<_>>()
         .join(", ");
-    format!("({}) IN (VALUES {values})", columns(db, alias, cols))
+    match db.engine() {
+        Engine::Mysql => format!("({}) IN ({values})", columns(db, alias, cols)),
+        Engine::Sqlite | Engine::Postgres => {
+            format!("({}) IN (VALUES {values})", columns(db, alias, cols))
+        }
+    }
+}
+
+/// `DELETE FROM table AS t`: MySQL names the alias it deletes from (`DELETE t FROM table AS
+/// t`), as MariaDB has no alias in a single-table `DELETE`.
+fn delete_from(db: &Db, table: &str) -> String {
+    match db.engine() {
+        Engine::Mysql => format!("DELETE t FROM {} AS t", q(db, table)),
+        Engine::Sqlite | Engine::Postgres => format!("DELETE FROM {} AS t", q(db, table)),
+    }
 }
 
 /// A select list of `parts`, each named `trueup_cN`: no output name can then stand for a
@@ -191,16 +218,18 @@ pub fn dependent_rows(db: &Db, rr: &RuleRepair, dependent: &Dependent, rows: usi
 /// Deletes the rows of a declared `cascade` that reference `rows` target keys.
 pub fn delete_dependent(db: &Db, rr: &RuleRepair, dependent: &Dependent, rows: usize) -> String {
     format!(
-        "DELETE FROM {} AS t WHERE {}",
-        q(db, &dependent.table.name),
+        "{} WHERE {}",
+        delete_from(db, &dependent.table.name),
         referencing_targets(db, rr, dependent, rows),
     )
 }
 
 /// A `RETURNING` clause of the changed rows' keys and images, as [`read_rows`] reads them:
-/// the change hands back what it left, without a second read.
-fn returning(db: &Db, table: &Table, key: &[String]) -> String {
+/// the change hands back what it left, without a second read. None on MySQL, which has no
+/// `UPDATE … RETURNING` (the batch reads the rows again).
+pub fn returning(db: &Db, table: &Table, key: &[String]) -> String {
     let parts: Vec<String> = match db.engine() {
+        Engine::Mysql => return String::new(),
         // SQLite's RETURNING names the columns of the table it changes, unqualified.
         Engine::Sqlite => key
             .iter()
@@ -222,7 +251,11 @@ pub fn change(db: &Db, rr: &RuleRepair, rows: usize) -> Vec<String> {
     let t = q(db, &rr.table.name);
     let types = rr.key_types().unwrap_or_default();
     let bare_key = |alias: &str| key_in(db, alias, &rr.key, &types, rows, 1);
-    let delete = format!("DELETE FROM {t} AS t WHERE {}", bare_key("t"));
+    let delete = format!(
+        "{} WHERE {}",
+        delete_from(db, &rr.table.name),
+        bare_key("t")
+    );
     match &rr.action {
         Action::Delete => vec![delete],
         Action::Quarantine { into, .. } => {
@@ -241,7 +274,7 @@ pub fn change(db: &Db, rr: &RuleRepair, rows: usize) -> Vec<String> {
             )]
         }
         Action::Sql { statements } => statements.iter().map(|(sql, _)| sql.clone()).collect(),
-        Action::Merge { .. } => Vec::new(),
+        Action::Merge { .. } | Action::Copy(_) => Vec::new(),
     }
 }
 
@@ -276,10 +309,20 @@ pub fn quarantine_rows(
     )
 }
 
-/// Creates a quarantine table shaped as the repaired table, plus trueup's columns.
+/// Creates a quarantine table shaped as the repaired table, plus trueup's columns: its
+/// columns and types only, no keys, defaults of identity or triggers (a row quarantined
+/// twice, after an undo, must fit twice). On MySQL `CREATE TABLE … AS SELECT` keeps each
+/// column's type, character set and collation and makes generated columns plain ones (`LIKE`
+/// would copy the keys and `AUTO_INCREMENT` too); it commits at once, so `apply` runs it
+/// before a batch's transaction.
 pub fn create_quarantine(db: &Db, rr: &RuleRepair, into: &str) -> String {
     let (t, into) = (q(db, &rr.table.name), q(db, into));
     match db.engine() {
+        Engine::Mysql => format!(
+            "CREATE TABLE {into} ENGINE=InnoDB AS SELECT t.*, CAST(NULL AS SIGNED) AS trueup_repair_id, \
+             CAST(NULL AS SIGNED) AS trueup_run_id, CAST(NULL AS CHAR(255)) AS trueup_rule_id, \
+             CAST(NULL AS DATETIME) AS trueup_quarantined_at FROM {t} AS t WHERE 1 = 0"
+        ),
         Engine::Sqlite => format!(
             "CREATE TABLE {into} AS SELECT * FROM {t} WHERE 0; \
              ALTER TABLE {into} ADD COLUMN trueup_repair_id INTEGER; \
@@ -386,8 +429,8 @@ pub fn delete_losers(db: &Db, rr: &RuleRepair, row_key: &str, losers: usize) -> 
     let key = [row_key.to_owned()];
     let types = rr.table.types_of(&key).unwrap_or_default();
     format!(
-        "DELETE FROM {} AS t WHERE {}",
-        q(db, &rr.table.name),
+        "{} WHERE {}",
+        delete_from(db, &rr.table.name),
         key_in(db, "t", &key, &types, losers, 1)
     )
 }
@@ -398,6 +441,7 @@ pub fn restore(db: &Db, table: &Table, key: &[String]) -> String {
     let types = table.types_of(key).unwrap_or_default();
     let writable = table.writable_columns();
     match db.engine() {
+        Engine::Mysql => mysql_restore(db, table, key, 1),
         Engine::Sqlite => format!(
             "UPDATE {} AS t SET {} WHERE {}",
             q(db, &table.name),
@@ -425,12 +469,9 @@ pub fn restore(db: &Db, table: &Table, key: &[String]) -> String {
 /// Inserts a journaled image again (image bound 1 on PostgreSQL; values on SQLite).
 pub fn reinsert(db: &Db, table: &Table) -> String {
     let writable = table.writable_columns();
-    let list = writable
-        .iter()
-        .map(|c| q(db, c))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let list = quoted_list(db, &writable);
     match db.engine() {
+        Engine::Mysql => mysql_reinsert(db, table, 1),
         Engine::Sqlite => format!(
             "INSERT INTO {} ({list}) VALUES ({})",
             q(db, &table.name),
@@ -447,12 +488,86 @@ pub fn reinsert(db: &Db, table: &Table) -> String {
     }
 }
 
-/// Deletes one row by key (bound from 1).
-pub fn delete_row(db: &Db, table: &Table, key: &[String]) -> String {
+/// Deletes `rows` rows by key (bound from 1).
+pub fn delete_rows(db: &Db, table: &Table, key: &[String], rows: usize) -> String {
     let types = table.types_of(key).unwrap_or_default();
     format!(
-        "DELETE FROM {} AS t WHERE {}",
-        q(db, &table.name),
-        key_in(db, "t", key, &types, 1, 1)
+        "{} WHERE {}",
+        delete_from(db, &table.name),
+        key_in(db, "t", key, &types, rows, 1)
+    )
+}
+
+/// `rows` rows of `width` values bound row after row from 1: each cell written by `cell(its
+/// bind number, its column)`, each row between `open` and `close`, rows joined by `between`.
+fn bound_rows(
+    rows: usize,
+    width: usize,
+    cell: impl Fn(usize, usize) -> String,
+    (open, close, between): (&str, &str, &str),
+) -> String {
+    (0..rows.max(1))
+        .map(|r| {
+            let cells = (0..width)
+                .map(|i| cell(r * width + i + 1, i))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("{open}{cells}{close}")
+        })
+        .collect::<Vec<_>>()
+        .join(between)
+}
+
+/// Puts `rows` journaled images back over the MySQL rows with the same keys in one
+/// statement: the images' writable columns bound row after row from 1, joined by key
+/// (`UPDATE t JOIN (SELECT … UNION ALL SELECT …) AS r`).
+pub fn mysql_restore(db: &Db, table: &Table, key: &[String], rows: usize) -> String {
+    let writable = table.writable_columns();
+    let set = writable
+        .iter()
+        .map(|c| format!("t.{0} = r.{0}", q(db, c)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let on = key
+        .iter()
+        .map(|c| format!("t.{0} = r.{0}", q(db, c)))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let types: Vec<String> = writable
+        .iter()
+        .map(|c| table.type_of(c).unwrap_or("text").to_owned())
+        .collect();
+    let selects = bound_rows(
+        rows,
+        writable.len(),
+        |n, i| {
+            format!(
+                "{} AS {}",
+                db.typed_param(n, &types[i]),
+                q(db, &writable[i])
+            )
+        },
+        ("SELECT ", "", " UNION ALL "),
+    );
+    format!(
+        "UPDATE {} AS t JOIN ({selects}) AS r ON {on} SET {set}",
+        q(db, &table.name)
+    )
+}
+
+/// Inserts `rows` journaled images again on MySQL, their writable columns bound row after
+/// row from 1.
+pub fn mysql_reinsert(db: &Db, table: &Table, rows: usize) -> String {
+    let writable = table.writable_columns();
+    let list = quoted_list(db, &writable);
+    let values = bound_rows(
+        rows,
+        writable.len(),
+        |n, _| format!("${n}"),
+        ("(", ")", ", "),
+    );
+    format!(
+        "INSERT INTO {} ({list}) VALUES {values}",
+        q(db, &table.name)
     )
 }

@@ -310,6 +310,7 @@ async fn undo_run(
     }
     match db.engine() {
         Engine::Postgres => restore_all(db, table, key_columns, &todo).await?,
+        Engine::Mysql => restore_mysql(db, table, key_columns, &todo).await?,
         Engine::Sqlite => {
             for (entry, _, image) in &todo {
                 restore(db, table, entry, image.is_some()).await?;
@@ -422,13 +423,19 @@ async fn restore_all(
     }
     if !delete.is_empty() {
         let n = delete.len() / key_columns.len().max(1);
-        let types = table.types_of(key_columns)?;
-        let sql = format!(
-            "DELETE FROM {t} AS t WHERE {}",
-            sql::key_in(db, "t", key_columns, &types, n, 1)
-        );
-        statements.push((sql, delete, n));
+        statements.push((sql::delete_rows(db, table, key_columns, n), delete, n));
     }
+    run_restores(db, table, statements).await
+}
+
+/// Runs restoring statements (SQL, values, the rows it must touch); one that touches
+/// another number fails the batch. (trueup's MySQL sessions count the rows an UPDATE
+/// found, `CLIENT_FOUND_ROWS` as sqlx connects, not only those it changed.)
+async fn run_restores(
+    db: &mut Db,
+    table: &Table,
+    statements: Vec<(String, Vec<Value>, usize)>,
+) -> Result<()> {
     for (sql, binds, expected) in statements {
         let changed = db.execute(&sql, &binds).await?;
         if changed != expected as u64 {
@@ -441,12 +448,57 @@ async fn restore_all(
     Ok(())
 }
 
+/// Most values one MySQL statement binds (it takes at most 65535).
+const MYSQL_BINDS: usize = 60_000;
+
+/// Puts back, on MySQL, the before-images of `todo` (entry, key, whether its row exists
+/// now) as bound values: the rows that exist in `UPDATE … JOIN` statements, those that do
+/// not in multi-row `INSERT`s, the rows the repair inserted in one `DELETE`; each must
+/// touch exactly its rows.
+async fn restore_mysql(
+    db: &mut Db,
+    table: &Table,
+    key_columns: &[String],
+    todo: &[(&Entry, String, Option<String>)],
+) -> Result<()> {
+    let writable = table.writable_columns();
+    let mut update = Vec::new();
+    let mut insert = Vec::new();
+    let mut delete = Vec::new();
+    for (entry, _, now) in todo {
+        match (&entry.before, now.is_some()) {
+            (Some(before), true) => update.push(row::image_values(before, &writable)?),
+            (Some(before), false) => insert.push(row::image_values(before, &writable)?),
+            (None, true) => delete.push(entry.key.clone()),
+            (None, false) => {}
+        }
+    }
+    let per_statement = (MYSQL_BINDS / writable.len().max(1)).clamp(1, ROWS_PER_STATEMENT);
+    let mut statements = Vec::new();
+    for chunk in update.chunks(per_statement) {
+        let sql = sql::mysql_restore(db, table, key_columns, chunk.len());
+        statements.push((sql, chunk.concat(), chunk.len()));
+    }
+    for chunk in insert.chunks(per_statement) {
+        statements.push((
+            sql::mysql_reinsert(db, table, chunk.len()),
+            chunk.concat(),
+            chunk.len(),
+        ));
+    }
+    if !delete.is_empty() {
+        let sql = sql::delete_rows(db, table, key_columns, delete.len());
+        statements.push((sql, delete.concat(), delete.len()));
+    }
+    run_restores(db, table, statements).await
+}
+
 /// Puts `entry`'s before-image back, on SQLite (or removes the row it inserted).
 async fn restore(db: &mut Db, table: &Table, entry: &Entry, exists: bool) -> Result<()> {
     let Some(before) = &entry.before else {
         // An inserted row (a quarantine copy): remove it.
         if exists {
-            let sql = sql::delete_row(db, table, &entry.key_columns);
+            let sql = sql::delete_rows(db, table, &entry.key_columns, 1);
             db.execute(&sql, &entry.key).await?;
         }
         return Ok(());

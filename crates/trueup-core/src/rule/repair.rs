@@ -22,6 +22,9 @@ pub enum Repair {
     MergeDuplicates(MergeDuplicatesRepair),
     /// Run custom statements once per finding, with the finding's key values bound.
     Sql(SqlRepair),
+    /// Make a `reconcile` rule's other side like its `authoritative` one: insert the rows it
+    /// misses, update the compared columns that differ, delete the rows it has in excess.
+    CopyFrom(CopyFromRepair),
     /// No automatic repair: a person must look (e.g. payments).
     Manual(ManualRepair),
 }
@@ -35,6 +38,7 @@ impl Repair {
             Repair::Recompute(_) => "recompute",
             Repair::MergeDuplicates(_) => "merge-duplicates",
             Repair::Sql(_) => "sql",
+            Repair::CopyFrom(_) => "copy-from",
             Repair::Manual(_) => "manual",
         }
     }
@@ -46,7 +50,10 @@ impl Repair {
             Repair::Quarantine(r) => r.table.as_deref(),
             Repair::Update(r) => r.table.as_deref(),
             Repair::Sql(r) => r.table.as_deref(),
-            Repair::Recompute(_) | Repair::MergeDuplicates(_) | Repair::Manual(_) => None,
+            Repair::Recompute(_)
+            | Repair::MergeDuplicates(_)
+            | Repair::CopyFrom(_)
+            | Repair::Manual(_) => None,
         }
     }
 
@@ -59,6 +66,7 @@ impl Repair {
             Repair::Recompute(r) => r.max_rows,
             Repair::MergeDuplicates(r) => r.max_rows,
             Repair::Sql(r) => r.max_rows,
+            Repair::CopyFrom(r) => r.max_rows,
             Repair::Manual(_) => None,
         }
     }
@@ -72,6 +80,7 @@ impl Repair {
             Repair::Recompute(r) => r.allow_triggers,
             Repair::MergeDuplicates(r) => r.allow_triggers,
             Repair::Sql(r) => r.allow_triggers,
+            Repair::CopyFrom(r) => r.allow_triggers,
             Repair::Manual(_) => false,
         }
     }
@@ -217,6 +226,47 @@ pub struct SqlRepair {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_rows: Option<u64>,
     /// Repair although the table has triggers (whose writes trueup cannot journal).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_triggers: bool,
+}
+
+/// Which side of a `reconcile` holds the right rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Authoritative {
+    /// The rule's own source: the right side is repaired.
+    Left,
+    /// `right.source`: the rule's own side is repaired.
+    Right,
+}
+
+/// What `copy-from` does with the rows only the repaired side has.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnExtra {
+    /// Delete them (journaled).
+    #[default]
+    Delete,
+    /// Leave them (the rule keeps finding them).
+    Keep,
+}
+
+/// Copy the authoritative side's rows into the other side of a `reconcile` rule, through
+/// the repair protocol: the repaired side must be a `table` whose key is a primary or
+/// unique key; inserted rows get the key and the compared columns (the others their
+/// defaults).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CopyFromRepair {
+    /// The side whose rows are right: `left` (the rule's source) or `right`.
+    pub authoritative: Authoritative,
+    /// Rows only the repaired side has: `delete` (default) or `keep`.
+    #[serde(default)]
+    pub on_extra: OnExtra,
+    /// Refuse to plan or apply more than this many changed rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rows: Option<u64>,
+    /// Repair a table that has triggers (their writes are not journaled).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_triggers: bool,
 }

@@ -29,6 +29,12 @@ pub mod postgres_session {
     pub use super::postgres::{options, session};
 }
 
+/// One MySQL session opened as sources open theirs, and MySQL values read as sources read
+/// them, for repairs.
+pub mod mysql_session {
+    pub use super::mysql::{SQL_MODE_SETUP, options, session, value};
+}
+
 use crate::compile::DetectorQuery;
 use crate::dialect::Dialect;
 use crate::load::{LoadedRule, Project, SourceSpec};

@@ -21,14 +21,8 @@ use crate::{Error, Result};
 /// and gives up on the connection.
 const CANCEL_GRACE: Duration = Duration::from_secs(5);
 
-/// What every session of a source runs first: read-only, and the three `sql_mode` flags
-/// that would make the server read SQL otherwise than trueup's parser does taken off
-/// (`NO_BACKSLASH_ESCAPES` would end a string where the parser sees it go on, `ANSI_QUOTES`
-/// make `"text"` a name, `PIPES_AS_CONCAT` make `||` a concatenation); the rest of the
-/// server's mode stays.
-const SESSION_SETUP: &str = "SET SESSION TRANSACTION READ ONLY; \
-     SET SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE(REPLACE(REPLACE(CONCAT(',', @@SESSION.sql_mode, ','), \
-     ',NO_BACKSLASH_ESCAPES,', ','), ',ANSI_QUOTES,', ','), ',PIPES_AS_CONCAT,', ','))";
+/// What every session of a source runs first: read-only, then [`SQL_MODE_SETUP`].
+const SESSION_SETUP: &str = "SET SESSION TRANSACTION READ ONLY";
 
 /// One MySQL source's pool, which server it is, and the sessions running a query now.
 #[derive(Debug, Clone)]
@@ -73,7 +67,7 @@ impl Running {
 /// The connection options of a resolved `mysql://` (or `mariadb://`) URL, as sources use
 /// them: UTC, and the server's own `sql_mode` (sqlx would add `PIPES_AS_CONCAT`, which
 /// changes what `||` means in the rules' SQL).
-pub(super) fn options(name: &str, url: &str) -> Result<MySqlConnectOptions> {
+pub fn options(name: &str, url: &str) -> Result<MySqlConnectOptions> {
     let url = match url.strip_prefix("mariadb:") {
         Some(rest) => format!("mysql:{rest}"),
         None => url.to_owned(),
@@ -85,6 +79,37 @@ pub(super) fn options(name: &str, url: &str) -> Result<MySqlConnectOptions> {
                 .timezone(Some("+00:00".to_owned()))
         })
         .map_err(|source| connect_error(name, &url, source))
+}
+
+/// One session of source `name` with `options`, opened within `timeout` (the source's
+/// `connect-timeout`), with the errors and hints sources give; it runs no setup of its own
+/// (repairs set theirs up, read-only or not).
+pub async fn session(
+    name: &str,
+    url: &str,
+    options: &MySqlConnectOptions,
+    timeout: Duration,
+) -> Result<MySqlConnection> {
+    tokio::time::timeout(timeout, MySqlConnection::connect_with(options))
+        .await
+        .map_err(|_| Error::ConnectTimeout {
+            source_name: name.to_owned(),
+            address: format!("{}:{}", options.get_host(), options.get_port()),
+            limit: timeout,
+        })?
+        .map_err(|e| connect_error(name, url, e))
+}
+
+/// The session's `sql_mode` without the three flags that would make the server read SQL
+/// otherwise than trueup's parser does (`NO_BACKSLASH_ESCAPES` would end a string where the
+/// parser sees it go on, `ANSI_QUOTES` make `"text"` a name, `PIPES_AS_CONCAT` make `||` a
+/// concatenation); the rest of the server's mode stays. Sources' and repairs' sessions run it.
+pub const SQL_MODE_SETUP: &str = "SET SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE(REPLACE(REPLACE(CONCAT(',', @@SESSION.sql_mode, ','), \
+     ',NO_BACKSLASH_ESCAPES,', ','), ',ANSI_QUOTES,', ','), ',PIPES_AS_CONCAT,', ','))";
+
+/// Column `index` of `row` as sources read MySQL values, by column type.
+pub fn value(row: &sqlx::mysql::MySqlRow, index: usize) -> Result<Value, sqlx::Error> {
+    <MySql as Backend>::value(row, index)
 }
 
 fn connect_error(name: &str, url: &str, source: sqlx::Error) -> Error {
@@ -119,14 +144,7 @@ pub(super) async fn connect(
     let options = options(name, url)?;
     // One direct connection first: a refused connection or a wrong password is reported at
     // once with its cause, where a pool would retry until its timeout and say only that.
-    let mut probe = tokio::time::timeout(timeout, MySqlConnection::connect_with(&options))
-        .await
-        .map_err(|_| Error::ConnectTimeout {
-            source_name: name.to_owned(),
-            address: format!("{}:{}", options.get_host(), options.get_port()),
-            limit: timeout,
-        })?
-        .map_err(|e| connect_error(name, url, e))?;
+    let mut probe = session(name, url, &options, timeout).await?;
     let version: String = sqlx::query_scalar("SELECT CAST(VERSION() AS CHAR)")
         .fetch_one(&mut probe)
         .await?;
@@ -136,7 +154,13 @@ pub(super) async fn connect(
         .min_connections(0)
         .acquire_timeout(timeout)
         .after_connect(|conn, _| {
-            Box::pin(async move { sqlx::raw_sql(SESSION_SETUP).execute(conn).await.map(|_| ()) })
+            Box::pin(async move {
+                sqlx::raw_sql(SESSION_SETUP).execute(&mut *conn).await?;
+                sqlx::raw_sql(SQL_MODE_SETUP)
+                    .execute(conn)
+                    .await
+                    .map(|_| ())
+            })
         })
         .connect_lazy_with(options);
     Ok(Server {

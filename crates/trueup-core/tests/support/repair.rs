@@ -20,6 +20,23 @@ pub const TABLES: [&str; 6] = [
     "payments",
 ];
 
+/// The query `select` makes of the text of a row: each of `columns` written by `cell`,
+/// joined by `join`.
+fn rows_query(
+    columns: &[String],
+    cell: impl Fn(&str) -> String,
+    join: &str,
+    select: impl Fn(String) -> String,
+) -> String {
+    select(
+        columns
+            .iter()
+            .map(|c| cell(c))
+            .collect::<Vec<_>>()
+            .join(join),
+    )
+}
+
 /// Every row of `table`, as text, in a stable order: equal texts mean equal tables.
 pub async fn table_text(db: &TestDb, table: &str) -> String {
     match db.backend {
@@ -33,17 +50,44 @@ pub async fn table_text(db: &TestDb, table: &str) -> String {
                 .fetch_all(&pool)
                 .await
                 .unwrap();
-            let quoted = columns
-                .iter()
-                .map(|c| format!("quote(\"{c}\")"))
-                .collect::<Vec<_>>()
-                .join(" || ',' || ");
-            let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                "SELECT {quoted} FROM \"{table}\" ORDER BY 1"
-            )))
+            let sql = rows_query(
+                &columns,
+                |c| format!("quote(\"{c}\")"),
+                " || ',' || ",
+                |row| format!("SELECT {row} FROM \"{table}\" ORDER BY 1"),
+            );
+            let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            rows.join("\n")
+        }
+        "mysql" => {
+            let pool = sqlx::MySqlPool::connect(&db.url).await.unwrap();
+            let columns: Vec<String> = sqlx::query_scalar(
+                "SELECT CAST(column_name AS CHAR) FROM information_schema.columns \
+                 WHERE table_schema = DATABASE() AND table_name = ? ORDER BY ordinal_position",
+            )
+            .bind(table)
             .fetch_all(&pool)
             .await
             .unwrap();
+            // As PostgreSQL writes a row: `(1,text,)`, NULL as nothing.
+            let sql = rows_query(
+                &columns,
+                |c| format!("IFNULL(CAST(`{c}` AS CHAR), '')"),
+                ", ",
+                |row| {
+                    format!(
+                        "SELECT CAST(CONCAT('(', CONCAT_WS(',', {row}), ')') AS CHAR) AS r FROM `{table}` ORDER BY r"
+                    )
+                },
+            );
+            let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_all(&pool)
+                .await
+                .unwrap();
             pool.close().await;
             rows.join("\n")
         }
@@ -78,7 +122,7 @@ pub async fn shop(backend: &str) -> Option<TestDb> {
     shop_with(backend, &spec).await
 }
 
-/// The demo shop of `spec` in a fresh database of `backend` (none without PostgreSQL).
+/// The demo shop of `spec` in a fresh database of `backend` (none without its server).
 pub async fn shop_with(backend: &str, spec: &ShopSpec) -> Option<TestDb> {
     let db = match backend {
         "sqlite" => {
@@ -87,6 +131,11 @@ pub async fn shop_with(backend: &str, spec: &ShopSpec) -> Option<TestDb> {
             trueup_shop::create_sqlite(Path::new(&path), spec)
                 .await
                 .unwrap();
+            db
+        }
+        "mysql" => {
+            let db = TestDb::mysql().await?;
+            trueup_shop::create_mysql(&db.url, spec).await.unwrap();
             db
         }
         _ => {
@@ -146,6 +195,7 @@ strategy = "delete"
 pub async fn fresh(backend: &str) -> Option<TestDb> {
     match backend {
         "sqlite" => Some(TestDb::sqlite()),
+        "mysql" => TestDb::mysql().await,
         _ => TestDb::postgres().await,
     }
 }

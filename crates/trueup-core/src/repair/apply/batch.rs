@@ -108,6 +108,9 @@ async fn changes(
     effects::before(db, &run.watchers).await?;
     match run.rr.action {
         Action::Merge { .. } => merge_batch(db, journal, run, batch, entries, report).await?,
+        Action::Copy(_) => {
+            super::copy::copy_batch(db, run, batch, plan_hash, entries, report).await?;
+        }
         _ => row_batch(db, journal, run, batch, plan_hash, entries, report).await?,
     }
     let found = effects::after(db, &run.watchers).await?;
@@ -287,6 +290,12 @@ pub(super) async fn quarantine(
     keys: &[Vec<Value>],
 ) -> Result<Vec<Entry>> {
     if !exists {
+        if db.engine() == Engine::Mysql {
+            // MySQL would commit the batch's transaction here: `apply` creates it before.
+            return Err(Error::Other(format!(
+                "quarantine table `{into}` was not created before the batch; this is a bug"
+            )));
+        }
         db.batch(&sql::create_quarantine(db, rr, into)).await?;
     }
     for chunk in keys.chunks(500) {
@@ -307,7 +316,7 @@ pub(super) async fn quarantine(
     let mut quarantine_key = key.to_vec();
     quarantine_key.push(spec::QUARANTINE_COLUMNS[0].to_owned());
     let repair = match db.engine() {
-        Engine::Sqlite => tags[0].clone(),
+        Engine::Sqlite | Engine::Mysql => tags[0].clone(),
         Engine::Postgres => match &tags[0] {
             Value::Int(id) => Value::Text(id.to_string()),
             other => other.clone(),

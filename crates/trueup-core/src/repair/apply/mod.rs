@@ -4,6 +4,7 @@
 //! commits only then. See docs/design/repairs.md for why each step is there.
 
 mod batch;
+mod copy;
 mod merge;
 mod rows;
 
@@ -59,6 +60,9 @@ pub enum Skip {
     Resolved,
     /// An earlier apply of this plan repaired it.
     AlreadyApplied,
+    /// `copy-from`: the authoritative side's row changed since the plan (or is gone), so
+    /// the values the plan would copy are not its values any more.
+    SourceChanged,
 }
 
 /// What `apply` did to one rule.
@@ -145,13 +149,18 @@ struct RuleRun {
     /// Rows written by its committed batches and by the batches about to commit.
     rows: Cell<u64>,
     report: AppliedRule,
+    /// A `copy-from` rule's authoritative side, read again in each batch.
+    from: Option<crate::source::Source>,
 }
 
 impl RuleRun {
     /// Whether its batches may run two at a time: each batch's rows are its own (a `sql`
     /// repair's statements may write anywhere, so they run one batch after another).
     fn pairs(&self) -> bool {
-        !matches!(self.rr.action, spec::Action::Sql { .. })
+        !matches!(
+            self.rr.action,
+            spec::Action::Sql { .. } | spec::Action::Copy(_)
+        )
     }
 }
 
@@ -233,10 +242,27 @@ pub async fn apply(
             .map(|r| r.rr.rule.clone())
             .collect();
         session.journal.from_run = plan.header.from_run;
+        let mysql = session.db.engine() == Engine::Mysql;
+        if mysql {
+            // MySQL commits each CREATE TABLE at once, and any transaction open with it: the
+            // journal and missing quarantine tables are made before any batch begins (a dry
+            // run or a failed batch leaves them, empty).
+            journal::ensure(&mut session.db, false).await?;
+            let source = session.db.source.clone();
+            for run in runs.values_mut().filter(|r| r.rr.source == source) {
+                if let Some((into, false)) = run.rr.action.quarantine() {
+                    let create = super::sql::create_quarantine(&session.db, &run.rr, into);
+                    session.db.batch(&create).await?;
+                    run.rr.action.quarantine_created();
+                }
+            }
+        }
         if options.dry_run {
             session.db.begin().await?;
         }
-        journal::ensure(&mut session.db, options.dry_run).await?;
+        if !mysql {
+            journal::ensure(&mut session.db, options.dry_run).await?;
+        }
         session.journal.repair = Some(
             journal::begin_repair(
                 &mut session.db,
@@ -496,7 +522,20 @@ async fn check_rule(
         .map_or(0, |e| e.targets);
     let report = AppliedRule::start(&rr, planned);
     let watchers = effects::watchers(project, &rr, db.dialect());
+    let from = match &rr.action {
+        spec::Action::Copy(c) => match project.sources.get(&c.from) {
+            Some(spec) => Some(crate::source::Source::connect(spec, &project.root, 1).await?),
+            None => {
+                return Err(spec::mismatch(format!(
+                    "the plan copies from source `{}`, which is not in this project",
+                    c.from
+                )));
+            }
+        },
+        _ => None,
+    };
     Ok(RuleRun {
+        from,
         watchers,
         rr,
         types,

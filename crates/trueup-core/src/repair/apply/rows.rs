@@ -8,7 +8,7 @@ use super::batch::{
     still_violating,
 };
 use super::{AppliedRule, Journal, RuleRun, Skip, skip};
-use crate::repair::db::Db;
+use crate::repair::db::{Db, Engine};
 use crate::repair::journal::{self, Entry};
 use crate::repair::plan::TargetLine;
 use crate::repair::row;
@@ -49,17 +49,15 @@ pub(super) async fn row_batch(
         }
     }
     if !unsure.is_empty() {
-        let texts: Vec<String> = unsure.iter().map(|(t, _, _)| t.clone()).collect();
-        let done = journal::already_done(db, plan_hash, &rr.table.name, &texts).await?;
-        for (text, key, now) in unsure {
-            // The last thing this plan did to the row, if the row is still as it left it.
-            let ours = done
-                .iter()
-                .rev()
-                .find(|(k, _, _)| *k == text)
-                .filter(|(_, after, _)| *after == now);
+        let rows: Vec<(String, Option<String>)> = unsure
+            .iter()
+            .map(|(t, _, now)| (t.clone(), now.clone()))
+            .collect();
+        let ours = journal::left_as_is(db, plan_hash, &rr.table.name, &rows).await?;
+        for ((text, key, now), ours) in unsure.into_iter().zip(ours) {
+            // The rule of this plan that left the row as it is, if one did.
             match (ours, now) {
-                (Some((_, _, rule)), _) if *rule == rr.rule => {
+                (Some(rule), _) if rule == rr.rule => {
                     skip(report, Skip::AlreadyApplied, &key);
                 }
                 // Another rule of this plan changed it: the row is as this plan left it.
@@ -137,6 +135,11 @@ pub(super) async fn row_batch(
                 }
             }
         }
+    } else if let Action::Update { .. } = &rr.action
+        && db.engine() == Engine::Mysql
+    {
+        // No RETURNING: the rows are read again below.
+        changed = db.execute(&statements[0], &binds).await?;
     } else if let Action::Update { .. } = &rr.action {
         let dialect = db.dialect();
         let columns = rr.table.column_names();

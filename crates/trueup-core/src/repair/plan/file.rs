@@ -60,6 +60,14 @@ pub struct TargetLine {
     pub hash: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rows: Vec<(Json, String)>,
+    /// A `copy-from` target's change: `insert`, `update` or `delete`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op: Option<String>,
+    /// A `copy-from` target's values from the authoritative side, by the repaired side's
+    /// column names: what `insert` and `update` write, and what `apply` expects to read
+    /// there again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Json>,
 }
 
 /// How many rows each table loses, gains or changes.

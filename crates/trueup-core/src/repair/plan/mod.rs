@@ -2,6 +2,7 @@
 //! streamed rule by rule in constant memory, with each table's counts of rows lost, gained
 //! and changed, and the rules it refuses with the reason.
 
+mod copy;
 mod file;
 
 use std::collections::BTreeMap;
@@ -103,14 +104,18 @@ pub async fn plan(
             summary.interrupted = true;
             break;
         }
-        let db = match dbs.get_mut(&loaded.source) {
+        // The source the repair changes (a `copy-from` changes its other side).
+        let source = spec::repaired_source(loaded).to_owned();
+        let db = match dbs.get_mut(&source) {
             Some(db) => db,
             None => {
-                let spec = &project.sources[&loaded.source];
-                let opened = Db::open(spec, &project.root, Access::ReadOnly)
-                    .await
-                    .map_err(|e| crate::error::chain(&e));
-                dbs.entry(loaded.source.clone()).or_insert(opened)
+                let opened = match project.sources.get(&source) {
+                    Some(spec) => Db::open(spec, &project.root, Access::ReadOnly)
+                        .await
+                        .map_err(|e| crate::error::chain(&e)),
+                    None => Err(format!("the project has no source `{source}`")),
+                };
+                dbs.entry(source.clone()).or_insert(opened)
             }
         };
         let db = match db {
@@ -138,6 +143,11 @@ pub async fn plan(
         };
         let index = summary.rules.len();
         let mut line = rule_line(db, &rr, index);
+        if let Action::Copy(c) = &rr.action
+            && let Some(Ok(dialect)) = project.sources.get(&c.from).map(|s| s.dialect())
+        {
+            line.statements = copy::statements(db, &rr, c, dialect);
+        }
         line.may_affect = super::effects::watchers(project, &rr, db.dialect())
             .into_iter()
             .map(|w| w.rule)
@@ -157,7 +167,12 @@ pub async fn plan(
             }
             _ => None,
         };
-        let planned = plan_rule(db, spare, &rr, index, &mut writer, cancel, &from).await;
+        let planned = match &rr.action {
+            Action::Copy(c) => {
+                copy::plan_copy(project, db, &rr, c, index, &mut writer, cancel).await
+            }
+            _ => plan_rule(db, spare, &rr, index, &mut writer, cancel, &from).await,
+        };
         let (end, sample) = match planned {
             Ok(done) => done,
             Err(e) => (
@@ -289,6 +304,8 @@ impl TargetWriter<'_, '_> {
                 key,
                 hash: Some(row::image_hash(&image)),
                 rows: Vec::new(),
+                op: None,
+                values: None,
             });
         }
         let row_key = row::key_json(&values[width..=width]);
@@ -306,6 +323,8 @@ impl TargetWriter<'_, '_> {
             key,
             hash: None,
             rows: vec![(row_key, hash)],
+            op: None,
+            values: None,
         });
         Ok(())
     }
@@ -557,7 +576,22 @@ async fn plan_rule(
                 rows.entry(reference.table.name.clone()).or_default().update += count;
             }
         }
+        // Planned by `copy::plan`, which counts its own.
+        Action::Copy(_) => {}
     }
+    finish_rule(db, rr, index, targets, rows, sample).await
+}
+
+/// A rule's end line from its targets and counts: the rows its dependents add, and the
+/// refusal when a blocking foreign key references the rows or the rows pass `max-rows`.
+async fn finish_rule(
+    db: &mut Db,
+    rr: &RuleRepair,
+    index: usize,
+    targets: u64,
+    mut rows: RowCounts,
+    sample: Vec<Json>,
+) -> Result<(RuleEnd, Vec<Json>)> {
     let mut refused = None;
     for fk in &rr.blocking {
         let count = count_referencing_rows(db, rr, &fk.table, &fk.columns, &fk.referenced).await?;
@@ -633,7 +667,8 @@ async fn count_referencing_rows(
             .join(", ")
     };
     let sql = format!(
-        "SELECT CAST(count(*) AS TEXT) FROM {} AS c WHERE ({}) IN (SELECT {} FROM {} AS p WHERE ({}) IN (SELECT {} FROM (\n{}\n) AS d))",
+        "SELECT {} FROM {} AS c WHERE ({}) IN (SELECT {} FROM {} AS p WHERE ({}) IN (SELECT {} FROM (\n{}\n) AS d))",
+        db.text("count(*)"),
         q(table),
         cols("c", columns),
         cols("p", referenced),
@@ -686,10 +721,11 @@ async fn count_referencing(
         .collect::<Vec<_>>()
         .join(", ");
     let sql = format!(
-        "SELECT CAST(count(*) AS TEXT) FROM {} AS r WHERE r.{} IN (\
+        "SELECT {} FROM {} AS r WHERE r.{} IN (\
            SELECT m.k FROM (SELECT t.{} AS k, ROW_NUMBER() OVER (PARTITION BY {group} ORDER BY {}) AS n \
                             FROM {} AS t WHERE ({group}) IN (SELECT {d_group} FROM (\n{}\n) AS d){}) AS m \
            WHERE m.n > 1)",
+        db.text("count(*)"),
         q(&reference.table.name),
         q(&reference.column),
         q(row_key),
