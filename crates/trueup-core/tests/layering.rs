@@ -35,7 +35,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("source", &["source"]),
     ("plugin", &["plugin"]),
     // Rules that read two sources at once.
-    ("reconcile", &["reconcile"]),
+    ("reconcile", &["cache", "reconcile"]),
     ("store", &["store"]),
     ("engine", &["engine"]),
     ("validate", &["validate"]),

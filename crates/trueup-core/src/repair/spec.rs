@@ -217,6 +217,12 @@ pub async fn prepare(
                 "`promql` findings are series of a metrics server, not rows: only `manual`".into(),
             );
         }
+        (Detector::CacheConsistency(_), _) => {
+            return refuse(
+                some,
+                "`cache-consistency` findings are keys of a cache; `evict` is not built yet: only `manual`".into(),
+            );
+        }
     };
     let detector = match compile(&rule.detector, db.dialect()) {
         Ok(query) => query,
@@ -412,7 +418,7 @@ pub async fn prepare(
             }
             Action::Sql { statements }
         }
-        Repair::Manual(_) => unreachable!("refused above"),
+        Repair::Manual(_) | Repair::Evict(_) => unreachable!("refused above"),
     };
     let mut dependents = Vec::new();
     let mut blocking = Vec::new();
