@@ -661,20 +661,11 @@ fn repair_problem(detector: &Detector, repair: &Repair) -> Option<String> {
              server, not rows trueup can change: use `manual` with instructions"
         ));
     }
-    match (detector, repair) {
-        (Detector::CacheConsistency(_), Repair::Evict(_) | Repair::Manual(_)) => return None,
-        (Detector::CacheConsistency(_), _) => {
-            return Some(format!(
-                "`{strategy}` cannot repair `cache-consistency` findings, which are keys of a \
-                 cache: use `evict` (delete the stale and orphaned keys) or `manual`"
-            ));
-        }
-        (_, Repair::Evict(_)) => {
-            return Some(format!(
-                "`evict` repairs `cache-consistency` findings (keys of a cache), not `{kind}` ones"
-            ));
-        }
-        _ => {}
+    if matches!(detector, Detector::CacheConsistency(_)) && !matches!(repair, Repair::Manual(_)) {
+        return Some(format!(
+            "`{strategy}` cannot repair `cache-consistency` findings, which are keys of a \
+             cache, not rows; their repair (`evict`) is not built yet: use `manual`"
+        ));
     }
     if matches!(detector, Detector::Reconcile(_)) && !matches!(repair, Repair::Manual(_)) {
         return Some(format!(
@@ -708,7 +699,7 @@ fn repair_problem(detector: &Detector, repair: &Repair) -> Option<String> {
             )),
             _ => None,
         },
-        Repair::Evict(_) | Repair::Manual(_) => None,
+        Repair::Manual(_) => None,
     }
 }
 

@@ -220,7 +220,7 @@ pub async fn prepare(
         (Detector::CacheConsistency(_), _) => {
             return refuse(
                 some,
-                "`cache-consistency` findings are keys of a cache; `evict` is not built yet: only `manual`".into(),
+                "`cache-consistency` findings are keys of a cache, not rows: only `manual`".into(),
             );
         }
     };
@@ -418,7 +418,7 @@ pub async fn prepare(
             }
             Action::Sql { statements }
         }
-        Repair::Manual(_) | Repair::Evict(_) => unreachable!("refused above"),
+        Repair::Manual(_) => unreachable!("refused above"),
     };
     let mut dependents = Vec::new();
     let mut blocking = Vec::new();

@@ -22,9 +22,6 @@ pub enum Repair {
     MergeDuplicates(MergeDuplicatesRepair),
     /// Run custom statements once per finding, with the finding's key values bound.
     Sql(SqlRepair),
-    /// Delete the stale and orphaned keys of a `cache-consistency` rule from the cache,
-    /// each key's value and TTL journaled in the cache so that `undo` restores them.
-    Evict(EvictRepair),
     /// No automatic repair: a person must look (e.g. payments).
     Manual(ManualRepair),
 }
@@ -38,7 +35,6 @@ impl Repair {
             Repair::Recompute(_) => "recompute",
             Repair::MergeDuplicates(_) => "merge-duplicates",
             Repair::Sql(_) => "sql",
-            Repair::Evict(_) => "evict",
             Repair::Manual(_) => "manual",
         }
     }
@@ -50,10 +46,7 @@ impl Repair {
             Repair::Quarantine(r) => r.table.as_deref(),
             Repair::Update(r) => r.table.as_deref(),
             Repair::Sql(r) => r.table.as_deref(),
-            Repair::Recompute(_)
-            | Repair::MergeDuplicates(_)
-            | Repair::Evict(_)
-            | Repair::Manual(_) => None,
+            Repair::Recompute(_) | Repair::MergeDuplicates(_) | Repair::Manual(_) => None,
         }
     }
 
@@ -66,7 +59,6 @@ impl Repair {
             Repair::Recompute(r) => r.max_rows,
             Repair::MergeDuplicates(r) => r.max_rows,
             Repair::Sql(r) => r.max_rows,
-            Repair::Evict(r) => r.max_rows,
             Repair::Manual(_) => None,
         }
     }
@@ -80,7 +72,7 @@ impl Repair {
             Repair::Recompute(r) => r.allow_triggers,
             Repair::MergeDuplicates(r) => r.allow_triggers,
             Repair::Sql(r) => r.allow_triggers,
-            Repair::Evict(_) | Repair::Manual(_) => false,
+            Repair::Manual(_) => false,
         }
     }
 }
@@ -227,17 +219,6 @@ pub struct SqlRepair {
     /// Repair although the table has triggers (whose writes trueup cannot journal).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_triggers: bool,
-}
-
-/// Evict a `cache-consistency` rule's stale, orphaned and unreadable keys (`stale`,
-/// `orphaned`, `not-json`, `wrong-type` findings); the application fills them again from the
-/// database. Keys that are only `missing` or `no-ttl` are left alone.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct EvictRepair {
-    /// Refuse to apply when more keys would be evicted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_rows: Option<u64>,
 }
 
 /// A person must look.

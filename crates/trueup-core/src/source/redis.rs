@@ -1,9 +1,9 @@
 //! Redis sources: a small RESP2 client whose detection connection can send only reads.
 //!
-//! Detectors and plans get a [`Connection`], whose one method sends [`Read`] commands: an
-//! enum of the read commands with typed arguments, so read-only holds by construction, not
-//! by checking strings. The repair module (`repair::evict`) builds its own typed write
-//! commands on the crate-private [`Raw`] connection. A connection is opened per rule and
+//! Detectors get a [`Connection`], whose one method sends [`Read`] commands: an enum of
+//! the read commands with typed arguments, so read-only holds by construction, not by
+//! checking strings. Under it, the private [`Raw`] connection sends [`Request`]s, which
+//! nothing outside this module can build. A connection is opened per rule and
 //! driven in the rule's own future (no task of its own): a timeout or Ctrl-C drops the
 //! future and the socket closes. What one reply may hold is bounded ([`MAX_BULK`],
 //! [`MAX_ARRAY`], a line of 64 KiB).
@@ -36,8 +36,6 @@ pub enum Read<'a> {
     Type(&'a str),
     /// `EXISTS key`.
     Exists(&'a str),
-    /// `DUMP key`: the serialized value, whatever its type (what a plan hashes).
-    Dump(&'a str),
     /// `SCAN cursor MATCH pattern COUNT count` (never `KEYS`).
     Scan {
         cursor: &'a str,
@@ -47,7 +45,7 @@ pub enum Read<'a> {
 }
 
 /// The command names [`Read`] sends, for documentation and messages.
-pub const READ_COMMANDS: &[&str] = &["GET", "HGETALL", "PTTL", "TYPE", "EXISTS", "DUMP", "SCAN"];
+pub const READ_COMMANDS: &[&str] = &["GET", "HGETALL", "PTTL", "TYPE", "EXISTS", "SCAN"];
 
 impl Read<'_> {
     fn request(&self) -> Request {
@@ -57,7 +55,6 @@ impl Read<'_> {
             Read::Pttl(key) => Request::new("PTTL").arg(key),
             Read::Type(key) => Request::new("TYPE").arg(key),
             Read::Exists(key) => Request::new("EXISTS").arg(key),
-            Read::Dump(key) => Request::new("DUMP").arg(key),
             Read::Scan {
                 cursor,
                 pattern,
@@ -79,22 +76,22 @@ pub const MAX_ARRAY: usize = 2 << 20;
 /// The longest status, error or length line of a reply.
 const MAX_LINE: u64 = 64 << 10;
 
-/// One command and its arguments, as sent: built by [`Read`] here, and by the repair
-/// module's own typed commands ([`Raw::send`]); no detector reaches it.
+/// One command and its arguments, as sent: built by [`Read`] and by [`Server::open`]'s
+/// login only.
 #[derive(Debug, Clone)]
-pub(crate) struct Request {
+struct Request {
     args: Vec<Vec<u8>>,
 }
 
 impl Request {
     /// A command with no arguments yet.
-    pub(crate) fn new(name: &'static str) -> Request {
+    fn new(name: &'static str) -> Request {
         Request {
             args: vec![name.as_bytes().to_vec()],
         }
     }
 
-    pub(crate) fn arg(mut self, arg: impl AsRef<[u8]>) -> Request {
+    fn arg(mut self, arg: impl AsRef<[u8]>) -> Request {
         self.args.push(arg.as_ref().to_vec());
         self
     }
@@ -242,9 +239,8 @@ impl Connection {
 }
 
 /// One open connection, logged in and on its database, that sends whatever [`Request`]s
-/// it is given: only this module's [`Connection`] and the repair module's typed write
-/// commands use it.
-pub(crate) struct Raw {
+/// it is given: only [`Connection`] and the login use it.
+struct Raw {
     stream: BufStream<Box<dyn Io>>,
     name: String,
     address: String,
@@ -269,7 +265,7 @@ impl Server {
 
     /// Opens a connection within the source's `connect-timeout`: TCP, TLS for `rediss://`,
     /// `AUTH` and `SELECT` when the URL asks for them.
-    pub(crate) async fn raw(&self) -> Result<Raw> {
+    async fn raw(&self) -> Result<Raw> {
         match tokio::time::timeout(self.connect_timeout, self.open_now()).await {
             Ok(connection) => connection,
             Err(_) => Err(Error::ConnectTimeout {
@@ -333,7 +329,7 @@ fn port_of(address: &str) -> u16 {
 }
 
 impl Raw {
-    pub(crate) fn error(&self, connection: bool, message: impl std::fmt::Display) -> Error {
+    fn error(&self, connection: bool, message: impl std::fmt::Display) -> Error {
         Error::Api {
             source_name: self.name.clone(),
             connection,
@@ -343,7 +339,7 @@ impl Raw {
 
     /// Sends `requests` at once and reads their replies, in order. An error reply to one
     /// command is that command's [`Reply::Error`]; a broken connection is an error.
-    pub(crate) async fn send(&mut self, requests: &[Request]) -> Result<Vec<Reply>> {
+    async fn send(&mut self, requests: &[Request]) -> Result<Vec<Reply>> {
         if requests.is_empty() {
             return Ok(Vec::new());
         }
@@ -471,7 +467,6 @@ mod tests {
             Read::Pttl("k"),
             Read::Type("k"),
             Read::Exists("k"),
-            Read::Dump("k"),
         ] {
             let request = read.request();
             let name = String::from_utf8(request.args[0].clone()).unwrap();
