@@ -6,8 +6,8 @@
 # the values out, nothing compared), and a sequential GET loop, one round trip per key,
 # as the runbook's `GET customer:12345` does (a small Python client, nothing compared).
 # ROUNDS rounds taking turns (medians); then trueup alone at KEYS / 10 to show its memory
-# does not grow with the keys. Each trueup run is checked: the stale keys found must be the
-# planted ones. Prints a Markdown table.
+# does not grow with the keys. Each trueup run is checked: the findings must be exactly the
+# planted stale keys (count, distinct ids, problem, the differing field). Prints a Markdown table.
 #
 #   bench/cache.sh [KEYS] [ROUNDS]   (defaults: 1000000, 3)
 #
@@ -133,13 +133,26 @@ timed() {
   /usr/bin/time -f '%e %M %U' -o "$work/time.txt" "$@" >"$out" 2>"$work/stderr.txt" || true
   tail -n 1 "$work/time.txt" >>"$work/times-$name"
 }
-findings() { python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["findings"]))' "$1"; }
+# The findings' count and their distinct ids, if each is a planted one (stale, id % 1000 = 7,
+# only the email differing); else the first that is not: a fast wrong answer cannot pass.
+findings() {
+  python3 - "$1" <<'PY'
+import json, sys
+found = json.load(open(sys.argv[1]))["findings"]
+for f in found:
+    d, i = f["detail"], f["key"].get("id")
+    if not (d["problem"] == "stale" and isinstance(i, int) and i % 1000 == 7
+            and d["cached"] == '{"email":"old%d@example.com"}' % i):
+        print("not planted: " + json.dumps(f)); sys.exit()
+print(len(found), len({f["key"]["id"] for f in found}))
+PY
+}
 expect() { [ "$2" = "$3" ] || { echo "$1: $2, expected $3" >&2; cat "$work/stderr.txt" >&2; exit 1; }; }
 planted() { echo $(($1 / 1000 + ($1 % 1000 >= 7 ? 1 : 0))); }
 run_trueup() {
   BENCH_PG=$db BENCH_REDIS=$redis_url timed "$1" "$work/trueup.json" \
     "$trueup" --quiet --project "$work/project/trueup.toml" check --no-record --format json
-  expect "trueup findings ($1)" "$(findings "$work/trueup.json")" "$(planted "$2")"
+  expect "trueup findings ($1)" "$(findings "$work/trueup.json")" "$(planted "$2") $(planted "$2")"
 }
 run_pipe() {
   timed pipe "$work/pipe.txt" sh -c "rcli() { redis-cli -h '$rhost' -p '$rport' -n '$rdb' \"\$@\"; }; rcli --pipe < '$work/gets.resp'"
