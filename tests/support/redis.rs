@@ -79,6 +79,32 @@ impl Client {
         self.pipe(std::iter::once(args)).pop().expect("a reply")
     }
 
+    /// How many times the server ran `command` (lowercase) since it started, from
+    /// `INFO commandstats`.
+    pub fn calls(&mut self, command: &str) -> u64 {
+        let stats = self.cmd(&["INFO", "commandstats"]).text().unwrap();
+        let prefix = format!("cmdstat_{command}:calls=");
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Waits (up to 10 s) until the server has run `command` at least `times` times;
+    /// whether it did.
+    pub fn wait_for_calls(&mut self, command: &str, times: u64) -> bool {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if self.calls(command) >= times {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        false
+    }
+
     /// Many commands, written in chunks of 10,000 and their replies read after each
     /// chunk; panics on an error reply.
     pub fn pipe(&mut self, commands: impl IntoIterator<Item = Vec<Vec<u8>>>) -> Vec<Reply> {
@@ -151,13 +177,27 @@ pub fn set(key: &str, value: &[u8], ex: Option<u32>) -> Vec<Vec<u8>> {
 pub struct PrivateServer {
     pub url: String,
     child: std::process::Child,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    program: &'static str,
+    port: u16,
+    persistent: bool,
 }
 
 impl PrivateServer {
     /// Starts one, or `None` (with a note, or a failure under `TRUEUP_REQUIRE_REDIS`)
     /// when the machine has no `redis-server`.
     pub fn start() -> Option<PrivateServer> {
+        Self::start_with(false)
+    }
+
+    /// One that journals every write to its append-only file before it answers
+    /// (`appendfsync always`), so that [`PrivateServer::restart`] after a
+    /// [`PrivateServer::kill`] comes back with every write it acknowledged.
+    pub fn start_persistent() -> Option<PrivateServer> {
+        Self::start_with(true)
+    }
+
+    fn start_with(persistent: bool) -> Option<PrivateServer> {
         let program = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
             .into_iter()
             .find(|p| std::path::Path::new(p).exists());
@@ -174,35 +214,21 @@ impl PrivateServer {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let mut child = std::process::Command::new(program)
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .args(["--appendonly", "no", "--dir"])
-            .arg(dir.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        let url = format!("redis://127.0.0.1:{port}/0");
-        for _ in 0..200 {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(PrivateServer {
-                    url,
-                    child,
-                    _dir: dir,
-                });
-            }
-            std::thread::sleep(std::time::Duration::from_millis(25));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("redis-server did not start on port {port}");
+        let child = spawn(program, port, dir.path(), persistent);
+        Some(PrivateServer {
+            url: format!("redis://127.0.0.1:{port}/0"),
+            child,
+            dir,
+            program,
+            port,
+            persistent,
+        })
+    }
+
+    /// Starts the server again on its port and directory (after [`PrivateServer::kill`]).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = spawn(self.program, self.port, self.dir.path(), self.persistent);
     }
 
     /// Kills the server at once (SIGKILL): its clients' connections break.
@@ -210,6 +236,43 @@ impl PrivateServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Starts redis-server and waits until it takes connections (and has loaded its data).
+fn spawn(program: &str, port: u16, dir: &std::path::Path, persistent: bool) -> std::process::Child {
+    let mut child = std::process::Command::new(program)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .args(match persistent {
+            true => ["--appendonly", "yes", "--appendfsync", "always"],
+            false => ["--appendonly", "no", "--appendfsync", "everysec"],
+        })
+        .arg("--dir")
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start redis-server");
+    for _ in 0..400 {
+        if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
+            // PING answers -LOADING while the append-only file is read back.
+            let _ = stream.write_all(b"PING\r\n");
+            let mut answer = [0u8; 5];
+            if stream.read_exact(&mut answer).is_ok() && &answer == b"+PONG" {
+                return child;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("redis-server did not start on port {port}");
 }
 
 impl Drop for PrivateServer {

@@ -69,6 +69,32 @@ fn customer_json(id: i64, email: Option<&str>, name: &str) -> Vec<u8> {
         .into_bytes()
 }
 
+/// Every customer cached as the application does, with a TTL; a client of the cache.
+fn cache_customers(cache: &str, rows: &[(i64, Option<String>, String)]) -> Client {
+    let mut client = Client::connect(cache);
+    client.pipe(rows.iter().map(|(id, email, name)| {
+        redis::set(
+            &format!("customer:{id}"),
+            &customer_json(*id, email.as_deref(), name),
+            Some(3600),
+        )
+    }));
+    client
+}
+
+/// A project in `dir` with the `rules/cache/` pack over `cache` and `shop`.
+fn pack_project(dir: &Path, cache: &str, shop: &str) {
+    let pack = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/cache/customer-cache.toml"),
+    )
+    .unwrap();
+    write_project(
+        dir,
+        &[("cache", cache), ("shop", shop)],
+        &[("customer-cache.toml", &pack)],
+    );
+}
+
 /// A Redis database of the test server that no other test of this file uses.
 fn database(url: &str, db: u32) -> String {
     let base = url.rsplit_once('/').map_or(url, |(base, _)| base);
@@ -87,14 +113,7 @@ fn the_cache_pack_finds_the_planted_keys_in_the_demo_shop() {
     assert!(rows.len() > 20, "the shop has customers: {}", rows.len());
     // Every customer cached as the application does, with a TTL; then the runbook's
     // problems: a changed email, a key without a TTL, a deleted customer's key.
-    let mut client = Client::connect(&cache);
-    client.pipe(rows.iter().map(|(id, email, name)| {
-        redis::set(
-            &format!("customer:{id}"),
-            &customer_json(*id, email.as_deref(), name),
-            Some(3600),
-        )
-    }));
+    let mut client = cache_customers(&cache, &rows);
     let (id, _, name) = &rows[3];
     client.cmd(&[
         "SET",
@@ -107,15 +126,7 @@ fn the_cache_pack_finds_the_planted_keys_in_the_demo_shop() {
     client.cmd(&["PERSIST", &format!("customer:{untimed}")]);
     client.cmd(&["SET", "customer:999999", "{\"id\":999999}", "EX", "60"]);
 
-    let pack = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/cache/customer-cache.toml"),
-    )
-    .unwrap();
-    write_project(
-        tmp.path(),
-        &[("cache", &cache), ("shop", &shop)],
-        &[("customer-cache.toml", &pack)],
-    );
+    pack_project(tmp.path(), &cache, &shop);
     let checked = trueup_in(tmp.path(), &["check", "--format", "json"]);
     assert_eq!(checked.code, Some(1), "{}", checked.all());
     let json = checked.json();
@@ -347,4 +358,88 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
         }
     }
     files
+}
+
+/// The pack's rule and its `evict` repair through the binary: `plan --format json` is a
+/// plan `apply` takes; `repairs` lists the eviction from Redis; `undo` restores the keys;
+/// an edited plan is refused with exit 2 and evicts nothing.
+#[test]
+fn the_pack_evicts_through_plan_apply_repairs_and_undo() {
+    let Some(server) = redis::url() else { return };
+    let cache = database(&server, 4);
+    let tmp = tempfile::tempdir().unwrap();
+    let shop = shop(tmp.path());
+    let rows = customers(&shop);
+    let mut client = cache_customers(&cache, &rows);
+    let (stale, _, name) = &rows[3];
+    let stale_key = format!("customer:{stale}");
+    let stale_value =
+        String::from_utf8(customer_json(*stale, Some("old@example.com"), name)).unwrap();
+    client.cmd(&["SET", &stale_key, &stale_value, "EX", "3600"]);
+    client.cmd(&["SET", "customer:999999", "{\"id\":999999}", "EX", "60"]);
+    let (untimed, _, _) = &rows[7];
+    client.cmd(&["PERSIST", &format!("customer:{untimed}")]);
+    pack_project(tmp.path(), &cache, &shop);
+
+    let planned = trueup_in(
+        tmp.path(),
+        &["plan", "--rule", "cache.customer-cache", "--format", "json"],
+    );
+    assert_eq!(planned.code, Some(0), "{}", planned.all());
+    let plan = tmp.path().join("evict.jsonl");
+    std::fs::write(&plan, &planned.stdout).unwrap();
+    let targets: Vec<String> = planned
+        .stdout
+        .lines()
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            Some(v.get("target")?["key"][0].as_str()?.to_owned())
+        })
+        .collect();
+    // The stale and the orphaned key; not the one without a TTL (its value is right).
+    assert_eq!(targets.len(), 2, "{}", planned.stdout);
+    assert!(targets.contains(&stale_key) && targets.contains(&"customer:999999".to_owned()));
+
+    // An edited plan: exit 2, nothing evicted.
+    let edited = tmp.path().join("edited.jsonl");
+    std::fs::write(&edited, planned.stdout.replace(&stale_key, "customer:1")).unwrap();
+    let refused = trueup_in(tmp.path(), &["apply", edited.to_str().unwrap()]);
+    assert_eq!(refused.code, Some(2), "{}", refused.all());
+    assert_eq!(client.cmd(&["EXISTS", &stale_key]).int(), Some(1));
+
+    let applied = trueup_in(tmp.path(), &["apply", plan.to_str().unwrap()]);
+    assert_eq!(applied.code, Some(0), "{}", applied.all());
+    assert!(
+        applied
+            .stdout
+            .contains("evict · repaired 2 of 2 · 2 keys journaled as repair 1 of source `cache`"),
+        "{}",
+        applied.stdout
+    );
+    assert_eq!(client.cmd(&["EXISTS", &stale_key]).int(), Some(0));
+    assert_eq!(client.cmd(&["EXISTS", "customer:999999"]).int(), Some(0));
+
+    let listed = trueup_in(tmp.path(), &["repairs", "--format", "json"]);
+    assert_eq!(listed.code, Some(0), "{}", listed.all());
+    let json = listed.json();
+    let repairs = json.as_array().unwrap();
+    let cached: Vec<&serde_json::Value> =
+        repairs.iter().filter(|r| r["source"] == "cache").collect();
+    assert_eq!(cached.len(), 1, "{json}");
+    assert_eq!(cached[0]["rows"], 2);
+    assert_eq!(cached[0]["status"], "complete");
+
+    let undone = trueup_in(tmp.path(), &["undo", "1"]);
+    assert_eq!(undone.code, Some(0), "{}", undone.all());
+    assert!(
+        undone.stdout.contains("2 keys restored"),
+        "{}",
+        undone.stdout
+    );
+    assert_eq!(
+        client.cmd(&["GET", &stale_key]).text().unwrap(),
+        stale_value
+    );
+    let ttl = client.cmd(&["TTL", &stale_key]).int().unwrap();
+    assert!((3000..=3600).contains(&ttl), "{ttl}");
 }

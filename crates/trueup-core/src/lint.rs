@@ -661,10 +661,17 @@ fn repair_problem(detector: &Detector, repair: &Repair) -> Option<String> {
              server, not rows trueup can change: use `manual` with instructions"
         ));
     }
-    if matches!(detector, Detector::CacheConsistency(_)) && !matches!(repair, Repair::Manual(_)) {
+    if matches!(detector, Detector::CacheConsistency(_))
+        && !matches!(repair, Repair::Manual(_) | Repair::Evict(_))
+    {
         return Some(format!(
             "`{strategy}` cannot repair `cache-consistency` findings, which are keys of a \
-             cache, not rows; their repair (`evict`) is not built yet: use `manual`"
+             cache, not rows: use `evict` (delete the keys) or `manual`"
+        ));
+    }
+    if matches!(repair, Repair::Evict(_)) && !matches!(detector, Detector::CacheConsistency(_)) {
+        return Some(format!(
+            "`evict` deletes cache keys and repairs `cache-consistency` findings, not `{kind}` ones"
         ));
     }
     if matches!(detector, Detector::Reconcile(_)) && !matches!(repair, Repair::Manual(_)) {
@@ -699,7 +706,7 @@ fn repair_problem(detector: &Detector, repair: &Repair) -> Option<String> {
             )),
             _ => None,
         },
-        Repair::Manual(_) => None,
+        Repair::Evict(_) | Repair::Manual(_) => None,
     }
 }
 

@@ -315,21 +315,7 @@ referenced-columns = ["id"]
     let run = tokio::spawn(async move { run_project(&path).await });
     // Kill the server once the scan is under way.
     let mut watcher = Client::connect(&server.url);
-    let mut scans = 0;
-    for _ in 0..2000 {
-        let stats = watcher.cmd(&["INFO", "commandstats"]).text().unwrap();
-        scans = stats
-            .lines()
-            .find_map(|l| l.strip_prefix("cmdstat_scan:calls="))
-            .and_then(|rest| rest.split(',').next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
-        if scans >= 20 {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    assert!(scans >= 20, "the scan did not start");
+    assert!(watcher.wait_for_calls("scan", 20), "the scan did not start");
     server.kill();
     let result = run.await.unwrap();
     assert_eq!(result.cause("cache.customers"), Some("connection"));

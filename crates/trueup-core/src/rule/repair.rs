@@ -22,6 +22,9 @@ pub enum Repair {
     MergeDuplicates(MergeDuplicatesRepair),
     /// Run custom statements once per finding, with the finding's key values bound.
     Sql(SqlRepair),
+    /// Delete a `cache-consistency` rule's stale and orphaned keys from the cache, their
+    /// values and TTLs journaled in Redis beside the deletes, so that undo restores them.
+    Evict(EvictRepair),
     /// No automatic repair: a person must look (e.g. payments).
     Manual(ManualRepair),
 }
@@ -35,6 +38,7 @@ impl Repair {
             Repair::Recompute(_) => "recompute",
             Repair::MergeDuplicates(_) => "merge-duplicates",
             Repair::Sql(_) => "sql",
+            Repair::Evict(_) => "evict",
             Repair::Manual(_) => "manual",
         }
     }
@@ -46,7 +50,10 @@ impl Repair {
             Repair::Quarantine(r) => r.table.as_deref(),
             Repair::Update(r) => r.table.as_deref(),
             Repair::Sql(r) => r.table.as_deref(),
-            Repair::Recompute(_) | Repair::MergeDuplicates(_) | Repair::Manual(_) => None,
+            Repair::Recompute(_)
+            | Repair::MergeDuplicates(_)
+            | Repair::Evict(_)
+            | Repair::Manual(_) => None,
         }
     }
 
@@ -59,6 +66,7 @@ impl Repair {
             Repair::Recompute(r) => r.max_rows,
             Repair::MergeDuplicates(r) => r.max_rows,
             Repair::Sql(r) => r.max_rows,
+            Repair::Evict(r) => r.max_rows,
             Repair::Manual(_) => None,
         }
     }
@@ -72,7 +80,7 @@ impl Repair {
             Repair::Recompute(r) => r.allow_triggers,
             Repair::MergeDuplicates(r) => r.allow_triggers,
             Repair::Sql(r) => r.allow_triggers,
-            Repair::Manual(_) => false,
+            Repair::Evict(_) | Repair::Manual(_) => false,
         }
     }
 }
@@ -219,6 +227,21 @@ pub struct SqlRepair {
     /// Repair although the table has triggers (whose writes trueup cannot journal).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_triggers: bool,
+}
+
+/// Evict the keys a `cache-consistency` rule finds wrong: `stale`, `orphaned`, `not-json`
+/// and `wrong-type` ones (never `missing`: there is nothing to delete). The application
+/// reads the row again on its next miss and caches it anew.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct EvictRepair {
+    /// Refuse to apply when more keys would be evicted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rows: Option<u64>,
+    /// Evict `no-ttl` keys too: their values agree with the rows, but they would never
+    /// expire. Off by default.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_ttl: bool,
 }
 
 /// A person must look.

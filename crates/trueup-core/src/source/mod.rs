@@ -28,6 +28,13 @@ pub use redis::{
 };
 pub use sqlite::{database_file, database_path};
 
+/// A Redis connection that may write, for repairs only (`repair::evict`): detection gets
+/// [`RedisConnection`]s, which send reads only. `tests/layering.rs` keeps other modules
+/// from naming it.
+pub mod redis_session {
+    pub use super::redis::{Session, session};
+}
+
 /// One PostgreSQL session opened as sources open theirs (the source's `connect-timeout`,
 /// the same errors and hints), for callers with sessions of their own (repairs).
 pub mod postgres_session {

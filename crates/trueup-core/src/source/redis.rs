@@ -36,6 +36,8 @@ pub enum Read<'a> {
     Type(&'a str),
     /// `EXISTS key`.
     Exists(&'a str),
+    /// `DUMP key`: the value serialized (any type), nil for no key.
+    Dump(&'a str),
     /// `SCAN cursor MATCH pattern COUNT count` (never `KEYS`).
     Scan {
         cursor: &'a str,
@@ -45,7 +47,7 @@ pub enum Read<'a> {
 }
 
 /// The command names [`Read`] sends, for documentation and messages.
-pub const READ_COMMANDS: &[&str] = &["GET", "HGETALL", "PTTL", "TYPE", "EXISTS", "SCAN"];
+pub const READ_COMMANDS: &[&str] = &["GET", "HGETALL", "PTTL", "TYPE", "EXISTS", "DUMP", "SCAN"];
 
 impl Read<'_> {
     fn request(&self) -> Request {
@@ -55,6 +57,7 @@ impl Read<'_> {
             Read::Pttl(key) => Request::new("PTTL").arg(key),
             Read::Type(key) => Request::new("TYPE").arg(key),
             Read::Exists(key) => Request::new("EXISTS").arg(key),
+            Read::Dump(key) => Request::new("DUMP").arg(key),
             Read::Scan {
                 cursor,
                 pattern,
@@ -238,8 +241,38 @@ impl Connection {
     }
 }
 
+/// A connection that sends the commands it is given, writes included: what the repair
+/// module's writing connection (`repair::evict::conn`) is built on, with its own typed
+/// commands. Detection never gets one: [`Server::open`] hands out [`Connection`]s, and
+/// `tests/layering.rs` fails when a module other than `repair` names [`session`].
+pub struct Session {
+    raw: Raw,
+}
+
+impl Session {
+    /// Sends `commands` (each its name and arguments) at once and reads their replies.
+    pub async fn send(&mut self, commands: &[Vec<&[u8]>]) -> Result<Vec<Reply>> {
+        let requests: Vec<Request> = commands
+            .iter()
+            .map(|args| Request {
+                args: args.iter().map(|a| a.to_vec()).collect(),
+            })
+            .collect();
+        self.raw.send(&requests).await
+    }
+}
+
+/// Opens a [`Session`] to the Redis server of `url` (a source's, `${VAR}`s resolved), logged
+/// in and on its database, within `connect_timeout`.
+pub async fn session(name: &str, url: &str, connect_timeout: Duration) -> Result<Session> {
+    let server = parse(name, url, connect_timeout)?;
+    Ok(Session {
+        raw: server.raw().await?,
+    })
+}
+
 /// One open connection, logged in and on its database, that sends whatever [`Request`]s
-/// it is given: only [`Connection`] and the login use it.
+/// it is given: only [`Connection`], [`Session`] and the login use it.
 struct Raw {
     stream: BufStream<Box<dyn Io>>,
     name: String,
@@ -467,6 +500,7 @@ mod tests {
             Read::Pttl("k"),
             Read::Type("k"),
             Read::Exists("k"),
+            Read::Dump("k"),
         ] {
             let request = read.request();
             let name = String::from_utf8(request.args[0].clone()).unwrap();
