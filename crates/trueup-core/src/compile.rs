@@ -40,6 +40,9 @@ pub struct DetectorQuery {
 #[derive(Debug, Clone)]
 pub enum NativeQuery {
     Promql(PromqlCall),
+    /// A `cache-consistency` check: the cache module reads the rows' source and the Redis
+    /// source together ([`cache_rows`], [`cache_lookup`]); no source runs it alone.
+    CacheConsistency,
 }
 
 /// A PromQL instant query and the bounds of what its answer may be.
@@ -133,7 +136,117 @@ pub fn compile(detector: &Detector, dialect: Dialect) -> Result<DetectorQuery, S
         // PromQL is the same whatever `dialect`: it is not SQL (a Prometheus source has no
         // dialect; `engine::prepare` passes SQLite's, unused).
         Detector::Promql(d) => promql_query(d),
+        Detector::CacheConsistency(d) => Ok(cache_query(d)),
     }
+}
+
+/// The result columns of a `cache-consistency` finding after its key: what is wrong
+/// (`stale`, `missing`, `orphaned`, `no-ttl`, `not-json`, `wrong-type`), the cache key, a
+/// sentence for people, and the differing fields as cached and as the row has them (JSON
+/// objects; the raw value, for one that cannot be read).
+pub const CACHE_FINDING_COLUMNS: [&str; 5] = ["problem", "cache_key", "summary", "cached", "row"];
+
+fn cache_query(d: &crate::rule::CacheConsistencyDetector) -> DetectorQuery {
+    let mut query = DetectorQuery::new(String::new(), Vec::new(), d.key.clone(), "{summary}");
+    query.native = Some(NativeQuery::CacheConsistency);
+    query
+}
+
+/// The query that reads a `cache-consistency` rule's rows in `dialect`: the key as
+/// `trueup_k0`…, then (`with_fields`) the compared columns as `trueup_c0`…; rows with a
+/// NULL key left out.
+pub fn cache_rows(
+    d: &crate::rule::CacheConsistencyDetector,
+    dialect: Dialect,
+    with_fields: bool,
+) -> DetectorQuery {
+    let sql = SqlWriter { dialect };
+    let from = match (&d.rows.table, &d.rows.query) {
+        (Some(table), _) => sql.q(table),
+        (None, Some(query)) => format!(
+            "(\n{}\n) AS {}",
+            query.trim().trim_end_matches(';').trim_end(),
+            sql.q("trueup_rows")
+        ),
+        (None, None) => "(SELECT 1) AS nothing".to_owned(),
+    };
+    let key: Vec<String> = d.key.iter().map(|k| sql.q(k)).collect();
+    let mut select: Vec<String> = key
+        .iter()
+        .enumerate()
+        .map(|(i, k)| format!("{k} AS {}", sql.q(&reconcile_column("k", i))))
+        .collect();
+    if with_fields {
+        select.extend(
+            d.fields
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("{} AS {}", sql.q(c), sql.q(&reconcile_column("c", i)))),
+        );
+    }
+    let not_null = key
+        .iter()
+        .map(|k| format!("{k} IS NOT NULL"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let query = format!(
+        "SELECT {} FROM {from} WHERE {not_null}{}",
+        select.join(", "),
+        SqlWriter::and_filter(d.rows.filter.as_deref()),
+    );
+    DetectorQuery::new(query, Vec::new(), d.key.clone(), "{summary}")
+}
+
+/// The keys among `keys` (each the key columns' values, in order) that the rule's rows
+/// have: its rows' query narrowed to them, the values bound. A key column that is not
+/// `integer` is compared as text (the values are the text of cache keys).
+pub fn cache_lookup(
+    d: &crate::rule::CacheConsistencyDetector,
+    dialect: Dialect,
+    integer: &[bool],
+    keys: Vec<Vec<Value>>,
+) -> DetectorQuery {
+    let sql = SqlWriter { dialect };
+    let rows = cache_rows(d, dialect, false);
+    let columns: Vec<String> = (0..d.key.len())
+        .map(|i| {
+            let column = sql.q(&reconcile_column("k", i));
+            match integer.get(i) {
+                Some(true) => column,
+                _ => dialect.as_text(&column),
+            }
+        })
+        .collect();
+    let mut n = 0;
+    let mut param = || {
+        n += 1;
+        dialect.param(n)
+    };
+    let condition = match columns.as_slice() {
+        [column] => format!(
+            "{column} IN ({})",
+            keys.iter().map(|_| param()).collect::<Vec<_>>().join(", ")
+        ),
+        _ => keys
+            .iter()
+            .map(|_| {
+                let each: Vec<String> = columns
+                    .iter()
+                    .map(|c| format!("{c} = {}", param()))
+                    .collect();
+                format!("({})", each.join(" AND "))
+            })
+            .collect::<Vec<_>>()
+            .join(" OR "),
+    };
+    let query = format!(
+        "SELECT {} FROM (\n{}\n) AS {} WHERE {condition}",
+        columns.join(", "),
+        rows.sql,
+        sql.q("trueup_cached")
+    );
+    let binds = keys.into_iter().flatten().collect();
+    DetectorQuery::new(query, binds, d.key.clone(), "{summary}")
 }
 
 /// Which side of a `reconcile` a query reads.

@@ -19,6 +19,9 @@ pub enum SourceKind {
     /// A Prometheus HTTP API (`prometheus://host:9090`, `prometheus+https://host`), read
     /// with PromQL by `promql` rules.
     Prometheus,
+    /// A Redis server (`redis://host:6379/0`, `rediss://…` over TLS), read by
+    /// `cache-consistency` rules.
+    Redis,
 }
 
 impl SourceKind {
@@ -27,6 +30,7 @@ impl SourceKind {
     pub fn of_url(url: &str) -> Option<SourceKind> {
         match crate::redact::scheme(url) {
             "prometheus" | "prometheus+http" | "prometheus+https" => Some(SourceKind::Prometheus),
+            "redis" | "rediss" => Some(SourceKind::Redis),
             _ => Dialect::of_url(url).map(SourceKind::Sql),
         }
     }
@@ -35,7 +39,7 @@ impl SourceKind {
     pub fn dialect(self) -> Option<Dialect> {
         match self {
             SourceKind::Sql(dialect) => Some(dialect),
-            SourceKind::Prometheus => None,
+            SourceKind::Prometheus | SourceKind::Redis => None,
         }
     }
 
@@ -43,6 +47,7 @@ impl SourceKind {
         match self {
             SourceKind::Sql(dialect) => dialect.name(),
             SourceKind::Prometheus => "Prometheus",
+            SourceKind::Redis => "Redis",
         }
     }
 }

@@ -34,10 +34,21 @@ pub struct RuleSpec {
     pub timestamp_column: Option<crate::rule::TimestampColumn>,
     /// Why trueup refuses to run the rule's SQL, when it does (the rule's error).
     pub refused: Option<String>,
-    /// A `reconcile` rule's detector, whose right side is read from `right_source`: the
-    /// engine runs both sides instead of `query`.
-    pub reconcile: Option<Arc<crate::rule::ReconcileDetector>>,
+    /// A detector that reads two sources (its own and `right_source`): the engine runs it
+    /// instead of `query`.
+    pub two_sources: Option<TwoSources>,
+    /// The source a rule reads besides its own (a `reconcile`'s right side, a
+    /// `cache-consistency`'s rows).
     pub right_source: Option<String>,
+}
+
+/// A detector that reads two sources at once.
+#[derive(Debug, Clone)]
+pub enum TwoSources {
+    /// A `reconcile`: the left side from the rule's source, the right from `right_source`.
+    Reconcile(Arc<crate::rule::ReconcileDetector>),
+    /// A `cache-consistency`: the cache is the rule's source, the rows `right_source`.
+    Cache(Arc<crate::rule::CacheConsistencyDetector>),
 }
 
 /// The layout of a rule's result rows: column names, and which of them are the key.

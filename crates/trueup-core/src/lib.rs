@@ -6,6 +6,7 @@
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod alert;
+pub mod cache;
 pub mod cancel;
 pub mod check;
 pub mod compile;

@@ -173,6 +173,15 @@ pub fn offline(loaded: &LoadedRule) -> Vec<Diagnostic> {
             }
         }
         Detector::Promql(d) => promql_problems = promql(loaded, d),
+        Detector::CacheConsistency(d) => {
+            require("key", d.key.len());
+            for (field, message) in cache_problems(d) {
+                problem(
+                    &field.iter().map(String::as_str).collect::<Vec<_>>(),
+                    message,
+                );
+            }
+        }
         Detector::NotNull(d) => {
             require("columns", d.columns.len());
             require("key", d.key.len());
@@ -340,6 +349,90 @@ fn promql(loaded: &LoadedRule, d: &crate::rule::PromqlDetector) -> Vec<Diagnosti
     problems
 }
 
+/// What is wrong with a `cache-consistency` detector on its own, each at its field.
+fn cache_problems(d: &crate::rule::CacheConsistencyDetector) -> Vec<(Vec<String>, String)> {
+    let mut problems: Vec<(Vec<String>, String)> = Vec::new();
+    let mut problem = |field: &[&str], message: String| {
+        let mut path = vec!["detector".to_owned()];
+        path.extend(field.iter().map(|f| (*f).to_owned()));
+        problems.push((path, message));
+    };
+    match (&d.rows.table, &d.rows.query) {
+        (Some(_), Some(_)) => problem(
+            &["rows", "query"],
+            "`rows` has both a `table` and a `query`: keep one".to_owned(),
+        ),
+        (None, None) => problem(&["rows"], "`rows` needs a `table` or a `query`".to_owned()),
+        _ => {}
+    }
+    match Template::parse(&d.key_template) {
+        Err(message) => problem(&["key-template"], message),
+        Ok(template) => {
+            let used: Vec<&str> = template.columns().collect();
+            let key = d.key.join(", ");
+            if let Some(other) = used.iter().find(|c| !d.key.iter().any(|k| k == *c)) {
+                problem(
+                    &["key-template"],
+                    format!(
+                        "`{{{other}}}` is not a key column: the template's placeholders are \
+                         the key's columns ({key})"
+                    ),
+                );
+            } else if let Some(absent) = d.key.iter().find(|k| !used.contains(&k.as_str())) {
+                problem(
+                    &["key-template"],
+                    format!(
+                        "the key column `{absent}` is not in the template: write `{{{absent}}}` \
+                         where the cache key holds it"
+                    ),
+                );
+            } else if template.has_adjacent_columns() {
+                problem(
+                    &["key-template"],
+                    "two placeholders with no text between them cannot be read back from a \
+                     key: separate them, e.g. `{a}:{b}`"
+                        .to_owned(),
+                );
+            }
+        }
+    }
+    for (field, names) in [
+        ("map", d.map.keys().collect::<Vec<_>>()),
+        ("tolerance", d.tolerance.keys().collect()),
+    ] {
+        for name in names.into_iter().filter(|n| !d.fields.contains(n)) {
+            problem(
+                &[field, name],
+                format!("`{name}` is not one of the compared `fields`"),
+            );
+        }
+    }
+    for (name, tolerance) in &d.tolerance {
+        if !(tolerance.is_finite() && *tolerance >= 0.0) {
+            problem(
+                &["tolerance", name],
+                "a tolerance is a number of 0 or more".to_owned(),
+            );
+        }
+    }
+    if let Some(orphans) = &d.orphans {
+        if orphans.pattern.trim().is_empty() {
+            problem(
+                &["orphans", "pattern"],
+                "the pattern is empty: write the keys the template builds, e.g. `customer:*`"
+                    .to_owned(),
+            );
+        }
+        if orphans.count == Some(0) {
+            problem(
+                &["orphans", "count"],
+                "a `count` of 0: leave it out for 1000".to_owned(),
+            );
+        }
+    }
+    problems
+}
+
 /// Rules whose source is of another kind than their detector reads: a `promql` rule on a
 /// SQL database, a SQL rule (or a `reconcile` side) on a Prometheus source. `kind_of`
 /// gives a source's kind when it is known.
@@ -366,7 +459,42 @@ pub fn source_kinds(
                     "declare one in trueup.toml, e.g. [sources.metrics] url = \"prometheus://localhost:9090\", and name it in the rule's `source`",
                 ),
         ),
-        (Detector::Promql(_), _) | (_, None | Some(SourceKind::Sql(_))) => {}
+        (Detector::CacheConsistency(_), Some(SourceKind::Sql(_) | SourceKind::Prometheus)) => {
+            problems.push(
+                loaded
+                    .diagnostic(
+                        &["detector", "kind"],
+                        format!(
+                            "a `cache-consistency` rule reads a Redis source, but `{}` is a {} source",
+                            loaded.source,
+                            kind_of(&loaded.source).map_or("other", SourceKind::name)
+                        ),
+                    )
+                    .with_hint(
+                        "declare one in trueup.toml, e.g. [sources.cache] url = \"redis://localhost:6379/0\", name it in the rule's `source` and the database in `rows.source`",
+                    ),
+            )
+        }
+        (Detector::Promql(_), Some(SourceKind::Redis)) => problems.push(loaded.diagnostic(
+            &["detector", "kind"],
+            format!(
+                "a `promql` rule reads a Prometheus source, but `{}` is a Redis source",
+                loaded.source
+            ),
+        )),
+        (Detector::Promql(_) | Detector::CacheConsistency(_), _)
+        | (_, None | Some(SourceKind::Sql(_))) => {}
+        (_, Some(SourceKind::Redis)) => problems.push(
+            loaded
+                .diagnostic(
+                    &["detector", "kind"],
+                    format!(
+                        "source `{}` is a Redis source, which only `cache-consistency` rules read; `{kind}` rules read a SQL database",
+                        loaded.source
+                    ),
+                )
+                .with_hint("give the rule a SQL source in `source`"),
+        ),
         (_, Some(other)) => problems.push(
             loaded
                 .diagnostic(
@@ -380,9 +508,22 @@ pub fn source_kinds(
                 .with_hint("give the rule a SQL source in `source`"),
         ),
     }
+    if let Detector::CacheConsistency(d) = detector
+        && let Some(other) = kind_of(&d.rows.source).filter(|k| k.dialect().is_none())
+    {
+        problems.push(loaded.diagnostic(
+            &["detector", "rows", "source"],
+            format!(
+                "source `{}` is a {} source: the rows of a `cache-consistency` rule are read \
+                 from a SQL database",
+                d.rows.source,
+                other.name()
+            ),
+        ));
+    }
     if let Detector::Reconcile(d) = detector
         && let Some(right) = d.right.source.as_deref()
-        && let Some(SourceKind::Prometheus) = kind_of(right)
+        && let Some(SourceKind::Prometheus | SourceKind::Redis) = kind_of(right)
     {
         problems.push(loaded.diagnostic(
             &["detector", "right", "source"],
@@ -434,6 +575,22 @@ pub fn sql(
                         dialect,
                     ));
                 }
+            }
+        }
+        Detector::CacheConsistency(d) => {
+            if let Some(query) = &d.rows.query {
+                problems.extend(
+                    detector_problem(query, right)
+                        .map(|message| loaded.diagnostic(&["detector", "rows", "query"], message)),
+                );
+            }
+            if let Some(filter) = &d.rows.filter {
+                problems.extend(fragment_in(
+                    &["detector", "rows", "where"],
+                    filter,
+                    Fragment::Expression,
+                    right,
+                ));
             }
         }
         Detector::Sql(crate::rule::SqlDetector { query, .. })
@@ -504,6 +661,19 @@ fn repair_problem(detector: &Detector, repair: &Repair) -> Option<String> {
              server, not rows trueup can change: use `manual` with instructions"
         ));
     }
+    if matches!(detector, Detector::CacheConsistency(_))
+        && !matches!(repair, Repair::Manual(_) | Repair::Evict(_))
+    {
+        return Some(format!(
+            "`{strategy}` cannot repair `cache-consistency` findings, which are keys of a \
+             cache, not rows: use `evict` (delete the keys) or `manual`"
+        ));
+    }
+    if matches!(repair, Repair::Evict(_)) && !matches!(detector, Detector::CacheConsistency(_)) {
+        return Some(format!(
+            "`evict` deletes cache keys and repairs `cache-consistency` findings, not `{kind}` ones"
+        ));
+    }
     if let Detector::Reconcile(d) = detector {
         return match repair {
             Repair::Manual(_) => None,
@@ -555,7 +725,7 @@ fn repair_problem(detector: &Detector, repair: &Repair) -> Option<String> {
             )),
             _ => None,
         },
-        Repair::CopyFrom(_) | Repair::Manual(_) => None,
+        Repair::CopyFrom(_) | Repair::Evict(_) | Repair::Manual(_) => None,
     }
 }
 

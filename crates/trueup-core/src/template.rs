@@ -80,6 +80,37 @@ impl Template {
         }
         out
     }
+
+    /// Whether two placeholders follow each other with no text between (`{a}{b}`): such
+    /// a template cannot be read back ([`Template::captures`]).
+    pub fn has_adjacent_columns(&self) -> bool {
+        self.parts
+            .windows(2)
+            .any(|w| matches!(w, [Part::Column(_), Part::Column(_)]))
+    }
+
+    /// The values a rendered `text` was made of, by placeholder, when `text` fits the
+    /// template: each placeholder takes the text up to the next literal's first occurrence
+    /// (or the end). `customer:{id}` reads `customer:42` as `id = "42"`.
+    pub fn captures<'t>(&self, text: &'t str) -> Option<Vec<(&str, &'t str)>> {
+        let mut rest = text;
+        let mut out = Vec::new();
+        let mut parts = self.parts.iter().peekable();
+        while let Some(part) = parts.next() {
+            match part {
+                Part::Text(literal) => rest = rest.strip_prefix(literal.as_str())?,
+                Part::Column(name) => {
+                    let end = match parts.peek() {
+                        Some(Part::Text(next)) => rest.find(next.as_str())?,
+                        _ => rest.len(),
+                    };
+                    out.push((name.as_str(), &rest[..end]));
+                    rest = &rest[end..];
+                }
+            }
+        }
+        rest.is_empty().then_some(out)
+    }
 }
 
 #[cfg(test)]
@@ -98,6 +129,19 @@ mod tests {
             _ => None,
         });
         assert_eq!(rendered, "order 7 totals 12.5 {not a column}");
+    }
+
+    #[test]
+    fn captures_read_a_rendered_key_back() {
+        let t = Template::parse("tenant:{tenant}:customer:{id}").unwrap();
+        assert_eq!(
+            t.captures("tenant:acme:customer:42"),
+            Some(vec![("tenant", "acme"), ("id", "42")])
+        );
+        assert_eq!(t.captures("tenant:acme:order:42"), None);
+        assert_eq!(t.captures("customer:42"), None);
+        assert!(!t.has_adjacent_columns());
+        assert!(Template::parse("{a}{b}").unwrap().has_adjacent_columns());
     }
 
     #[test]

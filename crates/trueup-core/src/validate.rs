@@ -67,6 +67,14 @@ pub async fn online(loaded: &LoadedRule, sources: &Sources) -> Vec<Diagnostic> {
         // Nothing else is asked without running the query.
         return problems;
     }
+    if let Detector::CacheConsistency(d) = detector {
+        // The Redis source answered PING when it was opened; the rows are asked about on
+        // their own source.
+        if let Some(Ok(rows)) = sources.get(&d.rows.source) {
+            problems.extend(cache_rows(loaded, d, rows).await);
+        }
+        return problems;
+    }
 
     for used in detector.table_uses() {
         let columns: Vec<&str> = used.columns.iter().map(|(column, _, _)| *column).collect();
@@ -127,6 +135,48 @@ pub async fn online(loaded: &LoadedRule, sources: &Sources) -> Vec<Diagnostic> {
         problems.extend(plugin(loaded, Some(columns)).await);
     }
     problems
+}
+
+/// What the rows of a `cache-consistency` rule lack on their source: the table, a key or
+/// compared column, at `detector.rows.table`; or the database's objection to the query
+/// that reads them, at `detector.rows.query`.
+async fn cache_rows(
+    loaded: &LoadedRule,
+    d: &crate::rule::CacheConsistencyDetector,
+    rows: &Source,
+) -> Vec<Diagnostic> {
+    let Some(dialect) = rows.dialect() else {
+        return Vec::new(); // lint reported the kind
+    };
+    if let Some(table) = &d.rows.table {
+        let wanted: Vec<&str> = d.key.iter().chain(&d.fields).map(String::as_str).collect();
+        let at = ["detector", "rows", "table"];
+        return match rows.schema_problems(table, &wanted).await {
+            Ok(found) => found
+                .iter()
+                .map(|problem| {
+                    let diagnostic = loaded.diagnostic(&at, format!("the rows: {problem}"));
+                    match problem.hint() {
+                        Some(hint) => diagnostic.with_hint(hint),
+                        None => diagnostic,
+                    }
+                })
+                .collect(),
+            Err(err) => vec![loaded.diagnostic(&at, crate::error::chain(&err))],
+        };
+    }
+    let query = crate::compile::cache_rows(d, dialect, true);
+    match rows.result_columns(&query).await {
+        Ok(_) => Vec::new(),
+        Err(err) => vec![loaded.diagnostic(
+            &["detector", "rows", "query"],
+            format!(
+                "{} rejects the rows' query: {}",
+                dialect.name(),
+                crate::error::chain(&err)
+            ),
+        )],
+    }
 }
 
 /// What the right side of a `reconcile` lacks on its own source: its table, or a key,

@@ -96,7 +96,8 @@ fn reference_rule_file_is_valid() {
     std::fs::write(
         dir.path().join("trueup.toml"),
         "rules = [\"rules\"]\n\n[sources.shop]\nurl = \"sqlite://shop.db\"\n\n\
-         [sources.metrics]\nurl = \"prometheus://localhost:9090\"\n",
+         [sources.metrics]\nurl = \"prometheus://localhost:9090\"\n\n\
+         [sources.cache]\nurl = \"redis://localhost:6379/0\"\n",
     )
     .unwrap();
     std::fs::create_dir_all(dir.path().join("rules")).unwrap();

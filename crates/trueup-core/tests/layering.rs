@@ -35,7 +35,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("source", &["source"]),
     ("plugin", &["plugin"]),
     // Rules that read two sources at once.
-    ("reconcile", &["reconcile"]),
+    ("reconcile", &["cache", "reconcile"]),
     ("store", &["store"]),
     ("engine", &["engine"]),
     ("validate", &["validate"]),
@@ -66,6 +66,37 @@ fn core_modules_import_only_downward_and_without_cycles() {
     }
     let problems = check(&sources);
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Detection is read-only by construction: Redis detectors get `source::RedisConnection`,
+/// which sends only read commands. The connection that may write (`redis_session`) is for
+/// repairs: no module but `repair` (and `source`, which defines it) may name it.
+#[test]
+fn only_repairs_open_a_redis_session_that_may_write() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut named = Vec::new();
+    for file in rust_files(&src) {
+        let relative = file.strip_prefix(&src).expect("under src");
+        let module = top_module(relative);
+        let text = std::fs::read_to_string(&file).expect("read a source file");
+        if module != "repair" && module != "source" && text.contains("redis_session") {
+            named.push(relative.display().to_string());
+        }
+        if module == "source"
+            && relative != Path::new("source/mod.rs")
+            && relative != Path::new("source/redis.rs")
+            && text.contains("redis::session")
+        {
+            named.push(relative.display().to_string());
+        }
+    }
+    assert!(
+        named.is_empty(),
+        "only `repair` may open a writing Redis session: {named:?}"
+    );
+    // The test looks at the name it guards.
+    let source = std::fs::read_to_string(src.join("source/mod.rs")).expect("source/mod.rs");
+    assert!(source.contains("pub mod redis_session"));
 }
 
 #[test]

@@ -61,10 +61,10 @@ fn write_plan(
             line.strategy,
             plural(
                 rule.end.targets,
-                if line.strategy == "merge-duplicates" {
-                    "group"
-                } else {
-                    "row"
+                match line.strategy.as_str() {
+                    "merge-duplicates" => "group",
+                    "evict" => "key",
+                    _ => "row",
                 }
             ),
             escape(&line.table)
@@ -75,7 +75,14 @@ fn write_plan(
         for (table, counts) in rule.end.rows.iter().filter(|(_, c)| c.total() > 0) {
             let mut parts = Vec::new();
             for (n, what) in [
-                (counts.delete, "deleted"),
+                (
+                    counts.delete,
+                    if line.strategy == "evict" {
+                        "evicted"
+                    } else {
+                        "deleted"
+                    },
+                ),
                 (counts.update, "changed"),
                 (counts.insert, "inserted"),
             ] {
@@ -107,7 +114,12 @@ fn write_plan(
                 rules.join(", ")
             )?;
         }
-        writeln!(out, "  {DIM}each batch runs, in one transaction:{DIM:#}")?;
+        let transaction = if line.strategy == "evict" {
+            "one WATCHed MULTI/EXEC"
+        } else {
+            "one transaction"
+        };
+        writeln!(out, "  {DIM}each batch runs, in {transaction}:{DIM:#}")?;
         for statement in &line.statements {
             writeln!(out, "    {DIM}{}{DIM:#}", escape(&one_line(statement)))?;
         }
@@ -297,7 +309,14 @@ fn write_applied(out: &mut impl Write, report: &ApplyReport, plan: &Path) -> std
             rule.strategy,
             rule.repaired,
             rule.planned,
-            plural(rule.rows, "row")
+            plural(
+                rule.rows,
+                if rule.strategy == "evict" {
+                    "key"
+                } else {
+                    "row"
+                }
+            )
         )?;
         if !rule.reached && rule.planned > 0 && stopped {
             writeln!(out, " · not run: the apply stopped before it")?;
@@ -365,9 +384,15 @@ fn write_applied(out: &mut impl Write, report: &ApplyReport, plan: &Path) -> std
         )?;
     }
     if report.dry_run {
+        // Redis has no rollback: a dry run of cache keys only reads them.
+        let what = if report.rules.iter().all(|r| r.strategy == "evict") {
+            "nothing was written"
+        } else {
+            "everything was rolled back"
+        };
         writeln!(
             out,
-            "dry run: everything was rolled back; `trueup apply {}` to apply",
+            "dry run: {what}; `trueup apply {}` to apply",
             plan.display()
         )?;
     } else if report.interrupted {
@@ -411,7 +436,7 @@ pub async fn undo(
                 conflict.what
             )?;
         }
-        if report.complete {
+        if report.complete && report.undoable {
             writeln!(
                 out,
                 "undid repair {} of source `{}`: {} restored (journaled as repair {}, which `trueup undo {}` would undo)",
@@ -421,6 +446,22 @@ pub async fn undo(
                 report.undo,
                 report.undo
             )?;
+        } else if report.complete {
+            let expired = match report.expired {
+                0 => String::new(),
+                n => format!(
+                    ", {} not restored: their expiry passed since the eviction",
+                    plural(n, "key")
+                ),
+            };
+            writeln!(
+                out,
+                "undid repair {} of source `{}`: {} restored with their expiry{expired} (journaled as repair {})",
+                report.repair,
+                escape(&report.source),
+                plural(report.restored, "key"),
+                report.undo,
+            )?;
         }
     }
     if !report.complete {
@@ -428,10 +469,15 @@ pub async fn undo(
             "interrupted: the batches restored so far are committed; run undo again to finish"
                 .to_owned()
         } else {
+            // An eviction's undo restores cache keys, a journal page at a time.
+            let (unit, part) = match report.undoable {
+                true => ("row", "batch"),
+                false => ("key", "page"),
+            };
             format!(
-                "refused: {} changed since repair {} (listed above); nothing of that batch was restored. \
+                "refused: {} changed since repair {} (listed above); nothing of that {part} was restored. \
                  `--force` restores them anyway, overwriting those changes",
-                plural(report.conflicts.len(), "row"),
+                plural(report.conflicts.len(), unit),
                 report.repair
             )
         };

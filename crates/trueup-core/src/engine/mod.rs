@@ -16,7 +16,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use crate::compile::DetectorQuery;
-use crate::finding::{Finding, RuleSpec, Shape};
+use crate::finding::{Finding, RuleSpec, Shape, TwoSources};
 use crate::outcome::{RuleError, RuleOutcome};
 use crate::plugin::Limits;
 
@@ -166,17 +166,28 @@ pub async fn run(
                             Err(err) => Some(describe(err)),
                         }
                     }
-                    (Some(Ok(source)), None) => match (&rule.reconcile, &rule.right_source) {
-                        (Some(detector), Some(right)) => match sources.get(right) {
-                            Some(Ok(right)) => crate::reconcile::run(
-                                detector,
-                                source,
-                                right,
-                                rule.timeout,
-                                &mut emitter,
-                            )
-                            .await
-                            .err(),
+                    (Some(Ok(source)), None) => match (&rule.two_sources, &rule.right_source) {
+                        (Some(two), Some(right)) => match sources.get(right) {
+                            Some(Ok(right)) => {
+                                let timeout = rule.timeout;
+                                match two {
+                                    TwoSources::Reconcile(d) => {
+                                        crate::reconcile::run(
+                                            d,
+                                            source,
+                                            right,
+                                            timeout,
+                                            &mut emitter,
+                                        )
+                                        .await
+                                    }
+                                    TwoSources::Cache(d) => {
+                                        crate::cache::run(d, source, right, timeout, &mut emitter)
+                                            .await
+                                    }
+                                }
+                                .err()
+                            }
                             Some(Err(failure)) => Some(failure.error.clone()),
                             None => {
                                 Some(RuleError::Other(format!("source `{right}` was not opened")))

@@ -71,14 +71,16 @@ pub fn prepare(project: &Project, rules: &[&LoadedRule]) -> Result<Plan> {
                 definition_hash: definition_hash(loaded, plugin.as_ref()),
                 query,
                 refused: refusal(loaded),
-                reconcile: match &rule.detector {
-                    crate::rule::Detector::Reconcile(d) => Some(Arc::new(d.clone())),
+                two_sources: match &rule.detector {
+                    crate::rule::Detector::Reconcile(d) => {
+                        Some(crate::finding::TwoSources::Reconcile(Arc::new(d.clone())))
+                    }
+                    crate::rule::Detector::CacheConsistency(d) => {
+                        Some(crate::finding::TwoSources::Cache(Arc::new(d.clone())))
+                    }
                     _ => None,
                 },
-                right_source: match &rule.detector {
-                    crate::rule::Detector::Reconcile(d) => d.right.source.clone(),
-                    _ => None,
-                },
+                right_source: rule.detector.other_source().map(str::to_owned),
             });
             Ok((spec, plugin))
         })

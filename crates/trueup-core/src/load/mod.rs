@@ -136,7 +136,7 @@ impl Project {
                 problems.push(
                     file.at_path(&spec.path, format!("unsupported URL `{url}`"))
                     .with_hint(
-                        "trueup reads sqlite://path/to/file.db, postgres://user@host/db, mysql://user@host/db and prometheus://host:9090 sources",
+                        "trueup reads sqlite://path/to/file.db, postgres://user@host/db, mysql://user@host/db, prometheus://host:9090 and redis://host:6379/0 sources",
                     ),
                 );
             }
@@ -190,12 +190,7 @@ impl Project {
             blocking |= !offline.is_empty();
             problems.extend(offline);
             let dialect_of = |name: &str| sources.get(name).and_then(|spec| spec.dialect().ok());
-            let right = match &rule.rule.detector {
-                crate::rule::Detector::Reconcile(d) => {
-                    d.right.source.as_deref().and_then(dialect_of)
-                }
-                _ => None,
-            };
+            let right = rule.rule.detector.other_source().and_then(dialect_of);
             let kind_of = |name: &str| sources.get(name).and_then(|spec| spec.kind().ok());
             let mismatch = crate::lint::source_kinds(rule, kind_of);
             blocking |= !mismatch.is_empty();
@@ -466,13 +461,30 @@ fn resolve_sources(
         }
         // A rule that names no source takes the only one its detector can read: adding a
         // Prometheus source to a project leaves its SQL rules' default as it was.
-        let promql = matches!(loaded.rule.detector, crate::rule::Detector::Promql(_));
+        if let crate::rule::Detector::CacheConsistency(d) = &loaded.rule.detector
+            && !project.sources.contains_key(&d.rows.source)
+        {
+            problems.push(unknown(
+                loaded,
+                &["detector", "rows", "source"],
+                &d.rows.source,
+            ));
+        }
+        use crate::dialect::SourceKind;
+        let reads = match loaded.rule.detector {
+            crate::rule::Detector::Promql(_) => Some(SourceKind::Prometheus),
+            crate::rule::Detector::CacheConsistency(_) => Some(SourceKind::Redis),
+            _ => None,
+        };
         let fitting: Vec<&String> = names
             .iter()
             .copied()
             .filter(|name| {
-                let kind = crate::dialect::SourceKind::of_url(&project.sources[*name].url);
-                kind.is_none_or(|kind| (kind == crate::dialect::SourceKind::Prometheus) == promql)
+                let kind = SourceKind::of_url(&project.sources[*name].url);
+                kind.is_none_or(|kind| match reads {
+                    Some(reads) => kind == reads,
+                    None => kind.dialect().is_some(),
+                })
             })
             .collect();
         // None fits: the sources there are, so that a lone source of the other kind is

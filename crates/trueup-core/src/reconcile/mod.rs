@@ -205,8 +205,8 @@ pub fn compared_columns(d: &ReconcileDetector) -> Vec<Column> {
         .collect()
 }
 
-/// Streams one side's rows to the merge in batches.
-async fn read(
+/// Streams one side's rows to the merge (or a cache check) in batches.
+pub(crate) async fn read(
     label: &'static str,
     source: &Source,
     query: &crate::compile::DetectorQuery,
@@ -298,7 +298,7 @@ async fn key_orders(
 }
 
 /// `error` of the side `label` read from `source`, saying which side it was.
-fn on_side(label: &str, source: &Source, error: RuleError) -> RuleError {
+pub(crate) fn on_side(label: &str, source: &Source, error: RuleError) -> RuleError {
     let side = format!("the {label} side (source `{}`)", source.name);
     match error {
         RuleError::Configuration(m) => RuleError::Configuration(format!("{side}: {m}")),
@@ -558,20 +558,29 @@ impl Merge<'_> {
 
     /// The compared columns of `row` that `keep` keeps, as a JSON object by left names.
     fn object(&self, row: &[Value], keep: impl Fn(usize) -> bool) -> Value {
-        let width = self.d.key.len();
-        let map: serde_json::Map<String, serde_json::Value> = self
-            .columns
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| keep(*i))
-            .map(|(i, column)| {
-                let value = row
-                    .get(width + i)
-                    .and_then(|v| serde_json::to_value(v).ok())
-                    .unwrap_or(serde_json::Value::Null);
-                (column.name.clone(), value)
-            })
-            .collect();
-        Value::Text(serde_json::Value::Object(map).to_string())
+        compared_object(self.columns, row, self.d.key.len(), keep)
     }
+}
+
+/// The compared `columns` of `row` (after its `width` key values) that `keep` keeps, as a
+/// JSON object by the columns' names: the two sides' values in a finding's detail.
+pub(crate) fn compared_object(
+    columns: &[Column],
+    row: &[Value],
+    width: usize,
+    keep: impl Fn(usize) -> bool,
+) -> Value {
+    let map: serde_json::Map<String, serde_json::Value> = columns
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| keep(*i))
+        .map(|(i, column)| {
+            let value = row
+                .get(width + i)
+                .and_then(|v| serde_json::to_value(v).ok())
+                .unwrap_or(serde_json::Value::Null);
+            (column.name.clone(), value)
+        })
+        .collect();
+    Value::Text(serde_json::Value::Object(map).to_string())
 }

@@ -263,13 +263,13 @@ pub async fn ensure(db: &mut Db, in_transaction: bool) -> Result<()> {
     }
 }
 
-fn user() -> Option<String> {
+pub(super) fn user() -> Option<String> {
     std::env::var("USER")
         .or_else(|_| std::env::var("USERNAME"))
         .ok()
 }
 
-fn host() -> Option<String> {
+pub(super) fn host() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_owned())

@@ -2,7 +2,8 @@
 //! journal every row they touch and prove themselves, and undone row for row.
 //!
 //! `plan` reads only; `apply` and `undo` are the only code in trueup that opens a session
-//! that may write ([`db::Access::ReadWrite`]), and only to run what a plan or a journal says.
+//! that may write ([`db::Access::ReadWrite`], or for Redis `evict`'s connection), and only
+//! to run what a plan or a journal says.
 //! See docs/design/repairs.md.
 
 mod apply;
@@ -10,6 +11,7 @@ mod catalog;
 mod copy;
 mod db;
 mod effects;
+mod evict;
 mod journal;
 mod plan;
 mod row;
@@ -71,9 +73,15 @@ pub async fn list(
         if source.is_some_and(|s| s != name) {
             continue;
         }
-        let listed = match db::Db::open(spec, &project.root, db::Access::ReadOnly).await {
-            Ok(mut db) => journal::list(&mut db).await,
-            Err(e) => Err(e),
+        let listed = if evict::is_redis(spec) {
+            evict::list(spec).await
+        } else if !undo::is_sql(spec) {
+            continue; // a source without a journal (Prometheus)
+        } else {
+            match db::Db::open(spec, &project.root, db::Access::ReadOnly).await {
+                Ok(mut db) => journal::list(&mut db).await,
+                Err(e) => Err(e),
+            }
         };
         all.push((name.clone(), listed));
     }

@@ -147,6 +147,28 @@ impl Refusal {
     }
 }
 
+/// Why a rule is not repaired at all, known without its database: it has no repair, or a
+/// `manual` one.
+pub fn early_refusal(loaded: &LoadedRule) -> Option<Refusal> {
+    let refusal = |strategy: Option<&str>, reason: String| Refusal {
+        rule: loaded.rule.id.clone(),
+        strategy: strategy.map(str::to_owned),
+        reason,
+        error: false,
+    };
+    match &loaded.rule.repair {
+        None => Some(refusal(None, "the rule has no repair".to_owned())),
+        Some(Repair::Manual(manual)) => {
+            let what = manual
+                .instructions
+                .as_deref()
+                .unwrap_or("a person must look");
+            Some(refusal(Some("manual"), format!("manual: {what}")))
+        }
+        Some(_) => None,
+    }
+}
+
 /// The rule's repair prepared against `db`, or why it is refused.
 pub async fn prepare(
     db: &mut Db,
@@ -161,18 +183,14 @@ pub async fn prepare(
             error: false,
         }))
     };
+    if let Some(refusal) = early_refusal(loaded) {
+        return Ok(Err(refusal));
+    }
     let Some(repair) = &rule.repair else {
         return refuse(None, "the rule has no repair".to_owned());
     };
     let strategy = repair.strategy();
     let some = Some(strategy);
-    if let Repair::Manual(manual) = repair {
-        let what = manual
-            .instructions
-            .as_deref()
-            .unwrap_or("a person must look");
-        return refuse(some, format!("manual: {what}"));
-    }
     if !loaded.refused.is_empty() {
         return refuse(
             some,
@@ -220,6 +238,13 @@ pub async fn prepare(
             return refuse(
                 some,
                 "`promql` findings are series of a metrics server, not rows: only `manual`".into(),
+            );
+        }
+        (Detector::CacheConsistency(_), _) => {
+            return refuse(
+                some,
+                "`cache-consistency` findings are keys of a cache, not rows: `evict` or `manual`"
+                    .into(),
             );
         }
     };
@@ -422,6 +447,12 @@ pub async fn prepare(
                 }
             }
             Action::Sql { statements }
+        }
+        Repair::Evict(_) => {
+            return refuse(
+                some,
+                "`evict` deletes cache keys: it repairs `cache-consistency` findings only".into(),
+            );
         }
         Repair::Manual(_) | Repair::CopyFrom(_) => unreachable!("refused above"),
     };
@@ -733,6 +764,32 @@ fn expected(dialect: Dialect, d: &crate::rule::AggregateMatchDetector) -> String
 }
 
 /// A hash of what the rule finds and how it repairs, to tell a plan's rule from a changed one.
+/// The project's rule a plan's rule line names, unchanged since the plan, and its source.
+pub fn planned<'p>(
+    project: &'p crate::load::Project,
+    line: &super::plan::RuleLine,
+) -> Result<(&'p LoadedRule, &'p crate::load::SourceSpec)> {
+    let Some(loaded) = project.rules.iter().find(|r| r.rule.id == line.rule) else {
+        return Err(mismatch(format!(
+            "the plan repairs rule `{}`, which this project does not have: is the plan from another project?",
+            line.rule
+        )));
+    };
+    if rule_hash(loaded) != line.rule_hash {
+        return Err(mismatch(format!(
+            "rule `{}` changed since the plan was made: make a new plan",
+            line.rule
+        )));
+    }
+    let Some(source) = project.sources.get(&line.source) else {
+        return Err(mismatch(format!(
+            "the plan's source `{}` is not in this project",
+            line.source
+        )));
+    };
+    Ok((loaded, source))
+}
+
 pub fn rule_hash(loaded: &LoadedRule) -> String {
     let rule = &loaded.rule;
     let definition =

@@ -33,6 +33,12 @@ pub struct UndoReport {
     /// The undo's own id in the journal (undo it to redo the repair).
     pub undo: i64,
     pub restored: u64,
+    /// Evicted cache keys whose expiry passed since the eviction: not restored, as they
+    /// would have expired by now.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub expired: u64,
+    /// Whether the undo can itself be undone (not the undo of an eviction).
+    pub undoable: bool,
     /// Rows changed since the repair (at most a sample); non-empty means the undo stopped
     /// there, unless it was forced.
     pub conflicts: Vec<Conflict>,
@@ -45,6 +51,10 @@ pub struct UndoReport {
 }
 
 const SAMPLE: usize = 20;
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
 
 /// The source whose journal has repair `id`: `source` when named, else the one project
 /// source that has it.
@@ -60,14 +70,19 @@ pub async fn find_source(project: &Project, source: Option<&str>, id: i64) -> Re
     let mut found = Vec::new();
     let mut unreachable = Vec::new();
     for (name, spec) in &project.sources {
-        let opened = Db::open(spec, &project.root, Access::ReadOnly).await;
-        let listed = match opened {
-            Ok(mut db) => journal::find(&mut db, id).await,
-            Err(e) => Err(e),
+        let listed = if super::evict::is_redis(spec) {
+            super::evict::has(spec, id).await
+        } else if !is_sql(spec) {
+            continue; // a source without a journal (Prometheus)
+        } else {
+            match Db::open(spec, &project.root, Access::ReadOnly).await {
+                Ok(mut db) => journal::find(&mut db, id).await.map(|r| r.is_some()),
+                Err(e) => Err(e),
+            }
         };
         match listed {
-            Ok(Some(_)) => found.push(name.clone()),
-            Ok(None) => {}
+            Ok(true) => found.push(name.clone()),
+            Ok(false) => {}
             Err(e) => unreachable.push(e),
         }
     }
@@ -87,6 +102,11 @@ pub async fn find_source(project: &Project, source: Option<&str>, id: i64) -> Re
     }
 }
 
+/// Whether a source is a SQL database (one that can hold a journal of rows).
+pub(super) fn is_sql(spec: &crate::load::SourceSpec) -> bool {
+    matches!(spec.kind(), Ok(crate::dialect::SourceKind::Sql(_)))
+}
+
 /// Undoes repair `id` of `source`, and records the undo in the project's state store.
 pub async fn undo(
     project: &Project,
@@ -96,8 +116,12 @@ pub async fn undo(
     cancel: &Cancel,
 ) -> Result<UndoReport> {
     let started = crate::time::now_millis();
-    let (mut report, status, plan_hash, rules) =
-        restore_repair(project, source, id, force, cancel).await?;
+    let (mut report, status, plan_hash, rules) = if super::evict::is_redis(&project.sources[source])
+    {
+        super::evict::undo(project, source, id, force, cancel).await?
+    } else {
+        restore_repair(project, source, id, force, cancel).await?
+    };
     if report.restored > 0 {
         let record = crate::store::RepairRecord {
             source: source.to_owned(),
@@ -159,6 +183,8 @@ async fn restore_repair(
         repair: id,
         undo,
         restored: 0,
+        expired: 0,
+        undoable: true,
         conflicts: Vec::new(),
         forced: force,
         interrupted: false,

@@ -45,6 +45,12 @@ pub enum Detector {
     /// (`kafka_consumergroup_lag > 10000`), as in a Prometheus alerting rule. See
     /// docs/guides/event-pipelines.md.
     Promql(PromqlDetector),
+    /// Cached copies of rows in a Redis source (the rule's source) checked against the rows
+    /// of a database (`rows.source`): keys whose fields differ (`stale`), that are absent
+    /// (`missing`, with `require-cached`), that no row has (`orphaned`, with `orphans`),
+    /// that never expire (`no-ttl`, with `require-ttl`) or whose value cannot be read
+    /// (`not-json`, `wrong-type`). See docs/guides/beyond-sql.md.
+    CacheConsistency(CacheConsistencyDetector),
 }
 
 impl Detector {
@@ -61,6 +67,7 @@ impl Detector {
             Detector::Plugin(_) => "plugin",
             Detector::Reconcile(_) => "reconcile",
             Detector::Promql(_) => "promql",
+            Detector::CacheConsistency(_) => "cache-consistency",
         }
     }
 
@@ -73,7 +80,10 @@ impl Detector {
     /// The table whose rows the findings identify, when there is one.
     pub fn table(&self) -> Option<&str> {
         match self {
-            Detector::Sql(_) | Detector::Plugin(_) | Detector::Promql(_) => None,
+            Detector::Sql(_)
+            | Detector::Plugin(_)
+            | Detector::Promql(_)
+            | Detector::CacheConsistency(_) => None,
             Detector::Reconcile(d) => d.left.table.as_deref(),
             Detector::NotNull(d) => Some(&d.table),
             Detector::Unique(d) => Some(&d.table),
@@ -82,6 +92,18 @@ impl Detector {
             Detector::AggregateMatch(d) => Some(&d.table),
             Detector::RowCount(d) => Some(&d.table),
             Detector::Freshness(d) => Some(&d.table),
+        }
+    }
+}
+
+impl Detector {
+    /// The source a rule reads besides its own: a `reconcile`'s right side, a
+    /// `cache-consistency`'s rows.
+    pub fn other_source(&self) -> Option<&str> {
+        match self {
+            Detector::Reconcile(d) => d.right.source.as_deref(),
+            Detector::CacheConsistency(d) => Some(&d.rows.source),
+            _ => None,
         }
     }
 }
@@ -457,6 +479,105 @@ pub struct PromqlDetector {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_response: Option<ByteSize>,
 }
+
+/// Cached copies of rows, checked against the rows. The rule's source is the Redis source;
+/// `rows` names the database and the rows whose copies the cache holds.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CacheConsistencyDetector {
+    /// The rows the cache holds copies of: a `table` or a `query` of a SQL source.
+    pub rows: CacheRows,
+    /// Columns of the rows that identify one (default: `["id"]`); each appears in
+    /// `key-template`.
+    #[serde(default = "default_key")]
+    pub key: Vec<String>,
+    /// How a row's cache key is built from its key columns, e.g. `customer:{id}`; every
+    /// placeholder is a `key` column, and placeholders are separated by text.
+    pub key_template: String,
+    /// How a key's value is stored (default `json`): a JSON object in a string, or a hash.
+    #[serde(default)]
+    pub format: CacheFormat,
+    /// Columns compared with the cached value's fields of the same name; empty compares
+    /// only which keys exist (and their TTL).
+    #[serde(default)]
+    pub fields: Vec<String>,
+    /// Cached names of compared columns that the cache calls otherwise:
+    /// `{ email = "emailAddress" }`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub map: BTreeMap<String, String>,
+    /// Largest difference still equal, per numeric column: `{ balance = 0.005 }` (default
+    /// 0: exact).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tolerance: BTreeMap<String, f64>,
+    /// Whether every row must be cached: a row without its key is then `missing` (default
+    /// false: a cache filled on reads holds some rows only).
+    #[serde(default)]
+    pub require_cached: bool,
+    /// Whether every cached key must expire: a key without a TTL is then `no-ttl` (default
+    /// false).
+    #[serde(default)]
+    pub require_ttl: bool,
+    /// Keys matching `pattern` that no row has are `orphaned`: found with `SCAN … MATCH
+    /// pattern COUNT count` (never `KEYS`), each looked up among the rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orphans: Option<CacheOrphans>,
+}
+
+impl CacheConsistencyDetector {
+    /// What the cache calls a compared column: its `map` entry, or the same name.
+    pub fn cached_name<'a>(&'a self, column: &'a str) -> &'a str {
+        self.map.get(column).map_or(column, String::as_str)
+    }
+}
+
+/// The rows of a `cache-consistency` rule: a `table` (optionally narrowed by `where`) or a
+/// `query`, on a SQL source.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CacheRows {
+    /// The SQL source the rows are read from.
+    pub source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// A single read-only statement whose rows are checked, as for `sql`; it must return
+    /// the key and compared columns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// Only rows matching this SQL condition are checked: one expression, parsed in the
+    /// rows' source's dialect.
+    #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+}
+
+/// How a cached value is stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum CacheFormat {
+    /// A string holding a JSON object (`GET`); a value that is not one is `not-json`.
+    #[default]
+    Json,
+    /// A hash of fields (`HGETALL`), each a string.
+    Hash,
+}
+
+/// Which cached keys are looked for among the rows.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CacheOrphans {
+    /// A `SCAN` pattern of the keys the template builds, e.g. `customer:*`.
+    pub pattern: String,
+    /// The `COUNT` hint of each `SCAN` call (default 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub count: Option<u32>,
+}
+
+/// The `SCAN … COUNT` of a `cache-consistency` rule whose `orphans` sets none.
+pub const CACHE_SCAN_COUNT: u32 = 1000;
+
+/// The prefix of trueup's own keys in a Redis source (a repair's journal): a scan for
+/// orphans passes over them, and a key template may not build one.
+pub const CACHE_OWN_PREFIX: &str = "trueup:";
 
 /// How many series a `promql` rule may return when it sets no `max-series`.
 pub const PROMQL_MAX_SERIES: u32 = 10_000;

@@ -25,6 +25,9 @@ pub enum Repair {
     /// Make a `reconcile` rule's other side like its `authoritative` one: insert the rows it
     /// misses, update the compared columns that differ, delete the rows it has in excess.
     CopyFrom(CopyFromRepair),
+    /// Delete a `cache-consistency` rule's stale and orphaned keys from the cache, their
+    /// values and TTLs journaled in Redis beside the deletes, so that undo restores them.
+    Evict(EvictRepair),
     /// No automatic repair: a person must look (e.g. payments).
     Manual(ManualRepair),
 }
@@ -39,6 +42,7 @@ impl Repair {
             Repair::MergeDuplicates(_) => "merge-duplicates",
             Repair::Sql(_) => "sql",
             Repair::CopyFrom(_) => "copy-from",
+            Repair::Evict(_) => "evict",
             Repair::Manual(_) => "manual",
         }
     }
@@ -53,6 +57,7 @@ impl Repair {
             Repair::Recompute(_)
             | Repair::MergeDuplicates(_)
             | Repair::CopyFrom(_)
+            | Repair::Evict(_)
             | Repair::Manual(_) => None,
         }
     }
@@ -67,6 +72,7 @@ impl Repair {
             Repair::MergeDuplicates(r) => r.max_rows,
             Repair::Sql(r) => r.max_rows,
             Repair::CopyFrom(r) => r.max_rows,
+            Repair::Evict(r) => r.max_rows,
             Repair::Manual(_) => None,
         }
     }
@@ -81,7 +87,7 @@ impl Repair {
             Repair::MergeDuplicates(r) => r.allow_triggers,
             Repair::Sql(r) => r.allow_triggers,
             Repair::CopyFrom(r) => r.allow_triggers,
-            Repair::Manual(_) => false,
+            Repair::Evict(_) | Repair::Manual(_) => false,
         }
     }
 }
@@ -269,6 +275,21 @@ pub struct CopyFromRepair {
     /// Repair a table that has triggers (their writes are not journaled).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_triggers: bool,
+}
+
+/// Evict the keys a `cache-consistency` rule finds wrong: `stale`, `orphaned`, `not-json`
+/// and `wrong-type` ones (never `missing`: there is nothing to delete). The application
+/// reads the row again on its next miss and caches it anew.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct EvictRepair {
+    /// Refuse to apply when more keys would be evicted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rows: Option<u64>,
+    /// Evict `no-ttl` keys too: their values agree with the rows, but they would never
+    /// expire. Off by default.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_ttl: bool,
 }
 
 /// A person must look.

@@ -44,7 +44,12 @@ impl Detector {
             }
         };
         match detector {
-            Detector::Sql(_) | Detector::Plugin(_) | Detector::Promql(_) => Vec::new(),
+            // A `cache-consistency` rule's source is Redis; its rows' columns are checked on
+            // their own source when it runs.
+            Detector::Sql(_)
+            | Detector::Plugin(_)
+            | Detector::Promql(_)
+            | Detector::CacheConsistency(_) => Vec::new(),
             Detector::NotNull(d) => vec![TableUse {
                 columns: list(&d.columns, "columns")
                     .chain(list(&d.key, "key"))
@@ -151,7 +156,10 @@ impl Detector {
             Detector::RowCount(d) => d.filter.as_deref(),
             Detector::Freshness(d) => d.filter.as_deref(),
             Detector::AggregateMatch(d) => d.filter.as_deref(),
-            Detector::Sql(_) | Detector::Plugin(_) | Detector::Promql(_) => None,
+            Detector::Sql(_)
+            | Detector::Plugin(_)
+            | Detector::Promql(_)
+            | Detector::CacheConsistency(_) => None,
             Detector::Reconcile(d) => d.left.filter.as_deref(),
         }
     }

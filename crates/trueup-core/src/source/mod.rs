@@ -10,6 +10,7 @@ mod fetch;
 mod mysql;
 mod postgres;
 mod prometheus;
+mod redis;
 mod sqlite;
 
 use std::collections::BTreeMap;
@@ -21,7 +22,18 @@ use sqlx::{PgPool, SqlitePool};
 
 pub use crate::redact::redact;
 pub use fetch::{FirstRow, RowSink};
+pub use redis::{
+    Connection as RedisConnection, READ_COMMANDS as REDIS_READ_COMMANDS, Read as RedisRead,
+    Reply as RedisReply,
+};
 pub use sqlite::{database_file, database_path};
+
+/// A Redis connection that may write, for repairs only (`repair::evict`): detection gets
+/// [`RedisConnection`]s, which send reads only. `tests/layering.rs` keeps other modules
+/// from naming it.
+pub mod redis_session {
+    pub use super::redis::{Session, session};
+}
 
 /// One PostgreSQL session opened as sources open theirs (the source's `connect-timeout`,
 /// the same errors and hints), for callers with sessions of their own (repairs).
@@ -58,6 +70,7 @@ enum Backend {
     Postgres(PgPool),
     Mysql(mysql::Server),
     Prometheus(prometheus::Server),
+    Redis(redis::Server),
 }
 
 pub use crate::rule::TimestampColumn;
@@ -82,16 +95,11 @@ impl std::fmt::Display for OpenFailure {
 /// Opens every source the rules use, at once; failures are kept per source, with the time
 /// each attempt took.
 pub async fn open_all(project: &Project, rules: &[&LoadedRule], max_connections: u32) -> Sources {
-    // A `reconcile` rule reads its right side's source too.
+    // A `reconcile` rule reads its right side's source too, a `cache-consistency` rule
+    // its rows' source.
     let mut names: Vec<&str> = rules
         .iter()
-        .flat_map(|r| {
-            let right = match &r.rule.detector {
-                crate::rule::Detector::Reconcile(d) => d.right.source.as_deref(),
-                _ => None,
-            };
-            std::iter::once(r.source.as_str()).chain(right)
-        })
+        .flat_map(|r| std::iter::once(r.source.as_str()).chain(r.rule.detector.other_source()))
         .filter(|name| project.sources.contains_key(*name))
         .collect();
     names.sort_unstable();
@@ -199,6 +207,16 @@ impl Source {
                     file: None,
                 });
             }
+            crate::dialect::SourceKind::Redis => {
+                return Ok(Source {
+                    name: spec.name.clone(),
+                    display_url: redact(&url),
+                    backend: Backend::Redis(
+                        redis::connect(name, &url, spec.connect_timeout).await?,
+                    ),
+                    file: None,
+                });
+            }
         };
         let backend = match dialect {
             Dialect::Sqlite => Backend::Sqlite(
@@ -227,7 +245,7 @@ impl Source {
             Backend::Sqlite(..) => Some(Dialect::Sqlite),
             Backend::Postgres(_) => Some(Dialect::Postgres),
             Backend::Mysql(_) => Some(Dialect::Mysql),
-            Backend::Prometheus(_) => None,
+            Backend::Prometheus(_) | Backend::Redis(_) => None,
         }
     }
 
@@ -237,11 +255,25 @@ impl Source {
             .ok_or_else(|| crate::outcome::RuleError::Configuration(self.not_sql().to_string()))
     }
 
-    /// What the source is: a SQL database of a dialect, or Prometheus.
+    /// What the source is: a SQL database of a dialect, Prometheus or Redis.
     pub fn kind(&self) -> crate::dialect::SourceKind {
-        match self.dialect() {
-            Some(dialect) => crate::dialect::SourceKind::Sql(dialect),
-            None => crate::dialect::SourceKind::Prometheus,
+        match (&self.backend, self.dialect()) {
+            (_, Some(dialect)) => crate::dialect::SourceKind::Sql(dialect),
+            (Backend::Redis(_), None) => crate::dialect::SourceKind::Redis,
+            (_, None) => crate::dialect::SourceKind::Prometheus,
+        }
+    }
+
+    /// A new connection to a Redis source, which sends only read commands
+    /// ([`RedisRead`]); an error for any other source.
+    pub async fn redis(&self) -> Result<RedisConnection> {
+        match &self.backend {
+            Backend::Redis(server) => server.open().await,
+            _ => Err(Error::Other(format!(
+                "source `{}` is a {} source, not Redis",
+                self.name,
+                self.kind().name()
+            ))),
         }
     }
 
@@ -261,7 +293,7 @@ impl Source {
             Backend::Sqlite(pool, _) => sqlite::columns(pool, table).await?,
             Backend::Postgres(pool) => postgres::columns(pool, table).await?,
             Backend::Mysql(server) => server.columns(table).await?,
-            Backend::Prometheus(_) => return Err(self.not_sql()),
+            Backend::Prometheus(_) | Backend::Redis(_) => return Err(self.not_sql()),
         };
         Ok((!names.is_empty()).then_some(names))
     }
@@ -313,7 +345,7 @@ impl Source {
             .fetch_all(pool)
             .await?,
             Backend::Mysql(server) => server.tables().await?,
-            Backend::Prometheus(_) => return Err(self.not_sql()),
+            Backend::Prometheus(_) | Backend::Redis(_) => return Err(self.not_sql()),
         })
     }
 
@@ -334,7 +366,7 @@ impl Source {
             }
             Backend::Postgres(pool) => Ok(postgres::timestamp_problem(pool, column).await?),
             Backend::Mysql(server) => Ok(server.timestamp_problem(column).await?),
-            Backend::Prometheus(_) => Err(QueryError::Failed(self.not_sql())),
+            Backend::Prometheus(_) | Backend::Redis(_) => Err(QueryError::Failed(self.not_sql())),
         }
     }
 
@@ -357,8 +389,9 @@ impl Source {
                 .unwrap_or_default()),
             Backend::Postgres(pool) => postgres::excess_privileges(pool, tables, queries).await,
             Backend::Mysql(server) => server.excess_privileges(tables).await,
-            // trueup asks it nothing but the query API, which cannot write.
-            Backend::Prometheus(_) => Ok(Vec::new()),
+            // trueup asks it nothing but the query API, which cannot write; Redis gets only
+            // read commands (`RedisRead`).
+            Backend::Prometheus(_) | Backend::Redis(_) => Ok(Vec::new()),
         }
     }
 
@@ -376,7 +409,7 @@ impl Source {
                 fetch::first_row::<sqlx::MySql>(&mut *server.pool().acquire().await?, bounds_sql)
                     .await?
             }
-            Backend::Prometheus(_) => return Err(self.not_sql()),
+            Backend::Prometheus(_) | Backend::Redis(_) => return Err(self.not_sql()),
         };
         Ok(match row.as_deref() {
             Some([Value::Int(lo), Value::Int(hi)]) => Some((*lo, *hi)),
@@ -397,7 +430,7 @@ impl Source {
                 fetch::result_columns::<sqlx::MySql>(&mut *server.pool().acquire().await?, query)
                     .await
             }
-            Backend::Prometheus(_) => Err(self.not_sql()),
+            Backend::Prometheus(_) | Backend::Redis(_) => Err(self.not_sql()),
         }
     }
 
@@ -415,6 +448,12 @@ impl Source {
         match (&self.backend, &query.native, self.dialect()) {
             (Backend::Prometheus(server), Some(NativeQuery::Promql(call)), _) => {
                 return server.fetch(call, timeout, sink).await;
+            }
+            (_, Some(NativeQuery::CacheConsistency), _) => {
+                return Err(QueryError::Refused(format!(
+                    "a cache check reads two sources; source `{}` cannot run it alone",
+                    self.name
+                )));
             }
             (_, Some(NativeQuery::Promql(_)), _) => {
                 return Err(QueryError::Refused(format!(
@@ -461,7 +500,7 @@ impl Source {
                 other => other,
             },
             Backend::Mysql(server) => server.fetch(query, timeout, sink).await,
-            Backend::Prometheus(_) => Err(QueryError::Failed(self.not_sql())),
+            Backend::Prometheus(_) | Backend::Redis(_) => Err(QueryError::Failed(self.not_sql())),
         }
     }
 
@@ -475,8 +514,8 @@ impl Source {
             Backend::Postgres(pool) => postgres::cancel_running(pool).await,
             Backend::Mysql(server) => server.cancel_running().await,
             // A query's connection is its future's: the engine drops it, the socket closes
-            // and Prometheus stops evaluating.
-            Backend::Prometheus(_) => Ok(0),
+            // and Prometheus stops evaluating (Redis: the reads stop).
+            Backend::Prometheus(_) | Backend::Redis(_) => Ok(0),
         }
     }
 
@@ -486,7 +525,7 @@ impl Source {
             Backend::Sqlite(pool, _) => pool.close().await,
             Backend::Postgres(pool) => pool.close().await,
             Backend::Mysql(server) => server.pool().close().await,
-            Backend::Prometheus(_) => {}
+            Backend::Prometheus(_) | Backend::Redis(_) => {}
         }
     }
 }

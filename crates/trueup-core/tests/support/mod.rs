@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 pub mod mysql;
 #[path = "../../../../tests/support/pg.rs"]
 pub mod pg;
+#[path = "../../../../tests/support/redis.rs"]
+pub mod redis;
 pub mod repair;
 
 use tokio::sync::mpsc;

@@ -17,6 +17,7 @@ use serde::Serialize;
 use self::batch::run_batch;
 use super::db::{Access, Db, Engine};
 use super::effects::{self, NewFindings};
+use super::evict;
 use super::journal::{self, NewRepair};
 use super::plan::{self, PlanFile, RuleLine, TargetLine};
 use super::spec::{self, RuleRepair};
@@ -196,7 +197,7 @@ impl AppliedRule {
     }
 
     /// Adds what a batch did.
-    fn absorb(&mut self, batch: AppliedRule) {
+    pub(in crate::repair) fn absorb(&mut self, batch: AppliedRule) {
         self.repair = batch.repair.or(self.repair);
         self.repaired += batch.repaired;
         self.rows += batch.rows;
@@ -224,11 +225,18 @@ pub async fn apply(
     let started = crate::time::now_millis();
     let mut sessions: BTreeMap<String, Session> = BTreeMap::new();
     let mut runs: BTreeMap<usize, RuleRun> = BTreeMap::new();
+    let mut cache_sessions = BTreeMap::new();
+    let mut evictions: BTreeMap<usize, evict::EvictRun> = BTreeMap::new();
     // Everything is checked before anything changes.
     for line in &plan.rules {
         if let Some(end) = plan.ends.iter().find(|e| e.index == line.index)
             && end.refusal(options.max_rows).is_some()
         {
+            continue;
+        }
+        if line.strategy == "evict" {
+            let run = evict::check_rule(project, &plan, line, options, &mut cache_sessions).await?;
+            evictions.insert(line.index, run);
             continue;
         }
         let run = check_rule(project, &plan, line, options, &mut sessions).await?;
@@ -378,6 +386,24 @@ pub async fn apply(
             batch.push(target);
         }
     }
+    // Cache keys after the databases' rows (the journals are apart: Redis and a database
+    // share no transaction).
+    let mut cache_records = Vec::new();
+    if !evictions.is_empty() && !stop && !interrupted {
+        let applied = evict::apply_rules(
+            path,
+            &plan,
+            &mut evictions,
+            &mut cache_sessions,
+            options,
+            cancel,
+            progress,
+        )
+        .await?;
+        stop |= applied.stopped;
+        interrupted |= applied.interrupted;
+        cache_records = applied.records;
+    }
     let status = if options.dry_run {
         "dry-run"
     } else if stop {
@@ -413,6 +439,7 @@ pub async fn apply(
             }
         }
     }
+    records.extend(cache_records);
     let store_error = super::record(project, &records).await;
     let refused = plan
         .ends
@@ -431,7 +458,12 @@ pub async fn apply(
     Ok(ApplyReport {
         plan_hash,
         dry_run: options.dry_run,
-        rules: runs.into_values().map(|r| r.report).collect(),
+        rules: {
+            let mut rules: BTreeMap<usize, AppliedRule> =
+                runs.into_iter().map(|(i, r)| (i, r.report)).collect();
+            rules.extend(evictions.into_iter().map(|(i, r)| (i, r.report)));
+            rules.into_values().collect()
+        },
         refused,
         not_repaired: plan.refused,
         interrupted,
@@ -448,24 +480,7 @@ async fn check_rule(
     options: &ApplyOptions,
     sessions: &mut BTreeMap<String, Session>,
 ) -> Result<RuleRun> {
-    let Some(loaded) = project.rules.iter().find(|r| r.rule.id == line.rule) else {
-        return Err(spec::mismatch(format!(
-            "the plan repairs rule `{}`, which this project does not have: is the plan from another project?",
-            line.rule
-        )));
-    };
-    if spec::rule_hash(loaded) != line.rule_hash {
-        return Err(spec::mismatch(format!(
-            "rule `{}` changed since the plan was made: make a new plan",
-            line.rule
-        )));
-    }
-    let Some(source) = project.sources.get(&line.source) else {
-        return Err(spec::mismatch(format!(
-            "the plan's source `{}` is not in this project",
-            line.source
-        )));
-    };
+    let (loaded, source) = spec::planned(project, line)?;
     if !sessions.contains_key(&line.source) {
         let db = Db::open(source, &project.root, Access::ReadWrite).await?;
         // SQLite's writer holds the whole database, and a dry run is one transaction.
@@ -559,7 +574,7 @@ fn merge_new_findings(all: &mut Vec<NewFindings>, found: Vec<NewFindings>) {
     }
 }
 
-fn skip(report: &mut AppliedRule, why: Skip, key: &serde_json::Value) {
+pub(super) fn skip(report: &mut AppliedRule, why: Skip, key: &serde_json::Value) {
     *report.skipped.entry(why).or_default() += 1;
     if report.skipped_sample.len() < SAMPLE {
         report.skipped_sample.push((why, key.clone()));

@@ -123,7 +123,7 @@ pub struct End {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub(super) enum Line {
+pub(in crate::repair) enum Line {
     Rule(RuleLine),
     Target(TargetLine),
     RuleEnd(RuleEnd),
@@ -132,13 +132,13 @@ pub(super) enum Line {
 }
 
 /// Writes lines and hashes them.
-pub(super) struct PlanWriter<'w> {
-    pub(super) out: &'w mut dyn Write,
-    pub(super) hash: Sha256,
+pub(in crate::repair) struct PlanWriter<'w> {
+    pub(in crate::repair) out: &'w mut dyn Write,
+    pub(in crate::repair) hash: Sha256,
 }
 
 impl PlanWriter<'_> {
-    pub(super) fn line(&mut self, line: &Line) -> Result<()> {
+    pub(in crate::repair) fn line(&mut self, line: &Line) -> Result<()> {
         let mut text = serde_json::to_string(line).map_err(|e| Error::Other(e.to_string()))?;
         text.push('\n');
         self.hash.update(text.as_bytes());
@@ -147,7 +147,7 @@ impl PlanWriter<'_> {
     }
 
     /// Appends the lines of another writer's output (a spool), as they were written.
-    pub(super) fn append(&mut self, lines: impl BufRead) -> Result<()> {
+    pub(in crate::repair) fn append(&mut self, lines: impl BufRead) -> Result<()> {
         for line in lines.split(b'\n') {
             let mut line = line?;
             line.push(b'\n');

@@ -16,7 +16,7 @@ pub use self::file::{
     End, FORMAT, Header, PlanFile, RowCounts, RuleEnd, RuleLine, TableCounts, TargetLine, read,
     targets,
 };
-use self::file::{Line, PlanWriter};
+pub(in crate::repair) use self::file::{Line, PlanWriter};
 
 use super::db::{Access, Db};
 use super::row;
@@ -25,6 +25,7 @@ use super::sql;
 use crate::cancel::Cancel;
 use crate::check::Selection;
 use crate::load::Project;
+use crate::rule::{Detector, Repair};
 use crate::value::Value;
 use crate::{Error, Result};
 
@@ -103,6 +104,55 @@ pub async fn plan(
         if cancel.is_cancelled() {
             summary.interrupted = true;
             break;
+        }
+        // Rules of a source that is not SQL: `evict` plans cache keys; the rest is refused
+        // before anything is opened (no repair, `manual`).
+        if !matches!(
+            project.sources[&loaded.source].kind(),
+            Ok(crate::dialect::SourceKind::Sql(_))
+        ) {
+            let planned = match (&loaded.rule.detector, &loaded.rule.repair) {
+                (Detector::CacheConsistency(d), Some(Repair::Evict(repair)))
+                    if from.is_detector() =>
+                {
+                    let index = summary.rules.len();
+                    super::evict::plan_rule(
+                        project,
+                        loaded,
+                        (d, repair),
+                        index,
+                        &mut writer,
+                        cancel,
+                    )
+                    .await
+                }
+                (Detector::CacheConsistency(_), Some(Repair::Evict(_))) => Err(Refusal {
+                    rule: loaded.rule.id.clone(),
+                    strategy: Some("evict".to_owned()),
+                    reason: "`evict` plans the keys the detector finds now, not a recorded run's: \
+                             plan without --from-run"
+                        .to_owned(),
+                    error: false,
+                }),
+                _ => Err(spec::early_refusal(loaded).unwrap_or_else(|| Refusal {
+                    rule: loaded.rule.id.clone(),
+                    strategy: loaded.rule.repair.as_ref().map(|r| r.strategy().to_owned()),
+                    reason: "its findings are not rows of a SQL database".to_owned(),
+                    error: false,
+                })),
+            };
+            match planned {
+                Ok((line, end, sample)) => {
+                    writer.line(&Line::RuleEnd(end.clone()))?;
+                    total += end.targets;
+                    summary.rules.push(PlannedRule { line, end, sample });
+                }
+                Err(refusal) => {
+                    writer.line(&Line::Refused(refusal.clone()))?;
+                    summary.refused.push(refusal);
+                }
+            }
+            continue;
         }
         // The source the repair changes (a `copy-from` changes its other side).
         let source = spec::repaired_source(loaded).to_owned();
@@ -352,6 +402,12 @@ impl TargetWriter<'_, '_> {
 pub enum TargetSource<'s> {
     Detector,
     Run(&'s crate::store::Store, crate::store::RunId),
+}
+
+impl TargetSource<'_> {
+    fn is_detector(&self) -> bool {
+        matches!(self, TargetSource::Detector)
+    }
 }
 
 /// How many recorded findings are looked up in one query.
