@@ -85,16 +85,17 @@ pub async fn run<S: RowSink>(
         .await
 }
 
-/// The mode a rule runs in: `auto` is `bisect` between two servers, whose databases hash
-/// their own rows, and `join` when a side is SQLite (a local file, read fast, that trueup
-/// would hash itself).
+/// The mode a rule runs in: `auto` is `bisect` between two PostgreSQL databases, which hash
+/// their rows with their own hash functions, and `join` otherwise: MySQL's MD5 of written
+/// rows, and trueup hashing a SQLite side itself, were slower than reading the rows in
+/// `bench/reconcile.sh` (docs/performance.md).
 fn mode(d: &ReconcileDetector, left: &Source, right: &Source) -> Result<ReconcileMode, RuleError> {
     Ok(match d.mode {
         ReconcileMode::Auto => {
-            let servers = [left.sql_dialect()?, right.sql_dialect()?]
+            let postgres = [left.sql_dialect()?, right.sql_dialect()?]
                 .iter()
-                .all(|dialect| *dialect != Dialect::Sqlite);
-            if servers {
+                .all(|dialect| *dialect == Dialect::Postgres);
+            if postgres {
                 ReconcileMode::Bisect
             } else {
                 ReconcileMode::Join

@@ -442,8 +442,8 @@ pub struct ReconcileSide {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ReconcileMode {
-    /// `bisect` when both sides are servers (PostgreSQL, MySQL), `join` when a side is
-    /// SQLite (see docs/guides/reconciling-databases.md).
+    /// `bisect` when both sides are PostgreSQL, `join` otherwise (see
+    /// docs/guides/reconciling-databases.md).
     #[default]
     Auto,
     /// Both sides read in key order and merged: every row crosses the network once, memory
