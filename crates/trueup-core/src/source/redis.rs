@@ -514,7 +514,7 @@ mod tests {
         // RESP sends lengths, not words: a key holding spaces, CRLF or `DEL x` stays the
         // argument of its GET.
         let out = encoded(Read::Get("x\r\nDEL y"));
-        assert_eq!(out, b"*2\r\n$3\r\nGET\r\n$9\r\nx\r\nDEL y\r\n");
+        assert_eq!(out, b"*2\r\n$3\r\nGET\r\n$8\r\nx\r\nDEL y\r\n");
     }
 
     #[tokio::test]
