@@ -86,9 +86,9 @@ pub async fn run<S: RowSink>(
 }
 
 /// The mode a rule runs in: `auto` is `bisect` between two PostgreSQL databases, which hash
-/// their rows with their own hash functions, and `join` otherwise: MySQL's MD5 of written
-/// rows, and trueup hashing a SQLite side itself, were slower than reading the rows in
-/// `bench/reconcile.sh` (docs/performance.md).
+/// their rows with their own hash functions, and `join` otherwise: MariaDB's MD5 of written
+/// rows was slower than reading the rows in `bench/reconcile.sh` (docs/performance.md), and
+/// a SQLite side is a local file that trueup would read whole to hash it itself.
 fn mode(d: &ReconcileDetector, left: &Source, right: &Source) -> Result<ReconcileMode, RuleError> {
     Ok(match d.mode {
         ReconcileMode::Auto => {
