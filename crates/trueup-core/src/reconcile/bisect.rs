@@ -113,8 +113,13 @@ pub(super) async fn run<S: RowSink>(
         };
         let rows = reconcile_rows(d, side, dialect);
         match (buckets, way) {
-            (Buckets::Range { .. }, _) => (
-                Some(range_condition(&rows.key[0], buckets, &differing, dialect)),
+            (Buckets::Range { low, width }, _) => (
+                Some(range_condition(
+                    &rows.key[0],
+                    (low, width),
+                    &differing,
+                    dialect,
+                )),
                 None,
             ),
             (Buckets::Hash, Way::Sql(plan)) => (
@@ -172,7 +177,13 @@ fn list(buckets: &[usize]) -> String {
 /// The condition that keeps the keys of the `differing` range buckets: a range condition
 /// per run of adjacent buckets (the key's index finds them), or when there are many runs
 /// the buckets themselves.
-fn range_condition(key: &str, buckets: Buckets, differing: &[usize], dialect: Dialect) -> String {
+fn range_condition(
+    key: &str,
+    (low, width): (i64, i64),
+    differing: &[usize],
+    dialect: Dialect,
+) -> String {
+    let buckets = Buckets::Range { low, width };
     let mut runs: Vec<(usize, usize)> = Vec::new();
     for b in differing {
         match runs.last_mut() {
@@ -191,9 +202,6 @@ fn range_condition(key: &str, buckets: Buckets, differing: &[usize], dialect: Di
             .collect::<Vec<_>>()
             .join(" OR ");
     }
-    let Buckets::Range { low, width } = buckets else {
-        return "1 = 1".to_owned();
-    };
     let bucket = match dialect {
         Dialect::Mysql => format!("(({key} - ({low})) DIV {width})"),
         _ => format!("(({key} - ({low})) / {width})"),
