@@ -1,6 +1,6 @@
 //! Cache consistency (`cache-consistency` rules): the rows of a database checked against
 //! their cached copies in Redis. The rows stream from their source in batches
-//! (`reconcile::read`); each batch's keys are built from the key template and read in one
+//! (`reconcile::Reader`); each batch's keys are built from the key template and read in one
 //! pipelined round trip (`GET` or `HGETALL`, and `PTTL` when a TTL is required), then
 //! compared field by field as `reconcile` compares columns. Orphans are found after the
 //! rows: `SCAN … MATCH … COUNT` (never `KEYS`), each batch of keys read back through the
@@ -75,13 +75,11 @@ async fn check<S: RowSink>(
     };
     let query = cache_rows(d, dialect, true);
     let (tx, rx) = mpsc::channel(BATCHES_AHEAD);
-    let (read, checked) = tokio::join!(
-        crate::reconcile::read("rows", rows, &query, timeout, tx, None),
-        checker.rows(&mut redis, rx, sink),
-    );
+    let read = crate::reconcile::Reader::spawn("rows", rows, query, timeout, tx, None);
+    let checked = checker.rows(&mut redis, rx, sink).await;
     // The check's own error first: the rows stopped because it stopped reading them.
     let integer = checked?;
-    read?;
+    read.finish().await?;
     if let Some(orphans) = &d.orphans {
         checker
             .orphans(&mut redis, rows, timeout, orphans, integer.as_deref(), sink)
@@ -114,12 +112,17 @@ impl Checker<'_> {
     async fn rows<S: RowSink>(
         &self,
         redis: &mut RedisConnection,
-        mut rx: mpsc::Receiver<Vec<Vec<Value>>>,
+        mut rx: mpsc::Receiver<Vec<crate::reconcile::SideRow>>,
         sink: &mut S,
     ) -> Result<Option<Vec<bool>>, RuleError> {
         let width = self.d.key.len();
         let mut integer = None;
         while let Some(batch) = rx.recv().await {
+            let batch = batch
+                .into_iter()
+                .map(crate::reconcile::SideRow::into_values)
+                .collect::<Result<Vec<_>>>()
+                .map_err(|e| RuleError::from_error(&e))?;
             if integer.is_none()
                 && let Some(row) = batch.first()
             {

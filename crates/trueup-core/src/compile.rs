@@ -34,6 +34,9 @@ pub struct DetectorQuery {
     /// A query in the language of a source that is not SQL (PromQL): then `sql` is empty
     /// and the source runs this instead (`Source::fetch`).
     pub native: Option<NativeQuery>,
+    /// Whether the rows are many and the SQL is all trueup's (a reconcile or cache side):
+    /// then a PostgreSQL source reads them with `COPY`, when no values are bound.
+    pub bulk: bool,
 }
 
 /// A query a non-SQL source runs in its own language.
@@ -104,6 +107,7 @@ impl DetectorQuery {
             settings: Vec::new(),
             plugin: None,
             native: None,
+            bulk: false,
         }
     }
 }
@@ -194,7 +198,10 @@ pub fn cache_rows(
         select.join(", "),
         SqlWriter::and_filter(d.rows.filter.as_deref()),
     );
-    DetectorQuery::new(query, Vec::new(), d.key.clone(), "{summary}")
+    DetectorQuery {
+        bulk: true,
+        ..DetectorQuery::new(query, Vec::new(), d.key.clone(), "{summary}")
+    }
 }
 
 /// The keys among `keys` (each the key columns' values, in order) that the rule's rows
@@ -391,7 +398,10 @@ pub fn reconcile_side(
         rows.from,
         rows.condition,
     );
-    DetectorQuery::new(query, binds, d.key.clone(), "{summary}")
+    DetectorQuery {
+        bulk: true,
+        ..DetectorQuery::new(query, binds, d.key.clone(), "{summary}")
+    }
 }
 
 fn plugin_query(d: &PluginDetector) -> DetectorQuery {
@@ -430,6 +440,7 @@ fn sql_query(d: &SqlDetector) -> Result<DetectorQuery, String> {
         settings: Vec::new(),
         plugin: None,
         native: None,
+        bulk: false,
     })
 }
 
@@ -461,6 +472,7 @@ fn promql_query(d: &PromqlDetector) -> Result<DetectorQuery, String> {
                 .unwrap_or(usize::MAX),
             max_response: d.max_response.map_or(PROMQL_MAX_RESPONSE, |b| b.0),
         })),
+        bulk: false,
     })
 }
 

@@ -63,22 +63,18 @@ pub fn datetime_text(
     (hour, minute, second): (u8, u8, u8),
     micros: u32,
 ) -> String {
-    use crate::value::push_padded;
     let mut text = String::with_capacity(26);
     if year < 0 {
         text.push('-');
     }
-    push_padded(&mut text, year.unsigned_abs(), 4);
-    for (separator, part) in [
-        ('-', month),
-        ('-', day),
-        (' ', hour),
-        (':', minute),
-        (':', second),
-    ] {
-        text.push(separator);
-        push_padded(&mut text, u64::from(part), 2);
+    crate::value::push_padded(&mut text, year.unsigned_abs(), 4);
+    // Each part is below 100: two digits in place (this runs for every timestamp read).
+    let mut rest = *b"-00-00 00:00:00";
+    for (at, part) in [(1, month), (4, day), (7, hour), (10, minute), (13, second)] {
+        rest[at] = b'0' + part / 10 % 10;
+        rest[at + 1] = b'0' + part % 10;
     }
+    text.push_str(std::str::from_utf8(&rest).unwrap_or_default());
     push_fraction(&mut text, micros);
     text
 }

@@ -124,7 +124,9 @@ pub fn hex(bytes: &[u8]) -> String {
 /// Appends `n` in decimal, zero-padded to at least `width` digits, without `format!`'s
 /// machinery (timestamps and decimals are written this way for every row read).
 pub fn push_padded(out: &mut String, n: u64, width: usize) {
-    let mut digits = [0u8; 20];
+    // Written from the right into zeros, then appended at once: this runs for every part
+    // of every timestamp and NUMERIC a comparison reads.
+    let mut digits = [b'0'; 20];
     let mut at = digits.len();
     let mut rest = n;
     loop {
@@ -135,12 +137,11 @@ pub fn push_padded(out: &mut String, n: u64, width: usize) {
             break;
         }
     }
-    for _ in (digits.len() - at)..width {
+    for _ in digits.len()..width {
         out.push('0');
     }
-    for &digit in &digits[at..] {
-        out.push(char::from(digit));
-    }
+    let start = at.min(digits.len().saturating_sub(width));
+    out.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
 }
 
 /// A float for people: at most 10 decimals, so that `1920.5700000000002` (binary floating
@@ -195,6 +196,23 @@ impl From<f64> for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn push_padded_pads_to_the_width_and_never_cuts() {
+        for (n, width, text) in [
+            (0, 1, "0"),
+            (7, 2, "07"),
+            (2026, 4, "2026"),
+            (12345, 4, "12345"),
+            (5, 6, "000005"),
+            (u64::MAX, 1, "18446744073709551615"),
+            (3, 22, "0000000000000000000003"),
+        ] {
+            let mut out = "x".to_owned();
+            push_padded(&mut out, n, width);
+            assert_eq!(out, format!("x{text}"), "{n} {width}");
+        }
+    }
 
     #[test]
     fn floats_read_without_binary_noise() {

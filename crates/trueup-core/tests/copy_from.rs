@@ -79,6 +79,33 @@ fn findings(result: &support::RunResult) -> Vec<String> {
     result.keys("orders-match-invoices")
 }
 
+/// Undoes `repair` on `source` and checks that `table` of `db` is `before` again.
+async fn undoes(
+    project: &TestProject,
+    source: &str,
+    repair: i64,
+    db: &TestDb,
+    table: &str,
+    before: &str,
+) {
+    let loaded = trueup_core::load::Project::load(&project.path()).unwrap();
+    let undone = trueup_core::repair::undo(
+        &loaded,
+        source,
+        repair,
+        false,
+        &trueup_core::cancel::Cancel::new(),
+    )
+    .await
+    .unwrap();
+    assert!(undone.complete && undone.conflicts.is_empty(), "{undone:?}");
+    assert_eq!(
+        table_text(db, table).await,
+        before,
+        "undo puts the repaired side back exactly"
+    );
+}
+
 async fn copies_and_undoes(left: &str, right: &str) {
     let Some((orders, billing, project)) = services(left, right).await else {
         return;
@@ -138,22 +165,15 @@ async fn copies_and_undoes(left: &str, right: &str) {
         "updated rows keep their other columns: {invoices}"
     );
 
-    let loaded = trueup_core::load::Project::load(&project.path()).unwrap();
-    let undone = trueup_core::repair::undo(
-        &loaded,
+    undoes(
+        &project,
         "billing",
         rule.repair.unwrap(),
-        false,
-        &trueup_core::cancel::Cancel::new(),
+        &billing,
+        "invoices",
+        &before.1,
     )
-    .await
-    .unwrap();
-    assert!(undone.complete && undone.conflicts.is_empty(), "{undone:?}");
-    assert_eq!(
-        table_text(&billing, "invoices").await,
-        before.1,
-        "undo puts the repaired side back exactly"
-    );
+    .await;
     assert_eq!(findings(&run_project(&project.path()).await).len(), 6);
 }
 
@@ -229,4 +249,68 @@ async fn rows_changed_on_either_side_since_the_plan_are_skipped() {
         invoices.contains("(5,paid,99.990"),
         "not copied from a changed order: {invoices}"
     );
+}
+
+/// `authoritative = "right"`: billing is the truth and the orders service is repaired from
+/// it, through the column map the other way: the invoices only billing has are inserted as
+/// orders, the orders billing lacks are deleted, and 4 and 5 take billing's status and
+/// amount; undo puts the orders back exactly.
+#[tokio::test]
+async fn authoritative_right_repairs_the_left_side() {
+    let Some((orders, billing, project)) = services("postgres", "postgres").await else {
+        return;
+    };
+    let rule = RULE.replace("authoritative = \"left\"", "authoritative = \"right\"");
+    std::fs::write(project.dir.path().join("rules/reconcile.toml"), rule).unwrap();
+    let before = (
+        table_text(&orders, "orders").await,
+        table_text(&billing, "invoices").await,
+    );
+    let plan_file = project.dir.path().join("plan.jsonl");
+    let summary = plan_to(&project.path(), &Selection::default(), &plan_file).await;
+    assert!(summary.refused.is_empty(), "{:?}", summary.refused);
+    let planned = &summary.rules[0];
+    assert_eq!(planned.line.source, "orders", "the repaired side");
+    let counts = &planned.end.rows["orders"];
+    assert_eq!((counts.insert, counts.update, counts.delete), (2, 2, 2));
+
+    let report = apply(&project.path(), &plan_file, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(!report.failed(), "{report:?}");
+    let rule = &report.rules[0];
+    assert_eq!((rule.repaired, rule.rows), (6, 6), "{rule:?}");
+    assert_eq!(
+        findings(&run_project(&project.path()).await),
+        Vec::<String>::new(),
+        "the rule finds nothing after the copy"
+    );
+    assert_eq!(
+        table_text(&billing, "invoices").await,
+        before.1,
+        "the authoritative side is untouched"
+    );
+    let repaired = table_text(&orders, "orders").await;
+    for (row, wanted) in [("60", "paid"), ("4", "refunded"), ("5", "99.99"), ("3", "")] {
+        let line = repaired
+            .lines()
+            .find(|line| line.trim_start_matches('(').split(',').next() == Some(row));
+        match wanted {
+            "" => assert!(line.is_none(), "order {row} is deleted: {repaired}"),
+            _ => assert!(
+                line.is_some_and(|l| l.contains(wanted)),
+                "order {row} has {wanted}: {repaired}"
+            ),
+        }
+    }
+
+    undoes(
+        &project,
+        "orders",
+        rule.repair.unwrap(),
+        &orders,
+        "orders",
+        &before.0,
+    )
+    .await;
 }

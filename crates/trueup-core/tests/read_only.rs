@@ -35,6 +35,7 @@ fn query(sql: &str) -> DetectorQuery {
         settings: Vec::new(),
         plugin: None,
         native: None,
+        bulk: false,
     }
 }
 

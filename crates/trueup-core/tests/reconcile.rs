@@ -731,3 +731,70 @@ async fn dropped_mid_compare(mode: &str, query: &'static str) {
     assert_eq!(result.error("still-runs"), None, "{mode}");
     assert_eq!(result.keys("still-runs"), ["table=items"], "{mode}");
 }
+
+/// A comparison that stops while a side still streams its rows with `COPY` (here the right
+/// side's key repeats at once, while the left has a million rows to send): the left's
+/// session is closed, not handed to the next rule half-read, so no `COPY` is left running on
+/// the server and the source's next rules read correct rows from its pool.
+#[tokio::test]
+async fn a_comparison_stopped_mid_copy_leaves_no_query_running_and_the_pool_sound() {
+    let Some(admin) = support::pg::admin_url() else {
+        return;
+    };
+    let (Some(left), Some(right)) = (TestDb::postgres().await, TestDb::postgres().await) else {
+        return;
+    };
+    left.execute(
+        "CREATE TABLE items AS SELECT g AS id, md5(g::text) AS name \
+         FROM generate_series(1::bigint, 1000000) AS g; ALTER TABLE items ADD PRIMARY KEY (id);",
+    )
+    .await;
+    right
+        .execute(
+            "CREATE TABLE items (id BIGINT, name TEXT); \
+             INSERT INTO items VALUES (1, 'a'), (1, 'b'), (2, 'c');",
+        )
+        .await;
+    let count = |id: &str| {
+        format!(
+            "[[rule]]\nid = \"{id}\"\ntitle = \"t\"\nseverity = \"low\"\nsource = \"left\"\n\
+             [rule.detector]\nkind = \"row-count\"\ntable = \"items\"\nmax = 10\n"
+        )
+    };
+    let rules = format!(
+        "[[rule]]\nid = \"items-agree\"\ntitle = \"t\"\nseverity = \"low\"\nsource = \"left\"\n\
+         [rule.detector]\nkind = \"reconcile\"\nmode = \"join\"\ncolumns = [\"name\"]\n\
+         left = {{ table = \"items\" }}\nright = {{ source = \"right\", table = \"items\" }}\n\n{}\n{}\n{}",
+        count("after-1"),
+        count("after-2"),
+        count("after-3")
+    );
+    let project = TestProject::with_sources(
+        &[("left", &left.url), ("right", &right.url)],
+        &[("rules.toml", &rules)],
+    );
+    let result = run_project(&project.path()).await;
+    let error = result.error("items-agree").expect("the rule fails");
+    assert!(error.contains("not unique on the right side"), "{error}");
+    for id in ["after-1", "after-2", "after-3"] {
+        assert_eq!(result.error(id), None, "{id}");
+        assert_eq!(result.keys(id), ["table=items"], "{id}");
+    }
+    let database = left.url.rsplit('/').next().unwrap().to_owned();
+    let pool = sqlx::PgPool::connect(&admin).await.unwrap();
+    let mut running: i64 = -1;
+    for _ in 0..100 {
+        running = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'COPY%'",
+        )
+        .bind(&database)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if running == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(running, 0, "a COPY of the stopped comparison still runs");
+}

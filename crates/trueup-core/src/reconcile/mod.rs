@@ -7,6 +7,7 @@
 mod bisect;
 mod checksum;
 mod compare;
+mod row;
 
 use std::cmp::Ordering;
 use std::time::Duration;
@@ -17,11 +18,12 @@ use crate::compile::{KeyOrder, Side, reconcile_side};
 use crate::dialect::Dialect;
 use crate::outcome::RuleError;
 use crate::rule::{ReconcileDetector, ReconcileMode};
-use crate::source::{FirstRow, RowSink, Source, rule_error};
+use crate::source::{CopyRow, FirstRow, RowSink, Source, rule_error};
 use crate::value::Value;
 use crate::{Error, Result};
 
 pub use compare::{Column, same};
+pub(crate) use row::SideRow;
 
 /// The columns of a reconcile finding after its key: what differs (`missing-on-left`,
 /// `missing-on-right`, `differs`), a sentence for people, and the compared values of each
@@ -157,30 +159,58 @@ impl Compare<'_> {
             columns: self.columns,
             recent: self.d.min_age.is_some(),
         };
-        let (l, r, merged) = tokio::join!(
-            read(
-                "left",
-                self.left,
-                &left_query,
-                self.timeout,
-                left_tx,
-                keep.0
-            ),
-            read(
-                "right",
-                self.right,
-                &right_query,
-                self.timeout,
-                right_tx,
-                keep.1
-            ),
-            merge.run(left_rx, right_rx, sink),
+        // Each side reads and decodes its rows on a task of its own, so that the two sides
+        // and the merge use as many cores as the machine has.
+        let left = Reader::spawn("left", self.left, left_query, self.timeout, left_tx, keep.0);
+        let right = Reader::spawn(
+            "right",
+            self.right,
+            right_query,
+            self.timeout,
+            right_tx,
+            keep.1,
         );
+        let merged = merge.run(left_rx, right_rx, sink).await;
         // The merge's own error first: a side that stopped because the merge stopped
-        // reading failed only for that reason.
+        // reading failed only for that reason. Returning drops (and so stops) the sides.
         merged?;
-        l?;
-        r
+        left.finish().await?;
+        right.finish().await
+    }
+}
+
+/// One side's [`read`] running on a task of its own, stopped when this is dropped: a
+/// comparison that ends early (an error, a timeout, Ctrl-C) leaves no query running.
+pub(crate) struct Reader(tokio::task::JoinHandle<Result<(), RuleError>>);
+
+impl Reader {
+    pub(crate) fn spawn(
+        label: &'static str,
+        source: &Source,
+        query: crate::compile::DetectorQuery,
+        timeout: Duration,
+        tx: mpsc::Sender<Vec<SideRow>>,
+        keep: Option<Keep>,
+    ) -> Reader {
+        let source = source.clone();
+        Reader(tokio::spawn(async move {
+            read(label, &source, &query, timeout, tx, keep).await
+        }))
+    }
+
+    /// What the side's reading came to.
+    pub(crate) async fn finish(mut self) -> Result<(), RuleError> {
+        (&mut self.0).await.unwrap_or_else(|e| {
+            Err(RuleError::Other(format!(
+                "reading a side of the comparison stopped: {e}"
+            )))
+        })
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -207,18 +237,19 @@ pub fn compared_columns(d: &ReconcileDetector) -> Vec<Column> {
 }
 
 /// Streams one side's rows to the merge (or a cache check) in batches.
-pub(crate) async fn read(
+async fn read(
     label: &'static str,
     source: &Source,
     query: &crate::compile::DetectorQuery,
     timeout: Duration,
-    tx: mpsc::Sender<Vec<Vec<Value>>>,
+    tx: mpsc::Sender<Vec<SideRow>>,
     keep: Option<Keep>,
 ) -> Result<(), RuleError> {
     let mut rows = Batches {
         tx,
         batch: Vec::with_capacity(BATCH),
         keep,
+        width: query.key.len(),
     };
     let fetched = source.fetch(query, timeout, &mut rows).await;
     let sent = rows.flush().await;
@@ -313,9 +344,11 @@ pub(crate) fn on_side(label: &str, source: &Source, error: RuleError) -> RuleErr
 
 /// Hands a side's rows to the merge in batches, waiting while the merge is behind.
 struct Batches {
-    tx: mpsc::Sender<Vec<Vec<Value>>>,
-    batch: Vec<Vec<Value>>,
+    tx: mpsc::Sender<Vec<SideRow>>,
+    batch: Vec<SideRow>,
     keep: Option<Keep>,
+    /// How many key columns the rows start with.
+    width: usize,
 }
 
 impl Batches {
@@ -337,12 +370,28 @@ impl RowSink for Batches {
     }
 
     async fn row(&mut self, values: Vec<Value>) -> Result<()> {
+        self.push(SideRow::Values(values)).await
+    }
+
+    async fn copy_row(&mut self, row: CopyRow) -> Result<()> {
+        let key = (0..self.width.min(row.len()))
+            .map(|i| row.value(i))
+            .collect::<Result<Vec<_>>>()?;
+        self.push(SideRow::Copy { key, row }).await
+    }
+}
+
+impl Batches {
+    async fn push(&mut self, row: SideRow) -> Result<()> {
         if let Some(keep) = &mut self.keep
-            && !keep.hasher.bucket(&values).is_some_and(|b| keep.buckets[b])
+            && !keep
+                .hasher
+                .bucket(row.key(self.width))
+                .is_some_and(|b| keep.buckets[b])
         {
             return Ok(());
         }
-        self.batch.push(values);
+        self.batch.push(row);
         if self.batch.len() >= BATCH {
             self.flush().await?;
         }
@@ -353,15 +402,15 @@ impl RowSink for Batches {
 /// One side's rows, one at a time, checked to come in strictly increasing key order.
 struct Rows<'a> {
     label: &'static str,
-    rx: mpsc::Receiver<Vec<Vec<Value>>>,
-    batch: std::vec::IntoIter<Vec<Value>>,
+    rx: mpsc::Receiver<Vec<SideRow>>,
+    batch: std::vec::IntoIter<SideRow>,
     previous: Option<Vec<Value>>,
     width: usize,
     orders: &'a [KeyOrder],
 }
 
 impl Rows<'_> {
-    async fn next(&mut self) -> Result<Option<Vec<Value>>, RuleError> {
+    async fn next(&mut self) -> Result<Option<SideRow>, RuleError> {
         let row = match self.batch.next() {
             Some(row) => row,
             None => match self.rx.recv().await {
@@ -375,7 +424,7 @@ impl Rows<'_> {
                 None => return Ok(None),
             },
         };
-        let key = &row[..self.width.min(row.len())];
+        let key = row.key(self.width);
         if let Some(previous) = &self.previous {
             match compare::key_cmp(previous, key, self.orders) {
                 Some(Ordering::Less) => {}
@@ -427,8 +476,8 @@ struct Merge<'a> {
 impl Merge<'_> {
     async fn run<S: RowSink>(
         &self,
-        left: mpsc::Receiver<Vec<Vec<Value>>>,
-        right: mpsc::Receiver<Vec<Vec<Value>>>,
+        left: mpsc::Receiver<Vec<SideRow>>,
+        right: mpsc::Receiver<Vec<SideRow>>,
         sink: &mut S,
     ) -> Result<(), RuleError> {
         let width = self.d.key.len();
@@ -447,31 +496,41 @@ impl Merge<'_> {
                 (None, None) => return Ok(()),
                 (Some(_), None) => Ordering::Less,
                 (None, Some(_)) => Ordering::Greater,
-                (Some(a), Some(b)) => compare::key_cmp(&a[..width], &b[..width], self.orders)
-                    .ok_or_else(|| {
+                (Some(a), Some(b)) => {
+                    let (a, b) = (a.key(width), b.key(width));
+                    compare::key_cmp(a, b, self.orders).ok_or_else(|| {
                         RuleError::Query(format!(
                             "key {} of the left side and {} of the right cannot be compared",
-                            key_text(&a[..width]),
-                            key_text(&b[..width])
+                            key_text(a),
+                            key_text(b)
                         ))
-                    })?,
+                    })?
+                }
+            };
+            let values = |row: Option<SideRow>| {
+                row.map_or(Ok(Vec::new()), SideRow::into_values)
+                    .map_err(|e| RuleError::from_error(&e))
             };
             let finding = match ordering {
                 Ordering::Less => {
-                    let row = l.take().unwrap_or_default();
+                    let row = values(l.take())?;
                     l = left.next().await?;
                     self.missing(&row, Side::Left)
                 }
                 Ordering::Greater => {
-                    let row = r.take().unwrap_or_default();
+                    let row = values(r.take())?;
                     r = right.next().await?;
                     self.missing(&row, Side::Right)
                 }
                 Ordering::Equal => {
-                    let (a, b) = (l.take().unwrap_or_default(), r.take().unwrap_or_default());
+                    let (a, b) = (l.take(), r.take());
                     l = left.next().await?;
                     r = right.next().await?;
-                    self.differs(&a, &b)
+                    // Rows whose compared values are all the same are read no further.
+                    match (&a, &b) {
+                        (Some(x), Some(y)) if self.all_same(x, y)? => None,
+                        _ => self.differs(&values(a)?, &values(b)?),
+                    }
                 }
             };
             if let Some(finding) = finding {
@@ -480,6 +539,20 @@ impl Merge<'_> {
                     .map_err(|e| RuleError::from_error(&e))?;
             }
         }
+    }
+
+    /// Whether every compared column of `a` and `b` holds the same value.
+    fn all_same(&self, a: &SideRow, b: &SideRow) -> Result<bool, RuleError> {
+        let width = self.d.key.len();
+        for (i, column) in self.columns.iter().enumerate() {
+            if !a
+                .same_at(b, width + i, column)
+                .map_err(|e| RuleError::from_error(&e))?
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Whether a row was changed within `min-age` (its flag after the compared columns).

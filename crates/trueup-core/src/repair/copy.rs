@@ -132,6 +132,7 @@ impl Copy {
             settings: Vec::new(),
             plugin: None,
             native: None,
+            bulk: false,
         }
     }
 }

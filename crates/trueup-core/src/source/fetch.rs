@@ -12,6 +12,13 @@ use crate::{Error, Result};
 pub trait RowSink: Send {
     fn columns(&mut self, names: Vec<String>) -> Result<()>;
     fn row(&mut self, values: Vec<Value>) -> impl Future<Output = Result<()>> + Send;
+
+    /// A row as PostgreSQL's `COPY` sent it, its values not read yet: by default read
+    /// whole and handed to [`RowSink::row`]. A sink that compares rows may keep it as it
+    /// is and read only the values it needs.
+    fn copy_row(&mut self, row: super::CopyRow) -> impl Future<Output = Result<()>> + Send {
+        async move { self.row(row.values()?).await }
+    }
 }
 
 /// Keeps the first row of a result, for queries of one row.
@@ -179,6 +186,15 @@ where
     Ok(conn.prepare_with(sql, &types).await?)
 }
 
+/// The names of a prepared statement's result columns.
+pub(super) fn column_names<S: Statement>(statement: &S) -> Vec<String> {
+    statement
+        .columns()
+        .iter()
+        .map(|c| c.name().to_owned())
+        .collect()
+}
+
 /// Prepares `query` on `conn`, then streams its rows into `sink`.
 pub(super) async fn stream_rows<DB, S>(
     conn: &mut DB::Connection,
@@ -194,13 +210,7 @@ where
     let query = for_backend::<DB>(query)?;
     let statement = prepare::<DB>(&mut *conn, &query).await?;
     let width = statement.columns().len();
-    sink.columns(
-        statement
-            .columns()
-            .iter()
-            .map(|c| c.name().to_owned())
-            .collect(),
-    )?;
+    sink.columns(column_names(&statement))?;
     let mut arguments = DB::Arguments::default();
     for value in &query.binds {
         DB::bind(&mut arguments, value)?;

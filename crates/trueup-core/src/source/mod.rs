@@ -22,6 +22,7 @@ use sqlx::{PgPool, SqlitePool};
 
 pub use crate::redact::redact;
 pub use fetch::{FirstRow, RowSink};
+pub use postgres::CopyRow;
 pub use redis::{
     Connection as RedisConnection, READ_COMMANDS as REDIS_READ_COMMANDS, Read as RedisRead,
     Reply as RedisReply,

@@ -6,9 +6,12 @@ use std::time::Duration;
 
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgValueFormat};
-use sqlx::{Decode, PgPool, Postgres, Row, TypeInfo, ValueRef};
+use sqlx::{PgPool, Postgres, Row, TypeInfo, ValueRef};
 
+mod copy;
 mod schema;
+
+pub use copy::CopyRow;
 
 pub(super) use schema::{columns, elsewhere, timestamp_problem};
 
@@ -297,6 +300,7 @@ async fn relations_read(pool: &PgPool, query: &DetectorQuery) -> Result<Vec<Stri
         sql: format!("EXPLAIN (VERBOSE, FORMAT JSON) {}", query.sql),
         plugin: None,
         native: None,
+        bulk: false,
         split: None,
         ..query.clone()
     };
@@ -344,11 +348,16 @@ pub(super) async fn fetch<S: RowSink>(
     timeout: Duration,
     sink: &mut S,
 ) -> Result<(), QueryError> {
-    let mut conn = pool.acquire().await.map_err(Error::from)?;
+    // Many rows of trueup's own query come faster with COPY, which binds no values.
+    let copying = query.bulk && query.binds.is_empty();
+    let mut session = Session {
+        conn: pool.acquire().await.map_err(Error::from)?,
+        clean: !copying,
+    };
     let run = async {
         // A read-only transaction whose settings (the timeout above all) end with it, so
         // nothing leaks into the next rule that gets this pooled connection.
-        let mut transaction = conn.begin_with("BEGIN READ ONLY").await?;
+        let mut transaction = session.conn.begin_with("BEGIN READ ONLY").await?;
         let mut settings = vec![(
             "statement_timeout".to_owned(),
             timeout.as_millis().to_string(),
@@ -365,16 +374,25 @@ pub(super) async fn fetch<S: RowSink>(
             set = set.bind(name).bind(value);
         }
         set.execute(&mut *transaction).await?;
-        stream_rows::<Postgres, S>(&mut transaction, query, sink).await?;
+        if copying {
+            copy::rows(&mut transaction, query, sink).await?;
+        } else {
+            stream_rows::<Postgres, S>(&mut transaction, query, sink).await?;
+        }
         transaction.rollback().await?;
         Ok::<(), Error>(())
     };
     let outcome = tokio::time::timeout(timeout + CANCEL_GRACE, run).await;
+    // A COPY ended by the server (its last row, or an error it reported) leaves the session
+    // ready for the next query; one stopped by trueup does not.
+    if let Ok(Ok(()) | Err(Error::Database(sqlx::Error::Database(_)))) = &outcome {
+        session.clean = true;
+    }
     match outcome {
         Ok(Err(Error::Database(err))) if is_cancelled(&err) => Err(QueryError::Timeout(timeout)),
         Ok(Err(err)) => {
             // The session goes back first: the hint asks on one of the pool's.
-            drop(conn);
+            drop(session);
             Err(QueryError::Failed(
                 schema::missing_relation(pool, err).await,
             ))
@@ -382,8 +400,25 @@ pub(super) async fn fetch<S: RowSink>(
         Ok(Ok(())) => Ok(()),
         Err(_elapsed) => {
             // The server did not honour statement_timeout in time: never reuse this session.
-            drop(conn.detach());
+            session.clean = false;
             Err(QueryError::Timeout(timeout))
+        }
+    }
+}
+
+/// A pooled session that goes back to the pool only if `clean`; otherwise it is closed when
+/// dropped. A `COPY` that trueup stops before its end (an error, a full sink, the run
+/// cancelled and the future dropped) leaves the server sending rows: that session must
+/// never serve another query.
+struct Session {
+    conn: sqlx::pool::PoolConnection<Postgres>,
+    clean: bool,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if !self.clean {
+            self.conn.close_on_drop();
         }
     }
 }
@@ -406,73 +441,108 @@ impl Backend for Postgres {
             index: index.to_string(),
             source,
         };
-        let value = match type_name.as_str() {
-            "BOOL" => Value::Bool(<bool as Decode<Postgres>>::decode(raw).map_err(decode_error)?),
-            "INT2" => Value::Int(
-                <i16 as Decode<Postgres>>::decode(raw)
-                    .map_err(decode_error)?
-                    .into(),
-            ),
-            "INT4" => Value::Int(
-                <i32 as Decode<Postgres>>::decode(raw)
-                    .map_err(decode_error)?
-                    .into(),
-            ),
-            "INT8" => Value::Int(<i64 as Decode<Postgres>>::decode(raw).map_err(decode_error)?),
-            "FLOAT4" => Value::Float(
-                <f32 as Decode<Postgres>>::decode(raw)
-                    .map_err(decode_error)?
-                    .into(),
-            ),
-            "FLOAT8" => Value::Float(<f64 as Decode<Postgres>>::decode(raw).map_err(decode_error)?),
-            "NUMERIC" => Value::Decimal(match raw.format() {
-                PgValueFormat::Binary => {
-                    numeric_text(raw.as_bytes().map_err(decode_error)?).map_err(decode_error)?
-                }
-                PgValueFormat::Text => raw.as_str().map_err(decode_error)?.to_owned(),
-            }),
-            // Binary format: microseconds (days for a date) since 2000-01-01, UTC for
-            // `timestamptz`; shown as PostgreSQL shows them.
-            "TIMESTAMP" | "TIMESTAMPTZ" => {
-                let micros = <i64 as Decode<Postgres>>::decode(raw).map_err(decode_error)?;
-                let text = crate::time::postgres_timestamp(micros);
-                Value::Timestamp(match type_name.as_str() {
-                    "TIMESTAMPTZ" if micros != i64::MAX && micros != i64::MIN => text + "+00",
-                    _ => text,
-                })
-            }
-            "DATE" => Value::Timestamp(crate::time::postgres_date(
-                <i32 as Decode<Postgres>>::decode(raw).map_err(decode_error)?,
-            )),
-            "BYTEA" => {
-                Value::Bytes(<Vec<u8> as Decode<Postgres>>::decode(raw).map_err(decode_error)?)
-            }
-            // A `jsonb` in binary format is a version byte (1), then the text.
-            "JSONB" if raw.format() == PgValueFormat::Binary => {
-                match raw.as_bytes().map_err(decode_error)?.split_first() {
-                    Some((1, text)) => Value::Text(
-                        std::str::from_utf8(text)
-                            .map_err(|e| decode_error(e.into()))?
-                            .to_owned(),
-                    ),
-                    _ => return Err(decode_error("a jsonb of an unknown version".into())),
-                }
-            }
-            "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" | "CITEXT" | "UNKNOWN" | "JSON"
-            | "JSONB" => {
-                Value::Text(<String as Decode<Postgres>>::decode(raw).map_err(decode_error)?)
-            }
-            _ => {
-                let other = row.try_get_raw(index)?.type_info().name().to_owned();
-                return Err(sqlx::Error::ColumnDecode {
-                    index: index.to_string(),
-                    source: format!("trueup cannot read type {other}; cast the column to text in the query (::text)")
-                        .into(),
-                });
-            }
+        // sqlx asks for every result column in binary format.
+        if raw.format() != PgValueFormat::Binary {
+            return Err(decode_error(
+                "a value in text format, where trueup reads PostgreSQL's binary one".into(),
+            ));
+        }
+        let Some(kind) = Kind::of(type_name.as_str()) else {
+            return Err(decode_error(
+                unreadable_type(row.try_get_raw(index)?.type_info().name()).into(),
+            ));
         };
-        Ok(value)
+        binary_value(kind, raw.as_bytes().map_err(decode_error)?).map_err(decode_error)
     }
+}
+
+/// Why a column of type `name` cannot be read.
+fn unreadable_type(name: &str) -> String {
+    format!("trueup cannot read type {name}; cast the column to text in the query (::text)")
+}
+
+/// The column types trueup reads, each in its own way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Bool,
+    Int2,
+    Int4,
+    Int8,
+    Float4,
+    Float8,
+    Numeric,
+    Timestamp,
+    Timestamptz,
+    Date,
+    Bytea,
+    Jsonb,
+    Text,
+}
+
+impl Kind {
+    /// The kind of the type sqlx names `type_name` (`INT8`, `TEXT`), if trueup reads it.
+    pub(super) fn of(type_name: &str) -> Option<Kind> {
+        Some(match type_name {
+            "BOOL" => Kind::Bool,
+            "INT2" => Kind::Int2,
+            "INT4" => Kind::Int4,
+            "INT8" => Kind::Int8,
+            "FLOAT4" => Kind::Float4,
+            "FLOAT8" => Kind::Float8,
+            "NUMERIC" => Kind::Numeric,
+            "TIMESTAMP" => Kind::Timestamp,
+            "TIMESTAMPTZ" => Kind::Timestamptz,
+            "DATE" => Kind::Date,
+            "BYTEA" => Kind::Bytea,
+            "JSONB" => Kind::Jsonb,
+            "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" | "CITEXT" | "UNKNOWN" | "JSON" => {
+                Kind::Text
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// The value of `kind` whose binary form is `bytes`, as PostgreSQL writes it: the one
+/// reading of results, whether they come as rows or as `COPY … (FORMAT binary)` ([`copy`]).
+pub(super) fn binary_value(kind: Kind, bytes: &[u8]) -> Result<Value, sqlx::error::BoxDynError> {
+    fn fixed<const N: usize>(bytes: &[u8]) -> Result<[u8; N], sqlx::error::BoxDynError> {
+        bytes
+            .try_into()
+            .map_err(|_| format!("a value of {} bytes where {N} were expected", bytes.len()).into())
+    }
+    let text = |bytes: &[u8]| -> Result<String, sqlx::error::BoxDynError> {
+        Ok(std::str::from_utf8(bytes)?.to_owned())
+    };
+    Ok(match kind {
+        Kind::Bool => Value::Bool(fixed::<1>(bytes)?[0] != 0),
+        Kind::Int2 => Value::Int(i16::from_be_bytes(fixed(bytes)?).into()),
+        Kind::Int4 => Value::Int(i32::from_be_bytes(fixed(bytes)?).into()),
+        Kind::Int8 => Value::Int(i64::from_be_bytes(fixed(bytes)?)),
+        Kind::Float4 => Value::Float(f32::from_be_bytes(fixed(bytes)?).into()),
+        Kind::Float8 => Value::Float(f64::from_be_bytes(fixed(bytes)?)),
+        Kind::Numeric => Value::Decimal(numeric_text(bytes)?),
+        // Microseconds (days for a date) since 2000-01-01, UTC for `timestamptz`; shown as
+        // PostgreSQL shows them.
+        Kind::Timestamp | Kind::Timestamptz => {
+            let micros = i64::from_be_bytes(fixed(bytes)?);
+            let text = crate::time::postgres_timestamp(micros);
+            Value::Timestamp(match kind {
+                Kind::Timestamptz if micros != i64::MAX && micros != i64::MIN => text + "+00",
+                _ => text,
+            })
+        }
+        Kind::Date => Value::Timestamp(crate::time::postgres_date(i32::from_be_bytes(fixed(
+            bytes,
+        )?))),
+        Kind::Bytea => Value::Bytes(bytes.to_vec()),
+        // A `jsonb` is a version byte (1), then the text.
+        Kind::Jsonb => match bytes.split_first() {
+            Some((1, rest)) => Value::Text(text(rest)?),
+            _ => return Err("a jsonb of an unknown version".into()),
+        },
+        Kind::Text => Value::Text(text(bytes)?),
+    })
 }
 
 super::fetch::bind_values_as_usual!(Postgres);

@@ -307,5 +307,6 @@ pub fn raw_query(sql: &str) -> DetectorQuery {
         settings: Vec::new(),
         plugin: None,
         native: None,
+        bulk: false,
     }
 }
