@@ -79,6 +79,32 @@ fn findings(result: &support::RunResult) -> Vec<String> {
     result.keys("orders-match-invoices")
 }
 
+/// Applies the plan of the six differences; checks that the rule then finds nothing and
+/// that the authoritative `table` of `db` is still `before`; returns the repair's id.
+async fn applies(
+    project: &TestProject,
+    plan_file: &std::path::Path,
+    (db, table, before): (&TestDb, &str, &str),
+) -> i64 {
+    let report = apply(&project.path(), plan_file, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert!(!report.failed(), "{report:?}");
+    let rule = &report.rules[0];
+    assert_eq!((rule.repaired, rule.rows), (6, 6), "{rule:?}");
+    assert_eq!(
+        findings(&run_project(&project.path()).await),
+        Vec::<String>::new(),
+        "the rule finds nothing after the copy"
+    );
+    assert_eq!(
+        table_text(db, table).await,
+        before,
+        "the authoritative side is untouched"
+    );
+    rule.repair.unwrap()
+}
+
 /// Undoes `repair` on `source` and checks that `table` of `db` is `before` again.
 async fn undoes(
     project: &TestProject,
@@ -143,37 +169,14 @@ async fn copies_and_undoes(left: &str, right: &str) {
         );
     }
 
-    let report = apply(&project.path(), &plan_file, &ApplyOptions::default())
-        .await
-        .unwrap();
-    assert!(!report.failed(), "{report:?}");
-    let rule = &report.rules[0];
-    assert_eq!((rule.repaired, rule.rows), (6, 6), "{rule:?}");
-    assert_eq!(
-        findings(&run_project(&project.path()).await),
-        Vec::<String>::new(),
-        "the rule finds nothing after the copy"
-    );
-    assert_eq!(
-        table_text(&orders, "orders").await,
-        before.0,
-        "the authoritative side is untouched"
-    );
+    let repair = applies(&project, &plan_file, (&orders, "orders", &before.0)).await;
     let invoices = table_text(&billing, "invoices").await;
     assert!(
         invoices.contains("n4") && invoices.contains("n5"),
         "updated rows keep their other columns: {invoices}"
     );
 
-    undoes(
-        &project,
-        "billing",
-        rule.repair.unwrap(),
-        &billing,
-        "invoices",
-        &before.1,
-    )
-    .await;
+    undoes(&project, "billing", repair, &billing, "invoices", &before.1).await;
     assert_eq!(findings(&run_project(&project.path()).await).len(), 6);
 }
 
@@ -274,22 +277,7 @@ async fn authoritative_right_repairs_the_left_side() {
     let counts = &planned.end.rows["orders"];
     assert_eq!((counts.insert, counts.update, counts.delete), (2, 2, 2));
 
-    let report = apply(&project.path(), &plan_file, &ApplyOptions::default())
-        .await
-        .unwrap();
-    assert!(!report.failed(), "{report:?}");
-    let rule = &report.rules[0];
-    assert_eq!((rule.repaired, rule.rows), (6, 6), "{rule:?}");
-    assert_eq!(
-        findings(&run_project(&project.path()).await),
-        Vec::<String>::new(),
-        "the rule finds nothing after the copy"
-    );
-    assert_eq!(
-        table_text(&billing, "invoices").await,
-        before.1,
-        "the authoritative side is untouched"
-    );
+    let repair = applies(&project, &plan_file, (&billing, "invoices", &before.1)).await;
     let repaired = table_text(&orders, "orders").await;
     for (row, wanted) in [("60", "paid"), ("4", "refunded"), ("5", "99.99"), ("3", "")] {
         let line = repaired
@@ -304,13 +292,5 @@ async fn authoritative_right_repairs_the_left_side() {
         }
     }
 
-    undoes(
-        &project,
-        "orders",
-        rule.repair.unwrap(),
-        &orders,
-        "orders",
-        &before.0,
-    )
-    .await;
+    undoes(&project, "orders", repair, &orders, "orders", &before.0).await;
 }
