@@ -112,25 +112,24 @@ pub(super) async fn run<S: RowSink>(
             Way::Here(dialect) => *dialect,
         };
         let rows = reconcile_rows(d, side, dialect);
-        match (buckets, way) {
-            (Buckets::Range { low, width }, _) => (
-                Some(range_condition(
-                    &rows.key[0],
-                    (low, width),
-                    &differing,
+        let ranges = match buckets {
+            Buckets::Range { low, width } => {
+                range_condition(&rows.key[0], (low, width), &differing)
+            }
+            Buckets::Hash => None,
+        };
+        match (ranges, way) {
+            (Some(ranges), _) => (Some(ranges), None),
+            (None, Way::Sql(plan)) => (
+                Some(marked_condition(
+                    &plan.bucket_expr(&rows),
+                    &marked,
                     dialect,
+                    matches!(buckets, Buckets::Range { .. }),
                 )),
                 None,
             ),
-            (Buckets::Hash, Way::Sql(plan)) => (
-                Some(format!(
-                    "{} IN ({})",
-                    plan.bucket_expr(&rows),
-                    list(&differing)
-                )),
-                None,
-            ),
-            (Buckets::Hash, Way::Here(_)) => (
+            (None, Way::Here(_)) => (
                 None,
                 Some(Keep {
                     hasher: Hasher::new(&classes, d.key.len(), buckets),
@@ -165,24 +164,10 @@ fn value_at(row: Option<&[Value]>, at: usize) -> Option<&Value> {
     row.and_then(|r| r.get(at)).filter(|v| !v.is_null())
 }
 
-/// Bucket numbers as an SQL list (numbers trueup made, not values from anyone).
-fn list(buckets: &[usize]) -> String {
-    buckets
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The condition that keeps the keys of the `differing` range buckets: a range condition
-/// per run of adjacent buckets (the key's index finds them), or when there are many runs
-/// the buckets themselves.
-fn range_condition(
-    key: &str,
-    (low, width): (i64, i64),
-    differing: &[usize],
-    dialect: Dialect,
-) -> String {
+/// The condition that keeps the keys of the `differing` range buckets, a range condition
+/// per run of adjacent buckets (the key's index finds them); `None` when there are more
+/// runs than [`MOST_RANGES`].
+fn range_condition(key: &str, (low, width): (i64, i64), differing: &[usize]) -> Option<String> {
     let buckets = Buckets::Range { low, width };
     let mut runs: Vec<(usize, usize)> = Vec::new();
     for b in differing {
@@ -191,22 +176,42 @@ fn range_condition(
             _ => runs.push((*b, *b)),
         }
     }
-    if runs.len() <= MOST_RANGES {
-        return runs
-            .iter()
+    (runs.len() <= MOST_RANGES).then(|| {
+        runs.iter()
             .filter_map(|(first, last)| {
                 let (start, _) = buckets.bounds(*first)?;
                 let (_, end) = buckets.bounds(*last)?;
                 Some(format!("({key} >= {start} AND {key} < {end})"))
             })
             .collect::<Vec<_>>()
-            .join(" OR ");
+            .join(" OR ")
+    })
+}
+
+/// The condition that keeps the rows whose bucket (`bucket`, an SQL expression) is
+/// `marked`: a bit of one literal bitmap, read at the bucket's number. One literal whatever
+/// the number of buckets, where a list of them would be as long as the differences are
+/// many, and so would the syntax tree of trueup's check of the statement. `guarded`: the
+/// bucket may fall outside the bitmap (a range bucket of a key added since the bounds were
+/// read), and such a row is left out.
+fn marked_condition(bucket: &str, marked: &[bool], dialect: Dialect, guarded: bool) -> String {
+    let mut bytes = vec![0u8; marked.len().div_ceil(8)];
+    for (b, _) in marked.iter().enumerate().filter(|(_, m)| **m) {
+        bytes[b / 8] |= 1 << (b % 8);
     }
-    let bucket = match dialect {
-        Dialect::Mysql => format!("(({key} - ({low})) DIV {width})"),
-        _ => format!("(({key} - ({low})) / {width})"),
+    let hex = crate::value::hex(&bytes);
+    let last = marked.len().saturating_sub(1);
+    let bit = match dialect {
+        Dialect::Mysql => {
+            format!("(ASCII(SUBSTRING(x'{hex}', {bucket} DIV 8 + 1, 1)) >> ({bucket} % 8)) & 1 = 1")
+        }
+        _ => format!("get_bit(decode('{hex}', 'hex'), CAST({bucket} AS integer)) = 1"),
     };
-    format!("{bucket} IN ({})", list(differing))
+    if guarded {
+        format!("CASE WHEN {bucket} BETWEEN 0 AND {last} THEN {bit} ELSE 1 = 0 END")
+    } else {
+        bit
+    }
 }
 
 /// The smallest and largest key of one side (an integer key), if it has rows.
@@ -317,5 +322,42 @@ impl RowSink for HereSums {
             self.sums.sum[b] += i128::from(hash);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::marked_condition;
+    use crate::dialect::Dialect;
+
+    /// The bitmap's bits are those PostgreSQL's `get_bit` and the MySQL expression read:
+    /// bit b is bit b % 8 (from the least significant) of byte b / 8.
+    #[test]
+    fn the_bitmap_marks_bucket_b_at_bit_b() {
+        let mut marked = vec![false; 24];
+        for b in [0, 9, 23] {
+            marked[b] = true;
+        }
+        let condition = marked_condition("b", &marked, Dialect::Postgres, false);
+        assert_eq!(
+            condition,
+            "get_bit(decode('010280', 'hex'), CAST(b AS integer)) = 1"
+        );
+        let guarded = marked_condition("b", &marked, Dialect::Mysql, true);
+        assert!(
+            guarded.starts_with(
+                "CASE WHEN b BETWEEN 0 AND 23 THEN (ASCII(SUBSTRING(x'010280', b DIV 8 + 1, 1))"
+            ),
+            "{guarded}"
+        );
+        // trueup's own check of each statement before it runs parses both.
+        for (dialect, condition) in [(Dialect::Postgres, condition), (Dialect::Mysql, guarded)] {
+            let sql = format!("SELECT id FROM t WHERE id IS NOT NULL AND ({condition})");
+            assert_eq!(
+                crate::sql_text::compiled_query_problem(&sql, dialect),
+                None,
+                "{sql}"
+            );
+        }
     }
 }
