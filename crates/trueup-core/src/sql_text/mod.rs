@@ -246,17 +246,14 @@ pub fn positional<T: Clone>(sql: &str, binds: &[T]) -> Result<(String, Vec<T>), 
         .with_unescape(false)
         .tokenize_with_location()
         .map_err(|e| format!("the statement does not parse in MySQL: {e}"))?;
-    // Byte offsets of the starts of lines (locations count lines and characters from 1).
-    let line_starts: Vec<usize> = std::iter::once(0)
-        .chain(sql.match_indices('\n').map(|(i, _)| i + 1))
-        .collect();
-    let offset = |line: u64, column: u64| -> Option<usize> {
-        let start = *line_starts.get(usize::try_from(line).ok()?.checked_sub(1)?)?;
-        let chars = usize::try_from(column).ok()?.checked_sub(1)?;
-        match sql[start..].char_indices().nth(chars) {
-            Some((i, _)) => Some(start + i),
-            None => Some(sql.len()),
-        }
+    // Where each placeholder is: the tokens come in order, so one walk through the text
+    // finds them all (a search from its line's start for each was quadratic in a long
+    // line of them: MySQL repairs bind hundreds of values a statement).
+    let mut at = TextCursor {
+        sql,
+        byte: 0,
+        line: 1,
+        column: 1,
     };
     let mut out = String::with_capacity(sql.len());
     let mut values = Vec::new();
@@ -278,10 +275,12 @@ pub fn positional<T: Clone>(sql: &str, binds: &[T]) -> Result<(String, Vec<T>), 
             .and_then(|i| binds.get(i))
             .ok_or_else(|| format!("placeholder ${n} has no value ({} bound)", binds.len()))?;
         let (Some(start), Some(end)) = (
-            offset(token.span.start.line, token.span.start.column),
-            offset(token.span.end.line, token.span.end.column),
+            at.advance_to(token.span.start.line, token.span.start.column),
+            at.advance_to(token.span.end.line, token.span.end.column),
         ) else {
-            return Err(format!("placeholder ${n} is outside the statement"));
+            return Err(format!(
+                "placeholder ${n} is outside the statement, or out of order in it"
+            ));
         };
         if start < copied || end < start {
             return Err(format!("placeholder ${n} is out of order in the statement"));
@@ -293,6 +292,38 @@ pub fn positional<T: Clone>(sql: &str, binds: &[T]) -> Result<(String, Vec<T>), 
     }
     out.push_str(&sql[copied..]);
     Ok((out, values))
+}
+
+/// A place in a statement's text as a byte offset and as the tokenizer's line and column
+/// (both from 1, columns in characters), moved forward only.
+struct TextCursor<'a> {
+    sql: &'a str,
+    byte: usize,
+    line: u64,
+    column: u64,
+}
+
+impl TextCursor<'_> {
+    /// The byte offset of `line` and `column`, walking there from the cursor; `None` for a
+    /// place before it. A place past the end is the end.
+    fn advance_to(&mut self, line: u64, column: u64) -> Option<usize> {
+        if (line, column) < (self.line, self.column) {
+            return None;
+        }
+        while (self.line, self.column) < (line, column) {
+            let Some(c) = self.sql[self.byte..].chars().next() else {
+                break;
+            };
+            self.byte += c.len_utf8();
+            if c == '\n' {
+                self.line += 1;
+                self.column = 1;
+            } else {
+                self.column += 1;
+            }
+        }
+        Some(self.byte)
+    }
 }
 
 /// Whether `text` ends inside a `/*` comment, which SQLite's dialect lets run to the end.
@@ -445,6 +476,30 @@ mod tests {
         let err = positional("SELECT $3", &[1, 2]).unwrap_err();
         assert!(err.contains("$3 has no value"), "{err}");
         assert_eq!(positional("SELECT 1", &[0; 0]).unwrap().0, "SELECT 1");
+    }
+
+    /// A batch's statement: thousands of placeholders on one line, after text of several
+    /// bytes a character, and on lines of their own.
+    #[test]
+    fn many_placeholders_on_one_long_line_are_all_found() {
+        let n = 3000;
+        let binds: Vec<usize> = (1..=n).collect();
+        let list: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT 'ééé' FROM t WHERE id IN ({}) AND\n  x = ${n}\n",
+            list.join(", ")
+        );
+        let (out, values) = positional(&sql, &binds).unwrap();
+        assert_eq!(
+            out,
+            format!(
+                "SELECT 'ééé' FROM t WHERE id IN ({}) AND\n  x = ?\n",
+                vec!["?"; n].join(", ")
+            )
+        );
+        let mut want = binds.clone();
+        want.push(n);
+        assert_eq!(values, want);
     }
 
     #[test]
