@@ -10,12 +10,16 @@ use crate::source::{FirstRow, RowSink, rule_error};
 use crate::value::Value;
 use crate::{Error, Result};
 
-use super::checksum::{BUCKETS, Buckets, Class, Hasher, Plan, Sums};
+use super::checksum::{BUCKETS, Buckets, Class, Hasher, MIN_WIDTH, Plan, Sums};
 use super::{Compare, Keep, on_side};
 
 /// Differing key ranges read with one range condition each, up to this many; past it, by
 /// their buckets (`… IN (…)`), which the database checks row by row.
 const MOST_RANGES: usize = 64;
+
+/// Differing buckets split again, at most this many consecutive ones at a time: their
+/// sub-buckets then fit one set of sums per side.
+const CHUNK: usize = 1024;
 
 /// How one side is checksummed: in its database, or here.
 enum Way {
@@ -99,10 +103,15 @@ pub(super) async fn run<S: RowSink>(
     if differing.is_empty() {
         return Ok(true);
     }
-    let mut marked = vec![false; BUCKETS];
-    for b in &differing {
-        marked[*b] = true;
+    // Wide range buckets of two SQL sides: a second level inside the differing ones.
+    if let (Buckets::Range { low, width }, Way::Sql(left), Way::Sql(right)) =
+        (buckets, &left_way, &right_way)
+        && i128::from(width) >= 2 * MIN_WIDTH
+    {
+        deeper(c, [left, right], (low, width), &differing, sink).await?;
+        return Ok(true);
     }
+    let marked = marks(&differing);
     let narrowed = |side: Side, way: &Way| -> (Option<String>, Option<Keep>) {
         if differing.len() * 2 > BUCKETS {
             return (None, None);
@@ -140,23 +149,127 @@ pub(super) async fn run<S: RowSink>(
     };
     let (left_within, left_keep) = narrowed(Side::Left, &left_way);
     let (right_within, right_keep) = narrowed(Side::Right, &right_way);
-    let query = |side: Side, within: Option<String>| -> Result<_, RuleError> {
-        Ok(reconcile_side(
-            d,
-            side,
-            c.source(side).sql_dialect()?,
-            Some(c.orders),
-            within.as_deref(),
-        ))
-    };
     c.join(
-        query(Side::Left, left_within)?,
-        query(Side::Right, right_within)?,
+        side_query(c, Side::Left, left_within.as_deref())?,
+        side_query(c, Side::Right, right_within.as_deref())?,
         (left_keep, right_keep),
         sink,
     )
     .await?;
     Ok(true)
+}
+
+/// The second level, for two SQL sides whose range buckets are wide: the `differing`
+/// buckets of the first level, [`CHUNK`] consecutive buckets at a time, split again into
+/// up to [`BUCKETS`] sub-buckets that each side sums over the rows of those differing
+/// buckets only; then only the rows of the differing sub-buckets are read and merged. The
+/// chunks go in key order, so the findings do too.
+async fn deeper<S: RowSink>(
+    c: &Compare<'_>,
+    plans: [&Plan; 2],
+    (low, width): (i64, i64),
+    differing: &[usize],
+    sink: &mut S,
+) -> Result<(), RuleError> {
+    let d = c.d;
+    let level = Buckets::Range { low, width };
+    let sides = [Side::Left, Side::Right];
+    for chunk in differing.chunk_by(|a, b| a / CHUNK == b / CHUNK) {
+        let first = chunk[0] / CHUNK * CHUNK;
+        let (Some((from, _)), Some((_, to))) =
+            (level.bounds(first), level.bounds(first + CHUNK - 1))
+        else {
+            continue;
+        };
+        let sub = Buckets::range(from, to.saturating_sub(1));
+        let Buckets::Range {
+            low: sub_low,
+            width: sub_width,
+        } = sub
+        else {
+            return Err(RuleError::Other(format!(
+                "keys {from} to {to} cannot be split into buckets"
+            )));
+        };
+        // Each side's rows of this chunk's differing buckets.
+        let base = |side: Side, plan: &Plan| {
+            let rows = reconcile_rows(d, side, plan.dialect());
+            let k = &rows.key[0];
+            let differing = range_condition(k, (low, width), chunk).unwrap_or_else(|| {
+                marked_condition(
+                    &plan.bucket_expr(&rows),
+                    &marks(chunk),
+                    plan.dialect(),
+                    true,
+                )
+            });
+            format!("{k} >= {from} AND {k} < {to} AND ({differing})")
+        };
+        let bases = [base(sides[0], plans[0]), base(sides[1], plans[1])];
+        let sub_plans = plans.map(|plan| {
+            let mut plan = plan.clone();
+            plan.buckets = sub;
+            plan
+        });
+        let (l, r) = tokio::join!(
+            sql_sums(c, sides[0], &sub_plans[0], Some(&bases[0])),
+            sql_sums(c, sides[1], &sub_plans[1], Some(&bases[1]))
+        );
+        let sub_differing = l?.differing(&r?);
+        if sub_differing.is_empty() {
+            continue;
+        }
+        let within = |i: usize| {
+            if sub_differing.len() * 2 > BUCKETS {
+                return bases[i].clone();
+            }
+            let rows = reconcile_rows(d, sides[i], sub_plans[i].dialect());
+            let narrow = range_condition(&rows.key[0], (sub_low, sub_width), &sub_differing)
+                .unwrap_or_else(|| {
+                    marked_condition(
+                        &sub_plans[i].bucket_expr(&rows),
+                        &marks(&sub_differing),
+                        sub_plans[i].dialect(),
+                        true,
+                    )
+                });
+            format!("{} AND ({narrow})", bases[i])
+        };
+        c.join(
+            side_query(c, sides[0], Some(&within(0)))?,
+            side_query(c, sides[1], Some(&within(1)))?,
+            (None, None),
+            sink,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The query that reads `side` in key order, narrowed to `within` when given.
+fn side_query(
+    c: &Compare<'_>,
+    side: Side,
+    within: Option<&str>,
+) -> Result<crate::compile::DetectorQuery, RuleError> {
+    Ok(reconcile_side(
+        c.d,
+        side,
+        c.source(side).sql_dialect()?,
+        Some(c.orders),
+        within,
+    ))
+}
+
+/// Buckets as marks, one per bucket.
+fn marks(buckets: &[usize]) -> Vec<bool> {
+    let mut marked = vec![false; BUCKETS];
+    for b in buckets {
+        if let Some(mark) = marked.get_mut(*b) {
+            *mark = true;
+        }
+    }
+    marked
 }
 
 /// The value at `at` of a row, unless the row is missing or the value NULL.
@@ -253,12 +366,7 @@ async fn sums(
 ) -> Result<Sums, RuleError> {
     let d = c.d;
     match way {
-        Way::Sql(plan) => {
-            let rows = reconcile_rows(d, side, plan.dialect());
-            let mut sink = SqlSums(Sums::new());
-            c.fetch(side, plan.bucket_query(&rows), &mut sink).await?;
-            Ok(sink.0)
-        }
+        Way::Sql(plan) => sql_sums(c, side, plan, None).await,
         Way::Here(dialect) => {
             let query = reconcile_side(d, side, *dialect, Some(c.orders), None);
             let mut sink = HereSums {
@@ -272,6 +380,22 @@ async fn sums(
             Ok(sink.sums)
         }
     }
+}
+
+/// The checksums of one SQL side, per bucket of `plan`, of its rows that meet `within`.
+async fn sql_sums(
+    c: &Compare<'_>,
+    side: Side,
+    plan: &Plan,
+    within: Option<&str>,
+) -> Result<Sums, RuleError> {
+    let mut rows = reconcile_rows(c.d, side, plan.dialect());
+    if let Some(within) = within {
+        rows.condition = format!("{} AND ({within})", rows.condition);
+    }
+    let mut sink = SqlSums(Sums::new());
+    c.fetch(side, plan.bucket_query(&rows), &mut sink).await?;
+    Ok(sink.0)
 }
 
 /// Bucket rows from a server: the bucket, its rows, the sum of their hashes as text.

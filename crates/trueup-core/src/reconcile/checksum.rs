@@ -151,6 +151,7 @@ impl Buckets {
 }
 
 /// How the rows of one side are written and bucketed.
+#[derive(Clone)]
 pub struct Plan {
     dialect: Dialect,
     orders: Vec<KeyOrder>,
