@@ -856,6 +856,7 @@ async fn scattered_differences(step: i64) {
         let pair = format!("{}-{}, keys {step} apart", left.backend, right.backend);
         left.execute(&rows(false)).await;
         right.execute(&rows(true)).await;
+        let mut results = Vec::new();
         for mode in MODES {
             let project = TestProject::with_sources(
                 &[("a", &left.url), ("b", &right.url)],
@@ -864,6 +865,10 @@ async fn scattered_differences(step: i64) {
             let result = run_project(&project.path()).await;
             assert_eq!(result.error("scattered"), None, "{pair}, {mode}");
             assert_eq!(result.keys("scattered"), want, "{pair}, {mode}");
+            results.push(result);
         }
+        // The same findings in the same order, with the same details.
+        assert_eq!(results[0].findings, results[1].findings, "{pair}");
+        assert_eq!(results[0].details, results[1].details, "{pair}");
     }
 }
