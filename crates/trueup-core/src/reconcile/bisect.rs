@@ -21,6 +21,9 @@ const MOST_RANGES: usize = 64;
 /// sub-buckets then fit one set of sums per side.
 const CHUNK: usize = 1024;
 
+/// The narrowest first-level range buckets a second level splits (16 × [`MIN_WIDTH`]).
+const DEEPER_WIDTH: i128 = 16 * MIN_WIDTH;
+
 /// How one side is checksummed: in its database, or here.
 enum Way {
     Sql(Plan),
@@ -103,10 +106,15 @@ pub(super) async fn run<S: RowSink>(
     if differing.is_empty() {
         return Ok(true);
     }
-    // Wide range buckets of two SQL sides: a second level inside the differing ones.
+    // More than half the buckets differ, so that narrowing the read to them would read
+    // nearly everything, and they are very wide range buckets (at least 512 keys: a key
+    // range over 33M) of two SQL sides: a second level inside the differing ones. It makes
+    // each side hash those rows again to send fewer of them, which on narrower buckets
+    // cost more than it saved (docs/performance.md, "A second level").
     if let (Buckets::Range { low, width }, Way::Sql(left), Way::Sql(right)) =
         (buckets, &left_way, &right_way)
-        && i128::from(width) >= 2 * MIN_WIDTH
+        && i128::from(width) >= DEEPER_WIDTH
+        && differing.len() * 2 > BUCKETS
     {
         deeper(c, [left, right], (low, width), &differing, sink).await?;
         return Ok(true);
