@@ -79,6 +79,23 @@ fn findings(result: &support::RunResult) -> Vec<String> {
     result.keys("orders-match-invoices")
 }
 
+/// Plans the six differences; checks that they repair `table` of `source` with two
+/// inserts, two updates and two deletes; returns the plan's file and summary.
+async fn plans(
+    project: &TestProject,
+    source: &str,
+    table: &str,
+) -> (std::path::PathBuf, trueup_core::repair::PlanSummary) {
+    let plan_file = project.dir.path().join("plan.jsonl");
+    let summary = plan_to(&project.path(), &Selection::default(), &plan_file).await;
+    assert!(summary.refused.is_empty(), "{:?}", summary.refused);
+    let planned = &summary.rules[0];
+    assert_eq!(planned.line.source, source, "the repaired side");
+    let counts = &planned.end.rows[table];
+    assert_eq!((counts.insert, counts.update, counts.delete), (2, 2, 2));
+    (plan_file, summary)
+}
+
 /// Applies the plan of the six differences; checks that the rule then finds nothing and
 /// that the authoritative `table` of `db` is still `before`; returns the repair's id.
 async fn applies(
@@ -147,14 +164,9 @@ async fn copies_and_undoes(left: &str, right: &str) {
         table_text(&orders, "orders").await,
         table_text(&billing, "invoices").await,
     );
-    let plan_file = project.dir.path().join("plan.jsonl");
-    let summary = plan_to(&project.path(), &Selection::default(), &plan_file).await;
-    assert!(summary.refused.is_empty(), "{:?}", summary.refused);
+    let (plan_file, summary) = plans(&project, "billing", "invoices").await;
     let planned = &summary.rules[0];
-    assert_eq!(planned.line.source, "billing", "the repaired side");
     assert_eq!(planned.end.targets, 6);
-    let counts = &planned.end.rows["invoices"];
-    assert_eq!((counts.insert, counts.update, counts.delete), (2, 2, 2));
     let statements = planned.line.statements.join("\n");
     for part in [
         "INSERT INTO",
@@ -269,13 +281,7 @@ async fn authoritative_right_repairs_the_left_side() {
         table_text(&orders, "orders").await,
         table_text(&billing, "invoices").await,
     );
-    let plan_file = project.dir.path().join("plan.jsonl");
-    let summary = plan_to(&project.path(), &Selection::default(), &plan_file).await;
-    assert!(summary.refused.is_empty(), "{:?}", summary.refused);
-    let planned = &summary.rules[0];
-    assert_eq!(planned.line.source, "orders", "the repaired side");
-    let counts = &planned.end.rows["orders"];
-    assert_eq!((counts.insert, counts.update, counts.delete), (2, 2, 2));
+    let (plan_file, _) = plans(&project, "orders", "orders").await;
 
     let repair = applies(&project, &plan_file, (&billing, "invoices", &before.1)).await;
     let repaired = table_text(&orders, "orders").await;

@@ -200,16 +200,12 @@ async fn deeper<S: RowSink>(
             )));
         };
         // Each side's rows of this chunk's differing buckets.
+        let chunk_marks = marks(chunk);
         let base = |side: Side, plan: &Plan| {
             let rows = reconcile_rows(d, side, plan.dialect());
             let k = &rows.key[0];
             let differing = range_condition(k, (low, width), chunk).unwrap_or_else(|| {
-                marked_condition(
-                    &plan.bucket_expr(&rows),
-                    &marks(chunk),
-                    plan.dialect(),
-                    true,
-                )
+                marked_condition(&plan.bucket_expr(&rows), &chunk_marks, plan.dialect(), true)
             });
             format!("{k} >= {from} AND {k} < {to} AND ({differing})")
         };
@@ -227,6 +223,7 @@ async fn deeper<S: RowSink>(
         if sub_differing.is_empty() {
             continue;
         }
+        let sub_marks = marks(&sub_differing);
         let within = |i: usize| {
             if sub_differing.len() * 2 > BUCKETS {
                 return bases[i].clone();
@@ -236,7 +233,7 @@ async fn deeper<S: RowSink>(
                 .unwrap_or_else(|| {
                     marked_condition(
                         &sub_plans[i].bucket_expr(&rows),
-                        &marks(&sub_differing),
+                        &sub_marks,
                         sub_plans[i].dialect(),
                         true,
                     )

@@ -543,16 +543,8 @@ impl Merge<'_> {
 
     /// Whether every compared column of `a` and `b` holds the same value.
     fn all_same(&self, a: &SideRow, b: &SideRow) -> Result<bool, RuleError> {
-        let width = self.d.key.len();
-        for (i, column) in self.columns.iter().enumerate() {
-            if !a
-                .same_at(b, width + i, column)
-                .map_err(|e| RuleError::from_error(&e))?
-            {
-                return Ok(false);
-            }
-        }
-        Ok(true)
+        a.same_from(b, self.d.key.len(), self.columns)
+            .map_err(|e| RuleError::from_error(&e))
     }
 
     /// Whether a row was changed within `min-age` (its flag after the compared columns).

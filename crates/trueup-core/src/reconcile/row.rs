@@ -37,19 +37,37 @@ impl SideRow {
         })
     }
 
-    /// Whether value `index` is the same in `self` and `other` as `column` compares it
-    /// (both missing counts as not the same). Two `COPY` rows with the same bytes there
-    /// are, without reading them.
-    pub(crate) fn same_at(&self, other: &SideRow, index: usize, column: &Column) -> Result<bool> {
-        if let (SideRow::Copy { row: a, .. }, SideRow::Copy { row: b, .. }) = (self, other)
-            && a.same_bytes(b, index)
-        {
+    /// Whether `columns` (the values from `start` on) are the same in `self` and `other`
+    /// as each column compares them; a row too short for them is not the same. Two `COPY`
+    /// rows are walked once, and only the values whose bytes differ are read.
+    pub(crate) fn same_from(
+        &self,
+        other: &SideRow,
+        start: usize,
+        columns: &[Column],
+    ) -> Result<bool> {
+        let end = start + columns.len();
+        if let (SideRow::Copy { row: a, .. }, SideRow::Copy { row: b, .. }) = (self, other) {
+            if a.len().min(b.len()) < end {
+                return Ok(false);
+            }
+            for (i, bytes_equal) in a.same_bytes(b).enumerate().take(end).skip(start) {
+                if !bytes_equal && !same(&a.value(i)?, &b.value(i)?, &columns[i - start]) {
+                    return Ok(false);
+                }
+            }
             return Ok(true);
         }
-        Ok(match (self.value(index)?, other.value(index)?) {
-            (Some(a), Some(b)) => same(&a, &b, column),
-            _ => false,
-        })
+        for (i, column) in (start..end).zip(columns) {
+            let equal = match (self.value(i)?, other.value(i)?) {
+                (Some(a), Some(b)) => same(&a, &b, column),
+                _ => false,
+            };
+            if !equal {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// All the row's values.

@@ -282,9 +282,6 @@ pub fn positional<T: Clone>(sql: &str, binds: &[T]) -> Result<(String, Vec<T>), 
                 "placeholder ${n} is outside the statement, or out of order in it"
             ));
         };
-        if start < copied || end < start {
-            return Err(format!("placeholder ${n} is out of order in the statement"));
-        }
         out.push_str(&sql[copied..start]);
         out.push('?');
         values.push(value.clone());

@@ -181,23 +181,24 @@ impl CopyRow {
         self.kinds.is_empty()
     }
 
-    /// The bytes of field `index` (`Some(None)` for a NULL); `None` past the last field.
-    fn field(&self, index: usize) -> Option<Option<&[u8]>> {
+    /// The bytes of each field in turn (`None` for a NULL).
+    fn fields(&self) -> impl Iterator<Item = Option<&[u8]>> {
         let mut cursor = Cursor {
             bytes: &self.fields,
             at: 0,
         };
-        for i in 0..self.kinds.len() {
+        (0..self.kinds.len()).map_while(move |_| {
             let length = cursor.int()?;
-            let bytes = match usize::try_from(length) {
+            Some(match usize::try_from(length) {
                 Ok(length) => Some(cursor.take(length)?),
                 Err(_) => None,
-            };
-            if i == index {
-                return Some(bytes);
-            }
-        }
-        None
+            })
+        })
+    }
+
+    /// The bytes of field `index` (`Some(None)` for a NULL); `None` past the last field.
+    fn field(&self, index: usize) -> Option<Option<&[u8]>> {
+        self.fields().nth(index)
     }
 
     /// Value `index` of the row.
@@ -218,12 +219,15 @@ impl CopyRow {
         (0..self.len()).map(|i| self.value(i)).collect()
     }
 
-    /// Whether value `index` here and in `other` are the same bytes of the same type, and
-    /// so the same value (two NULLs included). `false` says only that they may differ.
-    pub fn same_bytes(&self, other: &CopyRow, index: usize) -> bool {
-        self.kinds.get(index).is_some()
-            && self.kinds.get(index) == other.kinds.get(index)
-            && matches!((self.field(index), other.field(index)), (Some(a), Some(b)) if a == b)
+    /// For each value in turn, whether it is the same bytes of the same type here and in
+    /// `other`, and so the same value (two NULLs included); `false` says only that the
+    /// values may differ. One walk through both rows, however many values are compared.
+    pub fn same_bytes(&self, other: &CopyRow) -> impl Iterator<Item = bool> {
+        self.kinds
+            .iter()
+            .zip(other.kinds.iter())
+            .zip(self.fields().zip(other.fields()))
+            .map(|((a, b), (x, y))| a == b && x == y)
     }
 }
 
@@ -367,10 +371,14 @@ mod tests {
         let b = rows(vec![Kind::Int8, Kind::Text], &[Some(&one), None]);
         let c = rows(vec![Kind::Int8, Kind::Text], &[Some(&two), Some(b"")]);
         let float = rows(vec![Kind::Float8, Kind::Text], &[Some(&one), None]);
-        assert!(a.same_bytes(&b, 0) && a.same_bytes(&b, 1));
-        assert!(!a.same_bytes(&c, 0) && !a.same_bytes(&c, 1));
-        assert!(!a.same_bytes(&float, 0), "the same bytes of another type");
-        assert!(!a.same_bytes(&b, 2), "past the last value");
+        let same = |x: &super::CopyRow, y: &super::CopyRow| x.same_bytes(y).collect::<Vec<_>>();
+        assert_eq!(same(&a, &b), [true, true]);
+        assert_eq!(same(&a, &c), [false, false]);
+        assert_eq!(
+            same(&a, &float),
+            [false, true],
+            "the same bytes of another type"
+        );
         assert_eq!(
             c.values().unwrap(),
             [Value::Int(2), Value::Text(String::new())]
